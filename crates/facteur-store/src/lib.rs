@@ -1,1 +1,627 @@
+//! Persistence behind one interface: accounts and keys, the spool (message bodies, stored once),
+//! the queue (one row per message and recipient domain, with attempts and leases), recipients
+//! with their state, and the events of every state change.
+//!
+//! SQL is written once, in a dialect SQLite and PostgreSQL share (`$N` placeholders in order of
+//! first use, `RETURNING`, integer milliseconds for time), so that a second backend is an
+//! added connection type, not a second copy of the queries. Time is always passed in (`now`,
+//! Unix milliseconds): the store never reads a clock.
 
+mod ids;
+mod schema;
+mod spool;
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Row, SqlitePool};
+
+pub use ids::IdGen;
+pub use spool::Spooler;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("not found")]
+    NotFound,
+    #[error("{0}")]
+    Invalid(String),
+    /// The database could not be reached or refused the operation; callers answer with a
+    /// temporary failure (SMTP 451 4.3.0).
+    #[error("store unavailable: {0}")]
+    Unavailable(#[from] sqlx::Error),
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    pub id: i64,
+    pub name: String,
+    pub api_key: String,
+    pub created_at: i64,
+}
+
+/// A message to spool: the body is stored once, one queue row per recipient domain.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    pub account_id: Option<i64>,
+    /// Envelope sender; empty for the null sender (bounces).
+    pub mail_from: String,
+    pub recipients: Vec<String>,
+    pub body: Vec<u8>,
+    /// Higher is delivered first.
+    pub priority: i32,
+    pub now: i64,
+    pub expires_at: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RcptStatus {
+    Queued,
+    Deferred,
+    Sent,
+    Bounced,
+    Expired,
+    Deleted,
+}
+
+impl RcptStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RcptStatus::Queued => "queued",
+            RcptStatus::Deferred => "deferred",
+            RcptStatus::Sent => "sent",
+            RcptStatus::Bounced => "bounced",
+            RcptStatus::Expired => "expired",
+            RcptStatus::Deleted => "deleted",
+        }
+    }
+
+    pub fn is_final(self) -> bool {
+        !matches!(self, RcptStatus::Queued | RcptStatus::Deferred)
+    }
+}
+
+impl FromStr for RcptStatus {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        Ok(match s {
+            "queued" => RcptStatus::Queued,
+            "deferred" => RcptStatus::Deferred,
+            "sent" => RcptStatus::Sent,
+            "bounced" => RcptStatus::Bounced,
+            "expired" => RcptStatus::Expired,
+            "deleted" => RcptStatus::Deleted,
+            other => return Err(Error::Invalid(format!("unknown recipient status {other}"))),
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recipient {
+    pub id: i64,
+    pub address: String,
+    pub status: RcptStatus,
+    pub last_reply: Option<String>,
+    pub updated_at: i64,
+}
+
+/// A claimed queue row: what one delivery attempt to one domain needs.
+#[derive(Debug, Clone)]
+pub struct QueueEntry {
+    pub id: i64,
+    pub message_id: i64,
+    pub account_id: Option<i64>,
+    pub domain: String,
+    pub mail_from: String,
+    pub attempts: i64,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub next_attempt_at: i64,
+    /// Recipients of this domain not yet in a final state.
+    pub recipients: Vec<Recipient>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    pub at: i64,
+    pub message_id: i64,
+    pub recipient: Option<String>,
+    pub kind: String,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct MessageInfo {
+    pub id: i64,
+    pub account_id: Option<i64>,
+    pub mail_from: String,
+    pub size: i64,
+    pub created_at: i64,
+    pub recipients: Vec<Recipient>,
+    /// Queue rows still pending: (domain, attempts, next attempt).
+    pub queue: Vec<(String, i64, i64)>,
+    pub events: Vec<Event>,
+}
+
+/// The result of one delivery attempt for one recipient.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RcptOutcome {
+    pub recipient_id: i64,
+    pub address: String,
+    pub status: RcptStatus,
+    /// The remote reply or the reason, recorded in the event.
+    pub detail: String,
+}
+
+/// Handle to the database. Cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    pool: SqlitePool,
+    ids: IdGen,
+}
+
+/// The domain part of an address, lower-cased.
+pub fn domain_of(address: &str) -> String {
+    address.rsplit_once('@').map(|(_, d)| d).unwrap_or(address).to_ascii_lowercase()
+}
+
+/// The hash stored for a secret key. Secrets are 128-bit random values generated by Facteur,
+/// so a fast hash is safe (a password hash guards low-entropy human secrets) and keeps the
+/// per-request check cheap on the API path.
+fn secret_hash(secret: &str) -> String {
+    hex(ring::digest::digest(&ring::digest::SHA256, secret.as_bytes()).as_ref())
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn random_hex(n: usize) -> String {
+    use ring::rand::SecureRandom;
+    let mut buf = vec![0u8; n];
+    ring::rand::SystemRandom::new().fill(&mut buf).expect("system random source");
+    hex(&buf)
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `url`: `sqlite://PATH`, or a plain path.
+    /// Runs pending migrations.
+    pub async fn open(url: &str) -> Result<Store> {
+        let path = url.strip_prefix("sqlite://").unwrap_or(url);
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Err(Error::Invalid(
+                "PostgreSQL is not supported by this build yet; use a SQLite path".into(),
+            ));
+        }
+        Self::open_sqlite(Path::new(path)).await
+    }
+
+    async fn open_sqlite(path: &Path) -> Result<Store> {
+        if let Some(dir) = path.parent()
+            && !dir.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                Error::Invalid(format!("cannot create data directory {}: {e}", dir.display()))
+            })?;
+        }
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // FULL: a commit is on disk (fsync) before it returns; the spool's 250 depends on it.
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
+        let store = Store { pool, ids: IdGen::new() };
+        schema::migrate(&store.pool).await?;
+        Ok(store)
+    }
+
+    pub fn ids(&self) -> &IdGen {
+        &self.ids
+    }
+
+    // ---- accounts -------------------------------------------------------------------------
+
+    /// Creates an account with a new API key; returns it with the secret key (shown once).
+    pub async fn create_account(&self, name: &str, now: i64) -> Result<(Account, String)> {
+        let api_key = random_hex(16);
+        let secret = random_hex(16);
+        let id = self.ids.next(now);
+        sqlx::query(
+            "INSERT INTO accounts (id, name, api_key, secret_hash, created_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(id)
+        .bind(name)
+        .bind(&api_key)
+        .bind(secret_hash(&secret))
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok((Account { id, name: name.into(), api_key, created_at: now }, secret))
+    }
+
+    /// The account whose API key and secret key these are.
+    pub async fn verify_credentials(&self, api_key: &str, secret: &str) -> Result<Option<Account>> {
+        let row = sqlx::query(
+            "SELECT id, name, api_key, created_at, secret_hash FROM accounts WHERE api_key = $1",
+        )
+        .bind(api_key)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let stored: String = row.try_get("secret_hash")?;
+        let given = secret_hash(secret);
+        // Comparing hashes: timing reveals nothing about the secret itself.
+        if stored != given {
+            return Ok(None);
+        }
+        Ok(Some(account_from_row(&row)?))
+    }
+
+    pub async fn account_by_key(&self, api_key: &str) -> Result<Option<Account>> {
+        let row = sqlx::query("SELECT id, name, api_key, created_at FROM accounts WHERE api_key = $1")
+            .bind(api_key)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(account_from_row).transpose()
+    }
+
+    pub async fn list_accounts(&self) -> Result<Vec<Account>> {
+        let rows = sqlx::query("SELECT id, name, api_key, created_at FROM accounts ORDER BY id")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(account_from_row).collect()
+    }
+
+    // ---- spool ----------------------------------------------------------------------------
+
+    /// Stores a batch of messages in one transaction (one fsync): message rows, one queue row
+    /// per recipient domain, recipient rows and their `queued` events. Returns the message ids.
+    pub async fn spool_batch(&self, messages: &[NewMessage]) -> Result<Vec<i64>> {
+        let mut tx = self.pool.begin().await?;
+        let mut ids = Vec::with_capacity(messages.len());
+        for m in messages {
+            if m.recipients.is_empty() {
+                return Err(Error::Invalid("a message needs at least one recipient".into()));
+            }
+            let message_id = self.ids.next(m.now);
+            sqlx::query(
+                "INSERT INTO messages (id, account_id, mail_from, size, body, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(message_id)
+            .bind(m.account_id)
+            .bind(&m.mail_from)
+            .bind(m.body.len() as i64)
+            .bind(&m.body)
+            .bind(m.now)
+            .execute(&mut *tx)
+            .await?;
+            let mut domains: Vec<(String, i64)> = Vec::new();
+            for rcpt in &m.recipients {
+                let domain = domain_of(rcpt);
+                let queue_id = match domains.iter().find(|(d, _)| *d == domain) {
+                    Some((_, id)) => *id,
+                    None => {
+                        let id = self.ids.next(m.now);
+                        sqlx::query(
+                            "INSERT INTO queue (id, message_id, domain, priority, attempts, next_attempt_at, expires_at, created_at) VALUES ($1, $2, $3, $4, 0, $5, $6, $7)",
+                        )
+                        .bind(id)
+                        .bind(message_id)
+                        .bind(&domain)
+                        .bind(m.priority)
+                        .bind(m.now)
+                        .bind(m.expires_at)
+                        .bind(m.now)
+                        .execute(&mut *tx)
+                        .await?;
+                        domains.push((domain, id));
+                        id
+                    }
+                };
+                sqlx::query(
+                    "INSERT INTO recipients (id, message_id, queue_id, address, status, updated_at) VALUES ($1, $2, $3, $4, 'queued', $5)",
+                )
+                .bind(self.ids.next(m.now))
+                .bind(message_id)
+                .bind(queue_id)
+                .bind(rcpt)
+                .bind(m.now)
+                .execute(&mut *tx)
+                .await?;
+                insert_event(&mut tx, m.now, message_id, Some(rcpt), "queued", "").await?;
+            }
+            ids.push(message_id);
+        }
+        tx.commit().await?;
+        Ok(ids)
+    }
+
+    pub async fn load_body(&self, message_id: i64) -> Result<Vec<u8>> {
+        let row = sqlx::query("SELECT body FROM messages WHERE id = $1")
+            .bind(message_id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(Error::NotFound)?;
+        Ok(row.try_get("body")?)
+    }
+
+    // ---- queue ----------------------------------------------------------------------------
+
+    /// Claims up to `limit` due queue rows for `owner` until `now + lease_ms`. A row is due when
+    /// its next attempt time has come and it has no live lease (a dead node's leases expire).
+    pub async fn claim_due(&self, owner: &str, now: i64, lease_ms: i64, limit: i64) -> Result<Vec<QueueEntry>> {
+        let rows = sqlx::query(
+            "UPDATE queue SET lease_owner = $1, lease_until = $2
+             WHERE id IN (SELECT id FROM queue
+                          WHERE next_attempt_at <= $3 AND (lease_until IS NULL OR lease_until < $3)
+                          ORDER BY priority DESC, next_attempt_at LIMIT $4)
+             RETURNING id, message_id, domain, attempts, next_attempt_at, expires_at, created_at",
+        )
+        .bind(owner)
+        .bind(now + lease_ms)
+        .bind(now)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut entries = Vec::with_capacity(rows.len());
+        for row in rows {
+            let id: i64 = row.try_get("id")?;
+            let message_id: i64 = row.try_get("message_id")?;
+            let msg = sqlx::query("SELECT account_id, mail_from FROM messages WHERE id = $1")
+                .bind(message_id)
+                .fetch_one(&self.pool)
+                .await?;
+            let recipients = self.recipients_where(RcptFilter::PendingOfQueueRow, id).await?;
+            entries.push(QueueEntry {
+                id,
+                message_id,
+                account_id: msg.try_get("account_id")?,
+                domain: row.try_get("domain")?,
+                mail_from: msg.try_get("mail_from")?,
+                attempts: row.try_get("attempts")?,
+                created_at: row.try_get("created_at")?,
+                expires_at: row.try_get("expires_at")?,
+                next_attempt_at: row.try_get("next_attempt_at")?,
+                recipients,
+            });
+        }
+        entries.sort_by_key(|e| e.id);
+        Ok(entries)
+    }
+
+    /// The earliest next-attempt time of any queue row, to sleep until it.
+    pub async fn next_due(&self) -> Result<Option<i64>> {
+        let row = sqlx::query("SELECT MIN(CASE WHEN lease_until IS NULL OR lease_until < next_attempt_at THEN next_attempt_at ELSE lease_until END) AS t FROM queue")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get("t")?)
+    }
+
+    /// Records one attempt: each recipient's new state and event; then the queue row is either
+    /// rescheduled at `next_attempt_at` (some recipient deferred) or removed (all final).
+    pub async fn record_attempt(
+        &self,
+        entry: &QueueEntry,
+        outcomes: &[RcptOutcome],
+        next_attempt_at: i64,
+        now: i64,
+    ) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        for o in outcomes {
+            sqlx::query("UPDATE recipients SET status = $1, last_reply = $2, updated_at = $3 WHERE id = $4")
+                .bind(o.status.as_str())
+                .bind(&o.detail)
+                .bind(now)
+                .bind(o.recipient_id)
+                .execute(&mut *tx)
+                .await?;
+            insert_event(&mut tx, now, entry.message_id, Some(&o.address), o.status.as_str(), &o.detail).await?;
+        }
+        let pending: i64 = sqlx::query(
+            "SELECT COUNT(*) AS n FROM recipients WHERE queue_id = $1 AND status IN ('queued', 'deferred')",
+        )
+        .bind(entry.id)
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get("n")?;
+        if pending == 0 {
+            sqlx::query("DELETE FROM queue WHERE id = $1").bind(entry.id).execute(&mut *tx).await?;
+        } else {
+            sqlx::query(
+                "UPDATE queue SET attempts = attempts + 1, next_attempt_at = $1, lease_owner = NULL, lease_until = NULL WHERE id = $2",
+            )
+            .bind(next_attempt_at)
+            .bind(entry.id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Gives a claimed row back without an attempt (e.g. on shutdown), due at once.
+    pub async fn release(&self, entry_id: i64) -> Result<()> {
+        sqlx::query("UPDATE queue SET lease_owner = NULL, lease_until = NULL WHERE id = $1")
+            .bind(entry_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Queue rows for listing: (message id, domain, attempts, next attempt, pending recipients).
+    pub async fn list_queue(&self, limit: i64) -> Result<Vec<(i64, String, i64, i64, i64)>> {
+        let rows = sqlx::query(
+            "SELECT q.message_id, q.domain, q.attempts, q.next_attempt_at,
+                    (SELECT COUNT(*) FROM recipients r WHERE r.queue_id = q.id AND r.status IN ('queued','deferred')) AS pending
+             FROM queue q ORDER BY q.next_attempt_at, q.id LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get("message_id")?,
+                    r.try_get("domain")?,
+                    r.try_get("attempts")?,
+                    r.try_get("next_attempt_at")?,
+                    r.try_get("pending")?,
+                ))
+            })
+            .collect()
+    }
+
+    pub async fn queue_len(&self) -> Result<i64> {
+        Ok(sqlx::query("SELECT COUNT(*) AS n FROM queue").fetch_one(&self.pool).await?.try_get("n")?)
+    }
+
+    pub async fn message(&self, message_id: i64) -> Result<MessageInfo> {
+        let row = sqlx::query("SELECT id, account_id, mail_from, size, created_at FROM messages WHERE id = $1")
+            .bind(message_id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(Error::NotFound)?;
+        let queue = sqlx::query("SELECT domain, attempts, next_attempt_at FROM queue WHERE message_id = $1 ORDER BY id")
+            .bind(message_id)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| Ok((r.try_get("domain")?, r.try_get("attempts")?, r.try_get("next_attempt_at")?)))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(MessageInfo {
+            id: row.try_get("id")?,
+            account_id: row.try_get("account_id")?,
+            mail_from: row.try_get("mail_from")?,
+            size: row.try_get("size")?,
+            created_at: row.try_get("created_at")?,
+            recipients: self.recipients_where(RcptFilter::AllOfMessage, message_id).await?,
+            queue,
+            events: self.events(message_id).await?,
+        })
+    }
+
+    pub async fn events(&self, message_id: i64) -> Result<Vec<Event>> {
+        let rows = sqlx::query("SELECT at, message_id, recipient, kind, detail FROM events WHERE message_id = $1 ORDER BY id")
+            .bind(message_id)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Event {
+                    at: r.try_get("at")?,
+                    message_id: r.try_get("message_id")?,
+                    recipient: r.try_get("recipient")?,
+                    kind: r.try_get("kind")?,
+                    detail: r.try_get("detail")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Makes every queue row of a message due now (and frees its leases).
+    pub async fn retry_now(&self, message_id: i64, now: i64) -> Result<u64> {
+        let done = sqlx::query(
+            "UPDATE queue SET next_attempt_at = $1, lease_owner = NULL, lease_until = NULL WHERE message_id = $2",
+        )
+        .bind(now)
+        .bind(message_id)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        if done == 0 {
+            return Err(Error::NotFound);
+        }
+        Ok(done)
+    }
+
+    /// Removes a message from the queue: pending recipients become `deleted`, with an event.
+    pub async fn delete_from_queue(&self, message_id: i64, now: i64) -> Result<u64> {
+        let mut tx = self.pool.begin().await?;
+        let pending = sqlx::query(
+            "SELECT address FROM recipients WHERE message_id = $1 AND status IN ('queued','deferred')",
+        )
+        .bind(message_id)
+        .fetch_all(&mut *tx)
+        .await?;
+        let removed = sqlx::query("DELETE FROM queue WHERE message_id = $1")
+            .bind(message_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if removed == 0 {
+            return Err(Error::NotFound);
+        }
+        sqlx::query(
+            "UPDATE recipients SET status = 'deleted', last_reply = 'deleted by operator', updated_at = $1 WHERE message_id = $2 AND status IN ('queued','deferred')",
+        )
+        .bind(now)
+        .bind(message_id)
+        .execute(&mut *tx)
+        .await?;
+        for row in &pending {
+            let address: String = row.try_get("address")?;
+            insert_event(&mut tx, now, message_id, Some(&address), "deleted", "deleted by operator").await?;
+        }
+        tx.commit().await?;
+        Ok(pending.len() as u64)
+    }
+
+    async fn recipients_where(&self, by: RcptFilter, id: i64) -> Result<Vec<Recipient>> {
+        let sql = match by {
+            RcptFilter::PendingOfQueueRow => "SELECT id, address, status, last_reply, updated_at FROM recipients WHERE queue_id = $1 AND status IN ('queued','deferred') ORDER BY id",
+            RcptFilter::AllOfMessage => "SELECT id, address, status, last_reply, updated_at FROM recipients WHERE message_id = $1 ORDER BY id",
+        };
+        let rows = sqlx::query(sql).bind(id).fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Recipient {
+                    id: r.try_get("id")?,
+                    address: r.try_get("address")?,
+                    status: r.try_get::<String, _>("status")?.parse()?,
+                    last_reply: r.try_get("last_reply")?,
+                    updated_at: r.try_get("updated_at")?,
+                })
+            })
+            .collect()
+    }
+}
+
+#[derive(Clone, Copy)]
+enum RcptFilter {
+    PendingOfQueueRow,
+    AllOfMessage,
+}
+
+fn account_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Account> {
+    Ok(Account {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        api_key: row.try_get("api_key")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+async fn insert_event(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    at: i64,
+    message_id: i64,
+    recipient: Option<&str>,
+    kind: &str,
+    detail: &str,
+) -> Result<()> {
+    sqlx::query("INSERT INTO events (at, message_id, recipient, kind, detail) VALUES ($1, $2, $3, $4, $5)")
+        .bind(at)
+        .bind(message_id)
+        .bind(recipient)
+        .bind(kind)
+        .bind(detail)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
