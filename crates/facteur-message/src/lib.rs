@@ -1,1 +1,8 @@
+//! Message content, with no I/O: the trace and identity headers Facteur adds on acceptance
+//! (Received, Message-ID, Date when missing) and delivery status notifications (RFC 3464).
 
+pub mod dsn;
+pub mod headers;
+
+pub use dsn::{Dsn, DsnAction, DsnRecipient, build_dsn};
+pub use headers::{ReceivedInfo, header_section, normalize_on_accept, rfc5322_date};
