@@ -1,0 +1,178 @@
+//! The running server: shared state, and `start`, which opens the store, binds every listener
+//! and starts the delivery scheduler. No globals, so several nodes can run in one process.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use facteur_message::{ReceivedInfo, normalize_on_accept};
+use facteur_smtp::{Envelope, SessionConfig};
+use facteur_store::{NewMessage, Spooler, Store};
+use tokio::net::TcpListener;
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinSet;
+use tokio_rustls::TlsAcceptor;
+
+use crate::config::{Config, ListenerKind};
+use crate::delivery::mx::Resolver;
+use crate::delivery::{Deliverer, DeliverySettings};
+use crate::limits::{AuthLimiter, ConnectionLimiter};
+use crate::metrics::Metrics;
+use crate::time::now_ms;
+
+pub struct App {
+    pub cfg: Config,
+    pub store: Store,
+    pub spooler: Spooler,
+    pub metrics: Metrics,
+    pub auth_limiter: AuthLimiter,
+    pub connections: ConnectionLimiter,
+    pub tls_acceptor: TlsAcceptor,
+    pub deliverer: Deliverer,
+    pub trusted_account_id: Option<i64>,
+    /// Signalled when new work is spooled, so the scheduler does not wait for its poll.
+    pub queue_wakeup: Notify,
+    /// This process's name in queue leases.
+    pub node_id: String,
+    sessions: [Arc<SessionConfig>; 3],
+    pub tls_description: String,
+}
+
+impl App {
+    pub fn session_config(&self, kind: ListenerKind) -> Arc<SessionConfig> {
+        self.sessions[kind as usize].clone()
+    }
+
+    /// Spools a message received over SMTP: adds trace headers, stores it durably.
+    pub async fn accept_smtp(&self, account_id: Option<i64>, peer: &SocketAddr, envelope: Envelope, body: Vec<u8>) -> Result<i64, facteur_store::Error> {
+        let now = now_ms();
+        let peer_ip = peer.ip().to_string();
+        let info = ReceivedInfo {
+            helo: &envelope.helo,
+            peer_ip: &peer_ip,
+            hostname: &self.cfg.hostname,
+            esmtp: envelope.esmtp,
+            tls: envelope.tls,
+            authenticated: envelope.authenticated_as.is_some(),
+            now: now / 1000,
+        };
+        let body = normalize_on_accept(&body, &info, || format!("{}@{}", uuid::Uuid::now_v7().simple(), self.cfg.hostname));
+        let id = self
+            .spooler
+            .spool(NewMessage {
+                account_id,
+                mail_from: envelope.mail_from,
+                recipients: envelope.rcpts,
+                body,
+                priority: 0,
+                now,
+                expires_at: now + self.cfg.retry.lifetime.as_millis() as i64,
+            })
+            .await?;
+        Metrics::inc(&self.metrics.messages_accepted_total);
+        self.queue_wakeup.notify_one();
+        Ok(id)
+    }
+}
+
+/// A started server.
+pub struct Running {
+    pub app: Arc<App>,
+    pub listeners: Vec<(ListenerKind, SocketAddr)>,
+    pub http: SocketAddr,
+    shutdown: watch::Sender<bool>,
+    tasks: JoinSet<()>,
+}
+
+impl Running {
+    /// Stops accepting, lets sessions say 421, stops the scheduler.
+    pub async fn stop(mut self) {
+        let _ = self.shutdown.send(true);
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+            while self.tasks.join_next().await.is_some() {}
+        })
+        .await;
+        self.tasks.abort_all();
+    }
+}
+
+/// Opens the store and starts everything the config asks for.
+pub async fn start(cfg: Config, resolver: Option<Resolver>) -> anyhow::Result<Running> {
+    let store = Store::open(&cfg.database).await.with_context(|| format!("opening the database {}", cfg.database))?;
+    let (server_tls, tls_description) = crate::tls::server_config(
+        cfg.tls_cert.as_ref().map(|(c, k)| (c.as_path(), k.as_path())),
+        &cfg.data_dir,
+        &cfg.hostname,
+    )?;
+    let trusted_account_id = match &cfg.trusted_account {
+        Some(key) => Some(
+            store
+                .account_by_key(key)
+                .await?
+                .with_context(|| format!("trusted_account {key} is not an API key of this server (see `facteur account list`)"))?
+                .id,
+        ),
+        None => None,
+    };
+    let resolver = match resolver {
+        Some(r) => r,
+        None if cfg.relay_host.is_some() => Resolver::Static { routes: Default::default(), hosts: Default::default() },
+        None => Resolver::system().map_err(anyhow::Error::msg)?,
+    };
+    let session = |starttls: bool, submission: bool| {
+        Arc::new(SessionConfig {
+            hostname: cfg.hostname.clone(),
+            max_message_size: cfg.max_message_size,
+            max_recipients: cfg.max_recipients,
+            max_errors: cfg.max_errors,
+            starttls,
+            allow_plaintext_auth: cfg.allow_plaintext_auth,
+            submission,
+        })
+    };
+    let sessions = [session(true, true), session(false, true), session(true, false)];
+    let deliverer = Deliverer::new(
+        DeliverySettings {
+            hostname: cfg.hostname.clone(),
+            relay_host: cfg.relay_host.clone(),
+            mx_port: cfg.mx_port,
+            timeout: cfg.delivery_timeout,
+            site_concurrency: cfg.destination_concurrency,
+        },
+        resolver,
+    );
+    let spooler = Spooler::start(store.clone());
+    let app = Arc::new(App {
+        auth_limiter: AuthLimiter::new(cfg.auth_failures_per_ip),
+        connections: ConnectionLimiter::new(cfg.max_connections_per_ip),
+        tls_acceptor: TlsAcceptor::from(server_tls),
+        deliverer,
+        trusted_account_id,
+        queue_wakeup: Notify::new(),
+        node_id: format!("node-{}", uuid::Uuid::now_v7().simple()),
+        sessions,
+        tls_description,
+        metrics: Metrics::default(),
+        spooler,
+        store,
+        cfg,
+    });
+
+    let (shutdown, shutdown_rx) = watch::channel(false);
+    let mut tasks = JoinSet::new();
+    let mut listeners = Vec::new();
+    for (kind, addr) in app.cfg.listeners.clone() {
+        let listener = TcpListener::bind(addr).await.with_context(|| {
+            format!("cannot listen on {addr} ({}): is the port in use, or privileged (below 1024 needs root or CAP_NET_BIND_SERVICE)?", kind.name())
+        })?;
+        listeners.push((kind, listener.local_addr()?));
+        tasks.spawn(crate::smtp_server::serve(listener, kind, app.clone(), shutdown_rx.clone()));
+    }
+    let http_listener = TcpListener::bind(app.cfg.http).await.with_context(|| format!("cannot listen on {} (http)", app.cfg.http))?;
+    let http = http_listener.local_addr()?;
+    tasks.spawn(crate::http::serve(http_listener, app.clone(), shutdown_rx.clone()));
+    if app.cfg.scheduler {
+        tasks.spawn(crate::scheduler::run(app.clone(), shutdown_rx));
+    }
+    Ok(Running { app, listeners, http, shutdown, tasks })
+}

@@ -1,0 +1,441 @@
+//! Configuration: one set of settings, readable from a TOML file, `FACTEUR_*` environment
+//! variables and command-line flags (flags and env win over the file). `facteur serve` needs
+//! none of them. Validation collects every problem before reporting.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+use serde::Deserialize;
+
+/// Every setting, as given (all optional). The same struct is the TOML schema and the flags.
+#[derive(Debug, Default, Clone, Args, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// Directory for the embedded database and the generated TLS certificate [default: ./data]
+    #[arg(long, env = "FACTEUR_DATA")]
+    pub data: Option<PathBuf>,
+    /// Database URL: a SQLite path or sqlite://PATH [default: DATA/facteur.db]
+    #[arg(long, env = "FACTEUR_DATABASE")]
+    pub database: Option<String>,
+    /// Name used in the SMTP greeting, Received headers, Message-IDs and DSNs [default: localhost]
+    #[arg(long, env = "FACTEUR_HOSTNAME")]
+    pub hostname: Option<String>,
+    /// Submission listener offering STARTTLS (repeatable; replaces the default listeners)
+    #[arg(long = "smtp", env = "FACTEUR_SMTP", value_delimiter = ',')]
+    pub smtp: Vec<String>,
+    /// Implicit-TLS ("SMTPS") listener (repeatable; replaces the default listeners)
+    #[arg(long = "smtps", env = "FACTEUR_SMTPS", value_delimiter = ',')]
+    pub smtps: Vec<String>,
+    /// Relay listener (port 25 style): STARTTLS offered, mail from clients that neither
+    /// authenticated nor come from a trusted network is refused at RCPT (repeatable)
+    #[arg(long = "relay", env = "FACTEUR_RELAY", value_delimiter = ',')]
+    pub relay: Vec<String>,
+    /// HTTP listener (health, metrics) [default: 127.0.0.1:8025]
+    #[arg(long, env = "FACTEUR_HTTP")]
+    pub http: Option<String>,
+    /// Send all mail through this host:port instead of looking up MX records
+    #[arg(long, env = "FACTEUR_RELAY_HOST")]
+    pub relay_host: Option<String>,
+    /// PEM certificate chain for TLS [default: a self-signed certificate in DATA]
+    #[arg(long, env = "FACTEUR_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for TLS
+    #[arg(long, env = "FACTEUR_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Accept AUTH on connections without TLS (not recommended)
+    #[arg(long, env = "FACTEUR_ALLOW_PLAINTEXT_AUTH")]
+    pub allow_plaintext_auth: Option<bool>,
+    /// Client networks whose unauthenticated mail is accepted and relayed, e.g. 127.0.0.0/8,::1/128
+    #[arg(long, env = "FACTEUR_TRUSTED_NETWORKS", value_delimiter = ',')]
+    pub trusted_networks: Vec<String>,
+    /// API key of the account that mail from trusted networks is sent for
+    #[arg(long, env = "FACTEUR_TRUSTED_ACCOUNT")]
+    pub trusted_account: Option<String>,
+    /// Largest message accepted, in bytes [default: 26214400]
+    #[arg(long, env = "FACTEUR_MAX_MESSAGE_SIZE")]
+    pub max_message_size: Option<usize>,
+    /// Most recipients per message [default: 100]
+    #[arg(long, env = "FACTEUR_MAX_RECIPIENTS")]
+    pub max_recipients: Option<usize>,
+    /// Error replies after which a session is closed [default: 20]
+    #[arg(long, env = "FACTEUR_MAX_ERRORS")]
+    pub max_errors: Option<usize>,
+    /// Idle time after which a session is closed, e.g. 300s, 5m [default: 5m]
+    #[arg(long, env = "FACTEUR_IDLE_TIMEOUT")]
+    pub idle_timeout: Option<String>,
+    /// Longest time a client may take to send one message body [default: 10m]
+    #[arg(long, env = "FACTEUR_DATA_TIMEOUT")]
+    pub data_timeout: Option<String>,
+    /// Concurrent connections allowed from one client address [default: 50]
+    #[arg(long, env = "FACTEUR_MAX_CONNECTIONS_PER_IP")]
+    pub max_connections_per_ip: Option<usize>,
+    /// Failed AUTH attempts from one address within 5 minutes before AUTH is refused [default: 5]
+    #[arg(long, env = "FACTEUR_AUTH_FAILURES_PER_IP")]
+    pub auth_failures_per_ip: Option<u32>,
+    /// First retry delay after a temporary failure [default: 5m]
+    #[arg(long, env = "FACTEUR_RETRY_INITIAL")]
+    pub retry_initial: Option<String>,
+    /// Longest delay between retries [default: 4h]
+    #[arg(long, env = "FACTEUR_RETRY_MAX")]
+    pub retry_max: Option<String>,
+    /// Growth factor between retries [default: 2]
+    #[arg(long, env = "FACTEUR_RETRY_FACTOR")]
+    pub retry_factor: Option<f64>,
+    /// Time after which undelivered mail expires and is bounced [default: 5d]
+    #[arg(long, env = "FACTEUR_QUEUE_LIFETIME")]
+    pub queue_lifetime: Option<String>,
+    /// Run the delivery scheduler on this node (false: accept-only node) [default: true]
+    #[arg(long, env = "FACTEUR_SCHEDULER")]
+    pub scheduler: Option<bool>,
+    /// Concurrent deliveries in all [default: 100]
+    #[arg(long, env = "FACTEUR_DELIVERY_WORKERS")]
+    pub delivery_workers: Option<usize>,
+    /// Concurrent connections to one destination host [default: 10]
+    #[arg(long, env = "FACTEUR_DESTINATION_CONCURRENCY")]
+    pub destination_concurrency: Option<usize>,
+    /// Timeout for connecting and for each command of an outbound session [default: 60s]
+    #[arg(long, env = "FACTEUR_DELIVERY_TIMEOUT")]
+    pub delivery_timeout: Option<String>,
+    /// Port used when connecting to MX hosts [default: 25]
+    #[arg(long, env = "FACTEUR_MX_PORT")]
+    pub mx_port: Option<u16>,
+}
+
+macro_rules! merge_fields {
+    ($high:ident, $low:ident; options: $($o:ident),*; lists: $($l:ident),*) => {
+        Settings {
+            $($o: $high.$o.or($low.$o),)*
+            $($l: if $high.$l.is_empty() { $low.$l } else { $high.$l },)*
+        }
+    };
+}
+
+impl Settings {
+    /// `self` (flags and env) over `file`.
+    pub fn over(self, file: Settings) -> Settings {
+        let (high, low) = (self, file);
+        merge_fields!(high, low;
+            options: data, database, hostname, http, relay_host, tls_cert, tls_key,
+                allow_plaintext_auth, trusted_account, max_message_size, max_recipients,
+                max_errors, idle_timeout, data_timeout, max_connections_per_ip,
+                auth_failures_per_ip, retry_initial, retry_max, retry_factor, queue_lifetime,
+                scheduler, delivery_workers, destination_concurrency, delivery_timeout, mx_port;
+            lists: smtp, smtps, relay, trusted_networks)
+    }
+
+    pub fn from_file(path: &std::path::Path) -> Result<Settings, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read config file {}: {e}", path.display()))?;
+        toml::from_str(&text).map_err(|e| format!("config file {}: {e}", path.display()))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListenerKind {
+    /// STARTTLS offered, AUTH required (submission: 587, 588, 2525, 80).
+    Submission,
+    /// Implicit TLS, AUTH required (465).
+    Smtps,
+    /// STARTTLS offered; unauthenticated, untrusted clients refused at RCPT (25).
+    Relay,
+}
+
+impl ListenerKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            ListenerKind::Submission => "smtp",
+            ListenerKind::Smtps => "smtps",
+            ListenerKind::Relay => "relay",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Network {
+    addr: IpAddr,
+    prefix: u8,
+}
+
+impl Network {
+    pub fn parse(s: &str) -> Result<Network, String> {
+        let (addr, prefix) = match s.split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (s, None),
+        };
+        let addr: IpAddr = addr.trim().parse().map_err(|_| format!("invalid network address {s:?}"))?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            Some(p) => p.trim().parse::<u8>().ok().filter(|p| *p <= max).ok_or_else(|| format!("invalid prefix length in {s:?}"))?,
+            None => max,
+        };
+        Ok(Network { addr, prefix })
+    }
+
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
+            v4 => v4,
+        };
+        match (self.addr, ip) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let mask = if self.prefix == 0 { 0 } else { u32::MAX << (32 - self.prefix) };
+                u32::from(net) & mask == u32::from(ip) & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let mask = if self.prefix == 0 { 0 } else { u128::MAX << (128 - self.prefix) };
+                u128::from(net) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    pub initial: Duration,
+    pub max: Duration,
+    pub factor: f64,
+    pub lifetime: Duration,
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub database: String,
+    pub hostname: String,
+    pub listeners: Vec<(ListenerKind, SocketAddr)>,
+    pub http: SocketAddr,
+    pub relay_host: Option<(String, u16)>,
+    pub tls_cert: Option<(PathBuf, PathBuf)>,
+    pub allow_plaintext_auth: bool,
+    pub trusted_networks: Vec<Network>,
+    pub trusted_account: Option<String>,
+    pub max_message_size: usize,
+    pub max_recipients: usize,
+    pub max_errors: usize,
+    pub idle_timeout: Duration,
+    pub data_timeout: Duration,
+    pub max_connections_per_ip: usize,
+    pub auth_failures_per_ip: u32,
+    pub retry: RetryPolicy,
+    pub scheduler: bool,
+    pub delivery_workers: usize,
+    pub destination_concurrency: usize,
+    pub delivery_timeout: Duration,
+    pub mx_port: u16,
+}
+
+/// `30s`, `5m`, `4h`, `5d`, or a number of seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(s.len()));
+    let n: f64 = num.parse().map_err(|_| format!("invalid duration {s:?} (use e.g. 30s, 5m, 4h, 5d)"))?;
+    let secs = match unit.trim() {
+        "" | "s" => n,
+        "ms" => n / 1000.0,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        "d" => n * 86400.0,
+        _ => return Err(format!("invalid duration unit in {s:?} (use ms, s, m, h or d)")),
+    };
+    Ok(Duration::from_secs_f64(secs))
+}
+
+fn host_port(s: &str, what: &str) -> Result<(String, u16), String> {
+    let (host, port) = s
+        .rsplit_once(':')
+        .ok_or_else(|| format!("{what} {s:?} must be HOST:PORT"))?;
+    let port = port.parse().map_err(|_| format!("{what} {s:?} has an invalid port"))?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if host.is_empty() {
+        return Err(format!("{what} {s:?} has no host"));
+    }
+    Ok((host.to_string(), port))
+}
+
+impl Config {
+    /// Applies defaults and checks everything; returns every problem found.
+    pub fn resolve(s: Settings) -> Result<Config, Vec<String>> {
+        let mut problems = Vec::new();
+        let mut duration = |v: &Option<String>, default: &str, name: &str| -> Duration {
+            match parse_duration(v.as_deref().unwrap_or(default)) {
+                Ok(d) => d,
+                Err(e) => {
+                    problems.push(format!("{name}: {e}"));
+                    Duration::ZERO
+                }
+            }
+        };
+        let idle_timeout = duration(&s.idle_timeout, "5m", "idle_timeout");
+        let data_timeout = duration(&s.data_timeout, "10m", "data_timeout");
+        let initial = duration(&s.retry_initial, "5m", "retry_initial");
+        let max = duration(&s.retry_max, "4h", "retry_max");
+        let lifetime = duration(&s.queue_lifetime, "5d", "queue_lifetime");
+        let delivery_timeout = duration(&s.delivery_timeout, "60s", "delivery_timeout");
+
+        let data_dir = s.data.clone().unwrap_or_else(|| PathBuf::from("./data"));
+        let database = s
+            .database
+            .clone()
+            .unwrap_or_else(|| data_dir.join("facteur.db").to_string_lossy().into_owned());
+
+        let mut listeners = Vec::new();
+        let defaults = s.smtp.is_empty() && s.smtps.is_empty() && s.relay.is_empty();
+        let (smtp, smtps) = if defaults {
+            (vec!["127.0.0.1:2587".into(), "127.0.0.1:2525".into()], vec!["127.0.0.1:2465".into()])
+        } else {
+            (s.smtp.clone(), s.smtps.clone())
+        };
+        for (kind, list) in [
+            (ListenerKind::Submission, &smtp),
+            (ListenerKind::Smtps, &smtps),
+            (ListenerKind::Relay, &s.relay),
+        ] {
+            for a in list {
+                match a.parse::<SocketAddr>() {
+                    Ok(addr) => listeners.push((kind, addr)),
+                    Err(_) => problems.push(format!("{} listener {a:?} is not an IP:PORT address", kind.name())),
+                }
+            }
+        }
+        let http = match s.http.as_deref().unwrap_or("127.0.0.1:8025").parse() {
+            Ok(a) => a,
+            Err(_) => {
+                problems.push(format!("http listener {:?} is not an IP:PORT address", s.http));
+                "127.0.0.1:8025".parse().unwrap()
+            }
+        };
+        let relay_host = match s.relay_host.as_deref().map(|r| host_port(r, "relay_host")) {
+            Some(Ok(hp)) => Some(hp),
+            Some(Err(e)) => {
+                problems.push(e);
+                None
+            }
+            None => None,
+        };
+        let tls_cert = match (&s.tls_cert, &s.tls_key) {
+            (Some(c), Some(k)) => {
+                for p in [c, k] {
+                    if !p.is_file() {
+                        problems.push(format!("TLS file {} does not exist", p.display()));
+                    }
+                }
+                Some((c.clone(), k.clone()))
+            }
+            (None, None) => None,
+            _ => {
+                problems.push("tls_cert and tls_key must be given together".into());
+                None
+            }
+        };
+        let mut trusted_networks = Vec::new();
+        for n in &s.trusted_networks {
+            match Network::parse(n) {
+                Ok(net) => trusted_networks.push(net),
+                Err(e) => problems.push(format!("trusted_networks: {e}")),
+            }
+        }
+        if !trusted_networks.is_empty() && s.trusted_account.is_none() {
+            problems.push("trusted_networks needs trusted_account (the API key the relayed mail is sent for)".into());
+        }
+        let retry_factor = s.retry_factor.unwrap_or(2.0);
+        if !(1.0..=10.0).contains(&retry_factor) {
+            problems.push(format!("retry_factor {retry_factor} must be between 1 and 10"));
+        }
+        let positive = |v: Option<usize>, d: usize, name: &str, problems: &mut Vec<String>| {
+            let v = v.unwrap_or(d);
+            if v == 0 {
+                problems.push(format!("{name} must be at least 1"));
+            }
+            v
+        };
+        let max_message_size = positive(s.max_message_size, 25 * 1024 * 1024, "max_message_size", &mut problems);
+        let max_recipients = positive(s.max_recipients, 100, "max_recipients", &mut problems);
+        let max_errors = positive(s.max_errors, 20, "max_errors", &mut problems);
+        let max_connections_per_ip = positive(s.max_connections_per_ip, 50, "max_connections_per_ip", &mut problems);
+        let delivery_workers = positive(s.delivery_workers, 100, "delivery_workers", &mut problems);
+        let destination_concurrency = positive(s.destination_concurrency, 10, "destination_concurrency", &mut problems);
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        Ok(Config {
+            data_dir,
+            database,
+            hostname: s.hostname.unwrap_or_else(|| "localhost".into()),
+            listeners,
+            http,
+            relay_host,
+            tls_cert,
+            allow_plaintext_auth: s.allow_plaintext_auth.unwrap_or(false),
+            trusted_networks,
+            trusted_account: s.trusted_account,
+            max_message_size,
+            max_recipients,
+            max_errors,
+            idle_timeout,
+            data_timeout,
+            max_connections_per_ip,
+            auth_failures_per_ip: s.auth_failures_per_ip.unwrap_or(5),
+            retry: RetryPolicy { initial, max, factor: retry_factor, lifetime },
+            scheduler: s.scheduler.unwrap_or(true),
+            delivery_workers,
+            destination_concurrency,
+            delivery_timeout,
+            mx_port: s.mx_port.unwrap_or(25),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration("5d"), Ok(Duration::from_secs(432_000)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert!(parse_duration("5 weeks").is_err());
+    }
+
+    #[test]
+    fn networks() {
+        let n = Network::parse("127.0.0.0/8").unwrap();
+        assert!(n.contains("127.1.2.3".parse().unwrap()));
+        assert!(n.contains("::ffff:127.0.0.1".parse().unwrap()));
+        assert!(!n.contains("10.0.0.1".parse().unwrap()));
+        assert!(Network::parse("::1").unwrap().contains("::1".parse().unwrap()));
+        assert!(Network::parse("1.2.3.4/33").is_err());
+    }
+
+    #[test]
+    fn defaults_and_all_problems_at_once() {
+        let c = Config::resolve(Settings::default()).unwrap();
+        assert_eq!(c.listeners.len(), 3);
+        assert_eq!(c.retry.lifetime, Duration::from_secs(5 * 86400));
+        let bad = Settings {
+            smtp: vec!["nope".into()],
+            idle_timeout: Some("5 weeks".into()),
+            trusted_networks: vec!["10.0.0.0/8".into()],
+            relay_host: Some("nohost".into()),
+            ..Settings::default()
+        };
+        let problems = Config::resolve(bad).unwrap_err();
+        assert_eq!(problems.len(), 4, "{problems:?}");
+    }
+
+    #[test]
+    fn flags_over_file() {
+        let file: Settings = toml::from_str("hostname = \"file\"\nsmtp = [\"127.0.0.1:1\"]\nmax_errors = 3").unwrap();
+        let cli = Settings { hostname: Some("cli".into()), ..Settings::default() };
+        let merged = cli.over(file);
+        assert_eq!(merged.hostname.as_deref(), Some("cli"));
+        assert_eq!(merged.smtp, vec!["127.0.0.1:1".to_string()]);
+        assert_eq!(merged.max_errors, Some(3));
+        assert!(toml::from_str::<Settings>("unknown_key = 1").is_err());
+    }
+}

@@ -1,0 +1,207 @@
+//! Delivery: one attempt for one queue row (one message, one recipient domain). Finds the
+//! route (relay host or MX), limits concurrency per destination site, reuses idle connections,
+//! and turns the replies into a per-recipient outcome. Knows nothing of the queue's schedule.
+
+pub mod client;
+pub mod mx;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use facteur_store::{QueueEntry, RcptOutcome, RcptStatus};
+use tokio::sync::Semaphore;
+
+use client::{ClientError, SmtpClient, format_reply};
+use mx::{Resolver, Route};
+
+/// How long an idle outbound connection is kept for the next message to the same host.
+const IDLE_KEEP: Duration = Duration::from_secs(30);
+
+/// One recipient's result, with what a DSN needs.
+#[derive(Debug, Clone)]
+pub struct RcptResult {
+    pub outcome: RcptOutcome,
+    /// The enhanced status code for a DSN (`5.1.1`).
+    pub status_code: String,
+    pub remote: Option<String>,
+}
+
+pub struct DeliverySettings {
+    pub hostname: String,
+    pub relay_host: Option<(String, u16)>,
+    pub mx_port: u16,
+    pub timeout: Duration,
+    pub site_concurrency: usize,
+}
+
+pub struct Deliverer {
+    settings: DeliverySettings,
+    resolver: Resolver,
+    tls: Arc<rustls::ClientConfig>,
+    idle: Mutex<HashMap<String, Vec<(SmtpClient, Instant)>>>,
+    sites: Mutex<HashMap<String, Arc<Semaphore>>>,
+}
+
+impl Deliverer {
+    pub fn new(settings: DeliverySettings, resolver: Resolver) -> Deliverer {
+        Deliverer {
+            settings,
+            resolver,
+            tls: crate::tls::opportunistic_client_config(),
+            idle: Mutex::new(HashMap::new()),
+            sites: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn site(&self, key: &str) -> Arc<Semaphore> {
+        let mut sites = self.sites.lock().unwrap();
+        sites.entry(key.to_string()).or_insert_with(|| Arc::new(Semaphore::new(self.settings.site_concurrency))).clone()
+    }
+
+    fn take_idle(&self, key: &str) -> Option<SmtpClient> {
+        let mut idle = self.idle.lock().unwrap();
+        let list = idle.get_mut(key)?;
+        while let Some((client, since)) = list.pop() {
+            if since.elapsed() < IDLE_KEEP {
+                return Some(client);
+            }
+        }
+        None
+    }
+
+    fn keep_idle(&self, key: &str, client: SmtpClient) {
+        let mut idle = self.idle.lock().unwrap();
+        let list = idle.entry(key.to_string()).or_default();
+        list.retain(|(_, since)| since.elapsed() < IDLE_KEEP);
+        if list.len() < self.settings.site_concurrency {
+            list.push((client, Instant::now()));
+        }
+    }
+
+    /// Tries to deliver the entry's pending recipients once.
+    pub async fn attempt(&self, entry: &QueueEntry, body: &[u8]) -> Vec<RcptResult> {
+        let (hosts, port) = match &self.settings.relay_host {
+            Some((host, port)) => (vec![host.clone()], *port),
+            None => match self.resolver.route(&entry.domain).await {
+                Ok(Route::Hosts(hosts)) => (hosts, self.settings.mx_port),
+                Ok(Route::NullMx) => {
+                    return all(entry, RcptStatus::Bounced, "5.1.10", None, &format!("domain {} accepts no mail (null MX, RFC 7505)", entry.domain));
+                }
+                Ok(Route::NoSuchDomain) => {
+                    return all(entry, RcptStatus::Bounced, "5.1.2", None, &format!("domain {} does not exist", entry.domain));
+                }
+                Err(e) => return all(entry, RcptStatus::Deferred, "4.4.3", None, &e),
+            },
+        };
+        let site = self.site(&format!("{}:{port}", hosts[0]));
+        let Ok(_permit) = site.acquire_owned().await else {
+            return all(entry, RcptStatus::Deferred, "4.3.0", None, "delivery shutting down");
+        };
+        let rcpts: Vec<&str> = entry.recipients.iter().map(|r| r.address.as_str()).collect();
+        let smtputf8 = !entry.mail_from.is_ascii() || rcpts.iter().any(|r| !r.is_ascii());
+        let eightbit = body.iter().any(|b| *b >= 0x80);
+        let mut last_error = String::from("no mail host could be reached");
+        for host in &hosts {
+            let key = format!("{host}:{port}");
+            let mut fresh_only = false;
+            loop {
+                let pooled = if fresh_only { None } else { self.take_idle(&key) };
+                let reused = pooled.is_some();
+                let mut client = match pooled {
+                    Some(c) => c,
+                    None => match self.connect(host, port).await {
+                        Ok(c) => c,
+                        Err(e) => {
+                            last_error = e;
+                            break;
+                        }
+                    },
+                };
+                match client.send(&entry.mail_from, &rcpts, body, smtputf8, eightbit).await {
+                    Ok(replies) => {
+                        let results = interpret(entry, &client.remote, replies);
+                        if client.reset().await {
+                            self.keep_idle(&key, client);
+                        }
+                        return results;
+                    }
+                    // A kept connection may have been closed by the server meanwhile.
+                    Err(_) if reused => fresh_only = true,
+                    Err(e) => {
+                        last_error = e.to_string();
+                        break;
+                    }
+                }
+            }
+        }
+        all(entry, RcptStatus::Deferred, "4.4.1", None, &last_error)
+    }
+
+    async fn connect(&self, host: &str, port: u16) -> Result<SmtpClient, String> {
+        let addrs = self.resolver.addresses(host).await?;
+        let mut last = format!("no address for {host}");
+        for ip in addrs {
+            match SmtpClient::connect(SocketAddr::new(ip, port), host, &self.settings.hostname, Some(self.tls.clone()), self.settings.timeout).await {
+                Ok(c) => return Ok(c),
+                Err(e @ ClientError::Refused(_)) | Err(e @ ClientError::Network(_)) | Err(e @ ClientError::Protocol(_)) => {
+                    last = e.to_string()
+                }
+            }
+        }
+        Err(last)
+    }
+}
+
+fn all(entry: &QueueEntry, status: RcptStatus, code: &str, remote: Option<&str>, detail: &str) -> Vec<RcptResult> {
+    entry
+        .recipients
+        .iter()
+        .map(|r| RcptResult {
+            outcome: RcptOutcome { recipient_id: r.id, address: r.address.clone(), status, detail: detail.to_string() },
+            status_code: code.to_string(),
+            remote: remote.map(str::to_string),
+        })
+        .collect()
+}
+
+fn esc_or(r: &client::Response<String>, default: &str) -> String {
+    if r.esc[0] != 0 { format!("{}.{}.{}", r.esc[0], r.esc[1], r.esc[2]) } else { default.to_string() }
+}
+
+fn status_of(code: u16) -> RcptStatus {
+    match code / 100 {
+        2 => RcptStatus::Sent,
+        5 => RcptStatus::Bounced,
+        _ => RcptStatus::Deferred,
+    }
+}
+
+fn interpret(entry: &QueueEntry, remote: &str, replies: client::TransactionReplies) -> Vec<RcptResult> {
+    let said = |r: &client::Response<String>| format!("{remote} said: {}", format_reply(r));
+    if replies.mail.code / 100 != 2 {
+        let status = status_of(replies.mail.code);
+        let code = esc_or(&replies.mail, if status == RcptStatus::Bounced { "5.0.0" } else { "4.0.0" });
+        return all(entry, status, &code, Some(remote), &said(&replies.mail));
+    }
+    entry
+        .recipients
+        .iter()
+        .zip(replies.rcpts.iter())
+        .map(|(rcpt, rcpt_reply)| {
+            let decisive = if rcpt_reply.code / 100 == 2 { replies.data.as_ref().unwrap_or(rcpt_reply) } else { rcpt_reply };
+            let status = status_of(decisive.code);
+            let default = match status {
+                RcptStatus::Sent => "2.0.0",
+                RcptStatus::Bounced => "5.0.0",
+                _ => "4.0.0",
+            };
+            RcptResult {
+                outcome: RcptOutcome { recipient_id: rcpt.id, address: rcpt.address.clone(), status, detail: said(decisive) },
+                status_code: esc_or(decisive, default),
+                remote: Some(remote.to_string()),
+            }
+        })
+        .collect()
+}

@@ -1,0 +1,53 @@
+//! Counters kept in the process state (no global recorder, so two nodes can share a process)
+//! and rendered in the Prometheus text format at `/metrics`.
+
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+macro_rules! counters {
+    ($($name:ident: $help:literal),* $(,)?) => {
+        #[derive(Default)]
+        pub struct Metrics { $(pub $name: AtomicU64,)* }
+
+        impl Metrics {
+            pub fn render(&self, out: &mut String) {
+                $(
+                    let _ = writeln!(out, "# HELP facteur_{} {}", stringify!($name), $help);
+                    let _ = writeln!(out, "# TYPE facteur_{} counter", stringify!($name));
+                    let _ = writeln!(out, "facteur_{} {}", stringify!($name), self.$name.load(Ordering::Relaxed));
+                )*
+            }
+        }
+    };
+}
+
+counters! {
+    smtp_connections_total: "SMTP connections accepted",
+    smtp_connections_refused_total: "SMTP connections refused (per-address limit)",
+    messages_accepted_total: "Messages durably spooled (250 sent)",
+    messages_spool_failures_total: "Messages refused because the spool failed (451 sent)",
+    auth_successes_total: "Successful SMTP AUTH",
+    auth_failures_total: "Failed SMTP AUTH",
+    deliveries_sent_total: "Recipients delivered (2xx from the next hop)",
+    deliveries_deferred_total: "Recipient attempts deferred (4xx, connection failures)",
+    deliveries_bounced_total: "Recipients bounced (5xx)",
+    deliveries_expired_total: "Recipients expired (queue lifetime exceeded)",
+    dsn_generated_total: "Delivery status notifications generated",
+}
+
+impl Metrics {
+    pub fn inc(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
+/// A gauge line, for values read at scrape time.
+pub fn gauge(out: &mut String, name: &str, help: &str, value: i64) {
+    let _ = writeln!(out, "# HELP facteur_{name} {help}");
+    let _ = writeln!(out, "# TYPE facteur_{name} gauge");
+    let _ = writeln!(out, "facteur_{name} {value}");
+}

@@ -1,0 +1,176 @@
+//! The delivery loop: claims due queue rows (with a lease, so several nodes can share one
+//! queue), runs attempts within the worker limit, records outcomes, schedules retries with the
+//! pure policy of [`crate::queue`], and spools DSNs for bounced and expired recipients.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use facteur_message::{Dsn, DsnAction, DsnRecipient, build_dsn};
+use facteur_store::{NewMessage, QueueEntry, RcptStatus};
+use tokio::sync::{Semaphore, watch};
+
+use crate::app::App;
+use crate::delivery::RcptResult;
+use crate::metrics::Metrics;
+use crate::time::now_ms;
+
+/// How long a claimed row stays reserved for this node; longer than any single attempt.
+pub const LEASE_MS: i64 = 15 * 60 * 1000;
+/// Longest sleep between two looks at the queue when nothing signals new work.
+const IDLE_POLL: Duration = Duration::from_secs(5);
+
+pub async fn run(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
+    let workers = Arc::new(Semaphore::new(app.cfg.delivery_workers));
+    loop {
+        if *shutdown.borrow() {
+            break;
+        }
+        let free = workers.available_permits();
+        if free == 0 {
+            tokio::select! {
+                permit = workers.clone().acquire_owned() => drop(permit),
+                _ = shutdown.changed() => break,
+            }
+            continue;
+        }
+        let now = now_ms();
+        match app.store.claim_due(&app.node_id, now, LEASE_MS, free.min(500) as i64).await {
+            Ok(entries) if !entries.is_empty() => {
+                for entry in entries {
+                    let Ok(permit) = workers.clone().acquire_owned().await else { return };
+                    let app = app.clone();
+                    tokio::spawn(async move {
+                        deliver(&app, entry).await;
+                        drop(permit);
+                        // A finished attempt may have spooled a DSN or freed a slot.
+                        app.queue_wakeup.notify_one();
+                    });
+                }
+                continue;
+            }
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, "cannot read the queue; retrying"),
+        }
+        let wait = match app.store.next_due().await {
+            Ok(Some(at)) => Duration::from_millis((at - now).clamp(0, IDLE_POLL.as_millis() as i64) as u64),
+            _ => IDLE_POLL,
+        };
+        tokio::select! {
+            _ = app.queue_wakeup.notified() => {}
+            _ = tokio::time::sleep(wait.max(Duration::from_millis(5))) => {}
+            _ = shutdown.changed() => break,
+        }
+    }
+}
+
+/// One attempt for one claimed row, recorded.
+pub async fn deliver(app: &App, entry: QueueEntry) {
+    let body = match app.store.load_body(entry.message_id).await {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::error!(error = %e, message = entry.message_id, "cannot load message body; will retry after the lease");
+            return;
+        }
+    };
+    let now = now_ms();
+    let mut results = if now >= entry.expires_at {
+        Vec::new()
+    } else {
+        app.deliverer.attempt(&entry, &body).await
+    };
+    if results.is_empty() {
+        results = entry
+            .recipients
+            .iter()
+            .map(|r| RcptResult {
+                outcome: facteur_store::RcptOutcome {
+                    recipient_id: r.id,
+                    address: r.address.clone(),
+                    status: RcptStatus::Deferred,
+                    detail: r.last_reply.clone().unwrap_or_default(),
+                },
+                status_code: "4.4.7".into(),
+                remote: None,
+            })
+            .collect();
+    }
+    let now = now_ms();
+    let attempts = (entry.attempts + 1) as u32;
+    let next = crate::queue::next_attempt(&app.cfg.retry, attempts, now, entry.expires_at, jitter());
+    if next.is_none() {
+        for r in results.iter_mut().filter(|r| r.outcome.status == RcptStatus::Deferred) {
+            r.outcome.status = RcptStatus::Expired;
+            r.outcome.detail = format!("delivery time expired after {attempts} attempts; last error: {}", r.outcome.detail);
+            r.status_code = "4.4.7".into();
+        }
+    }
+    let outcomes: Vec<_> = results.iter().map(|r| r.outcome.clone()).collect();
+    if let Err(e) = app.store.record_attempt(&entry, &outcomes, next.unwrap_or(now), now).await {
+        tracing::error!(error = %e, message = entry.message_id, "cannot record delivery outcome; the row is retried after its lease");
+        return;
+    }
+    for r in &results {
+        let counter = match r.outcome.status {
+            RcptStatus::Sent => &app.metrics.deliveries_sent_total,
+            RcptStatus::Bounced => &app.metrics.deliveries_bounced_total,
+            RcptStatus::Expired => &app.metrics.deliveries_expired_total,
+            _ => &app.metrics.deliveries_deferred_total,
+        };
+        Metrics::inc(counter);
+        tracing::info!(message = entry.message_id, rcpt = %r.outcome.address, status = r.outcome.status.as_str(), detail = %r.outcome.detail, "delivery attempt");
+    }
+    let failed: Vec<&RcptResult> = results
+        .iter()
+        .filter(|r| matches!(r.outcome.status, RcptStatus::Bounced | RcptStatus::Expired))
+        .collect();
+    // Never a bounce for a bounce: mail with the null sender gets no DSN.
+    if !failed.is_empty() && !entry.mail_from.is_empty() {
+        send_dsn(app, &entry, &body, &failed, now).await;
+    }
+}
+
+async fn send_dsn(app: &App, entry: &QueueEntry, body: &[u8], failed: &[&RcptResult], now: i64) {
+    let dsn = Dsn {
+        reporting_mta: &app.cfg.hostname,
+        original_sender: &entry.mail_from,
+        original_envelope_id: entry.message_id,
+        arrival_date: entry.created_at / 1000,
+        now: now / 1000,
+        recipients: failed
+            .iter()
+            .map(|r| DsnRecipient {
+                address: r.outcome.address.clone(),
+                action: DsnAction::Failed,
+                status: r.status_code.clone(),
+                remote_mta: r.remote.clone(),
+                diagnostic: r.outcome.detail.clone(),
+            })
+            .collect(),
+        original_message: body,
+        message_id: format!("{}@{}", uuid::Uuid::now_v7().simple(), app.cfg.hostname),
+        boundary: format!("dsn-{}", uuid::Uuid::now_v7().simple()),
+    };
+    let message = NewMessage {
+        account_id: entry.account_id,
+        mail_from: String::new(),
+        recipients: vec![entry.mail_from.clone()],
+        body: build_dsn(&dsn),
+        priority: 1,
+        now,
+        expires_at: now + app.cfg.retry.lifetime.as_millis() as i64,
+    };
+    match app.spooler.spool(message).await {
+        Ok(id) => {
+            Metrics::inc(&app.metrics.dsn_generated_total);
+            tracing::info!(message = entry.message_id, dsn = id, to = %entry.mail_from, "DSN queued");
+        }
+        Err(e) => tracing::error!(error = %e, message = entry.message_id, "cannot queue DSN"),
+    }
+}
+
+fn jitter() -> f64 {
+    use ring::rand::SecureRandom;
+    let mut b = [0u8; 4];
+    let _ = ring::rand::SystemRandom::new().fill(&mut b);
+    f64::from(u32::from_le_bytes(b)) / f64::from(u32::MAX)
+}

@@ -1,0 +1,180 @@
+//! SMTP listeners: accept connections, apply per-address limits, run the pure session from
+//! `facteur-smtp` over plain TCP or TLS, and answer its actions (credential checks, spooling).
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use facteur_smtp::{Action, AuthOutcome, Envelope, PeerInfo, Session, SpoolOutcome, reply};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio_rustls::server::TlsStream;
+
+use crate::app::App;
+use crate::config::ListenerKind;
+use crate::io::MaybeTls;
+use crate::metrics::Metrics;
+
+type Stream = MaybeTls<TlsStream<TcpStream>>;
+
+pub async fn serve(listener: TcpListener, kind: ListenerKind, app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((tcp, peer)) => {
+                    let _ = tcp.set_nodelay(true);
+                    tokio::spawn(connection(tcp, peer, kind, app.clone(), shutdown.clone()));
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            },
+            _ = shutdown.changed() => break,
+        }
+    }
+}
+
+/// What one connection knows beyond the session: who the client is.
+struct Client {
+    peer: SocketAddr,
+    account_id: Option<i64>,
+}
+
+enum Flow {
+    Closed,
+    StartTls,
+}
+
+async fn connection(mut tcp: TcpStream, peer: SocketAddr, kind: ListenerKind, app: Arc<App>, shutdown: watch::Receiver<bool>) {
+    let Some(_guard) = app.connections.acquire(peer.ip()) else {
+        Metrics::inc(&app.metrics.smtp_connections_refused_total);
+        let _ = tcp.write_all(&reply::TOO_MANY_CONNECTIONS.to_bytes()).await;
+        return;
+    };
+    Metrics::inc(&app.metrics.smtp_connections_total);
+    let trusted = app.cfg.trusted_networks.iter().any(|n| n.contains(peer.ip()));
+    let mut client = Client { peer, account_id: if trusted { app.trusted_account_id } else { None } };
+    let mut stream: Stream = if kind == ListenerKind::Smtps {
+        match tokio::time::timeout(Duration::from_secs(30), app.tls_acceptor.accept(tcp)).await {
+            Ok(Ok(tls)) => MaybeTls::Tls(Box::new(tls)),
+            _ => return,
+        }
+    } else {
+        MaybeTls::Plain(tcp)
+    };
+    let mut session = Session::new(app.session_config(kind), PeerInfo { trusted, tls: kind == ListenerKind::Smtps });
+    let mut actions = session.greeting();
+    loop {
+        match drive(&mut session, &mut stream, actions, &mut client, &app, shutdown.clone()).await {
+            Flow::Closed => return,
+            Flow::StartTls => {
+                let MaybeTls::Plain(tcp) = stream else { return };
+                match tokio::time::timeout(Duration::from_secs(30), app.tls_acceptor.accept(tcp)).await {
+                    Ok(Ok(tls)) => stream = MaybeTls::Tls(Box::new(tls)),
+                    _ => return,
+                }
+                actions = session.tls_established();
+            }
+        }
+    }
+}
+
+async fn drive(
+    session: &mut Session,
+    stream: &mut Stream,
+    initial: Vec<Action>,
+    client: &mut Client,
+    app: &Arc<App>,
+    mut shutdown: watch::Receiver<bool>,
+) -> Flow {
+    let mut pending: VecDeque<Action> = initial.into();
+    let mut out = Vec::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut data_started: Option<Instant> = None;
+    loop {
+        while let Some(action) = pending.pop_front() {
+            match action {
+                Action::Send(bytes) => out.extend_from_slice(&bytes),
+                Action::Close => {
+                    let _ = stream.write_all(&out).await;
+                    let _ = stream.shutdown().await;
+                    return Flow::Closed;
+                }
+                Action::StartTls => {
+                    if stream.write_all(&out).await.is_err() || stream.flush().await.is_err() {
+                        return Flow::Closed;
+                    }
+                    return Flow::StartTls;
+                }
+                Action::Authenticate { username, password } => {
+                    let outcome = authenticate(app, client, &username, &password).await;
+                    pending.extend(session.auth_result(outcome));
+                }
+                Action::Spool { envelope, body } => {
+                    let outcome = accept(app, client, envelope, body).await;
+                    pending.extend(session.spool_result(outcome));
+                }
+            }
+        }
+        if !out.is_empty() {
+            if stream.write_all(&out).await.is_err() || stream.flush().await.is_err() {
+                return Flow::Closed;
+            }
+            out.clear();
+        }
+        let wait = if session.in_data() {
+            let started = *data_started.get_or_insert_with(Instant::now);
+            app.cfg.data_timeout.saturating_sub(started.elapsed()).min(app.cfg.idle_timeout)
+        } else {
+            data_started = None;
+            app.cfg.idle_timeout
+        };
+        tokio::select! {
+            read = tokio::time::timeout(wait, stream.read(&mut buf)) => match read {
+                Ok(Ok(0)) | Ok(Err(_)) => return Flow::Closed,
+                Ok(Ok(n)) => pending.extend(session.ingest(&buf[..n])),
+                Err(_) => pending.extend(session.timeout()),
+            },
+            _ = shutdown.changed() => pending.extend(session.shutdown()),
+        }
+    }
+}
+
+async fn authenticate(app: &App, client: &mut Client, username: &str, password: &str) -> AuthOutcome {
+    let ip = client.peer.ip();
+    if app.auth_limiter.blocked(ip, Instant::now()) {
+        return AuthOutcome::Throttled;
+    }
+    match app.store.verify_credentials(username, password).await {
+        Ok(Some(account)) => {
+            app.auth_limiter.succeeded(ip);
+            Metrics::inc(&app.metrics.auth_successes_total);
+            client.account_id = Some(account.id);
+            AuthOutcome::Success
+        }
+        Ok(None) => {
+            app.auth_limiter.failed(ip, Instant::now());
+            Metrics::inc(&app.metrics.auth_failures_total);
+            tracing::info!(client = %client.peer, "authentication failed");
+            AuthOutcome::Invalid
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "credential check failed");
+            AuthOutcome::Unavailable
+        }
+    }
+}
+
+async fn accept(app: &App, client: &Client, envelope: Envelope, body: Vec<u8>) -> SpoolOutcome {
+    match app.accept_smtp(client.account_id, &client.peer, envelope, body).await {
+        Ok(id) => SpoolOutcome::Queued(id.to_string()),
+        Err(e) => {
+            tracing::error!(error = %e, client = %client.peer, "spool failed; replied 451");
+            Metrics::inc(&app.metrics.messages_spool_failures_total);
+            SpoolOutcome::Failed
+        }
+    }
+}
