@@ -62,7 +62,9 @@ pub fn build_dsn(dsn: &Dsn<'_>) -> Vec<u8> {
             "I'm sorry to have to inform you that your message could not be delivered to one or\r\nmore recipients. The details are below.\r\n\r\n",
         );
     } else {
-        human.push_str("Your message has not been delivered yet; delivery is still being retried.\r\n\r\n");
+        human.push_str(
+            "Your message has not been delivered yet; delivery is still being retried.\r\n\r\n",
+        );
     }
     for r in &dsn.recipients {
         human.push_str(&format!("<{}>: {}\r\n", r.address, one_line(&r.diagnostic)));
@@ -78,14 +80,25 @@ pub fn build_dsn(dsn: &Dsn<'_>) -> Vec<u8> {
         status.push_str(&format!(
             "\r\nFinal-Recipient: rfc822; {}\r\nAction: {}\r\nStatus: {}\r\n",
             r.address,
-            if r.action == DsnAction::Failed { "failed" } else { "delayed" },
+            if r.action == DsnAction::Failed {
+                "failed"
+            } else {
+                "delayed"
+            },
             r.status
         ));
         if let Some(mta) = &r.remote_mta {
             status.push_str(&format!("Remote-MTA: dns; {mta}\r\n"));
         }
-        let kind = if r.remote_mta.is_some() { "smtp" } else { "x-facteur" };
-        status.push_str(&format!("Diagnostic-Code: {kind}; {}\r\n", one_line(&r.diagnostic)));
+        let kind = if r.remote_mta.is_some() {
+            "smtp"
+        } else {
+            "x-facteur"
+        };
+        status.push_str(&format!(
+            "Diagnostic-Code: {kind}; {}\r\n",
+            one_line(&r.diagnostic)
+        ));
         status.push_str(&format!("Last-Attempt-Date: {}\r\n", rfc5322_date(dsn.now)));
     }
 
@@ -95,10 +108,16 @@ pub fn build_dsn(dsn: &Dsn<'_>) -> Vec<u8> {
             .attribute("report-type", "delivery-status")
             .attribute("boundary", dsn.boundary.clone()),
         BodyPart::Multipart(vec![
-            MimePart::new(ContentType::new("text/plain").attribute("charset", "utf-8"), human)
-                .transfer_encoding("7bit"),
-            MimePart::new(ContentType::new("message/delivery-status"), BodyPart::Binary(status.into_bytes().into()))
-                .transfer_encoding("7bit"),
+            MimePart::new(
+                ContentType::new("text/plain").attribute("charset", "utf-8"),
+                human,
+            )
+            .transfer_encoding("7bit"),
+            MimePart::new(
+                ContentType::new("message/delivery-status"),
+                BodyPart::Binary(status.into_bytes().into()),
+            )
+            .transfer_encoding("7bit"),
             MimePart::new(
                 ContentType::new("text/rfc822-headers").attribute("charset", "utf-8"),
                 BodyPart::Text(headers.into()),
@@ -107,7 +126,10 @@ pub fn build_dsn(dsn: &Dsn<'_>) -> Vec<u8> {
         ]),
     );
     MessageBuilder::new()
-        .from(("Mail Delivery System".to_string(), format!("MAILER-DAEMON@{}", dsn.reporting_mta)))
+        .from((
+            "Mail Delivery System".to_string(),
+            format!("MAILER-DAEMON@{}", dsn.reporting_mta),
+        ))
         .to(dsn.original_sender.to_string())
         .subject(subject)
         .message_id(dsn.message_id.clone())
@@ -149,7 +171,10 @@ mod tests {
         };
         let out = build_dsn(&dsn);
         let parsed = mail_parser::MessageParser::default().parse(&out).unwrap();
-        assert_eq!(parsed.subject(), Some("Undelivered Mail Returned to Sender"));
+        assert_eq!(
+            parsed.subject(),
+            Some("Undelivered Mail Returned to Sender")
+        );
         let ct = parsed.content_type().unwrap();
         assert_eq!((ct.ctype(), ct.subtype()), ("multipart", Some("report")));
         assert_eq!(ct.attribute("report-type"), Some("delivery-status"));

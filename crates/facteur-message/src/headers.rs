@@ -84,7 +84,10 @@ pub fn normalize_on_accept(
 
 /// A HELO name goes into a header: keep it to printable ASCII without parentheses.
 fn sanitize(helo: &str) -> String {
-    helo.chars().filter(|c| c.is_ascii_graphic() && !"()\\".contains(*c)).take(255).collect()
+    helo.chars()
+        .filter(|c| c.is_ascii_graphic() && !"()\\".contains(*c))
+        .take(255)
+        .collect()
 }
 
 #[cfg(test)]
@@ -105,7 +108,9 @@ mod tests {
 
     #[test]
     fn adds_missing_headers() {
-        let out = normalize_on_accept(b"Subject: hi\r\n\r\nbody\r\n", &info(), || "id1@mx.test".into());
+        let out = normalize_on_accept(b"Subject: hi\r\n\r\nbody\r\n", &info(), || {
+            "id1@mx.test".into()
+        });
         let text = String::from_utf8(out).unwrap();
         assert!(text.starts_with("Received: from client.example ([127.0.0.1])\r\n\tby mx.test (Facteur) with ESMTPSA;\r\n\t"));
         assert!(text.contains("\r\nMessage-ID: <id1@mx.test>\r\nDate: "));
@@ -116,9 +121,21 @@ mod tests {
     fn keeps_existing_headers_and_ignores_body() {
         let msg = b"message-id: <x@y>\r\nDATE: Mon, 1 Jan 2024 00:00:00 +0000\r\n\r\nMessage-ID: in body\r\n";
         let out = normalize_on_accept(msg, &info(), || panic!("not needed"));
-        assert_eq!(String::from_utf8(out).unwrap().to_lowercase().matches("\ndate:").count(), 1);
-        let no_headers = normalize_on_accept(b"\r\nMessage-ID: <body>\r\n", &info(), || "new@mx".into());
-        assert!(String::from_utf8(no_headers).unwrap().contains("Message-ID: <new@mx>"));
+        assert_eq!(
+            String::from_utf8(out)
+                .unwrap()
+                .to_lowercase()
+                .matches("\ndate:")
+                .count(),
+            1
+        );
+        let no_headers =
+            normalize_on_accept(b"\r\nMessage-ID: <body>\r\n", &info(), || "new@mx".into());
+        assert!(
+            String::from_utf8(no_headers)
+                .unwrap()
+                .contains("Message-ID: <new@mx>")
+        );
     }
 
     #[test]

@@ -24,8 +24,13 @@ impl IdGen {
     pub fn new() -> Self {
         use ring::rand::SecureRandom;
         let mut b = [0u8; 2];
-        ring::rand::SystemRandom::new().fill(&mut b).expect("system random source");
-        IdGen { node: i64::from(u16::from_le_bytes(b) & 0x3ff), last: Arc::new(AtomicI64::new(0)) }
+        ring::rand::SystemRandom::new()
+            .fill(&mut b)
+            .expect("system random source");
+        IdGen {
+            node: i64::from(u16::from_le_bytes(b) & 0x3ff),
+            last: Arc::new(AtomicI64::new(0)),
+        }
     }
 
     /// The next id for a clock reading of `now_ms` (Unix milliseconds).
@@ -34,7 +39,10 @@ impl IdGen {
         let mut last = self.last.load(Ordering::Relaxed);
         loop {
             let id = if base > last { base } else { last + 1 };
-            match self.last.compare_exchange_weak(last, id, Ordering::Relaxed, Ordering::Relaxed) {
+            match self
+                .last
+                .compare_exchange_weak(last, id, Ordering::Relaxed, Ordering::Relaxed)
+            {
                 Ok(_) => return id,
                 Err(seen) => last = seen,
             }

@@ -31,7 +31,8 @@ impl Spooler {
             .send((message, done))
             .await
             .map_err(|_| Error::Invalid("spooler stopped".into()))?;
-        wait.await.map_err(|_| Error::Invalid("spooler stopped".into()))?
+        wait.await
+            .map_err(|_| Error::Invalid("spooler stopped".into()))?
     }
 }
 
@@ -49,7 +50,10 @@ async fn run(store: Store, mut rx: mpsc::Receiver<Job>) {
                 // One bad message must not fail its neighbours: retry them one by one.
                 tracing::warn!(error = %e, batch = messages.len(), "batch spool failed, retrying singly");
                 for (m, waiter) in messages.into_iter().zip(waiters) {
-                    let r = store.spool_batch(std::slice::from_ref(&m)).await.map(|ids| ids[0]);
+                    let r = store
+                        .spool_batch(std::slice::from_ref(&m))
+                        .await
+                        .map(|ids| ids[0]);
                     let _ = waiter.send(r);
                 }
             }

@@ -6,7 +6,9 @@ const T0: i64 = 1_800_000_000_000;
 
 async fn fresh() -> (Store, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path().join("f.db").to_str().unwrap()).await.unwrap();
+    let store = Store::open(dir.path().join("f.db").to_str().unwrap())
+        .await
+        .unwrap();
     (store, dir)
 }
 
@@ -27,10 +29,22 @@ async fn accounts_and_credentials() {
     let (store, _dir) = fresh().await;
     let (account, secret) = store.create_account("acme", T0).await.unwrap();
     assert_eq!(account.api_key.len(), 32);
-    let found = store.verify_credentials(&account.api_key, &secret).await.unwrap();
+    let found = store
+        .verify_credentials(&account.api_key, &secret)
+        .await
+        .unwrap();
     assert_eq!(found, Some(account.clone()));
-    assert_eq!(store.verify_credentials(&account.api_key, "wrong").await.unwrap(), None);
-    assert_eq!(store.verify_credentials("nokey", &secret).await.unwrap(), None);
+    assert_eq!(
+        store
+            .verify_credentials(&account.api_key, "wrong")
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store.verify_credentials("nokey", &secret).await.unwrap(),
+        None
+    );
     assert_eq!(store.list_accounts().await.unwrap(), vec![account]);
 }
 
@@ -48,37 +62,94 @@ async fn migrations_are_idempotent() {
 #[tokio::test]
 async fn one_queue_row_per_domain_and_claim_lease() {
     let (store, _dir) = fresh().await;
-    let ids = store.spool_batch(&[msg(&["a@x.test", "b@X.test", "c@y.test"])]).await.unwrap();
+    let ids = store
+        .spool_batch(&[msg(&["a@x.test", "b@X.test", "c@y.test"])])
+        .await
+        .unwrap();
     assert_eq!(store.queue_len().await.unwrap(), 2);
     let claimed = store.claim_due("node-a", T0, 60_000, 10).await.unwrap();
     assert_eq!(claimed.len(), 2);
     let x = claimed.iter().find(|e| e.domain == "x.test").unwrap();
     assert_eq!(x.recipients.len(), 2);
     assert_eq!(x.message_id, ids[0]);
-    assert_eq!(store.load_body(ids[0]).await.unwrap(), b"Subject: t\r\n\r\nhello\r\n");
+    assert_eq!(
+        store.load_body(ids[0]).await.unwrap(),
+        b"Subject: t\r\n\r\nhello\r\n"
+    );
     // Leased: nobody else gets them until the lease expires.
-    assert!(store.claim_due("node-b", T0 + 1, 60_000, 10).await.unwrap().is_empty());
-    let taken_over = store.claim_due("node-b", T0 + 60_001, 60_000, 10).await.unwrap();
+    assert!(
+        store
+            .claim_due("node-b", T0 + 1, 60_000, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let taken_over = store
+        .claim_due("node-b", T0 + 60_001, 60_000, 10)
+        .await
+        .unwrap();
     assert_eq!(taken_over.len(), 2);
 }
 
 #[tokio::test]
 async fn attempts_defer_then_finish() {
     let (store, _dir) = fresh().await;
-    let id = store.spool_batch(&[msg(&["a@x.test", "b@x.test"])]).await.unwrap()[0];
-    let entry = store.claim_due("n", T0, 60_000, 10).await.unwrap().remove(0);
+    let id = store
+        .spool_batch(&[msg(&["a@x.test", "b@x.test"])])
+        .await
+        .unwrap()[0];
+    let entry = store
+        .claim_due("n", T0, 60_000, 10)
+        .await
+        .unwrap()
+        .remove(0);
     let outcomes = vec![
-        RcptOutcome { recipient_id: entry.recipients[0].id, address: "a@x.test".into(), status: RcptStatus::Sent, detail: "250 ok".into() },
-        RcptOutcome { recipient_id: entry.recipients[1].id, address: "b@x.test".into(), status: RcptStatus::Deferred, detail: "451 later".into() },
+        RcptOutcome {
+            recipient_id: entry.recipients[0].id,
+            address: "a@x.test".into(),
+            status: RcptStatus::Sent,
+            detail: "250 ok".into(),
+        },
+        RcptOutcome {
+            recipient_id: entry.recipients[1].id,
+            address: "b@x.test".into(),
+            status: RcptStatus::Deferred,
+            detail: "451 later".into(),
+        },
     ];
-    store.record_attempt(&entry, &outcomes, T0 + 300_000, T0 + 1).await.unwrap();
-    assert!(store.claim_due("n", T0 + 2, 60_000, 10).await.unwrap().is_empty());
+    store
+        .record_attempt(&entry, &outcomes, T0 + 300_000, T0 + 1)
+        .await
+        .unwrap();
+    assert!(
+        store
+            .claim_due("n", T0 + 2, 60_000, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(store.next_due().await.unwrap(), Some(T0 + 300_000));
-    let again = store.claim_due("n", T0 + 300_000, 60_000, 10).await.unwrap().remove(0);
+    let again = store
+        .claim_due("n", T0 + 300_000, 60_000, 10)
+        .await
+        .unwrap()
+        .remove(0);
     assert_eq!(again.attempts, 1);
-    assert_eq!(again.recipients.len(), 1, "only the deferred recipient is retried");
-    let done = vec![RcptOutcome { recipient_id: again.recipients[0].id, address: "b@x.test".into(), status: RcptStatus::Bounced, detail: "550 no".into() }];
-    store.record_attempt(&again, &done, 0, T0 + 300_001).await.unwrap();
+    assert_eq!(
+        again.recipients.len(),
+        1,
+        "only the deferred recipient is retried"
+    );
+    let done = vec![RcptOutcome {
+        recipient_id: again.recipients[0].id,
+        address: "b@x.test".into(),
+        status: RcptStatus::Bounced,
+        detail: "550 no".into(),
+    }];
+    store
+        .record_attempt(&again, &done, 0, T0 + 300_001)
+        .await
+        .unwrap();
     assert_eq!(store.queue_len().await.unwrap(), 0);
     let info = store.message(id).await.unwrap();
     let kinds: Vec<_> = info.events.iter().map(|e| e.kind.as_str()).collect();
@@ -90,11 +161,30 @@ async fn attempts_defer_then_finish() {
 async fn retry_and_delete() {
     let (store, _dir) = fresh().await;
     let id = store.spool_batch(&[msg(&["a@x.test"])]).await.unwrap()[0];
-    let entry = store.claim_due("n", T0, 60_000, 10).await.unwrap().remove(0);
-    let deferred = vec![RcptOutcome { recipient_id: entry.recipients[0].id, address: "a@x.test".into(), status: RcptStatus::Deferred, detail: "421".into() }];
-    store.record_attempt(&entry, &deferred, T0 + 3_600_000, T0).await.unwrap();
+    let entry = store
+        .claim_due("n", T0, 60_000, 10)
+        .await
+        .unwrap()
+        .remove(0);
+    let deferred = vec![RcptOutcome {
+        recipient_id: entry.recipients[0].id,
+        address: "a@x.test".into(),
+        status: RcptStatus::Deferred,
+        detail: "421".into(),
+    }];
+    store
+        .record_attempt(&entry, &deferred, T0 + 3_600_000, T0)
+        .await
+        .unwrap();
     store.retry_now(id, T0 + 10).await.unwrap();
-    assert_eq!(store.claim_due("n", T0 + 10, 60_000, 10).await.unwrap().len(), 1);
+    assert_eq!(
+        store
+            .claim_due("n", T0 + 10, 60_000, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
     assert_eq!(store.delete_from_queue(id, T0 + 20).await.unwrap(), 1);
     assert_eq!(store.queue_len().await.unwrap(), 0);
     assert!(store.retry_now(id, T0).await.is_err());
@@ -111,7 +201,9 @@ async fn group_commit_serves_concurrent_callers() {
     for i in 0..200 {
         let spooler = spooler.clone();
         tasks.push(tokio::spawn(async move {
-            spooler.spool(msg(&[&format!("r{i}@d{}.test", i % 7)])).await
+            spooler
+                .spool(msg(&[&format!("r{i}@d{}.test", i % 7)]))
+                .await
         }));
     }
     let mut ids = Vec::new();

@@ -44,7 +44,13 @@ impl App {
     }
 
     /// Spools a message received over SMTP: adds trace headers, stores it durably.
-    pub async fn accept_smtp(&self, account_id: Option<i64>, peer: &SocketAddr, envelope: Envelope, body: Vec<u8>) -> Result<i64, facteur_store::Error> {
+    pub async fn accept_smtp(
+        &self,
+        account_id: Option<i64>,
+        peer: &SocketAddr,
+        envelope: Envelope,
+        body: Vec<u8>,
+    ) -> Result<i64, facteur_store::Error> {
         let now = now_ms();
         let peer_ip = peer.ip().to_string();
         let info = ReceivedInfo {
@@ -56,7 +62,9 @@ impl App {
             authenticated: envelope.authenticated_as.is_some(),
             now: now / 1000,
         };
-        let body = normalize_on_accept(&body, &info, || format!("{}@{}", uuid::Uuid::now_v7().simple(), self.cfg.hostname));
+        let body = normalize_on_accept(&body, &info, || {
+            format!("{}@{}", uuid::Uuid::now_v7().simple(), self.cfg.hostname)
+        });
         let id = self
             .spooler
             .spool(NewMessage {
@@ -98,9 +106,13 @@ impl Running {
 
 /// Opens the store and starts everything the config asks for.
 pub async fn start(cfg: Config, resolver: Option<Resolver>) -> anyhow::Result<Running> {
-    let store = Store::open(&cfg.database).await.with_context(|| format!("opening the database {}", cfg.database))?;
+    let store = Store::open(&cfg.database)
+        .await
+        .with_context(|| format!("opening the database {}", cfg.database))?;
     let (server_tls, tls_description) = crate::tls::server_config(
-        cfg.tls_cert.as_ref().map(|(c, k)| (c.as_path(), k.as_path())),
+        cfg.tls_cert
+            .as_ref()
+            .map(|(c, k)| (c.as_path(), k.as_path())),
         &cfg.data_dir,
         &cfg.hostname,
     )?;
@@ -116,7 +128,10 @@ pub async fn start(cfg: Config, resolver: Option<Resolver>) -> anyhow::Result<Ru
     };
     let resolver = match resolver {
         Some(r) => r,
-        None if cfg.relay_host.is_some() => Resolver::Static { routes: Default::default(), hosts: Default::default() },
+        None if cfg.relay_host.is_some() => Resolver::Static {
+            routes: Default::default(),
+            hosts: Default::default(),
+        },
         None => Resolver::system().map_err(anyhow::Error::msg)?,
     };
     let session = |starttls: bool, submission: bool| {
@@ -130,7 +145,11 @@ pub async fn start(cfg: Config, resolver: Option<Resolver>) -> anyhow::Result<Ru
             submission,
         })
     };
-    let sessions = [session(true, true), session(false, true), session(true, false)];
+    let sessions = [
+        session(true, true),
+        session(false, true),
+        session(true, false),
+    ];
     let deliverer = Deliverer::new(
         DeliverySettings {
             hostname: cfg.hostname.clone(),
@@ -166,13 +185,30 @@ pub async fn start(cfg: Config, resolver: Option<Resolver>) -> anyhow::Result<Ru
             format!("cannot listen on {addr} ({}): is the port in use, or privileged (below 1024 needs root or CAP_NET_BIND_SERVICE)?", kind.name())
         })?;
         listeners.push((kind, listener.local_addr()?));
-        tasks.spawn(crate::smtp_server::serve(listener, kind, app.clone(), shutdown_rx.clone()));
+        tasks.spawn(crate::smtp_server::serve(
+            listener,
+            kind,
+            app.clone(),
+            shutdown_rx.clone(),
+        ));
     }
-    let http_listener = TcpListener::bind(app.cfg.http).await.with_context(|| format!("cannot listen on {} (http)", app.cfg.http))?;
+    let http_listener = TcpListener::bind(app.cfg.http)
+        .await
+        .with_context(|| format!("cannot listen on {} (http)", app.cfg.http))?;
     let http = http_listener.local_addr()?;
-    tasks.spawn(crate::http::serve(http_listener, app.clone(), shutdown_rx.clone()));
+    tasks.spawn(crate::http::serve(
+        http_listener,
+        app.clone(),
+        shutdown_rx.clone(),
+    ));
     if app.cfg.scheduler {
         tasks.spawn(crate::scheduler::run(app.clone(), shutdown_rx));
     }
-    Ok(Running { app, listeners, http, shutdown, tasks })
+    Ok(Running {
+        app,
+        listeners,
+        http,
+        shutdown,
+        tasks,
+    })
 }

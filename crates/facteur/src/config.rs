@@ -164,10 +164,18 @@ impl Network {
             Some((a, p)) => (a, Some(p)),
             None => (s, None),
         };
-        let addr: IpAddr = addr.trim().parse().map_err(|_| format!("invalid network address {s:?}"))?;
+        let addr: IpAddr = addr
+            .trim()
+            .parse()
+            .map_err(|_| format!("invalid network address {s:?}"))?;
         let max = if addr.is_ipv4() { 32 } else { 128 };
         let prefix = match prefix {
-            Some(p) => p.trim().parse::<u8>().ok().filter(|p| *p <= max).ok_or_else(|| format!("invalid prefix length in {s:?}"))?,
+            Some(p) => p
+                .trim()
+                .parse::<u8>()
+                .ok()
+                .filter(|p| *p <= max)
+                .ok_or_else(|| format!("invalid prefix length in {s:?}"))?,
             None => max,
         };
         Ok(Network { addr, prefix })
@@ -180,11 +188,19 @@ impl Network {
         };
         match (self.addr, ip) {
             (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                let mask = if self.prefix == 0 { 0 } else { u32::MAX << (32 - self.prefix) };
+                let mask = if self.prefix == 0 {
+                    0
+                } else {
+                    u32::MAX << (32 - self.prefix)
+                };
                 u32::from(net) & mask == u32::from(ip) & mask
             }
             (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                let mask = if self.prefix == 0 { 0 } else { u128::MAX << (128 - self.prefix) };
+                let mask = if self.prefix == 0 {
+                    0
+                } else {
+                    u128::MAX << (128 - self.prefix)
+                };
                 u128::from(net) & mask == u128::from(ip) & mask
             }
             _ => false,
@@ -231,15 +247,24 @@ pub struct Config {
 /// `30s`, `5m`, `4h`, `5d`, or a number of seconds.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
-    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(s.len()));
-    let n: f64 = num.parse().map_err(|_| format!("invalid duration {s:?} (use e.g. 30s, 5m, 4h, 5d)"))?;
+    let (num, unit) = s.split_at(
+        s.find(|c: char| !c.is_ascii_digit() && c != '.')
+            .unwrap_or(s.len()),
+    );
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("invalid duration {s:?} (use e.g. 30s, 5m, 4h, 5d)"))?;
     let secs = match unit.trim() {
         "" | "s" => n,
         "ms" => n / 1000.0,
         "m" => n * 60.0,
         "h" => n * 3600.0,
         "d" => n * 86400.0,
-        _ => return Err(format!("invalid duration unit in {s:?} (use ms, s, m, h or d)")),
+        _ => {
+            return Err(format!(
+                "invalid duration unit in {s:?} (use ms, s, m, h or d)"
+            ));
+        }
     };
     Ok(Duration::from_secs_f64(secs))
 }
@@ -248,7 +273,9 @@ fn host_port(s: &str, what: &str) -> Result<(String, u16), String> {
     let (host, port) = s
         .rsplit_once(':')
         .ok_or_else(|| format!("{what} {s:?} must be HOST:PORT"))?;
-    let port = port.parse().map_err(|_| format!("{what} {s:?} has an invalid port"))?;
+    let port = port
+        .parse()
+        .map_err(|_| format!("{what} {s:?} has an invalid port"))?;
     let host = host.trim_start_matches('[').trim_end_matches(']');
     if host.is_empty() {
         return Err(format!("{what} {s:?} has no host"));
@@ -285,7 +312,10 @@ impl Config {
         let mut listeners = Vec::new();
         let defaults = s.smtp.is_empty() && s.smtps.is_empty() && s.relay.is_empty();
         let (smtp, smtps) = if defaults {
-            (vec!["127.0.0.1:2587".into(), "127.0.0.1:2525".into()], vec!["127.0.0.1:2465".into()])
+            (
+                vec!["127.0.0.1:2587".into(), "127.0.0.1:2525".into()],
+                vec!["127.0.0.1:2465".into()],
+            )
         } else {
             (s.smtp.clone(), s.smtps.clone())
         };
@@ -297,14 +327,20 @@ impl Config {
             for a in list {
                 match a.parse::<SocketAddr>() {
                     Ok(addr) => listeners.push((kind, addr)),
-                    Err(_) => problems.push(format!("{} listener {a:?} is not an IP:PORT address", kind.name())),
+                    Err(_) => problems.push(format!(
+                        "{} listener {a:?} is not an IP:PORT address",
+                        kind.name()
+                    )),
                 }
             }
         }
         let http = match s.http.as_deref().unwrap_or("127.0.0.1:8025").parse() {
             Ok(a) => a,
             Err(_) => {
-                problems.push(format!("http listener {:?} is not an IP:PORT address", s.http));
+                problems.push(format!(
+                    "http listener {:?} is not an IP:PORT address",
+                    s.http
+                ));
                 "127.0.0.1:8025".parse().unwrap()
             }
         };
@@ -339,11 +375,16 @@ impl Config {
             }
         }
         if !trusted_networks.is_empty() && s.trusted_account.is_none() {
-            problems.push("trusted_networks needs trusted_account (the API key the relayed mail is sent for)".into());
+            problems.push(
+                "trusted_networks needs trusted_account (the API key the relayed mail is sent for)"
+                    .into(),
+            );
         }
         let retry_factor = s.retry_factor.unwrap_or(2.0);
         if !(1.0..=10.0).contains(&retry_factor) {
-            problems.push(format!("retry_factor {retry_factor} must be between 1 and 10"));
+            problems.push(format!(
+                "retry_factor {retry_factor} must be between 1 and 10"
+            ));
         }
         let positive = |v: Option<usize>, d: usize, name: &str, problems: &mut Vec<String>| {
             let v = v.unwrap_or(d);
@@ -352,12 +393,27 @@ impl Config {
             }
             v
         };
-        let max_message_size = positive(s.max_message_size, 25 * 1024 * 1024, "max_message_size", &mut problems);
+        let max_message_size = positive(
+            s.max_message_size,
+            25 * 1024 * 1024,
+            "max_message_size",
+            &mut problems,
+        );
         let max_recipients = positive(s.max_recipients, 100, "max_recipients", &mut problems);
         let max_errors = positive(s.max_errors, 20, "max_errors", &mut problems);
-        let max_connections_per_ip = positive(s.max_connections_per_ip, 50, "max_connections_per_ip", &mut problems);
+        let max_connections_per_ip = positive(
+            s.max_connections_per_ip,
+            50,
+            "max_connections_per_ip",
+            &mut problems,
+        );
         let delivery_workers = positive(s.delivery_workers, 100, "delivery_workers", &mut problems);
-        let destination_concurrency = positive(s.destination_concurrency, 10, "destination_concurrency", &mut problems);
+        let destination_concurrency = positive(
+            s.destination_concurrency,
+            10,
+            "destination_concurrency",
+            &mut problems,
+        );
         if !problems.is_empty() {
             return Err(problems);
         }
@@ -379,7 +435,12 @@ impl Config {
             data_timeout,
             max_connections_per_ip,
             auth_failures_per_ip: s.auth_failures_per_ip.unwrap_or(5),
-            retry: RetryPolicy { initial, max, factor: retry_factor, lifetime },
+            retry: RetryPolicy {
+                initial,
+                max,
+                factor: retry_factor,
+                lifetime,
+            },
             scheduler: s.scheduler.unwrap_or(true),
             delivery_workers,
             destination_concurrency,
@@ -408,7 +469,11 @@ mod tests {
         assert!(n.contains("127.1.2.3".parse().unwrap()));
         assert!(n.contains("::ffff:127.0.0.1".parse().unwrap()));
         assert!(!n.contains("10.0.0.1".parse().unwrap()));
-        assert!(Network::parse("::1").unwrap().contains("::1".parse().unwrap()));
+        assert!(
+            Network::parse("::1")
+                .unwrap()
+                .contains("::1".parse().unwrap())
+        );
         assert!(Network::parse("1.2.3.4/33").is_err());
     }
 
@@ -430,8 +495,13 @@ mod tests {
 
     #[test]
     fn flags_over_file() {
-        let file: Settings = toml::from_str("hostname = \"file\"\nsmtp = [\"127.0.0.1:1\"]\nmax_errors = 3").unwrap();
-        let cli = Settings { hostname: Some("cli".into()), ..Settings::default() };
+        let file: Settings =
+            toml::from_str("hostname = \"file\"\nsmtp = [\"127.0.0.1:1\"]\nmax_errors = 3")
+                .unwrap();
+        let cli = Settings {
+            hostname: Some("cli".into()),
+            ..Settings::default()
+        };
         let merged = cli.over(file);
         assert_eq!(merged.hostname.as_deref(), Some("cli"));
         assert_eq!(merged.smtp, vec!["127.0.0.1:1".to_string()]);

@@ -13,7 +13,10 @@ use tokio::sync::watch;
 use crate::app::App;
 
 pub fn router(app: Arc<App>) -> Router {
-    Router::new().route("/healthz", get(healthz)).route("/metrics", get(metrics)).with_state(app)
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .with_state(app)
 }
 
 pub async fn serve(listener: TcpListener, app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
@@ -27,7 +30,10 @@ pub async fn serve(listener: TcpListener, app: Arc<App>, mut shutdown: watch::Re
 
 async fn healthz(State(app): State<Arc<App>>) -> impl IntoResponse {
     match app.store.queue_len().await {
-        Ok(n) => (StatusCode::OK, axum::Json(serde_json::json!({"status": "ok", "queue": n}))),
+        Ok(n) => (
+            StatusCode::OK,
+            axum::Json(serde_json::json!({"status": "ok", "queue": n})),
+        ),
         Err(e) => (
             StatusCode::SERVICE_UNAVAILABLE,
             axum::Json(serde_json::json!({"status": "unavailable", "error": e.to_string()})),
@@ -39,7 +45,12 @@ async fn metrics(State(app): State<Arc<App>>) -> impl IntoResponse {
     let mut out = String::new();
     app.metrics.render(&mut out);
     if let Ok(n) = app.store.queue_len().await {
-        crate::metrics::gauge(&mut out, "queue_entries", "Queue rows (message x domain) not yet final", n);
+        crate::metrics::gauge(
+            &mut out,
+            "queue_entries",
+            "Queue rows (message x domain) not yet final",
+            n,
+        );
     }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
 }

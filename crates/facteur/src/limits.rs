@@ -15,13 +15,18 @@ pub struct AuthLimiter {
 
 impl AuthLimiter {
     pub fn new(max_failures: u32) -> Self {
-        AuthLimiter { max_failures, failures: Mutex::new(HashMap::new()) }
+        AuthLimiter {
+            max_failures,
+            failures: Mutex::new(HashMap::new()),
+        }
     }
 
     /// True when this address has failed too often recently.
     pub fn blocked(&self, ip: IpAddr, now: Instant) -> bool {
         let map = self.failures.lock().unwrap();
-        map.get(&ip).is_some_and(|(n, since)| *n >= self.max_failures && now.duration_since(*since) < AUTH_WINDOW)
+        map.get(&ip).is_some_and(|(n, since)| {
+            *n >= self.max_failures && now.duration_since(*since) < AUTH_WINDOW
+        })
     }
 
     pub fn failed(&self, ip: IpAddr, now: Instant) {
@@ -55,7 +60,10 @@ pub struct ConnectionGuard {
 
 impl ConnectionLimiter {
     pub fn new(max: usize) -> Self {
-        ConnectionLimiter { max, open: Arc::new(Mutex::new(HashMap::new())) }
+        ConnectionLimiter {
+            max,
+            open: Arc::new(Mutex::new(HashMap::new())),
+        }
     }
 
     pub fn acquire(&self, ip: IpAddr) -> Option<ConnectionGuard> {
@@ -65,7 +73,10 @@ impl ConnectionLimiter {
             return None;
         }
         *n += 1;
-        Some(ConnectionGuard { ip, open: self.open.clone() })
+        Some(ConnectionGuard {
+            ip,
+            open: self.open.clone(),
+        })
     }
 }
 

@@ -12,7 +12,11 @@ use facteur::time::now_ms;
 use facteur_store::Store;
 
 #[derive(Parser)]
-#[command(name = "facteur", version, about = "Self-hosted email platform: SMTP relay, durable queue, delivery")]
+#[command(
+    name = "facteur",
+    version,
+    about = "Self-hosted email platform: SMTP relay, durable queue, delivery"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -123,7 +127,9 @@ fn config_or_exit(common: &Common) -> anyhow::Result<Config> {
 
 async fn open_store(common: &Common) -> anyhow::Result<Store> {
     let cfg = config_or_exit(common)?;
-    Store::open(&cfg.database).await.with_context(|| format!("opening the database {}", cfg.database))
+    Store::open(&cfg.database)
+        .await
+        .with_context(|| format!("opening the database {}", cfg.database))
 }
 
 fn fmt_time(ms: i64) -> String {
@@ -134,8 +140,10 @@ fn fmt_time(ms: i64) -> String {
 async fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("FACTEUR_LOG").unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_env("FACTEUR_LOG")
+                .unwrap_or_else(|_| "info".into()),
         )
         .init();
     match run(Cli::parse()).await {
@@ -149,7 +157,10 @@ async fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Serve { check: true, common } => match load(&common) {
+        Command::Serve {
+            check: true,
+            common,
+        } => match load(&common) {
             Ok(_) => {
                 println!("configuration OK");
                 Ok(ExitCode::SUCCESS)
@@ -162,7 +173,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Ok(ExitCode::FAILURE)
             }
         },
-        Command::Serve { check: false, common } => serve(config_or_exit(&common)?).await,
+        Command::Serve {
+            check: false,
+            common,
+        } => serve(config_or_exit(&common)?).await,
         Command::Migrate { common } => {
             let cfg = config_or_exit(&common)?;
             Store::open(&cfg.database).await?;
@@ -176,7 +190,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 
 async fn serve(cfg: Config) -> anyhow::Result<ExitCode> {
     // A first account on a fresh install, so the first message can be sent right away.
-    let store = Store::open(&cfg.database).await.with_context(|| format!("opening the database {}", cfg.database))?;
+    let store = Store::open(&cfg.database)
+        .await
+        .with_context(|| format!("opening the database {}", cfg.database))?;
     let first = if store.list_accounts().await?.is_empty() {
         Some(store.create_account("default", now_ms()).await?)
     } else {
@@ -190,9 +206,16 @@ async fn serve(cfg: Config) -> anyhow::Result<ExitCode> {
     }
     writeln!(out, "listening http={}", running.http)?;
     let cfg = &running.app.cfg;
-    writeln!(out, "database {} ; TLS certificate {}", cfg.database, running.app.tls_description)?;
+    writeln!(
+        out,
+        "database {} ; TLS certificate {}",
+        cfg.database, running.app.tls_description
+    )?;
     if let Some((account, secret)) = &first {
-        writeln!(out, "\nFirst start: created account \"default\". Keep these; the secret key is not shown again.")?;
+        writeln!(
+            out,
+            "\nFirst start: created account \"default\". Keep these; the secret key is not shown again."
+        )?;
         writeln!(out, "  api_key    = {}", account.api_key)?;
         writeln!(out, "  secret_key = {secret}")?;
         if let Some((kind, addr)) = running.listeners.iter().find(|(k, _)| k.name() == "smtp") {
@@ -205,10 +228,16 @@ async fn serve(cfg: Config) -> anyhow::Result<ExitCode> {
             )?;
         }
         if cfg.relay_host.is_none() {
-            writeln!(out, "Mail is delivered to each domain's MX hosts; with no Internet access, pass --relay-host HOST:PORT.")?;
+            writeln!(
+                out,
+                "Mail is delivered to each domain's MX hosts; with no Internet access, pass --relay-host HOST:PORT."
+            )?;
         }
     }
-    writeln!(out, "Inspect the queue with `facteur queue list`. Ctrl-C stops the server.")?;
+    writeln!(
+        out,
+        "Inspect the queue with `facteur queue list`. Ctrl-C stops the server."
+    )?;
     drop(out);
     shutdown_signal().await;
     eprintln!("shutting down");
@@ -220,7 +249,8 @@ async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler");
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}
@@ -241,7 +271,10 @@ async fn account(command: AccountCommand) -> anyhow::Result<ExitCode> {
                     serde_json::json!({"id": account.id, "name": account.name, "api_key": account.api_key, "secret_key": secret})
                 );
             } else {
-                println!("created account {:?}\n  api_key    = {}\n  secret_key = {secret}\n(the secret key is not shown again)", account.name, account.api_key);
+                println!(
+                    "created account {:?}\n  api_key    = {}\n  secret_key = {secret}\n(the secret key is not shown again)",
+                    account.name, account.api_key
+                );
             }
         }
         AccountCommand::List { json, common } => {
@@ -265,7 +298,11 @@ async fn account(command: AccountCommand) -> anyhow::Result<ExitCode> {
 
 async fn queue(command: QueueCommand) -> anyhow::Result<ExitCode> {
     match command {
-        QueueCommand::List { limit, json, common } => {
+        QueueCommand::List {
+            limit,
+            json,
+            common,
+        } => {
             let store = open_store(&common).await?;
             let rows = store.list_queue(limit).await?;
             if json {
@@ -279,16 +316,24 @@ async fn queue(command: QueueCommand) -> anyhow::Result<ExitCode> {
             } else if rows.is_empty() {
                 println!("the queue is empty");
             } else {
-                println!("{:<20} {:<30} {:>8} {:>7}  next attempt", "message", "domain", "attempts", "pending");
+                println!(
+                    "{:<20} {:<30} {:>8} {:>7}  next attempt",
+                    "message", "domain", "attempts", "pending"
+                );
                 for (id, domain, attempts, next, pending) in rows {
-                    println!("{id:<20} {domain:<30} {attempts:>8} {pending:>7}  {}", fmt_time(next));
+                    println!(
+                        "{id:<20} {domain:<30} {attempts:>8} {pending:>7}  {}",
+                        fmt_time(next)
+                    );
                 }
             }
         }
         QueueCommand::Show { id, json, common } => {
             let store = open_store(&common).await?;
             let info = match store.message(id).await {
-                Err(facteur_store::Error::NotFound) => anyhow::bail!("no message {id} (see `facteur queue list`)"),
+                Err(facteur_store::Error::NotFound) => {
+                    anyhow::bail!("no message {id} (see `facteur queue list`)")
+                }
                 other => other?,
             };
             if json {
@@ -301,33 +346,62 @@ async fn queue(command: QueueCommand) -> anyhow::Result<ExitCode> {
                 });
                 println!("{v}");
             } else {
-                println!("message {}  from <{}>  {} bytes  received {}", info.id, info.mail_from, info.size, fmt_time(info.created_at));
+                println!(
+                    "message {}  from <{}>  {} bytes  received {}",
+                    info.id,
+                    info.mail_from,
+                    info.size,
+                    fmt_time(info.created_at)
+                );
                 println!("recipients:");
                 for r in &info.recipients {
-                    println!("  {:<40} {:<9} {}", r.address, r.status.as_str(), r.last_reply.as_deref().unwrap_or(""));
+                    println!(
+                        "  {:<40} {:<9} {}",
+                        r.address,
+                        r.status.as_str(),
+                        r.last_reply.as_deref().unwrap_or("")
+                    );
                 }
                 for (domain, attempts, next) in &info.queue {
-                    println!("queued for {domain}: {attempts} attempt(s), next {}", fmt_time(*next));
+                    println!(
+                        "queued for {domain}: {attempts} attempt(s), next {}",
+                        fmt_time(*next)
+                    );
                 }
                 println!("events:");
                 for e in &info.events {
-                    println!("  {}  {:<9} {:<40} {}", fmt_time(e.at), e.kind, e.recipient.as_deref().unwrap_or(""), e.detail);
+                    println!(
+                        "  {}  {:<9} {:<40} {}",
+                        fmt_time(e.at),
+                        e.kind,
+                        e.recipient.as_deref().unwrap_or(""),
+                        e.detail
+                    );
                 }
             }
         }
         QueueCommand::Retry { id, common } => {
             let store = open_store(&common).await?;
             match store.retry_now(id, now_ms()).await {
-                Ok(n) => println!("message {id}: {n} queue entr{} due now", if n == 1 { "y" } else { "ies" }),
-                Err(facteur_store::Error::NotFound) => anyhow::bail!("message {id} is not in the queue"),
+                Ok(n) => println!(
+                    "message {id}: {n} queue entr{} due now",
+                    if n == 1 { "y" } else { "ies" }
+                ),
+                Err(facteur_store::Error::NotFound) => {
+                    anyhow::bail!("message {id} is not in the queue")
+                }
                 Err(e) => return Err(e.into()),
             }
         }
         QueueCommand::Delete { id, common } => {
             let store = open_store(&common).await?;
             match store.delete_from_queue(id, now_ms()).await {
-                Ok(n) => println!("message {id} removed from the queue ({n} recipient(s) marked deleted)"),
-                Err(facteur_store::Error::NotFound) => anyhow::bail!("message {id} is not in the queue"),
+                Ok(n) => println!(
+                    "message {id} removed from the queue ({n} recipient(s) marked deleted)"
+                ),
+                Err(facteur_store::Error::NotFound) => {
+                    anyhow::bail!("message {id} is not in the queue")
+                }
                 Err(e) => return Err(e.into()),
             }
         }

@@ -34,10 +34,16 @@ pub async fn run(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
             continue;
         }
         let now = now_ms();
-        match app.store.claim_due(&app.node_id, now, LEASE_MS, free.min(500) as i64).await {
+        match app
+            .store
+            .claim_due(&app.node_id, now, LEASE_MS, free.min(500) as i64)
+            .await
+        {
             Ok(entries) if !entries.is_empty() => {
                 for entry in entries {
-                    let Ok(permit) = workers.clone().acquire_owned().await else { return };
+                    let Ok(permit) = workers.clone().acquire_owned().await else {
+                        return;
+                    };
                     let app = app.clone();
                     tokio::spawn(async move {
                         deliver(&app, entry).await;
@@ -52,7 +58,9 @@ pub async fn run(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
             Err(e) => tracing::error!(error = %e, "cannot read the queue; retrying"),
         }
         let wait = match app.store.next_due().await {
-            Ok(Some(at)) => Duration::from_millis((at - now).clamp(0, IDLE_POLL.as_millis() as i64) as u64),
+            Ok(Some(at)) => {
+                Duration::from_millis((at - now).clamp(0, IDLE_POLL.as_millis() as i64) as u64)
+            }
             _ => IDLE_POLL,
         };
         tokio::select! {
@@ -68,7 +76,7 @@ pub async fn deliver(app: &App, entry: QueueEntry) {
     let body = match app.store.load_body(entry.message_id).await {
         Ok(b) => b,
         Err(e) => {
-            tracing::error!(error = %e, message = entry.message_id, "cannot load message body; will retry after the lease");
+            tracing::error!(error = %e, msg_id = entry.message_id, "cannot load message body; will retry after the lease");
             return;
         }
     };
@@ -96,17 +104,28 @@ pub async fn deliver(app: &App, entry: QueueEntry) {
     }
     let now = now_ms();
     let attempts = (entry.attempts + 1) as u32;
-    let next = crate::queue::next_attempt(&app.cfg.retry, attempts, now, entry.expires_at, jitter());
+    let next =
+        crate::queue::next_attempt(&app.cfg.retry, attempts, now, entry.expires_at, jitter());
     if next.is_none() {
-        for r in results.iter_mut().filter(|r| r.outcome.status == RcptStatus::Deferred) {
+        for r in results
+            .iter_mut()
+            .filter(|r| r.outcome.status == RcptStatus::Deferred)
+        {
             r.outcome.status = RcptStatus::Expired;
-            r.outcome.detail = format!("delivery time expired after {attempts} attempts; last error: {}", r.outcome.detail);
+            r.outcome.detail = format!(
+                "delivery time expired after {attempts} attempts; last error: {}",
+                r.outcome.detail
+            );
             r.status_code = "4.4.7".into();
         }
     }
     let outcomes: Vec<_> = results.iter().map(|r| r.outcome.clone()).collect();
-    if let Err(e) = app.store.record_attempt(&entry, &outcomes, next.unwrap_or(now), now).await {
-        tracing::error!(error = %e, message = entry.message_id, "cannot record delivery outcome; the row is retried after its lease");
+    if let Err(e) = app
+        .store
+        .record_attempt(&entry, &outcomes, next.unwrap_or(now), now)
+        .await
+    {
+        tracing::error!(error = %e, msg_id = entry.message_id, "cannot record delivery outcome; the row is retried after its lease");
         return;
     }
     for r in &results {
@@ -117,7 +136,7 @@ pub async fn deliver(app: &App, entry: QueueEntry) {
             _ => &app.metrics.deliveries_deferred_total,
         };
         Metrics::inc(counter);
-        tracing::info!(message = entry.message_id, rcpt = %r.outcome.address, status = r.outcome.status.as_str(), detail = %r.outcome.detail, "delivery attempt");
+        tracing::info!(msg_id = entry.message_id, rcpt = %r.outcome.address, status = r.outcome.status.as_str(), detail = %r.outcome.detail, "delivery attempt");
     }
     let failed: Vec<&RcptResult> = results
         .iter()
@@ -162,9 +181,9 @@ async fn send_dsn(app: &App, entry: &QueueEntry, body: &[u8], failed: &[&RcptRes
     match app.spooler.spool(message).await {
         Ok(id) => {
             Metrics::inc(&app.metrics.dsn_generated_total);
-            tracing::info!(message = entry.message_id, dsn = id, to = %entry.mail_from, "DSN queued");
+            tracing::info!(msg_id = entry.message_id, dsn = id, to = %entry.mail_from, "DSN queued");
         }
-        Err(e) => tracing::error!(error = %e, message = entry.message_id, "cannot queue DSN"),
+        Err(e) => tracing::error!(error = %e, msg_id = entry.message_id, "cannot queue DSN"),
     }
 }
 

@@ -19,7 +19,12 @@ use crate::metrics::Metrics;
 
 type Stream = MaybeTls<TlsStream<TcpStream>>;
 
-pub async fn serve(listener: TcpListener, kind: ListenerKind, app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
+pub async fn serve(
+    listener: TcpListener,
+    kind: ListenerKind,
+    app: Arc<App>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -48,15 +53,32 @@ enum Flow {
     StartTls,
 }
 
-async fn connection(mut tcp: TcpStream, peer: SocketAddr, kind: ListenerKind, app: Arc<App>, shutdown: watch::Receiver<bool>) {
+async fn connection(
+    mut tcp: TcpStream,
+    peer: SocketAddr,
+    kind: ListenerKind,
+    app: Arc<App>,
+    shutdown: watch::Receiver<bool>,
+) {
     let Some(_guard) = app.connections.acquire(peer.ip()) else {
         Metrics::inc(&app.metrics.smtp_connections_refused_total);
         let _ = tcp.write_all(&reply::TOO_MANY_CONNECTIONS.to_bytes()).await;
         return;
     };
     Metrics::inc(&app.metrics.smtp_connections_total);
-    let trusted = app.cfg.trusted_networks.iter().any(|n| n.contains(peer.ip()));
-    let mut client = Client { peer, account_id: if trusted { app.trusted_account_id } else { None } };
+    let trusted = app
+        .cfg
+        .trusted_networks
+        .iter()
+        .any(|n| n.contains(peer.ip()));
+    let mut client = Client {
+        peer,
+        account_id: if trusted {
+            app.trusted_account_id
+        } else {
+            None
+        },
+    };
     let mut stream: Stream = if kind == ListenerKind::Smtps {
         match tokio::time::timeout(Duration::from_secs(30), app.tls_acceptor.accept(tcp)).await {
             Ok(Ok(tls)) => MaybeTls::Tls(Box::new(tls)),
@@ -65,14 +87,31 @@ async fn connection(mut tcp: TcpStream, peer: SocketAddr, kind: ListenerKind, ap
     } else {
         MaybeTls::Plain(tcp)
     };
-    let mut session = Session::new(app.session_config(kind), PeerInfo { trusted, tls: kind == ListenerKind::Smtps });
+    let mut session = Session::new(
+        app.session_config(kind),
+        PeerInfo {
+            trusted,
+            tls: kind == ListenerKind::Smtps,
+        },
+    );
     let mut actions = session.greeting();
     loop {
-        match drive(&mut session, &mut stream, actions, &mut client, &app, shutdown.clone()).await {
+        match drive(
+            &mut session,
+            &mut stream,
+            actions,
+            &mut client,
+            &app,
+            shutdown.clone(),
+        )
+        .await
+        {
             Flow::Closed => return,
             Flow::StartTls => {
                 let MaybeTls::Plain(tcp) = stream else { return };
-                match tokio::time::timeout(Duration::from_secs(30), app.tls_acceptor.accept(tcp)).await {
+                match tokio::time::timeout(Duration::from_secs(30), app.tls_acceptor.accept(tcp))
+                    .await
+                {
                     Ok(Ok(tls)) => stream = MaybeTls::Tls(Box::new(tls)),
                     _ => return,
                 }
@@ -127,7 +166,10 @@ async fn drive(
         }
         let wait = if session.in_data() {
             let started = *data_started.get_or_insert_with(Instant::now);
-            app.cfg.data_timeout.saturating_sub(started.elapsed()).min(app.cfg.idle_timeout)
+            app.cfg
+                .data_timeout
+                .saturating_sub(started.elapsed())
+                .min(app.cfg.idle_timeout)
         } else {
             data_started = None;
             app.cfg.idle_timeout
@@ -143,7 +185,12 @@ async fn drive(
     }
 }
 
-async fn authenticate(app: &App, client: &mut Client, username: &str, password: &str) -> AuthOutcome {
+async fn authenticate(
+    app: &App,
+    client: &mut Client,
+    username: &str,
+    password: &str,
+) -> AuthOutcome {
     let ip = client.peer.ip();
     if app.auth_limiter.blocked(ip, Instant::now()) {
         return AuthOutcome::Throttled;
@@ -169,7 +216,10 @@ async fn authenticate(app: &App, client: &mut Client, username: &str, password: 
 }
 
 async fn accept(app: &App, client: &Client, envelope: Envelope, body: Vec<u8>) -> SpoolOutcome {
-    match app.accept_smtp(client.account_id, &client.peer, envelope, body).await {
+    match app
+        .accept_smtp(client.account_id, &client.peer, envelope, body)
+        .await
+    {
         Ok(id) => SpoolOutcome::Queued(id.to_string()),
         Err(e) => {
             tracing::error!(error = %e, client = %client.peer, "spool failed; replied 451");

@@ -37,7 +37,11 @@ pub fn server_config(
                 std::fs::write(&c, cert.cert.pem())?;
                 std::fs::write(&k, cert.signing_key.serialize_pem())?;
             }
-            (c, k, "self-signed (development only; set tls_cert and tls_key for production)")
+            (
+                c,
+                k,
+                "self-signed (development only; set tls_cert and tls_key for production)",
+            )
         }
     };
     let certs = CertificateDer::pem_file_iter(&cert_path)
@@ -51,7 +55,10 @@ pub fn server_config(
         .with_no_client_auth()
         .with_single_cert(certs, key)
         .context("certificate and key do not match")?;
-    Ok((Arc::new(config), format!("{} ({origin})", cert_path.display())))
+    Ok((
+        Arc::new(config),
+        format!("{} ({origin})", cert_path.display()),
+    ))
 }
 
 /// Client config for opportunistic STARTTLS (RFC 7435): encrypt whenever the server offers it,
@@ -88,7 +95,12 @@ impl ServerCertVerifier for AcceptAnyCertificate {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &provider().signature_verification_algorithms)
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &provider().signature_verification_algorithms,
+        )
     }
 
     fn verify_tls13_signature(
@@ -97,10 +109,17 @@ impl ServerCertVerifier for AcceptAnyCertificate {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &provider().signature_verification_algorithms)
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &provider().signature_verification_algorithms,
+        )
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        provider().signature_verification_algorithms.supported_schemes()
+        provider()
+            .signature_verification_algorithms
+            .supported_schemes()
     }
 }

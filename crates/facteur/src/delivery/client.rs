@@ -72,6 +72,9 @@ pub struct SmtpClient {
     pub tls: bool,
     pub remote: String,
     timeout: Duration,
+    /// A reply was read during the current transaction (a kept connection that fails before
+    /// this is stale and the transaction may be retried on a fresh one).
+    answered: bool,
 }
 
 impl SmtpClient {
@@ -94,6 +97,7 @@ impl SmtpClient {
             tls: false,
             remote: format!("{host}[{}]", addr.ip()),
             timeout,
+            answered: false,
         };
         let greeting = client.read_reply().await?;
         if greeting.code / 100 != 2 {
@@ -105,14 +109,28 @@ impl SmtpClient {
         {
             let r = client.command(b"STARTTLS\r\n").await?;
             if r.code == 220 {
-                let MaybeTls::Plain(tcp) = std::mem::replace(&mut client.stream, MaybeTls::Detached) else {
+                let MaybeTls::Plain(tcp) =
+                    std::mem::replace(&mut client.stream, MaybeTls::Detached)
+                else {
                     return Err(ClientError::Protocol("STARTTLS on a TLS connection".into()));
                 };
-                let name = ServerName::try_from(host.to_string()).unwrap_or_else(|_| ServerName::IpAddress(addr.ip().into()));
-                let tls = tokio::time::timeout(timeout, TlsConnector::from(config).connect(name, tcp))
-                    .await
-                    .map_err(|_| ClientError::Network(format!("TLS handshake with {} timed out", client.remote)))?
-                    .map_err(|e| ClientError::Network(format!("TLS handshake with {}: {e}", client.remote)))?;
+                let name = ServerName::try_from(host.to_string())
+                    .unwrap_or_else(|_| ServerName::IpAddress(addr.ip().into()));
+                let tls =
+                    tokio::time::timeout(timeout, TlsConnector::from(config).connect(name, tcp))
+                        .await
+                        .map_err(|_| {
+                            ClientError::Network(format!(
+                                "TLS handshake with {} timed out",
+                                client.remote
+                            ))
+                        })?
+                        .map_err(|e| {
+                            ClientError::Network(format!(
+                                "TLS handshake with {}: {e}",
+                                client.remote
+                            ))
+                        })?;
                 client.stream = MaybeTls::Tls(Box::new(tls));
                 client.tls = true;
                 client.hello(helo).await?;
@@ -126,7 +144,11 @@ impl SmtpClient {
         if r.code == 250 {
             self.caps = Capabilities::default();
             for line in r.message.lines().skip(1) {
-                let kw = line.split_whitespace().next().unwrap_or("").to_ascii_uppercase();
+                let kw = line
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or("")
+                    .to_ascii_uppercase();
                 match kw.as_str() {
                     "PIPELINING" => self.caps.pipelining = true,
                     "STARTTLS" => self.caps.starttls = true,
@@ -160,14 +182,20 @@ impl SmtpClient {
         let mut buf = [0u8; 8192];
         loop {
             if let Some(r) = self.reader.next_reply().map_err(ClientError::Protocol)? {
+                self.answered = true;
                 return Ok(r);
             }
             let n = tokio::time::timeout(self.timeout, self.stream.read(&mut buf))
                 .await
-                .map_err(|_| ClientError::Network(format!("{} did not answer in time", self.remote)))?
+                .map_err(|_| {
+                    ClientError::Network(format!("{} did not answer in time", self.remote))
+                })?
                 .map_err(|e| ClientError::Network(format!("read from {}: {e}", self.remote)))?;
             if n == 0 {
-                return Err(ClientError::Network(format!("{} closed the connection", self.remote)));
+                return Err(ClientError::Network(format!(
+                    "{} closed the connection",
+                    self.remote
+                )));
             }
             self.reader.push(&buf[..n]);
         }
@@ -187,6 +215,7 @@ impl SmtpClient {
         smtputf8: bool,
         eightbit: bool,
     ) -> Result<TransactionReplies, ClientError> {
+        self.answered = false;
         let mut mail = format!("MAIL FROM:<{mail_from}>");
         if smtputf8 && self.caps.smtputf8 {
             mail.push_str(" SMTPUTF8");
@@ -215,22 +244,42 @@ impl SmtpClient {
             let mut replies = Vec::new();
             if mail_reply.code / 100 == 2 {
                 for r in rcpts {
-                    replies.push(self.command(format!("RCPT TO:<{r}>\r\n").as_bytes()).await?);
+                    replies.push(
+                        self.command(format!("RCPT TO:<{r}>\r\n").as_bytes())
+                            .await?,
+                    );
                 }
             }
             (mail_reply, replies)
         };
         if mail_reply.code / 100 != 2 || !rcpt_replies.iter().any(|r| r.code / 100 == 2) {
             let _ = self.command(b"RSET\r\n").await;
-            return Ok(TransactionReplies { mail: mail_reply, rcpts: rcpt_replies, data: None });
+            return Ok(TransactionReplies {
+                mail: mail_reply,
+                rcpts: rcpt_replies,
+                data: None,
+            });
         }
         let data = self.command(b"DATA\r\n").await?;
         if data.code != 354 {
-            return Ok(TransactionReplies { mail: mail_reply, rcpts: rcpt_replies, data: Some(data) });
+            return Ok(TransactionReplies {
+                mail: mail_reply,
+                rcpts: rcpt_replies,
+                data: Some(data),
+            });
         }
         self.write(&dot_stuff(body)).await?;
         let done = self.read_reply().await?;
-        Ok(TransactionReplies { mail: mail_reply, rcpts: rcpt_replies, data: Some(done) })
+        Ok(TransactionReplies {
+            mail: mail_reply,
+            rcpts: rcpt_replies,
+            data: Some(done),
+        })
+    }
+
+    /// Whether the server answered anything during the last transaction.
+    pub fn answered(&self) -> bool {
+        self.answered
     }
 
     /// Prepares a kept connection for the next transaction.

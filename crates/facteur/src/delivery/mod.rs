@@ -57,7 +57,10 @@ impl Deliverer {
 
     fn site(&self, key: &str) -> Arc<Semaphore> {
         let mut sites = self.sites.lock().unwrap();
-        sites.entry(key.to_string()).or_insert_with(|| Arc::new(Semaphore::new(self.settings.site_concurrency))).clone()
+        sites
+            .entry(key.to_string())
+            .or_insert_with(|| Arc::new(Semaphore::new(self.settings.site_concurrency)))
+            .clone()
     }
 
     fn take_idle(&self, key: &str) -> Option<SmtpClient> {
@@ -87,19 +90,44 @@ impl Deliverer {
             None => match self.resolver.route(&entry.domain).await {
                 Ok(Route::Hosts(hosts)) => (hosts, self.settings.mx_port),
                 Ok(Route::NullMx) => {
-                    return all(entry, RcptStatus::Bounced, "5.1.10", None, &format!("domain {} accepts no mail (null MX, RFC 7505)", entry.domain));
+                    return all(
+                        entry,
+                        RcptStatus::Bounced,
+                        "5.1.10",
+                        None,
+                        &format!(
+                            "domain {} accepts no mail (null MX, RFC 7505)",
+                            entry.domain
+                        ),
+                    );
                 }
                 Ok(Route::NoSuchDomain) => {
-                    return all(entry, RcptStatus::Bounced, "5.1.2", None, &format!("domain {} does not exist", entry.domain));
+                    return all(
+                        entry,
+                        RcptStatus::Bounced,
+                        "5.1.2",
+                        None,
+                        &format!("domain {} does not exist", entry.domain),
+                    );
                 }
                 Err(e) => return all(entry, RcptStatus::Deferred, "4.4.3", None, &e),
             },
         };
         let site = self.site(&format!("{}:{port}", hosts[0]));
         let Ok(_permit) = site.acquire_owned().await else {
-            return all(entry, RcptStatus::Deferred, "4.3.0", None, "delivery shutting down");
+            return all(
+                entry,
+                RcptStatus::Deferred,
+                "4.3.0",
+                None,
+                "delivery shutting down",
+            );
         };
-        let rcpts: Vec<&str> = entry.recipients.iter().map(|r| r.address.as_str()).collect();
+        let rcpts: Vec<&str> = entry
+            .recipients
+            .iter()
+            .map(|r| r.address.as_str())
+            .collect();
         let smtputf8 = !entry.mail_from.is_ascii() || rcpts.iter().any(|r| !r.is_ascii());
         let eightbit = body.iter().any(|b| *b >= 0x80);
         let mut last_error = String::from("no mail host could be reached");
@@ -107,7 +135,11 @@ impl Deliverer {
             let key = format!("{host}:{port}");
             let mut fresh_only = false;
             loop {
-                let pooled = if fresh_only { None } else { self.take_idle(&key) };
+                let pooled = if fresh_only {
+                    None
+                } else {
+                    self.take_idle(&key)
+                };
                 let reused = pooled.is_some();
                 let mut client = match pooled {
                     Some(c) => c,
@@ -119,7 +151,10 @@ impl Deliverer {
                         }
                     },
                 };
-                match client.send(&entry.mail_from, &rcpts, body, smtputf8, eightbit).await {
+                match client
+                    .send(&entry.mail_from, &rcpts, body, smtputf8, eightbit)
+                    .await
+                {
                     Ok(replies) => {
                         let results = interpret(entry, &client.remote, replies);
                         if client.reset().await {
@@ -128,7 +163,7 @@ impl Deliverer {
                         return results;
                     }
                     // A kept connection may have been closed by the server meanwhile.
-                    Err(_) if reused => fresh_only = true,
+                    Err(_) if reused && !client.answered() => fresh_only = true,
                     Err(e) => {
                         last_error = e.to_string();
                         break;
@@ -143,23 +178,42 @@ impl Deliverer {
         let addrs = self.resolver.addresses(host).await?;
         let mut last = format!("no address for {host}");
         for ip in addrs {
-            match SmtpClient::connect(SocketAddr::new(ip, port), host, &self.settings.hostname, Some(self.tls.clone()), self.settings.timeout).await {
+            match SmtpClient::connect(
+                SocketAddr::new(ip, port),
+                host,
+                &self.settings.hostname,
+                Some(self.tls.clone()),
+                self.settings.timeout,
+            )
+            .await
+            {
                 Ok(c) => return Ok(c),
-                Err(e @ ClientError::Refused(_)) | Err(e @ ClientError::Network(_)) | Err(e @ ClientError::Protocol(_)) => {
-                    last = e.to_string()
-                }
+                Err(e @ ClientError::Refused(_))
+                | Err(e @ ClientError::Network(_))
+                | Err(e @ ClientError::Protocol(_)) => last = e.to_string(),
             }
         }
         Err(last)
     }
 }
 
-fn all(entry: &QueueEntry, status: RcptStatus, code: &str, remote: Option<&str>, detail: &str) -> Vec<RcptResult> {
+fn all(
+    entry: &QueueEntry,
+    status: RcptStatus,
+    code: &str,
+    remote: Option<&str>,
+    detail: &str,
+) -> Vec<RcptResult> {
     entry
         .recipients
         .iter()
         .map(|r| RcptResult {
-            outcome: RcptOutcome { recipient_id: r.id, address: r.address.clone(), status, detail: detail.to_string() },
+            outcome: RcptOutcome {
+                recipient_id: r.id,
+                address: r.address.clone(),
+                status,
+                detail: detail.to_string(),
+            },
             status_code: code.to_string(),
             remote: remote.map(str::to_string),
         })
@@ -167,7 +221,11 @@ fn all(entry: &QueueEntry, status: RcptStatus, code: &str, remote: Option<&str>,
 }
 
 fn esc_or(r: &client::Response<String>, default: &str) -> String {
-    if r.esc[0] != 0 { format!("{}.{}.{}", r.esc[0], r.esc[1], r.esc[2]) } else { default.to_string() }
+    if r.esc[0] != 0 {
+        format!("{}.{}.{}", r.esc[0], r.esc[1], r.esc[2])
+    } else {
+        default.to_string()
+    }
 }
 
 fn status_of(code: u16) -> RcptStatus {
@@ -178,11 +236,22 @@ fn status_of(code: u16) -> RcptStatus {
     }
 }
 
-fn interpret(entry: &QueueEntry, remote: &str, replies: client::TransactionReplies) -> Vec<RcptResult> {
+fn interpret(
+    entry: &QueueEntry,
+    remote: &str,
+    replies: client::TransactionReplies,
+) -> Vec<RcptResult> {
     let said = |r: &client::Response<String>| format!("{remote} said: {}", format_reply(r));
     if replies.mail.code / 100 != 2 {
         let status = status_of(replies.mail.code);
-        let code = esc_or(&replies.mail, if status == RcptStatus::Bounced { "5.0.0" } else { "4.0.0" });
+        let code = esc_or(
+            &replies.mail,
+            if status == RcptStatus::Bounced {
+                "5.0.0"
+            } else {
+                "4.0.0"
+            },
+        );
         return all(entry, status, &code, Some(remote), &said(&replies.mail));
     }
     entry
@@ -190,7 +259,11 @@ fn interpret(entry: &QueueEntry, remote: &str, replies: client::TransactionRepli
         .iter()
         .zip(replies.rcpts.iter())
         .map(|(rcpt, rcpt_reply)| {
-            let decisive = if rcpt_reply.code / 100 == 2 { replies.data.as_ref().unwrap_or(rcpt_reply) } else { rcpt_reply };
+            let decisive = if rcpt_reply.code / 100 == 2 {
+                replies.data.as_ref().unwrap_or(rcpt_reply)
+            } else {
+                rcpt_reply
+            };
             let status = status_of(decisive.code);
             let default = match status {
                 RcptStatus::Sent => "2.0.0",
@@ -198,7 +271,12 @@ fn interpret(entry: &QueueEntry, remote: &str, replies: client::TransactionRepli
                 _ => "4.0.0",
             };
             RcptResult {
-                outcome: RcptOutcome { recipient_id: rcpt.id, address: rcpt.address.clone(), status, detail: said(decisive) },
+                outcome: RcptOutcome {
+                    recipient_id: rcpt.id,
+                    address: rcpt.address.clone(),
+                    status,
+                    detail: said(decisive),
+                },
                 status_code: esc_or(decisive, default),
                 remote: Some(remote.to_string()),
             }

@@ -21,13 +21,19 @@ pub enum Route {
 pub enum Resolver {
     System(Box<TokioResolver>),
     /// Fixed answers: domain → route, host → addresses. Unknown names do not exist.
-    Static { routes: HashMap<String, Route>, hosts: HashMap<String, Vec<IpAddr>> },
+    Static {
+        routes: HashMap<String, Route>,
+        hosts: HashMap<String, Vec<IpAddr>>,
+    },
 }
 
 impl Resolver {
     pub fn system() -> Result<Resolver, String> {
-        let builder = TokioResolver::builder_tokio().map_err(|e| format!("cannot read the system DNS configuration: {e}"))?;
-        Ok(Resolver::System(Box::new(builder.build().map_err(|e| format!("cannot build the DNS resolver: {e}"))?)))
+        let builder = TokioResolver::builder_tokio()
+            .map_err(|e| format!("cannot read the system DNS configuration: {e}"))?;
+        Ok(Resolver::System(Box::new(builder.build().map_err(
+            |e| format!("cannot build the DNS resolver: {e}"),
+        )?)))
     }
 
     /// The route for a domain; `Err` is a temporary failure (retry later).
@@ -37,7 +43,9 @@ impl Resolver {
             return Ok(Route::Hosts(vec![ip.to_string()]));
         }
         match self {
-            Resolver::Static { routes, .. } => Ok(routes.get(domain).cloned().unwrap_or(Route::NoSuchDomain)),
+            Resolver::Static { routes, .. } => {
+                Ok(routes.get(domain).cloned().unwrap_or(Route::NoSuchDomain))
+            }
             Resolver::System(r) => {
                 let fqdn = format!("{}.", domain.trim_end_matches('.'));
                 match r.mx_lookup(fqdn.as_str()).await {
@@ -79,7 +87,10 @@ impl Resolver {
             return Ok(vec![ip]);
         }
         match self {
-            Resolver::Static { hosts, .. } => hosts.get(host).cloned().ok_or_else(|| format!("host {host} not found")),
+            Resolver::Static { hosts, .. } => hosts
+                .get(host)
+                .cloned()
+                .ok_or_else(|| format!("host {host} not found")),
             Resolver::System(r) => {
                 let fqdn = format!("{}.", host.trim_end_matches('.'));
                 let ips: Vec<IpAddr> = r

@@ -1,0 +1,278 @@
+//! Test peers: a scripted receiving SMTP server and helpers to run Facteur nodes in-process.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use facteur::app::{Running, start};
+use facteur::config::{Config, Settings};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Notify;
+
+/// A message as the receiver got it.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub mail_from: String,
+    pub rcpts: Vec<String>,
+    pub data: String,
+}
+
+/// A receiving SMTP server whose answers depend on the recipient's local part:
+/// `reject*` → 550 5.1.1 at RCPT; `tempfail*` → 451 at RCPT, always; `defer*` → 451 after
+/// DATA the first time a message for it arrives, then 250; `hang*` → never answers after DATA;
+/// anything else → accepted.
+#[derive(Clone)]
+pub struct Receiver {
+    pub addr: SocketAddr,
+    pub messages: Arc<Mutex<Vec<Received>>>,
+    deferred_once: Arc<Mutex<HashMap<String, u32>>>,
+    pub connections: Arc<Mutex<u32>>,
+    notify: Arc<Notify>,
+}
+
+impl Receiver {
+    pub async fn start() -> Receiver {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::start_on(listener)
+    }
+
+    pub fn start_on(listener: TcpListener) -> Receiver {
+        let r = Receiver {
+            addr: listener.local_addr().unwrap(),
+            messages: Default::default(),
+            deferred_once: Default::default(),
+            connections: Default::default(),
+            notify: Default::default(),
+        };
+        let me = r.clone();
+        tokio::spawn(async move {
+            while let Ok((s, _)) = listener.accept().await {
+                *me.connections.lock().unwrap() += 1;
+                tokio::spawn(me.clone().session(s));
+            }
+        });
+        r
+    }
+
+    async fn session(self, stream: TcpStream) {
+        let (read, mut write) = stream.into_split();
+        let mut read = BufReader::new(read);
+        let _ = write.write_all(b"220 receiver.test ESMTP\r\n").await;
+        let mut from = String::new();
+        let mut rcpts: Vec<String> = Vec::new();
+        let mut line = String::new();
+        loop {
+            line.clear();
+            if read.read_line(&mut line).await.unwrap_or(0) == 0 {
+                return;
+            }
+            let upper = line.to_ascii_uppercase();
+            let reply: String = if upper.starts_with("EHLO") {
+                "250-receiver.test\r\n250-PIPELINING\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n".into()
+            } else if upper.starts_with("MAIL FROM:") {
+                from = addr(&line);
+                rcpts.clear();
+                "250 2.1.0 ok\r\n".into()
+            } else if upper.starts_with("RCPT TO:") {
+                let to = addr(&line);
+                if to.starts_with("reject") {
+                    "550 5.1.1 no such user here\r\n".into()
+                } else if to.starts_with("tempfail") {
+                    "451 4.3.0 try again later\r\n".into()
+                } else {
+                    rcpts.push(to);
+                    "250 2.1.5 ok\r\n".into()
+                }
+            } else if upper.starts_with("DATA") {
+                let _ = write.write_all(b"354 go ahead\r\n").await;
+                let mut data = String::new();
+                loop {
+                    let mut l = String::new();
+                    if read.read_line(&mut l).await.unwrap_or(0) == 0 {
+                        return;
+                    }
+                    if l == ".\r\n" {
+                        break;
+                    }
+                    data.push_str(l.strip_prefix('.').unwrap_or(&l));
+                }
+                if rcpts.iter().any(|r| r.starts_with("hang")) {
+                    tokio::time::sleep(Duration::from_secs(3600)).await;
+                    return;
+                }
+                let defer = rcpts.iter().any(|r| r.starts_with("defer")) && {
+                    let mut seen = self.deferred_once.lock().unwrap();
+                    let n = seen.entry(rcpts.join(",")).or_insert(0);
+                    *n += 1;
+                    *n == 1
+                };
+                if defer {
+                    "451 4.3.0 deferred once\r\n".into()
+                } else {
+                    self.messages.lock().unwrap().push(Received {
+                        mail_from: from.clone(),
+                        rcpts: rcpts.clone(),
+                        data,
+                    });
+                    self.notify.notify_waiters();
+                    "250 2.0.0 accepted\r\n".into()
+                }
+            } else if upper.starts_with("RSET") || upper.starts_with("NOOP") {
+                "250 2.0.0 ok\r\n".into()
+            } else if upper.starts_with("QUIT") {
+                let _ = write.write_all(b"221 2.0.0 bye\r\n").await;
+                return;
+            } else {
+                "500 5.5.2 what?\r\n".into()
+            };
+            if write.write_all(reply.as_bytes()).await.is_err() {
+                return;
+            }
+        }
+    }
+
+    pub fn received(&self) -> Vec<Received> {
+        self.messages.lock().unwrap().clone()
+    }
+
+    /// Waits until `pred` holds for the received messages (or panics after `secs`).
+    pub async fn wait_for(
+        &self,
+        secs: u64,
+        what: &str,
+        pred: impl Fn(&[Received]) -> bool,
+    ) -> Vec<Received> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+        loop {
+            let notified = self.notify.notified();
+            {
+                let msgs = self.messages.lock().unwrap();
+                if pred(&msgs) {
+                    return msgs.clone();
+                }
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                let msgs = self.received();
+                if pred(&msgs) {
+                    return msgs;
+                }
+                panic!("timed out waiting for {what}; received so far: {msgs:#?}");
+            }
+        }
+    }
+}
+
+fn addr(line: &str) -> String {
+    let start = line.find('<').map(|i| i + 1).unwrap_or(0);
+    let end = line.find('>').unwrap_or(line.len());
+    line[start..end].to_string()
+}
+
+/// A Facteur node on ephemeral ports with its own data directory.
+pub struct Node {
+    pub running: Running,
+    pub dir: tempfile::TempDir,
+    pub api_key: String,
+    pub secret: String,
+}
+
+impl Node {
+    pub fn addr(&self, kind: &str) -> SocketAddr {
+        self.running
+            .listeners
+            .iter()
+            .find(|(k, _)| k.name() == kind)
+            .map(|(_, a)| *a)
+            .unwrap()
+    }
+}
+
+/// Settings for a test node: every listener on port 0, delivery through `relay`, fast retries.
+pub fn settings(dir: &std::path::Path, relay: SocketAddr) -> Settings {
+    Settings {
+        data: Some(dir.to_path_buf()),
+        hostname: Some("facteur.test".into()),
+        smtp: vec!["127.0.0.1:0".into()],
+        smtps: vec!["127.0.0.1:0".into()],
+        relay: vec!["127.0.0.1:0".into()],
+        http: Some("127.0.0.1:0".into()),
+        relay_host: Some(relay.to_string()),
+        retry_initial: Some("300ms".into()),
+        retry_max: Some("1s".into()),
+        delivery_timeout: Some("5s".into()),
+        ..Settings::default()
+    }
+}
+
+pub async fn node_with(relay: SocketAddr, tweak: impl FnOnce(&mut Settings)) -> Node {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = settings(dir.path(), relay);
+    tweak(&mut s);
+    let cfg = Config::resolve(s).expect("valid test config");
+    let store = facteur_store::Store::open(&cfg.database).await.unwrap();
+    let (account, secret) = store
+        .create_account("test", facteur::time::now_ms())
+        .await
+        .unwrap();
+    drop(store);
+    let running = start(cfg, None).await.expect("node starts");
+    Node {
+        running,
+        dir,
+        api_key: account.api_key,
+        secret,
+    }
+}
+
+pub async fn node(relay: SocketAddr) -> Node {
+    node_with(relay, |_| {}).await
+}
+
+/// A raw SMTP conversation: sends each line, returns each reply's first line.
+pub async fn converse(addr: SocketAddr, lines: &[&str]) -> Vec<String> {
+    let stream = TcpStream::connect(addr).await.unwrap();
+    let (read, mut write) = stream.into_split();
+    let mut read = BufReader::new(read);
+    let mut replies = vec![read_reply(&mut read).await];
+    for line in lines {
+        write
+            .write_all(format!("{line}\r\n").as_bytes())
+            .await
+            .unwrap();
+        replies.push(read_reply(&mut read).await);
+    }
+    replies
+}
+
+async fn read_reply<R: tokio::io::AsyncBufRead + Unpin>(read: &mut R) -> String {
+    let mut first = String::new();
+    loop {
+        let mut l = String::new();
+        if read.read_line(&mut l).await.unwrap_or(0) == 0 {
+            return if first.is_empty() {
+                "<closed>".into()
+            } else {
+                first
+            };
+        }
+        if first.is_empty() {
+            first = l.trim_end().to_string();
+        }
+        if l.as_bytes().get(3) != Some(&b'-') {
+            return first;
+        }
+    }
+}
+
+pub async fn read_all(mut s: TcpStream) -> String {
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out)).await;
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+pub fn install_crypto() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
