@@ -208,6 +208,14 @@ pub fn settings(dir: &std::path::Path, relay: SocketAddr) -> Settings {
 }
 
 pub async fn node_with(relay: SocketAddr, tweak: impl FnOnce(&mut Settings)) -> Node {
+    node_full(relay, None, tweak).await
+}
+
+pub async fn node_full(
+    relay: SocketAddr,
+    resolver: Option<facteur::delivery::mx::Resolver>,
+    tweak: impl FnOnce(&mut Settings),
+) -> Node {
     let dir = tempfile::tempdir().unwrap();
     let mut s = settings(dir.path(), relay);
     tweak(&mut s);
@@ -218,7 +226,7 @@ pub async fn node_with(relay: SocketAddr, tweak: impl FnOnce(&mut Settings)) -> 
         .await
         .unwrap();
     drop(store);
-    let running = start(cfg, None).await.expect("node starts");
+    let running = start(cfg, resolver).await.expect("node starts");
     Node {
         running,
         dir,
