@@ -492,6 +492,18 @@ impl Store {
         Ok(())
     }
 
+    /// Frees every lease held by `owner`: a restarted node takes back its own rows at once
+    /// instead of waiting for the leases of its previous life to expire.
+    pub async fn release_leases_of(&self, owner: &str) -> Result<u64> {
+        Ok(sqlx::query(
+            "UPDATE queue SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = $1",
+        )
+        .bind(owner)
+        .execute(&self.pool)
+        .await?
+        .rows_affected())
+    }
+
     /// Gives a claimed row back without an attempt (e.g. on shutdown), due at once.
     pub async fn release(&self, entry_id: i64) -> Result<()> {
         sqlx::query("UPDATE queue SET lease_owner = NULL, lease_until = NULL WHERE id = $1")

@@ -104,6 +104,22 @@ impl Running {
     }
 }
 
+/// This node's stable name in queue leases, kept in `DATA/node-id` (created on first start).
+fn node_id(data_dir: &std::path::Path) -> anyhow::Result<String> {
+    let path = data_dir.join("node-id");
+    if let Ok(id) = std::fs::read_to_string(&path) {
+        let id = id.trim();
+        if !id.is_empty() {
+            return Ok(id.to_string());
+        }
+    }
+    let id = format!("node-{}", uuid::Uuid::now_v7().simple());
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("creating {}", data_dir.display()))?;
+    std::fs::write(&path, &id).with_context(|| format!("writing {}", path.display()))?;
+    Ok(id)
+}
+
 /// Opens the store and starts everything the config asks for.
 pub async fn start(cfg: Config, resolver: Option<Resolver>) -> anyhow::Result<Running> {
     let store = Store::open(&cfg.database)
@@ -168,7 +184,7 @@ pub async fn start(cfg: Config, resolver: Option<Resolver>) -> anyhow::Result<Ru
         deliverer,
         trusted_account_id,
         queue_wakeup: Notify::new(),
-        node_id: format!("node-{}", uuid::Uuid::now_v7().simple()),
+        node_id: node_id(&cfg.data_dir)?,
         sessions,
         tls_description,
         metrics: Metrics::default(),
@@ -202,6 +218,13 @@ pub async fn start(cfg: Config, resolver: Option<Resolver>) -> anyhow::Result<Ru
         shutdown_rx.clone(),
     ));
     if app.cfg.scheduler {
+        let freed = app.store.release_leases_of(&app.node_id).await?;
+        if freed > 0 {
+            tracing::info!(
+                rows = freed,
+                "took back queue rows leased before the last stop"
+            );
+        }
         tasks.spawn(crate::scheduler::run(app.clone(), shutdown_rx));
     }
     Ok(Running {

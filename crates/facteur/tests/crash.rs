@@ -21,16 +21,43 @@ async fn account(dir: &std::path::Path) -> String {
         .output()
         .await
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     v["api_key"].as_str().unwrap().to_string()
 }
 
 /// Spawns `facteur serve` and waits for its `listening` lines.
-async fn serve(dir: &std::path::Path, key: &str, relay: SocketAddr) -> (Child, HashMap<String, SocketAddr>) {
+async fn serve(
+    dir: &std::path::Path,
+    key: &str,
+    relay: SocketAddr,
+) -> (Child, HashMap<String, SocketAddr>) {
     let mut child = Command::new(BIN)
-        .args(["serve", "--smtp", "127.0.0.1:0", "--smtps", "127.0.0.1:0", "--relay", "127.0.0.1:0", "--http", "127.0.0.1:0"])
-        .args(["--trusted-networks", "127.0.0.0/8", "--trusted-account", key, "--retry-initial", "200ms", "--retry-max", "500ms"])
+        .args([
+            "serve",
+            "--smtp",
+            "127.0.0.1:0",
+            "--smtps",
+            "127.0.0.1:0",
+            "--relay",
+            "127.0.0.1:0",
+            "--http",
+            "127.0.0.1:0",
+        ])
+        .args([
+            "--trusted-networks",
+            "127.0.0.0/8",
+            "--trusted-account",
+            key,
+            "--retry-initial",
+            "200ms",
+            "--retry-max",
+            "500ms",
+        ])
         .arg("--relay-host")
         .arg(relay.to_string())
         .arg("--data")
@@ -42,8 +69,14 @@ async fn serve(dir: &std::path::Path, key: &str, relay: SocketAddr) -> (Child, H
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let mut addrs = HashMap::new();
-    while let Ok(Some(line)) = tokio::time::timeout(Duration::from_secs(30), lines.next_line()).await.expect("serve starts") {
-        if let Some((kind, addr)) = line.strip_prefix("listening ").and_then(|l| l.split_once('=')) {
+    while let Ok(Some(line)) = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+        .await
+        .expect("serve starts")
+    {
+        if let Some((kind, addr)) = line
+            .strip_prefix("listening ")
+            .and_then(|l| l.split_once('='))
+        {
             addrs.insert(kind.to_string(), addr.parse().unwrap());
             if kind == "http" {
                 break;
@@ -82,7 +115,12 @@ async fn accepted_mail_survives_kill_9() {
     }
     let mut queued = 0;
     for t in tasks {
-        queued += t.await.unwrap().iter().filter(|r| r.starts_with("250 2.0.0 Ok: queued as")).count();
+        queued += t
+            .await
+            .unwrap()
+            .iter()
+            .filter(|r| r.starts_with("250 2.0.0 Ok: queued as"))
+            .count();
     }
     assert_eq!(queued, N, "every message was accepted");
     child.start_kill().unwrap();
@@ -91,12 +129,24 @@ async fn accepted_mail_survives_kill_9() {
     // Second run: the next hop is up.
     let receiver = Receiver::start().await;
     let (mut child, _) = serve(dir.path(), &key, receiver.addr).await;
-    let got = receiver.wait_for(60, "all messages after the restart", |m| m.len() >= N).await;
+    let got = receiver
+        .wait_for(60, "all messages after the restart", |m| m.len() >= N)
+        .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let got = if receiver.received().len() > got.len() { receiver.received() } else { got };
+    let got = if receiver.received().len() > got.len() {
+        receiver.received()
+    } else {
+        got
+    };
     let mut subjects: Vec<String> = got
         .iter()
-        .map(|m| m.data.lines().find(|l| l.starts_with("Subject: ")).unwrap().to_string())
+        .map(|m| {
+            m.data
+                .lines()
+                .find(|l| l.starts_with("Subject: "))
+                .unwrap()
+                .to_string()
+        })
         .collect();
     subjects.sort();
     let total = subjects.len();

@@ -18,7 +18,10 @@ async fn wait_status(node: &Node, id: i64) -> facteur_store::MessageInfo {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    panic!("not final: {:#?}", node.running.app.store.message(id).await.unwrap());
+    panic!(
+        "not final: {:#?}",
+        node.running.app.store.message(id).await.unwrap()
+    );
 }
 
 async fn submit(node: &Node, from: &str, rcpts: &[&str]) -> i64 {
@@ -46,11 +49,17 @@ async fn submit(node: &Node, from: &str, rcpts: &[&str]) -> i64 {
 async fn mx_fallback_null_mx_and_nxdomain() {
     let receiver = Receiver::start().await;
     let routes = HashMap::from([
-        ("example.net".to_string(), Route::Hosts(vec!["mx1.example.net".into(), "mx2.example.net".into()])),
+        (
+            "example.net".to_string(),
+            Route::Hosts(vec!["mx1.example.net".into(), "mx2.example.net".into()]),
+        ),
         ("null.test".to_string(), Route::NullMx),
     ]);
     // mx1 has no address (temporary failure for that host): delivery falls back to mx2.
-    let hosts = HashMap::from([("mx2.example.net".to_string(), vec!["127.0.0.1".parse().unwrap()])]);
+    let hosts = HashMap::from([(
+        "mx2.example.net".to_string(),
+        vec!["127.0.0.1".parse().unwrap()],
+    )]);
     let resolver = Resolver::Static { routes, hosts };
     let node = node_full(receiver.addr, Some(resolver), |s| {
         s.relay_host = None;
@@ -60,14 +69,31 @@ async fn mx_fallback_null_mx_and_nxdomain() {
     let ok = submit(&node, "", &["user@example.net"]).await;
     let null = submit(&node, "", &["user@null.test"]).await;
     let nx = submit(&node, "", &["user@nowhere.test"]).await;
-    receiver.wait_for(10, "delivery through mx2", |m| m.len() == 1).await;
-    assert_eq!(wait_status(&node, ok).await.recipients[0].status, RcptStatus::Sent);
+    receiver
+        .wait_for(10, "delivery through mx2", |m| m.len() == 1)
+        .await;
+    assert_eq!(
+        wait_status(&node, ok).await.recipients[0].status,
+        RcptStatus::Sent
+    );
     let null = wait_status(&node, null).await;
     assert_eq!(null.recipients[0].status, RcptStatus::Bounced);
-    assert!(null.recipients[0].last_reply.as_deref().unwrap().contains("null MX"));
+    assert!(
+        null.recipients[0]
+            .last_reply
+            .as_deref()
+            .unwrap()
+            .contains("null MX")
+    );
     let nx = wait_status(&node, nx).await;
     assert_eq!(nx.recipients[0].status, RcptStatus::Bounced);
-    assert!(nx.recipients[0].last_reply.as_deref().unwrap().contains("does not exist"));
+    assert!(
+        nx.recipients[0]
+            .last_reply
+            .as_deref()
+            .unwrap()
+            .contains("does not exist")
+    );
     node.running.stop().await;
 }
 
@@ -81,15 +107,33 @@ async fn outbound_starttls_when_offered() {
     let mut s = settings(b_dir.path(), receiver.addr);
     s.trusted_networks = vec!["127.0.0.0/8".into()];
     s.trusted_account = Some(b_key);
-    let b = facteur::app::start(facteur::config::Config::resolve(s).unwrap(), None).await.unwrap();
-    let b_relay = b.listeners.iter().find(|(k, _)| k.name() == "relay").unwrap().1;
+    let b = facteur::app::start(facteur::config::Config::resolve(s).unwrap(), None)
+        .await
+        .unwrap();
+    let b_relay = b
+        .listeners
+        .iter()
+        .find(|(k, _)| k.name() == "relay")
+        .unwrap()
+        .1;
     // Node A: its next hop is B's relay listener, which offers STARTTLS.
     let a = node(b_relay).await;
     let id = submit(&a, "app@sender.test", &["user@example.net"]).await;
-    let got = receiver.wait_for(15, "delivery via A then B", |m| m.len() == 1).await;
-    assert_eq!(wait_status(&a, id).await.recipients[0].status, RcptStatus::Sent);
+    let got = receiver
+        .wait_for(15, "delivery via A then B", |m| m.len() == 1)
+        .await;
+    assert_eq!(
+        wait_status(&a, id).await.recipients[0].status,
+        RcptStatus::Sent
+    );
     // B's Received header says how A connected to it: ESMTPS = TLS, no AUTH.
-    assert!(got[0].data.contains("by facteur.test (Facteur) with ESMTPS;"), "{}", got[0].data);
+    assert!(
+        got[0]
+            .data
+            .contains("by facteur.test (Facteur) with ESMTPS;"),
+        "{}",
+        got[0].data
+    );
     a.running.stop().await;
     b.stop().await;
 }
