@@ -19,7 +19,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Row, SqlitePool};
 
 pub use ids::IdGen;
-pub use spool::Spooler;
+pub use spool::GroupCommit;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -154,6 +154,39 @@ pub struct RcptOutcome {
     pub status: RcptStatus,
     /// The remote reply or the reason, recorded in the event.
     pub detail: String,
+}
+
+/// The outcome of one delivery attempt for one queue row, to be recorded.
+#[derive(Debug, Clone)]
+pub struct AttemptRecord {
+    pub queue_id: i64,
+    pub message_id: i64,
+    pub outcomes: Vec<RcptOutcome>,
+    /// When to try again if some recipient is still deferred.
+    pub next_attempt_at: i64,
+    pub now: i64,
+}
+
+/// One write that may share a transaction with others.
+#[derive(Debug, Clone)]
+pub enum WriteOp {
+    Spool(NewMessage),
+    Record(AttemptRecord),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WriteResult {
+    Spooled(i64),
+    Recorded,
+}
+
+impl WriteResult {
+    pub fn message_id(&self) -> Option<i64> {
+        match self {
+            WriteResult::Spooled(id) => Some(*id),
+            WriteResult::Recorded => None,
+        }
+    }
 }
 
 /// Handle to the database. Cheap to clone.
@@ -307,65 +340,90 @@ impl Store {
     /// Stores a batch of messages in one transaction (one fsync): message rows, one queue row
     /// per recipient domain, recipient rows and their `queued` events. Returns the message ids.
     pub async fn spool_batch(&self, messages: &[NewMessage]) -> Result<Vec<i64>> {
+        let ops: Vec<WriteOp> = messages.iter().cloned().map(WriteOp::Spool).collect();
+        Ok(self
+            .write_batch(&ops)
+            .await?
+            .into_iter()
+            .map(|r| r.message_id().unwrap_or_default())
+            .collect())
+    }
+
+    /// Applies several writes in one transaction: one fsync for all of them (group commit).
+    pub async fn write_batch(&self, ops: &[WriteOp]) -> Result<Vec<WriteResult>> {
         let mut tx = self.pool.begin().await?;
-        let mut ids = Vec::with_capacity(messages.len());
-        for m in messages {
-            if m.recipients.is_empty() {
-                return Err(Error::Invalid(
-                    "a message needs at least one recipient".into(),
-                ));
-            }
-            let message_id = self.ids.next(m.now);
-            sqlx::query(
-                "INSERT INTO messages (id, account_id, mail_from, size, body, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
-            )
-            .bind(message_id)
-            .bind(m.account_id)
-            .bind(&m.mail_from)
-            .bind(m.body.len() as i64)
-            .bind(&m.body)
-            .bind(m.now)
-            .execute(&mut *tx)
-            .await?;
-            let mut domains: Vec<(String, i64)> = Vec::new();
-            for rcpt in &m.recipients {
-                let domain = domain_of(rcpt);
-                let queue_id = match domains.iter().find(|(d, _)| *d == domain) {
-                    Some((_, id)) => *id,
-                    None => {
-                        let id = self.ids.next(m.now);
-                        sqlx::query(
-                            "INSERT INTO queue (id, message_id, domain, priority, attempts, next_attempt_at, expires_at, created_at) VALUES ($1, $2, $3, $4, 0, $5, $6, $7)",
-                        )
-                        .bind(id)
-                        .bind(message_id)
-                        .bind(&domain)
-                        .bind(m.priority)
-                        .bind(m.now)
-                        .bind(m.expires_at)
-                        .bind(m.now)
-                        .execute(&mut *tx)
-                        .await?;
-                        domains.push((domain, id));
-                        id
-                    }
-                };
-                sqlx::query(
-                    "INSERT INTO recipients (id, message_id, queue_id, address, status, updated_at) VALUES ($1, $2, $3, $4, 'queued', $5)",
-                )
-                .bind(self.ids.next(m.now))
-                .bind(message_id)
-                .bind(queue_id)
-                .bind(rcpt)
-                .bind(m.now)
-                .execute(&mut *tx)
-                .await?;
-                insert_event(&mut tx, m.now, message_id, Some(rcpt), "queued", "").await?;
-            }
-            ids.push(message_id);
+        let mut results = Vec::with_capacity(ops.len());
+        for op in ops {
+            results.push(match op {
+                WriteOp::Spool(m) => WriteResult::Spooled(self.spool_in(&mut tx, m).await?),
+                WriteOp::Record(r) => {
+                    record_in(&mut tx, r).await?;
+                    WriteResult::Recorded
+                }
+            });
         }
         tx.commit().await?;
-        Ok(ids)
+        Ok(results)
+    }
+
+    async fn spool_in(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+        m: &NewMessage,
+    ) -> Result<i64> {
+        if m.recipients.is_empty() {
+            return Err(Error::Invalid(
+                "a message needs at least one recipient".into(),
+            ));
+        }
+        let message_id = self.ids.next(m.now);
+        sqlx::query(
+            "INSERT INTO messages (id, account_id, mail_from, size, body, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(message_id)
+        .bind(m.account_id)
+        .bind(&m.mail_from)
+        .bind(m.body.len() as i64)
+        .bind(&m.body)
+        .bind(m.now)
+        .execute(&mut **tx)
+        .await?;
+        let mut domains: Vec<(String, i64)> = Vec::new();
+        for rcpt in &m.recipients {
+            let domain = domain_of(rcpt);
+            let queue_id = match domains.iter().find(|(d, _)| *d == domain) {
+                Some((_, id)) => *id,
+                None => {
+                    let id = self.ids.next(m.now);
+                    sqlx::query(
+                        "INSERT INTO queue (id, message_id, domain, priority, attempts, next_attempt_at, expires_at, created_at) VALUES ($1, $2, $3, $4, 0, $5, $6, $7)",
+                    )
+                    .bind(id)
+                    .bind(message_id)
+                    .bind(&domain)
+                    .bind(m.priority)
+                    .bind(m.now)
+                    .bind(m.expires_at)
+                    .bind(m.now)
+                    .execute(&mut **tx)
+                    .await?;
+                    domains.push((domain, id));
+                    id
+                }
+            };
+            sqlx::query(
+                "INSERT INTO recipients (id, message_id, queue_id, address, status, updated_at) VALUES ($1, $2, $3, $4, 'queued', $5)",
+            )
+            .bind(self.ids.next(m.now))
+            .bind(message_id)
+            .bind(queue_id)
+            .bind(rcpt)
+            .bind(m.now)
+            .execute(&mut **tx)
+            .await?;
+            insert_event(tx, m.now, message_id, Some(rcpt), "queued", "").await?;
+        }
+        Ok(message_id)
     }
 
     pub async fn load_body(&self, message_id: i64) -> Result<Vec<u8>> {
@@ -401,23 +459,45 @@ impl Store {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        // The ids are integers read back from the database: safe to inline in the IN lists.
+        let ids: Vec<String> = rows
+            .iter()
+            .map(|r| r.try_get::<i64, _>("id").map(|id| id.to_string()))
+            .collect::<std::result::Result<_, _>>()?;
+        let ids = ids.join(",");
+        let senders = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT q.id AS id, m.account_id AS account_id, m.mail_from AS mail_from FROM queue q JOIN messages m ON m.id = q.message_id WHERE q.id IN ({ids})"
+        )))
+        .fetch_all(&self.pool)
+        .await?;
+        let rcpt_rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT id, queue_id, address, status, last_reply, updated_at FROM recipients WHERE queue_id IN ({ids}) AND status IN ('queued','deferred') ORDER BY id"
+        )))
+        .fetch_all(&self.pool)
+        .await?;
         let mut entries = Vec::with_capacity(rows.len());
         for row in rows {
             let id: i64 = row.try_get("id")?;
-            let message_id: i64 = row.try_get("message_id")?;
-            let msg = sqlx::query("SELECT account_id, mail_from FROM messages WHERE id = $1")
-                .bind(message_id)
-                .fetch_one(&self.pool)
-                .await?;
-            let recipients = self
-                .recipients_where(RcptFilter::PendingOfQueueRow, id)
-                .await?;
+            let sender = senders
+                .iter()
+                .find(|s| s.try_get::<i64, _>("id").ok() == Some(id))
+                .ok_or(Error::NotFound)?;
+            let mut recipients = Vec::new();
+            for r in rcpt_rows
+                .iter()
+                .filter(|r| r.try_get::<i64, _>("queue_id").ok() == Some(id))
+            {
+                recipients.push(recipient_from_row(r)?);
+            }
             entries.push(QueueEntry {
                 id,
-                message_id,
-                account_id: msg.try_get("account_id")?,
+                message_id: row.try_get("message_id")?,
+                account_id: sender.try_get("account_id")?,
                 domain: row.try_get("domain")?,
-                mail_from: msg.try_get("mail_from")?,
+                mail_from: sender.try_get("mail_from")?,
                 attempts: row.try_get("attempts")?,
                 created_at: row.try_get("created_at")?,
                 expires_at: row.try_get("expires_at")?,
@@ -446,50 +526,16 @@ impl Store {
         next_attempt_at: i64,
         now: i64,
     ) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
-        for o in outcomes {
-            sqlx::query(
-                "UPDATE recipients SET status = $1, last_reply = $2, updated_at = $3 WHERE id = $4",
-            )
-            .bind(o.status.as_str())
-            .bind(&o.detail)
-            .bind(now)
-            .bind(o.recipient_id)
-            .execute(&mut *tx)
-            .await?;
-            insert_event(
-                &mut tx,
-                now,
-                entry.message_id,
-                Some(&o.address),
-                o.status.as_str(),
-                &o.detail,
-            )
-            .await?;
-        }
-        let pending: i64 = sqlx::query(
-            "SELECT COUNT(*) AS n FROM recipients WHERE queue_id = $1 AND status IN ('queued', 'deferred')",
-        )
-        .bind(entry.id)
-        .fetch_one(&mut *tx)
-        .await?
-        .try_get("n")?;
-        if pending == 0 {
-            sqlx::query("DELETE FROM queue WHERE id = $1")
-                .bind(entry.id)
-                .execute(&mut *tx)
-                .await?;
-        } else {
-            sqlx::query(
-                "UPDATE queue SET attempts = attempts + 1, next_attempt_at = $1, lease_owner = NULL, lease_until = NULL WHERE id = $2",
-            )
-            .bind(next_attempt_at)
-            .bind(entry.id)
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(())
+        let op = WriteOp::Record(AttemptRecord {
+            queue_id: entry.id,
+            message_id: entry.message_id,
+            outcomes: outcomes.to_vec(),
+            next_attempt_at,
+            now,
+        });
+        self.write_batch(std::slice::from_ref(&op))
+            .await
+            .map(|_| ())
     }
 
     /// Frees every lease held by `owner`: a restarted node takes back its own rows at once
@@ -572,9 +618,7 @@ impl Store {
             mail_from: row.try_get("mail_from")?,
             size: row.try_get("size")?,
             created_at: row.try_get("created_at")?,
-            recipients: self
-                .recipients_where(RcptFilter::AllOfMessage, message_id)
-                .await?,
+            recipients: self.recipients_of_message(message_id).await?,
             queue,
             events: self.events(message_id).await?,
         })
@@ -654,34 +698,70 @@ impl Store {
         Ok(pending.len() as u64)
     }
 
-    async fn recipients_where(&self, by: RcptFilter, id: i64) -> Result<Vec<Recipient>> {
-        let sql = match by {
-            RcptFilter::PendingOfQueueRow => {
-                "SELECT id, address, status, last_reply, updated_at FROM recipients WHERE queue_id = $1 AND status IN ('queued','deferred') ORDER BY id"
-            }
-            RcptFilter::AllOfMessage => {
-                "SELECT id, address, status, last_reply, updated_at FROM recipients WHERE message_id = $1 ORDER BY id"
-            }
-        };
-        let rows = sqlx::query(sql).bind(id).fetch_all(&self.pool).await?;
-        rows.iter()
-            .map(|r| {
-                Ok(Recipient {
-                    id: r.try_get("id")?,
-                    address: r.try_get("address")?,
-                    status: r.try_get::<String, _>("status")?.parse()?,
-                    last_reply: r.try_get("last_reply")?,
-                    updated_at: r.try_get("updated_at")?,
-                })
-            })
-            .collect()
+    async fn recipients_of_message(&self, message_id: i64) -> Result<Vec<Recipient>> {
+        let rows = sqlx::query(
+            "SELECT id, address, status, last_reply, updated_at FROM recipients WHERE message_id = $1 ORDER BY id",
+        )
+        .bind(message_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(recipient_from_row).collect()
     }
 }
 
-#[derive(Clone, Copy)]
-enum RcptFilter {
-    PendingOfQueueRow,
-    AllOfMessage,
+fn recipient_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<Recipient> {
+    Ok(Recipient {
+        id: r.try_get("id")?,
+        address: r.try_get("address")?,
+        status: r.try_get::<String, _>("status")?.parse()?,
+        last_reply: r.try_get("last_reply")?,
+        updated_at: r.try_get("updated_at")?,
+    })
+}
+
+async fn record_in(tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>, r: &AttemptRecord) -> Result<()> {
+    for o in &r.outcomes {
+        sqlx::query(
+            "UPDATE recipients SET status = $1, last_reply = $2, updated_at = $3 WHERE id = $4",
+        )
+        .bind(o.status.as_str())
+        .bind(&o.detail)
+        .bind(r.now)
+        .bind(o.recipient_id)
+        .execute(&mut **tx)
+        .await?;
+        insert_event(
+            tx,
+            r.now,
+            r.message_id,
+            Some(&o.address),
+            o.status.as_str(),
+            &o.detail,
+        )
+        .await?;
+    }
+    let pending: i64 = sqlx::query(
+        "SELECT COUNT(*) AS n FROM recipients WHERE queue_id = $1 AND status IN ('queued', 'deferred')",
+    )
+    .bind(r.queue_id)
+    .fetch_one(&mut **tx)
+    .await?
+    .try_get("n")?;
+    if pending == 0 {
+        sqlx::query("DELETE FROM queue WHERE id = $1")
+            .bind(r.queue_id)
+            .execute(&mut **tx)
+            .await?;
+    } else {
+        sqlx::query(
+            "UPDATE queue SET attempts = attempts + 1, next_attempt_at = $1, lease_owner = NULL, lease_until = NULL WHERE id = $2",
+        )
+        .bind(r.next_attempt_at)
+        .bind(r.queue_id)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
 }
 
 fn account_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Account> {

@@ -1,66 +1,78 @@
-//! Group commit: concurrent callers of [`Spooler::spool`] share transactions, so durability costs
-//! one fsync per batch, not per message. A caller's future resolves only after the batch holding
-//! its message has committed.
+//! Group commit: concurrent writers (sessions spooling mail, delivery workers recording
+//! outcomes) share transactions, so durability costs one fsync per batch, not per write. A
+//! caller's future resolves only after the batch holding its write has committed.
 
 use tokio::sync::{mpsc, oneshot};
 
-use crate::{Error, NewMessage, Result, Store};
+use crate::{AttemptRecord, Error, NewMessage, Result, Store, WriteOp, WriteResult};
 
-type Job = (NewMessage, oneshot::Sender<Result<i64>>);
+type Job = (WriteOp, oneshot::Sender<Result<WriteResult>>);
 
-/// Most messages committed together.
+/// Most writes committed together.
 const MAX_BATCH: usize = 256;
 
 #[derive(Clone)]
-pub struct Spooler {
+pub struct GroupCommit {
     tx: mpsc::Sender<Job>,
 }
 
-impl Spooler {
+impl GroupCommit {
     /// Starts the committing task on the current runtime.
-    pub fn start(store: Store) -> Spooler {
+    pub fn start(store: Store) -> GroupCommit {
         let (tx, rx) = mpsc::channel::<Job>(4096);
         tokio::spawn(run(store, rx));
-        Spooler { tx }
+        GroupCommit { tx }
+    }
+
+    async fn submit(&self, op: WriteOp) -> Result<WriteResult> {
+        let (done, wait) = oneshot::channel();
+        self.tx
+            .send((op, done))
+            .await
+            .map_err(|_| Error::Invalid("group commit stopped".into()))?;
+        wait.await
+            .map_err(|_| Error::Invalid("group commit stopped".into()))?
     }
 
     /// Stores a message durably; returns its id once committed.
     pub async fn spool(&self, message: NewMessage) -> Result<i64> {
-        let (done, wait) = oneshot::channel();
-        self.tx
-            .send((message, done))
-            .await
-            .map_err(|_| Error::Invalid("spooler stopped".into()))?;
-        wait.await
-            .map_err(|_| Error::Invalid("spooler stopped".into()))?
+        match self.submit(WriteOp::Spool(message)).await? {
+            WriteResult::Spooled(id) => Ok(id),
+            WriteResult::Recorded => Err(Error::Invalid("unexpected write result".into())),
+        }
+    }
+
+    /// Records a delivery attempt durably.
+    pub async fn record(&self, record: AttemptRecord) -> Result<()> {
+        self.submit(WriteOp::Record(record)).await.map(|_| ())
     }
 }
 
 async fn run(store: Store, mut rx: mpsc::Receiver<Job>) {
     let mut jobs: Vec<Job> = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut jobs, MAX_BATCH).await > 0 {
-        let (messages, waiters): (Vec<NewMessage>, Vec<_>) = jobs.drain(..).unzip();
-        match store.spool_batch(&messages).await {
-            Ok(ids) => {
-                for (waiter, id) in waiters.into_iter().zip(ids) {
-                    let _ = waiter.send(Ok(id));
+        let (ops, waiters): (Vec<WriteOp>, Vec<_>) = jobs.drain(..).unzip();
+        match store.write_batch(&ops).await {
+            Ok(results) => {
+                for (waiter, r) in waiters.into_iter().zip(results) {
+                    let _ = waiter.send(Ok(r));
                 }
             }
-            Err(e) if messages.len() > 1 => {
-                // One bad message must not fail its neighbours: retry them one by one.
-                tracing::warn!(error = %e, batch = messages.len(), "batch spool failed, retrying singly");
-                for (m, waiter) in messages.into_iter().zip(waiters) {
+            Err(e) if ops.len() > 1 => {
+                // One bad write must not fail its neighbours: retry them one by one.
+                tracing::warn!(error = %e, batch = ops.len(), "batch write failed, retrying singly");
+                for (op, waiter) in ops.into_iter().zip(waiters) {
                     let r = store
-                        .spool_batch(std::slice::from_ref(&m))
+                        .write_batch(std::slice::from_ref(&op))
                         .await
-                        .map(|ids| ids[0]);
+                        .map(|mut r| r.remove(0));
                     let _ = waiter.send(r);
                 }
             }
             Err(e) => {
-                tracing::error!(error = %e, "spool failed");
+                tracing::error!(error = %e, "write failed");
                 for waiter in waiters {
-                    let _ = waiter.send(Err(Error::Invalid(format!("spool failed: {e}"))));
+                    let _ = waiter.send(Err(Error::Invalid(format!("write failed: {e}"))));
                 }
             }
         }

@@ -1,6 +1,6 @@
 //! Store behaviour every backend must show. Each test opens a fresh database.
 
-use facteur_store::{NewMessage, RcptOutcome, RcptStatus, Spooler, Store};
+use facteur_store::{GroupCommit, NewMessage, RcptOutcome, RcptStatus, Store};
 
 const T0: i64 = 1_800_000_000_000;
 
@@ -196,14 +196,12 @@ async fn retry_and_delete() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn group_commit_serves_concurrent_callers() {
     let (store, _dir) = fresh().await;
-    let spooler = Spooler::start(store.clone());
+    let writer = GroupCommit::start(store.clone());
     let mut tasks = Vec::new();
     for i in 0..200 {
-        let spooler = spooler.clone();
+        let writer = writer.clone();
         tasks.push(tokio::spawn(async move {
-            spooler
-                .spool(msg(&[&format!("r{i}@d{}.test", i % 7)]))
-                .await
+            writer.spool(msg(&[&format!("r{i}@d{}.test", i % 7)])).await
         }));
     }
     let mut ids = Vec::new();
@@ -220,8 +218,8 @@ async fn group_commit_serves_concurrent_callers() {
 async fn a_bad_message_does_not_fail_its_batch() {
     let (store, _dir) = fresh().await;
     assert!(store.spool_batch(&[msg(&[])]).await.is_err());
-    let spooler = Spooler::start(store.clone());
-    let (a, b) = tokio::join!(spooler.spool(msg(&[])), spooler.spool(msg(&["ok@x.test"])));
+    let writer = GroupCommit::start(store.clone());
+    let (a, b) = tokio::join!(writer.spool(msg(&[])), writer.spool(msg(&["ok@x.test"])));
     assert!(a.is_err());
     assert!(b.is_ok());
 }

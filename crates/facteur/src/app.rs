@@ -7,7 +7,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use facteur_message::{ReceivedInfo, normalize_on_accept};
 use facteur_smtp::{Envelope, SessionConfig};
-use facteur_store::{NewMessage, Spooler, Store};
+use facteur_store::{GroupCommit, NewMessage, Store};
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
@@ -23,7 +23,7 @@ use crate::time::now_ms;
 pub struct App {
     pub cfg: Config,
     pub store: Store,
-    pub spooler: Spooler,
+    pub writer: GroupCommit,
     pub metrics: Metrics,
     pub auth_limiter: AuthLimiter,
     pub connections: ConnectionLimiter,
@@ -66,7 +66,7 @@ impl App {
             format!("{}@{}", uuid::Uuid::now_v7().simple(), self.cfg.hostname)
         });
         let id = self
-            .spooler
+            .writer
             .spool(NewMessage {
                 account_id,
                 mail_from: envelope.mail_from,
@@ -176,7 +176,7 @@ pub async fn start(cfg: Config, resolver: Option<Resolver>) -> anyhow::Result<Ru
         },
         resolver,
     );
-    let spooler = Spooler::start(store.clone());
+    let writer = GroupCommit::start(store.clone());
     let app = Arc::new(App {
         auth_limiter: AuthLimiter::new(cfg.auth_failures_per_ip),
         connections: ConnectionLimiter::new(cfg.max_connections_per_ip),
@@ -188,7 +188,7 @@ pub async fn start(cfg: Config, resolver: Option<Resolver>) -> anyhow::Result<Ru
         sessions,
         tls_description,
         metrics: Metrics::default(),
-        spooler,
+        writer,
         store,
         cfg,
     });

@@ -178,7 +178,7 @@ async fn send_dsn(app: &App, entry: &QueueEntry, body: &[u8], failed: &[&RcptRes
         now,
         expires_at: now + app.cfg.retry.lifetime.as_millis() as i64,
     };
-    match app.spooler.spool(message).await {
+    match app.writer.spool(message).await {
         Ok(id) => {
             Metrics::inc(&app.metrics.dsn_generated_total);
             tracing::info!(msg_id = entry.message_id, dsn = id, to = %entry.mail_from, "DSN queued");

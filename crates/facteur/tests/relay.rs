@@ -246,7 +246,7 @@ async fn no_bounce_for_a_bounce() {
     let id = n
         .running
         .app
-        .spooler
+        .writer
         .spool(facteur_store::NewMessage {
             account_id: None,
             mail_from: String::new(),
@@ -491,4 +491,30 @@ async fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
         .await
         .unwrap();
     read_all(s).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_clients_are_closed_and_connections_limited() {
+    let receiver = Receiver::start().await;
+    let node = node_with(receiver.addr, |s| {
+        s.idle_timeout = Some("300ms".into());
+        s.max_connections_per_ip = Some(2);
+    })
+    .await;
+    let addr = node.addr("smtp");
+    let a = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let _b = tokio::net::TcpStream::connect(addr).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let third = tokio::net::TcpStream::connect(addr).await.unwrap();
+    assert!(
+        read_all(third).await.starts_with("421 4.7.0"),
+        "third connection from one address refused"
+    );
+    let transcript = read_all(a).await;
+    assert!(transcript.starts_with("220 "), "{transcript}");
+    assert!(
+        transcript.contains("421 4.4.2"),
+        "idle session closed: {transcript}"
+    );
+    node.running.stop().await;
 }

@@ -29,7 +29,7 @@ async fn submit(node: &Node, from: &str, rcpts: &[&str]) -> i64 {
     let id = node
         .running
         .app
-        .spooler
+        .writer
         .spool(facteur_store::NewMessage {
             account_id: None,
             mail_from: from.into(),

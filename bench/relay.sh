@@ -1,0 +1,183 @@
+#!/usr/bin/env bash
+# Relay throughput on loopback, Facteur side by side with Postfix, same load, same run:
+#   smtp-source (N messages, S parallel sessions, a new connection per message)
+#     → relay under test (durable queue) → smtp-sink (exits after N messages).
+# Accept rate = N / time smtp-source took; end-to-end rate = N / time until the sink got all N.
+# Prints both, the ratios and peak RSS, and writes docs/benchmarks.md.
+#
+# Needs root (Postfix), Debian's postfix package (smtp-source, smtp-sink) — installed if missing.
+# Usage: bench/relay.sh            (N2K=10000 N100K=2000 SESSIONS=20 override the load)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+N2K=${N2K:-10000}
+N100K=${N100K:-2000}
+SESSIONS=${SESSIONS:-20}
+WORK=${WORK:-/tmp/facteur-bench}
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/facteur-target}"
+BIN="$CARGO_TARGET_DIR/release/facteur"
+
+say() { printf '[bench] %s\n' "$*" >&2; }
+
+if ! command -v smtp-source >/dev/null || ! command -v postfix >/dev/null; then
+  say "installing Debian's postfix (for smtp-source, smtp-sink and the reference relay)"
+  apt-get update -qq
+  echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postfix >/dev/null
+fi
+PATH=$PATH:/usr/sbin
+
+say "building facteur (release)"
+cargo build --release -p facteur -q
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+now() { date +%s.%N; }
+wait_port() { for _ in $(seq 1 100); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.1; done; say "port $1 did not open"; return 1; }
+rss_kb() { awk '/VmHWM/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
+  [ -d "$WORK/postfix/etc" ] && postfix -c "$WORK/postfix/etc" stop >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+rm -rf "$WORK"; mkdir -p "$WORK"
+
+# ---------- Postfix, configured as a private instance under $WORK ----------
+setup_postfix() {
+  local port=$1 sink=$2 pf=$WORK/postfix
+  mkdir -p "$pf/etc" "$pf/spool" "$pf/data"
+  cp /etc/postfix/master.cf "$pf/etc/master.cf"
+  cat > "$pf/etc/main.cf" <<CF
+compatibility_level = 3.6
+queue_directory = $pf/spool
+data_directory = $pf/data
+mail_owner = postfix
+setgid_group = postdrop
+myhostname = bench-postfix.localdomain
+inet_interfaces = 127.0.0.1
+inet_protocols = ipv4
+mydestination =
+local_recipient_maps =
+alias_maps =
+alias_database =
+relayhost = [127.0.0.1]:$sink
+mynetworks = 127.0.0.0/8
+smtpd_relay_restrictions = permit_mynetworks, reject
+smtputf8_enable = no
+maillog_file = $pf/maillog
+default_process_limit = 200
+smtp_destination_concurrency_limit = 20
+smtpd_client_connection_count_limit = 0
+CF
+  # The default instance must list this config directory before postfix -c accepts it.
+  touch /etc/postfix/main.cf
+  postconf -e "alternate_config_directories = $pf/etc"
+  postconf -c "$pf/etc" -M# smtp/inet >/dev/null 2>&1 || true
+  postconf -c "$pf/etc" -M "127.0.0.1:$port/inet = 127.0.0.1:$port inet n - n - - smtpd"
+  postconf -c "$pf/etc" -F '*/*/chroot = n'
+  postfix -c "$pf/etc" set-permissions >/dev/null 2>&1 || true
+  postfix -c "$pf/etc" check
+  postfix -c "$pf/etc" start >/dev/null 2>&1
+}
+
+postfix_rss_kb() {
+  local total=0
+  for p in $(pgrep -f "$WORK/postfix" || true); do total=$((total + $(rss_kb "$p"))); done
+  # smtpd/cleanup/smtp children do not carry the path on their command line: add them.
+  for p in $(pgrep -u postfix || true); do total=$((total + $(rss_kb "$p"))); done
+  echo "$total"
+}
+
+# ---------- Facteur ----------
+setup_facteur() {
+  local port=$1 sink=$2 dir=$WORK/facteur
+  local key
+  key=$("$BIN" account create --name bench --json --data "$dir" | python3 -c 'import json,sys; print(json.load(sys.stdin)["api_key"])')
+  FACTEUR_LOG=warn "$BIN" serve --data "$dir" --relay "127.0.0.1:$port" --http 127.0.0.1:0 \
+    --trusted-networks 127.0.0.0/8 --trusted-account "$key" --relay-host "127.0.0.1:$sink" \
+    --destination-concurrency 20 --max-connections-per-ip 1000 >"$WORK/facteur.out" 2>"$WORK/facteur.err" &
+  FACTEUR_PID=$!
+  PIDS+=("$FACTEUR_PID")
+}
+
+# run NAME PORT SINKPORT COUNT SIZE → prints "accept_rate e2e_rate"
+run_load() {
+  local name=$1 port=$2 sink=$3 count=$4 size=$5
+  smtp-sink -M "$count" -m 1000 "127.0.0.1:$sink" 1000 >/dev/null 2>&1 &
+  local sink_pid=$!
+  wait_port "$sink"
+  local t0 t1 t2
+  t0=$(now)
+  smtp-source -s "$SESSIONS" -m "$count" -l "$size" -f bench@sender.test -t user@example.net "127.0.0.1:$port"
+  t1=$(now)
+  local deadline=$(( $(date +%s) + 900 ))
+  while kill -0 "$sink_pid" 2>/dev/null; do
+    if [ "$(date +%s)" -gt "$deadline" ]; then say "$name: sink did not get $count messages in 15 minutes"; kill "$sink_pid"; return 1; fi
+    sleep 0.05
+  done
+  t2=$(now)
+  python3 -c "print(f'{$count/($t1-$t0):.0f} {$count/($t2-$t0):.0f}')"
+}
+
+declare -A RESULT
+for size_name in 2k 100k; do
+  if [ "$size_name" = 2k ]; then size=2048; count=$N2K; else size=102400; count=$N100K; fi
+  for system in facteur postfix; do
+    port=$(free_port); sink=$(free_port)
+    if [ "$system" = facteur ]; then
+      rm -rf "$WORK/facteur"; setup_facteur "$port" "$sink"
+    else
+      postfix -c "$WORK/postfix/etc" stop >/dev/null 2>&1 || true
+      rm -rf "$WORK/postfix"; setup_postfix "$port" "$sink"
+    fi
+    wait_port "$port"
+    say "$system, $size_name messages: $count messages, $SESSIONS sessions"
+    read -r acc e2e < <(run_load "$system" "$port" "$sink" "$count" "$size")
+    if [ "$system" = facteur ]; then
+      rss=$(rss_kb "$FACTEUR_PID"); kill "$FACTEUR_PID"; wait "$FACTEUR_PID" 2>/dev/null || true
+    else
+      rss=$(postfix_rss_kb); postfix -c "$WORK/postfix/etc" stop >/dev/null 2>&1 || true
+    fi
+    RESULT[$system.$size_name]="$acc $e2e $rss"
+    say "$system $size_name: accepted $acc msg/s, delivered end to end $e2e msg/s, peak RSS $((rss / 1024)) MiB"
+  done
+done
+
+ratio() { python3 -c "print(f'{$1/$2:.2f}')"; }
+{
+  echo "# Benchmarks"
+  echo
+  echo "Written by \`bench/relay.sh\` on $(date -u '+%Y-%m-%d %H:%M UTC'); $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB."
+  echo "Load: Postfix's \`smtp-source\` ($SESSIONS parallel sessions, a new connection per message) → relay"
+  echo "under test → \`smtp-sink\` (exits after the last message), all on 127.0.0.1, plain SMTP, the relay"
+  echo "trusting loopback (no AUTH). Both relays keep a durable queue: Facteur SQLite WAL with"
+  echo "\`synchronous=FULL\` and group commit; Postfix $(postconf -d -h mail_version) with its queue files fsynced."
+  echo "Accepted = messages / time until smtp-source finished (every message got its 250)."
+  echo "End to end = messages / time until smtp-sink had received them all."
+  echo
+  echo "## Relay throughput (issue 2)"
+  echo
+  echo "| message | messages | system | accepted msg/s | end-to-end msg/s | peak RSS |"
+  echo "|---|---|---|---|---|---|"
+  for size_name in 2k 100k; do
+    n=$N2K; [ "$size_name" = 100k ] && n=$N100K
+    for system in facteur postfix; do
+      read -r acc e2e rss <<< "${RESULT[$system.$size_name]}"
+      echo "| ${size_name^^}B | $n | $system | $acc | $e2e | $((rss / 1024)) MiB |"
+    done
+  done
+  echo
+  echo "| message | accepted: Facteur / Postfix | end to end: Facteur / Postfix |"
+  echo "|---|---|---|"
+  for size_name in 2k 100k; do
+    read -r fa fe _ <<< "${RESULT[facteur.$size_name]}"
+    read -r pa pe _ <<< "${RESULT[postfix.$size_name]}"
+    echo "| ${size_name^^}B | $(ratio "$fa" "$pa")× | $(ratio "$fe" "$pe")× |"
+  done
+  echo
+  echo "Postfix's peak RSS is the sum over its processes (master, smtpd, cleanup, qmgr, smtp, …)."
+  echo "Target (issue 2): Facteur end to end ≥ 3× Postfix at 2 KB."
+} > "$ROOT/docs/benchmarks.md.new"
+mv "$ROOT/docs/benchmarks.md.new" "$ROOT/docs/benchmarks.md"
+cat "$ROOT/docs/benchmarks.md"

@@ -1,0 +1,199 @@
+//! The command line as an operator uses it: `serve --check`, `account`, and the queue commands
+//! on a real data directory.
+
+mod common;
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use common::*;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::Command;
+
+const BIN: &str = env!("CARGO_BIN_EXE_facteur");
+
+async fn facteur(args: &[&str], dir: &std::path::Path) -> (bool, String, String) {
+    let out = Command::new(BIN)
+        .args(args)
+        .arg("--data")
+        .arg(dir)
+        .output()
+        .await
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn check_reports_every_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("facteur.toml");
+    std::fs::write(
+        &config,
+        "smtp = [\"not-an-address\"]\nidle_timeout = \"soon\"\nretry_factor = 99.0\n",
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .args(["serve", "--check", "--config"])
+        .arg(&config)
+        .output()
+        .await
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("3 problem(s)"), "{err}");
+    assert!(
+        err.contains("not-an-address")
+            && err.contains("idle_timeout")
+            && err.contains("retry_factor"),
+        "{err}"
+    );
+    std::fs::write(&config, "unknown_setting = 1\n").unwrap();
+    let out = Command::new(BIN)
+        .args(["serve", "--check", "--config"])
+        .arg(&config)
+        .output()
+        .await
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown field `unknown_setting`"));
+    let out = Command::new(BIN)
+        .args(["serve", "--check"])
+        .env("FACTEUR_MAX_RECIPIENTS", "0")
+        .output()
+        .await
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("max_recipients must be at least 1"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queue_list_show_retry_delete() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, out, err) = facteur(
+        &["account", "create", "--name", "ops", "--json"],
+        dir.path(),
+    )
+    .await;
+    assert!(ok, "{err}");
+    let key = serde_json::from_str::<serde_json::Value>(&out).unwrap()["api_key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (ok, out, _) = facteur(&["account", "list", "--json"], dir.path()).await;
+    assert!(ok && out.contains(&key));
+
+    // A server whose next hop is down holds the message in the queue.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let mut child = Command::new(BIN)
+        .args([
+            "serve",
+            "--relay",
+            "127.0.0.1:0",
+            "--smtp",
+            "127.0.0.1:0",
+            "--http",
+            "127.0.0.1:0",
+        ])
+        .args([
+            "--trusted-networks",
+            "127.0.0.1/32",
+            "--trusted-account",
+            &key,
+            "--retry-initial",
+            "1h",
+        ])
+        .arg("--relay-host")
+        .arg(closed.to_string())
+        .arg("--data")
+        .arg(dir.path())
+        .env("FACTEUR_LOG", "warn")
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut relay = None;
+    while let Some(line) = lines.next_line().await.unwrap() {
+        if let Some(a) = line.strip_prefix("listening relay=") {
+            relay = Some(a.parse().unwrap());
+        }
+        if line.starts_with("listening http=") {
+            break;
+        }
+    }
+    let replies = converse(
+        relay.unwrap(),
+        &[
+            "EHLO ops",
+            "MAIL FROM:<app@sender.test>",
+            "RCPT TO:<a@example.net>",
+            "RCPT TO:<b@other.test>",
+            "DATA",
+            "Subject: ops\r\n\r\nx\r\n.",
+            "QUIT",
+        ],
+    )
+    .await;
+    let id: i64 = replies[6].rsplit(' ').next().unwrap().parse().unwrap();
+    // Wait for the first (failed) attempt to be recorded.
+    let mut shown = serde_json::Value::Null;
+    for _ in 0..100 {
+        let (_, out, _) = facteur(&["queue", "show", &id.to_string(), "--json"], dir.path()).await;
+        shown = serde_json::from_str(&out).unwrap();
+        if shown["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["event"] == "deferred")
+            .count()
+            == 2
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(shown["mail_from"], "app@sender.test");
+    assert_eq!(shown["recipients"].as_array().unwrap().len(), 2);
+    assert!(
+        shown["events"].to_string().contains("Connection refused"),
+        "{shown}"
+    );
+
+    let (ok, out, _) = facteur(&["queue", "list", "--json"], dir.path()).await;
+    assert!(ok);
+    let rows: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        rows.as_array().unwrap().len(),
+        2,
+        "one row per domain: {rows}"
+    );
+    assert!(
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["attempts"] == 1 && r["message_id"] == id)
+    );
+    let (ok, out, _) = facteur(&["queue", "list"], dir.path()).await;
+    assert!(
+        ok && out.contains("example.net") && out.contains("other.test"),
+        "{out}"
+    );
+
+    let (ok, out, _) = facteur(&["queue", "retry", &id.to_string()], dir.path()).await;
+    assert!(ok && out.contains("2 queue entries due now"), "{out}");
+    let (ok, out, _) = facteur(&["queue", "delete", &id.to_string()], dir.path()).await;
+    assert!(ok && out.contains("removed"), "{out}");
+    let (ok, out, _) = facteur(&["queue", "list"], dir.path()).await;
+    assert!(ok && out.contains("the queue is empty"), "{out}");
+    let (ok, _, err) = facteur(&["queue", "retry", &id.to_string()], dir.path()).await;
+    assert!(!ok && err.contains("is not in the queue"), "{err}");
+    let (_, out, _) = facteur(&["queue", "show", &id.to_string()], dir.path()).await;
+    assert!(out.contains("deleted"), "{out}");
+    child.start_kill().unwrap();
+    let _ = child.wait().await;
+}
