@@ -47,6 +47,7 @@ rm -rf "$WORK"; mkdir -p "$WORK"
 setup_postfix() {
   local port=$1 sink=$2 pf=$WORK/postfix
   mkdir -p "$pf/etc" "$pf/spool" "$pf/data"
+  chown postfix:postfix "$pf/data"
   cp /etc/postfix/master.cf "$pf/etc/master.cf"
   cat > "$pf/etc/main.cf" <<CF
 compatibility_level = 3.6
@@ -65,6 +66,7 @@ relayhost = [127.0.0.1]:$sink
 mynetworks = 127.0.0.0/8
 smtpd_relay_restrictions = permit_mynetworks, reject
 smtputf8_enable = no
+maillog_file_prefixes = $pf
 maillog_file = $pf/maillog
 default_process_limit = 200
 smtp_destination_concurrency_limit = 20
@@ -104,7 +106,8 @@ setup_facteur() {
 # run NAME PORT SINKPORT COUNT SIZE → prints "accept_rate e2e_rate"
 run_load() {
   local name=$1 port=$2 sink=$3 count=$4 size=$5
-  smtp-sink -M "$count" -m 1000 "127.0.0.1:$sink" 1000 >/dev/null 2>&1 &
+  # smtp-sink refuses to run as root without a user to switch to.
+  smtp-sink -u postfix -M "$count" -m 1000 "127.0.0.1:$sink" 1000 >"$WORK/sink-$name.log" 2>&1 &
   local sink_pid=$!
   wait_port "$sink"
   local t0 t1 t2

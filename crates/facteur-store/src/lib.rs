@@ -122,6 +122,8 @@ pub struct QueueEntry {
     pub next_attempt_at: i64,
     /// Recipients of this domain not yet in a final state.
     pub recipients: Vec<Recipient>,
+    /// The message, as spooled.
+    pub body: Vec<u8>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -167,24 +169,36 @@ pub struct AttemptRecord {
     pub now: i64,
 }
 
-/// One write that may share a transaction with others.
+/// A request to lease due queue rows.
+#[derive(Debug, Clone)]
+pub struct Claim {
+    pub owner: String,
+    pub now: i64,
+    pub lease_ms: i64,
+    pub limit: i64,
+}
+
+/// One write that may share a transaction with others. All writes go through one writer so
+/// that SQLite never has two writers waiting on each other's lock.
 #[derive(Debug, Clone)]
 pub enum WriteOp {
     Spool(NewMessage),
     Record(AttemptRecord),
+    Claim(Claim),
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum WriteResult {
     Spooled(i64),
     Recorded,
+    Claimed(Vec<QueueEntry>),
 }
 
 impl WriteResult {
     pub fn message_id(&self) -> Option<i64> {
         match self {
             WriteResult::Spooled(id) => Some(*id),
-            WriteResult::Recorded => None,
+            _ => None,
         }
     }
 }
@@ -360,6 +374,7 @@ impl Store {
                     record_in(&mut tx, r).await?;
                     WriteResult::Recorded
                 }
+                WriteOp::Claim(c) => WriteResult::Claimed(claim_in(&mut tx, c).await?),
             });
         }
         tx.commit().await?;
@@ -446,67 +461,16 @@ impl Store {
         lease_ms: i64,
         limit: i64,
     ) -> Result<Vec<QueueEntry>> {
-        let rows = sqlx::query(
-            "UPDATE queue SET lease_owner = $1, lease_until = $2
-             WHERE id IN (SELECT id FROM queue
-                          WHERE next_attempt_at <= $3 AND (lease_until IS NULL OR lease_until < $3)
-                          ORDER BY priority DESC, next_attempt_at LIMIT $4)
-             RETURNING id, message_id, domain, attempts, next_attempt_at, expires_at, created_at",
-        )
-        .bind(owner)
-        .bind(now + lease_ms)
-        .bind(now)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
-        if rows.is_empty() {
-            return Ok(Vec::new());
+        let op = WriteOp::Claim(Claim {
+            owner: owner.to_string(),
+            now,
+            lease_ms,
+            limit,
+        });
+        match self.write_batch(std::slice::from_ref(&op)).await?.pop() {
+            Some(WriteResult::Claimed(entries)) => Ok(entries),
+            _ => Err(Error::Invalid("unexpected write result".into())),
         }
-        // The ids are integers read back from the database: safe to inline in the IN lists.
-        let ids: Vec<String> = rows
-            .iter()
-            .map(|r| r.try_get::<i64, _>("id").map(|id| id.to_string()))
-            .collect::<std::result::Result<_, _>>()?;
-        let ids = ids.join(",");
-        let senders = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT q.id AS id, m.account_id AS account_id, m.mail_from AS mail_from FROM queue q JOIN messages m ON m.id = q.message_id WHERE q.id IN ({ids})"
-        )))
-        .fetch_all(&self.pool)
-        .await?;
-        let rcpt_rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT id, queue_id, address, status, last_reply, updated_at FROM recipients WHERE queue_id IN ({ids}) AND status IN ('queued','deferred') ORDER BY id"
-        )))
-        .fetch_all(&self.pool)
-        .await?;
-        let mut entries = Vec::with_capacity(rows.len());
-        for row in rows {
-            let id: i64 = row.try_get("id")?;
-            let sender = senders
-                .iter()
-                .find(|s| s.try_get::<i64, _>("id").ok() == Some(id))
-                .ok_or(Error::NotFound)?;
-            let mut recipients = Vec::new();
-            for r in rcpt_rows
-                .iter()
-                .filter(|r| r.try_get::<i64, _>("queue_id").ok() == Some(id))
-            {
-                recipients.push(recipient_from_row(r)?);
-            }
-            entries.push(QueueEntry {
-                id,
-                message_id: row.try_get("message_id")?,
-                account_id: sender.try_get("account_id")?,
-                domain: row.try_get("domain")?,
-                mail_from: sender.try_get("mail_from")?,
-                attempts: row.try_get("attempts")?,
-                created_at: row.try_get("created_at")?,
-                expires_at: row.try_get("expires_at")?,
-                next_attempt_at: row.try_get("next_attempt_at")?,
-                recipients,
-            });
-        }
-        entries.sort_by_key(|e| e.id);
-        Ok(entries)
     }
 
     /// The earliest next-attempt time of any queue row, to sleep until it.
@@ -740,14 +704,8 @@ async fn record_in(tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>, r: &AttemptReco
         )
         .await?;
     }
-    let pending: i64 = sqlx::query(
-        "SELECT COUNT(*) AS n FROM recipients WHERE queue_id = $1 AND status IN ('queued', 'deferred')",
-    )
-    .bind(r.queue_id)
-    .fetch_one(&mut **tx)
-    .await?
-    .try_get("n")?;
-    if pending == 0 {
+    // The outcomes cover every pending recipient of the row (those it was claimed with).
+    if !r.outcomes.iter().any(|o| !o.status.is_final()) {
         sqlx::query("DELETE FROM queue WHERE id = $1")
             .bind(r.queue_id)
             .execute(&mut **tx)
@@ -762,6 +720,75 @@ async fn record_in(tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>, r: &AttemptReco
         .await?;
     }
     Ok(())
+}
+
+async fn claim_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    c: &Claim,
+) -> Result<Vec<QueueEntry>> {
+    let rows = sqlx::query(
+        "UPDATE queue SET lease_owner = $1, lease_until = $2
+         WHERE id IN (SELECT id FROM queue
+                      WHERE next_attempt_at <= $3 AND (lease_until IS NULL OR lease_until < $3)
+                      ORDER BY priority DESC, next_attempt_at LIMIT $4)
+         RETURNING id",
+    )
+    .bind(&c.owner)
+    .bind(c.now + c.lease_ms)
+    .bind(c.now)
+    .bind(c.limit)
+    .fetch_all(&mut **tx)
+    .await?;
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    // The ids are integers read back from the database: safe to inline in the IN lists.
+    let ids: Vec<String> = rows
+        .iter()
+        .map(|r| r.try_get::<i64, _>("id").map(|id| id.to_string()))
+        .collect::<std::result::Result<_, _>>()?;
+    let ids = ids.join(",");
+    let queue_rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT q.id AS id, q.message_id AS message_id, q.domain AS domain, q.attempts AS attempts,
+                q.next_attempt_at AS next_attempt_at, q.expires_at AS expires_at, q.created_at AS created_at,
+                m.account_id AS account_id, m.mail_from AS mail_from, m.body AS body
+         FROM queue q JOIN messages m ON m.id = q.message_id WHERE q.id IN ({ids}) ORDER BY q.id"
+    )))
+    .fetch_all(&mut **tx)
+    .await?;
+    let rcpt_rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT id, queue_id, address, status, last_reply, updated_at FROM recipients
+         WHERE queue_id IN ({ids}) AND status IN ('queued','deferred') ORDER BY id"
+    )))
+    .fetch_all(&mut **tx)
+    .await?;
+    let mut by_queue: std::collections::HashMap<i64, Vec<Recipient>> =
+        std::collections::HashMap::new();
+    for r in &rcpt_rows {
+        by_queue
+            .entry(r.try_get("queue_id")?)
+            .or_default()
+            .push(recipient_from_row(r)?);
+    }
+    queue_rows
+        .iter()
+        .map(|row| {
+            let id: i64 = row.try_get("id")?;
+            Ok(QueueEntry {
+                id,
+                message_id: row.try_get("message_id")?,
+                account_id: row.try_get("account_id")?,
+                domain: row.try_get("domain")?,
+                mail_from: row.try_get("mail_from")?,
+                attempts: row.try_get("attempts")?,
+                created_at: row.try_get("created_at")?,
+                expires_at: row.try_get("expires_at")?,
+                next_attempt_at: row.try_get("next_attempt_at")?,
+                recipients: by_queue.remove(&id).unwrap_or_default(),
+                body: row.try_get("body")?,
+            })
+        })
+        .collect()
 }
 
 fn account_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Account> {

@@ -4,7 +4,9 @@
 
 use tokio::sync::{mpsc, oneshot};
 
-use crate::{AttemptRecord, Error, NewMessage, Result, Store, WriteOp, WriteResult};
+use crate::{
+    AttemptRecord, Claim, Error, NewMessage, QueueEntry, Result, Store, WriteOp, WriteResult,
+};
 
 type Job = (WriteOp, oneshot::Sender<Result<WriteResult>>);
 
@@ -38,7 +40,27 @@ impl GroupCommit {
     pub async fn spool(&self, message: NewMessage) -> Result<i64> {
         match self.submit(WriteOp::Spool(message)).await? {
             WriteResult::Spooled(id) => Ok(id),
-            WriteResult::Recorded => Err(Error::Invalid("unexpected write result".into())),
+            _ => Err(Error::Invalid("unexpected write result".into())),
+        }
+    }
+
+    /// Leases due queue rows for `owner` (see [`Store::claim_due`]).
+    pub async fn claim(
+        &self,
+        owner: &str,
+        now: i64,
+        lease_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<QueueEntry>> {
+        let claim = Claim {
+            owner: owner.to_string(),
+            now,
+            lease_ms,
+            limit,
+        };
+        match self.submit(WriteOp::Claim(claim)).await? {
+            WriteResult::Claimed(entries) => Ok(entries),
+            _ => Err(Error::Invalid("unexpected write result".into())),
         }
     }
 

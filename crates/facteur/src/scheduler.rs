@@ -16,6 +16,8 @@ use crate::time::now_ms;
 
 /// How long a claimed row stays reserved for this node; longer than any single attempt.
 pub const LEASE_MS: i64 = 15 * 60 * 1000;
+/// Most rows claimed at once (their bodies are held in memory until delivered).
+const CLAIM_BATCH: usize = 200;
 /// Longest sleep between two looks at the queue when nothing signals new work.
 const IDLE_POLL: Duration = Duration::from_secs(5);
 
@@ -35,8 +37,8 @@ pub async fn run(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
         }
         let now = now_ms();
         match app
-            .store
-            .claim_due(&app.node_id, now, LEASE_MS, free.min(500) as i64)
+            .writer
+            .claim(&app.node_id, now, LEASE_MS, free.min(CLAIM_BATCH) as i64)
             .await
         {
             Ok(entries) if !entries.is_empty() => {
@@ -72,14 +74,8 @@ pub async fn run(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
 }
 
 /// One attempt for one claimed row, recorded.
-pub async fn deliver(app: &App, entry: QueueEntry) {
-    let body = match app.store.load_body(entry.message_id).await {
-        Ok(b) => b,
-        Err(e) => {
-            tracing::error!(error = %e, msg_id = entry.message_id, "cannot load message body; will retry after the lease");
-            return;
-        }
-    };
+pub async fn deliver(app: &App, mut entry: QueueEntry) {
+    let body = std::mem::take(&mut entry.body);
     let now = now_ms();
     let mut results = if now >= entry.expires_at {
         Vec::new()

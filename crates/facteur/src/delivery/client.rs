@@ -206,7 +206,9 @@ impl SmtpClient {
         self.read_reply().await
     }
 
-    /// One mail transaction. Network errors are `Err`; refusals are in the replies.
+    /// One mail transaction. Network errors are `Err`; refusals are in the replies. Whatever
+    /// the outcome, a connection that returns `Ok` is ready for the next MAIL (a completed
+    /// transaction resets the session; a refused one is followed by RSET).
     pub async fn send(
         &mut self,
         mail_from: &str,
@@ -224,34 +226,62 @@ impl SmtpClient {
             mail.push_str(" BODY=8BITMIME");
         }
         mail.push_str("\r\n");
-        let (mail_reply, rcpt_replies) = if self.caps.pipelining {
+        if self.caps.pipelining {
+            // MAIL, every RCPT and DATA in one write (RFC 2920 3.1: DATA may end the group).
             let mut batch = mail.into_bytes();
             for r in rcpts {
                 batch.extend_from_slice(format!("RCPT TO:<{r}>\r\n").as_bytes());
             }
+            batch.extend_from_slice(b"DATA\r\n");
             self.write(&batch).await?;
             let mail_reply = self.read_reply().await?;
-            let mut replies = Vec::with_capacity(rcpts.len());
+            let mut rcpt_replies = Vec::with_capacity(rcpts.len());
             for _ in rcpts {
-                replies.push(self.read_reply().await?);
+                rcpt_replies.push(self.read_reply().await?);
             }
+            let data = self.read_reply().await?;
+            let accepted =
+                mail_reply.code / 100 == 2 && rcpt_replies.iter().any(|r| r.code / 100 == 2);
             if mail_reply.code / 100 != 2 {
-                replies.clear();
+                rcpt_replies.clear();
             }
-            (mail_reply, replies)
-        } else {
-            let mail_reply = self.command(mail.as_bytes()).await?;
-            let mut replies = Vec::new();
-            if mail_reply.code / 100 == 2 {
-                for r in rcpts {
-                    replies.push(
-                        self.command(format!("RCPT TO:<{r}>\r\n").as_bytes())
-                            .await?,
-                    );
-                }
+            if data.code != 354 {
+                let _ = self.command(b"RSET\r\n").await;
+                let data = accepted.then_some(data);
+                return Ok(TransactionReplies {
+                    mail: mail_reply,
+                    rcpts: rcpt_replies,
+                    data,
+                });
             }
-            (mail_reply, replies)
-        };
+            if !accepted {
+                // A server that says 354 with no valid recipient gets an empty message it must refuse.
+                let _ = self.command(b".\r\n").await;
+                let _ = self.command(b"RSET\r\n").await;
+                return Ok(TransactionReplies {
+                    mail: mail_reply,
+                    rcpts: rcpt_replies,
+                    data: None,
+                });
+            }
+            self.write(&dot_stuff(body)).await?;
+            let done = self.read_reply().await?;
+            return Ok(TransactionReplies {
+                mail: mail_reply,
+                rcpts: rcpt_replies,
+                data: Some(done),
+            });
+        }
+        let mail_reply = self.command(mail.as_bytes()).await?;
+        let mut rcpt_replies = Vec::new();
+        if mail_reply.code / 100 == 2 {
+            for r in rcpts {
+                rcpt_replies.push(
+                    self.command(format!("RCPT TO:<{r}>\r\n").as_bytes())
+                        .await?,
+                );
+            }
+        }
         if mail_reply.code / 100 != 2 || !rcpt_replies.iter().any(|r| r.code / 100 == 2) {
             let _ = self.command(b"RSET\r\n").await;
             return Ok(TransactionReplies {
@@ -262,6 +292,7 @@ impl SmtpClient {
         }
         let data = self.command(b"DATA\r\n").await?;
         if data.code != 354 {
+            let _ = self.command(b"RSET\r\n").await;
             return Ok(TransactionReplies {
                 mail: mail_reply,
                 rcpts: rcpt_replies,
@@ -280,11 +311,6 @@ impl SmtpClient {
     /// Whether the server answered anything during the last transaction.
     pub fn answered(&self) -> bool {
         self.answered
-    }
-
-    /// Prepares a kept connection for the next transaction.
-    pub async fn reset(&mut self) -> bool {
-        matches!(self.command(b"RSET\r\n").await, Ok(r) if r.code == 250)
     }
 
     pub async fn quit(mut self) {

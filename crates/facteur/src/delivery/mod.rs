@@ -157,9 +157,7 @@ impl Deliverer {
                 {
                     Ok(replies) => {
                         let results = interpret(entry, &client.remote, replies);
-                        if client.reset().await {
-                            self.keep_idle(&key, client);
-                        }
+                        self.keep_idle(&key, client);
                         return results;
                     }
                     // A kept connection may have been closed by the server meanwhile.
