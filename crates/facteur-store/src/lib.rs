@@ -270,6 +270,9 @@ impl Store {
             // FULL: a commit is on disk (fsync) before it returns; the spool's 250 depends on it.
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(10))
+            // Checkpoints run in the background (see `checkpoint`), not inside a committing
+            // writer, where they would stall every session waiting on that commit.
+            .pragma("wal_autocheckpoint", "0")
             .foreign_keys(true);
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
@@ -281,6 +284,15 @@ impl Store {
         };
         schema::migrate(&store.pool).await?;
         Ok(store)
+    }
+
+    /// Copies committed WAL frames into the database file without blocking writers (SQLite
+    /// PASSIVE checkpoint), so the WAL stays small. Called periodically by the group commit.
+    pub async fn checkpoint(&self) -> Result<()> {
+        sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     pub fn ids(&self) -> &IdGen {

@@ -22,6 +22,7 @@ impl GroupCommit {
     /// Starts the committing task on the current runtime.
     pub fn start(store: Store) -> GroupCommit {
         let (tx, rx) = mpsc::channel::<Job>(4096);
+        tokio::spawn(checkpoints(store.clone(), tx.downgrade()));
         tokio::spawn(run(store, rx));
         GroupCommit { tx }
     }
@@ -70,11 +71,33 @@ impl GroupCommit {
     }
 }
 
+/// Checkpoints the WAL every half second while the group commit is alive.
+async fn checkpoints(store: Store, alive: mpsc::WeakSender<Job>) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(500));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if alive.upgrade().is_none() {
+            return;
+        }
+        if let Err(e) = store.checkpoint().await {
+            tracing::warn!(error = %e, "WAL checkpoint failed");
+        }
+    }
+}
+
 async fn run(store: Store, mut rx: mpsc::Receiver<Job>) {
     let mut jobs: Vec<Job> = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut jobs, MAX_BATCH).await > 0 {
         let (ops, waiters): (Vec<WriteOp>, Vec<_>) = jobs.drain(..).unzip();
-        match store.write_batch(&ops).await {
+        let started = std::time::Instant::now();
+        let result = store.write_batch(&ops).await;
+        tracing::debug!(
+            ops = ops.len(),
+            micros = started.elapsed().as_micros() as u64,
+            "group commit"
+        );
+        match result {
             Ok(results) => {
                 for (waiter, r) in waiters.into_iter().zip(results) {
                     let _ = waiter.send(Ok(r));

@@ -116,11 +116,14 @@ pub async fn deliver(app: &App, mut entry: QueueEntry) {
         }
     }
     let outcomes: Vec<_> = results.iter().map(|r| r.outcome.clone()).collect();
-    if let Err(e) = app
-        .store
-        .record_attempt(&entry, &outcomes, next.unwrap_or(now), now)
-        .await
-    {
+    let record = facteur_store::AttemptRecord {
+        queue_id: entry.id,
+        message_id: entry.message_id,
+        outcomes,
+        next_attempt_at: next.unwrap_or(now),
+        now,
+    };
+    if let Err(e) = app.writer.record(record).await {
         tracing::error!(error = %e, msg_id = entry.message_id, "cannot record delivery outcome; the row is retried after its lease");
         return;
     }
