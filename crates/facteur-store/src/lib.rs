@@ -10,13 +10,14 @@
 mod ids;
 mod schema;
 mod spool;
+pub mod testing;
 
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Row, SqlitePool};
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Row};
 
 pub use ids::IdGen;
 pub use spool::GroupCommit;
@@ -203,10 +204,24 @@ impl WriteResult {
     }
 }
 
+/// Which database a store runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// Embedded, one node: the default.
+    Sqlite,
+    /// Shared by several nodes.
+    Postgres,
+}
+
+/// The channel on which PostgreSQL nodes announce new work to each other.
+pub const QUEUE_CHANNEL: &str = "facteur_queue";
+
 /// Handle to the database. Cheap to clone.
 #[derive(Clone)]
 pub struct Store {
-    pool: SqlitePool,
+    pool: AnyPool,
+    backend: Backend,
+    url: String,
     ids: IdGen,
 }
 
@@ -240,58 +255,109 @@ fn random_hex(n: usize) -> String {
 }
 
 impl Store {
-    /// Opens (creating if needed) the database at `url`: `sqlite://PATH`, or a plain path.
-    /// Runs pending migrations.
+    /// Opens (creating if needed) the database at `url` and runs pending migrations:
+    /// `postgres://…` (or `postgresql://…`) for PostgreSQL; `sqlite://PATH` or a plain path
+    /// for the embedded SQLite database.
     pub async fn open(url: &str) -> Result<Store> {
-        let path = url.strip_prefix("sqlite://").unwrap_or(url);
-        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            return Err(Error::Invalid(
-                "PostgreSQL is not supported by this build yet; use a SQLite path".into(),
-            ));
-        }
-        Self::open_sqlite(Path::new(path)).await
+        static DRIVERS: std::sync::Once = std::sync::Once::new();
+        DRIVERS.call_once(sqlx::any::install_default_drivers);
+        let store = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let pool = AnyPoolOptions::new()
+                .max_connections(16)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect(url)
+                .await?;
+            Store {
+                pool,
+                backend: Backend::Postgres,
+                url: url.to_string(),
+                ids: IdGen::new(),
+            }
+        } else {
+            let path = Path::new(url.strip_prefix("sqlite://").unwrap_or(url));
+            if let Some(dir) = path.parent()
+                && !dir.as_os_str().is_empty()
+            {
+                std::fs::create_dir_all(dir).map_err(|e| {
+                    Error::Invalid(format!(
+                        "cannot create data directory {}: {e}",
+                        dir.display()
+                    ))
+                })?;
+            }
+            let sqlite_url = format!("sqlite://{}?mode=rwc", path.display());
+            let pool = AnyPoolOptions::new()
+                .max_connections(4)
+                .after_connect(|conn, _| {
+                    Box::pin(async move {
+                        // WAL; FULL: a commit is on disk (fsync) before it returns, which the
+                        // spool's 250 depends on. Checkpoints run in the background (see
+                        // `checkpoint`), not inside a committing writer.
+                        sqlx::raw_sql(
+                            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 10000; \
+                             PRAGMA wal_autocheckpoint = 0; PRAGMA foreign_keys = ON;",
+                        )
+                        .execute(conn)
+                        .await?;
+                        Ok(())
+                    })
+                })
+                .connect(&sqlite_url)
+                .await?;
+            Store {
+                pool,
+                backend: Backend::Sqlite,
+                url: sqlite_url,
+                ids: IdGen::new(),
+            }
+        };
+        schema::migrate(&store.pool, store.backend).await?;
+        Ok(store)
     }
 
-    async fn open_sqlite(path: &Path) -> Result<Store> {
-        if let Some(dir) = path.parent()
-            && !dir.as_os_str().is_empty()
-        {
-            std::fs::create_dir_all(dir).map_err(|e| {
-                Error::Invalid(format!(
-                    "cannot create data directory {}: {e}",
-                    dir.display()
-                ))
-            })?;
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Notifications sent by other nodes on `channel` (PostgreSQL LISTEN). `None` on SQLite,
+    /// where one process owns the database and in-process signals suffice. The listener
+    /// reconnects by itself after a lost connection.
+    pub async fn listen(
+        &self,
+        channel: &str,
+    ) -> Result<Option<tokio::sync::mpsc::Receiver<String>>> {
+        if self.backend != Backend::Postgres {
+            return Ok(None);
         }
-        let options = SqliteConnectOptions::new()
-            .filename(path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            // FULL: a commit is on disk (fsync) before it returns; the spool's 250 depends on it.
-            .synchronous(SqliteSynchronous::Full)
-            .busy_timeout(Duration::from_secs(10))
-            // Checkpoints run in the background (see `checkpoint`), not inside a committing
-            // writer, where they would stall every session waiting on that commit.
-            .pragma("wal_autocheckpoint", "0")
-            .foreign_keys(true);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(4)
-            .connect_with(options)
-            .await?;
-        let store = Store {
-            pool,
-            ids: IdGen::new(),
-        };
-        schema::migrate(&store.pool).await?;
-        Ok(store)
+        let mut listener = sqlx::postgres::PgListener::connect(&self.url).await?;
+        listener.listen(channel).await?;
+        let (tx, rx) = tokio::sync::mpsc::channel(1024);
+        tokio::spawn(async move {
+            loop {
+                match listener.recv().await {
+                    Ok(n) => {
+                        if tx.send(n.payload().to_string()).await.is_err() {
+                            return;
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "LISTEN connection lost; reconnecting");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                }
+            }
+        });
+        Ok(Some(rx))
     }
 
     /// Copies committed WAL frames into the database file without blocking writers (SQLite
     /// PASSIVE checkpoint), so the WAL stays small. Called periodically by the group commit.
     pub async fn checkpoint(&self) -> Result<()> {
-        sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
-            .execute(&self.pool)
-            .await?;
+        if self.backend == Backend::Sqlite {
+            sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+                .execute(&self.pool)
+                .await?;
+        }
         Ok(())
     }
 
@@ -386,8 +452,18 @@ impl Store {
                     record_in(&mut tx, r).await?;
                     WriteResult::Recorded
                 }
-                WriteOp::Claim(c) => WriteResult::Claimed(claim_in(&mut tx, c).await?),
+                WriteOp::Claim(c) => {
+                    WriteResult::Claimed(claim_in(&mut tx, c, self.backend).await?)
+                }
             });
+        }
+        if self.backend == Backend::Postgres && ops.iter().any(|op| matches!(op, WriteOp::Spool(_)))
+        {
+            // Delivered with the commit: other nodes' schedulers wake at once.
+            sqlx::query("SELECT pg_notify($1, '')")
+                .bind(QUEUE_CHANNEL)
+                .execute(&mut *tx)
+                .await?;
         }
         tx.commit().await?;
         Ok(results)
@@ -395,7 +471,7 @@ impl Store {
 
     async fn spool_in(
         &self,
-        tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
         m: &NewMessage,
     ) -> Result<i64> {
         if m.recipients.is_empty() {
@@ -558,6 +634,18 @@ impl Store {
             .collect()
     }
 
+    /// How many recipients are in each state, e.g. `[("sent", 998), ("deferred", 2)]`.
+    pub async fn recipient_status_counts(&self) -> Result<Vec<(String, i64)>> {
+        let rows = sqlx::query(
+            "SELECT status, COUNT(*) AS n FROM recipients GROUP BY status ORDER BY status",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("status")?, r.try_get("n")?)))
+            .collect()
+    }
+
     pub async fn queue_len(&self) -> Result<i64> {
         Ok(sqlx::query("SELECT COUNT(*) AS n FROM queue")
             .fetch_one(&self.pool)
@@ -685,7 +773,7 @@ impl Store {
     }
 }
 
-fn recipient_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<Recipient> {
+fn recipient_from_row(r: &AnyRow) -> Result<Recipient> {
     Ok(Recipient {
         id: r.try_get("id")?,
         address: r.try_get("address")?,
@@ -695,7 +783,7 @@ fn recipient_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<Recipient> {
     })
 }
 
-async fn record_in(tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>, r: &AttemptRecord) -> Result<()> {
+async fn record_in(tx: &mut sqlx::Transaction<'_, sqlx::Any>, r: &AttemptRecord) -> Result<()> {
     for o in &r.outcomes {
         sqlx::query(
             "UPDATE recipients SET status = $1, last_reply = $2, updated_at = $3 WHERE id = $4",
@@ -735,22 +823,35 @@ async fn record_in(tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>, r: &AttemptReco
 }
 
 async fn claim_in(
-    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     c: &Claim,
+    backend: Backend,
 ) -> Result<Vec<QueueEntry>> {
-    let rows = sqlx::query(
-        "UPDATE queue SET lease_owner = $1, lease_until = $2
-         WHERE id IN (SELECT id FROM queue
-                      WHERE next_attempt_at <= $3 AND (lease_until IS NULL OR lease_until < $3)
-                      ORDER BY priority DESC, next_attempt_at LIMIT $4)
-         RETURNING id",
-    )
-    .bind(&c.owner)
-    .bind(c.now + c.lease_ms)
-    .bind(c.now)
-    .bind(c.limit)
-    .fetch_all(&mut **tx)
-    .await?;
+    // On PostgreSQL, rows another node is claiming right now are skipped, not waited for.
+    let sql = match backend {
+        Backend::Sqlite => {
+            "UPDATE queue SET lease_owner = $1, lease_until = $2
+             WHERE id IN (SELECT id FROM queue
+                          WHERE next_attempt_at <= $3 AND (lease_until IS NULL OR lease_until < $3)
+                          ORDER BY priority DESC, next_attempt_at LIMIT $4)
+             RETURNING id"
+        }
+        Backend::Postgres => {
+            "UPDATE queue SET lease_owner = $1, lease_until = $2
+             WHERE id IN (SELECT id FROM queue
+                          WHERE next_attempt_at <= $3 AND (lease_until IS NULL OR lease_until < $3)
+                          ORDER BY priority DESC, next_attempt_at LIMIT $4
+                          FOR UPDATE SKIP LOCKED)
+             RETURNING id"
+        }
+    };
+    let rows = sqlx::query(sql)
+        .bind(&c.owner)
+        .bind(c.now + c.lease_ms)
+        .bind(c.now)
+        .bind(c.limit)
+        .fetch_all(&mut **tx)
+        .await?;
     if rows.is_empty() {
         return Ok(Vec::new());
     }
@@ -803,7 +904,7 @@ async fn claim_in(
         .collect()
 }
 
-fn account_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Account> {
+fn account_from_row(row: &AnyRow) -> Result<Account> {
     Ok(Account {
         id: row.try_get("id")?,
         name: row.try_get("name")?,
@@ -813,7 +914,7 @@ fn account_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Account> {
 }
 
 async fn insert_event(
-    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     at: i64,
     message_id: i64,
     recipient: Option<&str>,

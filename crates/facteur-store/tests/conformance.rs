@@ -1,15 +1,23 @@
-//! Store behaviour every backend must show. Each test opens a fresh database.
+//! Store behaviour every backend must show: each test runs against SQLite and, when
+//! FACTEUR_TEST_POSTGRES is set, against a fresh PostgreSQL database.
 
-use facteur_store::{GroupCommit, NewMessage, RcptOutcome, RcptStatus, Store};
+use std::collections::HashSet;
+
+use facteur_store::testing::TestDb;
+use facteur_store::{Backend, GroupCommit, NewMessage, RcptOutcome, RcptStatus, Store};
 
 const T0: i64 = 1_800_000_000_000;
 
-async fn fresh() -> (Store, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path().join("f.db").to_str().unwrap())
-        .await
-        .unwrap();
-    (store, dir)
+/// Opens a store on every available backend.
+async fn stores() -> Vec<(TestDb, Store)> {
+    let mut out = Vec::new();
+    for db in TestDb::all().await {
+        let store = Store::open(&db.url)
+            .await
+            .unwrap_or_else(|e| panic!("open {:?}: {e}", db.backend));
+        out.push((db, store));
+    }
+    out
 }
 
 fn msg(rcpts: &[&str]) -> NewMessage {
@@ -26,200 +34,294 @@ fn msg(rcpts: &[&str]) -> NewMessage {
 
 #[tokio::test]
 async fn accounts_and_credentials() {
-    let (store, _dir) = fresh().await;
-    let (account, secret) = store.create_account("acme", T0).await.unwrap();
-    assert_eq!(account.api_key.len(), 32);
-    let found = store
-        .verify_credentials(&account.api_key, &secret)
-        .await
-        .unwrap();
-    assert_eq!(found, Some(account.clone()));
-    assert_eq!(
-        store
-            .verify_credentials(&account.api_key, "wrong")
+    for (db, store) in stores().await {
+        let (account, secret) = store.create_account("acme", T0).await.unwrap();
+        assert_eq!(account.api_key.len(), 32);
+        let found = store
+            .verify_credentials(&account.api_key, &secret)
             .await
-            .unwrap(),
-        None
-    );
-    assert_eq!(
-        store.verify_credentials("nokey", &secret).await.unwrap(),
-        None
-    );
-    assert_eq!(store.list_accounts().await.unwrap(), vec![account]);
+            .unwrap();
+        assert_eq!(found, Some(account.clone()), "{:?}", db.backend);
+        assert_eq!(
+            store
+                .verify_credentials(&account.api_key, "wrong")
+                .await
+                .unwrap(),
+            None
+        );
+        assert_eq!(
+            store.verify_credentials("nokey", &secret).await.unwrap(),
+            None
+        );
+        assert_eq!(store.list_accounts().await.unwrap(), vec![account]);
+    }
 }
 
 #[tokio::test]
 async fn migrations_are_idempotent() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("f.db");
-    let store = Store::open(path.to_str().unwrap()).await.unwrap();
-    store.create_account("a", T0).await.unwrap();
-    drop(store);
-    let again = Store::open(path.to_str().unwrap()).await.unwrap();
-    assert_eq!(again.list_accounts().await.unwrap().len(), 1);
+    for db in TestDb::all().await {
+        let store = Store::open(&db.url).await.unwrap();
+        store.create_account("a", T0).await.unwrap();
+        drop(store);
+        let again = Store::open(&db.url).await.unwrap();
+        assert_eq!(
+            again.list_accounts().await.unwrap().len(),
+            1,
+            "{:?}",
+            db.backend
+        );
+    }
 }
 
 #[tokio::test]
 async fn one_queue_row_per_domain_and_claim_lease() {
-    let (store, _dir) = fresh().await;
-    let ids = store
-        .spool_batch(&[msg(&["a@x.test", "b@X.test", "c@y.test"])])
-        .await
-        .unwrap();
-    assert_eq!(store.queue_len().await.unwrap(), 2);
-    let claimed = store.claim_due("node-a", T0, 60_000, 10).await.unwrap();
-    assert_eq!(claimed.len(), 2);
-    let x = claimed.iter().find(|e| e.domain == "x.test").unwrap();
-    assert_eq!(x.recipients.len(), 2);
-    assert_eq!(x.message_id, ids[0]);
-    assert_eq!(
-        store.load_body(ids[0]).await.unwrap(),
-        b"Subject: t\r\n\r\nhello\r\n"
-    );
-    // Leased: nobody else gets them until the lease expires.
-    assert!(
-        store
-            .claim_due("node-b", T0 + 1, 60_000, 10)
+    for (db, store) in stores().await {
+        let b = db.backend;
+        let ids = store
+            .spool_batch(&[msg(&["a@x.test", "b@X.test", "c@y.test"])])
             .await
-            .unwrap()
-            .is_empty()
-    );
-    let taken_over = store
-        .claim_due("node-b", T0 + 60_001, 60_000, 10)
-        .await
-        .unwrap();
-    assert_eq!(taken_over.len(), 2);
+            .unwrap();
+        assert_eq!(store.queue_len().await.unwrap(), 2);
+        let claimed = store.claim_due("node-a", T0, 60_000, 10).await.unwrap();
+        assert_eq!(claimed.len(), 2, "{b:?}");
+        let x = claimed.iter().find(|e| e.domain == "x.test").unwrap();
+        assert_eq!(x.recipients.len(), 2);
+        assert_eq!(x.message_id, ids[0]);
+        assert_eq!(x.body, b"Subject: t\r\n\r\nhello\r\n");
+        assert_eq!(
+            store.load_body(ids[0]).await.unwrap(),
+            b"Subject: t\r\n\r\nhello\r\n"
+        );
+        // Leased: nobody else gets them until the lease expires.
+        assert!(
+            store
+                .claim_due("node-b", T0 + 1, 60_000, 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        let taken_over = store
+            .claim_due("node-b", T0 + 60_001, 60_000, 10)
+            .await
+            .unwrap();
+        assert_eq!(taken_over.len(), 2);
+        // node-b restarts: it frees its own leases and may claim the rows again at once.
+        assert_eq!(store.release_leases_of("node-a").await.unwrap(), 0);
+        assert_eq!(store.release_leases_of("node-b").await.unwrap(), 2);
+        assert_eq!(
+            store
+                .claim_due("node-b", T0 + 60_002, 60_000, 10)
+                .await
+                .unwrap()
+                .len(),
+            2
+        );
+    }
 }
 
 #[tokio::test]
 async fn attempts_defer_then_finish() {
-    let (store, _dir) = fresh().await;
-    let id = store
-        .spool_batch(&[msg(&["a@x.test", "b@x.test"])])
-        .await
-        .unwrap()[0];
-    let entry = store
-        .claim_due("n", T0, 60_000, 10)
-        .await
-        .unwrap()
-        .remove(0);
-    let outcomes = vec![
-        RcptOutcome {
-            recipient_id: entry.recipients[0].id,
-            address: "a@x.test".into(),
-            status: RcptStatus::Sent,
-            detail: "250 ok".into(),
-        },
-        RcptOutcome {
-            recipient_id: entry.recipients[1].id,
-            address: "b@x.test".into(),
-            status: RcptStatus::Deferred,
-            detail: "451 later".into(),
-        },
-    ];
-    store
-        .record_attempt(&entry, &outcomes, T0 + 300_000, T0 + 1)
-        .await
-        .unwrap();
-    assert!(
-        store
-            .claim_due("n", T0 + 2, 60_000, 10)
+    for (db, store) in stores().await {
+        let id = store
+            .spool_batch(&[msg(&["a@x.test", "b@x.test"])])
+            .await
+            .unwrap()[0];
+        let entry = store
+            .claim_due("n", T0, 60_000, 10)
             .await
             .unwrap()
-            .is_empty()
-    );
-    assert_eq!(store.next_due().await.unwrap(), Some(T0 + 300_000));
-    let again = store
-        .claim_due("n", T0 + 300_000, 60_000, 10)
-        .await
-        .unwrap()
-        .remove(0);
-    assert_eq!(again.attempts, 1);
-    assert_eq!(
-        again.recipients.len(),
-        1,
-        "only the deferred recipient is retried"
-    );
-    let done = vec![RcptOutcome {
-        recipient_id: again.recipients[0].id,
-        address: "b@x.test".into(),
-        status: RcptStatus::Bounced,
-        detail: "550 no".into(),
-    }];
-    store
-        .record_attempt(&again, &done, 0, T0 + 300_001)
-        .await
-        .unwrap();
-    assert_eq!(store.queue_len().await.unwrap(), 0);
-    let info = store.message(id).await.unwrap();
-    let kinds: Vec<_> = info.events.iter().map(|e| e.kind.as_str()).collect();
-    assert_eq!(kinds, ["queued", "queued", "sent", "deferred", "bounced"]);
-    assert!(info.recipients.iter().all(|r| r.status.is_final()));
+            .remove(0);
+        let outcomes = vec![
+            RcptOutcome {
+                recipient_id: entry.recipients[0].id,
+                address: "a@x.test".into(),
+                status: RcptStatus::Sent,
+                detail: "250 ok".into(),
+            },
+            RcptOutcome {
+                recipient_id: entry.recipients[1].id,
+                address: "b@x.test".into(),
+                status: RcptStatus::Deferred,
+                detail: "451 later".into(),
+            },
+        ];
+        store
+            .record_attempt(&entry, &outcomes, T0 + 300_000, T0 + 1)
+            .await
+            .unwrap();
+        assert!(
+            store
+                .claim_due("n", T0 + 2, 60_000, 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(
+            store.next_due().await.unwrap(),
+            Some(T0 + 300_000),
+            "{:?}",
+            db.backend
+        );
+        let again = store
+            .claim_due("n", T0 + 300_000, 60_000, 10)
+            .await
+            .unwrap()
+            .remove(0);
+        assert_eq!(again.attempts, 1);
+        assert_eq!(
+            again.recipients.len(),
+            1,
+            "only the deferred recipient is retried"
+        );
+        let done = vec![RcptOutcome {
+            recipient_id: again.recipients[0].id,
+            address: "b@x.test".into(),
+            status: RcptStatus::Bounced,
+            detail: "550 no".into(),
+        }];
+        store
+            .record_attempt(&again, &done, 0, T0 + 300_001)
+            .await
+            .unwrap();
+        assert_eq!(store.queue_len().await.unwrap(), 0);
+        let info = store.message(id).await.unwrap();
+        let kinds: Vec<_> = info.events.iter().map(|e| e.kind.as_str()).collect();
+        assert_eq!(kinds, ["queued", "queued", "sent", "deferred", "bounced"]);
+        assert!(info.recipients.iter().all(|r| r.status.is_final()));
+    }
 }
 
 #[tokio::test]
 async fn retry_and_delete() {
-    let (store, _dir) = fresh().await;
-    let id = store.spool_batch(&[msg(&["a@x.test"])]).await.unwrap()[0];
-    let entry = store
-        .claim_due("n", T0, 60_000, 10)
-        .await
-        .unwrap()
-        .remove(0);
-    let deferred = vec![RcptOutcome {
-        recipient_id: entry.recipients[0].id,
-        address: "a@x.test".into(),
-        status: RcptStatus::Deferred,
-        detail: "421".into(),
-    }];
-    store
-        .record_attempt(&entry, &deferred, T0 + 3_600_000, T0)
-        .await
-        .unwrap();
-    store.retry_now(id, T0 + 10).await.unwrap();
-    assert_eq!(
-        store
-            .claim_due("n", T0 + 10, 60_000, 10)
+    for (_db, store) in stores().await {
+        let id = store.spool_batch(&[msg(&["a@x.test"])]).await.unwrap()[0];
+        let entry = store
+            .claim_due("n", T0, 60_000, 10)
             .await
             .unwrap()
-            .len(),
-        1
-    );
-    assert_eq!(store.delete_from_queue(id, T0 + 20).await.unwrap(), 1);
-    assert_eq!(store.queue_len().await.unwrap(), 0);
-    assert!(store.retry_now(id, T0).await.is_err());
-    let info = store.message(id).await.unwrap();
-    assert_eq!(info.recipients[0].status, RcptStatus::Deleted);
-    assert_eq!(info.events.last().unwrap().kind, "deleted");
+            .remove(0);
+        let deferred = vec![RcptOutcome {
+            recipient_id: entry.recipients[0].id,
+            address: "a@x.test".into(),
+            status: RcptStatus::Deferred,
+            detail: "421".into(),
+        }];
+        store
+            .record_attempt(&entry, &deferred, T0 + 3_600_000, T0)
+            .await
+            .unwrap();
+        store.retry_now(id, T0 + 10).await.unwrap();
+        assert_eq!(
+            store
+                .claim_due("n", T0 + 10, 60_000, 10)
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+        assert_eq!(store.delete_from_queue(id, T0 + 20).await.unwrap(), 1);
+        assert_eq!(store.queue_len().await.unwrap(), 0);
+        assert!(store.retry_now(id, T0).await.is_err());
+        let info = store.message(id).await.unwrap();
+        assert_eq!(info.recipients[0].status, RcptStatus::Deleted);
+        assert_eq!(info.events.last().unwrap().kind, "deleted");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn group_commit_serves_concurrent_callers() {
-    let (store, _dir) = fresh().await;
-    let writer = GroupCommit::start(store.clone());
-    let mut tasks = Vec::new();
-    for i in 0..200 {
-        let writer = writer.clone();
-        tasks.push(tokio::spawn(async move {
-            writer.spool(msg(&[&format!("r{i}@d{}.test", i % 7)])).await
-        }));
+    for (db, store) in stores().await {
+        let writer = GroupCommit::start(store.clone());
+        let mut tasks = Vec::new();
+        for i in 0..200 {
+            let writer = writer.clone();
+            tasks.push(tokio::spawn(async move {
+                writer.spool(msg(&[&format!("r{i}@d{}.test", i % 7)])).await
+            }));
+        }
+        let mut ids = Vec::new();
+        for t in tasks {
+            ids.push(t.await.unwrap().unwrap());
+        }
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), 200, "{:?}", db.backend);
+        assert_eq!(store.queue_len().await.unwrap(), 200);
     }
-    let mut ids = Vec::new();
-    for t in tasks {
-        ids.push(t.await.unwrap().unwrap());
-    }
-    ids.sort();
-    ids.dedup();
-    assert_eq!(ids.len(), 200);
-    assert_eq!(store.queue_len().await.unwrap(), 200);
 }
 
 #[tokio::test]
 async fn a_bad_message_does_not_fail_its_batch() {
-    let (store, _dir) = fresh().await;
-    assert!(store.spool_batch(&[msg(&[])]).await.is_err());
-    let writer = GroupCommit::start(store.clone());
-    let (a, b) = tokio::join!(writer.spool(msg(&[])), writer.spool(msg(&["ok@x.test"])));
-    assert!(a.is_err());
-    assert!(b.is_ok());
+    for (_db, store) in stores().await {
+        assert!(store.spool_batch(&[msg(&[])]).await.is_err());
+        let writer = GroupCommit::start(store.clone());
+        let (a, b) = tokio::join!(writer.spool(msg(&[])), writer.spool(msg(&["ok@x.test"])));
+        assert!(a.is_err());
+        assert!(b.is_ok());
+    }
+}
+
+/// Two nodes (two pools on one database) claiming at the same time never get the same row.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_claims_are_disjoint() {
+    for db in TestDb::all().await {
+        let a = Store::open(&db.url).await.unwrap();
+        let b = Store::open(&db.url).await.unwrap();
+        let batch: Vec<NewMessage> = (0..300)
+            .map(|i| msg(&[&format!("u{i}@d{i}.test")]))
+            .collect();
+        a.spool_batch(&batch).await.unwrap();
+        let claim_all = |store: Store, owner: &'static str| async move {
+            let mut got = Vec::new();
+            loop {
+                let rows = store.claim_due(owner, T0 + 1, 60_000, 7).await.unwrap();
+                if rows.is_empty() {
+                    return got;
+                }
+                got.extend(rows.into_iter().map(|e| e.id));
+            }
+        };
+        let (ga, gb) = tokio::join!(
+            tokio::spawn(claim_all(a, "node-a")),
+            tokio::spawn(claim_all(b, "node-b"))
+        );
+        let (ga, gb) = (ga.unwrap(), gb.unwrap());
+        let all: HashSet<i64> = ga.iter().chain(gb.iter()).copied().collect();
+        assert_eq!(
+            ga.len() + gb.len(),
+            300,
+            "{:?}: every row claimed once",
+            db.backend
+        );
+        assert_eq!(all.len(), 300);
+        if db.backend == Backend::Postgres {
+            println!(
+                "PostgreSQL claims: node-a {} rows, node-b {} rows",
+                ga.len(),
+                gb.len()
+            );
+        }
+    }
+}
+
+/// PostgreSQL nodes hear about new work at once (LISTEN/NOTIFY); SQLite has no such channel.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_work_is_announced_across_nodes() {
+    for db in TestDb::all().await {
+        let a = Store::open(&db.url).await.unwrap();
+        let b = Store::open(&db.url).await.unwrap();
+        let listener = a.listen(facteur_store::QUEUE_CHANNEL).await.unwrap();
+        match (db.backend, listener) {
+            (Backend::Sqlite, None) => {}
+            (Backend::Postgres, Some(mut rx)) => {
+                GroupCommit::start(b)
+                    .spool(msg(&["x@y.test"]))
+                    .await
+                    .unwrap();
+                let got = tokio::time::timeout(std::time::Duration::from_secs(5), rx.recv()).await;
+                assert!(matches!(got, Ok(Some(_))), "notification received");
+            }
+            (backend, l) => panic!("{backend:?}: unexpected listener {}", l.is_some()),
+        }
+    }
 }

@@ -90,9 +90,19 @@ pub struct Running {
     pub http: SocketAddr,
     shutdown: watch::Sender<bool>,
     tasks: JoinSet<()>,
+    scheduler: Option<tokio::task::AbortHandle>,
 }
 
 impl Running {
+    /// Stops this node's delivery at once, as a crash would: attempts under way are abandoned
+    /// and their rows stay leased until the lease expires. (Tests use it to simulate a node
+    /// dying mid-delivery.)
+    pub fn kill_delivery(&mut self) {
+        if let Some(handle) = self.scheduler.take() {
+            handle.abort();
+        }
+    }
+
     /// Stops accepting, lets sessions say 421, stops the scheduler.
     pub async fn stop(mut self) {
         let _ = self.shutdown.send(true);
@@ -217,6 +227,7 @@ pub async fn start(cfg: Config, resolver: Option<Resolver>) -> anyhow::Result<Ru
         app.clone(),
         shutdown_rx.clone(),
     ));
+    let mut scheduler = None;
     if app.cfg.scheduler {
         let freed = app.store.release_leases_of(&app.node_id).await?;
         if freed > 0 {
@@ -225,7 +236,24 @@ pub async fn start(cfg: Config, resolver: Option<Resolver>) -> anyhow::Result<Ru
                 "took back queue rows leased before the last stop"
             );
         }
-        tasks.spawn(crate::scheduler::run(app.clone(), shutdown_rx));
+        // Other nodes sharing a PostgreSQL queue announce new work: wake at once, not at the
+        // next poll.
+        if let Some(mut notes) = app.store.listen(facteur_store::QUEUE_CHANNEL).await? {
+            let app = app.clone();
+            let mut stop = shutdown_rx.clone();
+            tasks.spawn(async move {
+                loop {
+                    tokio::select! {
+                        note = notes.recv() => match note {
+                            Some(_) => app.queue_wakeup.notify_one(),
+                            None => return,
+                        },
+                        _ = stop.changed() => return,
+                    }
+                }
+            });
+        }
+        scheduler = Some(tasks.spawn(crate::scheduler::run(app.clone(), shutdown_rx)));
     }
     Ok(Running {
         app,
@@ -233,5 +261,6 @@ pub async fn start(cfg: Config, resolver: Option<Resolver>) -> anyhow::Result<Ru
         http,
         shutdown,
         tasks,
+        scheduler,
     })
 }

@@ -16,7 +16,8 @@ pub struct Settings {
     /// Directory for the embedded database and the generated TLS certificate [default: ./data]
     #[arg(long, env = "FACTEUR_DATA")]
     pub data: Option<PathBuf>,
-    /// Database URL: a SQLite path or sqlite://PATH [default: DATA/facteur.db]
+    /// Database: a SQLite path, sqlite://PATH, or postgres://USER@HOST/DB to share one queue
+    /// between several nodes [default: DATA/facteur.db]
     #[arg(long, env = "FACTEUR_DATABASE")]
     pub database: Option<String>,
     /// Name used in the SMTP greeting, Received headers, Message-IDs and DSNs [default: localhost]
@@ -89,6 +90,10 @@ pub struct Settings {
     /// Run the delivery scheduler on this node (false: accept-only node) [default: true]
     #[arg(long, env = "FACTEUR_SCHEDULER")]
     pub scheduler: Option<bool>,
+    /// How long a node keeps a claimed queue row before other nodes may take it over; longer
+    /// than any single delivery attempt [default: 15m]
+    #[arg(long, env = "FACTEUR_LEASE")]
+    pub lease: Option<String>,
     /// Concurrent deliveries in all [default: 100]
     #[arg(long, env = "FACTEUR_DELIVERY_WORKERS")]
     pub delivery_workers: Option<usize>,
@@ -121,7 +126,7 @@ impl Settings {
                 allow_plaintext_auth, trusted_account, max_message_size, max_recipients,
                 max_errors, idle_timeout, data_timeout, max_connections_per_ip,
                 auth_failures_per_ip, retry_initial, retry_max, retry_factor, queue_lifetime,
-                scheduler, delivery_workers, destination_concurrency, delivery_timeout, mx_port;
+                scheduler, lease, delivery_workers, destination_concurrency, delivery_timeout, mx_port;
             lists: smtp, smtps, relay, trusted_networks)
     }
 
@@ -238,6 +243,7 @@ pub struct Config {
     pub auth_failures_per_ip: u32,
     pub retry: RetryPolicy,
     pub scheduler: bool,
+    pub lease: Duration,
     pub delivery_workers: usize,
     pub destination_concurrency: usize,
     pub delivery_timeout: Duration,
@@ -302,6 +308,7 @@ impl Config {
         let max = duration(&s.retry_max, "4h", "retry_max");
         let lifetime = duration(&s.queue_lifetime, "5d", "queue_lifetime");
         let delivery_timeout = duration(&s.delivery_timeout, "60s", "delivery_timeout");
+        let lease = duration(&s.lease, "15m", "lease");
 
         let data_dir = s.data.clone().unwrap_or_else(|| PathBuf::from("./data"));
         let database = s
@@ -414,6 +421,13 @@ impl Config {
             "destination_concurrency",
             &mut problems,
         );
+        if lease < delivery_timeout * 3 {
+            problems.push(format!(
+                "lease ({}s) must be at least 3 x delivery_timeout ({}s) so that a live node keeps its rows",
+                lease.as_secs(),
+                delivery_timeout.as_secs()
+            ));
+        }
         if !problems.is_empty() {
             return Err(problems);
         }
@@ -442,6 +456,7 @@ impl Config {
                 lifetime,
             },
             scheduler: s.scheduler.unwrap_or(true),
+            lease,
             delivery_workers,
             destination_concurrency,
             delivery_timeout,

@@ -14,8 +14,6 @@ use crate::delivery::RcptResult;
 use crate::metrics::Metrics;
 use crate::time::now_ms;
 
-/// How long a claimed row stays reserved for this node; longer than any single attempt.
-pub const LEASE_MS: i64 = 15 * 60 * 1000;
 /// Most rows claimed at once (their bodies are held in memory until delivered).
 const CLAIM_BATCH: usize = 200;
 /// Longest sleep between two looks at the queue when nothing signals new work.
@@ -23,7 +21,12 @@ const IDLE_POLL: Duration = Duration::from_secs(5);
 
 pub async fn run(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
     let workers = Arc::new(Semaphore::new(app.cfg.delivery_workers));
+    let lease_ms = app.cfg.lease.as_millis() as i64;
+    // Deliveries belong to this loop: if it is aborted, so are they (their rows' leases then
+    // expire and another node, or this one after a restart, takes them over).
+    let mut deliveries = tokio::task::JoinSet::new();
     loop {
+        while deliveries.try_join_next().is_some() {}
         if *shutdown.borrow() {
             break;
         }
@@ -38,7 +41,7 @@ pub async fn run(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
         let now = now_ms();
         match app
             .writer
-            .claim(&app.node_id, now, LEASE_MS, free.min(CLAIM_BATCH) as i64)
+            .claim(&app.node_id, now, lease_ms, free.min(CLAIM_BATCH) as i64)
             .await
         {
             Ok(entries) if !entries.is_empty() => {
@@ -47,7 +50,7 @@ pub async fn run(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
                         return;
                     };
                     let app = app.clone();
-                    tokio::spawn(async move {
+                    deliveries.spawn(async move {
                         deliver(&app, entry).await;
                         drop(permit);
                         // A finished attempt may have spooled a DSN or freed a slot.
@@ -71,6 +74,11 @@ pub async fn run(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
             _ = shutdown.changed() => break,
         }
     }
+    // Stopping: give attempts under way a moment to finish and record their outcome.
+    let _ = tokio::time::timeout(Duration::from_secs(8), async {
+        while deliveries.join_next().await.is_some() {}
+    })
+    .await;
 }
 
 /// One attempt for one claimed row, recorded.

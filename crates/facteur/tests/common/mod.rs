@@ -31,6 +31,8 @@ pub struct Receiver {
     deferred_once: Arc<Mutex<HashMap<String, u32>>>,
     pub connections: Arc<Mutex<u32>>,
     notify: Arc<Notify>,
+    /// Time between taking a message and answering 250 (the next hop's in-flight window).
+    delay: Duration,
 }
 
 impl Receiver {
@@ -39,13 +41,23 @@ impl Receiver {
         Self::start_on(listener)
     }
 
+    /// A receiver that keeps each message, then waits `delay` before answering 250.
+    pub async fn start_slow(delay: Duration) -> Receiver {
+        Self::start_with(TcpListener::bind("127.0.0.1:0").await.unwrap(), delay)
+    }
+
     pub fn start_on(listener: TcpListener) -> Receiver {
+        Self::start_with(listener, Duration::ZERO)
+    }
+
+    fn start_with(listener: TcpListener, delay: Duration) -> Receiver {
         let r = Receiver {
             addr: listener.local_addr().unwrap(),
             messages: Default::default(),
             deferred_once: Default::default(),
             connections: Default::default(),
             notify: Default::default(),
+            delay,
         };
         let me = r.clone();
         tokio::spawn(async move {
@@ -118,6 +130,9 @@ impl Receiver {
                         data,
                     });
                     self.notify.notify_waiters();
+                    if !self.delay.is_zero() {
+                        tokio::time::sleep(self.delay).await;
+                    }
                     "250 2.0.0 accepted\r\n".into()
                 }
             } else if upper.starts_with("RSET") || upper.starts_with("NOOP") {
