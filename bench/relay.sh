@@ -6,6 +6,9 @@
 # Prints both, the ratios and peak RSS, and writes docs/benchmarks.md.
 #
 # Needs root (Postfix), Debian's postfix package (smtp-source, smtp-sink) — installed if missing.
+# With PostgreSQL reachable (BENCH_POSTGRES, default postgres://postgres@127.0.0.1:5432/postgres
+# when pg_isready answers), the 2 KB load also runs with Facteur on PostgreSQL, one node and two
+# nodes sharing the database (each node gets half the sessions and half the messages).
 # Usage: bench/relay.sh            (N2K=10000 N100K=2000 SESSIONS=20 override the load)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -92,27 +95,37 @@ postfix_rss_kb() {
 }
 
 # ---------- Facteur ----------
+# setup_facteur PORT SINK [DATABASE_URL [KEY]]: starts a node; sets FACTEUR_PID and KEY.
 setup_facteur() {
-  local port=$1 sink=$2 dir=$WORK/facteur
-  local key
-  key=$("$BIN" account create --name bench --json --data "$dir" | python3 -c 'import json,sys; print(json.load(sys.stdin)["api_key"])')
-  FACTEUR_LOG=warn "$BIN" serve --data "$dir" --relay "127.0.0.1:$port" --http 127.0.0.1:0 \
-    --trusted-networks 127.0.0.0/8 --trusted-account "$key" --relay-host "127.0.0.1:$sink" \
-    --destination-concurrency 20 --max-connections-per-ip 1000 >"$WORK/facteur.out" 2>"$WORK/facteur.err" &
+  local port=$1 sink=$2 database=${3:-} dir=$WORK/facteur-$1
+  local db_args=(--data "$dir")
+  [ -n "$database" ] && db_args+=(--database "$database")
+  KEY=${4:-$("$BIN" account create --name bench --json "${db_args[@]}" | python3 -c 'import json,sys; print(json.load(sys.stdin)["api_key"])')}
+  FACTEUR_LOG=warn "$BIN" serve "${db_args[@]}" --relay "127.0.0.1:$port" --http 127.0.0.1:0 \
+    --trusted-networks 127.0.0.0/8 --trusted-account "$KEY" --relay-host "127.0.0.1:$sink" \
+    --destination-concurrency 20 --max-connections-per-ip 1000 >"$WORK/facteur-$port.out" 2>"$WORK/facteur-$port.err" &
   FACTEUR_PID=$!
   PIDS+=("$FACTEUR_PID")
 }
 
-# run NAME PORT SINKPORT COUNT SIZE → prints "accept_rate e2e_rate"
+# run_load NAME PORTS SINKPORT COUNT SIZE → prints "accept_rate e2e_rate"; PORTS is a
+# comma-separated list of relays that share the sessions and the messages equally.
 run_load() {
-  local name=$1 port=$2 sink=$3 count=$4 size=$5
+  local name=$1 ports=$2 sink=$3 count=$4 size=$5
+  IFS=, read -r -a port_list <<< "$ports"
+  local k=${#port_list[@]}
   # smtp-sink refuses to run as root without a user to switch to.
   smtp-sink -u postfix -M "$count" -m 1000 "127.0.0.1:$sink" 1000 >"$WORK/sink-$name.log" 2>&1 &
   local sink_pid=$!
   wait_port "$sink"
   local t0 t1 t2
   t0=$(now)
-  smtp-source -s "$SESSIONS" -m "$count" -l "$size" -f bench@sender.test -t user@example.net "127.0.0.1:$port"
+  local sources=()
+  for port in "${port_list[@]}"; do
+    smtp-source -s $((SESSIONS / k)) -m $((count / k)) -l "$size" -f bench@sender.test -t user@example.net "127.0.0.1:$port" &
+    sources+=($!)
+  done
+  for p in "${sources[@]}"; do wait "$p"; done
   t1=$(now)
   local deadline=$(( $(date +%s) + 900 ))
   while kill -0 "$sink_pid" 2>/dev/null; do
@@ -129,7 +142,7 @@ for size_name in 2k 100k; do
   for system in facteur postfix; do
     port=$(free_port); sink=$(free_port)
     if [ "$system" = facteur ]; then
-      rm -rf "$WORK/facteur"; setup_facteur "$port" "$sink"
+      setup_facteur "$port" "$sink"
     else
       postfix -c "$WORK/postfix/etc" stop >/dev/null 2>&1 || true
       rm -rf "$WORK/postfix"; setup_postfix "$port" "$sink"
@@ -146,6 +159,31 @@ for size_name in 2k 100k; do
     say "$system $size_name: accepted $acc msg/s, delivered end to end $e2e msg/s, peak RSS $((rss / 1024)) MiB"
   done
 done
+
+# ---------- Facteur on PostgreSQL: one node, then two nodes sharing the database ----------
+PG_URL=${BENCH_POSTGRES:-}
+if [ -z "$PG_URL" ] && pg_isready -q -h 127.0.0.1 2>/dev/null; then
+  PG_URL=postgres://postgres@127.0.0.1:5432/postgres
+fi
+PG_ROWS=()
+if [ -n "$PG_URL" ]; then
+  server=${PG_URL%/*}
+  for nodes in 1 2; do
+    psql "$PG_URL" -qc "DROP DATABASE IF EXISTS facteur_bench WITH (FORCE)" -c "CREATE DATABASE facteur_bench" >/dev/null
+    db="$server/facteur_bench"
+    sink=$(free_port); ports=(); node_pids=(); KEY=
+    for _ in $(seq 1 "$nodes"); do
+      port=$(free_port); setup_facteur "$port" "$sink" "$db" "$KEY"; wait_port "$port"
+      ports+=("$port"); node_pids+=("$FACTEUR_PID")
+    done
+    say "facteur on PostgreSQL, $nodes node(s), 2k messages: $N2K messages, $SESSIONS sessions"
+    read -r acc e2e < <(run_load "facteur-pg-$nodes" "$(IFS=,; echo "${ports[*]}")" "$sink" "$N2K" 2048)
+    rss=0; for p in "${node_pids[@]}"; do rss=$((rss + $(rss_kb "$p"))); kill "$p"; wait "$p" 2>/dev/null || true; done
+    PG_ROWS+=("$nodes $acc $e2e $rss")
+    say "facteur on PostgreSQL, $nodes node(s): accepted $acc msg/s, delivered end to end $e2e msg/s, peak RSS $((rss / 1024)) MiB"
+  done
+  psql "$PG_URL" -qc "DROP DATABASE IF EXISTS facteur_bench WITH (FORCE)" >/dev/null
+fi
 
 ratio() { python3 -c "print(f'{$1/$2:.2f}')"; }
 {
@@ -181,6 +219,22 @@ ratio() { python3 -c "print(f'{$1/$2:.2f}')"; }
   echo
   echo "Postfix's peak RSS is the sum over its processes (master, smtpd, cleanup, qmgr, smtp, …)."
   echo "Target (issue 2): Facteur end to end ≥ 3× Postfix at 2 KB."
+  if [ ${#PG_ROWS[@]} -gt 0 ]; then
+    read -r _ pe _ <<< "${RESULT[postfix.2k]}"
+    echo
+    echo "## Facteur on PostgreSQL (issue 5)"
+    echo
+    echo "Same 2 KB load, Facteur's queue in PostgreSQL $(psql "$PG_URL" -Atc 'show server_version' | cut -d' ' -f1) on the same machine"
+    echo "(\`synchronous_commit = on\`). With two nodes, each node gets half the sessions and half the"
+    echo "messages; both share one database and one sink. Everything shares the same 2 cores."
+    echo
+    echo "| nodes | messages | accepted msg/s | end-to-end msg/s | peak RSS (all nodes) | end to end vs Postfix |"
+    echo "|---|---|---|---|---|---|"
+    for row in "${PG_ROWS[@]}"; do
+      read -r nodes acc e2e rss <<< "$row"
+      echo "| $nodes | $N2K | $acc | $e2e | $((rss / 1024)) MiB | $(ratio "$e2e" "$pe")× |"
+    done
+  fi
 } > "$ROOT/docs/benchmarks.md.new"
 mv "$ROOT/docs/benchmarks.md.new" "$ROOT/docs/benchmarks.md"
 cat "$ROOT/docs/benchmarks.md"
