@@ -7,6 +7,7 @@
 //! added connection type, not a second copy of the queries. Time is always passed in (`now`,
 //! Unix milliseconds): the store never reads a clock.
 
+mod batch;
 mod ids;
 mod schema;
 mod spool;
@@ -443,19 +444,28 @@ impl Store {
 
     /// Applies several writes in one transaction: one fsync for all of them (group commit).
     pub async fn write_batch(&self, ops: &[WriteOp]) -> Result<Vec<WriteResult>> {
-        let mut tx = self.pool.begin().await?;
-        let mut results = Vec::with_capacity(ops.len());
+        // Plan every write first (ids, rows), then write each table in a few statements;
+        // claims run last, so they may take rows spooled by this very batch.
+        let mut batch = batch::Batch::default();
+        let mut results: Vec<Option<WriteResult>> = Vec::with_capacity(ops.len());
         for op in ops {
             results.push(match op {
-                WriteOp::Spool(m) => WriteResult::Spooled(self.spool_in(&mut tx, m).await?),
+                WriteOp::Spool(m) => Some(WriteResult::Spooled(batch.spool(&self.ids, m)?)),
                 WriteOp::Record(r) => {
-                    record_in(&mut tx, r).await?;
-                    WriteResult::Recorded
+                    batch.record(r);
+                    Some(WriteResult::Recorded)
                 }
-                WriteOp::Claim(c) => {
-                    WriteResult::Claimed(claim_in(&mut tx, c, self.backend).await?)
-                }
+                WriteOp::Claim(_) => None,
             });
+        }
+        let mut tx = self.pool.begin().await?;
+        batch.flush(&mut tx).await?;
+        for (op, result) in ops.iter().zip(results.iter_mut()) {
+            if let WriteOp::Claim(c) = op {
+                *result = Some(WriteResult::Claimed(
+                    claim_in(&mut tx, c, self.backend).await?,
+                ));
+            }
         }
         if self.backend == Backend::Postgres && ops.iter().any(|op| matches!(op, WriteOp::Spool(_)))
         {
@@ -466,67 +476,10 @@ impl Store {
                 .await?;
         }
         tx.commit().await?;
-        Ok(results)
-    }
-
-    async fn spool_in(
-        &self,
-        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-        m: &NewMessage,
-    ) -> Result<i64> {
-        if m.recipients.is_empty() {
-            return Err(Error::Invalid(
-                "a message needs at least one recipient".into(),
-            ));
-        }
-        let message_id = self.ids.next(m.now);
-        sqlx::query(
-            "INSERT INTO messages (id, account_id, mail_from, size, body, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(message_id)
-        .bind(m.account_id)
-        .bind(&m.mail_from)
-        .bind(m.body.len() as i64)
-        .bind(&m.body)
-        .bind(m.now)
-        .execute(&mut **tx)
-        .await?;
-        let mut domains: Vec<(String, i64)> = Vec::new();
-        for rcpt in &m.recipients {
-            let domain = domain_of(rcpt);
-            let queue_id = match domains.iter().find(|(d, _)| *d == domain) {
-                Some((_, id)) => *id,
-                None => {
-                    let id = self.ids.next(m.now);
-                    sqlx::query(
-                        "INSERT INTO queue (id, message_id, domain, priority, attempts, next_attempt_at, expires_at, created_at) VALUES ($1, $2, $3, $4, 0, $5, $6, $7)",
-                    )
-                    .bind(id)
-                    .bind(message_id)
-                    .bind(&domain)
-                    .bind(m.priority)
-                    .bind(m.now)
-                    .bind(m.expires_at)
-                    .bind(m.now)
-                    .execute(&mut **tx)
-                    .await?;
-                    domains.push((domain, id));
-                    id
-                }
-            };
-            sqlx::query(
-                "INSERT INTO recipients (id, message_id, queue_id, address, status, updated_at) VALUES ($1, $2, $3, $4, 'queued', $5)",
-            )
-            .bind(self.ids.next(m.now))
-            .bind(message_id)
-            .bind(queue_id)
-            .bind(rcpt)
-            .bind(m.now)
-            .execute(&mut **tx)
-            .await?;
-            insert_event(tx, m.now, message_id, Some(rcpt), "queued", "").await?;
-        }
-        Ok(message_id)
+        Ok(results
+            .into_iter()
+            .map(|r| r.unwrap_or(WriteResult::Recorded))
+            .collect())
     }
 
     pub async fn load_body(&self, message_id: i64) -> Result<Vec<u8>> {
@@ -781,45 +734,6 @@ fn recipient_from_row(r: &AnyRow) -> Result<Recipient> {
         last_reply: r.try_get("last_reply")?,
         updated_at: r.try_get("updated_at")?,
     })
-}
-
-async fn record_in(tx: &mut sqlx::Transaction<'_, sqlx::Any>, r: &AttemptRecord) -> Result<()> {
-    for o in &r.outcomes {
-        sqlx::query(
-            "UPDATE recipients SET status = $1, last_reply = $2, updated_at = $3 WHERE id = $4",
-        )
-        .bind(o.status.as_str())
-        .bind(&o.detail)
-        .bind(r.now)
-        .bind(o.recipient_id)
-        .execute(&mut **tx)
-        .await?;
-        insert_event(
-            tx,
-            r.now,
-            r.message_id,
-            Some(&o.address),
-            o.status.as_str(),
-            &o.detail,
-        )
-        .await?;
-    }
-    // The outcomes cover every pending recipient of the row (those it was claimed with).
-    if !r.outcomes.iter().any(|o| !o.status.is_final()) {
-        sqlx::query("DELETE FROM queue WHERE id = $1")
-            .bind(r.queue_id)
-            .execute(&mut **tx)
-            .await?;
-    } else {
-        sqlx::query(
-            "UPDATE queue SET attempts = attempts + 1, next_attempt_at = $1, lease_owner = NULL, lease_until = NULL WHERE id = $2",
-        )
-        .bind(r.next_attempt_at)
-        .bind(r.queue_id)
-        .execute(&mut **tx)
-        .await?;
-    }
-    Ok(())
 }
 
 async fn claim_in(

@@ -1,0 +1,260 @@
+//! A group-commit batch as few statements: the rows of every write in the batch are collected,
+//! then each table gets one multi-row INSERT, UPDATE … FROM (VALUES …) or DELETE … IN (…)
+//! per chunk. On PostgreSQL every statement is a round trip; on SQLite each costs a hop to the
+//! connection's thread; either way a batch of a hundred writes becomes a handful of statements.
+//! The SQL is the dialect both databases accept (UPDATE … FROM needs SQLite ≥ 3.33).
+
+use sqlx::any::AnyArguments;
+use sqlx::query::Query;
+
+use crate::{AttemptRecord, Error, IdGen, NewMessage, Result, domain_of};
+
+/// Rows per statement: far below both databases' parameter limits.
+const CHUNK: usize = 100;
+
+/// One bound value.
+#[derive(Debug, Clone)]
+enum Val {
+    I64(i64),
+    OptI64(Option<i64>),
+    I32(i32),
+    Text(String),
+    OptText(Option<String>),
+    Bytes(Vec<u8>),
+}
+
+fn bind(q: Query<'_, sqlx::Any, AnyArguments>, v: Val) -> Query<'_, sqlx::Any, AnyArguments> {
+    match v {
+        Val::I64(x) => q.bind(x),
+        Val::OptI64(x) => q.bind(x),
+        Val::I32(x) => q.bind(x),
+        Val::Text(x) => q.bind(x),
+        Val::OptText(x) => q.bind(x),
+        Val::Bytes(x) => q.bind(x),
+    }
+}
+
+/// `($1, $2, $3), ($4, $5, $6)` for `rows` rows of `cols` columns.
+fn placeholders(rows: usize, cols: usize) -> String {
+    (0..rows)
+        .map(|r| {
+            let cells: Vec<String> = (0..cols)
+                .map(|c| format!("${}", r * cols + c + 1))
+                .collect();
+            format!("({})", cells.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Everything one batch writes, by table.
+#[derive(Default)]
+pub(crate) struct Batch {
+    messages: Vec<Vec<Val>>,
+    queue: Vec<Vec<Val>>,
+    recipients: Vec<Vec<Val>>,
+    events: Vec<Vec<Val>>,
+    recipient_updates: Vec<Vec<Val>>,
+    queue_done: Vec<i64>,
+    queue_retry: Vec<Vec<Val>>,
+}
+
+impl Batch {
+    /// Plans a spooled message: its row, one queue row per domain, recipients and `queued` events.
+    pub(crate) fn spool(&mut self, ids: &IdGen, m: &NewMessage) -> Result<i64> {
+        if m.recipients.is_empty() {
+            return Err(Error::Invalid(
+                "a message needs at least one recipient".into(),
+            ));
+        }
+        let message_id = ids.next(m.now);
+        self.messages.push(vec![
+            Val::I64(message_id),
+            Val::OptI64(m.account_id),
+            Val::Text(m.mail_from.clone()),
+            Val::I64(m.body.len() as i64),
+            Val::Bytes(m.body.clone()),
+            Val::I64(m.now),
+        ]);
+        let mut domains: Vec<(String, i64)> = Vec::new();
+        for rcpt in &m.recipients {
+            let domain = domain_of(rcpt);
+            let queue_id = match domains.iter().find(|(d, _)| *d == domain) {
+                Some((_, id)) => *id,
+                None => {
+                    let id = ids.next(m.now);
+                    self.queue.push(vec![
+                        Val::I64(id),
+                        Val::I64(message_id),
+                        Val::Text(domain.clone()),
+                        Val::I32(m.priority),
+                        Val::I64(m.now),
+                        Val::I64(m.expires_at),
+                        Val::I64(m.now),
+                    ]);
+                    domains.push((domain, id));
+                    id
+                }
+            };
+            self.recipients.push(vec![
+                Val::I64(ids.next(m.now)),
+                Val::I64(message_id),
+                Val::I64(queue_id),
+                Val::Text(rcpt.clone()),
+                Val::Text("queued".into()),
+                Val::I64(m.now),
+            ]);
+            self.event(m.now, message_id, rcpt, "queued", "");
+        }
+        Ok(message_id)
+    }
+
+    /// Plans a recorded attempt: recipient states, events, and the queue row removed (every
+    /// recipient final) or rescheduled. The outcomes cover every pending recipient of the row.
+    pub(crate) fn record(&mut self, r: &AttemptRecord) {
+        for o in &r.outcomes {
+            self.recipient_updates.push(vec![
+                Val::I64(o.recipient_id),
+                Val::Text(o.status.as_str().into()),
+                Val::Text(o.detail.clone()),
+                Val::I64(r.now),
+            ]);
+            self.event(
+                r.now,
+                r.message_id,
+                &o.address,
+                o.status.as_str(),
+                &o.detail,
+            );
+        }
+        if r.outcomes.iter().any(|o| !o.status.is_final()) {
+            self.queue_retry
+                .push(vec![Val::I64(r.queue_id), Val::I64(r.next_attempt_at)]);
+        } else {
+            self.queue_done.push(r.queue_id);
+        }
+    }
+
+    fn event(&mut self, at: i64, message_id: i64, recipient: &str, kind: &str, detail: &str) {
+        self.events.push(vec![
+            Val::I64(at),
+            Val::I64(message_id),
+            Val::OptText(Some(recipient.to_string())),
+            Val::Text(kind.to_string()),
+            Val::Text(detail.to_string()),
+        ]);
+    }
+
+    /// Writes everything planned, in an order that respects foreign keys.
+    pub(crate) async fn flush(self, tx: &mut sqlx::Transaction<'_, sqlx::Any>) -> Result<()> {
+        insert(
+            tx,
+            "messages (id, account_id, mail_from, size, body, created_at)",
+            self.messages,
+        )
+        .await?;
+        insert(
+            tx,
+            "queue (id, message_id, domain, priority, next_attempt_at, expires_at, created_at)",
+            self.queue,
+        )
+        .await?;
+        insert(
+            tx,
+            "recipients (id, message_id, queue_id, address, status, updated_at)",
+            self.recipients,
+        )
+        .await?;
+        insert(
+            tx,
+            "events (at, message_id, recipient, kind, detail)",
+            self.events,
+        )
+        .await?;
+        update_from_values(
+            tx,
+            "UPDATE recipients SET status = v.column2, last_reply = v.column3, updated_at = v.column4 FROM (VALUES ",
+            ") AS v WHERE recipients.id = v.column1",
+            self.recipient_updates,
+        )
+        .await?;
+        update_from_values(
+            tx,
+            "UPDATE queue SET attempts = attempts + 1, next_attempt_at = v.column2, lease_owner = NULL, lease_until = NULL FROM (VALUES ",
+            ") AS v WHERE queue.id = v.column1",
+            self.queue_retry,
+        )
+        .await?;
+        for chunk in self.queue_done.chunks(CHUNK) {
+            let list = (1..=chunk.len())
+                .map(|i| format!("${i}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DELETE FROM queue WHERE id IN ({list})"
+            )))
+            .persistent(false);
+            for id in chunk {
+                q = q.bind(*id);
+            }
+            q.execute(&mut **tx).await?;
+        }
+        Ok(())
+    }
+}
+
+/// `INSERT INTO <table_cols> VALUES (…), (…)` in chunks (new queue rows start at attempt 0
+/// through the column default).
+async fn insert(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    table_cols: &str,
+    rows: Vec<Vec<Val>>,
+) -> Result<()> {
+    let Some(cols) = rows.first().map(Vec::len) else {
+        return Ok(());
+    };
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let chunk: Vec<Vec<Val>> = rows.by_ref().take(CHUNK).collect();
+        let sql = format!(
+            "INSERT INTO {table_cols} VALUES {}",
+            placeholders(chunk.len(), cols)
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false);
+        for v in chunk.into_iter().flatten() {
+            q = bind(q, v);
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+async fn update_from_values(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    head: &str,
+    tail: &str,
+    rows: Vec<Vec<Val>>,
+) -> Result<()> {
+    let Some(cols) = rows.first().map(Vec::len) else {
+        return Ok(());
+    };
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let chunk: Vec<Vec<Val>> = rows.by_ref().take(CHUNK).collect();
+        let sql = format!("{head}{}{tail}", placeholders(chunk.len(), cols));
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false);
+        for v in chunk.into_iter().flatten() {
+            q = bind(q, v);
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn placeholders_number_in_order() {
+        assert_eq!(super::placeholders(2, 3), "($1, $2, $3), ($4, $5, $6)");
+    }
+}
