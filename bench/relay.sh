@@ -226,7 +226,9 @@ ratio() { python3 -c "print(f'{$1/$2:.2f}')"; }
     echo
     echo "Same 2 KB load, Facteur's queue in PostgreSQL $(psql "$PG_URL" -Atc 'show server_version' | cut -d' ' -f1) on the same machine"
     echo "(\`synchronous_commit = on\`). With two nodes, each node gets half the sessions and half the"
-    echo "messages; both share one database and one sink. Everything shares the same 2 cores."
+    echo "messages; both share one database and one sink. Everything (load generator, sink, nodes,"
+    echo "PostgreSQL) shares the same 2 cores and disk, so the two-node row measures the cost of sharing"
+    echo "one queue, not scale-out: that needs nodes on separate machines."
     echo
     echo "| nodes | messages | accepted msg/s | end-to-end msg/s | peak RSS (all nodes) | end to end vs Postfix |"
     echo "|---|---|---|---|---|---|"
