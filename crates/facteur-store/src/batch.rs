@@ -210,26 +210,21 @@ async fn insert(
     table_cols: &str,
     rows: Vec<Vec<Val>>,
 ) -> Result<()> {
-    let Some(cols) = rows.first().map(Vec::len) else {
-        return Ok(());
-    };
-    let mut rows = rows.into_iter().peekable();
-    while rows.peek().is_some() {
-        let chunk: Vec<Vec<Val>> = rows.by_ref().take(CHUNK).collect();
-        let sql = format!(
-            "INSERT INTO {table_cols} VALUES {}",
-            placeholders(chunk.len(), cols)
-        );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false);
-        for v in chunk.into_iter().flatten() {
-            q = bind(q, v);
-        }
-        q.execute(&mut **tx).await?;
-    }
-    Ok(())
+    let head = format!("INSERT INTO {table_cols} VALUES ");
+    chunked(tx, &head, "", rows).await
 }
 
 async fn update_from_values(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    head: &str,
+    tail: &str,
+    rows: Vec<Vec<Val>>,
+) -> Result<()> {
+    chunked(tx, head, tail, rows).await
+}
+
+/// Runs `head (row), (row)… tail` once per chunk of rows.
+async fn chunked(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     head: &str,
     tail: &str,

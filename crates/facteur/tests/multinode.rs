@@ -26,14 +26,6 @@ fn shared_settings(
     s
 }
 
-fn relay_addr(r: &facteur::app::Running) -> std::net::SocketAddr {
-    r.listeners
-        .iter()
-        .find(|(k, _)| k.name() == "relay")
-        .unwrap()
-        .1
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_nodes_share_the_queue_and_survive_a_dead_node() {
     const N: usize = 1000;
@@ -62,7 +54,10 @@ async fn two_nodes_share_the_queue_and_survive_a_dead_node() {
 
     // 1,000 messages, half through each node, five connections per node.
     let mut sends = Vec::new();
-    for (n, relay) in [relay_addr(&a), relay_addr(&b)].into_iter().enumerate() {
+    for (n, relay) in [listener(&a, "relay"), listener(&b, "relay")]
+        .into_iter()
+        .enumerate()
+    {
         for c in 0..5 {
             sends.push(tokio::spawn(async move {
                 let mut lines = vec!["EHLO multi.test".to_string()];
@@ -176,7 +171,7 @@ async fn accept_only_node_hands_work_to_a_delivering_node_at_once() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     let sent = Instant::now();
     let replies = converse(
-        relay_addr(&accept_only),
+        listener(&accept_only, "relay"),
         &[
             "EHLO c",
             "MAIL FROM:<a@s.test>",

@@ -108,20 +108,6 @@ async fn starttls_auth_send_is_delivered_with_trace_headers() {
     node.running.stop().await;
 }
 
-async fn wait_final(node: &Node, id: i64) -> facteur_store::MessageInfo {
-    for _ in 0..200 {
-        let info = node.running.app.store.message(id).await.unwrap();
-        if info.recipients.iter().all(|r| r.status.is_final()) {
-            return info;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!(
-        "message {id} did not reach a final state: {:#?}",
-        node.running.app.store.message(id).await.unwrap()
-    );
-}
-
 fn queued_id(response: &lettre::transport::smtp::response::Response) -> i64 {
     response
         .message()
@@ -242,26 +228,13 @@ async fn no_bounce_for_a_bounce() {
 
     let n = node(receiver.addr).await;
     let store = &n.running.app.store;
-    let now = facteur::time::now_ms();
-    let id = n
-        .running
-        .app
-        .writer
-        .spool(facteur_store::NewMessage {
-            account_id: None,
-            mail_from: String::new(),
-            recipients: vec![
-                "reject-null@example.net".into(),
-                "ok-null@example.net".into(),
-            ],
-            body: b"Subject: a bounce\r\n\r\nx\r\n".to_vec(),
-            priority: 0,
-            now,
-            expires_at: now + 60_000,
-        })
-        .await
-        .unwrap();
-    n.running.app.queue_wakeup.notify_one();
+    let id = submit(
+        &n,
+        "",
+        &["reject-null@example.net", "ok-null@example.net"],
+        b"Subject: a bounce\r\n\r\nx\r\n",
+    )
+    .await;
     receiver
         .wait_for(10, "the accepted recipient", |m| m.len() == 1)
         .await;
@@ -383,23 +356,8 @@ async fn never_an_open_relay() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn trusted_network_relays_without_auth() {
     let receiver = Receiver::start().await;
-    // Create the node, then restart it with its own account as the trusted account.
-    let first = node(receiver.addr).await;
-    let key = first.api_key.clone();
-    let dir = first.dir;
-    first.running.stop().await;
-    let mut s = settings(dir.path(), receiver.addr);
-    s.trusted_networks = vec!["127.0.0.0/8".into()];
-    s.trusted_account = Some(key);
-    let running = facteur::app::start(facteur::config::Config::resolve(s).unwrap(), None)
-        .await
-        .unwrap();
-    let relay = running
-        .listeners
-        .iter()
-        .find(|(k, _)| k.name() == "relay")
-        .unwrap()
-        .1;
+    let (running, _dir) = trusted_node(receiver.addr).await;
+    let relay = listener(&running, "relay");
     let replies = converse(
         relay,
         &[

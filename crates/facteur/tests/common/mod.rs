@@ -196,12 +196,7 @@ pub struct Node {
 
 impl Node {
     pub fn addr(&self, kind: &str) -> SocketAddr {
-        self.running
-            .listeners
-            .iter()
-            .find(|(k, _)| k.name() == kind)
-            .map(|(_, a)| *a)
-            .unwrap()
+        listener(&self.running, kind)
     }
 }
 
@@ -252,6 +247,58 @@ pub async fn node_full(
 
 pub async fn node(relay: SocketAddr) -> Node {
     node_with(relay, |_| {}).await
+}
+
+/// Waits until every recipient of message `id` is in a final state; returns the message.
+pub async fn wait_final(node: &Node, id: i64) -> facteur_store::MessageInfo {
+    for _ in 0..200 {
+        let info = node.running.app.store.message(id).await.unwrap();
+        if info.recipients.iter().all(|r| r.status.is_final()) {
+            return info;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!(
+        "message {id} did not reach a final state: {:#?}",
+        node.running.app.store.message(id).await.unwrap()
+    );
+}
+
+/// Queues a message directly (as the accept path does after SMTP) and wakes the scheduler.
+pub async fn submit(node: &Node, from: &str, rcpts: &[&str], body: &[u8]) -> i64 {
+    let now = facteur::time::now_ms();
+    let message = facteur_store::NewMessage {
+        account_id: None,
+        mail_from: from.into(),
+        recipients: rcpts.iter().map(|s| s.to_string()).collect(),
+        body: body.to_vec(),
+        priority: 0,
+        now,
+        expires_at: now + 60_000,
+    };
+    let id = node.running.app.writer.spool(message).await.unwrap();
+    node.running.app.queue_wakeup.notify_one();
+    id
+}
+
+/// The address of a running node's listener of this kind (`smtp`, `smtps`, `relay`).
+pub fn listener(r: &Running, kind: &str) -> SocketAddr {
+    r.listeners
+        .iter()
+        .find(|(k, _)| k.name() == kind)
+        .map(|(_, a)| *a)
+        .unwrap()
+}
+
+/// A node that relays for loopback clients without AUTH, on behalf of its own account.
+pub async fn trusted_node(relay: SocketAddr) -> (Running, tempfile::TempDir) {
+    let first = node(relay).await;
+    let (dir, key) = (first.dir, first.api_key);
+    first.running.stop().await;
+    let mut s = settings(dir.path(), relay);
+    s.trusted_networks = vec!["127.0.0.0/8".into()];
+    s.trusted_account = Some(key);
+    (start(Config::resolve(s).unwrap(), None).await.unwrap(), dir)
 }
 
 /// A raw SMTP conversation: sends each line, returns each reply's first line.
