@@ -197,6 +197,16 @@ pub enum WriteResult {
 }
 
 impl WriteResult {
+    /// The rows a claim leased.
+    pub fn into_claimed(self) -> Result<Vec<QueueEntry>> {
+        match self {
+            WriteResult::Claimed(entries) => Ok(entries),
+            other => Err(Error::Invalid(format!(
+                "expected claimed rows, got {other:?}"
+            ))),
+        }
+    }
+
     pub fn message_id(&self) -> Option<i64> {
         match self {
             WriteResult::Spooled(id) => Some(*id),
@@ -508,10 +518,8 @@ impl Store {
             lease_ms,
             limit,
         });
-        match self.write_batch(std::slice::from_ref(&op)).await?.pop() {
-            Some(WriteResult::Claimed(entries)) => Ok(entries),
-            _ => Err(Error::Invalid("unexpected write result".into())),
-        }
+        let result = self.write_batch(std::slice::from_ref(&op)).await?.pop();
+        result.ok_or(Error::NotFound)?.into_claimed()
     }
 
     /// The earliest next-attempt time of any queue row, to sleep until it.
@@ -659,10 +667,12 @@ impl Store {
             .collect()
     }
 
-    /// Makes every queue row of a message due now (and frees its leases).
+    /// Makes every queue row of a message due now.
     pub async fn retry_now(&self, message_id: i64, now: i64) -> Result<u64> {
         let done = sqlx::query(
-            "UPDATE queue SET next_attempt_at = $1, lease_owner = NULL, lease_until = NULL WHERE message_id = $2",
+            // Leases stay: a live one means an attempt is under way right now (clearing it would
+            // let a second attempt start beside it); an expired one is claimable anyway.
+            "UPDATE queue SET next_attempt_at = $1 WHERE message_id = $2",
         )
         .bind(now)
         .bind(message_id)

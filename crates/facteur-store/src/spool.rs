@@ -59,10 +59,7 @@ impl GroupCommit {
             lease_ms,
             limit,
         };
-        match self.submit(WriteOp::Claim(claim)).await? {
-            WriteResult::Claimed(entries) => Ok(entries),
-            _ => Err(Error::Invalid("unexpected write result".into())),
-        }
+        self.submit(WriteOp::Claim(claim)).await?.into_claimed()
     }
 
     /// Records a delivery attempt durably.
