@@ -1,0 +1,217 @@
+//! Mailjet's templating language (TemplateLanguage), with no I/O: parse a template once into a
+//! [`Template`], render it many times with a [`Context`] (Send API `Variables`, contact
+//! properties, predefined `mj:` values, segments, contact activity).
+//!
+//! Syntax: `{{ expr }}` prints, `{% if %}…{% elseif %}…{% else %}…{% endif %}`,
+//! `{% for x in var:list %}…{% endfor %}`, `{% set name = expr %}`, `[[var:x]]` / `[[data:x]]`
+//! simple personalisation. Namespaces `var:`, `data:`, `mj:`, `segment:`; defaults
+//! `var:name:"default"`; dotted access; `+ - * / div mod`, `= == === != <>`, `< <= > >=`,
+//! `and or xor not !`; functions Upper, Lower, Capitalize, Round, Int, UrlEncode, Escape,
+//! HasOpenedSince, HasClickedSince, FormatNumberLocale. Printed values are HTML-escaped in
+//! [`Mode::Html`] and left as they are in [`Mode::Text`] (text parts, subjects).
+//!
+//! ```
+//! use facteur_template::{Context, Mode, Template};
+//! let t = Template::parse("Hello {{ var:name:\"friend\" }}{% if var:vip %}, VIP{% endif %}!").unwrap();
+//! let vars = serde_json::json!({"name": "Ada <3", "vip": true});
+//! let ctx = Context { vars: &vars, ..Context::default() };
+//! assert_eq!(t.render(&ctx, Mode::Html).unwrap(), "Hello Ada &lt;3, VIP!");
+//! assert_eq!(t.render(&ctx, Mode::Text).unwrap(), "Hello Ada <3, VIP!");
+//! ```
+
+mod eval;
+mod syntax;
+
+use std::fmt;
+
+use serde_json::Value;
+
+/// A parsed template, cheap to render many times (and to share between threads).
+#[derive(Debug, Clone)]
+pub struct Template {
+    nodes: Vec<syntax::Node>,
+    source: std::sync::Arc<str>,
+}
+
+/// How printed values are escaped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// HTML part: `& < > " '` are escaped.
+    Html,
+    /// Text part and subject: values as they are.
+    Text,
+}
+
+/// What a contact has done recently, for HasOpenedSince / HasClickedSince.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Activity {
+    /// Days since the contact last opened a message, if ever.
+    pub opened_days_ago: Option<i64>,
+    pub clicked_days_ago: Option<i64>,
+}
+
+/// The values a render sees.
+#[derive(Debug, Clone, Copy)]
+pub struct Context<'a> {
+    /// `var:` — the message's Variables (an object).
+    pub vars: &'a Value,
+    /// `data:` — the contact's properties (an object).
+    pub data: &'a Value,
+    /// `mj:` — predefined values (`contact`, `sender`, `template`, `unsub_link`…).
+    pub mj: &'a Value,
+    /// Names or ids of the segments the contact is in (`segment:`).
+    pub segments: &'a [String],
+    pub activity: Activity,
+}
+
+static EMPTY: Value = Value::Null;
+
+impl Default for Context<'_> {
+    fn default() -> Self {
+        Context {
+            vars: &EMPTY,
+            data: &EMPTY,
+            mj: &EMPTY,
+            segments: &[],
+            activity: Activity::default(),
+        }
+    }
+}
+
+/// A template error in Mailjet's message format, with where it happened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TemplateError {
+    /// e.g. `expression parsing error ## Unknown identifier: var:day ## near ## {{var:day ##`
+    pub message: String,
+    /// 1-based.
+    pub line: usize,
+    /// 1-based, in characters.
+    pub column: usize,
+}
+
+impl fmt::Display for TemplateError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} (line {}, column {})",
+            self.message, self.line, self.column
+        )
+    }
+}
+
+impl std::error::Error for TemplateError {}
+
+fn position(src: &str, at: usize) -> (usize, usize) {
+    let at = floor_char_boundary(src, at.min(src.len()));
+    let before = &src[..at];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
+    (line, column)
+}
+
+fn floor_char_boundary(s: &str, mut i: usize) -> usize {
+    while i > 0 && !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+/// Up to 10 characters from `at`.
+fn snippet(src: &str, at: usize) -> String {
+    let at = floor_char_boundary(src, at.min(src.len()));
+    src[at..].chars().take(10).collect()
+}
+
+impl TemplateError {
+    fn new(src: &str, at: usize, message: String) -> Self {
+        let (line, column) = position(src, at);
+        TemplateError {
+            message,
+            line,
+            column,
+        }
+    }
+
+    /// An unclosed tag or block.
+    pub(crate) fn not_valid(src: &str, at: usize) -> Self {
+        let near = if at + 1 >= src.len() {
+            let start = src.char_indices().rev().nth(9).map_or(0, |(i, _)| i);
+            src[start..].to_string()
+        } else {
+            snippet(src, at)
+        };
+        Self::new(src, at, format!("not valid template ## near ## {near} ##"))
+    }
+
+    pub(crate) fn syntax(src: &str, at: usize, what: &str) -> Self {
+        Self::new(
+            src,
+            at,
+            format!(
+                "expression parsing error ## {what} ## near ## {} ##",
+                snippet(src, at)
+            ),
+        )
+    }
+
+    /// A variable that is not defined and has no default: the text from the tag's start up
+    /// to the end of the name, as Mailjet quotes it.
+    pub(crate) fn unknown(src: &str, at: usize, name: &str) -> Self {
+        let tag = ["{{", "{%", "[["]
+            .iter()
+            .filter_map(|t| src[..at.min(src.len())].rfind(t))
+            .max()
+            .unwrap_or(at);
+        let end = floor_char_boundary(src, (at + name.len()).min(src.len()));
+        let near = src[tag..end].to_string();
+        Self::new(
+            src,
+            at,
+            format!("expression parsing error ## Unknown identifier: {name} ## near ## {near} ##"),
+        )
+    }
+
+    pub(crate) fn runtime(src: &str, at: usize, message: String) -> Self {
+        Self::new(src, at, message)
+    }
+}
+
+impl Template {
+    /// Parses a template; errors carry Mailjet's message and the position.
+    pub fn parse(source: &str) -> Result<Template, TemplateError> {
+        Ok(Template {
+            nodes: syntax::parse(source)?,
+            source: source.into(),
+        })
+    }
+
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// Renders with these values.
+    pub fn render(&self, ctx: &Context<'_>, mode: Mode) -> Result<String, TemplateError> {
+        eval::render(&self.nodes, &self.source, ctx, mode)
+    }
+}
+
+/// Parses and renders in one go.
+pub fn render(source: &str, ctx: &Context<'_>, mode: Mode) -> Result<String, TemplateError> {
+    Template::parse(source)?.render(ctx, mode)
+}
+
+/// `& < > " '` → entities (only these, so URLs stay readable: no `&#x2f;`).
+pub fn escape_html(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}

@@ -1,0 +1,757 @@
+//! Source → syntax tree. The scanner splits text from tags (`{{ }}`, `{% %}`, `[[ ]]`), the
+//! tokenizer and a precedence-climbing parser read each tag, and a stack nests blocks.
+
+use serde_json::Value;
+
+use crate::TemplateError;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Namespace {
+    Var,
+    Data,
+    Mj,
+    Segment,
+    /// Loop and `set` variables.
+    Local,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Expr {
+    Literal(Value),
+    Path {
+        ns: Namespace,
+        path: Vec<String>,
+        default: Option<Value>,
+        /// Offset of the reference in the source, for error messages.
+        at: usize,
+    },
+    Not(Box<Expr>),
+    Neg(Box<Expr>),
+    Binary(BinOp, Box<Expr>, Box<Expr>),
+    Call {
+        name: String,
+        args: Vec<Expr>,
+        at: usize,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum BinOp {
+    Or,
+    Xor,
+    And,
+    Eq,
+    StrictEq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    Add,
+    Sub,
+    Mul,
+    Div,
+    IntDiv,
+    Mod,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Node {
+    Text(String),
+    /// `{{ expr }}` or `[[var:x]]` (the latter never fails: missing prints nothing).
+    Print {
+        expr: Expr,
+        lenient: bool,
+    },
+    If {
+        branches: Vec<(Expr, Vec<Node>)>,
+        otherwise: Vec<Node>,
+    },
+    For {
+        var: String,
+        iter: Expr,
+        body: Vec<Node>,
+    },
+    Set {
+        name: String,
+        expr: Expr,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Tok {
+    Num(f64),
+    Str(String),
+    /// An identifier, possibly namespaced (`var:order.total`), raw.
+    Ident(String),
+    Op(&'static str),
+    LParen,
+    RParen,
+    Comma,
+    Colon,
+    Dot,
+}
+
+/// Where a tag or token starts in the source.
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    start: usize,
+}
+
+pub fn parse(src: &str) -> Result<Vec<Node>, TemplateError> {
+    let mut stack: Vec<Frame> = vec![Frame::Root(Vec::new())];
+    let mut pos = 0;
+    while pos < src.len() {
+        let next = find_tag(src, pos);
+        let Some((tag_start, kind)) = next else {
+            push(&mut stack, Node::Text(src[pos..].to_string()));
+            break;
+        };
+        if tag_start > pos {
+            push(&mut stack, Node::Text(src[pos..tag_start].to_string()));
+        }
+        let (open, close) = match kind {
+            TagKind::Print => ("{{", "}}"),
+            TagKind::Stmt => ("{%", "%}"),
+            TagKind::Simple => ("[[", "]]"),
+        };
+        let body_start = tag_start + open.len();
+        let Some(body_end) = find_close(src, body_start, close) else {
+            return Err(TemplateError::not_valid(src, tag_start));
+        };
+        let body = &src[body_start..body_end];
+        let span = Span { start: tag_start };
+        match kind {
+            TagKind::Print => {
+                let expr = parse_expr_all(src, body, body_start, span)?;
+                push(
+                    &mut stack,
+                    Node::Print {
+                        expr,
+                        lenient: false,
+                    },
+                );
+            }
+            TagKind::Simple => {
+                let expr = parse_expr_all(src, body, body_start, span)?;
+                push(
+                    &mut stack,
+                    Node::Print {
+                        expr,
+                        lenient: true,
+                    },
+                );
+            }
+            TagKind::Stmt => statement(src, body, body_start, span, &mut stack)?,
+        }
+        pos = body_end + close.len();
+    }
+    match stack.pop() {
+        Some(Frame::Root(nodes)) if stack.is_empty() => Ok(nodes),
+        _ => Err(TemplateError::not_valid(src, src.len().saturating_sub(1))),
+    }
+}
+
+enum Frame {
+    Root(Vec<Node>),
+    If {
+        branches: Vec<(Expr, Vec<Node>)>,
+        otherwise: Option<Vec<Node>>,
+    },
+    For {
+        var: String,
+        iter: Expr,
+        body: Vec<Node>,
+    },
+}
+
+fn push(stack: &mut [Frame], node: Node) {
+    match stack.last_mut().expect("root frame") {
+        Frame::Root(nodes) => nodes.push(node),
+        Frame::If {
+            branches,
+            otherwise,
+            ..
+        } => match otherwise {
+            Some(nodes) => nodes.push(node),
+            None => branches.last_mut().expect("if branch").1.push(node),
+        },
+        Frame::For { body, .. } => body.push(node),
+    }
+}
+
+#[derive(Clone, Copy)]
+enum TagKind {
+    Print,
+    Stmt,
+    Simple,
+}
+
+fn find_tag(src: &str, from: usize) -> Option<(usize, TagKind)> {
+    let bytes = src.as_bytes();
+    let mut i = from;
+    while i + 1 < bytes.len() {
+        match (bytes[i], bytes[i + 1]) {
+            (b'{', b'{') => return Some((i, TagKind::Print)),
+            (b'{', b'%') => return Some((i, TagKind::Stmt)),
+            (b'[', b'[')
+                if src[i + 2..].starts_with("var:") || src[i + 2..].starts_with("data:") =>
+            {
+                return Some((i, TagKind::Simple));
+            }
+            _ => i += 1,
+        }
+    }
+    None
+}
+
+/// The closing delimiter, skipping string literals.
+fn find_close(src: &str, from: usize, close: &str) -> Option<usize> {
+    let bytes = src.as_bytes();
+    let mut i = from;
+    let mut quote: Option<u8> = None;
+    while i < bytes.len() {
+        let b = bytes[i];
+        match quote {
+            Some(_) if b == b'\\' => i += 1,
+            Some(q) if b == q => quote = None,
+            Some(_) => {}
+            None if b == b'"' || b == b'\'' => quote = Some(b),
+            None if src[i..].starts_with(close) => return Some(i),
+            None => {}
+        }
+        i += 1;
+    }
+    None
+}
+
+/// Deepest nesting of if/for blocks (rendering recurses once per level).
+const MAX_BLOCKS: usize = 64;
+
+fn statement(
+    src: &str,
+    body: &str,
+    body_start: usize,
+    span: Span,
+    stack: &mut Vec<Frame>,
+) -> Result<(), TemplateError> {
+    if stack.len() > MAX_BLOCKS {
+        return Err(TemplateError::syntax(
+            src,
+            span.start,
+            "blocks nested too deeply",
+        ));
+    }
+    let trimmed = body.trim_start();
+    let lead = body.len() - trimmed.len();
+    let keyword_len = trimmed
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .unwrap_or(trimmed.len());
+    let keyword = trimmed[..keyword_len].to_ascii_lowercase();
+    let rest_offset = body_start + lead + keyword_len;
+    let rest = &trimmed[keyword_len..];
+    match keyword.as_str() {
+        "if" => {
+            let cond = parse_expr_all(src, rest, rest_offset, span)?;
+            stack.push(Frame::If {
+                branches: vec![(cond, Vec::new())],
+                otherwise: None,
+            });
+        }
+        "elseif" | "elif" => {
+            let cond = parse_expr_all(src, rest, rest_offset, span)?;
+            match stack.last_mut() {
+                Some(Frame::If {
+                    branches,
+                    otherwise: None,
+                    ..
+                }) => branches.push((cond, Vec::new())),
+                _ => return Err(TemplateError::not_valid(src, span.start)),
+            }
+        }
+        "else" => match stack.last_mut() {
+            Some(Frame::If {
+                otherwise: otherwise @ None,
+                ..
+            }) if rest.trim().is_empty() => *otherwise = Some(Vec::new()),
+            _ => return Err(TemplateError::not_valid(src, span.start)),
+        },
+        "endif" => match stack.pop() {
+            Some(Frame::If {
+                branches,
+                otherwise,
+                ..
+            }) if rest.trim().is_empty() => push(
+                stack,
+                Node::If {
+                    branches,
+                    otherwise: otherwise.unwrap_or_default(),
+                },
+            ),
+            _ => return Err(TemplateError::not_valid(src, span.start)),
+        },
+        "for" => {
+            let rest_trim = rest.trim_start();
+            let var_len = rest_trim
+                .find(|c: char| c.is_whitespace())
+                .unwrap_or(rest_trim.len());
+            let var = &rest_trim[..var_len];
+            let after = rest_trim[var_len..].trim_start();
+            if var.is_empty() || !is_name(var) || !after.starts_with("in ") {
+                return Err(TemplateError::syntax(
+                    src,
+                    span.start,
+                    "for statement: expected {% for name in list %}",
+                ));
+            }
+            let iter_src = &after[3..];
+            let iter_offset = rest_offset + (rest.len() - iter_src.len());
+            let iter = parse_expr_all(src, iter_src, iter_offset, span)?;
+            stack.push(Frame::For {
+                var: var.to_string(),
+                iter,
+                body: Vec::new(),
+            });
+        }
+        "endfor" => match stack.pop() {
+            Some(Frame::For {
+                var, iter, body, ..
+            }) if rest.trim().is_empty() => push(stack, Node::For { var, iter, body }),
+            _ => return Err(TemplateError::not_valid(src, span.start)),
+        },
+        "set" => {
+            let Some((name, value)) = rest.split_once('=') else {
+                return Err(TemplateError::syntax(
+                    src,
+                    span.start,
+                    "set statement: expected {% set name = value %}",
+                ));
+            };
+            let name = name.trim();
+            if !is_name(name) {
+                return Err(TemplateError::syntax(
+                    src,
+                    span.start,
+                    "set statement: invalid variable name",
+                ));
+            }
+            let value_offset =
+                rest_offset + name.len() + 1 + (rest.len() - rest.trim_start().len());
+            let expr = parse_expr_all(src, value, value_offset, span)?;
+            push(
+                stack,
+                Node::Set {
+                    name: name.to_string(),
+                    expr,
+                },
+            );
+        }
+        _ => {
+            return Err(TemplateError::syntax(
+                src,
+                span.start,
+                &format!("unknown statement \"{keyword}\""),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn is_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+fn tokenize(
+    src: &str,
+    text: &str,
+    offset: usize,
+    span: Span,
+) -> Result<Vec<(Tok, usize)>, TemplateError> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        let c = bytes[i];
+        let at = offset + i;
+        match c {
+            b' ' | b'\t' | b'\r' | b'\n' => i += 1,
+            b'0'..=b'9' => {
+                let start = i;
+                while i < bytes.len()
+                    && (bytes[i].is_ascii_digit()
+                        || (bytes[i] == b'.' && bytes.get(i + 1).is_some_and(u8::is_ascii_digit)))
+                {
+                    i += 1;
+                }
+                let n: f64 = text[start..i]
+                    .parse()
+                    .map_err(|_| TemplateError::syntax(src, span.start, "invalid number"))?;
+                out.push((Tok::Num(n), at));
+            }
+            b'"' | b'\'' => {
+                let quote = c;
+                let mut s = String::new();
+                i += 1;
+                loop {
+                    let Some(&b) = bytes.get(i) else {
+                        return Err(TemplateError::not_valid(src, span.start));
+                    };
+                    if b == b'\\' && i + 1 < bytes.len() {
+                        let ch = text[i + 1..].chars().next().unwrap_or('\\');
+                        s.push(ch);
+                        i += 1 + ch.len_utf8();
+                        continue;
+                    }
+                    if b == quote {
+                        i += 1;
+                        break;
+                    }
+                    let ch = text[i..].chars().next().unwrap_or('?');
+                    s.push(ch);
+                    i += ch.len_utf8();
+                }
+                out.push((Tok::Str(s), at));
+            }
+            b'a'..=b'z' | b'A'..=b'Z' | b'_' => {
+                let start = i;
+                while i < bytes.len() {
+                    let b = bytes[i];
+                    let dash_word = b == b'-'
+                        && bytes
+                            .get(i + 1)
+                            .is_some_and(|n| n.is_ascii_alphabetic() || *n == b'_');
+                    if b.is_ascii_alphanumeric() || b == b'_' || dash_word {
+                        i += 1;
+                    } else {
+                        break;
+                    }
+                }
+                out.push((Tok::Ident(text[start..i].to_string()), at));
+            }
+            b'(' => {
+                out.push((Tok::LParen, at));
+                i += 1;
+            }
+            b')' => {
+                out.push((Tok::RParen, at));
+                i += 1;
+            }
+            b',' => {
+                out.push((Tok::Comma, at));
+                i += 1;
+            }
+            b':' => {
+                out.push((Tok::Colon, at));
+                i += 1;
+            }
+            b'.' => {
+                out.push((Tok::Dot, at));
+                i += 1;
+            }
+            _ => {
+                let rest = &text[i..];
+                let op = [
+                    "===", "==", "!=", "<>", ">=", "<=", "=", "<", ">", "+", "-", "*", "/", "!",
+                ]
+                .into_iter()
+                .find(|op| rest.starts_with(op))
+                .ok_or_else(|| {
+                    TemplateError::syntax(
+                        src,
+                        at,
+                        &format!(
+                            "unexpected character '{}'",
+                            rest.chars().next().unwrap_or('?')
+                        ),
+                    )
+                })?;
+                out.push((Tok::Op(op), at));
+                i += op.len();
+            }
+        }
+    }
+    Ok(out)
+}
+
+struct Parser<'a> {
+    src: &'a str,
+    toks: Vec<(Tok, usize)>,
+    pos: usize,
+    span: Span,
+    /// Current nesting of sub-expressions; bounded so no input can exhaust the stack.
+    depth: usize,
+}
+
+/// Deepest expression nesting accepted.
+const MAX_NESTING: usize = 100;
+
+fn parse_expr_all(src: &str, text: &str, offset: usize, span: Span) -> Result<Expr, TemplateError> {
+    let toks = tokenize(src, text, offset, span)?;
+    if toks.is_empty() {
+        return Err(TemplateError::syntax(src, span.start, "empty expression"));
+    }
+    let mut p = Parser {
+        src,
+        toks,
+        pos: 0,
+        span,
+        depth: 0,
+    };
+    let e = p.expr(0)?;
+    if p.pos != p.toks.len() {
+        return Err(p.error("unexpected token"));
+    }
+    Ok(e)
+}
+
+impl Parser<'_> {
+    fn peek(&self) -> Option<&Tok> {
+        self.toks.get(self.pos).map(|(t, _)| t)
+    }
+
+    fn at(&self) -> usize {
+        self.toks.get(self.pos).map_or(self.span.start, |(_, a)| *a)
+    }
+
+    fn error(&self, what: &str) -> TemplateError {
+        TemplateError::syntax(self.src, self.at(), what)
+    }
+
+    fn binop(&self) -> Option<(BinOp, u8)> {
+        let op = match self.peek()? {
+            Tok::Ident(w) => match w.to_ascii_lowercase().as_str() {
+                "or" => BinOp::Or,
+                "xor" => BinOp::Xor,
+                "and" => BinOp::And,
+                "div" => BinOp::IntDiv,
+                "mod" => BinOp::Mod,
+                _ => return None,
+            },
+            Tok::Op(o) => match *o {
+                "=" | "==" => BinOp::Eq,
+                "===" => BinOp::StrictEq,
+                "!=" | "<>" => BinOp::Ne,
+                "<" => BinOp::Lt,
+                "<=" => BinOp::Le,
+                ">" => BinOp::Gt,
+                ">=" => BinOp::Ge,
+                "+" => BinOp::Add,
+                "-" => BinOp::Sub,
+                "*" => BinOp::Mul,
+                "/" => BinOp::Div,
+                _ => return None,
+            },
+            _ => return None,
+        };
+        let prec = match op {
+            BinOp::Or | BinOp::Xor => 1,
+            BinOp::And => 2,
+            BinOp::Eq
+            | BinOp::StrictEq
+            | BinOp::Ne
+            | BinOp::Lt
+            | BinOp::Le
+            | BinOp::Gt
+            | BinOp::Ge => 4,
+            BinOp::Add | BinOp::Sub => 5,
+            BinOp::Mul | BinOp::Div | BinOp::IntDiv | BinOp::Mod => 6,
+        };
+        Some((op, prec))
+    }
+
+    /// Precedence climbing; `not` binds looser than comparisons (level 3).
+    fn expr(&mut self, min: u8) -> Result<Expr, TemplateError> {
+        self.depth += 1;
+        if self.depth > MAX_NESTING {
+            return Err(self.error("expression nested too deeply"));
+        }
+        let result = self.expr_inner(min);
+        self.depth -= 1;
+        result
+    }
+
+    fn expr_inner(&mut self, min: u8) -> Result<Expr, TemplateError> {
+        let mut lhs = self.unary(min)?;
+        while let Some((op, prec)) = self.binop() {
+            if prec < min.max(1) {
+                break;
+            }
+            self.pos += 1;
+            let rhs = self.expr(prec + 1)?;
+            lhs = Expr::Binary(op, Box::new(lhs), Box::new(rhs));
+        }
+        Ok(lhs)
+    }
+
+    fn unary(&mut self, min: u8) -> Result<Expr, TemplateError> {
+        self.depth += 1;
+        if self.depth > MAX_NESTING {
+            return Err(self.error("expression nested too deeply"));
+        }
+        let result = self.unary_inner(min);
+        self.depth -= 1;
+        result
+    }
+
+    fn unary_inner(&mut self, min: u8) -> Result<Expr, TemplateError> {
+        match self.peek() {
+            Some(Tok::Op("!")) => {
+                self.pos += 1;
+                Ok(Expr::Not(Box::new(self.unary(7)?)))
+            }
+            Some(Tok::Ident(w))
+                if w.eq_ignore_ascii_case("not")
+                    && self.toks.get(self.pos + 1).map(|t| &t.0) != Some(&Tok::Colon) =>
+            {
+                self.pos += 1;
+                Ok(Expr::Not(Box::new(self.expr(min.max(3))?)))
+            }
+            Some(Tok::Op("-")) => {
+                self.pos += 1;
+                Ok(Expr::Neg(Box::new(self.unary(7)?)))
+            }
+            _ => self.primary(),
+        }
+    }
+
+    fn primary(&mut self) -> Result<Expr, TemplateError> {
+        let at = self.at();
+        let Some((tok, _)) = self.toks.get(self.pos).cloned() else {
+            return Err(self.error("expression expected"));
+        };
+        self.pos += 1;
+        match tok {
+            Tok::Num(n) => Ok(Expr::Literal(number(n))),
+            Tok::Str(s) => Ok(Expr::Literal(Value::String(s))),
+            Tok::LParen => {
+                let e = self.expr(0)?;
+                if self.peek() != Some(&Tok::RParen) {
+                    return Err(self.error("')' expected"));
+                }
+                self.pos += 1;
+                Ok(e)
+            }
+            Tok::Ident(name) => {
+                let lower = name.to_ascii_lowercase();
+                match lower.as_str() {
+                    "true" => return Ok(Expr::Literal(Value::Bool(true))),
+                    "false" => return Ok(Expr::Literal(Value::Bool(false))),
+                    "null" => return Ok(Expr::Literal(Value::Null)),
+                    _ => {}
+                }
+                if self.peek() == Some(&Tok::LParen) {
+                    self.pos += 1;
+                    let mut args = Vec::new();
+                    if self.peek() != Some(&Tok::RParen) {
+                        loop {
+                            args.push(self.expr(0)?);
+                            match self.peek() {
+                                Some(Tok::Comma) => self.pos += 1,
+                                Some(Tok::RParen) => break,
+                                _ => return Err(self.error("',' or ')' expected")),
+                            }
+                        }
+                    }
+                    self.pos += 1;
+                    return Ok(Expr::Call { name, args, at });
+                }
+                let ns = if self.peek() == Some(&Tok::Colon) {
+                    let ns = match lower.as_str() {
+                        "var" => Namespace::Var,
+                        "data" => Namespace::Data,
+                        "mj" => Namespace::Mj,
+                        "segment" => Namespace::Segment,
+                        _ => {
+                            return Err(TemplateError::syntax(
+                                self.src,
+                                at,
+                                &format!("unknown namespace \"{name}\""),
+                            ));
+                        }
+                    };
+                    self.pos += 1;
+                    ns
+                } else {
+                    Namespace::Local
+                };
+                let mut path = Vec::new();
+                if ns == Namespace::Local {
+                    path.push(name);
+                } else {
+                    path.push(self.name_part()?);
+                }
+                while self.peek() == Some(&Tok::Dot) {
+                    self.pos += 1;
+                    path.push(self.name_part()?);
+                }
+                let default = if ns != Namespace::Local && self.peek() == Some(&Tok::Colon) {
+                    self.pos += 1;
+                    Some(self.default_literal()?)
+                } else {
+                    None
+                };
+                Ok(Expr::Path {
+                    ns,
+                    path,
+                    default,
+                    at,
+                })
+            }
+            _ => Err(TemplateError::syntax(self.src, at, "unexpected token")),
+        }
+    }
+
+    fn name_part(&mut self) -> Result<String, TemplateError> {
+        match self.toks.get(self.pos).cloned() {
+            Some((Tok::Ident(s), _)) => {
+                self.pos += 1;
+                Ok(s)
+            }
+            Some((Tok::Num(n), _)) if n.fract() == 0.0 => {
+                self.pos += 1;
+                Ok(format!("{}", n as i64))
+            }
+            _ => Err(self.error("name expected")),
+        }
+    }
+
+    /// `:"text"`, `:true`, `:12`, or a bare word.
+    fn default_literal(&mut self) -> Result<Value, TemplateError> {
+        let Some((tok, _)) = self.toks.get(self.pos).cloned() else {
+            return Ok(Value::String(String::new()));
+        };
+        self.pos += 1;
+        Ok(match tok {
+            Tok::Str(s) => Value::String(s),
+            Tok::Num(n) => number(n),
+            Tok::Op("-") => match self.toks.get(self.pos).cloned() {
+                Some((Tok::Num(n), _)) => {
+                    self.pos += 1;
+                    number(-n)
+                }
+                _ => return Err(self.error("number expected")),
+            },
+            Tok::Ident(w) => match w.to_ascii_lowercase().as_str() {
+                "true" => Value::Bool(true),
+                "false" => Value::Bool(false),
+                "null" => Value::Null,
+                _ => Value::String(w),
+            },
+            _ => return Err(self.error("default value expected")),
+        })
+    }
+}
+
+/// Integral numbers stay integers (so they print without `.0`).
+pub fn number(n: f64) -> Value {
+    if n.fract() == 0.0 && n.abs() < 9.0e15 {
+        Value::from(n as i64)
+    } else {
+        serde_json::Number::from_f64(n)
+            .map(Value::Number)
+            .unwrap_or(Value::Null)
+    }
+}
