@@ -1,10 +1,11 @@
-//! Rendering: scopes, truthiness, operators and functions.
+//! Rendering: variables, truthiness, operators and functions. Values borrow from the context
+//! whenever they can (`Cow::Borrowed`): a loop over the message's Variables copies nothing.
 
-use std::collections::HashMap;
+use std::borrow::Cow;
 
 use serde_json::Value;
 
-use crate::syntax::{BinOp, Expr, Namespace, Node, number};
+use crate::syntax::{BinOp, Expr, Func, Namespace, Node, number};
 use crate::{Context, Mode, TemplateError, escape_html};
 
 /// Deepest loop nesting and most loop iterations per render: a template cannot run away.
@@ -13,23 +14,28 @@ const MAX_ITERATIONS: usize = 1_000_000;
 
 struct Renderer<'a> {
     src: &'a str,
-    ctx: &'a Context<'a>,
+    ctx: Context<'a>,
     mode: Mode,
-    scopes: Vec<HashMap<String, Value>>,
+    /// Loop and `set` variables, innermost last; `frames` marks where each loop's begin.
+    vars: Vec<(&'a str, Cow<'a, Value>)>,
+    frames: Vec<usize>,
     iterations: usize,
 }
 
-pub fn render(
-    nodes: &[Node],
-    src: &str,
-    ctx: &Context<'_>,
+/// The tree, the source and the context share one lifetime (a caller's longer-lived context
+/// shrinks to it), so names and literals are borrowed, not copied, per render.
+pub fn render<'a>(
+    nodes: &'a [Node],
+    src: &'a str,
+    ctx: &Context<'a>,
     mode: Mode,
 ) -> Result<String, TemplateError> {
     let mut r = Renderer {
         src,
-        ctx,
+        ctx: *ctx,
         mode,
-        scopes: vec![HashMap::new()],
+        vars: Vec::new(),
+        frames: Vec::new(),
         iterations: 0,
     };
     let mut out = String::with_capacity(src.len() + src.len() / 4);
@@ -37,30 +43,23 @@ pub fn render(
     Ok(out)
 }
 
-impl Renderer<'_> {
-    fn nodes(&mut self, nodes: &[Node], out: &mut String) -> Result<(), TemplateError> {
+impl<'a> Renderer<'a> {
+    fn nodes(&mut self, nodes: &'a [Node], out: &mut String) -> Result<(), TemplateError> {
         for node in nodes {
             match node {
                 Node::Text(t) => out.push_str(t),
-                Node::Print { expr, lenient } => {
-                    let value = match self.eval(expr) {
-                        Ok(v) => v,
-                        Err(_) if *lenient => Value::Null,
-                        Err(e) => return Err(e),
-                    };
-                    let text = display(&value);
-                    match self.mode {
-                        Mode::Html => out.push_str(&escape_html(&text)),
-                        Mode::Text => out.push_str(&text),
-                    }
-                }
+                Node::Print { expr, lenient } => match self.eval(expr) {
+                    Ok(v) => write_value(out, &v, self.mode),
+                    Err(_) if *lenient => {}
+                    Err(e) => return Err(e),
+                },
                 Node::If {
                     branches,
                     otherwise,
                 } => {
                     let mut taken = false;
                     for (cond, body) in branches {
-                        if truthy(&self.eval(cond)?) {
+                        if truthy(self.eval(cond)?.as_ref()) {
                             self.nodes(body, out)?;
                             taken = true;
                             break;
@@ -70,55 +69,14 @@ impl Renderer<'_> {
                         self.nodes(otherwise, out)?;
                     }
                 }
-                Node::For { var, iter, body } => {
-                    let items = match self.eval(iter)? {
-                        Value::Array(items) => items,
-                        Value::Object(map) => map.into_iter().map(|(_, v)| v).collect(),
-                        _ => {
-                            let at = expr_at(iter);
-                            return Err(TemplateError::runtime(
-                                self.src,
-                                at,
-                                format!("\"{}\" is not an array value", expr_name(iter)),
-                            ));
-                        }
-                    };
-                    if self.scopes.len() > MAX_DEPTH {
-                        return Err(TemplateError::runtime(
-                            self.src,
-                            expr_at(iter),
-                            "loops nested too deeply".into(),
-                        ));
-                    }
-                    for item in items {
-                        self.iterations += 1;
-                        if self.iterations > MAX_ITERATIONS {
-                            return Err(TemplateError::runtime(
-                                self.src,
-                                expr_at(iter),
-                                "too many loop iterations".into(),
-                            ));
-                        }
-                        self.scopes.push(HashMap::from([(var.clone(), item)]));
-                        let r = self.nodes(body, out);
-                        self.scopes.pop();
-                        r?;
-                    }
-                }
+                Node::For { var, iter, body } => self.for_loop(var, iter, body, out)?,
                 Node::Set { name, expr } => {
                     let value = self.eval(expr)?;
-                    // Reassigning updates the variable where it lives; a new one goes in the
-                    // innermost scope.
-                    match self.scopes.iter_mut().rev().find(|s| s.contains_key(name)) {
-                        Some(scope) => {
-                            scope.insert(name.clone(), value);
-                        }
-                        None => {
-                            self.scopes
-                                .last_mut()
-                                .expect("scope")
-                                .insert(name.clone(), value);
-                        }
+                    // Reassigning updates the variable where it lives; a new one belongs to the
+                    // innermost loop (or to the whole template).
+                    match self.vars.iter_mut().rev().find(|(n, _)| *n == name) {
+                        Some(slot) => slot.1 = value,
+                        None => self.vars.push((name.as_str(), value)),
                     }
                 }
             }
@@ -126,60 +84,112 @@ impl Renderer<'_> {
         Ok(())
     }
 
-    fn eval(&self, e: &Expr) -> Result<Value, TemplateError> {
-        match e {
-            Expr::Literal(v) => Ok(v.clone()),
+    fn for_loop(
+        &mut self,
+        var: &'a str,
+        iter: &'a Expr,
+        body: &'a [Node],
+        out: &mut String,
+    ) -> Result<(), TemplateError> {
+        let items: Vec<Cow<'a, Value>> = match self.eval(iter)? {
+            Cow::Borrowed(Value::Array(items)) => items.iter().map(Cow::Borrowed).collect(),
+            Cow::Borrowed(Value::Object(map)) => map.values().map(Cow::Borrowed).collect(),
+            Cow::Owned(Value::Array(items)) => items.into_iter().map(Cow::Owned).collect(),
+            Cow::Owned(Value::Object(map)) => map.into_iter().map(|(_, v)| Cow::Owned(v)).collect(),
+            _ => {
+                let message = format!("\"{}\" is not an array value", expr_name(iter));
+                return Err(TemplateError::runtime(self.src, expr_at(iter), message));
+            }
+        };
+        if self.frames.len() >= MAX_DEPTH {
+            return Err(TemplateError::runtime(
+                self.src,
+                expr_at(iter),
+                "loops nested too deeply".into(),
+            ));
+        }
+        for item in items {
+            self.iterations += 1;
+            if self.iterations > MAX_ITERATIONS {
+                return Err(TemplateError::runtime(
+                    self.src,
+                    expr_at(iter),
+                    "too many loop iterations".into(),
+                ));
+            }
+            self.frames.push(self.vars.len());
+            self.vars.push((var, item));
+            let r = self.nodes(body, out);
+            let frame = self.frames.pop().unwrap_or(0);
+            self.vars.truncate(frame);
+            r?;
+        }
+        Ok(())
+    }
+
+    fn eval(&self, e: &'a Expr) -> Result<Cow<'a, Value>, TemplateError> {
+        Ok(Cow::Owned(match e {
+            Expr::Literal(v) => return Ok(Cow::Borrowed(v)),
             Expr::Path {
                 ns,
                 path,
                 default,
                 at,
-            } => self.lookup(ns, path, default.as_ref(), *at),
-            Expr::Not(inner) => Ok(Value::Bool(!truthy(&self.eval(inner)?))),
+            } => return self.lookup(ns, path, default.as_ref(), *at),
+            Expr::Not(inner) => Value::Bool(!truthy(self.eval(inner)?.as_ref())),
             Expr::Neg(inner) => {
                 let v = self.eval(inner)?;
-                let n = self.num(&v, expr_at(inner))?;
-                Ok(number(-n))
+                number(-self.num(&v, expr_at(inner))?)
             }
-            Expr::Binary(op, l, r) => self.binary(*op, l, r),
-            Expr::Call { name, args, at } => self.call(name, args, *at),
-        }
+            Expr::Binary(op, l, r) => self.binary(*op, l, r)?,
+            Expr::Call {
+                func,
+                name,
+                args,
+                at,
+            } => self.call(*func, name, args, *at)?,
+        }))
     }
 
     fn lookup(
         &self,
         ns: &Namespace,
-        path: &[String],
-        default: Option<&Value>,
+        path: &'a [String],
+        default: Option<&'a Value>,
         at: usize,
-    ) -> Result<Value, TemplateError> {
-        let root = match ns {
+    ) -> Result<Cow<'a, Value>, TemplateError> {
+        let root: Option<&'a Value> = match ns {
             Namespace::Var => Some(self.ctx.vars),
             Namespace::Data => Some(self.ctx.data),
             Namespace::Mj => Some(self.ctx.mj),
             Namespace::Segment => {
                 let name = path.join(".");
-                return Ok(Value::Bool(
-                    self.ctx
-                        .segments
-                        .iter()
-                        .any(|s| s.eq_ignore_ascii_case(&name)),
-                ));
+                let member = self
+                    .ctx
+                    .segments
+                    .iter()
+                    .any(|s| s.eq_ignore_ascii_case(&name));
+                return Ok(Cow::Owned(Value::Bool(member)));
             }
             Namespace::Local => None,
         };
-        let found = match root {
-            Some(root) => walk(root, path),
-            None => self
-                .scopes
+        let found: Option<Cow<'a, Value>> = match root {
+            Some(root) => walk(root, path).map(Cow::Borrowed),
+            None => match self
+                .vars
                 .iter()
                 .rev()
-                .find_map(|s| s.get(&path[0]))
-                .and_then(|v| walk(v, &path[1..])),
+                .find(|(n, _)| *n == path[0])
+                .map(|(_, v)| v)
+            {
+                Some(Cow::Borrowed(v)) => walk(v, &path[1..]).map(Cow::Borrowed),
+                Some(Cow::Owned(v)) => walk(v, &path[1..]).cloned().map(Cow::Owned),
+                None => None,
+            },
         };
         match (found, default) {
-            (Some(v), _) if !v.is_null() || default.is_none() => Ok(v.clone()),
-            (_, Some(d)) => Ok(d.clone()),
+            (Some(v), _) if !v.is_null() || default.is_none() => Ok(v),
+            (_, Some(d)) => Ok(Cow::Borrowed(d)),
             (_, None) => {
                 let prefix = match ns {
                     Namespace::Var => "var:",
@@ -199,32 +209,33 @@ impl Renderer<'_> {
         })
     }
 
-    fn binary(&self, op: BinOp, l: &Expr, r: &Expr) -> Result<Value, TemplateError> {
+    fn binary(&self, op: BinOp, l: &'a Expr, r: &'a Expr) -> Result<Value, TemplateError> {
         // Logical operators short-circuit.
         match op {
             BinOp::And => {
                 return Ok(Value::Bool(
-                    truthy(&self.eval(l)?) && truthy(&self.eval(r)?),
+                    truthy(self.eval(l)?.as_ref()) && truthy(self.eval(r)?.as_ref()),
                 ));
             }
             BinOp::Or => {
                 return Ok(Value::Bool(
-                    truthy(&self.eval(l)?) || truthy(&self.eval(r)?),
+                    truthy(self.eval(l)?.as_ref()) || truthy(self.eval(r)?.as_ref()),
                 ));
             }
             _ => {}
         }
         let (a, b) = (self.eval(l)?, self.eval(r)?);
-        let at = expr_at(l);
+        let (a, b) = (a.as_ref(), b.as_ref());
+        let (at, rat) = (expr_at(l), expr_at(r));
         Ok(match op {
-            BinOp::Xor => Value::Bool(truthy(&a) != truthy(&b)),
-            BinOp::Eq => Value::Bool(loose_eq(&a, &b)),
-            BinOp::Ne => Value::Bool(!loose_eq(&a, &b)),
+            BinOp::Xor => Value::Bool(truthy(a) != truthy(b)),
+            BinOp::Eq => Value::Bool(loose_eq(a, b)),
+            BinOp::Ne => Value::Bool(!loose_eq(a, b)),
             BinOp::StrictEq => {
                 Value::Bool(a == b || (a.is_number() && b.is_number() && a.as_f64() == b.as_f64()))
             }
             BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge => {
-                let ord = compare(&a, &b);
+                let ord = compare(a, b);
                 Value::Bool(match op {
                     BinOp::Lt => ord.is_lt(),
                     BinOp::Le => ord.is_le(),
@@ -232,20 +243,16 @@ impl Renderer<'_> {
                     _ => ord.is_ge(),
                 })
             }
-            BinOp::Add => match (as_number(&a), as_number(&b)) {
+            BinOp::Add => match (as_number(a), as_number(b)) {
                 (Some(x), Some(y)) if !(a.is_string() && b.is_string()) => number(x + y),
-                _ => Value::String(format!("{}{}", display(&a), display(&b))),
+                _ => Value::String(format!("{}{}", display(a), display(b))),
             },
-            BinOp::Sub => number(self.num(&a, at)? - self.num(&b, expr_at(r))?),
-            BinOp::Mul => number(self.num(&a, at)? * self.num(&b, expr_at(r))?),
+            BinOp::Sub => number(self.num(a, at)? - self.num(b, rat)?),
+            BinOp::Mul => number(self.num(a, at)? * self.num(b, rat)?),
             BinOp::Div | BinOp::IntDiv | BinOp::Mod => {
-                let (x, y) = (self.num(&a, at)?, self.num(&b, expr_at(r))?);
+                let (x, y) = (self.num(a, at)?, self.num(b, rat)?);
                 if y == 0.0 {
-                    return Err(TemplateError::syntax(
-                        self.src,
-                        expr_at(r),
-                        "division by zero",
-                    ));
+                    return Err(TemplateError::syntax(self.src, rat, "division by zero"));
                 }
                 match op {
                     BinOp::Div => number(x / y),
@@ -257,13 +264,19 @@ impl Renderer<'_> {
         })
     }
 
-    fn call(&self, name: &str, args: &[Expr], at: usize) -> Result<Value, TemplateError> {
+    fn call(
+        &self,
+        func: Func,
+        name: &str,
+        args: &'a [Expr],
+        at: usize,
+    ) -> Result<Value, TemplateError> {
         let values = args
             .iter()
             .map(|a| self.eval(a))
-            .collect::<Result<Vec<_>, _>>()?;
-        let arg = |i: usize| values.get(i).cloned().unwrap_or(Value::Null);
-        let text = |i: usize| display(&arg(i));
+            .collect::<Result<Vec<Cow<'a, Value>>, _>>()?;
+        let arg = |i: usize| values.get(i).map_or(&Value::Null, |v| v.as_ref());
+        let text = |i: usize| display(arg(i));
         let want = |n: usize| -> Result<(), TemplateError> {
             if values.len() < n {
                 Err(TemplateError::syntax(
@@ -275,10 +288,10 @@ impl Renderer<'_> {
                 Ok(())
             }
         };
-        Ok(match name.to_ascii_lowercase().as_str() {
-            "upper" => Value::String(text(0).to_uppercase()),
-            "lower" => Value::String(text(0).to_lowercase()),
-            "capitalize" => {
+        Ok(match func {
+            Func::Upper => Value::String(text(0).to_uppercase()),
+            Func::Lower => Value::String(text(0).to_lowercase()),
+            Func::Capitalize => {
                 let s = text(0);
                 let mut chars = s.chars();
                 Value::String(match chars.next() {
@@ -286,9 +299,9 @@ impl Renderer<'_> {
                     None => String::new(),
                 })
             }
-            "round" => {
+            Func::Round => {
                 want(1)?;
-                let x = self.num(&arg(0), at)?;
+                let x = self.num(arg(0), at)?;
                 let digits = values
                     .get(1)
                     .map(|p| self.num(p, at))
@@ -298,15 +311,15 @@ impl Renderer<'_> {
                 let factor = 10f64.powi(digits);
                 number((x * factor).round() / factor)
             }
-            "int" => {
+            Func::Int => {
                 want(1)?;
-                number(self.num(&arg(0), at)?.trunc())
+                number(self.num(arg(0), at)?.trunc())
             }
-            "urlencode" => Value::String(url_encode(&text(0))),
-            "escape" => Value::String(escape_html(&text(0))),
-            "hasopenedsince" => {
+            Func::UrlEncode => Value::String(url_encode(&text(0))),
+            Func::Escape => Value::String(escape_html(&text(0))),
+            Func::HasOpenedSince => {
                 want(1)?;
-                let days = self.num(&arg(0), at)?;
+                let days = self.num(arg(0), at)?;
                 Value::Bool(
                     self.ctx
                         .activity
@@ -314,9 +327,9 @@ impl Renderer<'_> {
                         .is_some_and(|d| (d as f64) <= days),
                 )
             }
-            "hasclickedsince" => {
+            Func::HasClickedSince => {
                 want(1)?;
-                let days = self.num(&arg(0), at)?;
+                let days = self.num(arg(0), at)?;
                 Value::Bool(
                     self.ctx
                         .activity
@@ -324,24 +337,20 @@ impl Renderer<'_> {
                         .is_some_and(|d| (d as f64) <= days),
                 )
             }
-            "formatnumberlocale" => {
+            Func::FormatNumberLocale => {
                 want(1)?;
-                let x = self.num(&arg(0), at)?;
-                let locale = values.get(1).map(display).unwrap_or_else(|| "en".into());
+                let x = self.num(arg(0), at)?;
+                let locale = match values.get(1).map(|v| v.as_ref()) {
+                    Some(Value::String(s)) => s.as_str(),
+                    _ => "en",
+                };
                 let decimals = values
                     .get(2)
                     .map(|d| self.num(d, at))
                     .transpose()?
                     .unwrap_or(2.0)
                     .clamp(0.0, 10.0) as usize;
-                Value::String(format_number_locale(x, &locale, decimals))
-            }
-            _ => {
-                return Err(TemplateError::syntax(
-                    self.src,
-                    at,
-                    &format!("Unknown function: {name}"),
-                ));
+                Value::String(format_number_locale(x, locale, decimals))
             }
         })
     }
@@ -382,6 +391,37 @@ fn expr_name(e: &Expr) -> String {
         }
         Expr::Call { name, .. } => name.clone(),
         _ => "expression".into(),
+    }
+}
+
+/// Prints a value into `out`, escaped for HTML in [`Mode::Html`], without a temporary string
+/// for the common cases.
+fn write_value(out: &mut String, v: &Value, mode: Mode) {
+    use std::fmt::Write;
+    match v {
+        Value::String(s) if mode == Mode::Html => escape_into(out, s),
+        Value::String(s) => out.push_str(s),
+        Value::Number(n) if n.as_i64().is_some() => {
+            let _ = write!(out, "{}", n.as_i64().unwrap_or_default());
+        }
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Null => {}
+        other => {
+            let text = display(other);
+            if mode == Mode::Html {
+                escape_into(out, &text)
+            } else {
+                out.push_str(&text)
+            }
+        }
+    }
+}
+
+fn escape_into(out: &mut String, s: &str) {
+    if !s.contains(['&', '<', '>', '"', '\'']) {
+        out.push_str(s);
+    } else {
+        out.push_str(&escape_html(s));
     }
 }
 

@@ -29,10 +29,46 @@ pub enum Expr {
     Neg(Box<Expr>),
     Binary(BinOp, Box<Expr>, Box<Expr>),
     Call {
+        func: Func,
         name: String,
         args: Vec<Expr>,
         at: usize,
     },
+}
+
+/// The functions of the language, resolved when the template is parsed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Func {
+    Upper,
+    Lower,
+    Capitalize,
+    Round,
+    Int,
+    UrlEncode,
+    Escape,
+    HasOpenedSince,
+    HasClickedSince,
+    FormatNumberLocale,
+}
+
+impl Func {
+    fn from_name(name: &str) -> Option<Func> {
+        const ALL: [(&str, Func); 10] = [
+            ("upper", Func::Upper),
+            ("lower", Func::Lower),
+            ("capitalize", Func::Capitalize),
+            ("round", Func::Round),
+            ("int", Func::Int),
+            ("urlencode", Func::UrlEncode),
+            ("escape", Func::Escape),
+            ("hasopenedsince", Func::HasOpenedSince),
+            ("hasclickedsince", Func::HasClickedSince),
+            ("formatnumberlocale", Func::FormatNumberLocale),
+        ];
+        ALL.iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, f)| *f)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -656,7 +692,15 @@ impl Parser<'_> {
                         }
                     }
                     self.pos += 1;
-                    return Ok(Expr::Call { name, args, at });
+                    let func = Func::from_name(&name).ok_or_else(|| {
+                        TemplateError::syntax(self.src, at, &format!("Unknown function: {name}"))
+                    })?;
+                    return Ok(Expr::Call {
+                        func,
+                        name,
+                        args,
+                        at,
+                    });
                 }
                 let ns = if self.peek() == Some(&Tok::Colon) {
                     let ns = match lower.as_str() {
