@@ -20,6 +20,7 @@
 //! ```
 
 mod eval;
+pub mod mjml;
 mod syntax;
 
 use std::fmt;
