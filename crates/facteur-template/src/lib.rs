@@ -34,6 +34,16 @@ pub struct Template {
     source: std::sync::Arc<str>,
 }
 
+/// A variable reference found in a template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VariableRef {
+    /// With its namespace: `var:order.total`.
+    pub name: String,
+    pub has_default: bool,
+    pub line: usize,
+    pub column: usize,
+}
+
 /// How printed values are escaped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -188,6 +198,22 @@ impl Template {
 
     pub fn source(&self) -> &str {
         &self.source
+    }
+
+    /// Every `var:`/`data:`/`mj:` reference, in order, with whether it has a default (one
+    /// without a default fails the render, and blocks the message, when the value is missing).
+    pub fn variables(&self) -> Vec<VariableRef> {
+        let mut out = Vec::new();
+        syntax::visit_paths(&self.nodes, &mut |name, has_default, at| {
+            let (line, column) = position(&self.source, at);
+            out.push(VariableRef {
+                name,
+                has_default,
+                line,
+                column,
+            });
+        });
+        out
     }
 
     /// Renders with these values.

@@ -799,3 +799,57 @@ pub fn number(n: f64) -> Value {
             .unwrap_or(Value::Null)
     }
 }
+
+/// Calls `f(name, has_default, offset)` for every namespaced reference (`var:`, `data:`,
+/// `mj:`), depth first, in source order.
+pub fn visit_paths(nodes: &[Node], f: &mut impl FnMut(String, bool, usize)) {
+    fn expr(e: &Expr, f: &mut impl FnMut(String, bool, usize)) {
+        match e {
+            Expr::Path {
+                ns,
+                path,
+                default,
+                at,
+            } => {
+                let prefix = match ns {
+                    Namespace::Var => "var:",
+                    Namespace::Data => "data:",
+                    Namespace::Mj => "mj:",
+                    Namespace::Segment | Namespace::Local => return,
+                };
+                f(
+                    format!("{prefix}{}", path.join(".")),
+                    default.is_some(),
+                    *at,
+                );
+            }
+            Expr::Not(inner) | Expr::Neg(inner) => expr(inner, f),
+            Expr::Binary(_, l, r) => {
+                expr(l, f);
+                expr(r, f);
+            }
+            Expr::Call { args, .. } => args.iter().for_each(|a| expr(a, f)),
+            Expr::Literal(_) => {}
+        }
+    }
+    for node in nodes {
+        match node {
+            Node::Text(_) => {}
+            Node::Print { expr: e, .. } | Node::Set { expr: e, .. } => expr(e, f),
+            Node::If {
+                branches,
+                otherwise,
+            } => {
+                for (cond, body) in branches {
+                    expr(cond, f);
+                    visit_paths(body, f);
+                }
+                visit_paths(otherwise, f);
+            }
+            Node::For { iter, body, .. } => {
+                expr(iter, f);
+                visit_paths(body, f);
+            }
+        }
+    }
+}

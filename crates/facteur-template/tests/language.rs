@@ -247,6 +247,24 @@ fn hostile_nesting_is_an_error_not_a_crash() {
     );
 }
 
+#[test]
+fn variables_are_listed_with_positions() {
+    let t = Template::parse("Hi {{ var:name:\"you\" }}\n{% for l in var:lines %}{{ l.x }} {{ data:city }}{% endfor %}{% if segment:vip %}{% endif %}").unwrap();
+    let found: Vec<_> = t
+        .variables()
+        .into_iter()
+        .map(|v| (v.name, v.has_default, v.line, v.column))
+        .collect();
+    assert_eq!(
+        found,
+        [
+            ("var:name".to_string(), true, 1, 7),
+            ("var:lines".into(), false, 2, 13),
+            ("data:city".into(), false, 2, 38)
+        ]
+    );
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(2000))]
     /// Any input, from an alphabet rich in the language's own characters, parses or errors and

@@ -13,5 +13,6 @@ pub mod metrics;
 pub mod queue;
 pub mod scheduler;
 pub mod smtp_server;
+pub mod template_cli;
 pub mod time;
 pub mod tls;

@@ -56,6 +56,30 @@ enum Command {
         #[command(subcommand)]
         command: QueueCommand,
     },
+    /// Work on templates (Mailjet templating language, MJML) from the command line
+    Template {
+        #[command(subcommand)]
+        command: TemplateCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum TemplateCommand {
+    /// Render a template (.mjml is compiled to HTML first) with test values; prints the result
+    Render {
+        file: PathBuf,
+        /// JSON test values: {"Variables": {...}, "data": {...}} or a flat object of variables
+        #[arg(long)]
+        vars: Option<PathBuf>,
+        /// Render as a text part or subject (no HTML escaping of values)
+        #[arg(long)]
+        text: bool,
+    },
+    /// Check templates: MJML and language errors with positions, variables without defaults
+    Check {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -185,6 +209,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Account { command } => account(command).await,
         Command::Queue { command } => queue(command).await,
+        Command::Template { command } => Ok(template(command)),
     }
 }
 
@@ -258,6 +283,39 @@ async fn shutdown_signal() {
     }
     #[cfg(not(unix))]
     let _ = ctrl_c.await;
+}
+
+fn template(command: TemplateCommand) -> ExitCode {
+    use facteur::template_cli;
+    match command {
+        TemplateCommand::Render { file, vars, text } => {
+            match template_cli::render(&file, vars.as_deref(), text) {
+                Ok(out) => {
+                    print!("{out}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("{e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        TemplateCommand::Check { files } => {
+            let mut failed = false;
+            for file in files {
+                let (report, errors) = template_cli::check(&file);
+                for line in report {
+                    println!("{line}");
+                }
+                failed |= errors;
+            }
+            if failed {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+    }
 }
 
 async fn account(command: AccountCommand) -> anyhow::Result<ExitCode> {

@@ -197,3 +197,80 @@ async fn queue_list_show_retry_delete() {
     child.start_kill().unwrap();
     let _ = child.wait().await;
 }
+
+#[tokio::test]
+async fn template_render_and_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let mjml = dir.path().join("order.mjml");
+    std::fs::write(&mjml, r#"<mjml><mj-body><mj-section><mj-column>
+<mj-text>Hello {{ var:name:"friend" }}</mj-text>
+<mj-raw>{% for line in var:lines %}</mj-raw><mj-text>{{ line }}</mj-text><mj-raw>{% endfor %}</mj-raw>
+</mj-column></mj-section></mj-body></mjml>"#).unwrap();
+    let vars = dir.path().join("vars.json");
+    std::fs::write(
+        &vars,
+        r#"{"Variables": {"name": "Ada <3", "lines": ["Tea", "Cake"]}}"#,
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .args(["template", "render"])
+        .arg(&mjml)
+        .arg("--vars")
+        .arg(&vars)
+        .output()
+        .await
+        .unwrap();
+    let html = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        html.contains("Hello Ada &lt;3")
+            && html.contains("Tea")
+            && html.contains("Cake")
+            && html.contains("<!doctype html>"),
+        "{html}"
+    );
+
+    // Missing variable without default: the error names the file, line and column.
+    let bad = dir.path().join("bad.html");
+    std::fs::write(&bad, "<p>\n  {{ var:missing }}</p>").unwrap();
+    let out = Command::new(BIN)
+        .args(["template", "render"])
+        .arg(&bad)
+        .output()
+        .await
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("bad.html:2:6: expression parsing error ## Unknown identifier: var:missing"),
+        "{err}"
+    );
+
+    let out = Command::new(BIN)
+        .args(["template", "check"])
+        .arg(&mjml)
+        .arg(&bad)
+        .output()
+        .await
+        .unwrap();
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "warnings only: {report}");
+    assert!(
+        report.contains("order.mjml: OK (2 variable reference(s), 1 without a default)")
+            && report.contains("order.mjml:3:24: warning: var:lines has no default"),
+        "{report}"
+    );
+    std::fs::write(&bad, "{% if var:a %}never closed").unwrap();
+    let out = Command::new(BIN)
+        .args(["template", "check"])
+        .arg(&bad)
+        .output()
+        .await
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("error: not valid template"));
+}

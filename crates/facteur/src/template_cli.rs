@@ -1,0 +1,136 @@
+//! `facteur template render|check`: the templating language and MJML from the command line,
+//! for developers writing templates. Errors are printed as `FILE:LINE:COLUMN: message`.
+
+use std::path::Path;
+
+use facteur_template::{Context, Mode, Template, mjml};
+use serde_json::Value;
+
+/// A template file: its source, and for `.mjml` files the compiled HTML and MJML warnings.
+/// The language's tags are the same in both, so errors are reported against the source
+/// (positions the author can find) and the output comes from the compiled HTML.
+struct Loaded {
+    source: String,
+    html: Option<String>,
+    warnings: Vec<String>,
+}
+
+fn load(path: &Path) -> Result<Loaded, String> {
+    let source = std::fs::read_to_string(path)
+        .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+    if !path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("mjml"))
+    {
+        return Ok(Loaded {
+            source,
+            html: None,
+            warnings: Vec::new(),
+        });
+    }
+    let compiled = mjml::to_html(&source).map_err(|e| match (e.line, e.column) {
+        (Some(l), Some(c)) => format!("{}:{l}:{c}: {}", path.display(), e.message),
+        _ => format!("{}: {}", path.display(), e.message),
+    })?;
+    Ok(Loaded {
+        source,
+        html: Some(compiled.html),
+        warnings: compiled.warnings,
+    })
+}
+
+/// Test values: a Send API message (`{"Variables": {...}}`, optionally with `"data"` for
+/// contact properties), or a flat object of variables.
+fn values(vars: Option<&Path>) -> Result<(Value, Value), String> {
+    let Some(path) = vars else {
+        return Ok((Value::Null, Value::Null));
+    };
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+    let json: Value = serde_json::from_str(&text)
+        .map_err(|e| format!("{}: invalid JSON: {e}", path.display()))?;
+    if !json.is_object() {
+        return Err(format!("{}: expected a JSON object", path.display()));
+    }
+    Ok(match json.get("Variables") {
+        Some(vars) => (
+            vars.clone(),
+            json.get("data").cloned().unwrap_or(Value::Null),
+        ),
+        None => (json, Value::Null),
+    })
+}
+
+/// Renders a template file with test values.
+pub fn render(path: &Path, vars: Option<&Path>, text: bool) -> Result<String, String> {
+    let loaded = load(path)?;
+    let (vars, data) = values(vars)?;
+    let located = |e: facteur_template::TemplateError| {
+        format!("{}:{}:{}: {}", path.display(), e.line, e.column, e.message)
+    };
+    let ctx = Context {
+        vars: &vars,
+        data: &data,
+        ..Context::default()
+    };
+    let mode = if text { Mode::Text } else { Mode::Html };
+    // Errors against the source first, so their positions are the author's.
+    let from_source = Template::parse(&loaded.source)
+        .and_then(|t| t.render(&ctx, mode))
+        .map_err(located)?;
+    match loaded.html {
+        Some(html) => Template::parse(&html)
+            .and_then(|t| t.render(&ctx, mode))
+            .map_err(located),
+        None => Ok(from_source),
+    }
+}
+
+/// Lints a template file: the report's lines, and whether it has errors.
+pub fn check(path: &Path) -> (Vec<String>, bool) {
+    let loaded = match load(path) {
+        Ok(x) => x,
+        Err(e) => return (vec![format!("{e}")], true),
+    };
+    let mut report: Vec<String> = loaded
+        .warnings
+        .iter()
+        .map(|w| format!("{}: warning: MJML: {w}", path.display()))
+        .collect();
+    match Template::parse(&loaded.source) {
+        Err(e) => {
+            report.push(format!(
+                "{}:{}:{}: error: {}",
+                path.display(),
+                e.line,
+                e.column,
+                e.message
+            ));
+            (report, true)
+        }
+        Ok(t) => {
+            let vars = t.variables();
+            let without: Vec<_> = vars
+                .iter()
+                .filter(|v| !v.has_default && !v.name.starts_with("mj:"))
+                .collect();
+            for v in &without {
+                report.push(format!(
+                    "{}:{}:{}: warning: {} has no default: a message without it is blocked (add {}:\"…\")",
+                    path.display(),
+                    v.line,
+                    v.column,
+                    v.name,
+                    v.name
+                ));
+            }
+            report.push(format!(
+                "{}: OK ({} variable reference(s), {} without a default)",
+                path.display(),
+                vars.len(),
+                without.len()
+            ));
+            (report, false)
+        }
+    }
+}
