@@ -21,6 +21,7 @@
 
 mod eval;
 pub mod mjml;
+pub mod starters;
 mod syntax;
 
 use std::fmt;

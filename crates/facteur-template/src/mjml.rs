@@ -60,6 +60,15 @@ fn parse_error(source: &str, e: &ParseError) -> MjmlError {
         ParseError::EndOfStream { .. } => Some(source.len()),
         _ => None,
     };
+    // The XML tokenizer's own error knows its row and column.
+    if let ParseError::ParserError { source: inner, .. } = e {
+        let pos = inner.pos();
+        return MjmlError {
+            message: format!("{e}: {inner}"),
+            line: Some(pos.row as usize),
+            column: Some(pos.col as usize),
+        };
+    }
     let (line, column) = match at {
         Some(at) => {
             let at = at.min(source.len());
@@ -114,6 +123,10 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(e.line, Some(5), "{e}");
+        // `<` in mj-raw is a tag to the XML parser: the error says where.
+        let e = to_html("<mjml><mj-body>\n<mj-raw>{% if var:n < 2 %}</mj-raw>\n</mj-body></mjml>")
+            .unwrap_err();
+        assert_eq!(e.line, Some(2), "{e}");
         let e = to_html("not mjml at all").unwrap_err();
         assert!(!e.message.is_empty());
     }

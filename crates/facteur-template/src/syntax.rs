@@ -731,7 +731,8 @@ impl Parser<'_> {
                     self.pos += 1;
                     path.push(self.name_part()?);
                 }
-                let default = if ns != Namespace::Local && self.peek() == Some(&Tok::Colon) {
+                // Defaults on loop variables too (`item.discount:0`): list items often lack a key.
+                let default = if self.peek() == Some(&Tok::Colon) {
                     self.pos += 1;
                     Some(self.default_literal()?)
                 } else {
