@@ -187,7 +187,7 @@ fi
 
 ratio() { python3 -c "print(f'{$1/$2:.2f}')"; }
 {
-  echo "# Benchmarks"
+  echo "## Relay throughput (issue 2)"
   echo
   echo "Written by \`bench/relay.sh\` on $(date -u '+%Y-%m-%d %H:%M UTC'); $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB."
   echo "Load: Postfix's \`smtp-source\` ($SESSIONS parallel sessions, a new connection per message) → relay"
@@ -196,8 +196,6 @@ ratio() { python3 -c "print(f'{$1/$2:.2f}')"; }
   echo "\`synchronous=FULL\` and group commit; Postfix $(postconf -d -h mail_version) with its queue files fsynced."
   echo "Accepted = messages / time until smtp-source finished (every message got its 250)."
   echo "End to end = messages / time until smtp-sink had received them all."
-  echo
-  echo "## Relay throughput (issue 2)"
   echo
   echo "| message | messages | system | accepted msg/s | end-to-end msg/s | peak RSS |"
   echo "|---|---|---|---|---|---|"
@@ -237,6 +235,5 @@ ratio() { python3 -c "print(f'{$1/$2:.2f}')"; }
       echo "| $nodes | $N2K | $acc | $e2e | $((rss / 1024)) MiB | $(ratio "$e2e" "$pe")× |"
     done
   fi
-} > "$ROOT/docs/benchmarks.md.new"
-mv "$ROOT/docs/benchmarks.md.new" "$ROOT/docs/benchmarks.md"
-cat "$ROOT/docs/benchmarks.md"
+} | python3 "$ROOT/bench/section.py" relay
+sed -n "/<!-- relay:begin -->/,/<!-- relay:end -->/p" "$ROOT/docs/benchmarks.md"
