@@ -11,6 +11,7 @@ mod batch;
 mod ids;
 mod schema;
 mod spool;
+pub mod templates;
 pub mod testing;
 
 use std::path::Path;

@@ -7,10 +7,11 @@ use crate::Backend;
 
 /// (version, description, SQL) in order. Types are written for SQLite; [`for_backend`] adapts
 /// the few that PostgreSQL spells differently.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "accounts, spool, queue, recipients, events",
-    "CREATE TABLE accounts (
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "accounts, spool, queue, recipients, events",
+        "CREATE TABLE accounts (
         id BIGINT PRIMARY KEY,
         name TEXT NOT NULL,
         api_key TEXT NOT NULL UNIQUE,
@@ -59,7 +60,43 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[(
         detail TEXT NOT NULL
     );
     CREATE INDEX events_message ON events (message_id);",
-)];
+    ),
+    (
+        2,
+        "templates and their versions",
+        "CREATE TABLE templates (
+        id BIGINT PRIMARY KEY,
+        account_id BIGINT NOT NULL REFERENCES accounts(id),
+        name TEXT NOT NULL,
+        author TEXT NOT NULL DEFAULT '',
+        categories TEXT NOT NULL DEFAULT '[]',
+        copyright TEXT NOT NULL DEFAULT '',
+        description TEXT NOT NULL DEFAULT '',
+        edit_mode INTEGER NOT NULL DEFAULT 2,
+        is_starred BIGINT NOT NULL DEFAULT 0,
+        text_part_generation BIGINT NOT NULL DEFAULT 1,
+        locale TEXT NOT NULL DEFAULT 'en_US',
+        purposes TEXT NOT NULL DEFAULT '[]',
+        test_values TEXT NOT NULL DEFAULT '{}',
+        created_at BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL
+    );
+    CREATE INDEX templates_account ON templates (account_id, name);
+    CREATE TABLE template_versions (
+        id BIGINT PRIMARY KEY,
+        template_id BIGINT NOT NULL REFERENCES templates(id) ON DELETE CASCADE,
+        number BIGINT NOT NULL,
+        status TEXT NOT NULL,
+        html TEXT NOT NULL DEFAULT '',
+        text TEXT NOT NULL DEFAULT '',
+        mjml TEXT NOT NULL DEFAULT '',
+        headers TEXT NOT NULL DEFAULT '{}',
+        note TEXT NOT NULL DEFAULT '',
+        created_at BIGINT NOT NULL,
+        UNIQUE (template_id, number)
+    );",
+    ),
+];
 
 /// The migration's SQL for a backend: BLOB is BYTEA and AUTOINCREMENT keys are identities on
 /// PostgreSQL.
