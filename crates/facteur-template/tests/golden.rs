@@ -5,8 +5,6 @@
 //! On a mismatch the actual result is written next to it as `.actual`; `UPDATE_GOLDEN=1`
 //! rewrites the expectations.
 
-use std::path::Path;
-
 use facteur_template::{Activity, Context, Mode, Template};
 use serde_json::Value;
 
@@ -43,7 +41,7 @@ fn run(template: &str, spec: &Value) -> String {
 
 #[test]
 fn golden_files() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
+    let dir = manifest_dir().join("tests/golden");
     let update = std::env::var_os("UPDATE_GOLDEN").is_some();
     let mut count = 0;
     let mut failures = Vec::new();
@@ -107,4 +105,10 @@ fn golden_files() {
         failures.len(),
         failures.join("\n")
     );
+}
+
+/// The crate's directory, read at run time (cargo sets it for tests), so a test binary built in
+/// another checkout of the same repository never reads that checkout's files.
+fn manifest_dir() -> std::path::PathBuf {
+    std::path::PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("run through cargo test"))
 }

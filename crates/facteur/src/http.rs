@@ -1,4 +1,4 @@
-//! The HTTP listener: health and Prometheus metrics (the API joins it here).
+//! The HTTP listener: health, Prometheus metrics and the REST API.
 
 use std::sync::Arc;
 
@@ -16,6 +16,8 @@ pub fn router(app: Arc<App>) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
+        .merge(crate::api::routes())
+        .layer(axum::extract::DefaultBodyLimit::max(crate::api::MAX_BODY))
         .with_state(app)
 }
 

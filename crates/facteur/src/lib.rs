@@ -3,6 +3,7 @@
 //! `scheduler` (claims due rows, retries, DSNs) → `delivery` (routes, outbound SMTP) — with
 //! `queue` (the retry policy), `config`, `tls`, `http` (health, metrics) and `metrics` beside.
 
+pub mod api;
 pub mod app;
 pub mod config;
 pub mod delivery;

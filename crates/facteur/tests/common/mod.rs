@@ -346,3 +346,41 @@ pub async fn read_all(mut s: TcpStream) -> String {
 pub fn install_crypto() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
+
+/// One HTTP/1.1 request over a fresh connection: returns the status and the body parsed as JSON
+/// (Null when empty). `auth` is (API key, secret key) for HTTP Basic.
+pub async fn http_json(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    auth: Option<(&str, &str)>,
+    body: Option<&str>,
+) -> (u16, serde_json::Value) {
+    use base64::Engine;
+    let mut req =
+        format!("{method} {path} HTTP/1.1\r\nHost: facteur.test\r\nConnection: close\r\n");
+    if let Some((k, s)) = auth {
+        let token = base64::engine::general_purpose::STANDARD.encode(format!("{k}:{s}"));
+        req.push_str(&format!("Authorization: Basic {token}\r\n"));
+    }
+    let body = body.unwrap_or("");
+    req.push_str(&format!(
+        "Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    ));
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream.write_all(req.as_bytes()).await.unwrap();
+    let raw = read_all(stream).await;
+    let (head, payload) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let json = if payload.trim().is_empty() {
+        serde_json::Value::Null
+    } else {
+        serde_json::from_str(payload).unwrap_or_else(|e| panic!("{e}: {payload:?}"))
+    };
+    (status, json)
+}

@@ -1,0 +1,153 @@
+//! The REST API (Mailjet's v3 shapes): HTTP Basic with API key and secret key, JSON bodies,
+//! `{"Count", "Data", "Total"}` envelopes, and errors as `{"ErrorInfo", "ErrorMessage",
+//! "StatusCode"}`. Each resource is a module; `routes` lists them all in one place.
+
+pub mod templates;
+
+use std::sync::Arc;
+
+use axum::extract::{FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::{Json, Router};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use serde_json::{Value, json};
+
+use crate::app::App;
+
+/// Largest JSON body accepted by the REST API.
+pub const MAX_BODY: usize = 15 * 1024 * 1024;
+
+pub fn routes() -> Router<Arc<App>> {
+    templates::routes()
+}
+
+/// An API error with Mailjet's body shape.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub message: String,
+    pub info: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            message: message.into(),
+            info: String::new(),
+        }
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, message)
+    }
+
+    pub fn not_found() -> Self {
+        Self::new(StatusCode::NOT_FOUND, "Object not found")
+    }
+
+    pub fn with_info(mut self, info: impl Into<String>) -> Self {
+        self.info = info.into();
+        self
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({"ErrorInfo": self.info, "ErrorMessage": self.message, "StatusCode": self.status.as_u16()});
+        let mut response = (self.status, Json(body)).into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                "Basic realm=\"Facteur API\""
+                    .parse()
+                    .expect("static header"),
+            );
+        }
+        response
+    }
+}
+
+impl From<facteur_store::Error> for ApiError {
+    fn from(e: facteur_store::Error) -> Self {
+        match e {
+            facteur_store::Error::NotFound => ApiError::not_found(),
+            facteur_store::Error::Invalid(m) => ApiError::bad_request(m),
+            facteur_store::Error::Unavailable(e) => {
+                tracing::error!(error = %e, "store unavailable");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Service temporarily unavailable, try again later",
+                )
+            }
+        }
+    }
+}
+
+/// The account whose API key and secret key came with the request (HTTP Basic).
+pub struct ApiAccount(pub facteur_store::Account);
+
+impl FromRequestParts<Arc<App>> for ApiAccount {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        app: &Arc<App>,
+    ) -> Result<Self, Self::Rejection> {
+        let denied = || {
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "API key authentication/authorization failure",
+            )
+        };
+        let header = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(denied)?;
+        let encoded = header.strip_prefix("Basic ").ok_or_else(denied)?;
+        let decoded = STANDARD.decode(encoded.trim()).map_err(|_| denied())?;
+        let decoded = String::from_utf8(decoded).map_err(|_| denied())?;
+        let (key, secret) = decoded.split_once(':').ok_or_else(denied)?;
+        match app.store.verify_credentials(key, secret).await? {
+            Some(account) => Ok(ApiAccount(account)),
+            None => Err(denied()),
+        }
+    }
+}
+
+/// A JSON body that answers bad input with a Mailjet-shaped 400 (or 413 when too large).
+pub struct ApiJson(pub Value);
+
+impl axum::extract::FromRequest<Arc<App>> for ApiJson {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &Arc<App>) -> Result<Self, Self::Rejection> {
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|e| {
+                if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::new(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        format!("Request body larger than {MAX_BODY} bytes"),
+                    )
+                } else {
+                    ApiError::bad_request(format!("Cannot read the request body: {e}"))
+                }
+            })?;
+        if bytes.is_empty() {
+            return Ok(ApiJson(Value::Object(Default::default())));
+        }
+        serde_json::from_slice(&bytes)
+            .map(ApiJson)
+            .map_err(|e| ApiError::bad_request("Invalid JSON").with_info(e.to_string()))
+    }
+}
+
+/// `{"Count": n, "Data": [...], "Total": total}`.
+pub fn envelope(data: Vec<Value>, total: i64) -> Json<Value> {
+    Json(json!({"Count": data.len(), "Data": data, "Total": total}))
+}

@@ -1,0 +1,560 @@
+//! `/v3/REST/template` and its content, versions and preview, in Mailjet's shapes.
+//!
+//! Content saved through `detailcontent` (POST replaces every part, PUT keeps the parts it does
+//! not name) becomes a published version at once, as on Mailjet. `draft` and `publish` let an
+//! editor work on a draft first. `MJMLContent` is raw MJML; when it is given without
+//! `Html-part`, the HTML is compiled from it. Content is validated on save: MJML must compile
+//! and the templating language must parse.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use facteur_store::templates::{
+    TemplateContent, TemplateFilter, TemplateMeta, TemplateRecord, VersionInfo,
+};
+use facteur_template::{Context, Mode, Template, mjml};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use super::{ApiAccount, ApiError, ApiJson, envelope};
+use crate::app::App;
+use crate::time::now_ms;
+
+pub fn routes() -> Router<Arc<App>> {
+    Router::new()
+        .route("/v3/REST/template", get(list).post(create))
+        .route(
+            "/v3/REST/template/{id}",
+            get(show).put(update).delete(remove),
+        )
+        .route(
+            "/v3/REST/template/{id}/detailcontent",
+            get(content).post(replace_content).put(merge_content),
+        )
+        .route("/v3/REST/template/{id}/draft", put(save_draft))
+        .route("/v3/REST/template/{id}/publish", post(publish))
+        .route("/v3/REST/template/{id}/versions", get(versions))
+        .route(
+            "/v3/REST/template/{id}/versions/{number}/restore",
+            post(restore),
+        )
+        .route("/v3/REST/template/{id}/preview", post(preview))
+}
+
+fn rfc3339(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}
+
+fn template_json(t: &TemplateRecord) -> Value {
+    json!({
+        "ID": t.id,
+        "Name": t.meta.name,
+        "Author": t.meta.author,
+        "Categories": t.meta.categories,
+        "Copyright": t.meta.copyright,
+        "Description": t.meta.description,
+        "EditMode": t.meta.edit_mode,
+        "IsStarred": t.meta.is_starred,
+        "IsTextPartGenerationEnabled": t.meta.text_part_generation,
+        "Locale": t.meta.locale,
+        "LocaleList": [t.meta.locale],
+        "OwnerId": t.account_id,
+        "OwnerType": "apikey",
+        "Presets": "",
+        "Previews": [],
+        "Purposes": t.meta.purposes,
+        "CreatedAt": rfc3339(t.created_at),
+        "LastUpdatedAt": rfc3339(t.updated_at),
+        "PublishedVersion": t.published,
+        "DraftVersion": t.draft,
+    })
+}
+
+/// Read-only fields a client may send back unchanged.
+const READ_ONLY: [&str; 10] = [
+    "ID",
+    "OwnerId",
+    "OwnerType",
+    "CreatedAt",
+    "LastUpdatedAt",
+    "LocaleList",
+    "Presets",
+    "Previews",
+    "PublishedVersion",
+    "DraftVersion",
+];
+
+fn object(body: &Value) -> Result<&Map<String, Value>, ApiError> {
+    body.as_object()
+        .ok_or_else(|| ApiError::bad_request("The request body must be a JSON object"))
+}
+
+fn string(field: &str, v: &Value) -> Result<String, ApiError> {
+    v.as_str()
+        .map(str::to_string)
+        .ok_or_else(|| ApiError::bad_request(format!("Property \"{field}\" must be a string")))
+}
+
+fn strings(field: &str, v: &Value) -> Result<Vec<String>, ApiError> {
+    v.as_array()
+        .and_then(|a| {
+            a.iter()
+                .map(|s| s.as_str().map(str::to_string))
+                .collect::<Option<Vec<_>>>()
+        })
+        .ok_or_else(|| {
+            ApiError::bad_request(format!("Property \"{field}\" must be an array of strings"))
+        })
+}
+
+/// Applies the body's properties to `meta`, checking each one's type.
+fn apply_meta(body: &Value, mut meta: TemplateMeta) -> Result<TemplateMeta, ApiError> {
+    for (key, v) in object(body)? {
+        match key.as_str() {
+            "Name" => meta.name = string(key, v)?,
+            "Author" => meta.author = string(key, v)?,
+            "Copyright" => meta.copyright = string(key, v)?,
+            "Description" => meta.description = string(key, v)?,
+            "Locale" => meta.locale = string(key, v)?,
+            "Categories" => meta.categories = strings(key, v)?,
+            "Purposes" => {
+                let purposes = strings(key, v)?;
+                if let Some(bad) = purposes
+                    .iter()
+                    .find(|p| !["marketing", "transactional", "automation"].contains(&p.as_str()))
+                {
+                    return Err(ApiError::bad_request(format!(
+                        "Invalid purpose \"{bad}\": use marketing, transactional or automation"
+                    )));
+                }
+                meta.purposes = purposes;
+            }
+            "EditMode" => {
+                meta.edit_mode = v
+                    .as_i64()
+                    .filter(|m| (1..=4).contains(m))
+                    .ok_or_else(|| ApiError::bad_request("Property \"EditMode\" must be 1 (drag and drop), 2 (HTML), 3 (section) or 4 (MJML)"))?;
+            }
+            "IsStarred" => {
+                meta.is_starred = v.as_bool().ok_or_else(|| {
+                    ApiError::bad_request("Property \"IsStarred\" must be a boolean")
+                })?
+            }
+            "IsTextPartGenerationEnabled" => {
+                meta.text_part_generation = v.as_bool().ok_or_else(|| {
+                    ApiError::bad_request(
+                        "Property \"IsTextPartGenerationEnabled\" must be a boolean",
+                    )
+                })?
+            }
+            other if READ_ONLY.contains(&other) => {}
+            other => {
+                return Err(ApiError::bad_request(format!(
+                    "Unknown property \"{other}\""
+                )));
+            }
+        }
+    }
+    Ok(meta)
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct ListQuery {
+    #[serde(rename = "Name")]
+    name: Option<String>,
+    #[serde(rename = "EditMode")]
+    edit_mode: Option<i64>,
+    #[serde(rename = "Categories")]
+    categories: Option<String>,
+    #[serde(rename = "IsStarred")]
+    is_starred: Option<bool>,
+    #[serde(rename = "Sort")]
+    sort: Option<String>,
+    #[serde(rename = "Limit")]
+    limit: Option<i64>,
+    #[serde(rename = "Offset")]
+    offset: Option<i64>,
+}
+
+async fn list(
+    State(app): State<Arc<App>>,
+    ApiAccount(account): ApiAccount,
+    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let Query(q) = query
+        .map_err(|e| ApiError::bad_request("Invalid query parameter").with_info(e.body_text()))?;
+    let sort = match q.sort.as_deref() {
+        None => None,
+        Some("Name" | "Name ASC") => Some("name"),
+        Some("-Name" | "Name DESC") => Some("-name"),
+        Some("LastUpdatedAt" | "LastUpdatedAt ASC") => Some("updated"),
+        Some("-LastUpdatedAt" | "LastUpdatedAt DESC") => Some("-updated"),
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "Invalid Sort \"{other}\": use Name, -Name, LastUpdatedAt or -LastUpdatedAt"
+            )));
+        }
+    };
+    let filter = TemplateFilter {
+        name: q.name,
+        edit_mode: q.edit_mode,
+        categories_any: q
+            .categories
+            .map(|c| {
+                c.split(',')
+                    .map(|s| s.trim().to_string())
+                    .filter(|s| !s.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default(),
+        starred_only: q.is_starred.unwrap_or(false),
+        sort: sort.map(str::to_string),
+        limit: q.limit.unwrap_or(10),
+        offset: q.offset.unwrap_or(0),
+    };
+    let (templates, total) = app.store.list_templates(account.id, &filter).await?;
+    Ok(envelope(
+        templates.iter().map(template_json).collect(),
+        total,
+    ))
+}
+
+async fn create(
+    State(app): State<Arc<App>>,
+    ApiAccount(account): ApiAccount,
+    ApiJson(body): ApiJson,
+) -> Result<impl IntoResponse, ApiError> {
+    let defaults = TemplateMeta {
+        edit_mode: 2,
+        text_part_generation: true,
+        locale: "en_US".into(),
+        ..TemplateMeta::default()
+    };
+    let meta = apply_meta(&body, defaults)?;
+    if meta.name.trim().is_empty() {
+        return Err(ApiError::bad_request("Property \"Name\" is required"));
+    }
+    let t = app
+        .store
+        .create_template(account.id, &meta, now_ms())
+        .await?;
+    Ok((StatusCode::CREATED, envelope(vec![template_json(&t)], 1)))
+}
+
+async fn show(
+    State(app): State<Arc<App>>,
+    ApiAccount(account): ApiAccount,
+    Path(id): Path<i64>,
+) -> Result<impl IntoResponse, ApiError> {
+    let t = app.store.template(account.id, id).await?;
+    Ok(envelope(vec![template_json(&t)], 1))
+}
+
+async fn update(
+    State(app): State<Arc<App>>,
+    ApiAccount(account): ApiAccount,
+    Path(id): Path<i64>,
+    ApiJson(body): ApiJson,
+) -> Result<impl IntoResponse, ApiError> {
+    let current = app.store.template(account.id, id).await?;
+    let meta = apply_meta(&body, current.meta)?;
+    if meta.name.trim().is_empty() {
+        return Err(ApiError::bad_request("Property \"Name\" cannot be empty"));
+    }
+    let t = app
+        .store
+        .update_template_meta(account.id, id, &meta, now_ms())
+        .await?;
+    Ok(envelope(vec![template_json(&t)], 1))
+}
+
+async fn remove(
+    State(app): State<Arc<App>>,
+    ApiAccount(account): ApiAccount,
+    Path(id): Path<i64>,
+) -> Result<impl IntoResponse, ApiError> {
+    app.store.delete_template(account.id, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+fn content_json(c: &TemplateContent) -> Value {
+    json!({"Headers": c.headers, "Html-part": c.html, "Text-part": c.text, "MJMLContent": c.mjml})
+}
+
+/// The content being edited: the draft if there is one, else the newest published version.
+async fn current_content(app: &App, account_id: i64, id: i64) -> Result<TemplateContent, ApiError> {
+    Ok(app
+        .store
+        .template_versions(account_id, id)
+        .await?
+        .into_iter()
+        .next()
+        .map(|v| v.content)
+        .unwrap_or_default())
+}
+
+/// Builds content from a detailcontent body over `base` (POST: empty; PUT: the current content).
+fn content_from(body: &Value, mut base: TemplateContent) -> Result<TemplateContent, ApiError> {
+    let mut html_given = false;
+    for (key, v) in object(body)? {
+        match key.as_str() {
+            "Html-part" => {
+                base.html = string(key, v)?;
+                html_given = true;
+            }
+            "Text-part" => base.text = string(key, v)?,
+            "MJMLContent" => base.mjml = string(key, v)?,
+            "Headers" => {
+                let headers = v.as_object().ok_or_else(|| {
+                    ApiError::bad_request("Property \"Headers\" must be an object")
+                })?;
+                if let Some((name, _)) = headers.iter().find(|(_, v)| !v.is_string()) {
+                    return Err(ApiError::bad_request(format!(
+                        "Header \"{name}\" must be a string"
+                    )));
+                }
+                base.headers = v.clone();
+            }
+            other => {
+                return Err(ApiError::bad_request(format!(
+                    "Unknown property \"{other}\""
+                )));
+            }
+        }
+    }
+    if !base.mjml.trim().is_empty() && !html_given {
+        let compiled = mjml::to_html(&base.mjml).map_err(|e| {
+            let info = match (e.line, e.column) {
+                (Some(l), Some(c)) => format!("MJMLContent, line {l}, column {c}"),
+                _ => "MJMLContent".to_string(),
+            };
+            ApiError::bad_request(e.message).with_info(info)
+        })?;
+        base.html = compiled.html;
+    }
+    if base.headers.is_null() {
+        base.headers = json!({});
+    }
+    // The templating language must parse in every part.
+    let subject = base
+        .headers
+        .get("Subject")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    for (part, text) in [
+        ("Html-part", &base.html),
+        ("Text-part", &base.text),
+        ("Headers.Subject", &subject),
+    ] {
+        Template::parse(text).map_err(|e| {
+            ApiError::bad_request(e.message.clone())
+                .with_info(format!("{part}, line {}, column {}", e.line, e.column))
+        })?;
+    }
+    Ok(base)
+}
+
+async fn content(
+    State(app): State<Arc<App>>,
+    ApiAccount(account): ApiAccount,
+    Path(id): Path<i64>,
+) -> Result<impl IntoResponse, ApiError> {
+    let c = current_content(&app, account.id, id).await?;
+    Ok(envelope(vec![content_json(&c)], 1))
+}
+
+async fn save_and_publish(
+    app: &App,
+    account_id: i64,
+    id: i64,
+    c: &TemplateContent,
+) -> Result<(), ApiError> {
+    let now = now_ms();
+    app.store
+        .save_template_draft(account_id, id, c, now)
+        .await?;
+    app.store
+        .publish_template(account_id, id, "saved through detailcontent", now)
+        .await?;
+    Ok(())
+}
+
+async fn replace_content(
+    State(app): State<Arc<App>>,
+    ApiAccount(account): ApiAccount,
+    Path(id): Path<i64>,
+    ApiJson(body): ApiJson,
+) -> Result<impl IntoResponse, ApiError> {
+    app.store.template(account.id, id).await?;
+    let c = content_from(&body, TemplateContent::default())?;
+    save_and_publish(&app, account.id, id, &c).await?;
+    Ok((StatusCode::CREATED, envelope(vec![content_json(&c)], 1)))
+}
+
+async fn merge_content(
+    State(app): State<Arc<App>>,
+    ApiAccount(account): ApiAccount,
+    Path(id): Path<i64>,
+    ApiJson(body): ApiJson,
+) -> Result<impl IntoResponse, ApiError> {
+    let current = current_content(&app, account.id, id).await?;
+    let c = content_from(&body, current)?;
+    save_and_publish(&app, account.id, id, &c).await?;
+    Ok(envelope(vec![content_json(&c)], 1))
+}
+
+async fn save_draft(
+    State(app): State<Arc<App>>,
+    ApiAccount(account): ApiAccount,
+    Path(id): Path<i64>,
+    ApiJson(body): ApiJson,
+) -> Result<impl IntoResponse, ApiError> {
+    let current = current_content(&app, account.id, id).await?;
+    let c = content_from(&body, current)?;
+    let number = app
+        .store
+        .save_template_draft(account.id, id, &c, now_ms())
+        .await?;
+    Ok(Json(json!({"Draft": number})))
+}
+
+async fn publish(
+    State(app): State<Arc<App>>,
+    ApiAccount(account): ApiAccount,
+    Path(id): Path<i64>,
+    ApiJson(body): ApiJson,
+) -> Result<impl IntoResponse, ApiError> {
+    let note = match body.get("Note") {
+        None => String::new(),
+        Some(v) => string("Note", v)?,
+    };
+    let number = app
+        .store
+        .publish_template(account.id, id, &note, now_ms())
+        .await?;
+    Ok(Json(json!({"Published": number})))
+}
+
+fn version_json(v: &VersionInfo) -> Value {
+    json!({"Number": v.number, "Status": v.status, "Note": v.note, "CreatedAt": rfc3339(v.created_at), "Content": content_json(&v.content)})
+}
+
+async fn versions(
+    State(app): State<Arc<App>>,
+    ApiAccount(account): ApiAccount,
+    Path(id): Path<i64>,
+) -> Result<impl IntoResponse, ApiError> {
+    let list = app.store.template_versions(account.id, id).await?;
+    let total = list.len() as i64;
+    Ok(envelope(list.iter().map(version_json).collect(), total))
+}
+
+async fn restore(
+    State(app): State<Arc<App>>,
+    ApiAccount(account): ApiAccount,
+    Path((id, number)): Path<(i64, i64)>,
+) -> Result<impl IntoResponse, ApiError> {
+    let draft = app
+        .store
+        .restore_template_version(account.id, id, number, now_ms())
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"Draft": draft, "RestoredFrom": number})),
+    ))
+}
+
+/// Renders subject, HTML and text with test values, without sending. Body (all optional):
+/// `{"Variables": {...}, "ContactProperties": {...}, "Version": "draft"|"published", "Save": true}`.
+/// Without `Variables`, the values saved with the template are used. A body holding neither
+/// `Variables` nor `ContactProperties` is Normal mode: the whole object is the variables.
+async fn preview(
+    State(app): State<Arc<App>>,
+    ApiAccount(account): ApiAccount,
+    Path(id): Path<i64>,
+    ApiJson(body): ApiJson,
+) -> Result<impl IntoResponse, ApiError> {
+    let template = app.store.template(account.id, id).await?;
+    let body = object(&body)?.clone();
+    let use_published = match body.get("Version").and_then(Value::as_str) {
+        None | Some("draft") => false,
+        Some("published") => true,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "Invalid Version \"{other}\": use draft or published"
+            )));
+        }
+    };
+    let content = if use_published {
+        app.store.published_content(account.id, id).await?
+    } else {
+        current_content(&app, account.id, id).await?
+    };
+    let save = body.get("Save").and_then(Value::as_bool).unwrap_or(false);
+    let mut values: Map<String, Value> = body
+        .into_iter()
+        .filter(|(k, _)| k != "Version" && k != "Save")
+        .collect();
+    if values.is_empty() {
+        values = template
+            .test_values
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
+    } else if save {
+        app.store
+            .set_template_test_values(account.id, id, &Value::Object(values.clone()), now_ms())
+            .await?;
+    }
+    let expert = values.contains_key("Variables") || values.contains_key("ContactProperties");
+    let (vars, data) = if expert {
+        (
+            values.get("Variables").cloned().unwrap_or(Value::Null),
+            values
+                .get("ContactProperties")
+                .cloned()
+                .unwrap_or(Value::Null),
+        )
+    } else {
+        (Value::Object(values), Value::Null)
+    };
+    let ctx = Context {
+        vars: &vars,
+        data: &data,
+        ..Context::default()
+    };
+    let subject = content
+        .headers
+        .get("Subject")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let render = |part: &str, text: &str, mode: Mode| {
+        Template::parse(text)
+            .and_then(|t| t.render(&ctx, mode))
+            .map_err(|e| {
+                ApiError::bad_request(e.message.clone())
+                    .with_info(format!("{part}, line {}, column {}", e.line, e.column))
+            })
+    };
+    Ok(envelope(
+        vec![json!({
+            "Subject": render("Headers.Subject", &subject, Mode::Text)?,
+            "Html-part": render("Html-part", &content.html, Mode::Html)?,
+            "Text-part": render("Text-part", &content.text, Mode::Text)?,
+        })],
+        1,
+    ))
+}

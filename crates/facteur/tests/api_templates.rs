@@ -1,0 +1,321 @@
+//! The templates REST API over real HTTP: Mailjet shapes, validation, versions, preview,
+//! authentication and per-account isolation.
+
+mod common;
+
+use common::*;
+use serde_json::json;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn templates_crud_content_versions_preview() {
+    let receiver = Receiver::start().await;
+    let node = node(receiver.addr).await;
+    let http = node.running.http;
+    let auth = Some((node.api_key.as_str(), node.secret.as_str()));
+    let call = |method: &'static str, path: String, body: Option<String>| async move {
+        http_json(http, method, &path, auth, body.as_deref()).await
+    };
+
+    // Create, with Mailjet's fields; bad input gets Mailjet's error shape.
+    let (status, body) = call("POST", "/v3/REST/template".into(), Some(json!({"Name": "Order", "Categories": ["invoice"], "Purposes": ["transactional"], "EditMode": 4, "Locale": "fr_FR"}).to_string())).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(
+        (body["Count"].clone(), body["Total"].clone()),
+        (json!(1), json!(1))
+    );
+    let t = &body["Data"][0];
+    let id = t["ID"].as_i64().unwrap();
+    assert_eq!(
+        (
+            t["Name"].as_str(),
+            t["EditMode"].as_i64(),
+            t["OwnerType"].as_str()
+        ),
+        (Some("Order"), Some(4), Some("apikey"))
+    );
+    for (bad, message) in [
+        (json!({"Author": "x"}), "Property \"Name\" is required"),
+        (json!({"Name": 3}), "Property \"Name\" must be a string"),
+        (
+            json!({"Name": "x", "EditMode": 9}),
+            "Property \"EditMode\" must be 1",
+        ),
+        (
+            json!({"Name": "x", "Purposes": ["spam"]}),
+            "Invalid purpose \"spam\"",
+        ),
+        (
+            json!({"Name": "x", "Colour": "red"}),
+            "Unknown property \"Colour\"",
+        ),
+    ] {
+        let (status, body) = call("POST", "/v3/REST/template".into(), Some(bad.to_string())).await;
+        assert_eq!(status, 400, "{bad}");
+        assert!(
+            body["ErrorMessage"].as_str().unwrap().starts_with(message),
+            "{body}"
+        );
+        assert_eq!(body["StatusCode"], 400);
+    }
+    let (status, body) = call("POST", "/v3/REST/template".into(), Some("{not json".into())).await;
+    assert_eq!(
+        (status, body["ErrorMessage"].as_str()),
+        (400, Some("Invalid JSON"))
+    );
+
+    // Content from MJML: compiled to HTML, validated, published as version 1.
+    let mjml = r#"<mjml><mj-body><mj-section><mj-column><mj-text>Hello {{ var:name:'friend' }}</mj-text><mj-raw>{% for l in var:lines %}</mj-raw><mj-text>{{ l }}</mj-text><mj-raw>{% endfor %}</mj-raw></mj-column></mj-section></mj-body></mjml>"#;
+    let detail = json!({"MJMLContent": mjml, "Text-part": "Hello {{ var:name:\"friend\" }}", "Headers": {"Subject": "Your order, {{ var:name }}", "From": "Shop <shop@example.com>"}});
+    let (status, body) = call(
+        "POST",
+        format!("/v3/REST/template/{id}/detailcontent"),
+        Some(detail.to_string()),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    assert!(
+        body["Data"][0]["Html-part"]
+            .as_str()
+            .unwrap()
+            .contains("{% for l in var:lines %}")
+    );
+    // Broken content is refused with its position.
+    let (status, body) = call(
+        "PUT",
+        format!("/v3/REST/template/{id}/detailcontent"),
+        Some(json!({"Text-part": "x\n{% if var:a %}"}).to_string()),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(
+        body["ErrorMessage"]
+            .as_str()
+            .unwrap()
+            .starts_with("not valid template"),
+        "{body}"
+    );
+    assert_eq!(body["ErrorInfo"], "Text-part, line 2, column 14");
+    let (status, body) = call(
+        "PUT",
+        format!("/v3/REST/template/{id}/detailcontent"),
+        Some(
+            json!({"MJMLContent": "<mjml><mj-head><mj-html-attributes/></mj-head></mjml>"})
+                .to_string(),
+        ),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["ErrorInfo"]
+            .as_str()
+            .unwrap()
+            .starts_with("MJMLContent, line 1")
+    );
+    // PUT keeps the parts it does not name: version 2.
+    let (status, _) = call(
+        "PUT",
+        format!("/v3/REST/template/{id}/detailcontent"),
+        Some(json!({"Text-part": "Hi {{ var:name:\"you\" }}"}).to_string()),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (_, body) = call("GET", format!("/v3/REST/template/{id}/detailcontent"), None).await;
+    assert_eq!(body["Data"][0]["Text-part"], "Hi {{ var:name:\"you\" }}");
+    assert_eq!(
+        body["Data"][0]["Headers"]["Subject"],
+        "Your order, {{ var:name }}"
+    );
+
+    // Preview with Expert-mode values, saved; then again with the saved values.
+    let values = json!({"Variables": {"name": "Ada <3", "lines": ["Tea", "Cake"]}, "Save": true});
+    let (status, body) = call(
+        "POST",
+        format!("/v3/REST/template/{id}/preview"),
+        Some(values.to_string()),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let p = &body["Data"][0];
+    assert_eq!(p["Subject"], "Your order, Ada <3");
+    assert_eq!(p["Text-part"], "Hi Ada <3");
+    assert!(
+        p["Html-part"].as_str().unwrap().contains("Hello Ada &lt;3")
+            && p["Html-part"].as_str().unwrap().contains("Cake")
+    );
+    let (_, again) = call("POST", format!("/v3/REST/template/{id}/preview"), None).await;
+    assert_eq!(
+        again["Data"][0]["Subject"], "Your order, Ada <3",
+        "saved test values reused"
+    );
+    // Normal mode: a flat map of variables. A missing variable is a 400 with its position.
+    let (_, normal) = call(
+        "POST",
+        format!("/v3/REST/template/{id}/preview"),
+        Some(json!({"name": "Bo", "lines": []}).to_string()),
+    )
+    .await;
+    assert_eq!(normal["Data"][0]["Subject"], "Your order, Bo");
+    let (status, body) = call(
+        "POST",
+        format!("/v3/REST/template/{id}/preview"),
+        Some(json!({"Variables": {"lines": []}}).to_string()),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert_eq!(body["ErrorInfo"], "Headers.Subject, line 1, column 16");
+
+    // Drafts, publishing, versions, restore.
+    let (_, draft) = call(
+        "PUT",
+        format!("/v3/REST/template/{id}/draft"),
+        Some(json!({"Text-part": "draft text"}).to_string()),
+    )
+    .await;
+    assert_eq!(draft["Draft"], 3);
+    let (_, published) = call(
+        "POST",
+        format!("/v3/REST/template/{id}/preview"),
+        Some(json!({"Version": "published"}).to_string()),
+    )
+    .await;
+    assert_eq!(
+        published["Data"][0]["Text-part"], "Hi Ada <3",
+        "sends still use version 2"
+    );
+    let (_, p) = call(
+        "POST",
+        format!("/v3/REST/template/{id}/publish"),
+        Some(json!({"Note": "wording"}).to_string()),
+    )
+    .await;
+    assert_eq!(p["Published"], 3);
+    let (status, restored) = call(
+        "POST",
+        format!("/v3/REST/template/{id}/versions/1/restore"),
+        None,
+    )
+    .await;
+    assert_eq!((status, restored["Draft"].clone()), (201, json!(4)));
+    let (_, list) = call("GET", format!("/v3/REST/template/{id}/versions"), None).await;
+    let summary: Vec<_> = list["Data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            (
+                v["Number"].as_i64().unwrap(),
+                v["Status"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (4, "draft".to_string()),
+            (3, "published".into()),
+            (2, "published".into()),
+            (1, "published".into())
+        ]
+    );
+    assert_eq!(
+        list["Data"][2]["Content"]["Text-part"],
+        "Hi {{ var:name:\"you\" }}"
+    );
+
+    // Update metadata, list with filters, delete.
+    let (status, body) = call(
+        "PUT",
+        format!("/v3/REST/template/{id}"),
+        Some(json!({"IsStarred": true, "ID": id}).to_string()),
+    )
+    .await;
+    assert_eq!(
+        (status, body["Data"][0]["IsStarred"].clone()),
+        (200, json!(true))
+    );
+    call(
+        "POST",
+        "/v3/REST/template".into(),
+        Some(json!({"Name": "Welcome"}).to_string()),
+    )
+    .await;
+    let (_, all) = call("GET", "/v3/REST/template?Sort=Name".into(), None).await;
+    let names: Vec<_> = all["Data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["Name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(names, ["Order", "Welcome"]);
+    let (_, starred) = call(
+        "GET",
+        "/v3/REST/template?IsStarred=true&Limit=5".into(),
+        None,
+    )
+    .await;
+    assert_eq!(starred["Total"], 1);
+    let (status, _) = call("GET", "/v3/REST/template?Limit=many".into(), None).await;
+    assert_eq!(status, 400);
+    let (status, _) = call("DELETE", format!("/v3/REST/template/{id}"), None).await;
+    assert_eq!(status, 204);
+    let (status, body) = call("GET", format!("/v3/REST/template/{id}"), None).await;
+    assert_eq!(
+        (status, body["ErrorMessage"].as_str()),
+        (404, Some("Object not found"))
+    );
+    node.running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn authentication_and_isolation() {
+    let receiver = Receiver::start().await;
+    let node = node(receiver.addr).await;
+    let http = node.running.http;
+    let (status, body) = http_json(http, "GET", "/v3/REST/template", None, None).await;
+    assert_eq!((status, body["StatusCode"].clone()), (401, json!(401)));
+    let (status, _) = http_json(
+        http,
+        "GET",
+        "/v3/REST/template",
+        Some((&node.api_key, "wrong")),
+        None,
+    )
+    .await;
+    assert_eq!(status, 401);
+    let (_, created) = http_json(
+        http,
+        "POST",
+        "/v3/REST/template",
+        Some((&node.api_key, &node.secret)),
+        Some(r#"{"Name": "Mine"}"#),
+    )
+    .await;
+    let id = created["Data"][0]["ID"].as_i64().unwrap();
+    // Another account sees nothing of it.
+    let (other, secret) = node
+        .running
+        .app
+        .store
+        .create_account("other", facteur::time::now_ms())
+        .await
+        .unwrap();
+    let (status, _) = http_json(
+        http,
+        "GET",
+        &format!("/v3/REST/template/{id}"),
+        Some((&other.api_key, &secret)),
+        None,
+    )
+    .await;
+    assert_eq!(status, 404);
+    let (_, list) = http_json(
+        http,
+        "GET",
+        "/v3/REST/template",
+        Some((&other.api_key, &secret)),
+        None,
+    )
+    .await;
+    assert_eq!(list["Total"], 0);
+    node.running.stop().await;
+}
