@@ -319,3 +319,183 @@ async fn authentication_and_isolation() {
     assert_eq!(list["Total"], 0);
     node.running.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gallery_starters_become_templates() {
+    let receiver = Receiver::start().await;
+    let node = node(receiver.addr).await;
+    let http = node.running.http;
+    let auth = Some((node.api_key.as_str(), node.secret.as_str()));
+    let (status, gallery) = http_json(http, "GET", "/v3/REST/gallery", auth, None).await;
+    assert_eq!((status, gallery["Total"].clone()), (200, json!(5)));
+    let slugs: Vec<_> = gallery["Data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["Slug"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        slugs,
+        ["newsletter", "ecommerce", "event", "travel", "sport"]
+    );
+    for slug in &slugs {
+        let (status, body) = http_json(
+            http,
+            "POST",
+            &format!("/v3/REST/gallery/{slug}/use"),
+            auth,
+            None,
+        )
+        .await;
+        assert_eq!(status, 201, "{body}");
+        let id = body["Data"][0]["ID"].as_i64().unwrap();
+        assert_eq!(body["Data"][0]["PublishedVersion"], 1);
+        // Previewed with the test values it came with.
+        let (status, preview) = http_json(
+            http,
+            "POST",
+            &format!("/v3/REST/template/{id}/preview"),
+            auth,
+            None,
+        )
+        .await;
+        assert_eq!(status, 200, "{slug}: {preview}");
+        let html = preview["Data"][0]["Html-part"].as_str().unwrap();
+        assert!(
+            html.starts_with("<!doctype html>") && !html.contains("{{"),
+            "{slug}"
+        );
+    }
+    let (status, _) = http_json(http, "POST", "/v3/REST/gallery/nope/use", auth, None).await;
+    assert_eq!(status, 404);
+    let (_, named) = http_json(
+        http,
+        "POST",
+        "/v3/REST/gallery/sport/use",
+        auth,
+        Some(r#"{"Name": "Derby day"}"#),
+    )
+    .await;
+    assert_eq!(named["Data"][0]["Name"], "Derby day");
+    node.running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn export_import_and_html_download() {
+    let receiver = Receiver::start().await;
+    let node = node(receiver.addr).await;
+    let http = node.running.http;
+    let auth = Some((node.api_key.as_str(), node.secret.as_str()));
+    let (_, used) = http_json(http, "POST", "/v3/REST/gallery/event/use", auth, None).await;
+    let id = used["Data"][0]["ID"].as_i64().unwrap();
+    http_json(
+        http,
+        "PUT",
+        &format!("/v3/REST/template/{id}/draft"),
+        auth,
+        Some(r#"{"Text-part": "See you there, {{ data:firstname:'guest' }}"}"#),
+    )
+    .await;
+    let (status, doc) = http_json(
+        http,
+        "GET",
+        &format!("/v3/REST/template/{id}/export"),
+        auth,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(doc["Format"], "facteur-template/1");
+    assert_eq!(doc["Versions"].as_array().unwrap().len(), 2);
+    let (status, imported) = http_json(
+        http,
+        "POST",
+        "/v3/REST/template/import",
+        auth,
+        Some(&doc.to_string()),
+    )
+    .await;
+    assert_eq!(status, 201, "{imported}");
+    let copy = &imported["Data"][0];
+    assert_eq!(
+        (
+            copy["Name"].as_str(),
+            copy["PublishedVersion"].as_i64(),
+            copy["DraftVersion"].as_i64()
+        ),
+        (Some("Event invitation"), Some(1), Some(2))
+    );
+    let new_id = copy["ID"].as_i64().unwrap();
+    let (_, again) = http_json(
+        http,
+        "GET",
+        &format!("/v3/REST/template/{new_id}/export"),
+        auth,
+        None,
+    )
+    .await;
+    assert_eq!(
+        again["Versions"], doc["Versions"],
+        "an import exports the same versions"
+    );
+    assert_eq!(again["TestValues"], doc["TestValues"]);
+    // Rendered HTML to download, with the saved test values.
+    let raw = {
+        use base64::Engine;
+        use tokio::io::AsyncWriteExt;
+        let mut s = tokio::net::TcpStream::connect(http).await.unwrap();
+        let token = base64::engine::general_purpose::STANDARD
+            .encode(format!("{}:{}", node.api_key, node.secret));
+        s.write_all(format!("GET /v3/REST/template/{new_id}/html?Version=published HTTP/1.1\r\nHost: x\r\nAuthorization: Basic {token}\r\nConnection: close\r\n\r\n").as_bytes()).await.unwrap();
+        read_all(s).await
+    };
+    assert!(raw.starts_with("HTTP/1.1 200"), "{raw}");
+    assert!(
+        raw.contains("content-disposition: attachment; filename=\"template-"),
+        "{raw}"
+    );
+    assert!(
+        raw.contains("Email Craft Day") && raw.contains("Only 12 seats left"),
+        "rendered with the test values"
+    );
+    // Bad documents are refused before anything is written.
+    let (status, body) = http_json(
+        http,
+        "POST",
+        "/v3/REST/template/import",
+        auth,
+        Some(r#"{"Format": "other"}"#),
+    )
+    .await;
+    assert_eq!(
+        (
+            status,
+            body["ErrorMessage"]
+                .as_str()
+                .unwrap()
+                .starts_with("Not a template export")
+        ),
+        (400, true)
+    );
+    let mut broken = doc.clone();
+    broken["Versions"][0]["Content"]["Html-part"] = json!("{% if x %}");
+    let (status, body) = http_json(
+        http,
+        "POST",
+        "/v3/REST/template/import",
+        auth,
+        Some(&broken.to_string()),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(
+        body["ErrorInfo"]
+            .as_str()
+            .unwrap()
+            .starts_with("Versions[0]: Html-part"),
+        "{body}"
+    );
+    let (_, list) = http_json(http, "GET", "/v3/REST/template", auth, None).await;
+    assert_eq!(list["Total"], 2, "nothing written by the refused imports");
+    node.running.stop().await;
+}

@@ -43,6 +43,252 @@ pub fn routes() -> Router<Arc<App>> {
             post(restore),
         )
         .route("/v3/REST/template/{id}/preview", post(preview))
+        .route("/v3/REST/template/{id}/export", get(export))
+        .route("/v3/REST/template/import", post(import))
+        .route("/v3/REST/template/{id}/html", get(download_html))
+        .route("/v3/REST/gallery", get(gallery))
+        .route("/v3/REST/gallery/{slug}/use", post(use_starter))
+}
+
+/// Format tag of an exported template document.
+const EXPORT_FORMAT: &str = "facteur-template/1";
+
+fn meta_json(m: &TemplateMeta) -> Value {
+    json!({
+        "Name": m.name, "Author": m.author, "Categories": m.categories, "Copyright": m.copyright,
+        "Description": m.description, "EditMode": m.edit_mode, "IsStarred": m.is_starred,
+        "IsTextPartGenerationEnabled": m.text_part_generation, "Locale": m.locale, "Purposes": m.purposes,
+    })
+}
+
+/// One file with everything: metadata, test values and every version (oldest first).
+async fn export(
+    State(app): State<Arc<App>>,
+    ApiAccount(account): ApiAccount,
+    Path(id): Path<i64>,
+) -> Result<impl IntoResponse, ApiError> {
+    let t = app.store.template(account.id, id).await?;
+    let mut versions = app.store.template_versions(account.id, id).await?;
+    versions.reverse();
+    let doc = json!({
+        "Format": EXPORT_FORMAT,
+        "Template": meta_json(&t.meta),
+        "TestValues": t.test_values,
+        "Versions": versions.iter().map(|v| json!({"Number": v.number, "Status": v.status, "Note": v.note, "Content": content_json(&v.content)})).collect::<Vec<_>>(),
+    });
+    let filename = format!("template-{id}.json");
+    Ok((
+        [(
+            axum::http::header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"{filename}\""),
+        )],
+        Json(doc),
+    ))
+}
+
+/// Creates a template from an exported document: versions are replayed in order (published
+/// ones published, the draft left as draft) and numbered from 1.
+async fn import(
+    State(app): State<Arc<App>>,
+    ApiAccount(account): ApiAccount,
+    ApiJson(doc): ApiJson,
+) -> Result<impl IntoResponse, ApiError> {
+    if doc.get("Format").and_then(Value::as_str) != Some(EXPORT_FORMAT) {
+        return Err(ApiError::bad_request(format!(
+            "Not a template export: \"Format\" must be \"{EXPORT_FORMAT}\""
+        )));
+    }
+    let defaults = TemplateMeta {
+        edit_mode: 2,
+        text_part_generation: true,
+        locale: "en_US".into(),
+        ..TemplateMeta::default()
+    };
+    let meta = apply_meta(doc.get("Template").unwrap_or(&Value::Null), defaults)?;
+    if meta.name.trim().is_empty() {
+        return Err(ApiError::bad_request(
+            "Property \"Template.Name\" is required",
+        ));
+    }
+    let versions = doc
+        .get("Versions")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    // Validate everything before writing anything.
+    let mut planned = Vec::with_capacity(versions.len());
+    for (i, v) in versions.iter().enumerate() {
+        let status = v
+            .get("Status")
+            .and_then(Value::as_str)
+            .unwrap_or("published");
+        if status != "published" && status != "draft" {
+            return Err(ApiError::bad_request(format!(
+                "Versions[{i}].Status must be published or draft"
+            )));
+        }
+        if status == "draft" && i + 1 != versions.len() {
+            return Err(ApiError::bad_request(
+                "Only the last version may be a draft",
+            ));
+        }
+        let content = content_from(
+            v.get("Content").unwrap_or(&Value::Null),
+            TemplateContent::default(),
+        )
+        .map_err(|e| ApiError {
+            info: format!("Versions[{i}]: {}", e.info),
+            ..e
+        })?;
+        let note = v
+            .get("Note")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        planned.push((status == "published", note, content));
+    }
+    let now = now_ms();
+    let t = app.store.create_template(account.id, &meta, now).await?;
+    for (publish, note, content) in &planned {
+        app.store
+            .save_template_draft(account.id, t.id, content, now)
+            .await?;
+        if *publish {
+            app.store
+                .publish_template(account.id, t.id, note, now)
+                .await?;
+        }
+    }
+    if let Some(values) = doc.get("TestValues").filter(|v| v.is_object()) {
+        app.store
+            .set_template_test_values(account.id, t.id, values, now)
+            .await?;
+    }
+    let t = app.store.template(account.id, t.id).await?;
+    Ok((StatusCode::CREATED, envelope(vec![template_json(&t)], 1)))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct HtmlQuery {
+    #[serde(rename = "Version")]
+    version: Option<String>,
+}
+
+/// The HTML rendered with the saved test values, as a file to download.
+async fn download_html(
+    State(app): State<Arc<App>>,
+    ApiAccount(account): ApiAccount,
+    Path(id): Path<i64>,
+    Query(q): Query<HtmlQuery>,
+) -> Result<impl IntoResponse, ApiError> {
+    let t = app.store.template(account.id, id).await?;
+    let content = match q.version.as_deref() {
+        Some("draft") | None => current_content(&app, account.id, id).await?,
+        Some("published") => app.store.published_content(account.id, id).await?,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "Invalid Version \"{other}\": use draft or published"
+            )));
+        }
+    };
+    let values = t.test_values.as_object().cloned().unwrap_or_default();
+    let (vars, data) =
+        if values.contains_key("Variables") || values.contains_key("ContactProperties") {
+            (
+                values.get("Variables").cloned().unwrap_or(Value::Null),
+                values
+                    .get("ContactProperties")
+                    .cloned()
+                    .unwrap_or(Value::Null),
+            )
+        } else {
+            (Value::Object(values), Value::Null)
+        };
+    let ctx = Context {
+        vars: &vars,
+        data: &data,
+        ..Context::default()
+    };
+    let html = Template::parse(&content.html)
+        .and_then(|tpl| tpl.render(&ctx, Mode::Html))
+        .map_err(|e| {
+            ApiError::bad_request(e.message.clone())
+                .with_info(format!("Html-part, line {}, column {}", e.line, e.column))
+        })?;
+    Ok((
+        [
+            (
+                axum::http::header::CONTENT_TYPE,
+                "text/html; charset=utf-8".to_string(),
+            ),
+            (
+                axum::http::header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"template-{id}.html\""),
+            ),
+        ],
+        html,
+    ))
+}
+
+/// The starter templates every account can start from (brief T2).
+async fn gallery(ApiAccount(_): ApiAccount) -> impl IntoResponse {
+    let items: Vec<Value> = facteur_template::starters::ALL
+        .iter()
+        .map(|s| json!({"Slug": s.slug, "Name": s.name, "Description": s.description, "EditMode": 4, "MJMLContent": s.mjml}))
+        .collect();
+    let total = items.len() as i64;
+    envelope(items, total)
+}
+
+/// Copies a starter into the account as a new template: its MJML compiled, published as
+/// version 1, its test values saved. Body (optional): `{"Name": "…"}`.
+async fn use_starter(
+    State(app): State<Arc<App>>,
+    ApiAccount(account): ApiAccount,
+    Path(slug): Path<String>,
+    ApiJson(body): ApiJson,
+) -> Result<impl IntoResponse, ApiError> {
+    let starter = facteur_template::starters::ALL
+        .iter()
+        .find(|s| s.slug == slug)
+        .ok_or_else(ApiError::not_found)?;
+    let name = match body.get("Name") {
+        Some(v) => string("Name", v)?,
+        None => starter.name.to_string(),
+    };
+    let meta = TemplateMeta {
+        name,
+        description: starter.description.to_string(),
+        edit_mode: 4,
+        text_part_generation: true,
+        locale: "en_US".into(),
+        categories: vec![slug.clone()],
+        purposes: vec!["marketing".into()],
+        ..TemplateMeta::default()
+    };
+    let now = now_ms();
+    let t = app.store.create_template(account.id, &meta, now).await?;
+    let compiled = mjml::to_html(starter.mjml)
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.message))?;
+    let content = TemplateContent {
+        html: compiled.html,
+        text: String::new(),
+        mjml: starter.mjml.to_string(),
+        headers: json!({"Subject": starter.name}),
+    };
+    app.store
+        .save_template_draft(account.id, t.id, &content, now)
+        .await?;
+    app.store
+        .publish_template(account.id, t.id, "from the gallery", now)
+        .await?;
+    let values: Value = serde_json::from_str(starter.test_values).unwrap_or(Value::Null);
+    app.store
+        .set_template_test_values(account.id, t.id, &values, now)
+        .await?;
+    let t = app.store.template(account.id, t.id).await?;
+    Ok((StatusCode::CREATED, envelope(vec![template_json(&t)], 1)))
 }
 
 fn rfc3339(ms: i64) -> String {
