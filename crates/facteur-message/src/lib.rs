@@ -1,6 +1,7 @@
 //! Message content, with no I/O: the trace and identity headers Facteur adds on acceptance
 //! (Received, Message-ID, Date when missing) and delivery status notifications (RFC 3464).
 
+pub mod compose;
 pub mod dsn;
 pub mod headers;
 

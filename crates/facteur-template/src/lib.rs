@@ -23,6 +23,7 @@ mod eval;
 pub mod mjml;
 pub mod starters;
 mod syntax;
+pub mod text;
 
 use std::fmt;
 

@@ -499,3 +499,69 @@ async fn export_import_and_html_download() {
     assert_eq!(list["Total"], 2, "nothing written by the refused imports");
     node.running.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn test_send_goes_through_the_queue() {
+    let receiver = Receiver::start().await;
+    let node = node(receiver.addr).await;
+    let http = node.running.http;
+    let auth = Some((node.api_key.as_str(), node.secret.as_str()));
+    let (_, used) = http_json(http, "POST", "/v3/REST/gallery/travel/use", auth, None).await;
+    let id = used["Data"][0]["ID"].as_i64().unwrap();
+    // No sender yet: the template has no From header.
+    let (status, body) = http_json(
+        http,
+        "POST",
+        &format!("/v3/REST/template/{id}/test"),
+        auth,
+        Some(r#"{"To": "me@example.net"}"#),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    http_json(http, "PUT", &format!("/v3/REST/template/{id}/detailcontent"), auth, Some(r#"{"Headers": {"Subject": "Trips for {{ data:firstname:'you' }}", "From": "Voyages Été <trips@example.com>"}}"#)).await;
+    let (status, body) = http_json(
+        http,
+        "POST",
+        &format!("/v3/REST/template/{id}/test"),
+        auth,
+        Some(r#"{"To": ["me@example.net", "Boss <boss@example.org>"]}"#),
+    )
+    .await;
+    assert_eq!(
+        (status, body["Status"].as_str()),
+        (200, Some("queued")),
+        "{body}"
+    );
+    let got = receiver
+        .wait_for(10, "the test messages (one per domain)", |m| m.len() == 2)
+        .await;
+    let msg = got.iter().find(|m| m.rcpts == ["me@example.net"]).unwrap();
+    assert_eq!(msg.mail_from, "trips@example.com");
+    assert!(
+        msg.data.contains("Content-Type: multipart/alternative"),
+        "{}",
+        msg.data
+    );
+    assert!(msg.data.contains("X-Facteur-Template:"));
+    let parsed = mail_parser::MessageParser::default()
+        .parse(msg.data.as_bytes())
+        .unwrap();
+    assert_eq!(
+        parsed.subject(),
+        Some("Trips for Léa"),
+        "rendered with the saved test values"
+    );
+    assert!(parsed.body_html(0).unwrap().contains("Kyoto"));
+    for bad in [r#"{}"#, r#"{"To": "not an address"}"#, r#"{"To": []}"#] {
+        let (status, _) = http_json(
+            http,
+            "POST",
+            &format!("/v3/REST/template/{id}/test"),
+            auth,
+            Some(bad),
+        )
+        .await;
+        assert_eq!(status, 400, "{bad}");
+    }
+    node.running.stop().await;
+}

@@ -46,6 +46,7 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/v3/REST/template/{id}/export", get(export))
         .route("/v3/REST/template/import", post(import))
         .route("/v3/REST/template/{id}/html", get(download_html))
+        .route("/v3/REST/template/{id}/test", post(send_test))
         .route("/v3/REST/gallery", get(gallery))
         .route("/v3/REST/gallery/{slug}/use", post(use_starter))
 }
@@ -192,19 +193,7 @@ async fn download_html(
             )));
         }
     };
-    let values = t.test_values.as_object().cloned().unwrap_or_default();
-    let (vars, data) =
-        if values.contains_key("Variables") || values.contains_key("ContactProperties") {
-            (
-                values.get("Variables").cloned().unwrap_or(Value::Null),
-                values
-                    .get("ContactProperties")
-                    .cloned()
-                    .unwrap_or(Value::Null),
-            )
-        } else {
-            (Value::Object(values), Value::Null)
-        };
+    let (vars, data) = split_values(&t.test_values.as_object().cloned().unwrap_or_default());
     let ctx = Context {
         vars: &vars,
         data: &data,
@@ -228,6 +217,150 @@ async fn download_html(
             ),
         ],
         html,
+    ))
+}
+
+/// Splits saved or given test values into (Variables, contact properties).
+/// Expert mode holds `Variables` and contact properties (`ContactProperties`, or `data` as in
+/// the CLI's values files); anything else is Normal mode, a flat object of variables.
+fn split_values(values: &Map<String, Value>) -> (Value, Value) {
+    let contact = values
+        .get("ContactProperties")
+        .or_else(|| values.get("data"));
+    if values.contains_key("Variables") || contact.is_some() {
+        (
+            values.get("Variables").cloned().unwrap_or(Value::Null),
+            contact.cloned().unwrap_or(Value::Null),
+        )
+    } else {
+        (Value::Object(values.clone()), Value::Null)
+    }
+}
+
+/// The text part to send: the template's, or one generated from the HTML when it has none and
+/// generation is enabled.
+fn text_part(rendered_text: String, rendered_html: &str, generate: bool) -> String {
+    if rendered_text.trim().is_empty() && generate && !rendered_html.is_empty() {
+        facteur_template::text::html_to_text(rendered_html)
+    } else {
+        rendered_text
+    }
+}
+
+/// Sends the template, rendered with its saved test values, to the given addresses through the
+/// real queue. Body: `{"To": "a@b.c" | ["a@b.c", …], "From": "Name <x@y.z>" (default: the
+/// template's From header), "Version": "draft" | "published"}`.
+async fn send_test(
+    State(app): State<Arc<App>>,
+    ApiAccount(account): ApiAccount,
+    Path(id): Path<i64>,
+    ApiJson(body): ApiJson,
+) -> Result<impl IntoResponse, ApiError> {
+    use facteur_message::compose::{Composed, Mailbox, compose};
+    let t = app.store.template(account.id, id).await?;
+    let body = object(&body)?;
+    let to_values: Vec<String> = match body.get("To") {
+        Some(Value::String(s)) => vec![s.clone()],
+        Some(v @ Value::Array(_)) => strings("To", v)?,
+        _ => {
+            return Err(ApiError::bad_request(
+                "Property \"To\" is required: an address or a list of addresses",
+            ));
+        }
+    };
+    if to_values.is_empty() || to_values.len() > 50 {
+        return Err(ApiError::bad_request("\"To\" takes 1 to 50 addresses"));
+    }
+    let to = to_values
+        .iter()
+        .map(|a| {
+            Mailbox::parse(a).ok_or_else(|| {
+                ApiError::bad_request(format!("\"{a}\" is not a valid email address"))
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let content = match body.get("Version").and_then(Value::as_str) {
+        None | Some("draft") => current_content(&app, account.id, id).await?,
+        Some("published") => app.store.published_content(account.id, id).await?,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "Invalid Version \"{other}\": use draft or published"
+            )));
+        }
+    };
+    let header = |name: &str| {
+        content
+            .headers
+            .get(name)
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    };
+    let from_text = match body.get("From") {
+        Some(v) => string("From", v)?,
+        None => header("From").ok_or_else(|| {
+            ApiError::bad_request("No sender: give \"From\" or set a From header on the template")
+        })?,
+    };
+    let from = Mailbox::parse(&from_text)
+        .ok_or_else(|| ApiError::bad_request(format!("\"{from_text}\" is not a valid sender")))?;
+    let reply_to = header("Reply-To")
+        .or_else(|| header("Reply-to"))
+        .and_then(|r| Mailbox::parse(&r));
+    let (vars, data) = split_values(&t.test_values.as_object().cloned().unwrap_or_default());
+    let ctx = Context {
+        vars: &vars,
+        data: &data,
+        ..Context::default()
+    };
+    let render = |part: &str, text: &str, mode: Mode| {
+        Template::parse(text)
+            .and_then(|tpl| tpl.render(&ctx, mode))
+            .map_err(|e| {
+                ApiError::bad_request(e.message.clone())
+                    .with_info(format!("{part}, line {}, column {}", e.line, e.column))
+            })
+    };
+    let subject = render(
+        "Headers.Subject",
+        &header("Subject").unwrap_or_default(),
+        Mode::Text,
+    )?;
+    let html = render("Html-part", &content.html, Mode::Html)?;
+    let text = text_part(
+        render("Text-part", &content.text, Mode::Text)?,
+        &html,
+        t.meta.text_part_generation,
+    );
+    let now = now_ms();
+    let message_id = format!("{}@{}", uuid::Uuid::now_v7().simple(), app.cfg.hostname);
+    let raw = compose(&Composed {
+        from: &from,
+        to: &to,
+        reply_to: reply_to.as_ref(),
+        subject: &subject,
+        text: &text,
+        html: &html,
+        message_id: &message_id,
+        date: now / 1000,
+        headers: &[(
+            "X-Facteur-Template".to_string(),
+            format!("{id} (test send)"),
+        )],
+    });
+    let message = facteur_store::NewMessage {
+        account_id: Some(account.id),
+        mail_from: from.email.clone(),
+        recipients: to.iter().map(|m| m.email.clone()).collect(),
+        body: raw,
+        priority: 1,
+        now,
+        expires_at: now + app.cfg.retry.lifetime.as_millis() as i64,
+    };
+    let queued = app.writer.spool(message).await?;
+    app.queue_wakeup.notify_one();
+    crate::metrics::Metrics::inc(&app.metrics.messages_accepted_total);
+    Ok(Json(
+        json!({"Status": "queued", "MessageID": queued, "To": to.iter().map(|m| m.email.clone()).collect::<Vec<_>>()}),
     ))
 }
 
@@ -764,18 +897,7 @@ async fn preview(
             .set_template_test_values(account.id, id, &Value::Object(values.clone()), now_ms())
             .await?;
     }
-    let expert = values.contains_key("Variables") || values.contains_key("ContactProperties");
-    let (vars, data) = if expert {
-        (
-            values.get("Variables").cloned().unwrap_or(Value::Null),
-            values
-                .get("ContactProperties")
-                .cloned()
-                .unwrap_or(Value::Null),
-        )
-    } else {
-        (Value::Object(values), Value::Null)
-    };
+    let (vars, data) = split_values(&values);
     let ctx = Context {
         vars: &vars,
         data: &data,
@@ -795,12 +917,16 @@ async fn preview(
                     .with_info(format!("{part}, line {}, column {}", e.line, e.column))
             })
     };
+    let html = render("Html-part", &content.html, Mode::Html)?;
+    let text = text_part(
+        render("Text-part", &content.text, Mode::Text)?,
+        &html,
+        template.meta.text_part_generation,
+    );
     Ok(envelope(
-        vec![json!({
-            "Subject": render("Headers.Subject", &subject, Mode::Text)?,
-            "Html-part": render("Html-part", &content.html, Mode::Html)?,
-            "Text-part": render("Text-part", &content.text, Mode::Text)?,
-        })],
+        vec![
+            json!({"Subject": render("Headers.Subject", &subject, Mode::Text)?, "Html-part": html, "Text-part": text}),
+        ],
         1,
     ))
 }
