@@ -19,6 +19,7 @@
 //! assert_eq!(t.render(&ctx, Mode::Text).unwrap(), "Hello Ada <3, VIP!");
 //! ```
 
+pub mod diff;
 mod eval;
 pub mod mjml;
 pub mod starters;

@@ -221,6 +221,30 @@ async fn templates_crud_content_versions_preview() {
         list["Data"][2]["Content"]["Text-part"],
         "Hi {{ var:name:\"you\" }}"
     );
+    // Diff summary: version 2 changed only the text part (one line for one).
+    assert_eq!(
+        list["Data"][2]["Changes"],
+        json!({"Text-part": {"Added": 1, "Removed": 1}})
+    );
+    assert!(
+        list["Data"][3]["Changes"]["Html-part"]["Added"]
+            .as_u64()
+            .unwrap()
+            > 10,
+        "version 1: all new"
+    );
+    // Duplicate: a new template with the newest content as its draft.
+    let (status, copy) = call("POST", format!("/v3/REST/template/{id}/duplicate"), None).await;
+    assert_eq!(
+        (
+            status,
+            copy["Data"][0]["Name"].as_str(),
+            copy["Data"][0]["DraftVersion"].as_i64()
+        ),
+        (201, Some("Order (copy)"), Some(1))
+    );
+    let copy_id = copy["Data"][0]["ID"].as_i64().unwrap();
+    call("DELETE", format!("/v3/REST/template/{copy_id}"), None).await;
 
     // Update metadata, list with filters, delete.
     let (status, body) = call(

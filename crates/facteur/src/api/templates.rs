@@ -47,6 +47,7 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/v3/REST/template/import", post(import))
         .route("/v3/REST/template/{id}/html", get(download_html))
         .route("/v3/REST/template/{id}/test", post(send_test))
+        .route("/v3/REST/template/{id}/duplicate", post(duplicate))
         .route("/v3/REST/gallery", get(gallery))
         .route("/v3/REST/gallery/{slug}/use", post(use_starter))
 }
@@ -218,6 +219,26 @@ async fn download_html(
         ],
         html,
     ))
+}
+
+/// A copy of the template: metadata, test values and its newest content as a draft.
+/// Body (optional): `{"Name": "…"}` (default: the name followed by " (copy)").
+async fn duplicate(
+    State(app): State<Arc<App>>,
+    ApiAccount(account): ApiAccount,
+    Path(id): Path<i64>,
+    ApiJson(body): ApiJson,
+) -> Result<impl IntoResponse, ApiError> {
+    let original = app.store.template(account.id, id).await?;
+    let name = match body.get("Name") {
+        Some(v) => string("Name", v)?,
+        None => format!("{} (copy)", original.meta.name),
+    };
+    let copy = app
+        .store
+        .duplicate_template(account.id, id, &name, now_ms())
+        .await?;
+    Ok((StatusCode::CREATED, envelope(vec![template_json(&copy)], 1)))
 }
 
 /// Splits saved or given test values into (Variables, contact properties).
@@ -826,8 +847,37 @@ async fn publish(
     Ok(Json(json!({"Published": number})))
 }
 
-fn version_json(v: &VersionInfo) -> Value {
-    json!({"Number": v.number, "Status": v.status, "Note": v.note, "CreatedAt": rfc3339(v.created_at), "Content": content_json(&v.content)})
+fn version_json(v: &VersionInfo, previous: Option<&VersionInfo>) -> Value {
+    // What changed since the version before (the first version: everything is new).
+    let empty = TemplateContent::default();
+    let before = previous.map_or(&empty, |p| &p.content);
+    let mut changes = Map::new();
+    let headers = |c: &TemplateContent| {
+        if c.headers.is_null() {
+            String::new()
+        } else {
+            serde_json::to_string_pretty(&c.headers).unwrap_or_default()
+        }
+    };
+    for (part, old, new) in [
+        ("Html-part", before.html.clone(), v.content.html.clone()),
+        ("Text-part", before.text.clone(), v.content.text.clone()),
+        ("MJMLContent", before.mjml.clone(), v.content.mjml.clone()),
+        ("Headers", headers(before), headers(&v.content)),
+    ] {
+        let (added, removed) = facteur_template::diff::line_changes(&old, &new);
+        if added + removed > 0 {
+            changes.insert(part.into(), json!({"Added": added, "Removed": removed}));
+        }
+    }
+    json!({
+        "Number": v.number,
+        "Status": v.status,
+        "Note": v.note,
+        "CreatedAt": rfc3339(v.created_at),
+        "Changes": changes,
+        "Content": content_json(&v.content),
+    })
 }
 
 async fn versions(
@@ -837,7 +887,13 @@ async fn versions(
 ) -> Result<impl IntoResponse, ApiError> {
     let list = app.store.template_versions(account.id, id).await?;
     let total = list.len() as i64;
-    Ok(envelope(list.iter().map(version_json).collect(), total))
+    // Newest first: each version is compared with the one after it in the list.
+    let data = list
+        .iter()
+        .enumerate()
+        .map(|(i, v)| version_json(v, list.get(i + 1)))
+        .collect();
+    Ok(envelope(data, total))
 }
 
 async fn restore(
