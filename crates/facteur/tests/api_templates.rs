@@ -589,3 +589,100 @@ async fn test_send_goes_through_the_queue() {
     }
     node.running.stop().await;
 }
+
+/// A request whose response body may be binary: (status, raw head, body bytes).
+async fn http_bytes(
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    auth: (&str, &str),
+    body: &[u8],
+) -> (u16, String, Vec<u8>) {
+    use base64::Engine;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let token = base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", auth.0, auth.1));
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Basic {token}\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(head.as_bytes()).await.unwrap();
+    s.write_all(body).await.unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).await.unwrap();
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    (status, head, raw[split + 4..].to_vec())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zip_export_and_import_of_many() {
+    let receiver = Receiver::start().await;
+    let node = node(receiver.addr).await;
+    let http = node.running.http;
+    let auth = (node.api_key.as_str(), node.secret.as_str());
+    for slug in ["newsletter", "sport"] {
+        http_json(
+            http,
+            "POST",
+            &format!("/v3/REST/gallery/{slug}/use"),
+            Some(auth),
+            None,
+        )
+        .await;
+    }
+    let (status, head, zip) = http_bytes(http, "GET", "/v3/REST/template/export", auth, b"").await;
+    assert_eq!(status, 200, "{head}");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("content-type: application/zip"),
+        "{head}"
+    );
+    assert!(zip.starts_with(b"PK\x03\x04"));
+    let (status, _, body) = http_bytes(http, "POST", "/v3/REST/template/import", auth, &zip).await;
+    assert_eq!(status, 201, "{}", String::from_utf8_lossy(&body));
+    let created: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(created["Count"], 2);
+    let (_, all) = http_json(http, "GET", "/v3/REST/template", Some(auth), None).await;
+    assert_eq!(all["Total"], 4);
+    // Selected ids only; a bad id is a JSON 400, as is a bad path parameter.
+    let first = all["Data"][0]["ID"].as_i64().unwrap();
+    let (status, _, one) = http_bytes(
+        http,
+        "GET",
+        &format!("/v3/REST/template/export?IDs={first}"),
+        auth,
+        b"",
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(one.len() < zip.len());
+    let (status, body) = http_json(
+        http,
+        "GET",
+        "/v3/REST/template/export?IDs=1,x",
+        Some(auth),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, body["ErrorMessage"].as_str()),
+        (400, Some("Invalid template id \"x\" in IDs"))
+    );
+    let (status, body) = http_json(http, "GET", "/v3/REST/template/abc", Some(auth), None).await;
+    assert_eq!(
+        (status, body["ErrorMessage"].as_str()),
+        (400, Some("Invalid path parameter"))
+    );
+    let (status, body) = http_json(
+        http,
+        "POST",
+        "/v3/REST/template/import",
+        Some(auth),
+        Some("PK\x03\x04 not really"),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    node.running.stop().await;
+}

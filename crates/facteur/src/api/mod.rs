@@ -147,6 +147,26 @@ impl axum::extract::FromRequest<Arc<App>> for ApiJson {
     }
 }
 
+/// Path parameters whose rejections get the API's JSON error shape (`/template/abc` is a 400).
+pub struct ApiPath<T>(pub T);
+
+impl<T> FromRequestParts<Arc<App>> for ApiPath<T>
+where
+    T: serde::de::DeserializeOwned + Send,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        app: &Arc<App>,
+    ) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<T>::from_request_parts(parts, app)
+            .await
+            .map(|axum::extract::Path(v)| ApiPath(v))
+            .map_err(|e| ApiError::bad_request("Invalid path parameter").with_info(e.body_text()))
+    }
+}
+
 /// `{"Count": n, "Data": [...], "Total": total}`.
 pub fn envelope(data: Vec<Value>, total: i64) -> Json<Value> {
     Json(json!({"Count": data.len(), "Data": data, "Total": total}))

@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::{get, post, put};
@@ -20,7 +20,7 @@ use facteur_template::{Context, Mode, Template, mjml};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use super::{ApiAccount, ApiError, ApiJson, envelope};
+use super::{ApiAccount, ApiError, ApiJson, ApiPath as Path, envelope};
 use crate::app::App;
 use crate::time::now_ms;
 
@@ -45,6 +45,7 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/v3/REST/template/{id}/preview", post(preview))
         .route("/v3/REST/template/{id}/export", get(export))
         .route("/v3/REST/template/import", post(import))
+        .route("/v3/REST/template/export", get(export_zip))
         .route("/v3/REST/template/{id}/html", get(download_html))
         .route("/v3/REST/template/{id}/test", post(send_test))
         .route("/v3/REST/template/{id}/duplicate", post(duplicate))
@@ -63,38 +64,131 @@ fn meta_json(m: &TemplateMeta) -> Value {
     })
 }
 
-/// One file with everything: metadata, test values and every version (oldest first).
+/// One document with everything: metadata, test values and every version (oldest first).
+async fn export_doc(app: &App, account_id: i64, id: i64) -> Result<Value, ApiError> {
+    let t = app.store.template(account_id, id).await?;
+    let mut versions = app.store.template_versions(account_id, id).await?;
+    versions.reverse();
+    Ok(json!({
+        "Format": EXPORT_FORMAT,
+        "Template": meta_json(&t.meta),
+        "TestValues": t.test_values,
+        "Versions": versions
+            .iter()
+            .map(|v| json!({"Number": v.number, "Status": v.status, "Note": v.note, "Content": content_json(&v.content)}))
+            .collect::<Vec<_>>(),
+    }))
+}
+
+fn attachment(filename: &str) -> (axum::http::HeaderName, String) {
+    (
+        axum::http::header::CONTENT_DISPOSITION,
+        format!("attachment; filename=\"{filename}\""),
+    )
+}
+
 async fn export(
     State(app): State<Arc<App>>,
     ApiAccount(account): ApiAccount,
     Path(id): Path<i64>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let t = app.store.template(account.id, id).await?;
-    let mut versions = app.store.template_versions(account.id, id).await?;
-    versions.reverse();
-    let doc = json!({
-        "Format": EXPORT_FORMAT,
-        "Template": meta_json(&t.meta),
-        "TestValues": t.test_values,
-        "Versions": versions.iter().map(|v| json!({"Number": v.number, "Status": v.status, "Note": v.note, "Content": content_json(&v.content)})).collect::<Vec<_>>(),
-    });
-    let filename = format!("template-{id}.json");
+    let doc = export_doc(&app, account.id, id).await?;
+    Ok(([attachment(&format!("template-{id}.json"))], Json(doc)))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct ExportQuery {
+    /// Comma-separated template ids; all of the account's templates when absent.
+    #[serde(rename = "IDs")]
+    ids: Option<String>,
+}
+
+/// A zip of many templates, one exported document (`template-ID.json`) each.
+async fn export_zip(
+    State(app): State<Arc<App>>,
+    ApiAccount(account): ApiAccount,
+    query: Result<Query<ExportQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    use std::io::Write;
+    let Query(q) = query
+        .map_err(|e| ApiError::bad_request("Invalid query parameter").with_info(e.body_text()))?;
+    let ids: Vec<i64> = match q.ids {
+        Some(list) => list
+            .split(',')
+            .map(|s| {
+                s.trim().parse::<i64>().map_err(|_| {
+                    ApiError::bad_request(format!("Invalid template id \"{s}\" in IDs"))
+                })
+            })
+            .collect::<Result<_, _>>()?,
+        None => {
+            let all = TemplateFilter {
+                limit: 1000,
+                ..TemplateFilter::default()
+            };
+            app.store
+                .list_templates(account.id, &all)
+                .await?
+                .0
+                .into_iter()
+                .map(|t| t.id)
+                .collect()
+        }
+    };
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
+    for id in ids {
+        let doc = export_doc(&app, account.id, id).await?;
+        let zipped = zip
+            .start_file(format!("template-{id}.json"), options)
+            .map_err(std::io::Error::other)
+            .and_then(|_| {
+                zip.write_all(
+                    serde_json::to_string_pretty(&doc)
+                        .unwrap_or_default()
+                        .as_bytes(),
+                )
+            });
+        zipped.map_err(|e| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("cannot build the zip: {e}"),
+            )
+        })?;
+    }
+    let bytes = zip
+        .finish()
+        .map_err(|e| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("cannot build the zip: {e}"),
+            )
+        })?
+        .into_inner();
     Ok((
-        [(
-            axum::http::header::CONTENT_DISPOSITION,
-            format!("attachment; filename=\"{filename}\""),
-        )],
-        Json(doc),
+        [
+            (
+                axum::http::header::CONTENT_TYPE,
+                "application/zip".to_string(),
+            ),
+            attachment("templates.zip"),
+        ],
+        bytes,
     ))
 }
 
-/// Creates a template from an exported document: versions are replayed in order (published
-/// ones published, the draft left as draft) and numbered from 1.
-async fn import(
-    State(app): State<Arc<App>>,
-    ApiAccount(account): ApiAccount,
-    ApiJson(doc): ApiJson,
-) -> Result<impl IntoResponse, ApiError> {
+/// A validated import, ready to write.
+struct PlannedImport {
+    meta: TemplateMeta,
+    /// (publish?, note, content), oldest first.
+    versions: Vec<(bool, String, TemplateContent)>,
+    test_values: Option<Value>,
+}
+
+/// Checks an exported document completely, writing nothing.
+fn plan_import(doc: &Value) -> Result<PlannedImport, ApiError> {
     if doc.get("Format").and_then(Value::as_str) != Some(EXPORT_FORMAT) {
         return Err(ApiError::bad_request(format!(
             "Not a template export: \"Format\" must be \"{EXPORT_FORMAT}\""
@@ -112,14 +206,13 @@ async fn import(
             "Property \"Template.Name\" is required",
         ));
     }
-    let versions = doc
+    let list = doc
         .get("Versions")
         .and_then(Value::as_array)
         .cloned()
         .unwrap_or_default();
-    // Validate everything before writing anything.
-    let mut planned = Vec::with_capacity(versions.len());
-    for (i, v) in versions.iter().enumerate() {
+    let mut versions = Vec::with_capacity(list.len());
+    for (i, v) in list.iter().enumerate() {
         let status = v
             .get("Status")
             .and_then(Value::as_str)
@@ -129,7 +222,7 @@ async fn import(
                 "Versions[{i}].Status must be published or draft"
             )));
         }
-        if status == "draft" && i + 1 != versions.len() {
+        if status == "draft" && i + 1 != list.len() {
             return Err(ApiError::bad_request(
                 "Only the last version may be a draft",
             ));
@@ -147,27 +240,109 @@ async fn import(
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_string();
-        planned.push((status == "published", note, content));
+        versions.push((status == "published", note, content));
     }
+    let test_values = doc.get("TestValues").filter(|v| v.is_object()).cloned();
+    Ok(PlannedImport {
+        meta,
+        versions,
+        test_values,
+    })
+}
+
+/// Writes a planned import: versions replayed in order (published ones published, the draft
+/// left as draft), numbered from 1.
+async fn write_import(
+    app: &App,
+    account_id: i64,
+    plan: &PlannedImport,
+) -> Result<TemplateRecord, ApiError> {
     let now = now_ms();
-    let t = app.store.create_template(account.id, &meta, now).await?;
-    for (publish, note, content) in &planned {
+    let t = app
+        .store
+        .create_template(account_id, &plan.meta, now)
+        .await?;
+    for (publish, note, content) in &plan.versions {
         app.store
-            .save_template_draft(account.id, t.id, content, now)
+            .save_template_draft(account_id, t.id, content, now)
             .await?;
         if *publish {
             app.store
-                .publish_template(account.id, t.id, note, now)
+                .publish_template(account_id, t.id, note, now)
                 .await?;
         }
     }
-    if let Some(values) = doc.get("TestValues").filter(|v| v.is_object()) {
+    if let Some(values) = &plan.test_values {
         app.store
-            .set_template_test_values(account.id, t.id, values, now)
+            .set_template_test_values(account_id, t.id, values, now)
             .await?;
     }
-    let t = app.store.template(account.id, t.id).await?;
-    Ok((StatusCode::CREATED, envelope(vec![template_json(&t)], 1)))
+    Ok(app.store.template(account_id, t.id).await?)
+}
+
+/// Imports one exported document (JSON) or a zip of them. Every document is checked before
+/// any template is written.
+async fn import(
+    State(app): State<Arc<App>>,
+    ApiAccount(account): ApiAccount,
+    body: axum::body::Bytes,
+) -> Result<impl IntoResponse, ApiError> {
+    let docs: Vec<(String, Value)> = if body.starts_with(b"PK\x03\x04") {
+        use std::io::Read;
+        let mut archive = zip::ZipArchive::new(std::io::Cursor::new(body.to_vec()))
+            .map_err(|e| ApiError::bad_request("Invalid zip archive").with_info(e.to_string()))?;
+        let mut docs = Vec::new();
+        for i in 0..archive.len() {
+            let mut file = archive.by_index(i).map_err(|e| {
+                ApiError::bad_request("Invalid zip archive").with_info(e.to_string())
+            })?;
+            let name = file.name().map(|n| n.to_string()).map_err(|e| {
+                ApiError::bad_request("Invalid zip archive").with_info(e.to_string())
+            })?;
+            if file.is_dir() || !name.ends_with(".json") {
+                continue;
+            }
+            let mut text = String::new();
+            file.read_to_string(&mut text).map_err(|e| {
+                ApiError::bad_request(format!("{name}: cannot read")).with_info(e.to_string())
+            })?;
+            let doc = serde_json::from_str(&text).map_err(|e| {
+                ApiError::bad_request(format!("{name}: invalid JSON")).with_info(e.to_string())
+            })?;
+            docs.push((name, doc));
+        }
+        if docs.is_empty() {
+            return Err(ApiError::bad_request(
+                "The zip holds no template (.json) file",
+            ));
+        }
+        docs
+    } else {
+        let doc = serde_json::from_slice(&body)
+            .map_err(|e| ApiError::bad_request("Invalid JSON").with_info(e.to_string()))?;
+        vec![(String::new(), doc)]
+    };
+    let plans = docs
+        .iter()
+        .map(|(name, doc)| {
+            plan_import(doc).map_err(|e| {
+                if name.is_empty() {
+                    e
+                } else {
+                    ApiError {
+                        message: format!("{name}: {}", e.message),
+                        ..e
+                    }
+                }
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut created = Vec::with_capacity(plans.len());
+    for plan in &plans {
+        created.push(template_json(&write_import(&app, account.id, plan).await?));
+    }
+    let total = created.len() as i64;
+    Ok((StatusCode::CREATED, envelope(created, total)))
 }
 
 #[derive(Deserialize, Default)]
