@@ -129,6 +129,23 @@ fn version_from_row(r: &AnyRow) -> Result<VersionInfo> {
     })
 }
 
+/// Binds the ten metadata columns, in the order both INSERT and UPDATE list them.
+fn bind_meta<'q>(
+    q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+    meta: &'q TemplateMeta,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+    q.bind(&meta.name)
+        .bind(&meta.author)
+        .bind(list_json(&meta.categories))
+        .bind(&meta.copyright)
+        .bind(&meta.description)
+        .bind(meta.edit_mode)
+        .bind(i64::from(meta.is_starred))
+        .bind(i64::from(meta.text_part_generation))
+        .bind(&meta.locale)
+        .bind(list_json(&meta.purposes))
+}
+
 impl Store {
     pub async fn create_template(
         &self,
@@ -140,26 +157,17 @@ impl Store {
             return Err(Error::Invalid("Name is required".into()));
         }
         let id = self.ids.next(now);
-        sqlx::query(
+        let q = sqlx::query(
             "INSERT INTO templates (id, account_id, name, author, categories, copyright, description, edit_mode, is_starred, \
              text_part_generation, locale, purposes, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
         )
         .bind(id)
-        .bind(account_id)
-        .bind(&meta.name)
-        .bind(&meta.author)
-        .bind(list_json(&meta.categories))
-        .bind(&meta.copyright)
-        .bind(&meta.description)
-        .bind(meta.edit_mode)
-        .bind(i64::from(meta.is_starred))
-        .bind(i64::from(meta.text_part_generation))
-        .bind(&meta.locale)
-        .bind(list_json(&meta.purposes))
-        .bind(now)
-        .bind(now)
-        .execute(&self.pool)
-        .await?;
+        .bind(account_id);
+        bind_meta(q, meta)
+            .bind(now)
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
         self.template(account_id, id).await
     }
 
@@ -243,26 +251,17 @@ impl Store {
         meta: &TemplateMeta,
         now: i64,
     ) -> Result<TemplateRecord> {
-        let done = sqlx::query(
+        let q = sqlx::query(
             "UPDATE templates SET name = $1, author = $2, categories = $3, copyright = $4, description = $5, edit_mode = $6, \
              is_starred = $7, text_part_generation = $8, locale = $9, purposes = $10, updated_at = $11 WHERE id = $12 AND account_id = $13",
-        )
-        .bind(&meta.name)
-        .bind(&meta.author)
-        .bind(list_json(&meta.categories))
-        .bind(&meta.copyright)
-        .bind(&meta.description)
-        .bind(meta.edit_mode)
-        .bind(i64::from(meta.is_starred))
-        .bind(i64::from(meta.text_part_generation))
-        .bind(&meta.locale)
-        .bind(list_json(&meta.purposes))
-        .bind(now)
-        .bind(id)
-        .bind(account_id)
-        .execute(&self.pool)
-        .await?
-        .rows_affected();
+        );
+        let done = bind_meta(q, meta)
+            .bind(now)
+            .bind(id)
+            .bind(account_id)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
         if done == 0 {
             return Err(Error::NotFound);
         }

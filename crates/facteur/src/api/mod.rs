@@ -167,6 +167,26 @@ where
     }
 }
 
+/// Query parameters whose rejections get the API's JSON error shape (`?Limit=many` is a 400).
+pub struct ApiQuery<T>(pub T);
+
+impl<T> FromRequestParts<Arc<App>> for ApiQuery<T>
+where
+    T: serde::de::DeserializeOwned + Send,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        app: &Arc<App>,
+    ) -> Result<Self, Self::Rejection> {
+        axum::extract::Query::<T>::from_request_parts(parts, app)
+            .await
+            .map(|axum::extract::Query(v)| ApiQuery(v))
+            .map_err(|e| ApiError::bad_request("Invalid query parameter").with_info(e.body_text()))
+    }
+}
+
 /// `{"Count": n, "Data": [...], "Total": total}`.
 pub fn envelope(data: Vec<Value>, total: i64) -> Json<Value> {
     Json(json!({"Count": data.len(), "Data": data, "Total": total}))

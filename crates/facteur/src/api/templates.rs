@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::{get, post, put};
@@ -20,7 +20,7 @@ use facteur_template::{Context, Mode, Template, mjml};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use super::{ApiAccount, ApiError, ApiJson, ApiPath as Path, envelope};
+use super::{ApiAccount, ApiError, ApiJson, ApiPath as Path, ApiQuery as Query, envelope};
 use crate::app::App;
 use crate::time::now_ms;
 
@@ -108,11 +108,9 @@ struct ExportQuery {
 async fn export_zip(
     State(app): State<Arc<App>>,
     ApiAccount(account): ApiAccount,
-    query: Result<Query<ExportQuery>, axum::extract::rejection::QueryRejection>,
+    Query(q): Query<ExportQuery>,
 ) -> Result<impl IntoResponse, ApiError> {
     use std::io::Write;
-    let Query(q) = query
-        .map_err(|e| ApiError::bad_request("Invalid query parameter").with_info(e.body_text()))?;
     let ids: Vec<i64> = match q.ids {
         Some(list) => list
             .split(',')
@@ -360,27 +358,14 @@ async fn download_html(
     Query(q): Query<HtmlQuery>,
 ) -> Result<impl IntoResponse, ApiError> {
     let t = app.store.template(account.id, id).await?;
-    let content = match q.version.as_deref() {
-        Some("draft") | None => current_content(&app, account.id, id).await?,
-        Some("published") => app.store.published_content(account.id, id).await?,
-        Some(other) => {
-            return Err(ApiError::bad_request(format!(
-                "Invalid Version \"{other}\": use draft or published"
-            )));
-        }
-    };
+    let content = content_version(&app, account.id, id, q.version.as_deref()).await?;
     let (vars, data) = split_values(&t.test_values.as_object().cloned().unwrap_or_default());
     let ctx = Context {
         vars: &vars,
         data: &data,
         ..Context::default()
     };
-    let html = Template::parse(&content.html)
-        .and_then(|tpl| tpl.render(&ctx, Mode::Html))
-        .map_err(|e| {
-            ApiError::bad_request(e.message.clone())
-                .with_info(format!("Html-part, line {}, column {}", e.line, e.column))
-        })?;
+    let html = render_part(&ctx, "Html-part", &content.html, Mode::Html)?;
     Ok((
         [
             (
@@ -414,6 +399,33 @@ async fn duplicate(
         .duplicate_template(account.id, id, &name, now_ms())
         .await?;
     Ok((StatusCode::CREATED, envelope(vec![template_json(&copy)], 1)))
+}
+
+/// The content for a `Version` parameter: `draft` (the default: the draft, or the newest
+/// published version) or `published` (what sends use).
+async fn content_version(
+    app: &App,
+    account_id: i64,
+    id: i64,
+    version: Option<&str>,
+) -> Result<TemplateContent, ApiError> {
+    match version {
+        None | Some("draft") => current_content(app, account_id, id).await,
+        Some("published") => Ok(app.store.published_content(account_id, id).await?),
+        Some(other) => Err(ApiError::bad_request(format!(
+            "Invalid Version \"{other}\": use draft or published"
+        ))),
+    }
+}
+
+/// Renders one part; a template error becomes a 400 naming the part and the position.
+fn render_part(ctx: &Context<'_>, part: &str, text: &str, mode: Mode) -> Result<String, ApiError> {
+    Template::parse(text)
+        .and_then(|t| t.render(ctx, mode))
+        .map_err(|e| {
+            ApiError::bad_request(e.message.clone())
+                .with_info(format!("{part}, line {}, column {}", e.line, e.column))
+        })
 }
 
 /// Splits saved or given test values into (Variables, contact properties).
@@ -475,15 +487,13 @@ async fn send_test(
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let content = match body.get("Version").and_then(Value::as_str) {
-        None | Some("draft") => current_content(&app, account.id, id).await?,
-        Some("published") => app.store.published_content(account.id, id).await?,
-        Some(other) => {
-            return Err(ApiError::bad_request(format!(
-                "Invalid Version \"{other}\": use draft or published"
-            )));
-        }
-    };
+    let content = content_version(
+        &app,
+        account.id,
+        id,
+        body.get("Version").and_then(Value::as_str),
+    )
+    .await?;
     let header = |name: &str| {
         content
             .headers
@@ -508,14 +518,7 @@ async fn send_test(
         data: &data,
         ..Context::default()
     };
-    let render = |part: &str, text: &str, mode: Mode| {
-        Template::parse(text)
-            .and_then(|tpl| tpl.render(&ctx, mode))
-            .map_err(|e| {
-                ApiError::bad_request(e.message.clone())
-                    .with_info(format!("{part}, line {}, column {}", e.line, e.column))
-            })
-    };
+    let render = |part: &str, text: &str, mode: Mode| render_part(&ctx, part, text, mode);
     let subject = render(
         "Headers.Subject",
         &header("Subject").unwrap_or_default(),
@@ -765,10 +768,8 @@ struct ListQuery {
 async fn list(
     State(app): State<Arc<App>>,
     ApiAccount(account): ApiAccount,
-    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+    Query(q): Query<ListQuery>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let Query(q) = query
-        .map_err(|e| ApiError::bad_request("Invalid query parameter").with_info(e.body_text()))?;
     let sort = match q.sort.as_deref() {
         None => None,
         Some("Name" | "Name ASC") => Some("name"),
@@ -1098,20 +1099,13 @@ async fn preview(
 ) -> Result<impl IntoResponse, ApiError> {
     let template = app.store.template(account.id, id).await?;
     let body = object(&body)?.clone();
-    let use_published = match body.get("Version").and_then(Value::as_str) {
-        None | Some("draft") => false,
-        Some("published") => true,
-        Some(other) => {
-            return Err(ApiError::bad_request(format!(
-                "Invalid Version \"{other}\": use draft or published"
-            )));
-        }
-    };
-    let content = if use_published {
-        app.store.published_content(account.id, id).await?
-    } else {
-        current_content(&app, account.id, id).await?
-    };
+    let content = content_version(
+        &app,
+        account.id,
+        id,
+        body.get("Version").and_then(Value::as_str),
+    )
+    .await?;
     let save = body.get("Save").and_then(Value::as_bool).unwrap_or(false);
     let mut values: Map<String, Value> = body
         .into_iter()
@@ -1140,14 +1134,7 @@ async fn preview(
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_string();
-    let render = |part: &str, text: &str, mode: Mode| {
-        Template::parse(text)
-            .and_then(|t| t.render(&ctx, mode))
-            .map_err(|e| {
-                ApiError::bad_request(e.message.clone())
-                    .with_info(format!("{part}, line {}, column {}", e.line, e.column))
-            })
-    };
+    let render = |part: &str, text: &str, mode: Mode| render_part(&ctx, part, text, mode);
     let html = render("Html-part", &content.html, Mode::Html)?;
     let text = text_part(
         render("Text-part", &content.text, Mode::Text)?,
