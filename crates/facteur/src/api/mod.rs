@@ -147,45 +147,40 @@ impl axum::extract::FromRequest<Arc<App>> for ApiJson {
     }
 }
 
-/// Path parameters whose rejections get the API's JSON error shape (`/template/abc` is a 400).
-pub struct ApiPath<T>(pub T);
+/// An axum extractor whose rejection gets the API's JSON error shape instead of plain text.
+macro_rules! json_rejection {
+    ($(#[$doc:meta])* $name:ident, $inner:ident, $message:literal) => {
+        $(#[$doc])*
+        pub struct $name<T>(pub T);
 
-impl<T> FromRequestParts<Arc<App>> for ApiPath<T>
-where
-    T: serde::de::DeserializeOwned + Send,
-{
-    type Rejection = ApiError;
+        impl<T> FromRequestParts<Arc<App>> for $name<T>
+        where
+            T: serde::de::DeserializeOwned + Send,
+        {
+            type Rejection = ApiError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        app: &Arc<App>,
-    ) -> Result<Self, Self::Rejection> {
-        axum::extract::Path::<T>::from_request_parts(parts, app)
-            .await
-            .map(|axum::extract::Path(v)| ApiPath(v))
-            .map_err(|e| ApiError::bad_request("Invalid path parameter").with_info(e.body_text()))
-    }
+            async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, Self::Rejection> {
+                axum::extract::$inner::<T>::from_request_parts(parts, app)
+                    .await
+                    .map(|axum::extract::$inner(v)| $name(v))
+                    .map_err(|e| ApiError::bad_request($message).with_info(e.body_text()))
+            }
+        }
+    };
 }
 
-/// Query parameters whose rejections get the API's JSON error shape (`?Limit=many` is a 400).
-pub struct ApiQuery<T>(pub T);
-
-impl<T> FromRequestParts<Arc<App>> for ApiQuery<T>
-where
-    T: serde::de::DeserializeOwned + Send,
-{
-    type Rejection = ApiError;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        app: &Arc<App>,
-    ) -> Result<Self, Self::Rejection> {
-        axum::extract::Query::<T>::from_request_parts(parts, app)
-            .await
-            .map(|axum::extract::Query(v)| ApiQuery(v))
-            .map_err(|e| ApiError::bad_request("Invalid query parameter").with_info(e.body_text()))
-    }
-}
+json_rejection!(
+    /// Path parameters (`/template/abc` is a 400 with a JSON body).
+    ApiPath,
+    Path,
+    "Invalid path parameter"
+);
+json_rejection!(
+    /// Query parameters (`?Limit=many` is a 400 with a JSON body).
+    ApiQuery,
+    Query,
+    "Invalid query parameter"
+);
 
 /// `{"Count": n, "Data": [...], "Total": total}`.
 pub fn envelope(data: Vec<Value>, total: i64) -> Json<Value> {
