@@ -493,36 +493,41 @@ fn url_encode(s: &str) -> String {
 
 /// `1234567.891` → `1,234,567.89` (en), `1 234 567,89` (fr), `1.234.567,89` (de, es, it, nl, pt).
 fn format_number_locale(x: f64, locale: &str, decimals: usize) -> String {
-    let lang = locale
-        .split(['-', '_'])
-        .next()
-        .unwrap_or("en")
-        .to_ascii_lowercase();
-    let (group, point) = match lang.as_str() {
-        "fr" => ('\u{202f}', ','),
-        "de" | "es" | "it" | "nl" | "pt" | "da" | "id" | "tr" => ('.', ','),
-        "ch" => ('\'', '.'),
-        _ => (',', '.'),
+    use std::fmt::Write;
+    let lang = locale.split(['-', '_']).next().unwrap_or("en");
+    let (group, point) = if lang.eq_ignore_ascii_case("fr") {
+        ('\u{202f}', ',')
+    } else if ["de", "es", "it", "nl", "pt", "da", "id", "tr"]
+        .iter()
+        .any(|l| lang.eq_ignore_ascii_case(l))
+    {
+        ('.', ',')
+    } else if lang.eq_ignore_ascii_case("ch") {
+        ('\'', '.')
+    } else {
+        (',', '.')
     };
-    let fixed = format!("{:.*}", decimals, x.abs());
-    let (int, frac) = fixed.split_once('.').unwrap_or((&fixed, ""));
-    let mut grouped = String::new();
-    for (i, c) in int.chars().enumerate() {
-        if i > 0 && (int.len() - i) % 3 == 0 {
-            grouped.push(group);
+    // One buffer: the fixed-point digits first, then the grouped result after them.
+    let mut buf = String::with_capacity(48);
+    let _ = write!(buf, "{:.*}", decimals, x.abs());
+    let digits_end = buf.len();
+    let int_len = buf.find('.').unwrap_or(digits_end);
+    let negative = x < 0.0 && buf.bytes().any(|b| b.is_ascii_digit() && b != b'0');
+    let mut out = String::with_capacity(digits_end + digits_end / 3 + 4);
+    if negative {
+        out.push('-');
+    }
+    for (i, c) in buf[..int_len].chars().enumerate() {
+        if i > 0 && (int_len - i) % 3 == 0 {
+            out.push(group);
         }
-        grouped.push(c);
+        out.push(c);
     }
-    let sign = if x < 0.0 && fixed.chars().any(|c| c.is_ascii_digit() && c != '0') {
-        "-"
-    } else {
-        ""
-    };
-    if frac.is_empty() {
-        format!("{sign}{grouped}")
-    } else {
-        format!("{sign}{grouped}{point}{frac}")
+    if int_len < digits_end {
+        out.push(point);
+        out.push_str(&buf[int_len + 1..digits_end]);
     }
+    out
 }
 
 #[cfg(test)]
