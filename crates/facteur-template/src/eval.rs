@@ -518,7 +518,7 @@ fn format_number_locale(x: f64, locale: &str, decimals: usize) -> String {
         out.push('-');
     }
     for (i, c) in buf[..int_len].chars().enumerate() {
-        if i > 0 && (int_len - i) % 3 == 0 {
+        if i > 0 && (int_len - i).is_multiple_of(3) {
             out.push(group);
         }
         out.push(c);
