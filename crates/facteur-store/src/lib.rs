@@ -170,6 +170,9 @@ pub struct AttemptRecord {
     /// When to try again if some recipient is still deferred.
     pub next_attempt_at: i64,
     pub now: i64,
+    /// The bounce report (DSN) for the recipients that failed, spooled in the same transaction
+    /// as the outcomes: either both are stored or neither is (and the row is retried).
+    pub dsn: Option<NewMessage>,
 }
 
 /// A request to lease due queue rows.
@@ -193,7 +196,10 @@ pub enum WriteOp {
 #[derive(Debug, Clone)]
 pub enum WriteResult {
     Spooled(i64),
-    Recorded,
+    /// An attempt was recorded; with the id of the DSN it spooled, if any.
+    Recorded {
+        dsn: Option<i64>,
+    },
     Claimed(Vec<QueueEntry>),
 }
 
@@ -464,7 +470,12 @@ impl Store {
                 WriteOp::Spool(m) => Some(WriteResult::Spooled(batch.spool(&self.ids, m)?)),
                 WriteOp::Record(r) => {
                     batch.record(r);
-                    Some(WriteResult::Recorded)
+                    let dsn = r
+                        .dsn
+                        .as_ref()
+                        .map(|m| batch.spool(&self.ids, m))
+                        .transpose()?;
+                    Some(WriteResult::Recorded { dsn })
                 }
                 WriteOp::Claim(_) => None,
             });
@@ -478,8 +489,12 @@ impl Store {
                 ));
             }
         }
-        if self.backend == Backend::Postgres && ops.iter().any(|op| matches!(op, WriteOp::Spool(_)))
-        {
+        let queues_mail = ops.iter().any(|op| match op {
+            WriteOp::Spool(_) => true,
+            WriteOp::Record(r) => r.dsn.is_some(),
+            WriteOp::Claim(_) => false,
+        });
+        if self.backend == Backend::Postgres && queues_mail {
             // Delivered with the commit: other nodes' schedulers wake at once.
             sqlx::query("SELECT pg_notify($1, '')")
                 .bind(QUEUE_CHANNEL)
@@ -487,10 +502,11 @@ impl Store {
                 .await?;
         }
         tx.commit().await?;
-        Ok(results
+        // Every op has its result by now: claims were filled in above.
+        results
             .into_iter()
-            .map(|r| r.unwrap_or(WriteResult::Recorded))
-            .collect())
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| Error::Invalid("a write produced no result".into()))
     }
 
     pub async fn load_body(&self, message_id: i64) -> Result<Vec<u8>> {
@@ -546,6 +562,7 @@ impl Store {
             outcomes: outcomes.to_vec(),
             next_attempt_at,
             now,
+            dsn: None,
         });
         self.write_batch(std::slice::from_ref(&op))
             .await

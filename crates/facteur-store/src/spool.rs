@@ -62,9 +62,12 @@ impl GroupCommit {
         self.submit(WriteOp::Claim(claim)).await?.into_claimed()
     }
 
-    /// Records a delivery attempt durably.
-    pub async fn record(&self, record: AttemptRecord) -> Result<()> {
-        self.submit(WriteOp::Record(record)).await.map(|_| ())
+    /// Records a delivery attempt durably, with its DSN if it has one; returns the DSN's id.
+    pub async fn record(&self, record: AttemptRecord) -> Result<Option<i64>> {
+        match self.submit(WriteOp::Record(record)).await? {
+            WriteResult::Recorded { dsn } => Ok(dsn),
+            other => Err(Error::Invalid(format!("unexpected write result {other:?}"))),
+        }
     }
 }
 

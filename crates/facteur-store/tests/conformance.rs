@@ -325,3 +325,67 @@ async fn new_work_is_announced_across_nodes() {
         }
     }
 }
+
+/// A bounce report commits with the outcomes it reports, or neither does.
+#[tokio::test]
+async fn a_dsn_commits_with_its_outcomes() {
+    use facteur_store::{AttemptRecord, WriteOp, WriteResult};
+    for (db, store) in stores().await {
+        let id = store.spool_batch(&[msg(&["gone@x.test"])]).await.unwrap()[0];
+        let entry = store
+            .claim_due("n", T0, 60_000, 10)
+            .await
+            .unwrap()
+            .remove(0);
+        let record = |dsn_rcpts: &[&str]| {
+            let mut dsn = msg(dsn_rcpts);
+            dsn.mail_from = String::new();
+            WriteOp::Record(AttemptRecord {
+                queue_id: entry.id,
+                message_id: id,
+                outcomes: vec![RcptOutcome {
+                    recipient_id: entry.recipients[0].id,
+                    address: "gone@x.test".into(),
+                    status: RcptStatus::Bounced,
+                    detail: "550 no".into(),
+                }],
+                next_attempt_at: T0,
+                now: T0 + 1,
+                dsn: Some(dsn),
+            })
+        };
+        // A DSN the store refuses takes the outcomes down with it: the row is still pending.
+        assert!(
+            store.write_batch(&[record(&[])]).await.is_err(),
+            "{:?}",
+            db.backend
+        );
+        assert_eq!(
+            store.message(id).await.unwrap().recipients[0].status,
+            RcptStatus::Queued
+        );
+        assert_eq!(store.queue_len().await.unwrap(), 1);
+        // A valid one is stored with them.
+        let results = store
+            .write_batch(&[record(&["sender@example.org"])])
+            .await
+            .unwrap();
+        let Some(WriteResult::Recorded { dsn: Some(dsn_id) }) = results.first().cloned() else {
+            panic!("{results:?}")
+        };
+        assert_eq!(
+            store.message(id).await.unwrap().recipients[0].status,
+            RcptStatus::Bounced
+        );
+        let dsn = store.message(dsn_id).await.unwrap();
+        assert_eq!(
+            (dsn.mail_from.as_str(), dsn.recipients[0].address.as_str()),
+            ("", "sender@example.org")
+        );
+        assert_eq!(
+            store.queue_len().await.unwrap(),
+            1,
+            "only the DSN is queued now"
+        );
+    }
+}

@@ -1,6 +1,7 @@
 //! The delivery loop: claims due queue rows (with a lease, so several nodes can share one
 //! queue), runs attempts within the worker limit, records outcomes, schedules retries with the
-//! pure policy of [`crate::queue`], and spools DSNs for bounced and expired recipients.
+//! pure policy of [`crate::queue`], and spools DSNs for bounced and expired recipients in the
+//! same transaction as the outcomes.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -123,18 +124,28 @@ pub async fn deliver(app: &App, mut entry: QueueEntry) {
             r.status_code = "4.4.7".into();
         }
     }
-    let outcomes: Vec<_> = results.iter().map(|r| r.outcome.clone()).collect();
+    let failed: Vec<&RcptResult> = results
+        .iter()
+        .filter(|r| matches!(r.outcome.status, RcptStatus::Bounced | RcptStatus::Expired))
+        .collect();
+    // Never a bounce for a bounce: mail with the null sender gets no DSN.
+    let dsn = (!failed.is_empty() && !entry.mail_from.is_empty())
+        .then(|| dsn_message(app, &entry, &body, &failed, now));
     let record = facteur_store::AttemptRecord {
         queue_id: entry.id,
         message_id: entry.message_id,
-        outcomes,
+        outcomes: results.iter().map(|r| r.outcome.clone()).collect(),
         next_attempt_at: next.unwrap_or(now),
         now,
+        dsn,
     };
-    if let Err(e) = app.writer.record(record).await {
-        tracing::error!(error = %e, msg_id = entry.message_id, "cannot record delivery outcome; the row is retried after its lease");
-        return;
-    }
+    let dsn_id = match app.writer.record(record).await {
+        Ok(dsn_id) => dsn_id,
+        Err(e) => {
+            tracing::error!(error = %e, msg_id = entry.message_id, "cannot record delivery outcome; the row is retried after its lease");
+            return;
+        }
+    };
     for r in &results {
         let counter = match r.outcome.status {
             RcptStatus::Sent => &app.metrics.deliveries_sent_total,
@@ -145,17 +156,20 @@ pub async fn deliver(app: &App, mut entry: QueueEntry) {
         Metrics::inc(counter);
         tracing::info!(msg_id = entry.message_id, rcpt = %r.outcome.address, status = r.outcome.status.as_str(), detail = %r.outcome.detail, "delivery attempt");
     }
-    let failed: Vec<&RcptResult> = results
-        .iter()
-        .filter(|r| matches!(r.outcome.status, RcptStatus::Bounced | RcptStatus::Expired))
-        .collect();
-    // Never a bounce for a bounce: mail with the null sender gets no DSN.
-    if !failed.is_empty() && !entry.mail_from.is_empty() {
-        send_dsn(app, &entry, &body, &failed, now).await;
+    if let Some(id) = dsn_id {
+        Metrics::inc(&app.metrics.dsn_generated_total);
+        tracing::info!(msg_id = entry.message_id, dsn = id, to = %entry.mail_from, "DSN queued");
     }
 }
 
-async fn send_dsn(app: &App, entry: &QueueEntry, body: &[u8], failed: &[&RcptResult], now: i64) {
+/// The DSN reporting `failed` recipients to the original sender, ready to spool.
+fn dsn_message(
+    app: &App,
+    entry: &QueueEntry,
+    body: &[u8],
+    failed: &[&RcptResult],
+    now: i64,
+) -> NewMessage {
     let dsn = Dsn {
         reporting_mta: &app.cfg.hostname,
         original_sender: &entry.mail_from,
@@ -176,7 +190,7 @@ async fn send_dsn(app: &App, entry: &QueueEntry, body: &[u8], failed: &[&RcptRes
         message_id: format!("{}@{}", uuid::Uuid::now_v7().simple(), app.cfg.hostname),
         boundary: format!("dsn-{}", uuid::Uuid::now_v7().simple()),
     };
-    let message = NewMessage {
+    NewMessage {
         account_id: entry.account_id,
         mail_from: String::new(),
         recipients: vec![entry.mail_from.clone()],
@@ -184,13 +198,6 @@ async fn send_dsn(app: &App, entry: &QueueEntry, body: &[u8], failed: &[&RcptRes
         priority: 1,
         now,
         expires_at: now + app.cfg.retry.lifetime.as_millis() as i64,
-    };
-    match app.writer.spool(message).await {
-        Ok(id) => {
-            Metrics::inc(&app.metrics.dsn_generated_total);
-            tracing::info!(msg_id = entry.message_id, dsn = id, to = %entry.mail_from, "DSN queued");
-        }
-        Err(e) => tracing::error!(error = %e, msg_id = entry.message_id, "cannot queue DSN"),
     }
 }
 
