@@ -333,10 +333,6 @@ impl Store {
         Ok(store)
     }
 
-    pub fn backend(&self) -> Backend {
-        self.backend
-    }
-
     /// Notifications sent by other nodes on `channel` (PostgreSQL LISTEN). `None` on SQLite,
     /// where one process owns the database and in-process signals suffice. The listener
     /// reconnects by itself after a lost connection.
@@ -377,10 +373,6 @@ impl Store {
                 .await?;
         }
         Ok(())
-    }
-
-    pub fn ids(&self) -> &IdGen {
-        &self.ids
     }
 
     // ---- accounts -------------------------------------------------------------------------
@@ -509,15 +501,6 @@ impl Store {
             .ok_or_else(|| Error::Invalid("a write produced no result".into()))
     }
 
-    pub async fn load_body(&self, message_id: i64) -> Result<Vec<u8>> {
-        let row = sqlx::query("SELECT body FROM messages WHERE id = $1")
-            .bind(message_id)
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or(Error::NotFound)?;
-        Ok(row.try_get("body")?)
-    }
-
     // ---- queue ----------------------------------------------------------------------------
 
     /// Claims up to `limit` due queue rows for `owner` until `now + lease_ms`. A row is due when
@@ -579,15 +562,6 @@ impl Store {
         .execute(&self.pool)
         .await?
         .rows_affected())
-    }
-
-    /// Gives a claimed row back without an attempt (e.g. on shutdown), due at once.
-    pub async fn release(&self, entry_id: i64) -> Result<()> {
-        sqlx::query("UPDATE queue SET lease_owner = NULL, lease_until = NULL WHERE id = $1")
-            .bind(entry_id)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
     }
 
     /// Queue rows for listing: (message id, domain, attempts, next attempt, pending recipients).

@@ -199,10 +199,6 @@ impl Template {
         })
     }
 
-    pub fn source(&self) -> &str {
-        &self.source
-    }
-
     /// Every `var:`/`data:`/`mj:` reference, in order, with whether it has a default (one
     /// without a default fails the render, and blocks the message, when the value is missing).
     pub fn variables(&self) -> Vec<VariableRef> {
@@ -222,6 +218,24 @@ impl Template {
     /// Renders with these values.
     pub fn render(&self, ctx: &Context<'_>, mode: Mode) -> Result<String, TemplateError> {
         eval::render(&self.nodes, &self.source, ctx, mode)
+    }
+}
+
+/// Test values as saved with a template or given to a preview, split into (variables, contact
+/// properties). Expert mode holds `Variables` and contact properties (`ContactProperties`, or
+/// `data`); anything else is Normal mode: the whole object is the variables.
+pub fn split_test_values(values: &Value) -> (Value, Value) {
+    let Some(map) = values.as_object() else {
+        return (Value::Null, Value::Null);
+    };
+    let contact = map.get("ContactProperties").or_else(|| map.get("data"));
+    if map.contains_key("Variables") || contact.is_some() {
+        (
+            map.get("Variables").cloned().unwrap_or(Value::Null),
+            contact.cloned().unwrap_or(Value::Null),
+        )
+    } else {
+        (values.clone(), Value::Null)
     }
 }
 

@@ -39,8 +39,7 @@ fn load(path: &Path) -> Result<Loaded, String> {
     })
 }
 
-/// Test values: a Send API message (`{"Variables": {...}}`, optionally with `"data"` for
-/// contact properties), or a flat object of variables.
+/// Test values from a file, split as the API splits them (see `split_test_values`).
 fn values(vars: Option<&Path>) -> Result<(Value, Value), String> {
     let Some(path) = vars else {
         return Ok((Value::Null, Value::Null));
@@ -52,13 +51,7 @@ fn values(vars: Option<&Path>) -> Result<(Value, Value), String> {
     if !json.is_object() {
         return Err(format!("{}: expected a JSON object", path.display()));
     }
-    Ok(match json.get("Variables") {
-        Some(vars) => (
-            vars.clone(),
-            json.get("data").cloned().unwrap_or(Value::Null),
-        ),
-        None => (json, Value::Null),
-    })
+    Ok(facteur_template::split_test_values(&json))
 }
 
 /// Renders a template file with test values.

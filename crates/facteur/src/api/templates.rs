@@ -16,7 +16,7 @@ use axum::{Json, Router};
 use facteur_store::templates::{
     TemplateContent, TemplateFilter, TemplateMeta, TemplateRecord, VersionInfo,
 };
-use facteur_template::{Context, Mode, Template, mjml};
+use facteur_template::{Context, Mode, Template, mjml, split_test_values};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
@@ -359,7 +359,7 @@ async fn download_html(
 ) -> Result<impl IntoResponse, ApiError> {
     let t = app.store.template(account.id, id).await?;
     let content = content_version(&app, account.id, id, q.version.as_deref()).await?;
-    let (vars, data) = split_values(&t.test_values.as_object().cloned().unwrap_or_default());
+    let (vars, data) = split_test_values(&t.test_values);
     let ctx = Context {
         vars: &vars,
         data: &data,
@@ -426,23 +426,6 @@ fn render_part(ctx: &Context<'_>, part: &str, text: &str, mode: Mode) -> Result<
             ApiError::bad_request(e.message.clone())
                 .with_info(format!("{part}, line {}, column {}", e.line, e.column))
         })
-}
-
-/// Splits saved or given test values into (Variables, contact properties).
-/// Expert mode holds `Variables` and contact properties (`ContactProperties`, or `data` as in
-/// the CLI's values files); anything else is Normal mode, a flat object of variables.
-fn split_values(values: &Map<String, Value>) -> (Value, Value) {
-    let contact = values
-        .get("ContactProperties")
-        .or_else(|| values.get("data"));
-    if values.contains_key("Variables") || contact.is_some() {
-        (
-            values.get("Variables").cloned().unwrap_or(Value::Null),
-            contact.cloned().unwrap_or(Value::Null),
-        )
-    } else {
-        (Value::Object(values.clone()), Value::Null)
-    }
 }
 
 /// The text part to send: the template's, or one generated from the HTML when it has none and
@@ -512,7 +495,7 @@ async fn send_test(
     let reply_to = header("Reply-To")
         .or_else(|| header("Reply-to"))
         .and_then(|r| Mailbox::parse(&r));
-    let (vars, data) = split_values(&t.test_values.as_object().cloned().unwrap_or_default());
+    let (vars, data) = split_test_values(&t.test_values);
     let ctx = Context {
         vars: &vars,
         data: &data,
@@ -1122,7 +1105,7 @@ async fn preview(
             .set_template_test_values(account.id, id, &Value::Object(values.clone()), now_ms())
             .await?;
     }
-    let (vars, data) = split_values(&values);
+    let (vars, data) = split_test_values(&Value::Object(values));
     let ctx = Context {
         vars: &vars,
         data: &data,

@@ -312,8 +312,4 @@ impl SmtpClient {
     pub fn answered(&self) -> bool {
         self.answered
     }
-
-    pub async fn quit(mut self) {
-        let _ = tokio::time::timeout(Duration::from_secs(5), self.command(b"QUIT\r\n")).await;
-    }
 }
