@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use facteur_store::{QueueEntry, RcptOutcome, RcptStatus};
 use tokio::sync::Semaphore;
 
-use client::{ClientError, SmtpClient, format_reply};
+use client::{SmtpClient, format_reply};
 use mx::{Resolver, Route};
 
 /// How long an idle outbound connection is kept for the next message to the same host.
@@ -186,9 +186,8 @@ impl Deliverer {
             .await
             {
                 Ok(c) => return Ok(c),
-                Err(e @ ClientError::Refused(_))
-                | Err(e @ ClientError::Network(_))
-                | Err(e @ ClientError::Protocol(_)) => last = e.to_string(),
+                // Whatever went wrong with this address, the next one may work.
+                Err(e) => last = e.to_string(),
             }
         }
         Err(last)
