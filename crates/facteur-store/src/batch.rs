@@ -7,7 +7,7 @@
 use sqlx::any::AnyArguments;
 use sqlx::query::Query;
 
-use crate::{AttemptRecord, Error, IdGen, NewMessage, Result, domain_of};
+use crate::{AttemptRecord, Error, IdGen, NewMessage, Result, SpoolReceipt, domain_of};
 
 /// Rows per statement: far below both databases' parameter limits.
 const CHUNK: usize = 100;
@@ -60,8 +60,9 @@ pub(crate) struct Batch {
 }
 
 impl Batch {
-    /// Plans a spooled message: its row, one queue row per domain, recipients and `queued` events.
-    pub(crate) fn spool(&mut self, ids: &IdGen, m: &NewMessage) -> Result<i64> {
+    /// Plans a spooled message: its row, one queue row per domain, recipients and `queued`
+    /// events (or, for a blocked message, recipients and `blocked` events and no queue row).
+    pub(crate) fn spool(&mut self, ids: &IdGen, m: &NewMessage) -> Result<SpoolReceipt> {
         if m.recipients.is_empty() {
             return Err(Error::Invalid(
                 "a message needs at least one recipient".into(),
@@ -75,12 +76,30 @@ impl Batch {
             Val::I64(m.body.len() as i64),
             Val::Bytes(m.body.clone()),
             Val::I64(m.now),
+            Val::Text(m.meta.custom_id.clone()),
+            Val::Text(m.meta.event_payload.clone()),
+            Val::Text(m.meta.campaign.clone()),
+            Val::Text(m.meta.subject.clone()),
         ]);
         let mut domains: Vec<(String, i64)> = Vec::new();
+        let mut receipt = SpoolReceipt {
+            message_id,
+            recipients: Vec::with_capacity(m.recipients.len()),
+        };
+        let (status, detail) = match &m.meta.blocked {
+            Some(reason) => ("blocked", reason.as_str()),
+            None => ("queued", ""),
+        };
         for rcpt in &m.recipients {
             let domain = domain_of(rcpt);
             let queue_id = match domains.iter().find(|(d, _)| *d == domain) {
                 Some((_, id)) => *id,
+                // A blocked message's recipients point at a queue row that never exists.
+                None if m.meta.blocked.is_some() => {
+                    let id = ids.next(m.now);
+                    domains.push((domain, id));
+                    id
+                }
                 None => {
                     let id = ids.next(m.now);
                     self.queue.push(vec![
@@ -96,17 +115,22 @@ impl Batch {
                     id
                 }
             };
+            let rcpt_id = ids.next(m.now);
+            let uuid = uuid::Uuid::now_v7().hyphenated().to_string();
             self.recipients.push(vec![
-                Val::I64(ids.next(m.now)),
+                Val::I64(rcpt_id),
                 Val::I64(message_id),
                 Val::I64(queue_id),
                 Val::Text(rcpt.clone()),
-                Val::Text("queued".into()),
+                Val::Text(status.into()),
+                Val::OptText((!detail.is_empty()).then(|| detail.to_string())),
                 Val::I64(m.now),
+                Val::Text(uuid.clone()),
             ]);
-            self.event(m.now, message_id, rcpt, "queued", "");
+            receipt.recipients.push((rcpt_id, uuid));
+            self.event(m.now, message_id, rcpt, status, detail);
         }
-        Ok(message_id)
+        Ok(receipt)
     }
 
     /// Plans a recorded attempt: recipient states, events, and the queue row removed (every
@@ -149,7 +173,7 @@ impl Batch {
     pub(crate) async fn flush(self, tx: &mut sqlx::Transaction<'_, sqlx::Any>) -> Result<()> {
         insert(
             tx,
-            "messages (id, account_id, mail_from, size, body, created_at)",
+            "messages (id, account_id, mail_from, size, body, created_at, custom_id, event_payload, campaign, subject)",
             self.messages,
         )
         .await?;
@@ -161,7 +185,7 @@ impl Batch {
         .await?;
         insert(
             tx,
-            "recipients (id, message_id, queue_id, address, status, updated_at)",
+            "recipients (id, message_id, queue_id, address, status, last_reply, updated_at, uuid)",
             self.recipients,
         )
         .await?;

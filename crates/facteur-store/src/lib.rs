@@ -13,6 +13,8 @@ mod schema;
 mod spool;
 pub mod templates;
 pub mod testing;
+pub mod messages;
+pub mod webhooks;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -44,6 +46,25 @@ pub struct Account {
     pub name: String,
     pub api_key: String,
     pub created_at: i64,
+    /// The master account of a sub-account key; `None` for a master key.
+    pub parent_id: Option<i64>,
+    /// An inactive key is refused (Mailjet's suspended key).
+    pub is_active: bool,
+    /// Whether messages may set a `Sender` different from `From`.
+    pub allow_sender: bool,
+}
+
+/// What the Send API and the X-MJ headers attach to a message: echoed in events and looked up
+/// through `/v3/REST/message`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MessageMeta {
+    pub custom_id: String,
+    pub event_payload: String,
+    pub campaign: String,
+    pub subject: String,
+    /// Set when the message must not be delivered (e.g. an error in the template language):
+    /// every recipient is recorded `blocked` with this reason and no queue row is made.
+    pub blocked: Option<String>,
 }
 
 /// A message to spool: the body is stored once, one queue row per recipient domain.
@@ -58,7 +79,12 @@ pub struct NewMessage {
     pub priority: i32,
     pub now: i64,
     pub expires_at: i64,
+    pub meta: MessageMeta,
 }
+
+/// Mailjet's priority queues (`X-Mailjet-Prio`, `Priority`): 0 low (FIFO), 1 before low (LIFO),
+/// 2 high (the default), 3 emergency. Stored as the queue row's priority.
+pub const PRIORITY_DEFAULT: i32 = 2;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RcptStatus {
@@ -68,6 +94,8 @@ pub enum RcptStatus {
     Bounced,
     Expired,
     Deleted,
+    /// Never attempted: refused before delivery (template error).
+    Blocked,
 }
 
 impl RcptStatus {
@@ -79,6 +107,7 @@ impl RcptStatus {
             RcptStatus::Bounced => "bounced",
             RcptStatus::Expired => "expired",
             RcptStatus::Deleted => "deleted",
+            RcptStatus::Blocked => "blocked",
         }
     }
 
@@ -97,6 +126,7 @@ impl FromStr for RcptStatus {
             "bounced" => RcptStatus::Bounced,
             "expired" => RcptStatus::Expired,
             "deleted" => RcptStatus::Deleted,
+            "blocked" => RcptStatus::Blocked,
             other => return Err(Error::Invalid(format!("unknown recipient status {other}"))),
         })
     }
@@ -193,9 +223,17 @@ pub enum WriteOp {
     Claim(Claim),
 }
 
+/// A spooled message's ids: the message, and each recipient's id and UUID in the order given
+/// (Mailjet's `MessageID` and `MessageUUID` are per recipient).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpoolReceipt {
+    pub message_id: i64,
+    pub recipients: Vec<(i64, String)>,
+}
+
 #[derive(Debug, Clone)]
 pub enum WriteResult {
-    Spooled(i64),
+    Spooled(SpoolReceipt),
     /// An attempt was recorded; with the id of the DSN it spooled, if any.
     Recorded {
         dsn: Option<i64>,
@@ -216,7 +254,7 @@ impl WriteResult {
 
     pub fn message_id(&self) -> Option<i64> {
         match self {
-            WriteResult::Spooled(id) => Some(*id),
+            WriteResult::Spooled(r) => Some(r.message_id),
             _ => None,
         }
     }
@@ -379,17 +417,44 @@ impl Store {
 
     /// Creates an account with a new API key; returns it with the secret key (shown once).
     pub async fn create_account(&self, name: &str, now: i64) -> Result<(Account, String)> {
+        self.create_key(name, None, now).await
+    }
+
+    /// Creates a sub-account key of `parent` (a master key): its own messages, templates and
+    /// events. Returns it with its secret key (shown once).
+    pub async fn create_subaccount(
+        &self,
+        parent: &Account,
+        name: &str,
+        now: i64,
+    ) -> Result<(Account, String)> {
+        if parent.parent_id.is_some() {
+            return Err(Error::Invalid(
+                "only a master API key can create API keys".into(),
+            ));
+        }
+        self.create_key(name, Some(parent.id), now).await
+    }
+
+    async fn create_key(
+        &self,
+        name: &str,
+        parent_id: Option<i64>,
+        now: i64,
+    ) -> Result<(Account, String)> {
         let api_key = random_hex(16);
         let secret = random_hex(16);
         let id = self.ids.next(now);
         sqlx::query(
-            "INSERT INTO accounts (id, name, api_key, secret_hash, created_at) VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO accounts (id, name, api_key, secret_hash, created_at, parent_id, signing_secret) VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(id)
         .bind(name)
         .bind(&api_key)
         .bind(secret_hash(&secret))
         .bind(now)
+        .bind(parent_id)
+        .bind(random_hex(32))
         .execute(&self.pool)
         .await?;
         Ok((
@@ -398,16 +463,91 @@ impl Store {
                 name: name.into(),
                 api_key,
                 created_at: now,
+                parent_id,
+                is_active: true,
+                allow_sender: true,
             },
             secret,
         ))
     }
 
+    /// The keys `account` may see: itself and, for a master key, its sub-account keys.
+    pub async fn keys_of(&self, account: &Account) -> Result<Vec<Account>> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {ACCOUNT_COLS} FROM accounts WHERE id = $1 OR parent_id = $1 ORDER BY id"
+        )))
+        .bind(account.id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(account_from_row).collect()
+    }
+
+    /// Changes a key that `account` may see (itself or one of its sub-account keys).
+    pub async fn update_key(
+        &self,
+        account: &Account,
+        id: i64,
+        name: Option<&str>,
+        is_active: Option<bool>,
+        allow_sender: Option<bool>,
+    ) -> Result<Account> {
+        let target = self
+            .keys_of(account)
+            .await?
+            .into_iter()
+            .find(|a| a.id == id)
+            .ok_or(Error::NotFound)?;
+        if target.id == account.id && is_active == Some(false) {
+            return Err(Error::Invalid(
+                "a key cannot deactivate itself: use its master key".into(),
+            ));
+        }
+        sqlx::query(
+            "UPDATE accounts SET name = $1, is_active = $2, allow_sender = $3 WHERE id = $4",
+        )
+        .bind(name.unwrap_or(&target.name))
+        .bind(i64::from(is_active.unwrap_or(target.is_active)))
+        .bind(i64::from(allow_sender.unwrap_or(target.allow_sender)))
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        self.keys_of(account)
+            .await?
+            .into_iter()
+            .find(|a| a.id == id)
+            .ok_or(Error::NotFound)
+    }
+
+    /// The secret with which webhook calls of this account are signed (HMAC-SHA256).
+    pub async fn signing_secret(&self, account_id: i64) -> Result<String> {
+        let row = sqlx::query("SELECT signing_secret FROM accounts WHERE id = $1")
+            .bind(account_id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(Error::NotFound)?;
+        let secret: String = row.try_get("signing_secret")?;
+        if !secret.is_empty() {
+            return Ok(secret);
+        }
+        // Accounts made before webhooks existed get theirs on first use.
+        let secret = random_hex(32);
+        sqlx::query("UPDATE accounts SET signing_secret = $1 WHERE id = $2 AND signing_secret = ''")
+            .bind(&secret)
+            .bind(account_id)
+            .execute(&self.pool)
+            .await?;
+        let row = sqlx::query("SELECT signing_secret FROM accounts WHERE id = $1")
+            .bind(account_id)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get("signing_secret")?)
+    }
+
     /// The account whose API key and secret key these are.
     pub async fn verify_credentials(&self, api_key: &str, secret: &str) -> Result<Option<Account>> {
-        let row = sqlx::query(
-            "SELECT id, name, api_key, created_at, secret_hash FROM accounts WHERE api_key = $1",
-        )
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {ACCOUNT_COLS}, secret_hash FROM accounts WHERE api_key = $1"
+        )))
         .bind(api_key)
         .fetch_optional(&self.pool)
         .await?;
@@ -422,16 +562,19 @@ impl Store {
     }
 
     pub async fn account_by_key(&self, api_key: &str) -> Result<Option<Account>> {
-        let row =
-            sqlx::query("SELECT id, name, api_key, created_at FROM accounts WHERE api_key = $1")
-                .bind(api_key)
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {ACCOUNT_COLS} FROM accounts WHERE api_key = $1"
+        )))
+        .bind(api_key)
                 .fetch_optional(&self.pool)
                 .await?;
         row.as_ref().map(account_from_row).transpose()
     }
 
     pub async fn list_accounts(&self) -> Result<Vec<Account>> {
-        let rows = sqlx::query("SELECT id, name, api_key, created_at FROM accounts ORDER BY id")
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {ACCOUNT_COLS} FROM accounts ORDER BY id"
+        )))
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(account_from_row).collect()
@@ -465,7 +608,7 @@ impl Store {
                     let dsn = r
                         .dsn
                         .as_ref()
-                        .map(|m| batch.spool(&self.ids, m))
+                        .map(|m| batch.spool(&self.ids, m).map(|r| r.message_id))
                         .transpose()?;
                     Some(WriteResult::Recorded { dsn })
                 }
@@ -482,7 +625,7 @@ impl Store {
             }
         }
         let queues_mail = ops.iter().any(|op| match op {
-            WriteOp::Spool(_) => true,
+            WriteOp::Spool(m) => m.meta.blocked.is_none(),
             WriteOp::Record(r) => r.dsn.is_some(),
             WriteOp::Claim(_) => false,
         });
@@ -749,14 +892,14 @@ async fn claim_in(
             "UPDATE queue SET lease_owner = $1, lease_until = $2
              WHERE id IN (SELECT id FROM queue
                           WHERE next_attempt_at <= $3 AND (lease_until IS NULL OR lease_until < $3)
-                          ORDER BY priority DESC, next_attempt_at LIMIT $4)
+                          ORDER BY priority DESC, CASE WHEN priority = 1 THEN -next_attempt_at ELSE next_attempt_at END LIMIT $4)
              RETURNING id"
         }
         Backend::Postgres => {
             "UPDATE queue SET lease_owner = $1, lease_until = $2
              WHERE id IN (SELECT id FROM queue
                           WHERE next_attempt_at <= $3 AND (lease_until IS NULL OR lease_until < $3)
-                          ORDER BY priority DESC, next_attempt_at LIMIT $4
+                          ORDER BY priority DESC, CASE WHEN priority = 1 THEN -next_attempt_at ELSE next_attempt_at END LIMIT $4
                           FOR UPDATE SKIP LOCKED)
              RETURNING id"
         }
@@ -820,12 +963,17 @@ async fn claim_in(
         .collect()
 }
 
+const ACCOUNT_COLS: &str = "id, name, api_key, created_at, parent_id, is_active, allow_sender";
+
 fn account_from_row(row: &AnyRow) -> Result<Account> {
     Ok(Account {
         id: row.try_get("id")?,
         name: row.try_get("name")?,
         api_key: row.try_get("api_key")?,
         created_at: row.try_get("created_at")?,
+        parent_id: row.try_get("parent_id")?,
+        is_active: row.try_get::<i64, _>("is_active")? != 0,
+        allow_sender: row.try_get::<i64, _>("allow_sender")? != 0,
     })
 }
 

@@ -96,6 +96,46 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         UNIQUE (template_id, number)
     );",
     ),
+    (
+        3,
+        "Send API: message metadata, recipient UUIDs, sub-account keys, webhooks",
+        "ALTER TABLE accounts ADD COLUMN parent_id BIGINT;
+    ALTER TABLE accounts ADD COLUMN is_active BIGINT NOT NULL DEFAULT 1;
+    ALTER TABLE accounts ADD COLUMN allow_sender BIGINT NOT NULL DEFAULT 1;
+    ALTER TABLE accounts ADD COLUMN signing_secret TEXT NOT NULL DEFAULT '';
+    ALTER TABLE messages ADD COLUMN custom_id TEXT NOT NULL DEFAULT '';
+    ALTER TABLE messages ADD COLUMN event_payload TEXT NOT NULL DEFAULT '';
+    ALTER TABLE messages ADD COLUMN campaign TEXT NOT NULL DEFAULT '';
+    ALTER TABLE messages ADD COLUMN subject TEXT NOT NULL DEFAULT '';
+    CREATE INDEX messages_custom_id ON messages (account_id, custom_id);
+    ALTER TABLE recipients ADD COLUMN uuid TEXT NOT NULL DEFAULT '';
+    CREATE TABLE webhooks (
+        id BIGINT PRIMARY KEY,
+        account_id BIGINT NOT NULL REFERENCES accounts(id),
+        event_type TEXT NOT NULL,
+        url TEXT NOT NULL,
+        version BIGINT NOT NULL DEFAULT 1,
+        is_backup BIGINT NOT NULL DEFAULT 0,
+        status TEXT NOT NULL DEFAULT 'alive',
+        created_at BIGINT NOT NULL,
+        UNIQUE (account_id, event_type, is_backup)
+    );
+    CREATE TABLE webhook_calls (
+        id BIGINT PRIMARY KEY,
+        webhook_id BIGINT NOT NULL,
+        body TEXT NOT NULL,
+        events BIGINT NOT NULL,
+        attempts BIGINT NOT NULL DEFAULT 0,
+        next_attempt_at BIGINT NOT NULL,
+        first_failed_at BIGINT,
+        last_error TEXT NOT NULL DEFAULT '',
+        lease_until BIGINT,
+        created_at BIGINT NOT NULL
+    );
+    CREATE INDEX webhook_calls_due ON webhook_calls (next_attempt_at);
+    CREATE TABLE webhook_cursor (name TEXT PRIMARY KEY, last_event_id BIGINT NOT NULL);
+    INSERT INTO webhook_cursor (name, last_event_id) SELECT 'events', COALESCE(MAX(id), 0) FROM events;",
+    ),
 ];
 
 /// The migration's SQL for a backend: BLOB is BYTEA and AUTOINCREMENT keys are identities on

@@ -5,7 +5,8 @@
 use tokio::sync::{mpsc, oneshot};
 
 use crate::{
-    AttemptRecord, Claim, Error, NewMessage, QueueEntry, Result, Store, WriteOp, WriteResult,
+    AttemptRecord, Claim, Error, NewMessage, QueueEntry, Result, SpoolReceipt, Store, WriteOp,
+    WriteResult,
 };
 
 type Job = (WriteOp, oneshot::Sender<Result<WriteResult>>);
@@ -39,8 +40,13 @@ impl GroupCommit {
 
     /// Stores a message durably; returns its id once committed.
     pub async fn spool(&self, message: NewMessage) -> Result<i64> {
+        self.spool_receipt(message).await.map(|r| r.message_id)
+    }
+
+    /// Stores a message durably; returns its id and its recipients' ids and UUIDs.
+    pub async fn spool_receipt(&self, message: NewMessage) -> Result<SpoolReceipt> {
         match self.submit(WriteOp::Spool(message)).await? {
-            WriteResult::Spooled(id) => Ok(id),
+            WriteResult::Spooled(receipt) => Ok(receipt),
             _ => Err(Error::Invalid("unexpected write result".into())),
         }
     }

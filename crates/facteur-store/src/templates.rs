@@ -405,6 +405,35 @@ impl Store {
         rows.iter().map(version_from_row).collect()
     }
 
+    /// The number of the version sends use (the newest published one), if `account_id` owns
+    /// the template and it has one: one indexed row, cheap enough for every send.
+    pub async fn published_number(&self, account_id: i64, id: i64) -> Result<i64> {
+        let row = sqlx::query(
+            "SELECT v.number AS number FROM template_versions v JOIN templates t ON t.id = v.template_id
+             WHERE t.id = $1 AND t.account_id = $2 AND v.status = 'published'
+             ORDER BY v.number DESC LIMIT 1",
+        )
+        .bind(id)
+        .bind(account_id)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(Error::NotFound)?;
+        Ok(row.try_get("number")?)
+    }
+
+    /// One version's content (no ownership check: pair it with [`Store::published_number`]).
+    pub async fn version_content(&self, id: i64, number: i64) -> Result<TemplateContent> {
+        let row = sqlx::query(
+            "SELECT number, status, note, created_at, html, text, mjml, headers FROM template_versions WHERE template_id = $1 AND number = $2",
+        )
+        .bind(id)
+        .bind(number)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(Error::NotFound)?;
+        Ok(version_from_row(&row)?.content)
+    }
+
     /// The content a message is sent with: the newest published version.
     pub async fn published_content(&self, account_id: i64, id: i64) -> Result<TemplateContent> {
         let versions = self.template_versions(account_id, id).await?;

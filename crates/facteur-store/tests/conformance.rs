@@ -29,6 +29,7 @@ fn msg(rcpts: &[&str]) -> NewMessage {
         priority: 0,
         now: T0,
         expires_at: T0 + 5 * 86_400_000,
+        meta: Default::default(),
     }
 }
 

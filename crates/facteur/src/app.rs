@@ -72,9 +72,10 @@ impl App {
                 mail_from: envelope.mail_from,
                 recipients: envelope.rcpts,
                 body,
-                priority: 0,
+                priority: facteur_store::PRIORITY_DEFAULT,
                 now,
                 expires_at: now + self.cfg.retry.lifetime.as_millis() as i64,
+                meta: Default::default(),
             })
             .await?;
         Metrics::inc(&self.metrics.messages_accepted_total);

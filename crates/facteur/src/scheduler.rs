@@ -195,9 +195,10 @@ fn dsn_message(
         mail_from: String::new(),
         recipients: vec![entry.mail_from.clone()],
         body: build_dsn(&dsn),
-        priority: 1,
+        priority: facteur_store::PRIORITY_DEFAULT,
         now,
         expires_at: now + app.cfg.retry.lifetime.as_millis() as i64,
+        meta: Default::default(),
     }
 }
 

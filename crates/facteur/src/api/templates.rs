@@ -516,7 +516,7 @@ async fn send_test(
     let now = now_ms();
     let message_id = format!("{}@{}", uuid::Uuid::now_v7().simple(), app.cfg.hostname);
     let raw = compose(&Composed {
-        from: &from,
+        from: Some(&from),
         to: &to,
         reply_to: reply_to.as_ref(),
         subject: &subject,
@@ -528,15 +528,20 @@ async fn send_test(
             "X-Facteur-Template".to_string(),
             format!("{id} (test send)"),
         )],
+        ..Composed::default()
     });
     let message = facteur_store::NewMessage {
         account_id: Some(account.id),
         mail_from: from.email.clone(),
         recipients: to.iter().map(|m| m.email.clone()).collect(),
         body: raw,
-        priority: 1,
+        priority: facteur_store::PRIORITY_DEFAULT,
         now,
         expires_at: now + app.cfg.retry.lifetime.as_millis() as i64,
+        meta: facteur_store::MessageMeta {
+            subject: subject.clone(),
+            ..Default::default()
+        },
     };
     let queued = app.writer.spool(message).await?;
     app.queue_wakeup.notify_one();

@@ -275,6 +275,7 @@ pub async fn submit(node: &Node, from: &str, rcpts: &[&str], body: &[u8]) -> i64
         priority: 0,
         now,
         expires_at: now + 60_000,
+        meta: Default::default(),
     };
     let id = node.running.app.writer.spool(message).await.unwrap();
     node.running.app.queue_wakeup.notify_one();

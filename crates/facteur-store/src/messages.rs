@@ -1,0 +1,124 @@
+//! Messages as the Send API shows them: one per recipient (Mailjet's `MessageID` is a
+//! recipient's id), with the message's metadata and the recipient's state and history.
+
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::{Error, Event, RcptStatus, Result, Store};
+
+/// One recipient of one message, with the message's metadata.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageView {
+    /// The recipient's id: Mailjet's `MessageID`.
+    pub id: i64,
+    pub uuid: String,
+    pub address: String,
+    pub status: RcptStatus,
+    pub last_reply: Option<String>,
+    pub updated_at: i64,
+    /// The spooled message this recipient belongs to.
+    pub message_id: i64,
+    pub mail_from: String,
+    pub size: i64,
+    pub created_at: i64,
+    pub custom_id: String,
+    pub event_payload: String,
+    pub campaign: String,
+    pub subject: String,
+    /// Delivery attempts made for this recipient.
+    pub attempts: i64,
+}
+
+const VIEW: &str = "SELECT r.id AS id, r.uuid AS uuid, r.address AS address, r.status AS status,
+        r.last_reply AS last_reply, r.updated_at AS updated_at, m.id AS message_id,
+        m.mail_from AS mail_from, m.size AS size, m.created_at AS created_at,
+        m.custom_id AS custom_id, m.event_payload AS event_payload, m.campaign AS campaign,
+        m.subject AS subject,
+        (SELECT COUNT(*) FROM events e WHERE e.message_id = m.id AND e.recipient = r.address
+            AND e.kind IN ('sent', 'deferred', 'bounced', 'expired')) AS attempts
+    FROM recipients r JOIN messages m ON m.id = r.message_id";
+
+fn view_from_row(r: &AnyRow) -> Result<MessageView> {
+    Ok(MessageView {
+        id: r.try_get("id")?,
+        uuid: r.try_get("uuid")?,
+        address: r.try_get("address")?,
+        status: r.try_get::<String, _>("status")?.parse()?,
+        last_reply: r.try_get("last_reply")?,
+        updated_at: r.try_get("updated_at")?,
+        message_id: r.try_get("message_id")?,
+        mail_from: r.try_get("mail_from")?,
+        size: r.try_get("size")?,
+        created_at: r.try_get("created_at")?,
+        custom_id: r.try_get("custom_id")?,
+        event_payload: r.try_get("event_payload")?,
+        campaign: r.try_get("campaign")?,
+        subject: r.try_get("subject")?,
+        attempts: r.try_get("attempts")?,
+    })
+}
+
+impl Store {
+    /// One recipient's message, if it belongs to `account_id`.
+    pub async fn message_view(&self, account_id: i64, id: i64) -> Result<MessageView> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "{VIEW} WHERE m.account_id = $1 AND r.id = $2"
+        )))
+        .bind(account_id)
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(Error::NotFound)?;
+        view_from_row(&row)
+    }
+
+    /// The account's messages, newest first, optionally only those with a CustomID; with the
+    /// total count before paging.
+    pub async fn message_views(
+        &self,
+        account_id: i64,
+        custom_id: Option<&str>,
+        limit: i64,
+        offset: i64,
+    ) -> Result<(Vec<MessageView>, i64)> {
+        let filter = if custom_id.is_some() {
+            "m.account_id = $1 AND m.custom_id = $2"
+        } else {
+            "m.account_id = $1"
+        };
+        let (lim, off) = if custom_id.is_some() {
+            ("$3", "$4")
+        } else {
+            ("$2", "$3")
+        };
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "{VIEW} WHERE {filter} ORDER BY r.id DESC LIMIT {lim} OFFSET {off}"
+        )))
+        .bind(account_id);
+        let mut count = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT COUNT(*) AS n FROM recipients r JOIN messages m ON m.id = r.message_id WHERE {filter}"
+        )))
+        .bind(account_id);
+        if let Some(c) = custom_id {
+            q = q.bind(c.to_string());
+            count = count.bind(c.to_string());
+        }
+        let rows = q.bind(limit).bind(offset).fetch_all(&self.pool).await?;
+        let total: i64 = count.fetch_one(&self.pool).await?.try_get("n")?;
+        Ok((
+            rows.iter().map(view_from_row).collect::<Result<_>>()?,
+            total,
+        ))
+    }
+
+    /// Every event of one recipient's message, oldest first.
+    pub async fn message_history(&self, account_id: i64, id: i64) -> Result<Vec<Event>> {
+        let view = self.message_view(account_id, id).await?;
+        Ok(self
+            .events(view.message_id)
+            .await?
+            .into_iter()
+            .filter(|e| e.recipient.as_deref() == Some(view.address.as_str()))
+            .collect())
+    }
+}
