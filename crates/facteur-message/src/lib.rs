@@ -4,6 +4,8 @@
 pub mod compose;
 pub mod dsn;
 pub mod headers;
+pub mod mj_headers;
+pub mod send;
 
 pub use dsn::{Dsn, DsnAction, DsnRecipient, build_dsn};
 pub use headers::{ReceivedInfo, header_section, normalize_on_accept, rfc5322_date};

@@ -110,6 +110,8 @@ pub enum AuthOutcome {
 pub enum SpoolOutcome {
     Queued(String),
     Failed,
+    /// The message was read but refused (e.g. a malformed X-MJ-Vars header): this reply.
+    Rejected(Reply),
 }
 
 #[derive(Debug)]
@@ -223,6 +225,7 @@ impl Session {
             match outcome {
                 SpoolOutcome::Queued(id) => self.reply(reply::queued(&id)),
                 SpoolOutcome::Failed => self.reply(reply::SPOOL_FAILED),
+                SpoolOutcome::Rejected(r) => self.reply(r),
             }
             self.process();
         }

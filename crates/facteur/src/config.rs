@@ -106,6 +106,23 @@ pub struct Settings {
     /// Port used when connecting to MX hosts [default: 25]
     #[arg(long, env = "FACTEUR_MX_PORT")]
     pub mx_port: Option<u16>,
+    /// Largest HTTP request body, in bytes; larger ones get 413 [default: 33554432]
+    #[arg(long, env = "FACTEUR_HTTP_MAX_BODY")]
+    pub http_max_body: Option<usize>,
+    /// Public base URL of the HTTP API, used in MessageHref [default: http://HTTP-LISTENER]
+    #[arg(long, env = "FACTEUR_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Delay between two tries of a webhook call that failed [default: 30s]
+    #[arg(long, env = "FACTEUR_WEBHOOK_RETRY")]
+    pub webhook_retry: Option<String>,
+    /// How long a failing webhook call is retried before it is dropped and its URL marked
+    /// dead [default: 24h]
+    #[arg(long, env = "FACTEUR_WEBHOOK_GIVE_UP")]
+    pub webhook_give_up: Option<String>,
+    /// Allow webhook URLs on loopback and private networks (tests, internal receivers)
+    /// [default: false]
+    #[arg(long, env = "FACTEUR_WEBHOOK_ALLOW_PRIVATE")]
+    pub webhook_allow_private: Option<bool>,
 }
 
 macro_rules! merge_fields {
@@ -126,7 +143,8 @@ impl Settings {
                 allow_plaintext_auth, trusted_account, max_message_size, max_recipients,
                 max_errors, idle_timeout, data_timeout, max_connections_per_ip,
                 auth_failures_per_ip, retry_initial, retry_max, retry_factor, queue_lifetime,
-                scheduler, lease, delivery_workers, destination_concurrency, delivery_timeout, mx_port;
+                scheduler, lease, delivery_workers, destination_concurrency, delivery_timeout, mx_port,
+                http_max_body, public_url, webhook_retry, webhook_give_up, webhook_allow_private;
             lists: smtp, smtps, relay, trusted_networks)
     }
 
@@ -248,6 +266,12 @@ pub struct Config {
     pub destination_concurrency: usize,
     pub delivery_timeout: Duration,
     pub mx_port: u16,
+    pub http_max_body: usize,
+    /// Without a trailing slash.
+    pub public_url: String,
+    pub webhook_retry: Duration,
+    pub webhook_give_up: Duration,
+    pub webhook_allow_private: bool,
 }
 
 /// `30s`, `5m`, `4h`, `5d`, or a number of seconds.
@@ -309,6 +333,8 @@ impl Config {
         let lifetime = duration(&s.queue_lifetime, "5d", "queue_lifetime");
         let delivery_timeout = duration(&s.delivery_timeout, "60s", "delivery_timeout");
         let lease = duration(&s.lease, "15m", "lease");
+        let webhook_retry = duration(&s.webhook_retry, "30s", "webhook_retry");
+        let webhook_give_up = duration(&s.webhook_give_up, "24h", "webhook_give_up");
 
         let data_dir = s.data.clone().unwrap_or_else(|| PathBuf::from("./data"));
         let database = s
@@ -428,10 +454,32 @@ impl Config {
                 delivery_timeout.as_secs()
             ));
         }
+        let http_max_body = positive(
+            s.http_max_body,
+            32 * 1024 * 1024,
+            "http_max_body",
+            &mut problems,
+        );
+        let public_url = s
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{http}"))
+            .trim_end_matches('/')
+            .to_string();
+        if !public_url.starts_with("http://") && !public_url.starts_with("https://") {
+            problems.push(format!(
+                "public_url {public_url:?} must start with http:// or https://"
+            ));
+        }
         if !problems.is_empty() {
             return Err(problems);
         }
         Ok(Config {
+            http_max_body,
+            public_url,
+            webhook_retry,
+            webhook_give_up,
+            webhook_allow_private: s.webhook_allow_private.unwrap_or(false),
             data_dir,
             database,
             hostname: s.hostname.unwrap_or_else(|| "localhost".into()),
