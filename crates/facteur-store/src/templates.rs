@@ -421,6 +421,19 @@ impl Store {
         Ok(row.try_get("number")?)
     }
 
+    /// The id of the account's template with this exact name (X-MJ-TemplateID takes names).
+    pub async fn template_id_by_name(&self, account_id: i64, name: &str) -> Result<i64> {
+        let row = sqlx::query(
+            "SELECT id FROM templates WHERE account_id = $1 AND name = $2 ORDER BY id LIMIT 1",
+        )
+        .bind(account_id)
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(Error::NotFound)?;
+        Ok(row.try_get("id")?)
+    }
+
     /// One version's content (no ownership check: pair it with [`Store::published_number`]).
     pub async fn version_content(&self, id: i64, number: i64) -> Result<TemplateContent> {
         let row = sqlx::query(

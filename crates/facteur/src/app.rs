@@ -7,7 +7,11 @@ use std::sync::Arc;
 use anyhow::Context;
 use facteur_message::{ReceivedInfo, normalize_on_accept};
 use facteur_smtp::{Envelope, SessionConfig};
-use facteur_store::{GroupCommit, NewMessage, Store};
+use facteur_message::compose::Mailbox;
+use facteur_message::mj_headers::{
+    MjHeaders, body_of, extract as extract_mj, parts as mj_parts, replace_body,
+};
+use facteur_store::{GroupCommit, MessageMeta, NewMessage, Store};
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
@@ -36,6 +40,8 @@ pub struct App {
     pub node_id: String,
     sessions: [Arc<SessionConfig>; 3],
     pub tls_description: String,
+    /// Stored templates compiled for sending.
+    pub templates: crate::sending::TemplateCache,
 }
 
 impl App {
@@ -43,15 +49,48 @@ impl App {
         self.sessions[kind as usize].clone()
     }
 
-    /// Spools a message received over SMTP: adds trace headers, stores it durably.
+    /// Spools a message received over SMTP: applies Mailjet's X-MJ headers (template,
+    /// variables, CustomID, EventPayload, campaign, priority) and removes them, adds trace
+    /// headers, stores it durably.
     pub async fn accept_smtp(
         &self,
         account_id: Option<i64>,
         peer: &SocketAddr,
         envelope: Envelope,
         body: Vec<u8>,
-    ) -> Result<i64, facteur_store::Error> {
+    ) -> Result<i64, AcceptError> {
         let now = now_ms();
+        let (mj, body) = extract_mj(&body).map_err(AcceptError::Refused)?;
+        let mut meta = MessageMeta {
+            custom_id: mj.custom_id.clone(),
+            event_payload: mj.event_payload.clone(),
+            campaign: mj.campaign.clone(),
+            subject: header_value(&body, "subject").unwrap_or_default(),
+            blocked: None,
+        };
+        let (body, report) = match (&mj.template, mj.template_language, account_id) {
+            (None, false, _) => (body, None),
+            (_, _, None) => {
+                return Err(AcceptError::Refused(
+                    "X-MJ-TemplateID and X-MJ-TemplateLanguage need an authenticated account"
+                        .into(),
+                ));
+            }
+            (_, _, Some(account)) => {
+                let (body, errors) = self.apply_mj_template(account, &mj, &body).await?;
+                if let Some(subject) = header_value(&body, "subject") {
+                    meta.subject = subject;
+                }
+                meta.blocked = crate::sending::blocked_reason(&errors, mj.error_deliver);
+                let report = mj
+                    .error_reporting
+                    .as_deref()
+                    .and_then(Mailbox::parse)
+                    .filter(|_| !errors.is_empty())
+                    .map(|to| (account, to, errors));
+                (body, report)
+            }
+        };
         let peer_ip = peer.ip().to_string();
         let info = ReceivedInfo {
             helo: &envelope.helo,
@@ -65,23 +104,124 @@ impl App {
         let body = normalize_on_accept(&body, &info, || {
             format!("{}@{}", uuid::Uuid::now_v7().simple(), self.cfg.hostname)
         });
+        let blocked = meta.blocked.is_some();
+        let subject = meta.subject.clone();
         let id = self
             .writer
             .spool(NewMessage {
                 account_id,
                 mail_from: envelope.mail_from,
                 recipients: envelope.rcpts,
-                body,
-                priority: facteur_store::PRIORITY_DEFAULT,
+                body: body.clone(),
+                priority: mj.priority.unwrap_or(facteur_store::PRIORITY_DEFAULT),
                 now,
                 expires_at: now + self.cfg.retry.lifetime.as_millis() as i64,
-                meta: Default::default(),
+                meta,
             })
             .await?;
         Metrics::inc(&self.metrics.messages_accepted_total);
-        self.queue_wakeup.notify_one();
+        if !blocked {
+            self.queue_wakeup.notify_one();
+        }
+        if let Some((account, to, errors)) = report
+            && let Err(e) =
+                crate::sending::spool_error_report(self, account, &to, &subject, &errors, &body)
+                    .await
+        {
+            tracing::error!(error = %e, "cannot spool the template error report");
+        }
         Ok(id)
     }
+
+    /// The message with its template applied: X-MJ-TemplateID's content (or the message's own
+    /// parts) rendered with X-MJ-Vars when X-MJ-TemplateLanguage is on.
+    async fn apply_mj_template(
+        &self,
+        account_id: i64,
+        mj: &MjHeaders,
+        body: &[u8],
+    ) -> Result<(Vec<u8>, Vec<crate::sending::PartError>), AcceptError> {
+        use crate::sending::{Part, render, template_parts};
+        use facteur_template::Mode;
+        let parts = mj_parts(body);
+        let empty = serde_json::Value::Object(Default::default());
+        let vars = mj.vars.as_ref().unwrap_or(&empty);
+        let (rendered, errors, generate) = match &mj.template {
+            Some(reference) => {
+                let id = match reference.parse::<i64>() {
+                    Ok(id) => Ok(id),
+                    Err(_) => self.store.template_id_by_name(account_id, reference).await,
+                };
+                let t = match id {
+                    Ok(id) => self.template_for_send(account_id, id).await,
+                    Err(e) => Err(e),
+                }
+                .map_err(|e| match e {
+                    facteur_store::Error::NotFound => AcceptError::Refused(format!(
+                        "X-MJ-TemplateID {reference}: no published template with this id or name for this account"
+                    )),
+                    other => AcceptError::Store(other),
+                })?;
+                let [s, h, x] = template_parts(&t, parts.subject.as_deref());
+                let (out, errors) = render(&[s, h, x], vars, mj.template_language);
+                (out, errors, t.generate_text)
+            }
+            None => {
+                let list = [
+                    Part::inline("Subject", parts.subject.as_deref().unwrap_or(""), Mode::Text),
+                    Part::inline("HTMLPart", parts.html.as_deref().unwrap_or(""), Mode::Html),
+                    Part::inline("TextPart", parts.text.as_deref().unwrap_or(""), Mode::Text),
+                ];
+                let (out, errors) = render(&list, vars, true);
+                (out, errors, false)
+            }
+        };
+        let [subject, html, text]: [String; 3] = rendered.try_into().expect("three parts");
+        let text = if generate && text.trim().is_empty() && !html.is_empty() {
+            facteur_template::text::html_to_text(&html)
+        } else {
+            text
+        };
+        let new_body = body_of(&text, &html, &parts.attachments, &parts.inline);
+        let subject = (!subject.is_empty()).then_some(subject.as_str());
+        Ok((replace_body(body, subject, new_body), errors))
+    }
+}
+
+/// Why a message received over SMTP was not spooled.
+#[derive(Debug)]
+pub enum AcceptError {
+    /// The store failed: a temporary failure (451).
+    Store(facteur_store::Error),
+    /// The message cannot be used as it is (a bad X-MJ header, an unknown template): 550 5.6.0.
+    Refused(String),
+}
+
+impl From<facteur_store::Error> for AcceptError {
+    fn from(e: facteur_store::Error) -> Self {
+        AcceptError::Store(e)
+    }
+}
+
+impl std::fmt::Display for AcceptError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AcceptError::Store(e) => write!(f, "{e}"),
+            AcceptError::Refused(r) => write!(f, "{r}"),
+        }
+    }
+}
+
+/// The unfolded value of the first header `name` (lower case) of a message, as written.
+fn header_value(raw: &[u8], name: &str) -> Option<String> {
+    let section = String::from_utf8_lossy(facteur_message::header_section(raw));
+    let unfolded = section.replace("\r\n ", " ").replace("\r\n\t", " ");
+    unfolded.lines().find_map(|l| {
+        let (n, v) = l.split_once(':')?;
+        n.trim()
+            .eq_ignore_ascii_case(name)
+            .then(|| v.trim().to_string())
+    })
 }
 
 /// A started server.
@@ -198,6 +338,7 @@ pub async fn start(cfg: Config, resolver: Option<Resolver>) -> anyhow::Result<Ru
         node_id: node_id(&cfg.data_dir)?,
         sessions,
         tls_description,
+        templates: Default::default(),
         metrics: Metrics::default(),
         writer,
         store,
@@ -254,6 +395,7 @@ pub async fn start(cfg: Config, resolver: Option<Resolver>) -> anyhow::Result<Ru
                 }
             });
         }
+        tasks.spawn(crate::webhooks::run(app.clone(), shutdown_rx.clone()));
         scheduler = Some(tasks.spawn(crate::scheduler::run(app.clone(), shutdown_rx)));
     }
     Ok(Running {

@@ -17,7 +17,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .merge(crate::api::routes())
-        .layer(axum::extract::DefaultBodyLimit::max(crate::api::MAX_BODY))
+        .layer(axum::extract::DefaultBodyLimit::max(app.cfg.http_max_body))
         .with_state(app)
 }
 

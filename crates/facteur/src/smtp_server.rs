@@ -221,6 +221,10 @@ async fn accept(app: &App, client: &Client, envelope: Envelope, body: Vec<u8>) -
         .await
     {
         Ok(id) => SpoolOutcome::Queued(id.to_string()),
+        Err(crate::app::AcceptError::Refused(why)) => {
+            tracing::info!(client = %client.peer, reason = %why, "message refused");
+            SpoolOutcome::Rejected(facteur_smtp::Reply::dynamic(550, "5.6.0", why))
+        }
         Err(e) => {
             tracing::error!(error = %e, client = %client.peer, "spool failed; replied 451");
             Metrics::inc(&app.metrics.messages_spool_failures_total);

@@ -2,7 +2,12 @@
 //! `{"Count", "Data", "Total"}` envelopes, and errors as `{"ErrorInfo", "ErrorMessage",
 //! "StatusCode"}`. Each resource is a module; `routes` lists them all in one place.
 
+pub mod apikeys;
+pub mod messages;
+pub mod openapi;
+pub mod send;
 pub mod templates;
+pub mod webhooks;
 
 use std::sync::Arc;
 
@@ -17,11 +22,13 @@ use serde_json::{Value, json};
 
 use crate::app::App;
 
-/// Largest JSON body accepted by the REST API.
-pub const MAX_BODY: usize = 15 * 1024 * 1024;
-
 pub fn routes() -> Router<Arc<App>> {
     templates::routes()
+        .merge(send::routes())
+        .merge(messages::routes())
+        .merge(apikeys::routes())
+        .merge(webhooks::routes())
+        .merge(openapi::routes())
 }
 
 /// An API error with Mailjet's body shape.
@@ -113,7 +120,11 @@ impl FromRequestParts<Arc<App>> for ApiAccount {
         let decoded = String::from_utf8(decoded).map_err(|_| denied())?;
         let (key, secret) = decoded.split_once(':').ok_or_else(denied)?;
         match app.store.verify_credentials(key, secret).await? {
-            Some(account) => Ok(ApiAccount(account)),
+            Some(account) if account.is_active => Ok(ApiAccount(account)),
+            Some(_) => Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "This API key is suspended: reactivate it with its master key",
+            )),
             None => Err(denied()),
         }
     }
@@ -132,7 +143,10 @@ impl axum::extract::FromRequest<Arc<App>> for ApiJson {
                 if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
                     ApiError::new(
                         StatusCode::PAYLOAD_TOO_LARGE,
-                        format!("Request body larger than {MAX_BODY} bytes"),
+                        format!(
+                            "Request body larger than {} bytes (http_max_body)",
+                            state.cfg.http_max_body
+                        ),
                     )
                 } else {
                     ApiError::bad_request(format!("Cannot read the request body: {e}"))
@@ -185,4 +199,15 @@ json_rejection!(
 /// `{"Count": n, "Data": [...], "Total": total}`.
 pub fn envelope(data: Vec<Value>, total: i64) -> Json<Value> {
     Json(json!({"Count": data.len(), "Data": data, "Total": total}))
+}
+
+/// Unix milliseconds as RFC 3339 (Mailjet's timestamps).
+pub fn rfc3339(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
 }

@@ -20,7 +20,7 @@ use facteur_template::{Context, Mode, Template, mjml, split_test_values};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use super::{ApiAccount, ApiError, ApiJson, ApiPath as Path, ApiQuery as Query, envelope};
+use super::{rfc3339, ApiAccount, ApiError, ApiJson, ApiPath as Path, ApiQuery as Query, envelope};
 use crate::app::App;
 use crate::time::now_ms;
 
@@ -609,16 +609,6 @@ async fn use_starter(
         .await?;
     let t = app.store.template(account.id, t.id).await?;
     Ok((StatusCode::CREATED, envelope(vec![template_json(&t)], 1)))
-}
-
-fn rfc3339(ms: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_default()
 }
 
 fn template_json(t: &TemplateRecord) -> Value {

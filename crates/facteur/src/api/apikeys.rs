@@ -1,0 +1,153 @@
+//! `/v3/REST/apikey`: a master key creates sub-account keys, each with its own messages,
+//! templates, webhooks and events; a key sees only its own data. A key is deactivated (and
+//! reactivated) with `IsActive`, never deleted, as on Mailjet.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::{Router, routing::get};
+use facteur_store::Account;
+use serde_json::{Value, json};
+
+use super::{ApiAccount, ApiError, ApiJson, ApiPath as Path, envelope, rfc3339};
+use crate::app::App;
+use crate::time::now_ms;
+
+pub fn routes() -> Router<Arc<App>> {
+    Router::new()
+        .route("/v3/REST/apikey", get(list).post(create))
+        .route("/v3/REST/apikey/{id}", get(one).put(update))
+}
+
+fn key_json(a: &Account, secret: Option<&str>) -> Value {
+    let mut v = json!({
+        "ID": a.id,
+        "APIKey": a.api_key,
+        "Name": a.name,
+        "IsActive": a.is_active,
+        "IsMaster": a.parent_id.is_none(),
+        "AllowSender": a.allow_sender,
+        "MasterID": a.parent_id,
+        "CreatedAt": rfc3339(a.created_at),
+    });
+    if let Some(s) = secret {
+        v["SecretKey"] = json!(s);
+    }
+    v
+}
+
+async fn list(
+    State(app): State<Arc<App>>,
+    ApiAccount(account): ApiAccount,
+) -> Result<impl IntoResponse, ApiError> {
+    let keys = app.store.keys_of(&account).await?;
+    let total = keys.len() as i64;
+    Ok(envelope(keys.iter().map(|k| key_json(k, None)).collect(), total))
+}
+
+async fn one(
+    State(app): State<Arc<App>>,
+    ApiAccount(account): ApiAccount,
+    Path(id): Path<i64>,
+) -> Result<impl IntoResponse, ApiError> {
+    let key = app
+        .store
+        .keys_of(&account)
+        .await?
+        .into_iter()
+        .find(|k| k.id == id)
+        .ok_or_else(ApiError::not_found)?;
+    Ok(envelope(vec![key_json(&key, None)], 1))
+}
+
+fn object(body: &Value) -> Result<&serde_json::Map<String, Value>, ApiError> {
+    body.as_object()
+        .ok_or_else(|| ApiError::bad_request("The body must be a JSON object"))
+}
+
+fn check_props(body: &serde_json::Map<String, Value>, allowed: &[&str]) -> Result<(), ApiError> {
+    match body.keys().find(|k| !allowed.contains(&k.as_str())) {
+        Some(k) => Err(ApiError::bad_request(format!(
+            "Unknown property \"{k}\": use {}",
+            allowed.join(", ")
+        ))),
+        None => Ok(()),
+    }
+}
+
+fn opt_bool(body: &serde_json::Map<String, Value>, key: &str) -> Result<Option<bool>, ApiError> {
+    match body.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Bool(b)) => Ok(Some(*b)),
+        Some(_) => Err(ApiError::bad_request(format!("\"{key}\" must be a boolean"))),
+    }
+}
+
+fn opt_name(body: &serde_json::Map<String, Value>) -> Result<Option<String>, ApiError> {
+    match body.get("Name") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if !s.trim().is_empty() && s.len() <= 255 => Ok(Some(s.clone())),
+        Some(_) => Err(ApiError::bad_request(
+            "\"Name\" must be a non-empty string of at most 255 characters",
+        )),
+    }
+}
+
+/// Body: `{"Name": "…"}`. Answers 201 with the new key and its `SecretKey` (shown only here).
+async fn create(
+    State(app): State<Arc<App>>,
+    ApiAccount(account): ApiAccount,
+    ApiJson(body): ApiJson,
+) -> Result<impl IntoResponse, ApiError> {
+    let body = object(&body)?;
+    check_props(body, &["Name", "IsActive", "AllowSender"])?;
+    let name = opt_name(body)?.ok_or_else(|| ApiError::bad_request("\"Name\" is required"))?;
+    if account.parent_id.is_some() {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "Only a master API key can create API keys",
+        ));
+    }
+    let (mut key, secret) = app.store.create_subaccount(&account, &name, now_ms()).await?;
+    let (active, sender) = (opt_bool(body, "IsActive")?, opt_bool(body, "AllowSender")?);
+    if active.is_some() || sender.is_some() {
+        key = app
+            .store
+            .update_key(&account, key.id, None, active, sender)
+            .await?;
+    }
+    Ok((
+        StatusCode::CREATED,
+        envelope(vec![key_json(&key, Some(&secret))], 1),
+    ))
+}
+
+/// Body: any of `{"Name", "IsActive", "AllowSender"}`.
+async fn update(
+    State(app): State<Arc<App>>,
+    ApiAccount(account): ApiAccount,
+    Path(id): Path<i64>,
+    ApiJson(body): ApiJson,
+) -> Result<impl IntoResponse, ApiError> {
+    let body = object(&body)?;
+    check_props(body, &["Name", "IsActive", "AllowSender"])?;
+    if account.parent_id.is_some() && (body.contains_key("IsActive") || body.contains_key("AllowSender")) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "Only the master API key can change IsActive or AllowSender",
+        ));
+    }
+    let key = app
+        .store
+        .update_key(
+            &account,
+            id,
+            opt_name(body)?.as_deref(),
+            opt_bool(body, "IsActive")?,
+            opt_bool(body, "AllowSender")?,
+        )
+        .await?;
+    Ok(envelope(vec![key_json(&key, None)], 1))
+}

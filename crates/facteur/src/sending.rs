@@ -1,0 +1,287 @@
+//! What the Send API and the SMTP X-MJ headers share: stored templates compiled once per
+//! published version and cached, the template language applied to a message's parts with
+//! Mailjet's error handling (blocked by default, delivered on request, reported by mail).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use facteur_message::compose::{Attachment, Composed, Mailbox, compose};
+use facteur_store::templates::TemplateContent;
+use facteur_store::{MessageMeta, NewMessage, PRIORITY_DEFAULT};
+use facteur_template::{Context, Mode, Template, TemplateError};
+use serde_json::Value;
+
+use crate::app::App;
+use crate::time::now_ms;
+
+/// Why a blocked message was not delivered (Mailjet's `error` for `error_related_to: content`).
+pub const TEMPLATE_ERROR: &str = "error in template language";
+
+/// A part parsed once: the template, or the error at parse time.
+type Parsed = Result<Template, TemplateError>;
+
+/// A stored template's published version, ready to render many times.
+pub struct CompiledTemplate {
+    pub id: i64,
+    pub version: i64,
+    pub content: TemplateContent,
+    subject: Parsed,
+    html: Parsed,
+    text: Parsed,
+    pub generate_text: bool,
+}
+
+impl CompiledTemplate {
+    fn header(&self, name: &str) -> Option<String> {
+        let headers = self.content.headers.as_object()?;
+        headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .and_then(|(_, v)| v.as_str())
+            .map(str::to_string)
+            .filter(|s| !s.is_empty())
+    }
+
+    pub fn from(&self) -> Option<Mailbox> {
+        self.header("From").and_then(|f| Mailbox::parse(&f))
+    }
+
+    pub fn reply_to(&self) -> Option<Mailbox> {
+        self.header("Reply-To").and_then(|f| Mailbox::parse(&f))
+    }
+
+    pub fn subject(&self) -> Option<String> {
+        self.header("Subject")
+    }
+}
+
+/// Compiled templates by (template id, version number). Versions never change once
+/// published, so an entry is never stale; a new publication is a new key.
+#[derive(Default)]
+pub struct TemplateCache {
+    map: Mutex<HashMap<(i64, i64), Arc<CompiledTemplate>>>,
+}
+
+/// Most compiled templates kept; past this the cache starts over.
+const CACHE_MAX: usize = 1024;
+
+impl App {
+    /// The published version of the account's template `id`, compiled (from the cache when
+    /// it was compiled before). `NotFound` when the account has no such published template.
+    pub async fn template_for_send(
+        &self,
+        account_id: i64,
+        id: i64,
+    ) -> Result<Arc<CompiledTemplate>, facteur_store::Error> {
+        let version = self.store.published_number(account_id, id).await?;
+        if let Some(t) = self.templates.map.lock().unwrap().get(&(id, version)) {
+            return Ok(t.clone());
+        }
+        let content = self.store.version_content(id, version).await?;
+        let generate_text = self
+            .store
+            .template(account_id, id)
+            .await?
+            .meta
+            .text_part_generation;
+        let compiled = Arc::new(CompiledTemplate {
+            id,
+            version,
+            subject: Template::parse(
+                content
+                    .headers
+                    .get("Subject")
+                    .and_then(Value::as_str)
+                    .unwrap_or(""),
+            ),
+            html: Template::parse(&content.html),
+            text: Template::parse(&content.text),
+            content,
+            generate_text,
+        });
+        let mut map = self.templates.map.lock().unwrap();
+        if map.len() >= CACHE_MAX {
+            map.clear();
+        }
+        map.insert((id, version), compiled.clone());
+        Ok(compiled)
+    }
+}
+
+/// One part to render: its name in error reports, its source, and the template parsed from
+/// it when it comes from a stored template.
+pub struct Part<'a> {
+    pub name: &'static str,
+    pub source: &'a str,
+    pub parsed: Option<&'a Parsed>,
+    pub mode: Mode,
+}
+
+impl<'a> Part<'a> {
+    pub fn inline(name: &'static str, source: &'a str, mode: Mode) -> Self {
+        Part {
+            name,
+            source,
+            parsed: None,
+            mode,
+        }
+    }
+}
+
+/// The stored template's parts, for [`render`].
+pub fn template_parts<'a>(t: &'a CompiledTemplate, subject: Option<&'a str>) -> [Part<'a>; 3] {
+    [
+        match subject {
+            Some(s) => Part::inline("Subject", s, Mode::Text),
+            None => Part {
+                name: "Subject",
+                source: t
+                    .content
+                    .headers
+                    .get("Subject")
+                    .and_then(Value::as_str)
+                    .unwrap_or(""),
+                parsed: Some(&t.subject),
+                mode: Mode::Text,
+            },
+        },
+        Part {
+            name: "HTMLPart",
+            source: &t.content.html,
+            parsed: Some(&t.html),
+            mode: Mode::Html,
+        },
+        Part {
+            name: "TextPart",
+            source: &t.content.text,
+            parsed: Some(&t.text),
+            mode: Mode::Text,
+        },
+    ]
+}
+
+/// A template error with the part it happened in.
+#[derive(Debug, Clone)]
+pub struct PartError {
+    pub part: &'static str,
+    pub error: TemplateError,
+}
+
+impl std::fmt::Display for PartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} (line {}, column {}): {}",
+            self.part, self.error.line, self.error.column, self.error.message
+        )
+    }
+}
+
+/// Renders each part with `vars` when `language` is on (else the parts are sent as they
+/// are). A part that fails keeps its source; every error is returned.
+pub fn render(parts: &[Part<'_>], vars: &Value, language: bool) -> (Vec<String>, Vec<PartError>) {
+    let mut errors = Vec::new();
+    let ctx = Context {
+        vars,
+        ..Context::default()
+    };
+    let out = parts
+        .iter()
+        .map(|p| {
+            if !language || p.source.is_empty() {
+                return p.source.to_string();
+            }
+            let parsed;
+            let template = match p.parsed {
+                Some(t) => t,
+                None => {
+                    parsed = Template::parse(p.source);
+                    &parsed
+                }
+            };
+            match template
+                .as_ref()
+                .map_err(Clone::clone)
+                .and_then(|t| t.render(&ctx, p.mode))
+            {
+                Ok(s) => s,
+                Err(e) => {
+                    errors.push(PartError {
+                        part: p.name,
+                        error: e,
+                    });
+                    p.source.to_string()
+                }
+            }
+        })
+        .collect();
+    (out, errors)
+}
+
+/// What a template error does to a message: blocked (the default) or delivered anyway, and
+/// the reason recorded with the `blocked` event.
+pub fn blocked_reason(errors: &[PartError], deliver_anyway: bool) -> Option<String> {
+    if errors.is_empty() || deliver_anyway {
+        return None;
+    }
+    Some(format!("{TEMPLATE_ERROR}: {}", errors[0]))
+}
+
+/// Spools the report Mailjet sends to `TemplateErrorReporting`: the errors in the body, the
+/// message as it would have been sent attached.
+pub async fn spool_error_report(
+    app: &App,
+    account_id: i64,
+    to: &Mailbox,
+    subject: &str,
+    errors: &[PartError],
+    original: &[u8],
+) -> Result<i64, facteur_store::Error> {
+    let from = Mailbox {
+        name: "Facteur templating language".into(),
+        email: format!("templating-language-error@{}", app.cfg.hostname),
+    };
+    let mut text = format!(
+        "The templating language could not be evaluated for the message \"{subject}\".\r\n\r\n"
+    );
+    for e in errors {
+        text.push_str(&format!("- {e}\r\n"));
+    }
+    text.push_str("\r\nThe message as it was to be sent is attached.\r\n");
+    let now = now_ms();
+    let report_subject =
+        format!("Error while evaluating Mailjet Templating language for message \"{subject}\"");
+    let raw = compose(&Composed {
+        from: Some(&from),
+        to: std::slice::from_ref(to),
+        subject: &report_subject,
+        text: &text,
+        message_id: &format!("{}@{}", uuid::Uuid::now_v7().simple(), app.cfg.hostname),
+        date: now / 1000,
+        attachments: &[Attachment {
+            content_type: "message/rfc822".into(),
+            filename: "original-message.eml".into(),
+            content: original.to_vec(),
+            content_id: None,
+        }],
+        ..Composed::default()
+    });
+    let id = app
+        .writer
+        .spool(NewMessage {
+            account_id: Some(account_id),
+            mail_from: String::new(),
+            recipients: vec![to.email.clone()],
+            body: raw,
+            priority: PRIORITY_DEFAULT,
+            now,
+            expires_at: now + app.cfg.retry.lifetime.as_millis() as i64,
+            meta: MessageMeta {
+                subject: report_subject,
+                ..MessageMeta::default()
+            },
+        })
+        .await?;
+    app.queue_wakeup.notify_one();
+    Ok(id)
+}

@@ -1,0 +1,460 @@
+//! Event callbacks: stored events become calls to the URLs accounts registered (Mailjet's
+//! payloads, version 1 one event a call, version 2 grouped), signed with the account's secret
+//! (`X-Facteur-Signature: sha256=<hex HMAC-SHA256 of the body>`), retried every
+//! `webhook_retry` until `webhook_give_up` after the first failure, then dropped and the URL
+//! marked dead. A failing primary URL hands the call to the account's backup URL at once.
+//! The payload building is pure; the loop at the bottom does the I/O.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use facteur_store::webhooks::{EventRow, NewCall, Webhook, WebhookCall};
+use serde_json::{Value, json};
+use tokio::sync::watch;
+
+use crate::app::App;
+use crate::sending::TEMPLATE_ERROR;
+use crate::time::now_ms;
+
+/// Mailjet's `error_related_to` and `error` for a failure's detail (remote reply or reason).
+pub fn classify(detail: &str) -> (&'static str, &'static str) {
+    let d = detail.to_ascii_lowercase();
+    let has = |words: &[&str]| words.iter().any(|w| d.contains(w));
+    if d.starts_with(TEMPLATE_ERROR) {
+        ("content", TEMPLATE_ERROR)
+    } else if has(&["5.1.1", "user unknown", "no such user", "unknown user", "does not exist here", "recipient rejected", "mailbox unavailable"]) {
+        ("recipient", "user unknown")
+    } else if has(&["5.2.2", "quota", "mailbox full", "over limit"]) {
+        ("recipient", "quota exceeded")
+    } else if has(&["5.2.1", "disabled", "inactive"]) {
+        ("recipient", "mailbox inactive")
+    } else if has(&["null mx", "accepts no mail", "5.1.10"]) {
+        ("domain", "no mail host")
+    } else if has(&["5.1.2", "does not exist", "nxdomain", "domain not found"]) {
+        ("domain", "invalid domain")
+    } else if has(&["greylist", "try again later"]) {
+        ("domain", "greylisted")
+    } else if has(&["5.7.1", "relay", "access denied"]) {
+        ("domain", "relay/access denied")
+    } else if has(&["spam", "blocked", "blacklist", "blocklist"]) {
+        ("spam", "content blocked")
+    } else if has(&["expired", "timeout", "timed out", "connect", "4.4."]) {
+        ("system", "connection issue")
+    } else {
+        ("system", "protocol issue")
+    }
+}
+
+/// The Mailjet event type and payload of a stored event, if it is one webhooks carry.
+pub fn event_payload(e: &EventRow) -> Option<(&'static str, Value)> {
+    let mut v = json!({
+        "time": e.at / 1000,
+        "MessageID": e.recipient_id.unwrap_or(0),
+        "Message_GUID": e.uuid,
+        "email": e.address,
+        "mj_campaign_id": 0,
+        "mj_contact_id": 0,
+        "customcampaign": e.campaign,
+        "CustomID": e.custom_id,
+        "Payload": e.event_payload,
+    });
+    let kind = match e.kind.as_str() {
+        "sent" => {
+            v["mj_message_id"] = json!(e.recipient_id.unwrap_or(0).to_string());
+            v["smtp_reply"] = json!(format!("sent ({})", e.detail));
+            "sent"
+        }
+        "bounced" | "expired" => {
+            let (related, error) = classify(&e.detail);
+            v["blocked"] = json!(false);
+            v["hard_bounce"] = json!(e.kind == "bounced");
+            v["error_related_to"] = json!(related);
+            v["error"] = json!(error);
+            v["comment"] = json!(e.detail);
+            "bounce"
+        }
+        "blocked" => {
+            let (related, error) = if e.detail.starts_with(TEMPLATE_ERROR) {
+                ("content", TEMPLATE_ERROR)
+            } else {
+                ("mailjet", "preblocked")
+            };
+            v["error_related_to"] = json!(related);
+            v["error"] = json!(error);
+            v["comment"] = json!(e.detail);
+            "blocked"
+        }
+        _ => return None,
+    };
+    v["event"] = json!(kind);
+    Some((kind, v))
+}
+
+/// The calls for a batch of events: for each account's hook of the event's type (its backup
+/// only when the primary is dead), one call per event (version 1) or one grouped call
+/// (version 2). Events older than the hook are not sent to it.
+pub fn build_calls(events: &[EventRow], hooks: &[Webhook]) -> Vec<NewCall> {
+    let target = |account: i64, kind: &str, at: i64| -> Option<&Webhook> {
+        let of = |backup: bool| {
+            hooks.iter().find(|h| {
+                h.account_id == account
+                    && h.event_type == kind
+                    && h.is_backup == backup
+                    && h.created_at <= at
+            })
+        };
+        match of(false) {
+            Some(primary) if primary.status == "alive" => Some(primary),
+            primary => of(true).filter(|b| b.status == "alive").or(primary),
+        }
+    };
+    let mut single = Vec::new();
+    let mut grouped: Vec<(i64, Vec<Value>)> = Vec::new();
+    for e in events {
+        let Some(account) = e.account_id else { continue };
+        let Some((kind, payload)) = event_payload(e) else {
+            continue;
+        };
+        let Some(hook) = target(account, kind, e.at) else {
+            continue;
+        };
+        if hook.version == 2 {
+            match grouped.iter_mut().find(|(id, _)| *id == hook.id) {
+                Some((_, list)) => list.push(payload),
+                None => grouped.push((hook.id, vec![payload])),
+            }
+        } else {
+            single.push(NewCall {
+                webhook_id: hook.id,
+                body: payload.to_string(),
+                events: 1,
+            });
+        }
+    }
+    single.extend(grouped.into_iter().map(|(id, list)| NewCall {
+        webhook_id: id,
+        events: list.len() as i64,
+        body: Value::Array(list).to_string(),
+    }));
+    single
+}
+
+/// Whether an address is one webhooks may not reach unless the operator allows it.
+pub fn is_private(ip: IpAddr) -> bool {
+    let ip = match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
+        v4 => v4,
+    };
+    match ip {
+        IpAddr::V4(v4) => {
+            v4.is_private()
+                || v4.is_loopback()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.octets()[0] == 0
+                || (v4.octets()[0] == 100 && (64..128).contains(&v4.octets()[1]))
+        }
+        IpAddr::V6(v6) => {
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || (v6.segments()[0] & 0xfe00) == 0xfc00
+                || (v6.segments()[0] & 0xffc0) == 0xfe80
+        }
+    }
+}
+
+/// Checks a callback URL when it is registered: http(s), a host, no credentials-free
+/// surprises, and no private or loopback target unless `allow_private`.
+pub fn check_url(url: &str, allow_private: bool) -> Result<(), String> {
+    let parsed = reqwest::Url::parse(url).map_err(|e| format!("\"{url}\" is not a URL: {e}"))?;
+    if parsed.scheme() != "http" && parsed.scheme() != "https" {
+        return Err("Url must start with http:// or https://".into());
+    }
+    let host = parsed
+        .host_str()
+        .ok_or_else(|| "Url has no host".to_string())?;
+    if allow_private {
+        return Ok(());
+    }
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    let private = match bare.parse::<IpAddr>() {
+        Ok(ip) => is_private(ip),
+        Err(_) => bare.eq_ignore_ascii_case("localhost") || bare.ends_with(".localhost"),
+    };
+    if private {
+        return Err(format!(
+            "Url points to a loopback or private address ({host}): refused unless the operator sets webhook_allow_private"
+        ));
+    }
+    Ok(())
+}
+
+/// HMAC-SHA256 of the body with the account's secret, as sent in `X-Facteur-Signature`.
+pub fn signature(secret: &str, body: &str) -> String {
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret.as_bytes());
+    let tag = ring::hmac::sign(&key, body.as_bytes());
+    let hex: String = tag.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+    format!("sha256={hex}")
+}
+
+/// Longest wait for a receiver's answer.
+const CALL_TIMEOUT: Duration = Duration::from_secs(15);
+/// How often new events are looked for (version 2 groups the events of this period).
+const TICK: Duration = Duration::from_secs(1);
+
+/// The dispatcher: collects calls from new events and makes due calls, every second.
+pub async fn run(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
+    // reqwest's rustls takes the process-wide provider: ring, as everywhere in Facteur.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = match reqwest::Client::builder()
+        .timeout(CALL_TIMEOUT)
+        .user_agent(concat!("Facteur-Webhooks/", env!("CARGO_PKG_VERSION")))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+    {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot build the webhook HTTP client; webhooks are off");
+            return;
+        }
+    };
+    // On PostgreSQL another node's transaction may commit an older event id late: wait this
+    // long before reading past an event.
+    let lag_ms = if app.cfg.database.starts_with("postgres") {
+        2000
+    } else {
+        0
+    };
+    let lease_ms = (CALL_TIMEOUT.as_millis() as i64) * 4;
+    let mut calls = tokio::task::JoinSet::new();
+    loop {
+        while calls.try_join_next().is_some() {}
+        let now = now_ms();
+        match app
+            .store
+            .collect_webhook_calls(now, lag_ms, 5000, build_calls)
+            .await
+        {
+            Ok(n) if n > 0 => tracing::debug!(events = n, "webhook events collected"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "cannot collect webhook events; retrying"),
+        }
+        match app.store.claim_webhook_calls(now, lease_ms, 100).await {
+            Ok(due) => {
+                for call in due {
+                    let app = app.clone();
+                    let client = client.clone();
+                    calls.spawn(async move { make_call(&app, &client, call).await });
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot read webhook calls; retrying"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(TICK) => {}
+            _ = shutdown.changed() => break,
+        }
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(5), async {
+        while calls.join_next().await.is_some() {}
+    })
+    .await;
+}
+
+/// One POST; `Ok` when the receiver answered 200.
+async fn post(
+    app: &App,
+    client: &reqwest::Client,
+    hook: &Webhook,
+    body: &str,
+) -> Result<(), String> {
+    let url = reqwest::Url::parse(&hook.url).map_err(|e| format!("bad URL: {e}"))?;
+    if !app.cfg.webhook_allow_private {
+        let host = url.host_str().unwrap_or("");
+        let port = url.port_or_known_default().unwrap_or(443);
+        let addrs = tokio::net::lookup_host((host.trim_matches(['[', ']']), port))
+            .await
+            .map_err(|e| format!("cannot resolve {host}: {e}"))?;
+        for a in addrs {
+            if is_private(a.ip()) {
+                return Err(format!(
+                    "{host} resolves to a private address ({}); refused",
+                    a.ip()
+                ));
+            }
+        }
+    }
+    let secret = app
+        .store
+        .signing_secret(hook.account_id)
+        .await
+        .map_err(|e| format!("cannot read the signing secret: {e}"))?;
+    let mut request = client
+        .post(url.clone())
+        .header("Content-Type", "application/json")
+        .header("X-Facteur-Signature", signature(&secret, body))
+        .body(body.to_string());
+    if !url.username().is_empty() {
+        request = request.basic_auth(url.username(), url.password());
+    }
+    match request.send().await {
+        Ok(r) if r.status().as_u16() == 200 => Ok(()),
+        Ok(r) => Err(format!("answered HTTP {}", r.status().as_u16())),
+        Err(e) => Err(format!("request failed: {e}")),
+    }
+}
+
+async fn make_call(app: &App, client: &reqwest::Client, call: WebhookCall) {
+    let now = now_ms();
+    let mut result = if call.hook.status == "alive" {
+        post(app, client, &call.hook, &call.body).await
+    } else {
+        Err("URL is dead".to_string())
+    };
+    if let Err(primary_error) = &result
+        && let Some(backup) = call.backup.as_ref().filter(|b| b.status == "alive")
+    {
+        result = post(app, client, backup, &call.body)
+            .await
+            .map_err(|e| format!("{primary_error}; backup {}: {e}", backup.url));
+    }
+    let outcome = match &result {
+        Ok(()) => app.store.webhook_call_done(call.id).await,
+        Err(error) => {
+            let first = call.first_failed_at.unwrap_or(now);
+            if now - first >= app.cfg.webhook_give_up.as_millis() as i64 {
+                tracing::warn!(url = %call.hook.url, error = %error, "webhook call given up; URL marked dead");
+                app.store
+                    .webhook_call_abandoned(call.id, call.hook.id)
+                    .await
+            } else {
+                tracing::info!(url = %call.hook.url, error = %error, attempts = call.attempts + 1, "webhook call failed; will retry");
+                app.store
+                    .webhook_call_failed(
+                        call.id,
+                        now,
+                        now + app.cfg.webhook_retry.as_millis() as i64,
+                        error,
+                    )
+                    .await
+            }
+        }
+    };
+    if let Err(e) = outcome {
+        tracing::error!(error = %e, "cannot record a webhook call's outcome; it is retried after its lease");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(kind: &str, detail: &str, at: i64) -> EventRow {
+        EventRow {
+            id: at,
+            at,
+            kind: kind.into(),
+            detail: detail.into(),
+            account_id: Some(1),
+            message_id: 10,
+            recipient_id: Some(77),
+            uuid: "u-1".into(),
+            address: "ada@example.net".into(),
+            custom_id: "c1".into(),
+            event_payload: "p".into(),
+            campaign: "spring".into(),
+        }
+    }
+
+    fn hook(id: i64, kind: &str, version: i64, backup: bool, status: &str) -> Webhook {
+        Webhook {
+            id,
+            account_id: 1,
+            event_type: kind.into(),
+            url: format!("http://h/{id}"),
+            version,
+            is_backup: backup,
+            status: status.into(),
+            created_at: 0,
+        }
+    }
+
+    #[test]
+    fn payloads_have_mailjet_fields() {
+        let (kind, v) = event_payload(&event("sent", "250 2.0.0 OK queued", 5000)).unwrap();
+        assert_eq!(kind, "sent");
+        assert_eq!(v["event"], "sent");
+        assert_eq!(v["time"], 5);
+        assert_eq!(v["MessageID"], 77);
+        assert_eq!(v["Message_GUID"], "u-1");
+        assert_eq!(v["CustomID"], "c1");
+        assert_eq!(v["Payload"], "p");
+        assert_eq!(v["customcampaign"], "spring");
+        assert_eq!(v["smtp_reply"], "sent (250 2.0.0 OK queued)");
+        let (kind, v) = event_payload(&event("bounced", "550 5.1.1 user unknown", 1)).unwrap();
+        assert_eq!(kind, "bounce");
+        assert_eq!(v["hard_bounce"], true);
+        assert_eq!(v["error_related_to"], "recipient");
+        assert_eq!(v["error"], "user unknown");
+        let (_, v) = event_payload(&event("expired", "delivery time expired", 1)).unwrap();
+        assert_eq!(v["hard_bounce"], false);
+        let (kind, v) = event_payload(&event("blocked", "error in template language: x", 1)).unwrap();
+        assert_eq!(kind, "blocked");
+        assert_eq!(v["error_related_to"], "content");
+        assert_eq!(v["error"], "error in template language");
+        assert!(event_payload(&event("queued", "", 1)).is_none());
+        assert!(event_payload(&event("deferred", "451", 1)).is_none());
+    }
+
+    #[test]
+    fn calls_by_version_and_backup() {
+        let events = [event("sent", "250", 1), event("sent", "250", 2), event("bounced", "550 5.1.1", 3)];
+        let hooks = [hook(1, "sent", 2, false, "alive"), hook(2, "bounce", 1, false, "alive")];
+        let calls = build_calls(&events, &hooks);
+        assert_eq!(calls.len(), 2);
+        let bounce = calls.iter().find(|c| c.webhook_id == 2).unwrap();
+        assert_eq!(bounce.events, 1);
+        assert!(bounce.body.starts_with('{'));
+        let grouped = calls.iter().find(|c| c.webhook_id == 1).unwrap();
+        assert_eq!(grouped.events, 2);
+        let list: Vec<Value> = serde_json::from_str(&grouped.body).unwrap();
+        assert_eq!(list.len(), 2);
+        // A dead primary sends to the backup.
+        let hooks = [hook(1, "sent", 1, false, "dead"), hook(3, "sent", 1, true, "alive")];
+        let calls = build_calls(&events[..1], &hooks);
+        assert_eq!(calls[0].webhook_id, 3);
+        // Other accounts' hooks see nothing.
+        let mut other = hook(1, "sent", 1, false, "alive");
+        other.account_id = 2;
+        assert!(build_calls(&events, &[other]).is_empty());
+    }
+
+    #[test]
+    fn private_targets() {
+        for url in ["http://127.0.0.1:9/x", "http://localhost/x", "http://10.1.2.3/", "http://[::1]:8080/", "http://192.168.0.1/", "http://169.254.169.254/latest"] {
+            assert!(check_url(url, false).is_err(), "{url}");
+            assert!(check_url(url, true).is_ok(), "{url}");
+        }
+        assert!(check_url("https://hooks.example.com/mj", false).is_ok());
+        assert!(check_url("ftp://example.com/", true).is_err());
+        assert!(check_url("not a url", true).is_err());
+    }
+
+    #[test]
+    fn signature_is_hmac_sha256() {
+        // RFC 4231 test case 2.
+        assert_eq!(
+            signature("Jefe", "what do ya want for nothing?"),
+            "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+    }
+
+    #[test]
+    fn classification() {
+        assert_eq!(classify("550 5.2.2 mailbox full"), ("recipient", "quota exceeded"));
+        assert_eq!(classify("domain x.test accepts no mail (null MX, RFC 7505)"), ("domain", "no mail host"));
+        assert_eq!(classify("domain x.test does not exist"), ("domain", "invalid domain"));
+        assert_eq!(classify("554 5.7.1 rejected as spam"), ("domain", "relay/access denied"));
+    }
+}
