@@ -42,6 +42,8 @@ pub struct App {
     pub tls_description: String,
     /// Stored templates compiled for sending.
     pub templates: crate::sending::TemplateCache,
+    /// Base of the links the API returns (MessageHref), without a trailing slash.
+    pub public_url: String,
 }
 
 impl App {
@@ -328,7 +330,16 @@ pub async fn start(cfg: Config, resolver: Option<Resolver>) -> anyhow::Result<Ru
         resolver,
     );
     let writer = GroupCommit::start(store.clone());
+    let http_listener = TcpListener::bind(cfg.http)
+        .await
+        .with_context(|| format!("cannot listen on {} (http): is the port in use?", cfg.http))?;
+    let http = http_listener.local_addr()?;
+    let public_url = cfg
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{http}"));
     let app = Arc::new(App {
+        public_url,
         auth_limiter: AuthLimiter::new(cfg.auth_failures_per_ip),
         connections: ConnectionLimiter::new(cfg.max_connections_per_ip),
         tls_acceptor: TlsAcceptor::from(server_tls),
@@ -360,10 +371,6 @@ pub async fn start(cfg: Config, resolver: Option<Resolver>) -> anyhow::Result<Ru
             shutdown_rx.clone(),
         ));
     }
-    let http_listener = TcpListener::bind(app.cfg.http)
-        .await
-        .with_context(|| format!("cannot listen on {} (http)", app.cfg.http))?;
-    let http = http_listener.local_addr()?;
     tasks.spawn(crate::http::serve(
         http_listener,
         app.clone(),

@@ -267,8 +267,8 @@ pub struct Config {
     pub delivery_timeout: Duration,
     pub mx_port: u16,
     pub http_max_body: usize,
-    /// Without a trailing slash.
-    pub public_url: String,
+    /// Without a trailing slash; `None`: the HTTP listener's address once bound.
+    pub public_url: Option<String>,
     pub webhook_retry: Duration,
     pub webhook_give_up: Duration,
     pub webhook_allow_private: bool,
@@ -462,14 +462,13 @@ impl Config {
         );
         let public_url = s
             .public_url
-            .clone()
-            .unwrap_or_else(|| format!("http://{http}"))
-            .trim_end_matches('/')
-            .to_string();
-        if !public_url.starts_with("http://") && !public_url.starts_with("https://") {
-            problems.push(format!(
-                "public_url {public_url:?} must start with http:// or https://"
-            ));
+            .as_deref()
+            .map(|u| u.trim_end_matches('/').to_string());
+        if let Some(u) = &public_url
+            && !u.starts_with("http://")
+            && !u.starts_with("https://")
+        {
+            problems.push(format!("public_url {u:?} must start with http:// or https://"));
         }
         if !problems.is_empty() {
             return Err(problems);

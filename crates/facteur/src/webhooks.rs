@@ -62,7 +62,9 @@ pub fn event_payload(e: &EventRow) -> Option<(&'static str, Value)> {
     let kind = match e.kind.as_str() {
         "sent" => {
             v["mj_message_id"] = json!(e.recipient_id.unwrap_or(0).to_string());
-            v["smtp_reply"] = json!(format!("sent ({})", e.detail));
+            // Details read `<host> said: 250 …`: Mailjet's smtp_reply is the reply alone.
+            let reply = e.detail.split_once(" said: ").map_or(e.detail.as_str(), |(_, r)| r);
+            v["smtp_reply"] = json!(format!("sent ({reply})"));
             "sent"
         }
         "bounced" | "expired" => {

@@ -351,7 +351,7 @@ async fn process(
             "Email": m.email,
             "MessageUUID": uuid,
             "MessageID": id,
-            "MessageHref": format!("{}/v3/REST/message/{id}", app.cfg.public_url),
+            "MessageHref": format!("{}/v3/REST/message/{id}", app.public_url),
         })
     };
     Ok(json!({
