@@ -386,3 +386,53 @@ async fn a_dsn_commits_with_its_outcomes() {
         );
     }
 }
+
+/// Mailjet's priority queues: 3 before 2 before 1 before 0; FIFO in each, except 1 (LIFO).
+#[tokio::test]
+async fn priority_queues_are_ordered() {
+    for (db, store) in stores().await {
+        let spooled: Vec<(i32, usize)> = [0, 1, 2, 3, 1, 0, 2, 3].into_iter().zip(0..).collect();
+        for (prio, i) in &spooled {
+            let mut m = msg(&[&format!("again{i}@q{i}.test")]);
+            m.priority = *prio;
+            m.now = T0 + 1000 + *i as i64;
+            store.spool_batch(&[m]).await.unwrap();
+        }
+        let mut order = Vec::new();
+        for k in 0..8 {
+            let one = store
+                .claim_due("n", T0 + 2000 + k, 60_000, 1)
+                .await
+                .unwrap();
+            order.push(one[0].domain.clone());
+        }
+        // 3: q3, q7 (FIFO); 2: q2, q6; 1: q4 then q1 (LIFO); 0: q0, q5.
+        assert_eq!(
+            order,
+            ["q3.test", "q7.test", "q2.test", "q6.test", "q4.test", "q1.test", "q0.test", "q5.test"],
+            "{:?}",
+            db.backend
+        );
+    }
+}
+
+/// A blocked message (template error): recipients `blocked` with the reason, an event, no
+/// queue row, and per-recipient ids and UUIDs in the receipt.
+#[tokio::test]
+async fn blocked_messages_are_recorded_not_queued() {
+    for (_db, store) in stores().await {
+        let writer = GroupCommit::start(store.clone());
+        let mut m = msg(&["a@x.test", "b@y.test"]);
+        m.meta.blocked = Some("error in template language: boom".into());
+        m.meta.custom_id = "c-1".into();
+        let receipt = writer.spool_receipt(m).await.unwrap();
+        assert_eq!(receipt.recipients.len(), 2);
+        assert_eq!(receipt.recipients[0].1.len(), 36);
+        assert_eq!(store.queue_len().await.unwrap(), 0);
+        let info = store.message(receipt.message_id).await.unwrap();
+        assert!(info.recipients.iter().all(|r| r.status == RcptStatus::Blocked));
+        assert!(info.events.iter().all(|e| e.kind == "blocked"));
+        let (views, total) = store.message_views(0, Some("c-1"), 10, 0).await.unwrap();
+        assert_eq!((views.len(), total), (0, 0), "account 0 owns nothing");
+    }
+}
