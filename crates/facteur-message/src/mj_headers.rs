@@ -115,7 +115,10 @@ pub fn extract(raw: &[u8]) -> Result<(MjHeaders, Vec<u8>), String> {
             },
             "x-mj-templateerrorreporting" => mj.error_reporting = Some(value),
             "x-mj-templateerrordeliver" => {
-                mj.error_deliver = matches!(value.to_ascii_lowercase().as_str(), "deliver" | "1" | "true")
+                mj.error_deliver = matches!(
+                    value.to_ascii_lowercase().as_str(),
+                    "deliver" | "1" | "true"
+                )
             }
             "x-mj-monitoringcategory" => mj.monitoring_category = Some(value),
             // Other X-MJ / X-Mailjet headers are Mailjet's own: dropped too.
@@ -183,9 +186,14 @@ pub fn parts(raw: &[u8]) -> Parts {
             content_type,
             filename: a.attachment_name().unwrap_or("attachment").to_string(),
             content: a.contents().to_vec(),
-            content_id: a.content_id().map(|c| c.trim_matches(['<', '>']).to_string()),
+            content_id: a
+                .content_id()
+                .map(|c| c.trim_matches(['<', '>']).to_string()),
         };
-        if att.content_id.is_some() && a.content_disposition().is_none_or(|d| d.ctype() == "inline") {
+        if att.content_id.is_some()
+            && a.content_disposition()
+                .is_none_or(|d| d.ctype() == "inline")
+        {
             out.inline.push(att);
         } else {
             out.attachments.push(att);
@@ -213,7 +221,11 @@ pub fn replace_body(raw: &[u8], subject: Option<&str>, body: MimePart<'_>) -> Ve
         let name = field
             .iter()
             .position(|&b| b == b':')
-            .map(|i| String::from_utf8_lossy(&field[..i]).trim().to_ascii_lowercase())
+            .map(|i| {
+                String::from_utf8_lossy(&field[..i])
+                    .trim()
+                    .to_ascii_lowercase()
+            })
             .unwrap_or_default();
         if field == b"\r\n"
             || field == b"\n"
@@ -235,7 +247,12 @@ pub fn replace_body(raw: &[u8], subject: Option<&str>, body: MimePart<'_>) -> Ve
 }
 
 /// The MIME body of a message with these parts (see [`crate::compose`] for the structure).
-pub fn body_of(text: &str, html: &str, attachments: &[Attachment], inline: &[Attachment]) -> MimePart<'static> {
+pub fn body_of(
+    text: &str,
+    html: &str,
+    attachments: &[Attachment],
+    inline: &[Attachment],
+) -> MimePart<'static> {
     let text_part = (!text.is_empty() || html.is_empty())
         .then(|| MimePart::new("text/plain", text.to_string()));
     let html_part = (!html.is_empty()).then(|| {

@@ -201,8 +201,7 @@ pub fn parse_request(body: &[u8]) -> Result<SendRequest, SendError> {
         return Err(SendError::malformed());
     };
     for key in root.keys() {
-        if !["Messages", "SandboxMode", "AdvanceErrorHandling", "Globals"].contains(&key.as_str())
-        {
+        if !["Messages", "SandboxMode", "AdvanceErrorHandling", "Globals"].contains(&key.as_str()) {
             return Err(SendError::at(
                 "mj-0005",
                 format!("Unknown property \"{key}\"."),
@@ -373,7 +372,8 @@ impl<'a> Check<'a> {
             None | Some(Value::Null) => String::new(),
             Some(Value::String(s)) => s.clone(),
             Some(_) => {
-                self.errors.push(type_mismatch("string", &format!("{path}.Name")));
+                self.errors
+                    .push(type_mismatch("string", &format!("{path}.Name")));
                 return None;
             }
         };
@@ -516,10 +516,8 @@ impl<'a> Check<'a> {
             let content = match base64::engine::general_purpose::STANDARD.decode(cleaned) {
                 Ok(c) => c,
                 Err(_) => {
-                    self.errors.push(type_mismatch(
-                        "base64",
-                        &format!("{path}.Base64Content"),
-                    ));
+                    self.errors
+                        .push(type_mismatch("base64", &format!("{path}.Base64Content")));
                     continue;
                 }
             };
@@ -576,11 +574,7 @@ impl<'a> Check<'a> {
                 ));
                 continue;
             }
-            if name.is_empty()
-                || !name
-                    .bytes()
-                    .all(|b| b.is_ascii_graphic() && b != b':')
-            {
+            if name.is_empty() || !name.bytes().all(|b| b.is_ascii_graphic() && b != b':') {
                 self.errors.push(SendError::at(
                     "mj-0005",
                     format!("\"{name}\" is not a valid header name."),
@@ -695,7 +689,8 @@ fn parse_message(m: &Map<String, Value>) -> Result<MessageSpec, Vec<SendError>> 
         Some(Value::Number(n)) => match n.as_i64() {
             Some(id) if id > 0 => Some(id),
             _ => {
-                c.errors.push(type_mismatch("positive integer", "TemplateID"));
+                c.errors
+                    .push(type_mismatch("positive integer", "TemplateID"));
                 None
             }
         },
@@ -746,7 +741,9 @@ fn parse_message(m: &Map<String, Value>) -> Result<MessageSpec, Vec<SendError>> 
     spec.attachments = c.attachments("Attachments", false, &mut budget);
     spec.inline = c.attachments("InlinedAttachments", true, &mut budget);
     spec.headers = c.headers();
-    spec.custom_id = c.string("CustomID", Some(MAX_CUSTOM_ID)).unwrap_or_default();
+    spec.custom_id = c
+        .string("CustomID", Some(MAX_CUSTOM_ID))
+        .unwrap_or_default();
     spec.event_payload = c
         .string("EventPayload", Some(MAX_EVENT_PAYLOAD))
         .unwrap_or_default();
@@ -775,7 +772,10 @@ fn parse_message(m: &Map<String, Value>) -> Result<MessageSpec, Vec<SendError>> 
         Some(_) => c.errors.push(type_mismatch("integer", "Priority")),
     }
     spec.url_tags = c.string("URLTags", Some(MAX_URL_TAGS)).unwrap_or_default();
-    if spec.url_tags.contains(|ch: char| ch.is_whitespace() || ch == '"' || ch == '<') {
+    if spec
+        .url_tags
+        .contains(|ch: char| ch.is_whitespace() || ch == '"' || ch == '<')
+    {
         c.errors.push(SendError::at(
             "mj-0005",
             "\"URLTags\" must be a query string such as \"utm_source=mail&utm_medium=email\".",
@@ -786,7 +786,8 @@ fn parse_message(m: &Map<String, Value>) -> Result<MessageSpec, Vec<SendError>> 
     if let Some(v) = c.get("StatisticsContactsListID")
         && !v.is_i64()
     {
-        c.errors.push(type_mismatch("integer", "StatisticsContactsListID"));
+        c.errors
+            .push(type_mismatch("integer", "StatisticsContactsListID"));
     }
     if c.errors.is_empty() {
         Ok(spec)
@@ -840,16 +841,14 @@ fn find_href(s: &str) -> Option<Href> {
     let mut from = 0;
     while let Some(i) = lower[from..].find("href") {
         let start = from + i;
-        let preceded = start == 0
-            || lower.as_bytes()[start - 1].is_ascii_whitespace();
+        let preceded = start == 0 || lower.as_bytes()[start - 1].is_ascii_whitespace();
         let after = lower[start + 4..].trim_start();
         let skipped = lower.len() - start - 4 - after.len();
         if preceded && let Some(after_eq) = after.strip_prefix('=') {
             let value_part = after_eq.trim_start();
             let q = value_part.chars().next();
             if let Some(quote @ ('"' | '\'')) = q {
-                let value_start =
-                    start + 4 + skipped + 1 + (after_eq.len() - value_part.len()) + 1;
+                let value_start = start + 4 + skipped + 1 + (after_eq.len() - value_part.len()) + 1;
                 let value_len = s[value_start..].find(quote)?;
                 return Some(Href {
                     value_start,
@@ -943,26 +942,106 @@ mod tests {
     #[test]
     fn every_message_error_code() {
         let cases: Vec<(Value, &str, &str)> = vec![
-            (json!({"From": {"Email": "a@b.c"}, "To": [{"Email": "d@e.f"}]}), "send-0003", "HTMLPart"),
-            (with("Headers", json!({"Reply-To": "x", "From": "y"})), "send-0011", "Headers[\"From\"]"),
-            (with("DeduplicateCampaign", json!(true)), "send-0012", "DeduplicateCampaign"),
-            (with("To", json!(vec![json!({"Email": "a@b.c"}); 51])), "send-0015", "To"),
-            (with("TemplateErrorDeliver", json!(true)), "send-0016", "TemplateErrorDeliver"),
+            (
+                json!({"From": {"Email": "a@b.c"}, "To": [{"Email": "d@e.f"}]}),
+                "send-0003",
+                "HTMLPart",
+            ),
+            (
+                with("Headers", json!({"Reply-To": "x", "From": "y"})),
+                "send-0011",
+                "Headers[\"From\"]",
+            ),
+            (
+                with("DeduplicateCampaign", json!(true)),
+                "send-0012",
+                "DeduplicateCampaign",
+            ),
+            (
+                with("To", json!(vec![json!({"Email": "a@b.c"}); 51])),
+                "send-0015",
+                "To",
+            ),
+            (
+                with("TemplateErrorDeliver", json!(true)),
+                "send-0016",
+                "TemplateErrorDeliver",
+            ),
             (with("To", json!("ada@example.net")), "mj-0004", "To"),
             (with("Priority", json!(4)), "mj-0005", "Priority"),
-            (with("TrackClicks", json!("sometimes")), "mj-0005", "TrackClicks"),
-            (with("Subject", json!("x".repeat(256))), "mj-0006", "Subject"),
-            (with("URLTags", json!("a=".repeat(200))), "mj-0006", "URLTags"),
+            (
+                with("TrackClicks", json!("sometimes")),
+                "mj-0005",
+                "TrackClicks",
+            ),
+            (
+                with("Subject", json!("x".repeat(256))),
+                "mj-0006",
+                "Subject",
+            ),
+            (
+                with("URLTags", json!("a=".repeat(200))),
+                "mj-0006",
+                "URLTags",
+            ),
             (with("To", json!([])), "mj-0007", "To"),
-            (with("Headers", json!((0..101).map(|i| (format!("X-H{i}"), json!("v"))).collect::<Map<_, _>>())), "mj-0008", "Headers"),
-            (with("Variables", json!((0..1001).map(|i| (format!("v{i}"), json!(1))).collect::<Map<_, _>>())), "mj-0008", "Variables"),
+            (
+                with(
+                    "Headers",
+                    json!(
+                        (0..101)
+                            .map(|i| (format!("X-H{i}"), json!("v")))
+                            .collect::<Map<_, _>>()
+                    ),
+                ),
+                "mj-0008",
+                "Headers",
+            ),
+            (
+                with(
+                    "Variables",
+                    json!(
+                        (0..1001)
+                            .map(|i| (format!("v{i}"), json!(1)))
+                            .collect::<Map<_, _>>()
+                    ),
+                ),
+                "mj-0008",
+                "Variables",
+            ),
             (with("To", json!([{"Email": ""}])), "mj-0012", "To[0].Email"),
-            (with("Attachments", json!([{"ContentType": "text/plain", "Filename": "", "Base64Content": "aGk="}])), "mj-0012", "Attachments[0].Filename"),
-            (with("To", json!([{"Email": "not an address"}])), "mj-0013", "To[0].Email"),
-            (with("From", json!({"Email": "a@b..c"})), "mj-0013", "From.Email"),
+            (
+                with(
+                    "Attachments",
+                    json!([{"ContentType": "text/plain", "Filename": "", "Base64Content": "aGk="}]),
+                ),
+                "mj-0012",
+                "Attachments[0].Filename",
+            ),
+            (
+                with("To", json!([{"Email": "not an address"}])),
+                "mj-0013",
+                "To[0].Email",
+            ),
+            (
+                with("From", json!({"Email": "a@b..c"})),
+                "mj-0013",
+                "From.Email",
+            ),
             (with("To", json!([{"Name": "x"}])), "mj-0003", "To[0].Email"),
-            (json!({"From": {"Email": "a@b.c"}, "TextPart": "x"}), "mj-0003", "To"),
-            (with("Attachments", json!([{"ContentType": "text/plain", "Filename": "a", "Base64Content": "%%%"}])), "mj-0004", "Attachments[0].Base64Content"),
+            (
+                json!({"From": {"Email": "a@b.c"}, "TextPart": "x"}),
+                "mj-0003",
+                "To",
+            ),
+            (
+                with(
+                    "Attachments",
+                    json!([{"ContentType": "text/plain", "Filename": "a", "Base64Content": "%%%"}]),
+                ),
+                "mj-0004",
+                "Attachments[0].Base64Content",
+            ),
             (with("TemplateID", json!("12")), "mj-0004", "TemplateID"),
             (with("Htmlpart", json!("typo")), "mj-0005", "Htmlpart"),
         ];
@@ -1006,10 +1085,17 @@ mod tests {
 
     #[test]
     fn emails() {
-        for ok in ["a@b.c", "first.last+tag@sub.example.com", "élise@exemple.fr", "x@localhost"] {
+        for ok in [
+            "a@b.c",
+            "first.last+tag@sub.example.com",
+            "élise@exemple.fr",
+            "x@localhost",
+        ] {
             assert!(valid_email(ok), "{ok}");
         }
-        for bad in ["", "a", "@b.c", "a@", "a b@c.d", "a@b..c", "a@-b.c", "<a@b.c>", ".a@b.c", "a@b_c.d"] {
+        for bad in [
+            "", "a", "@b.c", "a@", "a b@c.d", "a@b..c", "a@-b.c", "<a@b.c>", ".a@b.c", "a@b_c.d",
+        ] {
             assert!(!valid_email(bad), "{bad}");
         }
     }

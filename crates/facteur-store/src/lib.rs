@@ -9,11 +9,11 @@
 
 mod batch;
 mod ids;
+pub mod messages;
 mod schema;
 mod spool;
 pub mod templates;
 pub mod testing;
-pub mod messages;
 pub mod webhooks;
 
 use std::path::Path;
@@ -531,11 +531,13 @@ impl Store {
         }
         // Accounts made before webhooks existed get theirs on first use.
         let secret = random_hex(32);
-        sqlx::query("UPDATE accounts SET signing_secret = $1 WHERE id = $2 AND signing_secret = ''")
-            .bind(&secret)
-            .bind(account_id)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(
+            "UPDATE accounts SET signing_secret = $1 WHERE id = $2 AND signing_secret = ''",
+        )
+        .bind(&secret)
+        .bind(account_id)
+        .execute(&self.pool)
+        .await?;
         let row = sqlx::query("SELECT signing_secret FROM accounts WHERE id = $1")
             .bind(account_id)
             .fetch_one(&self.pool)
@@ -566,8 +568,8 @@ impl Store {
             "SELECT {ACCOUNT_COLS} FROM accounts WHERE api_key = $1"
         )))
         .bind(api_key)
-                .fetch_optional(&self.pool)
-                .await?;
+        .fetch_optional(&self.pool)
+        .await?;
         row.as_ref().map(account_from_row).transpose()
     }
 
@@ -575,8 +577,8 @@ impl Store {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {ACCOUNT_COLS} FROM accounts ORDER BY id"
         )))
-            .fetch_all(&self.pool)
-            .await?;
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter().map(account_from_row).collect()
     }
 

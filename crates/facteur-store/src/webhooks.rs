@@ -11,7 +11,9 @@ use sqlx::any::AnyRow;
 use crate::{Backend, Error, Result, Store};
 
 /// The event types a URL can subscribe to (Mailjet's names).
-pub const EVENT_TYPES: [&str; 7] = ["sent", "open", "click", "bounce", "spam", "blocked", "unsub"];
+pub const EVENT_TYPES: [&str; 7] = [
+    "sent", "open", "click", "bounce", "spam", "blocked", "unsub",
+];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Webhook {
@@ -367,11 +369,7 @@ impl Store {
             return Ok(Vec::new());
         }
         // Integers read back from the database: safe to inline.
-        let list = ids
-            .iter()
-            .map(i64::to_string)
-            .collect::<Vec<_>>()
-            .join(",");
+        let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT c.id AS call_id, c.body AS body, c.events AS events, c.attempts AS attempts,
                     c.first_failed_at AS first_failed_at, c.created_at AS call_created_at,

@@ -409,7 +409,10 @@ async fn priority_queues_are_ordered() {
         // 3: q3, q7 (FIFO); 2: q2, q6; 1: q4 then q1 (LIFO); 0: q0, q5.
         assert_eq!(
             order,
-            ["q3.test", "q7.test", "q2.test", "q6.test", "q4.test", "q1.test", "q0.test", "q5.test"],
+            [
+                "q3.test", "q7.test", "q2.test", "q6.test", "q4.test", "q1.test", "q0.test",
+                "q5.test"
+            ],
             "{:?}",
             db.backend
         );
@@ -430,7 +433,11 @@ async fn blocked_messages_are_recorded_not_queued() {
         assert_eq!(receipt.recipients[0].1.len(), 36);
         assert_eq!(store.queue_len().await.unwrap(), 0);
         let info = store.message(receipt.message_id).await.unwrap();
-        assert!(info.recipients.iter().all(|r| r.status == RcptStatus::Blocked));
+        assert!(
+            info.recipients
+                .iter()
+                .all(|r| r.status == RcptStatus::Blocked)
+        );
         assert!(info.events.iter().all(|e| e.kind == "blocked"));
         let (views, total) = store.message_views(0, Some("c-1"), 10, 0).await.unwrap();
         assert_eq!((views.len(), total), (0, 0), "account 0 owns nothing");

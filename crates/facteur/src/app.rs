@@ -5,12 +5,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
-use facteur_message::{ReceivedInfo, normalize_on_accept};
-use facteur_smtp::{Envelope, SessionConfig};
 use facteur_message::compose::Mailbox;
 use facteur_message::mj_headers::{
     MjHeaders, body_of, extract as extract_mj, parts as mj_parts, replace_body,
 };
+use facteur_message::{ReceivedInfo, normalize_on_accept};
+use facteur_smtp::{Envelope, SessionConfig};
 use facteur_store::{GroupCommit, MessageMeta, NewMessage, Store};
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
@@ -170,7 +170,11 @@ impl App {
             }
             None => {
                 let list = [
-                    Part::inline("Subject", parts.subject.as_deref().unwrap_or(""), Mode::Text),
+                    Part::inline(
+                        "Subject",
+                        parts.subject.as_deref().unwrap_or(""),
+                        Mode::Text,
+                    ),
                     Part::inline("HTMLPart", parts.html.as_deref().unwrap_or(""), Mode::Html),
                     Part::inline("TextPart", parts.text.as_deref().unwrap_or(""), Mode::Text),
                 ];

@@ -468,7 +468,9 @@ impl Config {
             && !u.starts_with("http://")
             && !u.starts_with("https://")
         {
-            problems.push(format!("public_url {u:?} must start with http:// or https://"));
+            problems.push(format!(
+                "public_url {u:?} must start with http:// or https://"
+            ));
         }
         if !problems.is_empty() {
             return Err(problems);

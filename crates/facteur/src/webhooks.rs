@@ -23,7 +23,15 @@ pub fn classify(detail: &str) -> (&'static str, &'static str) {
     let has = |words: &[&str]| words.iter().any(|w| d.contains(w));
     if d.starts_with(TEMPLATE_ERROR) {
         ("content", TEMPLATE_ERROR)
-    } else if has(&["5.1.1", "user unknown", "no such user", "unknown user", "does not exist here", "recipient rejected", "mailbox unavailable"]) {
+    } else if has(&[
+        "5.1.1",
+        "user unknown",
+        "no such user",
+        "unknown user",
+        "does not exist here",
+        "recipient rejected",
+        "mailbox unavailable",
+    ]) {
         ("recipient", "user unknown")
     } else if has(&["5.2.2", "quota", "mailbox full", "over limit"]) {
         ("recipient", "quota exceeded")
@@ -63,7 +71,10 @@ pub fn event_payload(e: &EventRow) -> Option<(&'static str, Value)> {
         "sent" => {
             v["mj_message_id"] = json!(e.recipient_id.unwrap_or(0).to_string());
             // Details read `<host> said: 250 …`: Mailjet's smtp_reply is the reply alone.
-            let reply = e.detail.split_once(" said: ").map_or(e.detail.as_str(), |(_, r)| r);
+            let reply = e
+                .detail
+                .split_once(" said: ")
+                .map_or(e.detail.as_str(), |(_, r)| r);
             v["smtp_reply"] = json!(format!("sent ({reply})"));
             "sent"
         }
@@ -114,7 +125,9 @@ pub fn build_calls(events: &[EventRow], hooks: &[Webhook]) -> Vec<NewCall> {
     let mut single = Vec::new();
     let mut grouped: Vec<(i64, Vec<Value>)> = Vec::new();
     for e in events {
-        let Some(account) = e.account_id else { continue };
+        let Some(account) = e.account_id else {
+            continue;
+        };
         let Some((kind, payload)) = event_payload(e) else {
             continue;
         };
@@ -401,7 +414,8 @@ mod tests {
         assert_eq!(v["error"], "user unknown");
         let (_, v) = event_payload(&event("expired", "delivery time expired", 1)).unwrap();
         assert_eq!(v["hard_bounce"], false);
-        let (kind, v) = event_payload(&event("blocked", "error in template language: x", 1)).unwrap();
+        let (kind, v) =
+            event_payload(&event("blocked", "error in template language: x", 1)).unwrap();
         assert_eq!(kind, "blocked");
         assert_eq!(v["error_related_to"], "content");
         assert_eq!(v["error"], "error in template language");
@@ -411,8 +425,15 @@ mod tests {
 
     #[test]
     fn calls_by_version_and_backup() {
-        let events = [event("sent", "250", 1), event("sent", "250", 2), event("bounced", "550 5.1.1", 3)];
-        let hooks = [hook(1, "sent", 2, false, "alive"), hook(2, "bounce", 1, false, "alive")];
+        let events = [
+            event("sent", "250", 1),
+            event("sent", "250", 2),
+            event("bounced", "550 5.1.1", 3),
+        ];
+        let hooks = [
+            hook(1, "sent", 2, false, "alive"),
+            hook(2, "bounce", 1, false, "alive"),
+        ];
         let calls = build_calls(&events, &hooks);
         assert_eq!(calls.len(), 2);
         let bounce = calls.iter().find(|c| c.webhook_id == 2).unwrap();
@@ -423,7 +444,10 @@ mod tests {
         let list: Vec<Value> = serde_json::from_str(&grouped.body).unwrap();
         assert_eq!(list.len(), 2);
         // A dead primary sends to the backup.
-        let hooks = [hook(1, "sent", 1, false, "dead"), hook(3, "sent", 1, true, "alive")];
+        let hooks = [
+            hook(1, "sent", 1, false, "dead"),
+            hook(3, "sent", 1, true, "alive"),
+        ];
         let calls = build_calls(&events[..1], &hooks);
         assert_eq!(calls[0].webhook_id, 3);
         // Other accounts' hooks see nothing.
@@ -434,7 +458,14 @@ mod tests {
 
     #[test]
     fn private_targets() {
-        for url in ["http://127.0.0.1:9/x", "http://localhost/x", "http://10.1.2.3/", "http://[::1]:8080/", "http://192.168.0.1/", "http://169.254.169.254/latest"] {
+        for url in [
+            "http://127.0.0.1:9/x",
+            "http://localhost/x",
+            "http://10.1.2.3/",
+            "http://[::1]:8080/",
+            "http://192.168.0.1/",
+            "http://169.254.169.254/latest",
+        ] {
             assert!(check_url(url, false).is_err(), "{url}");
             assert!(check_url(url, true).is_ok(), "{url}");
         }
@@ -454,9 +485,21 @@ mod tests {
 
     #[test]
     fn classification() {
-        assert_eq!(classify("550 5.2.2 mailbox full"), ("recipient", "quota exceeded"));
-        assert_eq!(classify("domain x.test accepts no mail (null MX, RFC 7505)"), ("domain", "no mail host"));
-        assert_eq!(classify("domain x.test does not exist"), ("domain", "invalid domain"));
-        assert_eq!(classify("554 5.7.1 rejected as spam"), ("domain", "relay/access denied"));
+        assert_eq!(
+            classify("550 5.2.2 mailbox full"),
+            ("recipient", "quota exceeded")
+        );
+        assert_eq!(
+            classify("domain x.test accepts no mail (null MX, RFC 7505)"),
+            ("domain", "no mail host")
+        );
+        assert_eq!(
+            classify("domain x.test does not exist"),
+            ("domain", "invalid domain")
+        );
+        assert_eq!(
+            classify("554 5.7.1 rejected as spam"),
+            ("domain", "relay/access denied")
+        );
     }
 }

@@ -44,7 +44,10 @@ async fn list(
 ) -> Result<impl IntoResponse, ApiError> {
     let keys = app.store.keys_of(&account).await?;
     let total = keys.len() as i64;
-    Ok(envelope(keys.iter().map(|k| key_json(k, None)).collect(), total))
+    Ok(envelope(
+        keys.iter().map(|k| key_json(k, None)).collect(),
+        total,
+    ))
 }
 
 async fn one(
@@ -81,7 +84,9 @@ fn opt_bool(body: &serde_json::Map<String, Value>, key: &str) -> Result<Option<b
     match body.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Bool(b)) => Ok(Some(*b)),
-        Some(_) => Err(ApiError::bad_request(format!("\"{key}\" must be a boolean"))),
+        Some(_) => Err(ApiError::bad_request(format!(
+            "\"{key}\" must be a boolean"
+        ))),
     }
 }
 
@@ -110,7 +115,10 @@ async fn create(
             "Only a master API key can create API keys",
         ));
     }
-    let (mut key, secret) = app.store.create_subaccount(&account, &name, now_ms()).await?;
+    let (mut key, secret) = app
+        .store
+        .create_subaccount(&account, &name, now_ms())
+        .await?;
     let (active, sender) = (opt_bool(body, "IsActive")?, opt_bool(body, "AllowSender")?);
     if active.is_some() || sender.is_some() {
         key = app
@@ -133,7 +141,9 @@ async fn update(
 ) -> Result<impl IntoResponse, ApiError> {
     let body = object(&body)?;
     check_props(body, &["Name", "IsActive", "AllowSender"])?;
-    if account.parent_id.is_some() && (body.contains_key("IsActive") || body.contains_key("AllowSender")) {
+    if account.parent_id.is_some()
+        && (body.contains_key("IsActive") || body.contains_key("AllowSender"))
+    {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "Only the master API key can change IsActive or AllowSender",

@@ -47,7 +47,9 @@ fn global_error(e: SendError) -> Response {
     if status == StatusCode::UNAUTHORIZED {
         response.headers_mut().insert(
             header::WWW_AUTHENTICATE,
-            "Basic realm=\"Facteur API\"".parse().expect("static header"),
+            "Basic realm=\"Facteur API\""
+                .parse()
+                .expect("static header"),
         );
     }
     response
@@ -187,7 +189,9 @@ async fn process(
                 return Err(vec![SendError::new(
                     "send-0010",
                     400,
-                    format!("Template {id} does not exist for this API key, or has no published version."),
+                    format!(
+                        "Template {id} does not exist for this API key, or has no published version."
+                    ),
                     &["TemplateID"],
                 )]);
             }
@@ -259,9 +263,21 @@ async fn process(
         }
         None => {
             let parts = [
-                Part::inline("Subject", subject_src.as_deref().unwrap_or(""), facteur_template::Mode::Text),
-                Part::inline("HTMLPart", spec.html.as_deref().unwrap_or(""), facteur_template::Mode::Html),
-                Part::inline("TextPart", spec.text.as_deref().unwrap_or(""), facteur_template::Mode::Text),
+                Part::inline(
+                    "Subject",
+                    subject_src.as_deref().unwrap_or(""),
+                    facteur_template::Mode::Text,
+                ),
+                Part::inline(
+                    "HTMLPart",
+                    spec.html.as_deref().unwrap_or(""),
+                    facteur_template::Mode::Html,
+                ),
+                Part::inline(
+                    "TextPart",
+                    spec.text.as_deref().unwrap_or(""),
+                    facteur_template::Mode::Text,
+                ),
             ];
             let (out, errs) = render(&parts, &spec.variables, spec.template_language);
             let [s, h, x]: [String; 3] = out.try_into().expect("three parts");

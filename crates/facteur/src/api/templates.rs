@@ -20,7 +20,7 @@ use facteur_template::{Context, Mode, Template, mjml, split_test_values};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use super::{rfc3339, ApiAccount, ApiError, ApiJson, ApiPath as Path, ApiQuery as Query, envelope};
+use super::{ApiAccount, ApiError, ApiJson, ApiPath as Path, ApiQuery as Query, envelope, rfc3339};
 use crate::app::App;
 use crate::time::now_ms;
 

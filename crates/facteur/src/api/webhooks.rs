@@ -37,7 +37,14 @@ fn hook_json(h: &Webhook, secret: &str) -> Value {
     })
 }
 
-const PROPS: &[&str] = &["EventType", "Url", "Version", "IsBackup", "Status", "APIKeyID"];
+const PROPS: &[&str] = &[
+    "EventType",
+    "Url",
+    "Version",
+    "IsBackup",
+    "Status",
+    "APIKeyID",
+];
 
 /// Reads the changes a body asks for; `Url` checked against the private-target rule.
 fn change_of(app: &App, body: &Value) -> Result<WebhookChange, ApiError> {
@@ -59,11 +66,15 @@ fn change_of(app: &App, body: &Value) -> Result<WebhookChange, ApiError> {
     };
     let url = string("Url")?;
     if let Some(u) = &url {
-        crate::webhooks::check_url(u, app.cfg.webhook_allow_private).map_err(ApiError::bad_request)?;
+        crate::webhooks::check_url(u, app.cfg.webhook_allow_private)
+            .map_err(ApiError::bad_request)?;
     }
     let version = match body.get("Version") {
         None | Some(Value::Null) => None,
-        Some(v) => Some(v.as_i64().ok_or_else(|| ApiError::bad_request("\"Version\" must be 1 or 2"))?),
+        Some(v) => Some(
+            v.as_i64()
+                .ok_or_else(|| ApiError::bad_request("\"Version\" must be 1 or 2"))?,
+        ),
     };
     let is_backup = match body.get("IsBackup") {
         None | Some(Value::Null) => None,
@@ -86,7 +97,10 @@ async fn list(
     let secret = app.store.signing_secret(account.id).await?;
     let hooks = app.store.webhooks(account.id).await?;
     let total = hooks.len() as i64;
-    Ok(envelope(hooks.iter().map(|h| hook_json(h, &secret)).collect(), total))
+    Ok(envelope(
+        hooks.iter().map(|h| hook_json(h, &secret)).collect(),
+        total,
+    ))
 }
 
 async fn one(
@@ -124,7 +138,10 @@ async fn create(
         )
         .await?;
     let secret = app.store.signing_secret(account.id).await?;
-    Ok((StatusCode::CREATED, envelope(vec![hook_json(&hook, &secret)], 1)))
+    Ok((
+        StatusCode::CREATED,
+        envelope(vec![hook_json(&hook, &secret)], 1),
+    ))
 }
 
 async fn update(
