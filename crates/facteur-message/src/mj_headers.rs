@@ -239,10 +239,10 @@ pub fn replace_body(raw: &[u8], subject: Option<&str>, body: MimePart<'_>) -> Ve
     }
     if let Some(s) = subject {
         out.extend_from_slice(b"Subject: ");
-        let _ = Text::new(s.to_string()).write_header(&mut out, 9);
+        Text::new(s.to_string()).write_header(&mut out, 9);
     }
     out.extend_from_slice(b"MIME-Version: 1.0\r\n");
-    let _ = body.write_part(&mut out);
+    body.write_part(&mut out);
     out
 }
 
