@@ -81,6 +81,45 @@ pub struct Composed<'a> {
     pub inline: &'a [Attachment],
 }
 
+/// The MIME body of a message with these parts: multipart/alternative for text and HTML,
+/// multipart/related around the HTML and its inline parts, multipart/mixed for attachments.
+pub fn mime_body(
+    text: &str,
+    html: &str,
+    attachments: &[Attachment],
+    inline: &[Attachment],
+) -> MimePart<'static> {
+    let text_part = (!text.is_empty() || html.is_empty())
+        .then(|| MimePart::new("text/plain", text.to_string()));
+    let html_part = (!html.is_empty()).then(|| {
+        let html = MimePart::new("text/html", html.to_string());
+        if inline.is_empty() {
+            return html;
+        }
+        let mut parts = vec![html];
+        parts.extend(inline.iter().map(|a| {
+            MimePart::new(a.content_type.clone(), a.content.clone())
+                .inline()
+                .cid(a.content_id.clone().unwrap_or_else(|| a.filename.clone()))
+        }));
+        MimePart::new("multipart/related", parts)
+    });
+    let body = match (text_part, html_part) {
+        (Some(t), Some(h)) => MimePart::new("multipart/alternative", vec![t, h]),
+        (Some(t), None) => t,
+        (None, Some(h)) => h,
+        (None, None) => MimePart::new("text/plain", String::new()),
+    };
+    if attachments.is_empty() {
+        return body;
+    }
+    let mut parts = vec![body];
+    parts.extend(attachments.iter().map(|a| {
+        MimePart::new(a.content_type.clone(), a.content.clone()).attachment(a.filename.clone())
+    }));
+    MimePart::new("multipart/mixed", parts)
+}
+
 /// The message, CRLF line ends, ready to spool.
 pub fn compose(m: &Composed<'_>) -> Vec<u8> {
     let mut b = MessageBuilder::new()
@@ -112,36 +151,7 @@ pub fn compose(m: &Composed<'_>) -> Vec<u8> {
             mail_builder::headers::raw::Raw::new(value.clone()),
         );
     }
-    let text = (!m.text.is_empty() || m.html.is_empty())
-        .then(|| MimePart::new("text/plain", m.text.to_string()));
-    let html = (!m.html.is_empty()).then(|| {
-        let html = MimePart::new("text/html", m.html.to_string());
-        if m.inline.is_empty() {
-            return html;
-        }
-        let mut parts = vec![html];
-        parts.extend(m.inline.iter().map(|a| {
-            MimePart::new(a.content_type.clone(), a.content.clone())
-                .inline()
-                .cid(a.content_id.clone().unwrap_or_else(|| a.filename.clone()))
-        }));
-        MimePart::new("multipart/related", parts)
-    });
-    let body = match (text, html) {
-        (Some(t), Some(h)) => MimePart::new("multipart/alternative", vec![t, h]),
-        (Some(t), None) => t,
-        (None, Some(h)) => h,
-        (None, None) => MimePart::new("text/plain", String::new()),
-    };
-    let body = if m.attachments.is_empty() {
-        body
-    } else {
-        let mut parts = vec![body];
-        parts.extend(m.attachments.iter().map(|a| {
-            MimePart::new(a.content_type.clone(), a.content.clone()).attachment(a.filename.clone())
-        }));
-        MimePart::new("multipart/mixed", parts)
-    };
+    let body = mime_body(m.text, m.html, m.attachments, m.inline);
     b.body(body).write_to_vec().unwrap_or_default()
 }
 

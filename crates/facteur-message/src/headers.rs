@@ -35,6 +35,56 @@ pub fn header_section(message: &[u8]) -> &[u8] {
     }
 }
 
+/// The fields of a header section as written: each with its continuation lines (those that
+/// start with a space or a tab) and its line end. The empty line that ends the section is a
+/// field of its own.
+pub fn fields(section: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut rest = section;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let mut end = 0;
+        loop {
+            end += rest[end..]
+                .iter()
+                .position(|&b| b == b'\n')
+                .map_or(rest.len() - end, |i| i + 1);
+            // A line starting with a space or a tab continues the field; the empty line that
+            // ends the section is never continued.
+            let continued = end < rest.len()
+                && matches!(rest[end], b' ' | b'\t')
+                && !matches!(&rest[..end], b"\r\n" | b"\n");
+            if !continued {
+                break;
+            }
+        }
+        let (field, tail) = rest.split_at(end);
+        rest = tail;
+        Some(field)
+    })
+}
+
+/// A field's name, trimmed (`None` for a line without a colon).
+pub fn field_name(field: &[u8]) -> Option<&[u8]> {
+    let colon = field.iter().position(|&b| b == b':')?;
+    Some(field[..colon].trim_ascii())
+}
+
+/// The unfolded, trimmed value of the first field `name` (case-insensitive), as written.
+pub fn header_value(message: &[u8], name: &str) -> Option<String> {
+    fields(header_section(message)).find_map(|f| {
+        let n = field_name(f)?;
+        if !n.eq_ignore_ascii_case(name.as_bytes()) {
+            return None;
+        }
+        let value = String::from_utf8_lossy(&f[f.iter().position(|&b| b == b':')? + 1..])
+            .replace("\r\n", "")
+            .replace('\n', "");
+        Some(value.trim().to_string())
+    })
+}
+
 /// Whether the header section has a field of this name (case-insensitive).
 fn has_header(headers: &[u8], name: &str) -> bool {
     headers.split(|&b| b == b'\n').any(|line| {
@@ -136,6 +186,17 @@ mod tests {
                 .unwrap()
                 .contains("Message-ID: <new@mx>")
         );
+    }
+
+    #[test]
+    fn fields_keep_their_continuation_lines() {
+        let msg = b"Subject: a\r\n b\r\nX-A:1\r\n\r\n body\r\n";
+        let section = header_section(msg);
+        let all: Vec<&[u8]> = fields(section).collect();
+        assert_eq!(all, [&b"Subject: a\r\n b\r\n"[..], b"X-A:1\r\n", b"\r\n"]);
+        assert_eq!(field_name(all[1]), Some(&b"X-A"[..]));
+        assert_eq!(header_value(msg, "subject").as_deref(), Some("a b"));
+        assert_eq!(header_value(msg, "x-b"), None);
     }
 
     #[test]

@@ -8,4 +8,7 @@ pub mod mj_headers;
 pub mod send;
 
 pub use dsn::{Dsn, DsnAction, DsnRecipient, build_dsn};
-pub use headers::{ReceivedInfo, header_section, normalize_on_accept, rfc5322_date};
+pub use headers::{
+    ReceivedInfo, field_name, fields, header_section, header_value, normalize_on_accept,
+    rfc5322_date,
+};

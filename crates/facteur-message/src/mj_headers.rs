@@ -9,7 +9,7 @@ use mail_parser::{MessageParser, MimeHeaders};
 use serde_json::Value;
 
 use crate::compose::Attachment;
-use crate::headers::header_section;
+use crate::headers::{field_name, fields, header_section};
 
 /// What the Mailjet headers of one message ask for.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -32,17 +32,10 @@ pub struct MjHeaders {
     pub monitoring_category: Option<String>,
 }
 
-impl MjHeaders {
-    /// Whether any Mailjet header was present.
-    pub fn is_empty(&self) -> bool {
-        *self == MjHeaders::default()
-    }
-}
-
 /// Whether a header is one of Mailjet's (removed before delivery).
-fn is_mailjet(name: &str) -> bool {
-    let n = name.to_ascii_lowercase();
-    n.starts_with("x-mj-") || n.starts_with("x-mailjet-")
+fn is_mailjet(name: &[u8]) -> bool {
+    let prefix = |p: &[u8]| name.len() > p.len() && name[..p.len()].eq_ignore_ascii_case(p);
+    prefix(b"x-mj-") || prefix(b"x-mailjet-")
 }
 
 fn flag(v: &str) -> bool {
@@ -52,42 +45,30 @@ fn flag(v: &str) -> bool {
     )
 }
 
-/// Reads the Mailjet headers and returns them with the message without them. A header with a
-/// value Facteur cannot use is an error naming it (the SMTP session refuses the message).
-pub fn extract(raw: &[u8]) -> Result<(MjHeaders, Vec<u8>), String> {
+/// Reads the Mailjet headers; returns them with the message without them, or `None` when it
+/// had none (the message is then used as it is, without a copy). A header with a value
+/// Facteur cannot use is an error naming it (the SMTP session refuses the message).
+pub fn extract(raw: &[u8]) -> Result<(MjHeaders, Option<Vec<u8>>), String> {
     let section = header_section(raw);
+    let is_mailjet = |f: &[u8]| field_name(f).is_some_and(is_mailjet);
+    if !fields(section).any(is_mailjet) {
+        return Ok((MjHeaders::default(), None));
+    }
     let mut mj = MjHeaders::default();
     let mut kept = Vec::with_capacity(raw.len());
-    let mut found = false;
-    let mut lines = section.split_inclusive(|&b| b == b'\n').peekable();
-    while let Some(line) = lines.next() {
-        // A field: its first line and continuation lines (starting with space or tab).
-        let mut field = line.to_vec();
-        while let Some(next) = lines.peek() {
-            if next.first().is_some_and(|b| *b == b' ' || *b == b'\t') {
-                field.extend_from_slice(next);
-                lines.next();
-            } else {
-                break;
-            }
-        }
-        let text = String::from_utf8_lossy(&field);
-        let Some((name, value)) = text.split_once(':') else {
-            kept.extend_from_slice(&field);
-            continue;
-        };
-        if !is_mailjet(name.trim()) {
-            kept.extend_from_slice(&field);
+    for field in fields(section) {
+        if !is_mailjet(field) {
+            kept.extend_from_slice(field);
             continue;
         }
-        found = true;
+        let text = String::from_utf8_lossy(field);
+        let (name, value) = text.split_once(':').unwrap_or((&text, ""));
         let value: String = value
             .replace("\r\n", "")
             .replace('\n', "")
             .trim()
             .to_string();
-        let name = name.trim().to_ascii_lowercase();
-        match name.as_str() {
+        match name.trim().to_ascii_lowercase().as_str() {
             "x-mj-templateid" => mj.template = Some(value),
             "x-mj-templatelanguage" => mj.template_language = flag(&value),
             "x-mj-vars" => match serde_json::from_str::<Value>(&value) {
@@ -125,11 +106,8 @@ pub fn extract(raw: &[u8]) -> Result<(MjHeaders, Vec<u8>), String> {
             _ => {}
         }
     }
-    if !found {
-        return Ok((mj, raw.to_vec()));
-    }
     kept.extend_from_slice(&raw[section.len()..]);
-    Ok((mj, kept))
+    Ok((mj, Some(kept)))
 }
 
 /// The parts of a message a template language render works on.
@@ -205,37 +183,19 @@ pub fn parts(raw: &[u8]) -> Parts {
 /// The message with a new subject (when given) and a new body: its other headers kept,
 /// MIME headers replaced by the new body's.
 pub fn replace_body(raw: &[u8], subject: Option<&str>, body: MimePart<'_>) -> Vec<u8> {
-    let section = header_section(raw);
     let mut out = Vec::with_capacity(raw.len());
-    let mut lines = section.split_inclusive(|&b| b == b'\n').peekable();
-    while let Some(line) = lines.next() {
-        let mut field = line.to_vec();
-        while let Some(next) = lines.peek() {
-            if next.first().is_some_and(|b| *b == b' ' || *b == b'\t') {
-                field.extend_from_slice(next);
-                lines.next();
-            } else {
-                break;
-            }
-        }
-        let name = field
-            .iter()
-            .position(|&b| b == b':')
-            .map(|i| {
-                String::from_utf8_lossy(&field[..i])
-                    .trim()
-                    .to_ascii_lowercase()
-            })
-            .unwrap_or_default();
-        if field == b"\r\n"
-            || field == b"\n"
-            || name.starts_with("content-")
-            || name == "mime-version"
-            || (subject.is_some() && name == "subject")
+    for field in fields(header_section(raw)) {
+        let name = field_name(field).unwrap_or_default();
+        let is = |n: &str| name.eq_ignore_ascii_case(n.as_bytes());
+        let mime = name.len() > 8 && name[..8].eq_ignore_ascii_case(b"content-");
+        if field.trim_ascii().is_empty()
+            || mime
+            || is("mime-version")
+            || (subject.is_some() && is("subject"))
         {
             continue;
         }
-        out.extend_from_slice(&field);
+        out.extend_from_slice(field);
     }
     if let Some(s) = subject {
         out.extend_from_slice(b"Subject: ");
@@ -246,54 +206,17 @@ pub fn replace_body(raw: &[u8], subject: Option<&str>, body: MimePart<'_>) -> Ve
     out
 }
 
-/// The MIME body of a message with these parts (see [`crate::compose`] for the structure).
-pub fn body_of(
-    text: &str,
-    html: &str,
-    attachments: &[Attachment],
-    inline: &[Attachment],
-) -> MimePart<'static> {
-    let text_part = (!text.is_empty() || html.is_empty())
-        .then(|| MimePart::new("text/plain", text.to_string()));
-    let html_part = (!html.is_empty()).then(|| {
-        let h = MimePart::new("text/html", html.to_string());
-        if inline.is_empty() {
-            h
-        } else {
-            let mut v = vec![h];
-            v.extend(inline.iter().map(|a| {
-                MimePart::new(a.content_type.clone(), a.content.clone())
-                    .inline()
-                    .cid(a.content_id.clone().unwrap_or_else(|| a.filename.clone()))
-            }));
-            MimePart::new("multipart/related", v)
-        }
-    });
-    let body = match (text_part, html_part) {
-        (Some(t), Some(h)) => MimePart::new("multipart/alternative", vec![t, h]),
-        (Some(t), None) => t,
-        (None, Some(h)) => h,
-        (None, None) => MimePart::new("text/plain", String::new()),
-    };
-    if attachments.is_empty() {
-        return body;
-    }
-    let mut v = vec![body];
-    v.extend(attachments.iter().map(|a| {
-        MimePart::new(a.content_type.clone(), a.content.clone()).attachment(a.filename.clone())
-    }));
-    MimePart::new("multipart/mixed", v)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::compose::mime_body;
 
     const MSG: &[u8] = b"From: shop@example.com\r\nTo: ada@example.net\r\nSubject: Order {{var:n}}\r\nX-MJ-TemplateLanguage: 1\r\nX-MJ-Vars: {\"n\": 42,\r\n \"name\": \"Ada\"}\r\nX-MJ-CustomID: order-42\r\nX-Mailjet-Prio: 3\r\nx-mailjet-campaign: Spring sale\r\nX-Other: kept\r\n\r\nHello {{var:name}}\r\n";
 
     #[test]
     fn reads_and_strips() {
         let (mj, stripped) = extract(MSG).unwrap();
+        let stripped = stripped.unwrap();
         assert!(mj.template_language);
         assert_eq!(mj.vars, Some(serde_json::json!({"n": 42, "name": "Ada"})));
         assert_eq!(mj.custom_id, "order-42");
@@ -309,8 +232,8 @@ mod tests {
     fn untouched_without_mailjet_headers() {
         let raw = b"Subject: x\r\n\r\nbody\r\n";
         let (mj, out) = extract(raw).unwrap();
-        assert!(mj.is_empty());
-        assert_eq!(out, raw);
+        assert_eq!(mj, MjHeaders::default());
+        assert_eq!(out, None, "no copy when there is nothing to strip");
     }
 
     #[test]
@@ -323,14 +246,14 @@ mod tests {
 
     #[test]
     fn new_body_under_old_headers() {
-        let (_, stripped) = extract(MSG).unwrap();
+        let stripped = extract(MSG).unwrap().1.unwrap();
         let p = parts(&stripped);
         assert_eq!(p.text.as_deref(), Some("Hello {{var:name}}\r\n"));
         assert_eq!(p.html, None);
         let out = replace_body(
             &stripped,
             Some("Commande 42 été"),
-            body_of("Hello Ada", "<p>Hello Ada</p>", &[], &[]),
+            mime_body("Hello Ada", "<p>Hello Ada</p>", &[], &[]),
         );
         let m = MessageParser::default().parse(&out).unwrap();
         assert_eq!(m.subject(), Some("Commande 42 été"));

@@ -124,7 +124,6 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         id BIGINT PRIMARY KEY,
         webhook_id BIGINT NOT NULL,
         body TEXT NOT NULL,
-        events BIGINT NOT NULL,
         attempts BIGINT NOT NULL DEFAULT 0,
         next_attempt_at BIGINT NOT NULL,
         first_failed_at BIGINT,

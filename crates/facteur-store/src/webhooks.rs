@@ -62,8 +62,6 @@ pub struct EventRow {
 pub struct NewCall {
     pub webhook_id: i64,
     pub body: String,
-    /// How many events the body carries.
-    pub events: i64,
 }
 
 /// A leased call, ready to make.
@@ -74,10 +72,10 @@ pub struct WebhookCall {
     /// The account's backup URL for the same event type, if it has one.
     pub backup: Option<Webhook>,
     pub body: String,
-    pub events: i64,
     pub attempts: i64,
     pub first_failed_at: Option<i64>,
-    pub created_at: i64,
+    /// The account's secret the call is signed with.
+    pub signing_secret: String,
 }
 
 const HOOK_COLS: &str = "id, account_id, event_type, url, version, is_backup, status, created_at";
@@ -135,6 +133,9 @@ impl Store {
                 if is_backup { "backup " } else { "" }
             )));
         }
+        // Calls are signed with the account's secret: make sure it has one (accounts made
+        // before webhooks existed get it here).
+        self.signing_secret(account_id).await?;
         let id = self.ids.next(now);
         sqlx::query(
             "INSERT INTO webhooks (id, account_id, event_type, url, version, is_backup, status, created_at)
@@ -239,19 +240,18 @@ impl Store {
     }
 
     /// Turns events newer than the cursor into stored calls, through `build` (given the new
-    /// events and every hook). Events younger than `lag_ms` wait for the next round, so that a
-    /// transaction still committing on another node is not skipped. Returns how many events
-    /// were read.
-    pub async fn collect_webhook_calls<F>(
-        &self,
-        now: i64,
-        lag_ms: i64,
-        limit: i64,
-        build: F,
-    ) -> Result<usize>
+    /// events and every hook). Returns how many events were read.
+    pub async fn collect_webhook_calls<F>(&self, now: i64, limit: i64, build: F) -> Result<usize>
     where
         F: FnOnce(&[EventRow], &[Webhook]) -> Vec<NewCall>,
     {
+        // On PostgreSQL, a transaction of another node may commit an older event id after a
+        // newer one: events younger than this wait for the next round so none is skipped. On
+        // SQLite one writer commits ids in order.
+        let lag_ms = match self.backend {
+            Backend::Sqlite => 0,
+            Backend::Postgres => 2000,
+        };
         let mut tx = self.pool.begin().await?;
         // Writing first takes the lock at once: nodes (and SQLite connections) take turns.
         sqlx::query(
@@ -318,13 +318,12 @@ impl Store {
         };
         for call in &calls {
             sqlx::query(
-                "INSERT INTO webhook_calls (id, webhook_id, body, events, next_attempt_at, created_at)
-                 VALUES ($1, $2, $3, $4, $5, $5)",
+                "INSERT INTO webhook_calls (id, webhook_id, body, next_attempt_at, created_at)
+                 VALUES ($1, $2, $3, $4, $4)",
             )
             .bind(self.ids.next(now))
             .bind(call.webhook_id)
             .bind(&call.body)
-            .bind(call.events)
             .bind(now)
             .execute(&mut *tx)
             .await?;
@@ -371,12 +370,13 @@ impl Store {
         // Integers read back from the database: safe to inline.
         let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT c.id AS call_id, c.body AS body, c.events AS events, c.attempts AS attempts,
-                    c.first_failed_at AS first_failed_at, c.created_at AS call_created_at,
+            "SELECT c.id AS call_id, c.body AS body, c.attempts AS attempts,
+                    c.first_failed_at AS first_failed_at, a.signing_secret AS signing_secret,
                     h.id AS id, h.account_id AS account_id, h.event_type AS event_type, h.url AS url,
                     h.version AS version, h.is_backup AS is_backup, h.status AS status,
                     h.created_at AS created_at
              FROM webhook_calls c JOIN webhooks h ON h.id = c.webhook_id
+             JOIN accounts a ON a.id = h.account_id
              WHERE c.id IN ({list}) ORDER BY c.id"
         )))
         .fetch_all(&mut *tx)
@@ -406,10 +406,9 @@ impl Store {
                     hook,
                     backup,
                     body: r.try_get("body")?,
-                    events: r.try_get("events")?,
                     attempts: r.try_get("attempts")?,
                     first_failed_at: r.try_get("first_failed_at")?,
-                    created_at: r.try_get("call_created_at")?,
+                    signing_secret: r.try_get("signing_secret")?,
                 })
             })
             .collect()
@@ -459,25 +458,5 @@ impl Store {
             .await?;
         tx.commit().await?;
         Ok(())
-    }
-
-    /// Calls not yet answered, with their attempts and last error: (id, hook id, attempts,
-    /// last error).
-    pub async fn pending_webhook_calls(&self) -> Result<Vec<(i64, i64, i64, String)>> {
-        let rows = sqlx::query(
-            "SELECT id, webhook_id, attempts, last_error FROM webhook_calls ORDER BY id",
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok((
-                    r.try_get("id")?,
-                    r.try_get("webhook_id")?,
-                    r.try_get("attempts")?,
-                    r.try_get("last_error")?,
-                ))
-            })
-            .collect()
     }
 }

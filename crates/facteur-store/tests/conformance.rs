@@ -391,19 +391,16 @@ async fn a_dsn_commits_with_its_outcomes() {
 #[tokio::test]
 async fn priority_queues_are_ordered() {
     for (db, store) in stores().await {
-        let spooled: Vec<(i32, usize)> = [0, 1, 2, 3, 1, 0, 2, 3].into_iter().zip(0..).collect();
-        for (prio, i) in &spooled {
-            let mut m = msg(&[&format!("again{i}@q{i}.test")]);
+        let priorities: Vec<(i32, usize)> = [0, 1, 2, 3, 1, 0, 2, 3].into_iter().zip(0..).collect();
+        for (prio, i) in &priorities {
+            let mut m = msg(&[&format!("r{i}@q{i}.test")]);
             m.priority = *prio;
-            m.now = T0 + 1000 + *i as i64;
+            m.now = T0 + *i as i64;
             store.spool_batch(&[m]).await.unwrap();
         }
         let mut order = Vec::new();
         for k in 0..8 {
-            let one = store
-                .claim_due("n", T0 + 2000 + k, 60_000, 1)
-                .await
-                .unwrap();
+            let one = store.claim_due("n", T0 + 100 + k, 60_000, 1).await.unwrap();
             order.push(one[0].domain.clone());
         }
         // 3: q3, q7 (FIFO); 2: q2, q6; 1: q4 then q1 (LIFO); 0: q0, q5.

@@ -6,8 +6,10 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use facteur_message::compose::Mailbox;
+use facteur_message::compose::mime_body;
+use facteur_message::header_value;
 use facteur_message::mj_headers::{
-    MjHeaders, body_of, extract as extract_mj, parts as mj_parts, replace_body,
+    MjHeaders, extract as extract_mj, parts as mj_parts, replace_body,
 };
 use facteur_message::{ReceivedInfo, normalize_on_accept};
 use facteur_smtp::{Envelope, SessionConfig};
@@ -22,6 +24,7 @@ use crate::delivery::mx::Resolver;
 use crate::delivery::{Deliverer, DeliverySettings};
 use crate::limits::{AuthLimiter, ConnectionLimiter};
 use crate::metrics::Metrics;
+use crate::sending::{OwnParts, Rendered, render_message};
 use crate::time::now_ms;
 
 pub struct App {
@@ -62,7 +65,8 @@ impl App {
         body: Vec<u8>,
     ) -> Result<i64, AcceptError> {
         let now = now_ms();
-        let (mj, body) = extract_mj(&body).map_err(AcceptError::Refused)?;
+        let (mj, stripped) = extract_mj(&body).map_err(AcceptError::Refused)?;
+        let body = stripped.unwrap_or(body);
         let mut meta = MessageMeta {
             custom_id: mj.custom_id.clone(),
             event_payload: mj.event_payload.clone(),
@@ -108,13 +112,15 @@ impl App {
         });
         let blocked = meta.blocked.is_some();
         let subject = meta.subject.clone();
+        // The report attaches the message: keep a copy only when one will be sent.
+        let report = report.map(|r| (r, body.clone()));
         let id = self
             .writer
             .spool(NewMessage {
                 account_id,
                 mail_from: envelope.mail_from,
                 recipients: envelope.rcpts,
-                body: body.clone(),
+                body,
                 priority: mj.priority.unwrap_or(facteur_store::PRIORITY_DEFAULT),
                 now,
                 expires_at: now + self.cfg.retry.lifetime.as_millis() as i64,
@@ -125,9 +131,9 @@ impl App {
         if !blocked {
             self.queue_wakeup.notify_one();
         }
-        if let Some((account, to, errors)) = report
+        if let Some(((account, to, errors), original)) = report
             && let Err(e) =
-                crate::sending::spool_error_report(self, account, &to, &subject, &errors, &body)
+                crate::sending::spool_error_report(self, account, &to, &subject, &errors, &original)
                     .await
         {
             tracing::error!(error = %e, "cannot spool the template error report");
@@ -143,12 +149,10 @@ impl App {
         mj: &MjHeaders,
         body: &[u8],
     ) -> Result<(Vec<u8>, Vec<crate::sending::PartError>), AcceptError> {
-        use crate::sending::{Part, render, template_parts};
-        use facteur_template::Mode;
         let parts = mj_parts(body);
         let empty = serde_json::Value::Object(Default::default());
-        let vars = mj.vars.as_ref().unwrap_or(&empty);
-        let (rendered, errors, generate) = match &mj.template {
+        let template = match &mj.template {
+            None => None,
             Some(reference) => {
                 let id = match reference.parse::<i64>() {
                     Ok(id) => Ok(id),
@@ -164,31 +168,25 @@ impl App {
                     )),
                     other => AcceptError::Store(other),
                 })?;
-                let [s, h, x] = template_parts(&t, parts.subject.as_deref());
-                let (out, errors) = render(&[s, h, x], vars, mj.template_language);
-                (out, errors, t.generate_text)
-            }
-            None => {
-                let list = [
-                    Part::inline(
-                        "Subject",
-                        parts.subject.as_deref().unwrap_or(""),
-                        Mode::Text,
-                    ),
-                    Part::inline("HTMLPart", parts.html.as_deref().unwrap_or(""), Mode::Html),
-                    Part::inline("TextPart", parts.text.as_deref().unwrap_or(""), Mode::Text),
-                ];
-                let (out, errors) = render(&list, vars, true);
-                (out, errors, false)
+                Some(t)
             }
         };
-        let [subject, html, text]: [String; 3] = rendered.try_into().expect("three parts");
-        let text = if generate && text.trim().is_empty() && !html.is_empty() {
-            facteur_template::text::html_to_text(&html)
-        } else {
-            text
-        };
-        let new_body = body_of(&text, &html, &parts.attachments, &parts.inline);
+        let Rendered {
+            subject,
+            html,
+            text,
+            errors,
+        } = render_message(
+            template.as_deref(),
+            OwnParts {
+                subject: parts.subject.as_deref(),
+                html: parts.html.as_deref(),
+                text: parts.text.as_deref(),
+            },
+            mj.vars.as_ref().unwrap_or(&empty),
+            mj.template_language,
+        );
+        let new_body = mime_body(&text, &html, &parts.attachments, &parts.inline);
         let subject = (!subject.is_empty()).then_some(subject.as_str());
         Ok((replace_body(body, subject, new_body), errors))
     }
@@ -216,18 +214,6 @@ impl std::fmt::Display for AcceptError {
             AcceptError::Refused(r) => write!(f, "{r}"),
         }
     }
-}
-
-/// The unfolded value of the first header `name` (lower case) of a message, as written.
-fn header_value(raw: &[u8], name: &str) -> Option<String> {
-    let section = String::from_utf8_lossy(facteur_message::header_section(raw));
-    let unfolded = section.replace("\r\n ", " ").replace("\r\n\t", " ");
-    unfolded.lines().find_map(|l| {
-        let (n, v) = l.split_once(':')?;
-        n.trim()
-            .eq_ignore_ascii_case(name)
-            .then(|| v.trim().to_string())
-    })
 }
 
 /// A started server.

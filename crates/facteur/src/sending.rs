@@ -22,8 +22,6 @@ type Parsed = Result<Template, TemplateError>;
 
 /// A stored template's published version, ready to render many times.
 pub struct CompiledTemplate {
-    pub id: i64,
-    pub version: i64,
     pub content: TemplateContent,
     subject: Parsed,
     html: Parsed,
@@ -50,8 +48,12 @@ impl CompiledTemplate {
         self.header("Reply-To").and_then(|f| Mailbox::parse(&f))
     }
 
-    pub fn subject(&self) -> Option<String> {
-        self.header("Subject")
+    fn subject_source(&self) -> &str {
+        self.content
+            .headers
+            .get("Subject")
+            .and_then(Value::as_str)
+            .unwrap_or("")
     }
 }
 
@@ -85,8 +87,6 @@ impl App {
             .meta
             .text_part_generation;
         let compiled = Arc::new(CompiledTemplate {
-            id,
-            version,
             subject: Template::parse(
                 content
                     .headers
@@ -110,54 +110,84 @@ impl App {
 
 /// One part to render: its name in error reports, its source, and the template parsed from
 /// it when it comes from a stored template.
-pub struct Part<'a> {
-    pub name: &'static str,
-    pub source: &'a str,
-    pub parsed: Option<&'a Parsed>,
-    pub mode: Mode,
+struct Part<'a> {
+    name: &'static str,
+    source: &'a str,
+    parsed: Option<&'a Parsed>,
+    mode: Mode,
 }
 
-impl<'a> Part<'a> {
-    pub fn inline(name: &'static str, source: &'a str, mode: Mode) -> Self {
-        Part {
-            name,
-            source,
-            parsed: None,
-            mode,
+/// A message's own parts (Send API properties, or the body of a message received over SMTP).
+#[derive(Default, Clone, Copy)]
+pub struct OwnParts<'a> {
+    pub subject: Option<&'a str>,
+    pub html: Option<&'a str>,
+    pub text: Option<&'a str>,
+}
+
+/// What a message is sent with, and the template errors met on the way.
+pub struct Rendered {
+    pub subject: String,
+    pub html: String,
+    pub text: String,
+    pub errors: Vec<PartError>,
+}
+
+/// The parts a message is sent with: the stored template's, each replaced by the message's own
+/// where the template has none (its subject always wins), rendered with `vars` when `language`
+/// is on; then a text part generated from the HTML when the template asks for one.
+pub fn render_message(
+    template: Option<&CompiledTemplate>,
+    own: OwnParts<'_>,
+    vars: &Value,
+    language: bool,
+) -> Rendered {
+    let stored_subject = template.map(|t| (t.subject_source(), &t.subject));
+    let stored_html = template.map(|t| (t.content.html.as_str(), &t.html));
+    let stored_text = template.map(|t| (t.content.text.as_str(), &t.text));
+    fn part<'a>(
+        name: &'static str,
+        mode: Mode,
+        own: Option<&'a str>,
+        stored: Option<(&'a str, &'a Parsed)>,
+    ) -> Part<'a> {
+        // The message's own subject wins over the template's; its other parts fill in where
+        // the template has none.
+        let use_own = name == "Subject" && own.is_some();
+        match stored {
+            Some((source, parsed)) if !use_own && !source.is_empty() => Part {
+                name,
+                source,
+                parsed: Some(parsed),
+                mode,
+            },
+            _ => Part {
+                name,
+                source: own.unwrap_or(""),
+                parsed: None,
+                mode,
+            },
         }
     }
-}
-
-/// The stored template's parts, for [`render`].
-pub fn template_parts<'a>(t: &'a CompiledTemplate, subject: Option<&'a str>) -> [Part<'a>; 3] {
-    [
-        match subject {
-            Some(s) => Part::inline("Subject", s, Mode::Text),
-            None => Part {
-                name: "Subject",
-                source: t
-                    .content
-                    .headers
-                    .get("Subject")
-                    .and_then(Value::as_str)
-                    .unwrap_or(""),
-                parsed: Some(&t.subject),
-                mode: Mode::Text,
-            },
-        },
-        Part {
-            name: "HTMLPart",
-            source: &t.content.html,
-            parsed: Some(&t.html),
-            mode: Mode::Html,
-        },
-        Part {
-            name: "TextPart",
-            source: &t.content.text,
-            parsed: Some(&t.text),
-            mode: Mode::Text,
-        },
-    ]
+    let parts = [
+        part("Subject", Mode::Text, own.subject, stored_subject),
+        part("HTMLPart", Mode::Html, own.html, stored_html),
+        part("TextPart", Mode::Text, own.text, stored_text),
+    ];
+    let (out, errors) = render(&parts, vars, language);
+    let [subject, html, text]: [String; 3] = out.try_into().expect("three parts");
+    let generate = template.is_some_and(|t| t.generate_text);
+    let text = if generate && text.trim().is_empty() && !html.is_empty() {
+        facteur_template::text::html_to_text(&html)
+    } else {
+        text
+    };
+    Rendered {
+        subject,
+        html,
+        text,
+        errors,
+    }
 }
 
 /// A template error with the part it happened in.
@@ -179,7 +209,7 @@ impl std::fmt::Display for PartError {
 
 /// Renders each part with `vars` when `language` is on (else the parts are sent as they
 /// are). A part that fails keeps its source; every error is returned.
-pub fn render(parts: &[Part<'_>], vars: &Value, language: bool) -> (Vec<String>, Vec<PartError>) {
+fn render(parts: &[Part<'_>], vars: &Value, language: bool) -> (Vec<String>, Vec<PartError>) {
     let mut errors = Vec::new();
     let ctx = Context {
         vars,

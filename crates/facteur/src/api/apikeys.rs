@@ -11,7 +11,9 @@ use axum::{Router, routing::get};
 use facteur_store::Account;
 use serde_json::{Value, json};
 
-use super::{ApiAccount, ApiError, ApiJson, ApiPath as Path, envelope, rfc3339};
+use super::{
+    ApiAccount, ApiError, ApiJson, ApiPath as Path, envelope, known_props, object, rfc3339,
+};
 use crate::app::App;
 use crate::time::now_ms;
 
@@ -65,21 +67,6 @@ async fn one(
     Ok(envelope(vec![key_json(&key, None)], 1))
 }
 
-fn object(body: &Value) -> Result<&serde_json::Map<String, Value>, ApiError> {
-    body.as_object()
-        .ok_or_else(|| ApiError::bad_request("The body must be a JSON object"))
-}
-
-fn check_props(body: &serde_json::Map<String, Value>, allowed: &[&str]) -> Result<(), ApiError> {
-    match body.keys().find(|k| !allowed.contains(&k.as_str())) {
-        Some(k) => Err(ApiError::bad_request(format!(
-            "Unknown property \"{k}\": use {}",
-            allowed.join(", ")
-        ))),
-        None => Ok(()),
-    }
-}
-
 fn opt_bool(body: &serde_json::Map<String, Value>, key: &str) -> Result<Option<bool>, ApiError> {
     match body.get(key) {
         None | Some(Value::Null) => Ok(None),
@@ -107,7 +94,7 @@ async fn create(
     ApiJson(body): ApiJson,
 ) -> Result<impl IntoResponse, ApiError> {
     let body = object(&body)?;
-    check_props(body, &["Name", "IsActive", "AllowSender"])?;
+    known_props(body, &["Name", "IsActive", "AllowSender"])?;
     let name = opt_name(body)?.ok_or_else(|| ApiError::bad_request("\"Name\" is required"))?;
     if account.parent_id.is_some() {
         return Err(ApiError::new(
@@ -140,7 +127,7 @@ async fn update(
     ApiJson(body): ApiJson,
 ) -> Result<impl IntoResponse, ApiError> {
     let body = object(&body)?;
-    check_props(body, &["Name", "IsActive", "AllowSender"])?;
+    known_props(body, &["Name", "IsActive", "AllowSender"])?;
     if account.parent_id.is_some()
         && (body.contains_key("IsActive") || body.contains_key("AllowSender"))
     {

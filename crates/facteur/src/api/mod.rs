@@ -65,16 +65,53 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = json!({"ErrorInfo": self.info, "ErrorMessage": self.message, "StatusCode": self.status.as_u16()});
-        let mut response = (self.status, Json(body)).into_response();
-        if self.status == StatusCode::UNAUTHORIZED {
-            response.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                "Basic realm=\"Facteur API\""
-                    .parse()
-                    .expect("static header"),
-            );
-        }
-        response
+        with_challenge(self.status, body)
+    }
+}
+
+/// A JSON error response; a 401 also carries the Basic authentication challenge.
+pub fn with_challenge(status: StatusCode, body: Value) -> Response {
+    let mut response = (status, Json(body)).into_response();
+    if status == StatusCode::UNAUTHORIZED {
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            "Basic realm=\"Facteur API\""
+                .parse()
+                .expect("static header"),
+        );
+    }
+    response
+}
+
+/// The API key and secret key of an HTTP Basic `Authorization` header.
+pub fn basic_credentials(headers: &axum::http::HeaderMap) -> Option<(String, String)> {
+    let encoded = headers
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Basic ")?;
+    let decoded = String::from_utf8(STANDARD.decode(encoded.trim()).ok()?).ok()?;
+    let (key, secret) = decoded.split_once(':')?;
+    Some((key.to_string(), secret.to_string()))
+}
+
+/// The request body as a JSON object.
+pub fn object(body: &Value) -> Result<&serde_json::Map<String, Value>, ApiError> {
+    body.as_object()
+        .ok_or_else(|| ApiError::bad_request("The request body must be a JSON object"))
+}
+
+/// Refuses a property outside `allowed`, naming the allowed ones.
+pub fn known_props(
+    body: &serde_json::Map<String, Value>,
+    allowed: &[&str],
+) -> Result<(), ApiError> {
+    match body.keys().find(|k| !allowed.contains(&k.as_str())) {
+        Some(k) => Err(ApiError::bad_request(format!(
+            "Unknown property \"{k}\": use {}",
+            allowed.join(", ")
+        ))),
+        None => Ok(()),
     }
 }
 
@@ -110,16 +147,8 @@ impl FromRequestParts<Arc<App>> for ApiAccount {
                 "API key authentication/authorization failure",
             )
         };
-        let header = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .ok_or_else(denied)?;
-        let encoded = header.strip_prefix("Basic ").ok_or_else(denied)?;
-        let decoded = STANDARD.decode(encoded.trim()).map_err(|_| denied())?;
-        let decoded = String::from_utf8(decoded).map_err(|_| denied())?;
-        let (key, secret) = decoded.split_once(':').ok_or_else(denied)?;
-        match app.store.verify_credentials(key, secret).await? {
+        let (key, secret) = basic_credentials(&parts.headers).ok_or_else(denied)?;
+        match app.store.verify_credentials(&key, &secret).await? {
             Some(account) if account.is_active => Ok(ApiAccount(account)),
             Some(_) => Err(ApiError::new(
                 StatusCode::UNAUTHORIZED,

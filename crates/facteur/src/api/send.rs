@@ -8,10 +8,9 @@ use std::sync::Arc;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router, routing::post};
-use base64::Engine;
 use facteur_message::compose::{Composed, Mailbox, compose};
 use facteur_message::send::{MessageSpec, SendError, add_url_tags, parse_request};
 use facteur_store::{Account, MessageMeta, NewMessage};
@@ -19,7 +18,7 @@ use serde_json::{Value, json};
 
 use crate::app::App;
 use crate::metrics::Metrics;
-use crate::sending::{self, Part, render, template_parts};
+use crate::sending::{self, OwnParts, Rendered, render_message};
 use crate::time::now_ms;
 
 pub fn routes() -> Router<Arc<App>> {
@@ -43,16 +42,7 @@ pub fn error_json(e: &SendError, with_related: bool) -> Value {
 
 fn global_error(e: SendError) -> Response {
     let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST);
-    let mut response = (status, Json(error_json(&e, false))).into_response();
-    if status == StatusCode::UNAUTHORIZED {
-        response.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            "Basic realm=\"Facteur API\""
-                .parse()
-                .expect("static header"),
-        );
-    }
-    response
+    super::with_challenge(status, error_json(&e, false))
 }
 
 /// The account of the request's HTTP Basic credentials, or the v3.1 error.
@@ -65,18 +55,8 @@ pub async fn authenticate(app: &App, headers: &HeaderMap) -> Result<Account, Sen
             &[],
         )
     };
-    let encoded = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Basic "))
-        .ok_or_else(denied)?;
-    let decoded = base64::engine::general_purpose::STANDARD
-        .decode(encoded.trim())
-        .ok()
-        .and_then(|d| String::from_utf8(d).ok())
-        .ok_or_else(denied)?;
-    let (key, secret) = decoded.split_once(':').ok_or_else(denied)?;
-    match app.store.verify_credentials(key, secret).await {
+    let (key, secret) = super::basic_credentials(headers).ok_or_else(denied)?;
+    match app.store.verify_credentials(&key, &secret).await {
         Ok(Some(a)) if a.is_active => Ok(a),
         Ok(Some(_)) => Err(SendError::new(
             "mj-0001",
@@ -242,53 +222,25 @@ async fn process(
         return Err(errors);
     };
 
-    // The parts: the template's, with the message's own where the template has none.
-    let subject_src = spec.subject.clone();
-    let (subject, html, text, part_errors, generate) = match &template {
-        Some(t) => {
-            let [s, h, x] = template_parts(t, subject_src.as_deref());
-            let h = if t.content.html.is_empty() {
-                Part::inline("HTMLPart", spec.html.as_deref().unwrap_or(""), h.mode)
-            } else {
-                h
-            };
-            let x = if t.content.text.is_empty() {
-                Part::inline("TextPart", spec.text.as_deref().unwrap_or(""), x.mode)
-            } else {
-                x
-            };
-            let (out, errs) = render(&[s, h, x], &spec.variables, spec.template_language);
-            let [s, h, x]: [String; 3] = out.try_into().expect("three parts");
-            (s, h, x, errs, t.generate_text)
-        }
-        None => {
-            let parts = [
-                Part::inline(
-                    "Subject",
-                    subject_src.as_deref().unwrap_or(""),
-                    facteur_template::Mode::Text,
-                ),
-                Part::inline(
-                    "HTMLPart",
-                    spec.html.as_deref().unwrap_or(""),
-                    facteur_template::Mode::Html,
-                ),
-                Part::inline(
-                    "TextPart",
-                    spec.text.as_deref().unwrap_or(""),
-                    facteur_template::Mode::Text,
-                ),
-            ];
-            let (out, errs) = render(&parts, &spec.variables, spec.template_language);
-            let [s, h, x]: [String; 3] = out.try_into().expect("three parts");
-            (s, h, x, errs, false)
-        }
-    };
-    let text = if generate && text.trim().is_empty() && !html.is_empty() {
-        facteur_template::text::html_to_text(&html)
-    } else {
-        text
-    };
+    let Rendered {
+        subject,
+        html,
+        text,
+        errors: part_errors,
+    } = render_message(
+        template.as_deref(),
+        OwnParts {
+            subject: spec.subject.as_deref(),
+            html: spec.html.as_deref(),
+            text: spec.text.as_deref(),
+        },
+        &spec.variables,
+        spec.template_language,
+    );
+    if sandbox {
+        let entry = |m: &Mailbox| json!({"Email": m.email, "MessageUUID": "", "MessageID": 0, "MessageHref": ""});
+        return Ok(success(&spec, entry));
+    }
     let html = add_url_tags(&html, &spec.url_tags);
     let reply_to = spec
         .reply_to
@@ -312,16 +264,11 @@ async fn process(
         inline: &spec.inline,
     });
     let recipients = spec.envelope_recipients();
-    if sandbox {
-        let entry = |m: &Mailbox| json!({"Email": m.email, "MessageUUID": "", "MessageID": 0, "MessageHref": ""});
-        return Ok(json!({
-            "Status": "success",
-            "CustomID": spec.custom_id,
-            "To": spec.to.iter().map(entry).collect::<Vec<_>>(),
-            "Cc": spec.cc.iter().map(entry).collect::<Vec<_>>(),
-            "Bcc": spec.bcc.iter().map(entry).collect::<Vec<_>>(),
-        }));
-    }
+    // The report attaches the message: keep a copy only when one will be sent.
+    let report = (!part_errors.is_empty())
+        .then_some(spec.error_reporting.as_ref())
+        .flatten()
+        .map(|to| (to, raw.clone()));
     let blocked = sending::blocked_reason(&part_errors, spec.error_deliver);
     let envelope_from = spec.sender.as_ref().unwrap_or(&from).email.clone();
     let receipt = app
@@ -330,7 +277,7 @@ async fn process(
             account_id: Some(account.id),
             mail_from: envelope_from,
             recipients: recipients.clone(),
-            body: raw.clone(),
+            body: raw,
             priority: spec.priority,
             now,
             expires_at: now + app.cfg.retry.lifetime.as_millis() as i64,
@@ -350,10 +297,10 @@ async fn process(
     } else {
         tracing::info!(msg_id = receipt.message_id, reason = ?blocked, "message blocked");
     }
-    if !part_errors.is_empty()
-        && let Some(to) = &spec.error_reporting
+    if let Some((to, original)) = report
         && let Err(e) =
-            sending::spool_error_report(app, account.id, to, &subject, &part_errors, &raw).await
+            sending::spool_error_report(app, account.id, to, &subject, &part_errors, &original)
+                .await
     {
         tracing::error!(error = %e, "cannot spool the template error report");
     }
@@ -370,11 +317,16 @@ async fn process(
             "MessageHref": format!("{}/v3/REST/message/{id}", app.public_url),
         })
     };
-    Ok(json!({
+    Ok(success(&spec, ids))
+}
+
+/// A message's success entry, with `entry` describing each recipient.
+fn success(spec: &MessageSpec, entry: impl Fn(&Mailbox) -> Value) -> Value {
+    json!({
         "Status": "success",
         "CustomID": spec.custom_id,
-        "To": spec.to.iter().map(ids).collect::<Vec<_>>(),
-        "Cc": spec.cc.iter().map(ids).collect::<Vec<_>>(),
-        "Bcc": spec.bcc.iter().map(ids).collect::<Vec<_>>(),
-    }))
+        "To": spec.to.iter().map(&entry).collect::<Vec<_>>(),
+        "Cc": spec.cc.iter().map(&entry).collect::<Vec<_>>(),
+        "Bcc": spec.bcc.iter().map(&entry).collect::<Vec<_>>(),
+    })
 }

@@ -20,6 +20,7 @@ use facteur_template::{Context, Mode, Template, mjml, split_test_values};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
+use super::object;
 use super::{ApiAccount, ApiError, ApiJson, ApiPath as Path, ApiQuery as Query, envelope, rfc3339};
 use crate::app::App;
 use crate::time::now_ms;
@@ -649,11 +650,6 @@ const READ_ONLY: [&str; 10] = [
     "PublishedVersion",
     "DraftVersion",
 ];
-
-fn object(body: &Value) -> Result<&Map<String, Value>, ApiError> {
-    body.as_object()
-        .ok_or_else(|| ApiError::bad_request("The request body must be a JSON object"))
-}
 
 fn string(field: &str, v: &Value) -> Result<String, ApiError> {
     v.as_str()

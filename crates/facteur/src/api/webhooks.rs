@@ -9,9 +9,9 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::{Router, routing::get};
 use facteur_store::webhooks::{Webhook, WebhookChange};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
-use super::{ApiAccount, ApiError, ApiJson, ApiPath as Path, envelope};
+use super::{ApiAccount, ApiError, ApiJson, ApiPath as Path, envelope, known_props, object};
 use crate::app::App;
 use crate::time::now_ms;
 
@@ -48,15 +48,8 @@ const PROPS: &[&str] = &[
 
 /// Reads the changes a body asks for; `Url` checked against the private-target rule.
 fn change_of(app: &App, body: &Value) -> Result<WebhookChange, ApiError> {
-    let body: &Map<String, Value> = body
-        .as_object()
-        .ok_or_else(|| ApiError::bad_request("The body must be a JSON object"))?;
-    if let Some(k) = body.keys().find(|k| !PROPS.contains(&k.as_str())) {
-        return Err(ApiError::bad_request(format!(
-            "Unknown property \"{k}\": use {}",
-            PROPS[..5].join(", ")
-        )));
-    }
+    let body = object(body)?;
+    known_props(body, PROPS)?;
     let string = |k: &str| -> Result<Option<String>, ApiError> {
         match body.get(k) {
             None | Some(Value::Null) => Ok(None),
