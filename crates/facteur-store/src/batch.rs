@@ -170,7 +170,7 @@ impl Batch {
     }
 
     /// Writes everything planned, in an order that respects foreign keys.
-    pub(crate) async fn flush(self, tx: &mut sqlx::Transaction<'_, sqlx::Any>) -> Result<()> {
+    pub(crate) async fn flush(self, tx: &mut sqlx::AnyConnection) -> Result<()> {
         insert(
             tx,
             "messages (id, account_id, mail_from, size, body, created_at, custom_id, event_payload, campaign, subject)",
@@ -221,7 +221,7 @@ impl Batch {
             for id in chunk {
                 q = q.bind(*id);
             }
-            q.execute(&mut **tx).await?;
+            q.execute(&mut *tx).await?;
         }
         Ok(())
     }
@@ -229,17 +229,13 @@ impl Batch {
 
 /// `INSERT INTO <table_cols> VALUES (…), (…)` in chunks (new queue rows start at attempt 0
 /// through the column default).
-async fn insert(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    table_cols: &str,
-    rows: Vec<Vec<Val>>,
-) -> Result<()> {
+async fn insert(tx: &mut sqlx::AnyConnection, table_cols: &str, rows: Vec<Vec<Val>>) -> Result<()> {
     let head = format!("INSERT INTO {table_cols} VALUES ");
     chunked(tx, &head, "", rows).await
 }
 
 async fn update_from_values(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    tx: &mut sqlx::AnyConnection,
     head: &str,
     tail: &str,
     rows: Vec<Vec<Val>>,
@@ -249,7 +245,7 @@ async fn update_from_values(
 
 /// Runs `head (row), (row)… tail` once per chunk of rows.
 async fn chunked(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    tx: &mut sqlx::AnyConnection,
     head: &str,
     tail: &str,
     rows: Vec<Vec<Val>>,
@@ -265,7 +261,7 @@ async fn chunked(
         for v in chunk.into_iter().flatten() {
             q = bind(q, v);
         }
-        q.execute(&mut **tx).await?;
+        q.execute(&mut *tx).await?;
     }
     Ok(())
 }

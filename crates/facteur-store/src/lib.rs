@@ -14,6 +14,7 @@ mod schema;
 mod spool;
 pub mod templates;
 pub mod testing;
+mod tx;
 pub mod webhooks;
 
 use std::path::Path;
@@ -32,10 +33,17 @@ pub enum Error {
     NotFound,
     #[error("{0}")]
     Invalid(String),
-    /// The database could not be reached or refused the operation; callers answer with a
-    /// temporary failure (SMTP 451 4.3.0).
+    /// The database could not be reached or could not write (disk full, read-only, restarted);
+    /// callers answer with a temporary failure (SMTP 451 4.3.0, HTTP 503) and nothing is lost:
+    /// a write that reports this did not commit.
     #[error("store unavailable: {0}")]
-    Unavailable(#[from] sqlx::Error),
+    Unavailable(String),
+}
+
+impl From<sqlx::Error> for Error {
+    fn from(e: sqlx::Error) -> Self {
+        Error::Unavailable(e.to_string())
+    }
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
@@ -246,7 +254,7 @@ impl WriteResult {
     pub fn into_claimed(self) -> Result<Vec<QueueEntry>> {
         match self {
             WriteResult::Claimed(entries) => Ok(entries),
-            other => Err(Error::Invalid(format!(
+            other => Err(Error::Unavailable(format!(
                 "expected claimed rows, got {other:?}"
             ))),
         }
@@ -268,6 +276,9 @@ pub enum Backend {
     /// Shared by several nodes.
     Postgres,
 }
+
+/// The WAL size past which a checkpoint waits for readers and truncates the log (SQLite).
+pub const WAL_RESET_BYTES: u64 = 64 << 20;
 
 /// The channel on which PostgreSQL nodes announce new work to each other.
 pub const QUEUE_CHANNEL: &str = "facteur_queue";
@@ -351,7 +362,8 @@ impl Store {
                         // `checkpoint`), not inside a committing writer.
                         sqlx::raw_sql(
                             "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 10000; \
-                             PRAGMA wal_autocheckpoint = 0; PRAGMA foreign_keys = ON;",
+                             PRAGMA wal_autocheckpoint = 0; PRAGMA foreign_keys = ON; \
+                             PRAGMA journal_size_limit = 67108864;",
                         )
                         .execute(conn)
                         .await?;
@@ -404,13 +416,38 @@ impl Store {
 
     /// Copies committed WAL frames into the database file without blocking writers (SQLite
     /// PASSIVE checkpoint), so the WAL stays small. Called periodically by the group commit.
-    pub async fn checkpoint(&self) -> Result<()> {
-        if self.backend == Backend::Sqlite {
-            sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
-                .execute(&self.pool)
-                .await?;
+    /// Under constant reading and writing a passive checkpoint can copy frames but never wrap
+    /// the log back to its start, so the WAL file would grow without end: once it holds more
+    /// than [`WAL_RESET_BYTES`], a TRUNCATE checkpoint waits for readers (up to the busy
+    /// timeout), copies everything and truncates the file. Returns the WAL size in bytes seen
+    /// before this call's work (0 on PostgreSQL).
+    pub async fn checkpoint(&self) -> Result<u64> {
+        if self.backend != Backend::Sqlite {
+            return Ok(0);
         }
-        Ok(())
+        let row = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .fetch_one(&self.pool)
+            .await?;
+        let log_pages: i64 = row.try_get(1).unwrap_or(0);
+        let page_size: i64 = sqlx::query("PRAGMA page_size")
+            .fetch_one(&self.pool)
+            .await?
+            .try_get(0)
+            .unwrap_or(4096);
+        let wal_bytes = (log_pages.max(0) * page_size) as u64;
+        if wal_bytes > WAL_RESET_BYTES {
+            let row = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                .fetch_one(&self.pool)
+                .await?;
+            let busy: i64 = row.try_get(0).unwrap_or(1);
+            if busy != 0 {
+                tracing::warn!(
+                    wal_bytes,
+                    "WAL checkpoint could not finish (readers kept the log busy); retrying"
+                );
+            }
+        }
+        Ok(wal_bytes)
     }
 
     // ---- accounts -------------------------------------------------------------------------
@@ -617,35 +654,10 @@ impl Store {
                 WriteOp::Claim(_) => None,
             });
         }
-        let mut tx = self.pool.begin().await?;
-        batch.flush(&mut tx).await?;
-        for (op, result) in ops.iter().zip(results.iter_mut()) {
-            if let WriteOp::Claim(c) = op {
-                *result = Some(WriteResult::Claimed(
-                    claim_in(&mut tx, c, self.backend).await?,
-                ));
-            }
-        }
-        let queues_mail = ops.iter().any(|op| match op {
-            WriteOp::Spool(m) => m.meta.blocked.is_none(),
-            WriteOp::Record(r) => r.dsn.is_some(),
-            WriteOp::Claim(_) => false,
-        });
-        if self.backend == Backend::Postgres && queues_mail {
-            // Delivered with the commit: other nodes' schedulers wake at once.
-            sqlx::query("SELECT pg_notify($1, '')")
-                .bind(QUEUE_CHANNEL)
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        // Every op has its result by now: claims were filled in above.
-        results
-            .into_iter()
-            .collect::<Option<Vec<_>>>()
-            .ok_or_else(|| Error::Invalid("a write produced no result".into()))
+        // A failed write closes its connection instead of pooling it (see `tx`).
+        let tx = tx::Tx::begin(&self.pool, self.backend).await?;
+        write_planned(tx, batch, ops, results, self.backend).await
     }
-
     // ---- queue ----------------------------------------------------------------------------
 
     /// Claims up to `limit` due queue rows for `owner` until `now + lease_ms`. A row is due when
@@ -824,7 +836,7 @@ impl Store {
 
     /// Removes a message from the queue: pending recipients become `deleted`, with an event.
     pub async fn delete_from_queue(&self, message_id: i64, now: i64) -> Result<u64> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = crate::tx::Tx::begin(&self.pool, self.backend).await?;
         let pending = sqlx::query(
             "SELECT address FROM recipients WHERE message_id = $1 AND status IN ('queued','deferred')",
         )
@@ -849,7 +861,7 @@ impl Store {
         for row in &pending {
             let address: String = row.try_get("address")?;
             insert_event(
-                &mut tx,
+                &mut *tx,
                 now,
                 message_id,
                 Some(&address),
@@ -884,7 +896,7 @@ fn recipient_from_row(r: &AnyRow) -> Result<Recipient> {
 }
 
 async fn claim_in(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    tx: &mut sqlx::AnyConnection,
     c: &Claim,
     backend: Backend,
 ) -> Result<Vec<QueueEntry>> {
@@ -911,7 +923,7 @@ async fn claim_in(
         .bind(c.now + c.lease_ms)
         .bind(c.now)
         .bind(c.limit)
-        .fetch_all(&mut **tx)
+        .fetch_all(&mut *tx)
         .await?;
     if rows.is_empty() {
         return Ok(Vec::new());
@@ -928,13 +940,13 @@ async fn claim_in(
                 m.account_id AS account_id, m.mail_from AS mail_from, m.body AS body
          FROM queue q JOIN messages m ON m.id = q.message_id WHERE q.id IN ({ids}) ORDER BY q.id"
     )))
-    .fetch_all(&mut **tx)
+    .fetch_all(&mut *tx)
     .await?;
     let rcpt_rows = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT id, queue_id, address, status, last_reply, updated_at FROM recipients
          WHERE queue_id IN ({ids}) AND status IN ('queued','deferred') ORDER BY id"
     )))
-    .fetch_all(&mut **tx)
+    .fetch_all(&mut *tx)
     .await?;
     let mut by_queue: std::collections::HashMap<i64, Vec<Recipient>> =
         std::collections::HashMap::new();
@@ -980,7 +992,7 @@ fn account_from_row(row: &AnyRow) -> Result<Account> {
 }
 
 async fn insert_event(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    tx: &mut sqlx::AnyConnection,
     at: i64,
     message_id: i64,
     recipient: Option<&str>,
@@ -995,7 +1007,41 @@ async fn insert_event(
     .bind(recipient)
     .bind(kind)
     .bind(detail)
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     Ok(())
+}
+
+/// Writes a planned batch in one transaction on `conn` and commits it.
+async fn write_planned(
+    mut tx: tx::Tx,
+    batch: batch::Batch,
+    ops: &[WriteOp],
+    mut results: Vec<Option<WriteResult>>,
+    backend: Backend,
+) -> Result<Vec<WriteResult>> {
+    batch.flush(&mut *tx).await?;
+    for (op, result) in ops.iter().zip(results.iter_mut()) {
+        if let WriteOp::Claim(c) = op {
+            *result = Some(WriteResult::Claimed(claim_in(&mut *tx, c, backend).await?));
+        }
+    }
+    let queues_mail = ops.iter().any(|op| match op {
+        WriteOp::Spool(m) => m.meta.blocked.is_none(),
+        WriteOp::Record(r) => r.dsn.is_some(),
+        WriteOp::Claim(_) => false,
+    });
+    if backend == Backend::Postgres && queues_mail {
+        // Delivered with the commit: other nodes' schedulers wake at once.
+        sqlx::query("SELECT pg_notify($1, '')")
+            .bind(QUEUE_CHANNEL)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    // Every op has its result by now: claims were filled in above.
+    results
+        .into_iter()
+        .collect::<Option<Vec<_>>>()
+        .ok_or_else(|| Error::Unavailable("a write produced no result".into()))
 }

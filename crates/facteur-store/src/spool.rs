@@ -23,8 +23,9 @@ impl GroupCommit {
     /// Starts the committing task on the current runtime.
     pub fn start(store: Store) -> GroupCommit {
         let (tx, rx) = mpsc::channel::<Job>(4096);
-        tokio::spawn(checkpoints(store.clone(), tx.downgrade()));
-        tokio::spawn(run(store, rx));
+        let written = std::sync::Arc::new(tokio::sync::Notify::new());
+        tokio::spawn(checkpoints(store.clone(), tx.downgrade(), written.clone()));
+        tokio::spawn(run(store, rx, written));
         GroupCommit { tx }
     }
 
@@ -33,9 +34,9 @@ impl GroupCommit {
         self.tx
             .send((op, done))
             .await
-            .map_err(|_| Error::Invalid("group commit stopped".into()))?;
+            .map_err(|_| Error::Unavailable("the group commit writer stopped".into()))?;
         wait.await
-            .map_err(|_| Error::Invalid("group commit stopped".into()))?
+            .map_err(|_| Error::Unavailable("the group commit writer stopped".into()))?
     }
 
     /// Stores a message durably; returns its id once committed.
@@ -47,7 +48,7 @@ impl GroupCommit {
     pub async fn spool_receipt(&self, message: NewMessage) -> Result<SpoolReceipt> {
         match self.submit(WriteOp::Spool(message)).await? {
             WriteResult::Spooled(receipt) => Ok(receipt),
-            _ => Err(Error::Invalid("unexpected write result".into())),
+            _ => Err(Error::Unavailable("unexpected write result".into())),
         }
     }
 
@@ -72,17 +73,31 @@ impl GroupCommit {
     pub async fn record(&self, record: AttemptRecord) -> Result<Option<i64>> {
         match self.submit(WriteOp::Record(record)).await? {
             WriteResult::Recorded { dsn } => Ok(dsn),
-            other => Err(Error::Invalid(format!("unexpected write result {other:?}"))),
+            other => Err(Error::Unavailable(format!(
+                "unexpected write result {other:?}"
+            ))),
         }
     }
 }
 
-/// Checkpoints the WAL every half second while the group commit is alive.
-async fn checkpoints(store: Store, alive: mpsc::WeakSender<Job>) {
+/// Bytes of message bodies committed after which a checkpoint runs without waiting for its
+/// tick, so that the WAL's growth between checkpoints does not depend on the write rate.
+const CHECKPOINT_EVERY_BYTES: usize = 8 << 20;
+
+/// Checkpoints the WAL every half second, and after every [`CHECKPOINT_EVERY_BYTES`] written,
+/// while the group commit is alive.
+async fn checkpoints(
+    store: Store,
+    alive: mpsc::WeakSender<Job>,
+    written: std::sync::Arc<tokio::sync::Notify>,
+) {
     let mut tick = tokio::time::interval(std::time::Duration::from_millis(500));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        tick.tick().await;
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = written.notified() => {}
+        }
         if alive.upgrade().is_none() {
             return;
         }
@@ -92,10 +107,27 @@ async fn checkpoints(store: Store, alive: mpsc::WeakSender<Job>) {
     }
 }
 
-async fn run(store: Store, mut rx: mpsc::Receiver<Job>) {
+async fn run(
+    store: Store,
+    mut rx: mpsc::Receiver<Job>,
+    written: std::sync::Arc<tokio::sync::Notify>,
+) {
     let mut jobs: Vec<Job> = Vec::with_capacity(MAX_BATCH);
+    let mut since_checkpoint = 0usize;
     while rx.recv_many(&mut jobs, MAX_BATCH).await > 0 {
         let (ops, waiters): (Vec<WriteOp>, Vec<_>) = jobs.drain(..).unzip();
+        since_checkpoint += ops
+            .iter()
+            .map(|op| match op {
+                WriteOp::Spool(m) => m.body.len(),
+                WriteOp::Record(r) => r.dsn.as_ref().map_or(256, |d| d.body.len()),
+                WriteOp::Claim(_) => 64,
+            })
+            .sum::<usize>();
+        if since_checkpoint >= CHECKPOINT_EVERY_BYTES {
+            since_checkpoint = 0;
+            written.notify_one();
+        }
         let started = std::time::Instant::now();
         let result = store.write_batch(&ops).await;
         tracing::debug!(
@@ -122,8 +154,8 @@ async fn run(store: Store, mut rx: mpsc::Receiver<Job>) {
             }
             Err(e) => {
                 tracing::error!(error = %e, "write failed");
-                for waiter in waiters {
-                    let _ = waiter.send(Err(Error::Invalid(format!("write failed: {e}"))));
+                if let Some(waiter) = waiters.into_iter().next() {
+                    let _ = waiter.send(Err(e));
                 }
             }
         }

@@ -293,7 +293,7 @@ impl Store {
     }
 
     pub async fn delete_template(&self, account_id: i64, id: i64) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = crate::tx::Tx::begin(&self.pool, self.backend).await?;
         let owned = sqlx::query("SELECT id FROM templates WHERE id = $1 AND account_id = $2")
             .bind(id)
             .bind(account_id)
@@ -323,7 +323,7 @@ impl Store {
         now: i64,
     ) -> Result<i64> {
         let template = self.template(account_id, id).await?;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = crate::tx::Tx::begin(&self.pool, self.backend).await?;
         let number = match template.draft {
             Some(n) => {
                 sqlx::query(

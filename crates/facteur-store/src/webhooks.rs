@@ -221,7 +221,7 @@ impl Store {
     }
 
     pub async fn delete_webhook(&self, account_id: i64, id: i64) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = crate::tx::Tx::begin(&self.pool, self.backend).await?;
         let done = sqlx::query("DELETE FROM webhooks WHERE id = $1 AND account_id = $2")
             .bind(id)
             .bind(account_id)
@@ -252,7 +252,7 @@ impl Store {
             Backend::Sqlite => 0,
             Backend::Postgres => 2000,
         };
-        let mut tx = self.pool.begin().await?;
+        let mut tx = crate::tx::Tx::begin(&self.pool, self.backend).await?;
         // Writing first takes the lock at once: nodes (and SQLite connections) take turns.
         sqlx::query(
             "UPDATE webhook_cursor SET last_event_id = last_event_id WHERE name = 'events'",
@@ -347,7 +347,7 @@ impl Store {
             Backend::Sqlite => "",
             Backend::Postgres => "FOR UPDATE SKIP LOCKED",
         };
-        let mut tx = self.pool.begin().await?;
+        let mut tx = crate::tx::Tx::begin(&self.pool, self.backend).await?;
         let ids: Vec<i64> = sqlx::query(sqlx::AssertSqlSafe(format!(
             "UPDATE webhook_calls SET lease_until = $1
              WHERE id IN (SELECT id FROM webhook_calls
@@ -447,7 +447,7 @@ impl Store {
 
     /// A call failed for the whole retry window: it is dropped and its URL marked `dead`.
     pub async fn webhook_call_abandoned(&self, id: i64, webhook_id: i64) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = crate::tx::Tx::begin(&self.pool, self.backend).await?;
         sqlx::query("DELETE FROM webhook_calls WHERE id = $1")
             .bind(id)
             .execute(&mut *tx)
