@@ -152,6 +152,11 @@ pub const TOO_MANY_CONNECTIONS: Reply = Reply::new(
     "4.7.0",
     "Too many connections from your address, try again later",
 );
+pub const SERVER_BUSY: Reply = Reply::new(
+    421,
+    "4.3.2",
+    "Too many connections to this server, try again later",
+);
 
 pub fn syntax(syntax: &'static str) -> Reply {
     Reply::dynamic(501, "5.5.4", format!("Syntax: {syntax}"))

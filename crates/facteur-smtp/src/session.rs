@@ -96,7 +96,7 @@ pub enum Action {
     Close,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AuthOutcome {
     Success,
     Invalid,
@@ -104,6 +104,8 @@ pub enum AuthOutcome {
     Throttled,
     /// The credential store could not be read.
     Unavailable,
+    /// The credentials are right but may not be used (a suspended key): this reply.
+    Refused(Reply),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -211,6 +213,7 @@ impl Session {
                 }
                 AuthOutcome::Invalid => self.reply(reply::AUTH_INVALID),
                 AuthOutcome::Unavailable => self.reply(reply::AUTH_TEMPORARY),
+                AuthOutcome::Refused(r) => self.reply(r),
                 AuthOutcome::Throttled => self.close_with(reply::AUTH_THROTTLED),
             }
             self.process();

@@ -290,6 +290,8 @@ pub struct Store {
     backend: Backend,
     url: String,
     ids: IdGen,
+    /// The last write probe: when, and what it gave.
+    probe: std::sync::Arc<std::sync::Mutex<Option<(i64, std::result::Result<(), String>)>>>,
 }
 
 /// The domain part of an address, lower-cased.
@@ -339,6 +341,7 @@ impl Store {
                 backend: Backend::Postgres,
                 url: url.to_string(),
                 ids: IdGen::new(),
+                probe: Default::default(),
             }
         } else {
             let path = Path::new(url.strip_prefix("sqlite://").unwrap_or(url));
@@ -377,6 +380,7 @@ impl Store {
                 backend: Backend::Sqlite,
                 url: sqlite_url,
                 ids: IdGen::new(),
+                probe: Default::default(),
             }
         };
         schema::migrate(&store.pool, store.backend).await?;
@@ -448,6 +452,31 @@ impl Store {
             }
         }
         Ok(wal_bytes)
+    }
+
+    /// Proves that the store can write: a one-row upsert that must reach the disk (a full or
+    /// read-only disk, a lost database connection all fail it). Runs at most once a second;
+    /// calls in between get the last answer.
+    pub async fn write_probe(&self, now: i64) -> Result<()> {
+        {
+            let last = self.probe.lock().unwrap();
+            if let Some((at, result)) = &*last
+                && (0..1000).contains(&(now - at))
+            {
+                return result.clone().map_err(Error::Unavailable);
+            }
+        }
+        let result = sqlx::query(
+            "INSERT INTO health_probe (name, at) VALUES ('write', $1) \
+             ON CONFLICT (name) DO UPDATE SET at = excluded.at",
+        )
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map(|_| ())
+        .map_err(|e| format!("cannot write: {e}"));
+        *self.probe.lock().unwrap() = Some((now, result.clone()));
+        result.map_err(Error::Unavailable)
     }
 
     // ---- accounts -------------------------------------------------------------------------

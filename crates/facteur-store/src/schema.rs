@@ -135,6 +135,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     CREATE TABLE webhook_cursor (name TEXT PRIMARY KEY, last_event_id BIGINT NOT NULL);
     INSERT INTO webhook_cursor (name, last_event_id) SELECT 'events', COALESCE(MAX(id), 0) FROM events;",
     ),
+    (
+        4,
+        "health probe: a row /healthz writes to prove the store can write",
+        "CREATE TABLE health_probe (name TEXT PRIMARY KEY, at BIGINT NOT NULL);",
+    ),
 ];
 
 /// The migration's SQL for a backend: BLOB is BYTEA and AUTOINCREMENT keys are identities on

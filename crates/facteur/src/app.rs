@@ -331,7 +331,7 @@ pub async fn start(cfg: Config, resolver: Option<Resolver>) -> anyhow::Result<Ru
     let app = Arc::new(App {
         public_url,
         auth_limiter: AuthLimiter::new(cfg.auth_failures_per_ip),
-        connections: ConnectionLimiter::new(cfg.max_connections_per_ip),
+        connections: ConnectionLimiter::new(cfg.max_connections_per_ip, cfg.max_connections),
         tls_acceptor: TlsAcceptor::from(server_tls),
         deliverer,
         trusted_account_id,

@@ -69,9 +69,23 @@ pub struct Settings {
     /// Longest time a client may take to send one message body [default: 10m]
     #[arg(long, env = "FACTEUR_DATA_TIMEOUT")]
     pub data_timeout: Option<String>,
-    /// Concurrent connections allowed from one client address [default: 50]
+    /// Concurrent connections allowed from one client address, SMTP and HTTP together
+    /// [default: 50]
     #[arg(long, env = "FACTEUR_MAX_CONNECTIONS_PER_IP")]
     pub max_connections_per_ip: Option<usize>,
+    /// Concurrent connections on all listeners together; keep it below the process's file
+    /// descriptor limit (`ulimit -n`) [default: 512]
+    #[arg(long, env = "FACTEUR_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+    /// Longest time an HTTP client may take to send a request's headers [default: 10s]
+    #[arg(long, env = "FACTEUR_HTTP_HEADER_TIMEOUT")]
+    pub http_header_timeout: Option<String>,
+    /// Longest time an HTTP client may take to send a request's body [default: 60s]
+    #[arg(long, env = "FACTEUR_HTTP_BODY_TIMEOUT")]
+    pub http_body_timeout: Option<String>,
+    /// An HTTP connection silent this long is closed (idle keep-alive included) [default: 60s]
+    #[arg(long, env = "FACTEUR_HTTP_IDLE_TIMEOUT")]
+    pub http_idle_timeout: Option<String>,
     /// Failed AUTH attempts from one address within 5 minutes before AUTH is refused [default: 5]
     #[arg(long, env = "FACTEUR_AUTH_FAILURES_PER_IP")]
     pub auth_failures_per_ip: Option<u32>,
@@ -141,7 +155,8 @@ impl Settings {
         merge_fields!(high, low;
             options: data, database, hostname, http, relay_host, tls_cert, tls_key,
                 allow_plaintext_auth, trusted_account, max_message_size, max_recipients,
-                max_errors, idle_timeout, data_timeout, max_connections_per_ip,
+                max_errors, idle_timeout, data_timeout, max_connections_per_ip, max_connections,
+                http_header_timeout, http_body_timeout, http_idle_timeout,
                 auth_failures_per_ip, retry_initial, retry_max, retry_factor, queue_lifetime,
                 scheduler, lease, delivery_workers, destination_concurrency, delivery_timeout, mx_port,
                 http_max_body, public_url, webhook_retry, webhook_give_up, webhook_allow_private;
@@ -258,6 +273,10 @@ pub struct Config {
     pub idle_timeout: Duration,
     pub data_timeout: Duration,
     pub max_connections_per_ip: usize,
+    pub max_connections: usize,
+    pub http_header_timeout: Duration,
+    pub http_body_timeout: Duration,
+    pub http_idle_timeout: Duration,
     pub auth_failures_per_ip: u32,
     pub retry: RetryPolicy,
     pub scheduler: bool,
@@ -335,6 +354,9 @@ impl Config {
         let lease = duration(&s.lease, "15m", "lease");
         let webhook_retry = duration(&s.webhook_retry, "30s", "webhook_retry");
         let webhook_give_up = duration(&s.webhook_give_up, "24h", "webhook_give_up");
+        let http_header_timeout = duration(&s.http_header_timeout, "10s", "http_header_timeout");
+        let http_body_timeout = duration(&s.http_body_timeout, "60s", "http_body_timeout");
+        let http_idle_timeout = duration(&s.http_idle_timeout, "60s", "http_idle_timeout");
 
         let data_dir = s.data.clone().unwrap_or_else(|| PathBuf::from("./data"));
         let database = s
@@ -440,6 +462,7 @@ impl Config {
             "max_connections_per_ip",
             &mut problems,
         );
+        let max_connections = positive(s.max_connections, 512, "max_connections", &mut problems);
         let delivery_workers = positive(s.delivery_workers, 100, "delivery_workers", &mut problems);
         let destination_concurrency = positive(
             s.destination_concurrency,
@@ -497,6 +520,10 @@ impl Config {
             idle_timeout,
             data_timeout,
             max_connections_per_ip,
+            max_connections,
+            http_header_timeout,
+            http_body_timeout,
+            http_idle_timeout,
             auth_failures_per_ip: s.auth_failures_per_ip.unwrap_or(5),
             retry: RetryPolicy {
                 initial,

@@ -46,47 +46,75 @@ impl AuthLimiter {
     }
 }
 
+/// Open connections, per client address and in all, across every listener (SMTP and HTTP):
+/// one address cannot take the whole file descriptor limit, and all of them together cannot
+/// either (past it `accept` fails with "Too many open files" and every listener stops).
 #[derive(Clone)]
 pub struct ConnectionLimiter {
-    max: usize,
-    open: Arc<Mutex<HashMap<IpAddr, usize>>>,
+    per_ip: usize,
+    total: usize,
+    open: Arc<Mutex<Open>>,
+}
+
+#[derive(Default)]
+struct Open {
+    by_ip: HashMap<IpAddr, usize>,
+    total: usize,
 }
 
 /// Held while a connection is open.
 pub struct ConnectionGuard {
     ip: IpAddr,
-    open: Arc<Mutex<HashMap<IpAddr, usize>>>,
+    open: Arc<Mutex<Open>>,
+}
+
+/// Why a connection was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    PerIp,
+    Total,
 }
 
 impl ConnectionLimiter {
-    pub fn new(max: usize) -> Self {
+    pub fn new(per_ip: usize, total: usize) -> Self {
         ConnectionLimiter {
-            max,
-            open: Arc::new(Mutex::new(HashMap::new())),
+            per_ip,
+            total,
+            open: Arc::new(Mutex::new(Open::default())),
         }
     }
 
-    pub fn acquire(&self, ip: IpAddr) -> Option<ConnectionGuard> {
-        let mut map = self.open.lock().unwrap();
-        let n = map.entry(ip).or_insert(0);
-        if *n >= self.max {
-            return None;
+    pub fn acquire(&self, ip: IpAddr) -> Result<ConnectionGuard, Refusal> {
+        let mut open = self.open.lock().unwrap();
+        if open.total >= self.total {
+            return Err(Refusal::Total);
+        }
+        let n = open.by_ip.entry(ip).or_insert(0);
+        if *n >= self.per_ip {
+            return Err(Refusal::PerIp);
         }
         *n += 1;
-        Some(ConnectionGuard {
+        open.total += 1;
+        Ok(ConnectionGuard {
             ip,
             open: self.open.clone(),
         })
+    }
+
+    /// Connections open now.
+    pub fn open(&self) -> usize {
+        self.open.lock().unwrap().total
     }
 }
 
 impl Drop for ConnectionGuard {
     fn drop(&mut self) {
-        let mut map = self.open.lock().unwrap();
-        if let Some(n) = map.get_mut(&self.ip) {
+        let mut open = self.open.lock().unwrap();
+        open.total = open.total.saturating_sub(1);
+        if let Some(n) = open.by_ip.get_mut(&self.ip) {
             *n -= 1;
             if *n == 0 {
-                map.remove(&self.ip);
+                open.by_ip.remove(&self.ip);
             }
         }
     }
@@ -112,12 +140,16 @@ mod tests {
 
     #[test]
     fn connection_limit() {
-        let l = ConnectionLimiter::new(2);
+        let l = ConnectionLimiter::new(2, 3);
         let ip: IpAddr = "192.0.2.1".parse().unwrap();
         let a = l.acquire(ip).unwrap();
         let _b = l.acquire(ip).unwrap();
-        assert!(l.acquire(ip).is_none());
+        assert_eq!(l.acquire(ip).err(), Some(Refusal::PerIp));
         drop(a);
-        assert!(l.acquire(ip).is_some());
+        let _a = l.acquire(ip).unwrap();
+        let other: IpAddr = "192.0.2.2".parse().unwrap();
+        let _c = l.acquire(other).unwrap();
+        assert_eq!(l.acquire(other).err(), Some(Refusal::Total));
+        assert_eq!(l.open(), 3);
     }
 }

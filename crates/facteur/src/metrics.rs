@@ -23,11 +23,16 @@ macro_rules! counters {
 
 counters! {
     smtp_connections_total: "SMTP connections accepted",
-    smtp_connections_refused_total: "SMTP connections refused (per-address limit)",
+    http_connections_total: "HTTP connections accepted",
+    connections_refused_total: "Connections refused by max_connections_per_ip or max_connections (SMTP and HTTP)",
+    accept_errors_total: "Failed accept() calls (e.g. out of file descriptors)",
+    http_timeouts_total: "HTTP requests or connections ended by a header, body or idle timeout",
+    store_failures_total: "Store reads or writes that failed (disk full, database unreachable)",
     messages_accepted_total: "Messages durably spooled (250 sent)",
     messages_spool_failures_total: "Messages refused because the spool failed (451 sent)",
     auth_successes_total: "Successful SMTP AUTH",
-    auth_failures_total: "Failed SMTP AUTH",
+    auth_throttled_total: "Authentications refused because the address failed too often",
+    auth_failures_total: "Failed authentications (SMTP AUTH and HTTP Basic)",
     deliveries_sent_total: "Recipients delivered (2xx from the next hop)",
     deliveries_deferred_total: "Recipient attempts deferred (4xx, connection failures)",
     deliveries_bounced_total: "Recipients bounced (5xx)",

@@ -15,6 +15,7 @@ use tokio_rustls::server::TlsStream;
 use crate::app::App;
 use crate::config::ListenerKind;
 use crate::io::MaybeTls;
+use crate::limits::Refusal;
 use crate::metrics::Metrics;
 
 type Stream = MaybeTls<TlsStream<TcpStream>>;
@@ -25,16 +26,23 @@ pub async fn serve(
     app: Arc<App>,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let mut accept_errors = 0u32;
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((tcp, peer)) => {
+                    accept_errors = 0;
                     let _ = tcp.set_nodelay(true);
                     tokio::spawn(connection(tcp, peer, kind, app.clone(), shutdown.clone()));
                 }
                 Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    // EMFILE and friends: wait for descriptors to free up instead of spinning.
+                    Metrics::inc(&app.metrics.accept_errors_total);
+                    accept_errors += 1;
+                    if accept_errors == 1 || accept_errors.is_multiple_of(100) {
+                        tracing::warn!(error = %e, listener = kind.name(), "accept failed; lower max_connections or raise the file descriptor limit (ulimit -n)");
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
                 }
             },
             _ = shutdown.changed() => break,
@@ -60,10 +68,17 @@ async fn connection(
     app: Arc<App>,
     shutdown: watch::Receiver<bool>,
 ) {
-    let Some(_guard) = app.connections.acquire(peer.ip()) else {
-        Metrics::inc(&app.metrics.smtp_connections_refused_total);
-        let _ = tcp.write_all(&reply::TOO_MANY_CONNECTIONS.to_bytes()).await;
-        return;
+    let _guard = match app.connections.acquire(peer.ip()) {
+        Ok(guard) => guard,
+        Err(refusal) => {
+            Metrics::inc(&app.metrics.connections_refused_total);
+            let r = match refusal {
+                Refusal::PerIp => reply::TOO_MANY_CONNECTIONS,
+                Refusal::Total => reply::SERVER_BUSY,
+            };
+            let _ = tokio::time::timeout(Duration::from_secs(2), tcp.write_all(&r.to_bytes())).await;
+            return;
+        }
     };
     Metrics::inc(&app.metrics.smtp_connections_total);
     let trusted = app
@@ -133,6 +148,9 @@ async fn drive(
     let mut out = Vec::new();
     let mut buf = vec![0u8; 64 * 1024];
     let mut data_started: Option<Instant> = None;
+    // Outside DATA, a client has `idle_timeout` from the server's last reply to finish its next
+    // command: a byte now and then without a line end does not keep a session open.
+    let mut replied_at = Instant::now();
     loop {
         while let Some(action) = pending.pop_front() {
             match action {
@@ -163,6 +181,7 @@ async fn drive(
                 return Flow::Closed;
             }
             out.clear();
+            replied_at = Instant::now();
         }
         let wait = if session.in_data() {
             let started = *data_started.get_or_insert_with(Instant::now);
@@ -172,7 +191,7 @@ async fn drive(
                 .min(app.cfg.idle_timeout)
         } else {
             data_started = None;
-            app.cfg.idle_timeout
+            app.cfg.idle_timeout.saturating_sub(replied_at.elapsed())
         };
         tokio::select! {
             read = tokio::time::timeout(wait, stream.read(&mut buf)) => match read {
@@ -196,6 +215,15 @@ async fn authenticate(
         return AuthOutcome::Throttled;
     }
     match app.store.verify_credentials(username, password).await {
+        Ok(Some(account)) if !account.is_active => {
+            Metrics::inc(&app.metrics.auth_failures_total);
+            tracing::info!(client = %client.peer, api_key = %account.api_key, "authentication refused: the API key is suspended");
+            AuthOutcome::Refused(facteur_smtp::Reply::dynamic(
+                535,
+                "5.7.8",
+                "This API key is suspended: reactivate it with its master key".into(),
+            ))
+        }
         Ok(Some(account)) => {
             app.auth_limiter.succeeded(ip);
             Metrics::inc(&app.metrics.auth_successes_total);

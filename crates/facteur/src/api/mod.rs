@@ -131,6 +131,53 @@ impl From<facteur_store::Error> for ApiError {
     }
 }
 
+/// Why the HTTP Basic credentials of a request were not accepted.
+#[derive(Debug)]
+pub enum AuthDenied {
+    /// No (or unreadable) credentials, or wrong ones.
+    Invalid,
+    /// Right credentials of a suspended key.
+    Suspended,
+    /// The client address failed too often recently (`auth_failures_per_ip`).
+    Throttled,
+    Unavailable(facteur_store::Error),
+}
+
+/// The one check of HTTP Basic credentials (the REST API and the Send API): failures are
+/// counted per client address and, past `auth_failures_per_ip` within 5 minutes, refused
+/// without a store lookup, as SMTP AUTH is.
+pub async fn check_credentials(
+    app: &App,
+    headers: &axum::http::HeaderMap,
+    ip: Option<std::net::IpAddr>,
+) -> Result<facteur_store::Account, AuthDenied> {
+    use crate::metrics::Metrics;
+    let (key, secret) = basic_credentials(headers).ok_or(AuthDenied::Invalid)?;
+    let now = std::time::Instant::now();
+    if let Some(ip) = ip
+        && app.auth_limiter.blocked(ip, now)
+    {
+        Metrics::inc(&app.metrics.auth_throttled_total);
+        return Err(AuthDenied::Throttled);
+    }
+    match app.store.verify_credentials(&key, &secret).await {
+        Ok(Some(account)) if account.is_active => Ok(account),
+        Ok(Some(_)) => Err(AuthDenied::Suspended),
+        Ok(None) => {
+            Metrics::inc(&app.metrics.auth_failures_total);
+            if let Some(ip) = ip {
+                app.auth_limiter.failed(ip, now);
+                tracing::info!(client = %ip, "HTTP authentication failed");
+            }
+            Err(AuthDenied::Invalid)
+        }
+        Err(e) => {
+            Metrics::inc(&app.metrics.store_failures_total);
+            Err(AuthDenied::Unavailable(e))
+        }
+    }
+}
+
 /// The account whose API key and secret key came with the request (HTTP Basic).
 pub struct ApiAccount(pub facteur_store::Account);
 
@@ -141,20 +188,25 @@ impl FromRequestParts<Arc<App>> for ApiAccount {
         parts: &mut Parts,
         app: &Arc<App>,
     ) -> Result<Self, Self::Rejection> {
-        let denied = || {
-            ApiError::new(
+        let ip = parts.extensions.get::<crate::http::ClientIp>().map(|c| c.0);
+        match check_credentials(app, &parts.headers, ip).await {
+            Ok(account) => Ok(ApiAccount(account)),
+            Err(AuthDenied::Invalid) => Err(ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 "API key authentication/authorization failure",
-            )
-        };
-        let (key, secret) = basic_credentials(&parts.headers).ok_or_else(denied)?;
-        match app.store.verify_credentials(&key, &secret).await? {
-            Some(account) if account.is_active => Ok(ApiAccount(account)),
-            Some(_) => Err(ApiError::new(
+            )),
+            Err(AuthDenied::Suspended) => Err(ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 "This API key is suspended: reactivate it with its master key",
             )),
-            None => Err(denied()),
+            Err(AuthDenied::Throttled) => Err(ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                format!(
+                    "Too many failed authentications from your address: try again in {} minutes",
+                    crate::limits::AUTH_WINDOW.as_secs() / 60
+                ),
+            )),
+            Err(AuthDenied::Unavailable(e)) => Err(e.into()),
         }
     }
 }

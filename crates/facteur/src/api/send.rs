@@ -46,26 +46,36 @@ fn global_error(e: SendError) -> Response {
 }
 
 /// The account of the request's HTTP Basic credentials, or the v3.1 error.
-pub async fn authenticate(app: &App, headers: &HeaderMap) -> Result<Account, SendError> {
-    let denied = || {
-        SendError::new(
+pub async fn authenticate(
+    app: &App,
+    headers: &HeaderMap,
+    ip: Option<std::net::IpAddr>,
+) -> Result<Account, SendError> {
+    use super::AuthDenied;
+    match super::check_credentials(app, headers, ip).await {
+        Ok(a) => Ok(a),
+        Err(AuthDenied::Invalid) => Err(SendError::new(
             "mj-0015",
             401,
             "API key authentication/authorization failure",
             &[],
-        )
-    };
-    let (key, secret) = super::basic_credentials(headers).ok_or_else(denied)?;
-    match app.store.verify_credentials(&key, &secret).await {
-        Ok(Some(a)) if a.is_active => Ok(a),
-        Ok(Some(_)) => Err(SendError::new(
+        )),
+        Err(AuthDenied::Suspended) => Err(SendError::new(
             "mj-0001",
             401,
             "This API key is suspended: reactivate it with its master key (PUT /v3/REST/apikey/{id} {\"IsActive\": true}).",
             &[],
         )),
-        Ok(None) => Err(denied()),
-        Err(e) => Err(unavailable(e)),
+        Err(AuthDenied::Throttled) => Err(SendError::new(
+            "mj-0015",
+            429,
+            format!(
+                "Too many failed authentications from your address: try again in {} minutes.",
+                crate::limits::AUTH_WINDOW.as_secs() / 60
+            ),
+            &[],
+        )),
+        Err(AuthDenied::Unavailable(e)) => Err(unavailable(e)),
     }
 }
 
@@ -81,10 +91,12 @@ fn unavailable(e: facteur_store::Error) -> SendError {
 
 async fn send(
     State(app): State<Arc<App>>,
+    client: Option<axum::Extension<crate::http::ClientIp>>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let account = match authenticate(&app, &headers).await {
+    let ip = client.map(|c| c.0.0);
+    let account = match authenticate(&app, &headers, ip).await {
         Ok(a) => a,
         Err(e) => return global_error(e),
     };

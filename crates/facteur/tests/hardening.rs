@@ -1,0 +1,271 @@
+//! Hostile clients, over real sockets: every resource a connection can hold is bounded, every
+//! error has a JSON body, a suspended key cannot send by any path, failed authentications are
+//! throttled on HTTP as on SMTP.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use common::*;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// Reads until the peer closes (or `limit`), returning what came and how long it took.
+async fn read_until_closed(s: &mut TcpStream, limit: Duration) -> (String, Duration) {
+    let started = Instant::now();
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(limit, s.read_to_end(&mut out)).await;
+    (String::from_utf8_lossy(&out).into_owned(), started.elapsed())
+}
+
+fn body_json(raw: &str) -> serde_json::Value {
+    let body = raw.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("not a JSON body ({e}): {raw:?}"))
+}
+
+fn status(raw: &str) -> u16 {
+    raw.split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn a_suspended_key_cannot_authenticate_over_smtp() {
+    let rx = Receiver::start().await;
+    let n = node_with(rx.addr, |s| s.allow_plaintext_auth = Some(true)).await;
+    let store = &n.running.app.store;
+    let master = store.account_by_key(&n.api_key).await.unwrap().unwrap();
+    let (sub, secret) = store
+        .create_subaccount(&master, "sub", facteur::time::now_ms())
+        .await
+        .unwrap();
+    let plain = base64::engine::general_purpose::STANDARD.encode(format!("\0{}\0{secret}", sub.api_key));
+    let smtp = n.addr("smtp");
+    let ok = converse(smtp, &["EHLO client.test", &format!("AUTH PLAIN {plain}")]).await;
+    assert!(ok[2].starts_with("235"), "{ok:?}");
+    store
+        .update_key(&master, sub.id, None, Some(false), None)
+        .await
+        .unwrap();
+    let refused = converse(
+        smtp,
+        &[
+            "EHLO client.test",
+            &format!("AUTH PLAIN {plain}"),
+            "MAIL FROM:<a@example.org>",
+        ],
+    )
+    .await;
+    assert!(
+        refused[2].starts_with("535 5.7.8") && refused[2].contains("suspended"),
+        "{refused:?}"
+    );
+    assert!(refused[3].starts_with("530"), "no mail without AUTH: {refused:?}");
+}
+
+#[tokio::test]
+async fn slow_and_idle_http_clients_are_cut_off() {
+    let rx = Receiver::start().await;
+    let n = node_with(rx.addr, |s| {
+        s.http_header_timeout = Some("1s".into());
+        s.http_body_timeout = Some("1s".into());
+        s.http_idle_timeout = Some("2s".into());
+    })
+    .await;
+    let http = n.running.http;
+
+    // An idle socket that never sends a byte.
+    let mut idle = TcpStream::connect(http).await.unwrap();
+    // A partial header, then nothing.
+    let mut partial = TcpStream::connect(http).await.unwrap();
+    partial.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n").await.unwrap();
+    // Headers sent one byte every 300 ms: never complete within the header timeout.
+    let mut drip = TcpStream::connect(http).await.unwrap();
+    let dripper = tokio::spawn(async move {
+        for b in b"GET /healthz HTTP/1.1\r\nHost: facteur.test\r\nX-Slow: ".iter() {
+            if drip.write_all(&[*b]).await.is_err() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        read_until_closed(&mut drip, Duration::from_secs(10)).await
+    });
+    // A declared body that never arrives.
+    let mut body = TcpStream::connect(http).await.unwrap();
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", n.api_key, n.secret));
+    body.write_all(
+        format!("POST /v3.1/send HTTP/1.1\r\nHost: x\r\nAuthorization: Basic {auth}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{{\"Messages\":")
+            .as_bytes(),
+    )
+    .await
+    .unwrap();
+
+    let (_, idle_took) = read_until_closed(&mut idle, Duration::from_secs(10)).await;
+    assert!(idle_took < Duration::from_secs(8), "idle socket kept {idle_took:?}");
+    let (raw, partial_took) = read_until_closed(&mut partial, Duration::from_secs(10)).await;
+    assert!(partial_took < Duration::from_secs(8), "partial header kept {partial_took:?}: {raw}");
+    let (raw, body_took) = read_until_closed(&mut body, Duration::from_secs(10)).await;
+    assert!(body_took < Duration::from_secs(8), "partial body kept {body_took:?}");
+    assert_eq!(status(&raw), 408, "{raw}");
+    assert!(body_json(&raw)["ErrorMessage"].as_str().unwrap().contains("http_body_timeout"));
+    let (_, drip_took) = dripper.await.unwrap();
+    assert!(drip_took < Duration::from_secs(8), "dripping headers kept {drip_took:?}");
+
+    // The server still serves.
+    let (s, v) = http_json(http, "GET", "/healthz", None, None).await;
+    assert_eq!((s, v["status"].as_str()), (200, Some("ok")));
+}
+
+#[tokio::test]
+async fn one_address_cannot_take_every_connection() {
+    let rx = Receiver::start().await;
+    let n = node_with(rx.addr, |s| {
+        s.max_connections_per_ip = Some(5);
+        s.max_connections = Some(8);
+    })
+    .await;
+    let http = n.running.http;
+    let mut held = Vec::new();
+    for _ in 0..5 {
+        held.push(TcpStream::connect(http).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The sixth HTTP connection from 127.0.0.1 is answered 503 with a JSON body and closed.
+    let mut sixth = TcpStream::connect(http).await.unwrap();
+    let (raw, _) = read_until_closed(&mut sixth, Duration::from_secs(5)).await;
+    assert_eq!(status(&raw), 503, "{raw}");
+    assert!(body_json(&raw)["ErrorMessage"].as_str().unwrap().contains("max_connections_per_ip"));
+    // SMTP shares the count: 421 4.7.0.
+    let replies = converse(n.addr("smtp"), &[]).await;
+    assert!(replies[0].starts_with("421 4.7.0"), "{replies:?}");
+    // Another address (127.0.0.2) still gets in until the total is reached.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+    let mut other = socket.connect(http).await.unwrap();
+    other
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let (raw, _) = read_until_closed(&mut other, Duration::from_secs(5)).await;
+    assert_eq!(status(&raw), 200, "{raw}");
+    let mut more = Vec::new();
+    for _ in 0..3 {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind("127.0.0.3:0".parse().unwrap()).unwrap();
+        more.push(socket.connect(http).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.4:0".parse().unwrap()).unwrap();
+    let mut over = socket.connect(http).await.unwrap();
+    let (raw, _) = read_until_closed(&mut over, Duration::from_secs(5)).await;
+    assert_eq!(status(&raw), 503, "{raw}");
+    assert!(body_json(&raw)["ErrorMessage"].as_str().unwrap().contains("max_connections"));
+    // Freed connections are counted back.
+    drop(held);
+    drop(more);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (s, _) = http_json(http, "GET", "/healthz", None, None).await;
+    assert_eq!(s, 200);
+    let (_, metrics) = raw_request(http, "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await;
+    assert!(metrics.contains("facteur_connections_refused_total 3"), "{metrics}");
+}
+
+async fn raw_request(addr: std::net::SocketAddr, request: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(request.as_bytes()).await.unwrap();
+    let (raw, _) = read_until_closed(&mut s, Duration::from_secs(5)).await;
+    (status(&raw), raw)
+}
+
+#[tokio::test]
+async fn every_http_error_has_a_json_body() {
+    let rx = Receiver::start().await;
+    let n = node(rx.addr).await;
+    let http = n.running.http;
+    let long_uri = format!("GET /{} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", "a".repeat(9000));
+    let huge_uri = format!("GET /{} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", "a".repeat(70_000));
+    let big_header = format!("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\nConnection: close\r\n\r\n", "b".repeat(70_000));
+    let huge_header = format!("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\nConnection: close\r\n\r\n", "b".repeat(300_000));
+    let many_headers = format!(
+        "GET /healthz HTTP/1.1\r\nHost: x\r\n{}Connection: close\r\n\r\n",
+        (0..150).map(|i| format!("X-H{i}: v\r\n")).collect::<String>()
+    );
+    let cases: Vec<(&str, String, u16)> = vec![
+        ("unknown path", "GET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".into(), 404),
+        ("wrong method", "DELETE /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".into(), 405),
+        ("long target", long_uri, 414),
+        ("huge target", huge_uri, 414),
+        ("large header", big_header, 431),
+        ("header past the buffer", huge_header, 431),
+        ("many headers", many_headers, 431),
+        ("not HTTP", "GARBAGE\x01 / HTTP/1.1\r\n\r\n".into(), 400),
+        ("bad header", "GET / HTTP/1.1\r\nHo st: x\r\n\r\n".into(), 400),
+    ];
+    for (what, request, expected) in cases {
+        let (s, raw) = raw_request(http, &request).await;
+        assert_eq!(s, expected, "{what}: {raw}");
+        let v = body_json(&raw);
+        assert_eq!(v["StatusCode"], expected, "{what}: {raw}");
+        assert!(!v["ErrorMessage"].as_str().unwrap().is_empty(), "{what}");
+    }
+}
+
+#[tokio::test]
+async fn failed_http_authentications_are_throttled_and_counted() {
+    let rx = Receiver::start().await;
+    let n = node_with(rx.addr, |s| s.auth_failures_per_ip = Some(3)).await;
+    let http = n.running.http;
+    let good = Some((n.api_key.as_str(), n.secret.as_str()));
+    let (s, _) = http_json(http, "GET", "/v3/REST/apikey", good, None).await;
+    assert_eq!(s, 200);
+    for _ in 0..3 {
+        let (s, _) = http_json(http, "GET", "/v3/REST/apikey", Some((&n.api_key, "wrong")), None).await;
+        assert_eq!(s, 401);
+    }
+    // Blocked now, even with the right secret, on both API shapes.
+    let (s, v) = http_json(http, "GET", "/v3/REST/apikey", good, None).await;
+    assert_eq!(s, 429, "{v}");
+    assert!(v["ErrorMessage"].as_str().unwrap().contains("Too many failed"));
+    let body = r#"{"Messages":[{"From":{"Email":"a@example.org"},"To":[{"Email":"b@example.net"}],"Subject":"x","TextPart":"x"}]}"#;
+    let (s, v) = http_json(http, "POST", "/v3.1/send", good, Some(body)).await;
+    assert_eq!(s, 429, "{v}");
+    let (_, metrics) = raw_request(http, "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await;
+    assert!(metrics.contains("facteur_auth_failures_total 3"), "{metrics}");
+    assert!(metrics.contains("facteur_auth_throttled_total 2"), "{metrics}");
+}
+
+#[tokio::test]
+async fn a_command_dripped_without_a_line_end_is_cut_off() {
+    let rx = Receiver::start().await;
+    let n = node_with(rx.addr, |s| s.idle_timeout = Some("2s".into())).await;
+    let mut s = TcpStream::connect(n.addr("smtp")).await.unwrap();
+    let mut greeting = [0u8; 512];
+    let _ = s.read(&mut greeting).await.unwrap();
+    let started = Instant::now();
+    let mut closed = false;
+    // One byte every 500 ms, never a CRLF: the idle timer restarts on every byte, the command
+    // deadline does not.
+    for _ in 0..20 {
+        if s.write_all(b"N").await.is_err() {
+            closed = true;
+            break;
+        }
+        let mut buf = [0u8; 512];
+        match tokio::time::timeout(Duration::from_millis(500), s.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => {
+                closed = true;
+                break;
+            }
+            Ok(Ok(n)) => {
+                let text = String::from_utf8_lossy(&buf[..n]);
+                assert!(text.starts_with("421"), "{text}");
+            }
+            Err(_) => {}
+        }
+    }
+    assert!(closed, "a session dripping bytes stayed open");
+    assert!(started.elapsed() < Duration::from_secs(6), "{:?}", started.elapsed());
+}
