@@ -153,28 +153,82 @@ pub fn build_calls(events: &[EventRow], hooks: &[Webhook]) -> Vec<NewCall> {
     single
 }
 
-/// Whether an address is one webhooks may not reach unless the operator allows it.
+/// Whether an address is one webhooks may not reach unless the operator allows it: anything
+/// that is not globally routable unicast (loopback, private, shared, link-local, multicast,
+/// reserved, documentation and benchmarking ranges), including IPv4 addresses wrapped in IPv6
+/// (mapped, compatible, NAT64, 6to4) and Teredo.
 pub fn is_private(ip: IpAddr) -> bool {
-    let ip = match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
-        v4 => v4,
-    };
     match ip {
-        IpAddr::V4(v4) => {
-            v4.is_private()
-                || v4.is_loopback()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-                || v4.octets()[0] == 0
-                || (v4.octets()[0] == 100 && (64..128).contains(&v4.octets()[1]))
-        }
+        IpAddr::V4(v4) => private_v4(v4),
         IpAddr::V6(v6) => {
+            let s = v6.segments();
+            let embedded = |hi: u16, lo: u16| std::net::Ipv4Addr::from(((hi as u32) << 16) | lo as u32);
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return private_v4(v4);
+            }
+            if s[..6] == [0; 6] {
+                // ::/96, the deprecated IPv4-compatible form (and :: and ::1).
+                return true;
+            }
+            if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+                return private_v4(embedded(s[6], s[7]));
+            }
+            if s[0] == 0x2002 {
+                return private_v4(embedded(s[1], s[2]));
+            }
             v6.is_loopback()
                 || v6.is_unspecified()
-                || (v6.segments()[0] & 0xfe00) == 0xfc00
-                || (v6.segments()[0] & 0xffc0) == 0xfe80
+                || (s[0] == 0x64 && s[1] == 0xff9b) // 64:ff9b:1::/48, local NAT64
+                || (s[0] == 0x100 && s[1..4] == [0, 0, 0]) // 100::/64, discard
+                || (s[0] == 0x2001 && s[1] < 0x200) // 2001::/23: Teredo, benchmarking, ORCHID…
+                || (s[0] == 0x2001 && s[1] == 0xdb8) // documentation
+                || (s[0] & 0xfe00) == 0xfc00 // unique local
+                || (s[0] & 0xffc0) == 0xfe80 // link-local
+                || (s[0] & 0xffc0) == 0xfec0 // site-local (deprecated)
+                || (s[0] & 0xff00) == 0xff00 // multicast
         }
+    }
+}
+
+fn private_v4(v4: std::net::Ipv4Addr) -> bool {
+    let [a, b, c, _] = v4.octets();
+    v4.is_private()
+        || v4.is_loopback()
+        || v4.is_link_local()
+        || v4.is_unspecified()
+        || a == 0
+        || (a == 100 && (64..128).contains(&b)) // shared address space (CGNAT)
+        || (a == 192 && b == 0 && c == 0) // IETF protocol assignments
+        || (a == 192 && b == 0 && c == 2) // TEST-NET-1
+        || (a == 192 && b == 88 && c == 99) // 6to4 relay anycast
+        || (a == 198 && (18..20).contains(&b)) // benchmarking
+        || (a == 198 && b == 51 && c == 100) // TEST-NET-2
+        || (a == 203 && b == 0 && c == 113) // TEST-NET-3
+        || a >= 224 // multicast, reserved, broadcast
+}
+
+/// Resolves webhook hosts for the HTTP client and drops every non-public address, so that the
+/// address checked is the address connected to (a name that resolves to a public address for
+/// a check and to 127.0.0.1 for the call — DNS rebinding — finds nothing to connect to).
+struct PublicOnly;
+
+impl reqwest::dns::Resolve for PublicOnly {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().to_string();
+        Box::pin(async move {
+            let addrs: Vec<std::net::SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
+                .await?
+                .collect();
+            let public: Vec<_> = addrs.iter().copied().filter(|a| !is_private(a.ip())).collect();
+            if public.is_empty() {
+                let shown = addrs.first().map(|a| a.ip().to_string()).unwrap_or_default();
+                return Err(format!(
+                    "{host} resolves only to private addresses ({shown}); refused unless the operator sets webhook_allow_private"
+                )
+                .into());
+            }
+            Ok(Box::new(public.into_iter()) as reqwest::dns::Addrs)
+        })
     }
 }
 
@@ -221,12 +275,15 @@ const TICK: Duration = Duration::from_secs(1);
 pub async fn run(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
     // reqwest's rustls takes the process-wide provider: ring, as everywhere in Facteur.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let client = match reqwest::Client::builder()
+    let mut builder = reqwest::Client::builder()
         .timeout(CALL_TIMEOUT)
         .user_agent(concat!("Facteur-Webhooks/", env!("CARGO_PKG_VERSION")))
         .redirect(reqwest::redirect::Policy::none())
-        .build()
-    {
+        .no_proxy();
+    if !app.cfg.webhook_allow_private {
+        builder = builder.dns_resolver(PublicOnly);
+    }
+    let client = match builder.build() {
         Ok(c) => c,
         Err(e) => {
             tracing::error!(error = %e, "cannot build the webhook HTTP client; webhooks are off");
@@ -277,20 +334,17 @@ async fn post(
     secret: &str,
 ) -> Result<(), String> {
     let url = reqwest::Url::parse(&hook.url).map_err(|e| format!("bad URL: {e}"))?;
-    if !app.cfg.webhook_allow_private {
-        let host = url.host_str().unwrap_or("");
-        let port = url.port_or_known_default().unwrap_or(443);
-        let addrs = tokio::net::lookup_host((host.trim_matches(['[', ']']), port))
-            .await
-            .map_err(|e| format!("cannot resolve {host}: {e}"))?;
-        for a in addrs {
-            if is_private(a.ip()) {
-                return Err(format!(
-                    "{host} resolves to a private address ({}); refused",
-                    a.ip()
-                ));
-            }
-        }
+    // Names are resolved by the client's `PublicOnly` resolver, once, at connect time; a
+    // literal address never reaches a resolver, so it is checked here.
+    if !app.cfg.webhook_allow_private
+        && let Ok(ip) = url
+            .host_str()
+            .unwrap_or("")
+            .trim_matches(['[', ']'])
+            .parse::<IpAddr>()
+        && is_private(ip)
+    {
+        return Err(format!("{ip} is a private address; refused"));
     }
     let mut request = client
         .post(url.clone())
@@ -450,13 +504,52 @@ mod tests {
             "http://[::1]:8080/",
             "http://192.168.0.1/",
             "http://169.254.169.254/latest",
+            "http://[::7f00:1]/",
+            "http://[::ffff:127.0.0.1]/",
+            "http://[64:ff9b::7f00:1]/",
+            "http://[2002:7f00:1::]/",
+            "http://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/",
+            "http://[ff02::1]/",
+            "http://[fec0::1]/",
+            "http://224.0.0.1/",
+            "http://239.255.255.250/",
+            "http://198.18.0.1/",
+            "http://198.19.255.1/",
+            "http://240.0.0.1/",
+            "http://255.255.255.255/",
+            "http://192.0.0.8/",
+            "http://192.0.2.1/",
+            "http://0.0.0.0/",
+            "http://100.100.1.1/",
         ] {
             assert!(check_url(url, false).is_err(), "{url}");
             assert!(check_url(url, true).is_ok(), "{url}");
         }
         assert!(check_url("https://hooks.example.com/mj", false).is_ok());
+        for public in [
+            "http://93.184.215.14/",
+            "http://[2606:4700::1111]/",
+            "http://[64:ff9b::5db8:d70e]/",
+            "http://[2002:5db8:d70e::1]/",
+        ] {
+            assert!(check_url(public, false).is_ok(), "{public}");
+        }
         assert!(check_url("ftp://example.com/", true).is_err());
         assert!(check_url("not a url", true).is_err());
+    }
+
+    /// The client resolves names itself and connects only to public addresses: a name that
+    /// passed registration but resolves to loopback at call time (DNS rebinding) fails.
+    #[tokio::test]
+    async fn the_call_time_resolver_drops_private_addresses() {
+        use reqwest::dns::Resolve;
+        use std::str::FromStr;
+        let name = reqwest::dns::Name::from_str("localhost").unwrap();
+        let err = match PublicOnly.resolve(name).await {
+            Ok(addrs) => panic!("resolved to {:?}", addrs.collect::<Vec<_>>()),
+            Err(e) => e.to_string(),
+        };
+        assert!(err.contains("private"), "{err}");
     }
 
     #[test]
