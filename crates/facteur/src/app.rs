@@ -24,7 +24,7 @@ use crate::delivery::mx::Resolver;
 use crate::delivery::{Deliverer, DeliverySettings};
 use crate::limits::{AuthLimiter, ConnectionLimiter};
 use crate::metrics::Metrics;
-use crate::sending::{OwnParts, Rendered, render_message};
+use crate::sending::Rendered;
 use crate::time::now_ms;
 
 pub struct App {
@@ -110,10 +110,24 @@ impl App {
         let body = normalize_on_accept(&body, &info, || {
             format!("{}@{}", uuid::Uuid::now_v7().simple(), self.cfg.hostname)
         });
-        let blocked = meta.blocked.is_some();
+        if body.len() > self.cfg.max_message_size {
+            // A template can make a message larger than what was read: the limit holds on
+            // what would be delivered.
+            return Err(AcceptError::TooBig(format!(
+                "Message too big once its template is applied ({} bytes, limit {} bytes)",
+                body.len(),
+                self.cfg.max_message_size
+            )));
+        }
+        let blocked = meta.blocked.clone();
         let subject = meta.subject.clone();
-        // The report attaches the message: keep a copy only when one will be sent.
+        // The report and the bounce attach the message: keep a copy only when one is sent.
         let report = report.map(|r| (r, body.clone()));
+        let bounce = blocked
+            .as_ref()
+            .filter(|_| !envelope.mail_from.is_empty())
+            .map(|reason| (reason.clone(), envelope.rcpts.clone(), body.clone()));
+        let mail_from = envelope.mail_from.clone();
         let id = self
             .writer
             .spool(NewMessage {
@@ -128,8 +142,22 @@ impl App {
             })
             .await?;
         Metrics::inc(&self.metrics.messages_accepted_total);
-        if !blocked {
-            self.queue_wakeup.notify_one();
+        match &blocked {
+            None => self.queue_wakeup.notify_one(),
+            Some(reason) => {
+                tracing::info!(msg_id = id, client = %peer, reason = %reason, "message blocked: it will not be delivered");
+            }
+        }
+        if let Some((reason, rcpts, original)) = bounce {
+            // The sender learns it at once: over SMTP there is no response body to carry it.
+            let dsn = self.blocked_dsn(id, &mail_from, account_id, &rcpts, &reason, &original, now);
+            match self.writer.spool(dsn).await {
+                Ok(_) => {
+                    Metrics::inc(&self.metrics.dsn_generated_total);
+                    self.queue_wakeup.notify_one();
+                }
+                Err(e) => tracing::error!(error = %e, msg_id = id, "cannot spool the bounce of a blocked message"),
+            }
         }
         if let Some(((account, to, errors), original)) = report
             && let Err(e) =
@@ -141,6 +169,52 @@ impl App {
         Ok(id)
     }
 
+    /// The bounce (RFC 3464) telling the envelope sender that a message accepted over SMTP was
+    /// blocked (an error in its template) and will not be delivered.
+    #[allow(clippy::too_many_arguments)]
+    fn blocked_dsn(
+        &self,
+        id: i64,
+        mail_from: &str,
+        account_id: Option<i64>,
+        rcpts: &[String],
+        reason: &str,
+        original: &[u8],
+        now: i64,
+    ) -> NewMessage {
+        use facteur_message::{Dsn, DsnAction, DsnRecipient, build_dsn};
+        let dsn = Dsn {
+            reporting_mta: &self.cfg.hostname,
+            original_sender: mail_from,
+            original_envelope_id: id,
+            arrival_date: now / 1000,
+            now: now / 1000,
+            recipients: rcpts
+                .iter()
+                .map(|r| DsnRecipient {
+                    address: r.clone(),
+                    action: DsnAction::Failed,
+                    status: "5.6.0".into(),
+                    remote_mta: None,
+                    diagnostic: format!("blocked by {}: {reason}", self.cfg.hostname),
+                })
+                .collect(),
+            original_message: original,
+            message_id: format!("{}@{}", uuid::Uuid::now_v7().simple(), self.cfg.hostname),
+            boundary: format!("dsn-{}", uuid::Uuid::now_v7().simple()),
+        };
+        NewMessage {
+            account_id,
+            mail_from: String::new(),
+            recipients: vec![mail_from.to_string()],
+            body: build_dsn(&dsn),
+            priority: facteur_store::PRIORITY_DEFAULT,
+            now,
+            expires_at: now + self.cfg.retry.lifetime.as_millis() as i64,
+            meta: Default::default(),
+        }
+    }
+
     /// The message with its template applied: X-MJ-TemplateID's content (or the message's own
     /// parts) rendered with X-MJ-Vars when X-MJ-TemplateLanguage is on.
     async fn apply_mj_template(
@@ -149,7 +223,7 @@ impl App {
         mj: &MjHeaders,
         body: &[u8],
     ) -> Result<(Vec<u8>, Vec<crate::sending::PartError>), AcceptError> {
-        let parts = mj_parts(body);
+        let mut parts = mj_parts(body);
         let empty = serde_json::Value::Object(Default::default());
         let template = match &mj.template {
             None => None,
@@ -176,16 +250,17 @@ impl App {
             html,
             text,
             errors,
-        } = render_message(
-            template.as_deref(),
-            OwnParts {
-                subject: parts.subject.as_deref(),
-                html: parts.html.as_deref(),
-                text: parts.text.as_deref(),
+        } = crate::sending::render_message_blocking(
+            template,
+            crate::sending::OwnedParts {
+                subject: parts.subject.take(),
+                html: parts.html.take(),
+                text: parts.text.take(),
             },
-            mj.vars.as_ref().unwrap_or(&empty),
+            mj.vars.clone().unwrap_or(empty),
             mj.template_language,
-        );
+        )
+        .await;
         let new_body = mime_body(&text, &html, &parts.attachments, &parts.inline);
         let subject = (!subject.is_empty()).then_some(subject.as_str());
         Ok((replace_body(body, subject, new_body), errors))
@@ -199,6 +274,8 @@ pub enum AcceptError {
     Store(facteur_store::Error),
     /// The message cannot be used as it is (a bad X-MJ header, an unknown template): 550 5.6.0.
     Refused(String),
+    /// The message would be larger than max_message_size once built: 552 5.3.4.
+    TooBig(String),
 }
 
 impl From<facteur_store::Error> for AcceptError {
@@ -211,7 +288,7 @@ impl std::fmt::Display for AcceptError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             AcceptError::Store(e) => write!(f, "{e}"),
-            AcceptError::Refused(r) => write!(f, "{r}"),
+            AcceptError::Refused(r) | AcceptError::TooBig(r) => write!(f, "{r}"),
         }
     }
 }

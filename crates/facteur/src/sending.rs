@@ -125,6 +125,72 @@ pub struct OwnParts<'a> {
     pub text: Option<&'a str>,
 }
 
+/// Runs CPU work (parsing and rendering templates, compiling MJML, generating text) on the
+/// blocking pool, so that it never holds an async worker. `Err` when it panicked (a bug: the
+/// caller answers with an internal error instead of dropping the connection).
+pub async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, String> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| {
+        tracing::error!(error = %e, "CPU task failed");
+        format!("internal error: {e}")
+    })
+}
+
+/// [`OwnParts`] that own their text, to be sent to the blocking pool.
+#[derive(Default, Clone)]
+pub struct OwnedParts {
+    pub subject: Option<String>,
+    pub html: Option<String>,
+    pub text: Option<String>,
+}
+
+impl OwnedParts {
+    fn borrow(&self) -> OwnParts<'_> {
+        OwnParts {
+            subject: self.subject.as_deref(),
+            html: self.html.as_deref(),
+            text: self.text.as_deref(),
+        }
+    }
+}
+
+/// [`render_message`] on the blocking pool when it has CPU work to do (the template language,
+/// text generation): a heavy template never holds an async worker, so SMTP sessions, HTTP
+/// requests and `/healthz` keep being served meanwhile. Without such work it runs in place.
+pub async fn render_message_blocking(
+    template: Option<Arc<CompiledTemplate>>,
+    own: OwnedParts,
+    vars: Value,
+    language: bool,
+) -> Rendered {
+    let heavy = language || template.as_ref().is_some_and(|t| t.generate_text);
+    if !heavy {
+        return render_message(template.as_deref(), own.borrow(), &vars, language);
+    }
+    let task = tokio::task::spawn_blocking(move || {
+        render_message(template.as_deref(), own.borrow(), &vars, language)
+    });
+    match task.await {
+        Ok(rendered) => rendered,
+        Err(e) => {
+            // A panic in a render is a bug; the message is blocked rather than lost or sent raw.
+            tracing::error!(error = %e, "template render failed");
+            Rendered {
+                subject: String::new(),
+                html: String::new(),
+                text: String::new(),
+                errors: vec![PartError {
+                    part: "Message",
+                    error: TemplateError {
+                        message: "internal error while rendering".into(),
+                        line: 0,
+                        column: 0,
+                    },
+                }],
+            }
+        }
+    }
+}
+
 /// What a message is sent with, and the template errors met on the way.
 pub struct Rendered {
     pub subject: String,

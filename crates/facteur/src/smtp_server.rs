@@ -253,6 +253,10 @@ async fn accept(app: &App, client: &Client, envelope: Envelope, body: Vec<u8>) -
             tracing::info!(client = %client.peer, reason = %why, "message refused");
             SpoolOutcome::Rejected(facteur_smtp::Reply::dynamic(550, "5.6.0", why))
         }
+        Err(crate::app::AcceptError::TooBig(why)) => {
+            tracing::info!(client = %client.peer, reason = %why, "message refused");
+            SpoolOutcome::Rejected(facteur_smtp::Reply::dynamic(552, "5.3.4", why))
+        }
         Err(e) => {
             tracing::error!(error = %e, client = %client.peer, "spool failed; replied 451");
             Metrics::inc(&app.metrics.messages_spool_failures_total);

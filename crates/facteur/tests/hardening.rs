@@ -269,3 +269,70 @@ async fn a_command_dripped_without_a_line_end_is_cut_off() {
     assert!(closed, "a session dripping bytes stayed open");
     assert!(started.elapsed() < Duration::from_secs(6), "{:?}", started.elapsed());
 }
+
+/// A pipelined SMTP transaction over plain TCP (the node allows plaintext AUTH); returns every
+/// reply the server sent.
+async fn smtp_script(addr: std::net::SocketAddr, n: &Node, mail_from: &str, data: &str) -> String {
+    let token = base64::engine::general_purpose::STANDARD.encode(format!("\0{}\0{}", n.api_key, n.secret));
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let script = format!(
+        "EHLO c\r\nAUTH PLAIN {token}\r\nMAIL FROM:<{mail_from}>\r\nRCPT TO:<ada@example.net>\r\nDATA\r\n{data}\r\n.\r\nQUIT\r\n"
+    );
+    s.write_all(script.as_bytes()).await.unwrap();
+    read_until_closed(&mut s, Duration::from_secs(10)).await.0
+}
+
+#[tokio::test]
+async fn a_blocked_smtp_message_bounces_to_its_sender() {
+    let rx = Receiver::start().await;
+    let n = node_with(rx.addr, |s| s.allow_plaintext_auth = Some(true)).await;
+    let replies = smtp_script(
+        n.addr("smtp"),
+        &n,
+        "shop@example.com",
+        "From: shop@example.com\r\nTo: ada@example.net\r\nSubject: hi\r\nX-MJ-TemplateLanguage: 1\r\n\r\nHello {% if %}",
+    )
+    .await;
+    // Accepted (the error is in the content, as Mailjet does), then blocked, then bounced.
+    assert!(replies.contains("250 2.0.0 Ok: queued as"), "{replies}");
+    let got = rx
+        .wait_for(10, "the bounce of the blocked message", |m| !m.is_empty())
+        .await;
+    assert_eq!(got.len(), 1, "only the bounce is delivered: {got:?}");
+    let dsn = &got[0];
+    assert_eq!(dsn.mail_from, "", "a bounce has the null sender");
+    assert_eq!(dsn.rcpts, vec!["shop@example.com".to_string()]);
+    assert!(dsn.data.contains("multipart/report"), "{}", dsn.data);
+    assert!(dsn.data.contains("Status: 5.6.0"), "{}", dsn.data);
+    assert!(dsn.data.contains("error in template language"), "{}", dsn.data);
+}
+
+#[tokio::test]
+async fn the_size_limit_holds_on_every_path() {
+    let rx = Receiver::start().await;
+    let n = node_with(rx.addr, |s| {
+        s.allow_plaintext_auth = Some(true);
+        s.max_message_size = Some(200_000);
+    })
+    .await;
+    // HTTP: a message built larger than max_message_size is refused, not queued.
+    let big = "x".repeat(250_000);
+    let body = serde_json::json!({"Messages": [{
+        "From": {"Email": "shop@example.com"}, "To": [{"Email": "ada@example.net"}],
+        "Subject": "big", "TextPart": big,
+    }]})
+    .to_string();
+    let (s, v) = http_json(n.running.http, "POST", "/v3.1/send", Some((&n.api_key, &n.secret)), Some(&body)).await;
+    assert_eq!(s, 400, "{v}");
+    assert_eq!(v["Messages"][0]["Errors"][0]["ErrorCode"], "mj-0011", "{v}");
+    // SMTP: a small message whose template language makes it large is refused at DATA.
+    let replies = smtp_script(
+        n.addr("smtp"),
+        &n,
+        "shop@example.com",
+        "From: shop@example.com\r\nTo: ada@example.net\r\nSubject: grow\r\nX-MJ-TemplateLanguage: 1\r\nX-MJ-Vars: {\"a\": \"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\", \"l\": [1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20]}\r\n\r\n{% for i in var:l %}{% for j in var:l %}{{ var:a }}{{ var:a }}{{ var:a }}{{ var:a }}{{ var:a }}{{ var:a }}{% endfor %}{% endfor %}",
+    )
+    .await;
+    assert!(replies.contains("552 5.3.4"), "{replies}");
+    assert!(!replies.contains("queued as"), "{replies}");
+}

@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 
 use crate::app::App;
 use crate::metrics::Metrics;
-use crate::sending::{self, OwnParts, Rendered, render_message};
+use crate::sending::{self, Rendered};
 use crate::time::now_ms;
 
 pub fn routes() -> Router<Arc<App>> {
@@ -170,7 +170,7 @@ async fn send(
 async fn process(
     app: &App,
     account: &Account,
-    spec: MessageSpec,
+    mut spec: MessageSpec,
     sandbox: bool,
 ) -> Result<Value, Vec<SendError>> {
     let template = match spec.template_id {
@@ -239,16 +239,17 @@ async fn process(
         html,
         text,
         errors: part_errors,
-    } = render_message(
-        template.as_deref(),
-        OwnParts {
-            subject: spec.subject.as_deref(),
-            html: spec.html.as_deref(),
-            text: spec.text.as_deref(),
+    } = sending::render_message_blocking(
+        template.clone(),
+        sending::OwnedParts {
+            subject: spec.subject.take(),
+            html: spec.html.take(),
+            text: spec.text.take(),
         },
-        &spec.variables,
+        std::mem::take(&mut spec.variables),
         spec.template_language,
-    );
+    )
+    .await;
     if sandbox {
         let entry = |m: &Mailbox| json!({"Email": m.email, "MessageUUID": "", "MessageID": 0, "MessageHref": ""});
         return Ok(success(&spec, entry));
@@ -275,6 +276,18 @@ async fn process(
         attachments: &spec.attachments,
         inline: &spec.inline,
     });
+    if raw.len() > app.cfg.max_message_size {
+        return Err(vec![SendError::new(
+            "mj-0011",
+            400,
+            format!(
+                "The message is {} bytes once built, over the limit of {} bytes (max_message_size): send smaller parts or attachments.",
+                raw.len(),
+                app.cfg.max_message_size
+            ),
+            &[],
+        )]);
+    }
     let recipients = spec.envelope_recipients();
     // The report attaches the message: keep a copy only when one will be sent.
     let report = (!part_errors.is_empty())

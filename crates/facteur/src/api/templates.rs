@@ -321,21 +321,23 @@ async fn import(
             .map_err(|e| ApiError::bad_request("Invalid JSON").with_info(e.to_string()))?;
         vec![(String::new(), doc)]
     };
-    let plans = docs
-        .iter()
-        .map(|(name, doc)| {
-            plan_import(doc).map_err(|e| {
-                if name.is_empty() {
-                    e
-                } else {
-                    ApiError {
-                        message: format!("{name}: {}", e.message),
-                        ..e
+    let plans = cpu(move || {
+        docs.iter()
+            .map(|(name, doc)| {
+                plan_import(doc).map_err(|e| {
+                    if name.is_empty() {
+                        e
+                    } else {
+                        ApiError {
+                            message: format!("{name}: {}", e.message),
+                            ..e
+                        }
                     }
-                }
+                })
             })
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+            .collect::<Result<Vec<_>, _>>()
+    })
+    .await?;
     let mut created = Vec::with_capacity(plans.len());
     for plan in &plans {
         created.push(template_json(&write_import(&app, account.id, plan).await?));
@@ -361,12 +363,15 @@ async fn download_html(
     let t = app.store.template(account.id, id).await?;
     let content = content_version(&app, account.id, id, q.version.as_deref()).await?;
     let (vars, data) = split_test_values(&t.test_values);
-    let ctx = Context {
-        vars: &vars,
-        data: &data,
-        ..Context::default()
-    };
-    let html = render_part(&ctx, "Html-part", &content.html, Mode::Html)?;
+    let html = cpu(move || {
+        let ctx = Context {
+            vars: &vars,
+            data: &data,
+            ..Context::default()
+        };
+        render_part(&ctx, "Html-part", &content.html, Mode::Html)
+    })
+    .await?;
     Ok((
         [
             (
@@ -417,6 +422,16 @@ async fn content_version(
             "Invalid Version \"{other}\": use draft or published"
         ))),
     }
+}
+
+/// Runs `f` on the blocking pool (see [`crate::sending::blocking`]): template parsing,
+/// rendering and MJML compilation are CPU work.
+async fn cpu<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    crate::sending::blocking(f)
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e))?
 }
 
 /// Renders one part; a template error becomes a 400 naming the part and the position.
@@ -497,23 +512,22 @@ async fn send_test(
         .or_else(|| header("Reply-to"))
         .and_then(|r| Mailbox::parse(&r));
     let (vars, data) = split_test_values(&t.test_values);
-    let ctx = Context {
-        vars: &vars,
-        data: &data,
-        ..Context::default()
-    };
-    let render = |part: &str, text: &str, mode: Mode| render_part(&ctx, part, text, mode);
-    let subject = render(
-        "Headers.Subject",
-        &header("Subject").unwrap_or_default(),
-        Mode::Text,
-    )?;
-    let html = render("Html-part", &content.html, Mode::Html)?;
-    let text = text_part(
-        render("Text-part", &content.text, Mode::Text)?,
-        &html,
-        t.meta.text_part_generation,
-    );
+    let subject_source = header("Subject").unwrap_or_default();
+    let generate = t.meta.text_part_generation;
+    let (html_source, text_source) = (content.html.clone(), content.text.clone());
+    let (subject, html, text) = cpu(move || {
+        let ctx = Context {
+            vars: &vars,
+            data: &data,
+            ..Context::default()
+        };
+        let render = |part: &str, text: &str, mode: Mode| render_part(&ctx, part, text, mode);
+        let subject = render("Headers.Subject", &subject_source, Mode::Text)?;
+        let html = render("Html-part", &html_source, Mode::Html)?;
+        let text = text_part(render("Text-part", &text_source, Mode::Text)?, &html, generate);
+        Ok::<_, ApiError>((subject, html, text))
+    })
+    .await?;
     let now = now_ms();
     let message_id = format!("{}@{}", uuid::Uuid::now_v7().simple(), app.cfg.hostname);
     let raw = compose(&Composed {
@@ -948,7 +962,7 @@ async fn replace_content(
     ApiJson(body): ApiJson,
 ) -> Result<impl IntoResponse, ApiError> {
     app.store.template(account.id, id).await?;
-    let c = content_from(&body, TemplateContent::default())?;
+    let c = cpu(move || content_from(&body, TemplateContent::default())).await?;
     save_and_publish(&app, account.id, id, &c).await?;
     Ok((StatusCode::CREATED, envelope(vec![content_json(&c)], 1)))
 }
@@ -960,7 +974,7 @@ async fn merge_content(
     ApiJson(body): ApiJson,
 ) -> Result<impl IntoResponse, ApiError> {
     let current = current_content(&app, account.id, id).await?;
-    let c = content_from(&body, current)?;
+    let c = cpu(move || content_from(&body, current)).await?;
     save_and_publish(&app, account.id, id, &c).await?;
     Ok(envelope(vec![content_json(&c)], 1))
 }
@@ -972,7 +986,7 @@ async fn save_draft(
     ApiJson(body): ApiJson,
 ) -> Result<impl IntoResponse, ApiError> {
     let current = current_content(&app, account.id, id).await?;
-    let c = content_from(&body, current)?;
+    let c = cpu(move || content_from(&body, current)).await?;
     let number = app
         .store
         .save_template_draft(account.id, id, &c, now_ms())
@@ -1097,28 +1111,25 @@ async fn preview(
             .await?;
     }
     let (vars, data) = split_test_values(&Value::Object(values));
-    let ctx = Context {
-        vars: &vars,
-        data: &data,
-        ..Context::default()
-    };
     let subject = content
         .headers
         .get("Subject")
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_string();
-    let render = |part: &str, text: &str, mode: Mode| render_part(&ctx, part, text, mode);
-    let html = render("Html-part", &content.html, Mode::Html)?;
-    let text = text_part(
-        render("Text-part", &content.text, Mode::Text)?,
-        &html,
-        template.meta.text_part_generation,
-    );
-    Ok(envelope(
-        vec![
-            json!({"Subject": render("Headers.Subject", &subject, Mode::Text)?, "Html-part": html, "Text-part": text}),
-        ],
-        1,
-    ))
+    let generate = template.meta.text_part_generation;
+    let rendered = cpu(move || {
+        let ctx = Context {
+            vars: &vars,
+            data: &data,
+            ..Context::default()
+        };
+        let render = |part: &str, text: &str, mode: Mode| render_part(&ctx, part, text, mode);
+        let html = render("Html-part", &content.html, Mode::Html)?;
+        let text = text_part(render("Text-part", &content.text, Mode::Text)?, &html, generate);
+        let subject = render("Headers.Subject", &subject, Mode::Text)?;
+        Ok::<_, ApiError>(json!({"Subject": subject, "Html-part": html, "Text-part": text}))
+    })
+    .await?;
+    Ok(envelope(vec![rendered], 1))
 }
