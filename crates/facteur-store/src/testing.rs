@@ -116,3 +116,58 @@ impl Drop for TestDb {
         }
     }
 }
+
+/// A tmpfs mounted for a test's lifetime, to make a disk fill up, grow again or turn read-only
+/// under a running store. Needs root: elsewhere `mount` fails and the test skips with a notice.
+pub struct Tmpfs {
+    pub dir: PathBuf,
+}
+
+impl Tmpfs {
+    pub fn mount(size: &str) -> Option<Tmpfs> {
+        let dir = std::env::temp_dir().join(unique("facteur-tmpfs-"));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(&dir)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        if !ok {
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
+                "NOTICE: cannot mount a tmpfs (needs root); disk fault tests skipped"
+            );
+            let _ = std::fs::remove_dir(&dir);
+            return None;
+        }
+        Some(Tmpfs { dir })
+    }
+
+    /// `mount -o remount,OPTIONS`: `size=200m`, `ro`, `rw`.
+    pub fn remount(&self, options: &str) {
+        let ok = std::process::Command::new("mount")
+            .args(["-o", &format!("remount,{options}")])
+            .arg(&self.dir)
+            .status()
+            .expect("mount")
+            .success();
+        assert!(ok, "remount {options}");
+    }
+
+    pub fn path(&self) -> &std::path::Path {
+        &self.dir
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.dir)
+            .status();
+        let _ = std::fs::remove_dir(&self.dir);
+    }
+}

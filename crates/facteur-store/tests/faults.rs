@@ -3,61 +3,12 @@
 //! reopen, and the store must take writes again by itself once space is back. Needs root (to
 //! mount the tmpfs); elsewhere the test prints a notice and passes.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
+use facteur_store::testing::Tmpfs;
 use facteur_store::{GroupCommit, NewMessage, Store};
 
 const T0: i64 = 1_800_000_000_000;
-
-/// A tmpfs mounted for the test's lifetime.
-struct Tmpfs {
-    dir: PathBuf,
-}
-
-impl Tmpfs {
-    fn mount(size: &str) -> Option<Tmpfs> {
-        let dir = tempfile::tempdir().expect("temp dir").keep();
-        let ok = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(&dir)
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false);
-        if !ok {
-            use std::io::Write;
-            let _ = writeln!(
-                std::io::stderr(),
-                "NOTICE: cannot mount a tmpfs (needs root); disk-full tests skipped"
-            );
-            let _ = std::fs::remove_dir(&dir);
-            return None;
-        }
-        Some(Tmpfs { dir })
-    }
-
-    fn resize(&self, size: &str) {
-        let ok = Command::new("mount")
-            .args(["-o", &format!("remount,size={size}")])
-            .arg(&self.dir)
-            .status()
-            .expect("mount")
-            .success();
-        assert!(ok, "remount {size}");
-    }
-
-    fn path(&self) -> &Path {
-        &self.dir
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.dir).status();
-        let _ = std::fs::remove_dir(&self.dir);
-    }
-}
 
 fn message(n: usize, size: usize) -> NewMessage {
     let mut body = format!("Subject: message {n}\r\n\r\n").into_bytes();
@@ -110,7 +61,7 @@ async fn disk_full_then_space_returns_loses_no_acknowledged_write() {
     let account_while_full = store.create_account("while-full", T0).await;
 
     // Space comes back: writes succeed again, by themselves, within a few seconds.
-    fs.resize("64m");
+    fs.remount("size=64m");
     let deadline = Instant::now() + Duration::from_secs(15);
     let mut after = 0;
     let mut n = 2000;

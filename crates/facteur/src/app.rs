@@ -470,6 +470,7 @@ pub async fn start(cfg: Config, resolver: Option<Resolver>) -> anyhow::Result<Ru
             });
         }
         tasks.spawn(crate::webhooks::run(app.clone(), shutdown_rx.clone()));
+        tasks.spawn(crate::scheduler::summaries(app.clone(), shutdown_rx.clone()));
         scheduler = Some(tasks.spawn(crate::scheduler::run(app.clone(), shutdown_rx)));
     }
     Ok(Running {

@@ -139,12 +139,8 @@ pub async fn deliver(app: &App, mut entry: QueueEntry) {
         now,
         dsn,
     };
-    let dsn_id = match app.writer.record(record).await {
-        Ok(dsn_id) => dsn_id,
-        Err(e) => {
-            tracing::error!(error = %e, msg_id = entry.message_id, "cannot record delivery outcome; the row is retried after its lease");
-            return;
-        }
+    let Some(dsn_id) = record_until_stored(app, &entry, record).await else {
+        return;
     };
     for r in &results {
         let counter = match r.outcome.status {
@@ -154,11 +150,84 @@ pub async fn deliver(app: &App, mut entry: QueueEntry) {
             _ => &app.metrics.deliveries_deferred_total,
         };
         Metrics::inc(counter);
-        tracing::info!(msg_id = entry.message_id, rcpt = %r.outcome.address, status = r.outcome.status.as_str(), detail = %r.outcome.detail, "delivery attempt");
+        // One line per attempt would drown the log under load (a next hop down defers every
+        // recipient again and again): failures that end a recipient are INFO, the rest DEBUG,
+        // and `summaries` writes what happened each minute.
+        if matches!(r.outcome.status, RcptStatus::Bounced | RcptStatus::Expired) {
+            tracing::info!(msg_id = entry.message_id, rcpt = %r.outcome.address, status = r.outcome.status.as_str(), detail = %r.outcome.detail, "delivery failed");
+        } else {
+            tracing::debug!(msg_id = entry.message_id, rcpt = %r.outcome.address, status = r.outcome.status.as_str(), detail = %r.outcome.detail, "delivery attempt");
+        }
     }
     if let Some(id) = dsn_id {
         Metrics::inc(&app.metrics.dsn_generated_total);
         tracing::info!(msg_id = entry.message_id, dsn = id, to = %entry.mail_from, "DSN queued");
+    }
+}
+
+/// Records an attempt, trying again while the store fails (a full disk, a lost database) for as
+/// long as the row's lease lasts: the message was handed to the next hop already, and an
+/// outcome that is not stored makes it go out a second time. `None` when the lease ran out
+/// first (the row is then claimed again: a documented duplicate window).
+async fn record_until_stored(
+    app: &App,
+    entry: &QueueEntry,
+    record: facteur_store::AttemptRecord,
+) -> Option<Option<i64>> {
+    let give_up = tokio::time::Instant::now() + app.cfg.lease.saturating_sub(Duration::from_secs(5));
+    let mut wait = Duration::from_millis(200);
+    let mut tries = 0u32;
+    loop {
+        match app.writer.record(record.clone()).await {
+            Ok(dsn_id) => {
+                if tries > 0 {
+                    tracing::info!(msg_id = entry.message_id, tries, "delivery outcome recorded after the store came back");
+                }
+                return Some(dsn_id);
+            }
+            Err(e) => {
+                tries += 1;
+                Metrics::inc(&app.metrics.store_failures_total);
+                if tokio::time::Instant::now() + wait >= give_up {
+                    tracing::error!(error = %e, msg_id = entry.message_id, "cannot record the delivery outcome before the lease ends; the row will be tried again");
+                    return None;
+                }
+                if tries == 1 || tries.is_multiple_of(20) {
+                    tracing::warn!(error = %e, msg_id = entry.message_id, tries, "cannot record the delivery outcome; retrying");
+                }
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+}
+
+/// Writes one INFO line a minute with what delivery did in that minute (when it did anything).
+pub async fn summaries(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let read = |app: &App| {
+        let m = &app.metrics;
+        [
+            m.deliveries_sent_total.load(Relaxed),
+            m.deliveries_deferred_total.load(Relaxed),
+            m.deliveries_bounced_total.load(Relaxed),
+            m.deliveries_expired_total.load(Relaxed),
+            m.messages_accepted_total.load(Relaxed),
+        ]
+    };
+    let mut last = read(&app);
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(60)) => {}
+            _ = shutdown.changed() => return,
+        }
+        let now = read(&app);
+        let d: Vec<u64> = now.iter().zip(last).map(|(n, l)| n - l).collect();
+        last = now;
+        if d.iter().any(|&x| x > 0) {
+            let queue = app.store.queue_len().await.unwrap_or(-1);
+            tracing::info!(accepted = d[4], sent = d[0], deferred = d[1], bounced = d[2], expired = d[3], queue, "last minute");
+        }
     }
 }
 

@@ -3,101 +3,21 @@
 
 mod common;
 
-use std::collections::HashMap;
-use std::net::SocketAddr;
-use std::process::Stdio;
 use std::time::Duration;
 
 use common::*;
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
-
-const BIN: &str = env!("CARGO_BIN_EXE_facteur");
-
-async fn account(dir: &std::path::Path) -> String {
-    let out = Command::new(BIN)
-        .args(["account", "create", "--name", "crash", "--json", "--data"])
-        .arg(dir)
-        .output()
-        .await
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    v["api_key"].as_str().unwrap().to_string()
-}
-
-/// Spawns `facteur serve` and waits for its `listening` lines.
-async fn serve(
-    dir: &std::path::Path,
-    key: &str,
-    relay: SocketAddr,
-) -> (Child, HashMap<String, SocketAddr>) {
-    let mut child = Command::new(BIN)
-        .args([
-            "serve",
-            "--smtp",
-            "127.0.0.1:0",
-            "--smtps",
-            "127.0.0.1:0",
-            "--relay",
-            "127.0.0.1:0",
-            "--http",
-            "127.0.0.1:0",
-        ])
-        .args([
-            "--trusted-networks",
-            "127.0.0.0/8",
-            "--trusted-account",
-            key,
-            "--retry-initial",
-            "200ms",
-            "--retry-max",
-            "500ms",
-        ])
-        .arg("--relay-host")
-        .arg(relay.to_string())
-        .arg("--data")
-        .arg(dir)
-        .env("FACTEUR_LOG", "warn")
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut addrs = HashMap::new();
-    while let Ok(Some(line)) = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
-        .await
-        .expect("serve starts")
-    {
-        if let Some((kind, addr)) = line
-            .strip_prefix("listening ")
-            .and_then(|l| l.split_once('='))
-        {
-            addrs.insert(kind.to_string(), addr.parse().unwrap());
-            if kind == "http" {
-                break;
-            }
-        }
-    }
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    (child, addrs)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn accepted_mail_survives_kill_9() {
     const N: usize = 60;
     let dir = tempfile::tempdir().unwrap();
-    let key = account(dir.path()).await;
+    let (key, _) = cli_account(dir.path()).await;
     // First run: the next hop is down, so everything stays queued.
     let closed = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap()
     };
-    let (mut child, addrs) = serve(dir.path(), &key, closed).await;
+    let (mut child, addrs) = serve_process(dir.path(), &key, closed, &[]).await;
     let relay = addrs["relay"];
     let mut tasks = Vec::new();
     for c in 0..6 {
@@ -128,7 +48,7 @@ async fn accepted_mail_survives_kill_9() {
 
     // Second run: the next hop is up.
     let receiver = Receiver::start().await;
-    let (mut child, _) = serve(dir.path(), &key, receiver.addr).await;
+    let (mut child, _) = serve_process(dir.path(), &key, receiver.addr, &[]).await;
     let got = receiver
         .wait_for(60, "all messages after the restart", |m| m.len() >= N)
         .await;

@@ -385,3 +385,76 @@ pub async fn http_json(
     };
     (status, json)
 }
+
+// ---- Facteur as a separate process (for kill -9) ------------------------------------------
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_facteur");
+
+/// `facteur account create` in `dir`: the API key and secret key.
+pub async fn cli_account(dir: &std::path::Path) -> (String, String) {
+    let out = tokio::process::Command::new(BIN)
+        .args(["account", "create", "--name", "test", "--json", "--data"])
+        .arg(dir)
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    (
+        v["api_key"].as_str().unwrap().to_string(),
+        v["secret_key"].as_str().unwrap().to_string(),
+    )
+}
+
+/// Spawns `facteur serve` on `dir` (every listener on port 0, loopback trusted for `key`,
+/// delivery through `relay`, fast retries, `extra` flags after) and waits for its `listening`
+/// lines: the child and the address of each listener kind.
+pub async fn serve_process(
+    dir: &std::path::Path,
+    key: &str,
+    relay: SocketAddr,
+    extra: &[&str],
+) -> (tokio::process::Child, HashMap<String, SocketAddr>) {
+    use tokio::io::AsyncBufReadExt;
+    let mut child = tokio::process::Command::new(BIN)
+        .args([
+            "serve", "--smtp", "127.0.0.1:0", "--smtps", "127.0.0.1:0", "--relay", "127.0.0.1:0",
+            "--http", "127.0.0.1:0",
+        ])
+        .args(["--trusted-networks", "127.0.0.0/8", "--trusted-account", key])
+        .args(["--retry-initial", "200ms", "--retry-max", "500ms"])
+        .arg("--relay-host")
+        .arg(relay.to_string())
+        .arg("--data")
+        .arg(dir)
+        .args(extra)
+        .env("FACTEUR_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut addrs = HashMap::new();
+    while let Ok(Some(line)) = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+        .await
+        .expect("serve starts")
+    {
+        if let Some((kind, addr)) = line
+            .strip_prefix("listening ")
+            .and_then(|l| l.split_once('='))
+        {
+            addrs.insert(kind.to_string(), addr.parse().unwrap());
+            if kind == "http" {
+                break;
+            }
+        }
+    }
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (child, addrs)
+}
+
+pub use facteur_store::testing::Tmpfs;
