@@ -3,6 +3,7 @@
 
 mod common;
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use common::*;
@@ -75,4 +76,230 @@ async fn accepted_mail_survives_kill_9() {
     assert_eq!(total, N, "none arrived twice");
     child.start_kill().unwrap();
     let _ = child.wait().await;
+}
+
+/// Messages in each kill -9 run (`FACTEUR_CRASH_MESSAGES` changes it).
+fn load_size() -> usize {
+    std::env::var("FACTEUR_CRASH_MESSAGES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000)
+}
+
+/// A pseudo-random kill delay (printed, so a failing run can be told apart).
+fn kill_after() -> Duration {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    Duration::from_millis(300 + u64::from(nanos % 1500))
+}
+
+/// Sends `subjects` over SMTP, one transaction at a time per connection, to the first relay
+/// address that answers (failing over to the next when a node dies): the subjects that got
+/// `250` after their data.
+async fn load(relays: Vec<SocketAddr>, subjects: Vec<String>) -> Vec<String> {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let mut acknowledged = Vec::new();
+    let mut next = 0;
+    let mut relay = 0;
+    'connections: while next < subjects.len() && relay < relays.len() {
+        let Ok(stream) = tokio::net::TcpStream::connect(relays[relay]).await else {
+            relay += 1;
+            continue;
+        };
+        let (read, mut write) = stream.into_split();
+        let mut read = BufReader::new(read);
+        let reply = async |read: &mut BufReader<tokio::net::tcp::OwnedReadHalf>| -> Option<String> {
+            loop {
+                let mut line = String::new();
+                if read.read_line(&mut line).await.ok()? == 0 {
+                    return None;
+                }
+                if line.as_bytes().get(3) != Some(&b'-') {
+                    return Some(line);
+                }
+            }
+        };
+        let _greeting = reply(&mut read).await;
+        if write.write_all(b"EHLO load.test\r\n").await.is_err() || reply(&mut read).await.is_none()
+        {
+            relay += 1;
+            continue;
+        }
+        while next < subjects.len() {
+            let s = &subjects[next];
+            let head =
+                format!("MAIL FROM:<app@sender.test>\r\nRCPT TO:<{s}@example.net>\r\nDATA\r\n");
+            let ok = write.write_all(head.as_bytes()).await.is_ok()
+                && reply(&mut read).await.is_some_and(|r| r.starts_with("250"))
+                && reply(&mut read).await.is_some_and(|r| r.starts_with("250"))
+                && reply(&mut read).await.is_some_and(|r| r.starts_with("354"));
+            if !ok {
+                relay += 1;
+                continue 'connections;
+            }
+            let body = format!("Subject: {s}\r\n\r\nbody of {s}\r\n.\r\n");
+            if write.write_all(body.as_bytes()).await.is_err() {
+                // In flight: sent, not acknowledged. Either outcome is allowed for it.
+                next += 1;
+                relay += 1;
+                continue 'connections;
+            }
+            match reply(&mut read).await {
+                Some(r) if r.starts_with("250") => acknowledged.push(s.clone()),
+                Some(r) => panic!("{s}: {r}"),
+                None => {
+                    next += 1;
+                    relay += 1;
+                    continue 'connections;
+                }
+            }
+            next += 1;
+        }
+    }
+    acknowledged
+}
+
+/// Runs the load on `clients` connections, each with its own share of `total` subjects.
+async fn load_all(
+    relays: Vec<SocketAddr>,
+    prefix: &'static str,
+    total: usize,
+    clients: usize,
+) -> (Vec<String>, usize) {
+    let mut tasks = Vec::new();
+    for c in 0..clients {
+        let subjects: Vec<String> = (c..total)
+            .step_by(clients)
+            .map(|i| format!("{prefix}-{i}"))
+            .collect();
+        tasks.push(tokio::spawn(load(relays.clone(), subjects)));
+    }
+    let mut acknowledged = Vec::new();
+    for t in tasks {
+        acknowledged.extend(t.await.unwrap());
+    }
+    (acknowledged, total)
+}
+
+/// Every acknowledged subject reached `receiver` exactly once.
+async fn check_delivered_once(receiver: &Receiver, acknowledged: &[String]) {
+    let n = acknowledged.len();
+    receiver
+        .wait_for(300, "every acknowledged message", |m| m.len() >= n)
+        .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let mut counts = std::collections::HashMap::<String, usize>::new();
+    for m in receiver.received() {
+        let subject = m
+            .data
+            .lines()
+            .find_map(|l| l.strip_prefix("Subject: "))
+            .unwrap_or("")
+            .to_string();
+        *counts.entry(subject).or_default() += 1;
+    }
+    let lost: Vec<_> = acknowledged
+        .iter()
+        .filter(|s| !counts.contains_key(*s))
+        .take(5)
+        .collect();
+    assert!(lost.is_empty(), "acknowledged, never delivered: {lost:?}");
+    let twice: Vec<_> = counts.iter().filter(|(_, c)| **c > 1).take(5).collect();
+    assert!(twice.is_empty(), "delivered twice: {twice:?}");
+}
+
+/// A port with nothing behind it now, where a receiver can be started later.
+fn reserved_port() -> SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
+async fn receiver_on(addr: SocketAddr) -> Receiver {
+    Receiver::start_on(tokio::net::TcpListener::bind(addr).await.unwrap())
+}
+
+/// One node on SQLite, killed at a random moment while 8 clients send: after a restart every
+/// acknowledged message is delivered once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_under_load_sqlite() {
+    let n = load_size();
+    let dir = tempfile::tempdir().unwrap();
+    let (key, _) = cli_account(dir.path()).await;
+    let next_hop = reserved_port();
+    let (mut child, addrs) = serve_process(dir.path(), &key, next_hop, &[]).await;
+    let load = tokio::spawn(load_all(vec![addrs["relay"]], "load", n, 8));
+    let delay = kill_after();
+    tokio::time::sleep(delay).await;
+    child.start_kill().unwrap();
+    child.wait().await.unwrap();
+    let (acknowledged, total) = load.await.unwrap();
+    println!(
+        "killed after {delay:?}: {} of {total} acknowledged",
+        acknowledged.len()
+    );
+    assert!(
+        !acknowledged.is_empty(),
+        "nothing was accepted before the kill"
+    );
+    let receiver = receiver_on(next_hop).await;
+    let (mut child, _) = serve_process(dir.path(), &key, next_hop, &[]).await;
+    check_delivered_once(&receiver, &acknowledged).await;
+    child.start_kill().unwrap();
+    let _ = child.wait().await;
+}
+
+/// Two nodes on one PostgreSQL database; one is killed at a random moment while clients send
+/// to both (they fail over to the survivor), and the survivor delivers everything acknowledged
+/// by either, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_under_load_postgres_two_nodes() {
+    let Some(db) = facteur_store::testing::TestDb::postgres().await else {
+        return;
+    };
+    let n = load_size();
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let store = facteur_store::Store::open(&db.url).await.unwrap();
+    let (account, _) = store
+        .create_account("load", facteur::time::now_ms())
+        .await
+        .unwrap();
+    drop(store);
+    let next_hop = reserved_port();
+    let pg = [
+        "--database",
+        db.url.as_str(),
+        "--lease",
+        "3s",
+        "--delivery-timeout",
+        "1s",
+    ];
+    let (mut a, addrs_a) = serve_process(dir_a.path(), &account.api_key, next_hop, &pg).await;
+    let (mut b, addrs_b) = serve_process(dir_b.path(), &account.api_key, next_hop, &pg).await;
+    let to_a = tokio::spawn(load_all(
+        vec![addrs_a["relay"], addrs_b["relay"]],
+        "via-a",
+        n / 2,
+        4,
+    ));
+    let to_b = tokio::spawn(load_all(vec![addrs_b["relay"]], "via-b", n - n / 2, 4));
+    let delay = kill_after();
+    tokio::time::sleep(delay).await;
+    a.start_kill().unwrap();
+    a.wait().await.unwrap();
+    let (mut acknowledged, _) = to_a.await.unwrap();
+    let (from_b, _) = to_b.await.unwrap();
+    println!(
+        "killed node A after {delay:?}: {} + {} acknowledged",
+        acknowledged.len(),
+        from_b.len()
+    );
+    acknowledged.extend(from_b);
+    let receiver = receiver_on(next_hop).await;
+    check_delivered_once(&receiver, &acknowledged).await;
+    b.start_kill().unwrap();
+    let _ = b.wait().await;
 }

@@ -65,7 +65,10 @@ impl Ledger {
                 true
             }
             Some(r) => {
-                assert!(r.starts_with("451 4.3.0"), "a store fault is temporary: {r}");
+                assert!(
+                    r.starts_with("451 4.3.0"),
+                    "a store fault is temporary: {r}"
+                );
                 self.refused += 1;
                 false
             }
@@ -117,7 +120,10 @@ impl Ledger {
             .iter()
             .filter(|s| !counts.contains_key(*s))
             .collect();
-        assert!(lost.is_empty(), "acknowledged and never delivered: {lost:?}");
+        assert!(
+            lost.is_empty(),
+            "acknowledged and never delivered: {lost:?}"
+        );
         let twice: Vec<_> = counts.iter().filter(|(_, n)| **n > 1).collect();
         assert!(twice.is_empty(), "delivered more than once: {twice:?}");
         child.start_kill().unwrap();
@@ -131,7 +137,11 @@ trait MaxByLen {
 
 impl MaxByLen for Vec<Received> {
     fn max_by_len(self, other: Self) -> Self {
-        if self.len() >= other.len() { self } else { other }
+        if self.len() >= other.len() {
+            self
+        } else {
+            other
+        }
     }
 }
 
@@ -147,7 +157,9 @@ fn closed_port() -> SocketAddr {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn disk_full_then_space_returns() {
-    let Some(fs) = Tmpfs::mount("20m") else { return };
+    let Some(fs) = Tmpfs::mount("20m") else {
+        return;
+    };
     let (key, secret) = cli_account(fs.path()).await;
     let (mut child, addrs) = serve_process(fs.path(), &key, closed_port(), &[]).await;
     let (relay, http) = (addrs["relay"], addrs["http"]);
@@ -165,7 +177,9 @@ async fn disk_full_then_space_returns() {
     // Small messages on both paths while full: accepted or refused, never lost.
     for i in 0..10 {
         ledger.smtp(relay, &format!("small-smtp-{i}"), 500).await;
-        ledger.http(http, &key, &secret, &format!("small-http-{i}")).await;
+        ledger
+            .http(http, &key, &secret, &format!("small-http-{i}"))
+            .await;
     }
     // Space comes back: both paths work again within seconds, by themselves.
     fs.remount("size=200m");
@@ -180,12 +194,19 @@ async fn disk_full_then_space_returns() {
         if ok_smtp && ok_http {
             break;
         }
-        assert!(Instant::now() < deadline, "still refusing 20 s after space came back");
+        assert!(
+            Instant::now() < deadline,
+            "still refusing 20 s after space came back"
+        );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     for j in 0..10 {
         assert!(ledger.smtp(relay, &format!("later-smtp-{j}"), 2_000).await);
-        assert!(ledger.http(http, &key, &secret, &format!("later-http-{j}")).await);
+        assert!(
+            ledger
+                .http(http, &key, &secret, &format!("later-http-{j}"))
+                .await
+        );
     }
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let (s, v) = health(http).await;
@@ -220,7 +241,9 @@ impl Proxy {
                 let target = target.clone();
                 let mut down = state.subscribe();
                 tokio::spawn(async move {
-                    let Ok(mut server) = TcpStream::connect(&target).await else { return };
+                    let Ok(mut server) = TcpStream::connect(&target).await else {
+                        return;
+                    };
                     tokio::select! {
                         _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
                         _ = down.wait_for(|up| !*up) => {}
@@ -244,13 +267,24 @@ fn psql(sql: &str) {
         .args(["-qAtc", sql])
         .output()
         .expect("psql");
-    assert!(out.status.success(), "{sql}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{sql}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// A node on a fresh PostgreSQL database reached through a proxy, relaying for loopback.
 async fn postgres_node(
     receiver: SocketAddr,
-) -> Option<(facteur_store::testing::TestDb, Proxy, facteur::app::Running, String, String, tempfile::TempDir)> {
+) -> Option<(
+    facteur_store::testing::TestDb,
+    Proxy,
+    facteur::app::Running,
+    String,
+    String,
+    tempfile::TempDir,
+)> {
     let db = facteur_store::testing::TestDb::postgres().await?;
     // postgres://user@HOST:PORT/name → the proxy's address in place of HOST:PORT.
     let (scheme_user, rest) = db.url.split_once('@').unwrap();
@@ -292,19 +326,36 @@ async fn all_delivered_once(receiver: &Receiver, ledger: &Ledger) {
         *counts.entry(subject).or_default() += 1;
     }
     for s in &ledger.acknowledged {
-        assert_eq!(counts.get(s), Some(&1), "{s}: acknowledged, delivered {:?} times", counts.get(s));
+        assert_eq!(
+            counts.get(s),
+            Some(&1),
+            "{s}: acknowledged, delivered {:?} times",
+            counts.get(s)
+        );
     }
 }
 
 /// Sends on both paths until both are accepted again (the store came back), within 30 s.
-async fn until_recovered(ledger: &mut Ledger, relay: SocketAddr, http: SocketAddr, key: &str, secret: &str, tag: &str) {
+async fn until_recovered(
+    ledger: &mut Ledger,
+    relay: SocketAddr,
+    http: SocketAddr,
+    key: &str,
+    secret: &str,
+    tag: &str,
+) {
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut i = 0;
     while !(ledger.smtp(relay, &format!("{tag}-smtp-{i}"), 1_000).await
-        && ledger.http(http, key, secret, &format!("{tag}-http-{i}")).await)
+        && ledger
+            .http(http, key, secret, &format!("{tag}-http-{i}"))
+            .await)
     {
         i += 1;
-        assert!(Instant::now() < deadline, "{tag}: still refusing 30 s after the database came back");
+        assert!(
+            Instant::now() < deadline,
+            "{tag}: still refusing 30 s after the database came back"
+        );
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
 }
@@ -320,7 +371,11 @@ async fn postgres_unreachable_then_back() {
     let mut ledger = Ledger::default();
     for i in 0..10 {
         assert!(ledger.smtp(relay, &format!("before-{i}"), 1_000).await);
-        assert!(ledger.http(http, &key, &secret, &format!("before-http-{i}")).await);
+        assert!(
+            ledger
+                .http(http, &key, &secret, &format!("before-http-{i}"))
+                .await
+        );
     }
     proxy.set(false);
     tokio::time::sleep(Duration::from_millis(1100)).await;
@@ -328,9 +383,14 @@ async fn postgres_unreachable_then_back() {
     assert_eq!(s, 503, "{v}");
     for i in 0..5 {
         ledger.smtp(relay, &format!("down-{i}"), 1_000).await;
-        ledger.http(http, &key, &secret, &format!("down-http-{i}")).await;
+        ledger
+            .http(http, &key, &secret, &format!("down-http-{i}"))
+            .await;
     }
-    assert!(ledger.refused >= 5, "nothing was refused while the database was away");
+    assert!(
+        ledger.refused >= 5,
+        "nothing was refused while the database was away"
+    );
     proxy.set(true);
     until_recovered(&mut ledger, relay, http, &key, &secret, "back").await;
     tokio::time::sleep(Duration::from_millis(1100)).await;
@@ -345,7 +405,15 @@ async fn postgres_read_only_then_writable() {
     let Some((db, _proxy, running, key, secret, _dir)) = postgres_node(receiver.addr).await else {
         return;
     };
-    let name = db.url.rsplit('/').next().unwrap().split('?').next().unwrap().to_string();
+    let name = db
+        .url
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .split('?')
+        .next()
+        .unwrap()
+        .to_string();
     let relay = listener(&running, "relay");
     let http = running.http;
     let mut ledger = Ledger::default();
@@ -354,15 +422,23 @@ async fn postgres_read_only_then_writable() {
     }
     // A failover to a read-only server, as the node sees it: every new transaction read-only,
     // every current connection cut.
-    psql(&format!("ALTER DATABASE {name} SET default_transaction_read_only = on"));
-    psql(&format!("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"));
+    psql(&format!(
+        "ALTER DATABASE {name} SET default_transaction_read_only = on"
+    ));
+    psql(&format!(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
+    ));
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let (s, v) = health(http).await;
     assert_eq!(s, 503, "{v}");
     assert!(v["error"].as_str().unwrap().contains("read-only"), "{v}");
     assert!(!ledger.smtp(relay, "read-only-smtp", 1_000).await);
-    psql(&format!("ALTER DATABASE {name} SET default_transaction_read_only = off"));
-    psql(&format!("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"));
+    psql(&format!(
+        "ALTER DATABASE {name} SET default_transaction_read_only = off"
+    ));
+    psql(&format!(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
+    ));
     until_recovered(&mut ledger, relay, http, &key, &secret, "writable").await;
     all_delivered_once(&receiver, &ledger).await;
     running.stop().await;

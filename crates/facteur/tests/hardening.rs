@@ -16,7 +16,10 @@ async fn read_until_closed(s: &mut TcpStream, limit: Duration) -> (String, Durat
     let started = Instant::now();
     let mut out = Vec::new();
     let _ = tokio::time::timeout(limit, s.read_to_end(&mut out)).await;
-    (String::from_utf8_lossy(&out).into_owned(), started.elapsed())
+    (
+        String::from_utf8_lossy(&out).into_owned(),
+        started.elapsed(),
+    )
 }
 
 fn body_json(raw: &str) -> serde_json::Value {
@@ -41,7 +44,8 @@ async fn a_suspended_key_cannot_authenticate_over_smtp() {
         .create_subaccount(&master, "sub", facteur::time::now_ms())
         .await
         .unwrap();
-    let plain = base64::engine::general_purpose::STANDARD.encode(format!("\0{}\0{secret}", sub.api_key));
+    let plain =
+        base64::engine::general_purpose::STANDARD.encode(format!("\0{}\0{secret}", sub.api_key));
     let smtp = n.addr("smtp");
     let ok = converse(smtp, &["EHLO client.test", &format!("AUTH PLAIN {plain}")]).await;
     assert!(ok[2].starts_with("235"), "{ok:?}");
@@ -62,7 +66,10 @@ async fn a_suspended_key_cannot_authenticate_over_smtp() {
         refused[2].starts_with("535 5.7.8") && refused[2].contains("suspended"),
         "{refused:?}"
     );
-    assert!(refused[3].starts_with("530"), "no mail without AUTH: {refused:?}");
+    assert!(
+        refused[3].starts_with("530"),
+        "no mail without AUTH: {refused:?}"
+    );
 }
 
 #[tokio::test]
@@ -80,7 +87,10 @@ async fn slow_and_idle_http_clients_are_cut_off() {
     let mut idle = TcpStream::connect(http).await.unwrap();
     // A partial header, then nothing.
     let mut partial = TcpStream::connect(http).await.unwrap();
-    partial.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n").await.unwrap();
+    partial
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
     // Headers sent one byte every 300 ms: never complete within the header timeout.
     let mut drip = TcpStream::connect(http).await.unwrap();
     let dripper = tokio::spawn(async move {
@@ -94,7 +104,8 @@ async fn slow_and_idle_http_clients_are_cut_off() {
     });
     // A declared body that never arrives.
     let mut body = TcpStream::connect(http).await.unwrap();
-    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", n.api_key, n.secret));
+    let auth =
+        base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", n.api_key, n.secret));
     body.write_all(
         format!("POST /v3.1/send HTTP/1.1\r\nHost: x\r\nAuthorization: Basic {auth}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{{\"Messages\":")
             .as_bytes(),
@@ -103,15 +114,32 @@ async fn slow_and_idle_http_clients_are_cut_off() {
     .unwrap();
 
     let (_, idle_took) = read_until_closed(&mut idle, Duration::from_secs(10)).await;
-    assert!(idle_took < Duration::from_secs(8), "idle socket kept {idle_took:?}");
+    assert!(
+        idle_took < Duration::from_secs(8),
+        "idle socket kept {idle_took:?}"
+    );
     let (raw, partial_took) = read_until_closed(&mut partial, Duration::from_secs(10)).await;
-    assert!(partial_took < Duration::from_secs(8), "partial header kept {partial_took:?}: {raw}");
+    assert!(
+        partial_took < Duration::from_secs(8),
+        "partial header kept {partial_took:?}: {raw}"
+    );
     let (raw, body_took) = read_until_closed(&mut body, Duration::from_secs(10)).await;
-    assert!(body_took < Duration::from_secs(8), "partial body kept {body_took:?}");
+    assert!(
+        body_took < Duration::from_secs(8),
+        "partial body kept {body_took:?}"
+    );
     assert_eq!(status(&raw), 408, "{raw}");
-    assert!(body_json(&raw)["ErrorMessage"].as_str().unwrap().contains("http_body_timeout"));
+    assert!(
+        body_json(&raw)["ErrorMessage"]
+            .as_str()
+            .unwrap()
+            .contains("http_body_timeout")
+    );
     let (_, drip_took) = dripper.await.unwrap();
-    assert!(drip_took < Duration::from_secs(8), "dripping headers kept {drip_took:?}");
+    assert!(
+        drip_took < Duration::from_secs(8),
+        "dripping headers kept {drip_took:?}"
+    );
 
     // The server still serves.
     let (s, v) = http_json(http, "GET", "/healthz", None, None).await;
@@ -136,7 +164,12 @@ async fn one_address_cannot_take_every_connection() {
     let mut sixth = TcpStream::connect(http).await.unwrap();
     let (raw, _) = read_until_closed(&mut sixth, Duration::from_secs(5)).await;
     assert_eq!(status(&raw), 503, "{raw}");
-    assert!(body_json(&raw)["ErrorMessage"].as_str().unwrap().contains("max_connections_per_ip"));
+    assert!(
+        body_json(&raw)["ErrorMessage"]
+            .as_str()
+            .unwrap()
+            .contains("max_connections_per_ip")
+    );
     // SMTP shares the count: 421 4.7.0.
     let replies = converse(n.addr("smtp"), &[]).await;
     assert!(replies[0].starts_with("421 4.7.0"), "{replies:?}");
@@ -162,15 +195,27 @@ async fn one_address_cannot_take_every_connection() {
     let mut over = socket.connect(http).await.unwrap();
     let (raw, _) = read_until_closed(&mut over, Duration::from_secs(5)).await;
     assert_eq!(status(&raw), 503, "{raw}");
-    assert!(body_json(&raw)["ErrorMessage"].as_str().unwrap().contains("max_connections"));
+    assert!(
+        body_json(&raw)["ErrorMessage"]
+            .as_str()
+            .unwrap()
+            .contains("max_connections")
+    );
     // Freed connections are counted back.
     drop(held);
     drop(more);
     tokio::time::sleep(Duration::from_millis(300)).await;
     let (s, _) = http_json(http, "GET", "/healthz", None, None).await;
     assert_eq!(s, 200);
-    let (_, metrics) = raw_request(http, "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await;
-    assert!(metrics.contains("facteur_connections_refused_total 3"), "{metrics}");
+    let (_, metrics) = raw_request(
+        http,
+        "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(
+        metrics.contains("facteur_connections_refused_total 3"),
+        "{metrics}"
+    );
 }
 
 async fn raw_request(addr: std::net::SocketAddr, request: &str) -> (u16, String) {
@@ -185,24 +230,50 @@ async fn every_http_error_has_a_json_body() {
     let rx = Receiver::start().await;
     let n = node(rx.addr).await;
     let http = n.running.http;
-    let long_uri = format!("GET /{} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", "a".repeat(9000));
-    let huge_uri = format!("GET /{} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", "a".repeat(70_000));
-    let big_header = format!("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\nConnection: close\r\n\r\n", "b".repeat(70_000));
-    let huge_header = format!("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\nConnection: close\r\n\r\n", "b".repeat(300_000));
+    let long_uri = format!(
+        "GET /{} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        "a".repeat(9000)
+    );
+    let huge_uri = format!(
+        "GET /{} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        "a".repeat(70_000)
+    );
+    let big_header = format!(
+        "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\nConnection: close\r\n\r\n",
+        "b".repeat(70_000)
+    );
+    let huge_header = format!(
+        "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\nConnection: close\r\n\r\n",
+        "b".repeat(300_000)
+    );
     let many_headers = format!(
         "GET /healthz HTTP/1.1\r\nHost: x\r\n{}Connection: close\r\n\r\n",
-        (0..150).map(|i| format!("X-H{i}: v\r\n")).collect::<String>()
+        (0..150)
+            .map(|i| format!("X-H{i}: v\r\n"))
+            .collect::<String>()
     );
     let cases: Vec<(&str, String, u16)> = vec![
-        ("unknown path", "GET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".into(), 404),
-        ("wrong method", "DELETE /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".into(), 405),
+        (
+            "unknown path",
+            "GET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".into(),
+            404,
+        ),
+        (
+            "wrong method",
+            "DELETE /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".into(),
+            405,
+        ),
         ("long target", long_uri, 414),
         ("huge target", huge_uri, 414),
         ("large header", big_header, 431),
         ("header past the buffer", huge_header, 431),
         ("many headers", many_headers, 431),
         ("not HTTP", "GARBAGE\x01 / HTTP/1.1\r\n\r\n".into(), 400),
-        ("bad header", "GET / HTTP/1.1\r\nHo st: x\r\n\r\n".into(), 400),
+        (
+            "bad header",
+            "GET / HTTP/1.1\r\nHo st: x\r\n\r\n".into(),
+            400,
+        ),
     ];
     for (what, request, expected) in cases {
         let (s, raw) = raw_request(http, &request).await;
@@ -222,19 +293,41 @@ async fn failed_http_authentications_are_throttled_and_counted() {
     let (s, _) = http_json(http, "GET", "/v3/REST/apikey", good, None).await;
     assert_eq!(s, 200);
     for _ in 0..3 {
-        let (s, _) = http_json(http, "GET", "/v3/REST/apikey", Some((&n.api_key, "wrong")), None).await;
+        let (s, _) = http_json(
+            http,
+            "GET",
+            "/v3/REST/apikey",
+            Some((&n.api_key, "wrong")),
+            None,
+        )
+        .await;
         assert_eq!(s, 401);
     }
     // Blocked now, even with the right secret, on both API shapes.
     let (s, v) = http_json(http, "GET", "/v3/REST/apikey", good, None).await;
     assert_eq!(s, 429, "{v}");
-    assert!(v["ErrorMessage"].as_str().unwrap().contains("Too many failed"));
+    assert!(
+        v["ErrorMessage"]
+            .as_str()
+            .unwrap()
+            .contains("Too many failed")
+    );
     let body = r#"{"Messages":[{"From":{"Email":"a@example.org"},"To":[{"Email":"b@example.net"}],"Subject":"x","TextPart":"x"}]}"#;
     let (s, v) = http_json(http, "POST", "/v3.1/send", good, Some(body)).await;
     assert_eq!(s, 429, "{v}");
-    let (_, metrics) = raw_request(http, "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await;
-    assert!(metrics.contains("facteur_auth_failures_total 3"), "{metrics}");
-    assert!(metrics.contains("facteur_auth_throttled_total 2"), "{metrics}");
+    let (_, metrics) = raw_request(
+        http,
+        "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(
+        metrics.contains("facteur_auth_failures_total 3"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("facteur_auth_throttled_total 2"),
+        "{metrics}"
+    );
 }
 
 #[tokio::test]
@@ -267,13 +360,18 @@ async fn a_command_dripped_without_a_line_end_is_cut_off() {
         }
     }
     assert!(closed, "a session dripping bytes stayed open");
-    assert!(started.elapsed() < Duration::from_secs(6), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(6),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 /// A pipelined SMTP transaction over plain TCP (the node allows plaintext AUTH); returns every
 /// reply the server sent.
 async fn smtp_script(addr: std::net::SocketAddr, n: &Node, mail_from: &str, data: &str) -> String {
-    let token = base64::engine::general_purpose::STANDARD.encode(format!("\0{}\0{}", n.api_key, n.secret));
+    let token =
+        base64::engine::general_purpose::STANDARD.encode(format!("\0{}\0{}", n.api_key, n.secret));
     let mut s = TcpStream::connect(addr).await.unwrap();
     let script = format!(
         "EHLO c\r\nAUTH PLAIN {token}\r\nMAIL FROM:<{mail_from}>\r\nRCPT TO:<ada@example.net>\r\nDATA\r\n{data}\r\n.\r\nQUIT\r\n"
@@ -304,7 +402,11 @@ async fn a_blocked_smtp_message_bounces_to_its_sender() {
     assert_eq!(dsn.rcpts, vec!["shop@example.com".to_string()]);
     assert!(dsn.data.contains("multipart/report"), "{}", dsn.data);
     assert!(dsn.data.contains("Status: 5.6.0"), "{}", dsn.data);
-    assert!(dsn.data.contains("error in template language"), "{}", dsn.data);
+    assert!(
+        dsn.data.contains("error in template language"),
+        "{}",
+        dsn.data
+    );
 }
 
 #[tokio::test]
@@ -322,7 +424,14 @@ async fn the_size_limit_holds_on_every_path() {
         "Subject": "big", "TextPart": big,
     }]})
     .to_string();
-    let (s, v) = http_json(n.running.http, "POST", "/v3.1/send", Some((&n.api_key, &n.secret)), Some(&body)).await;
+    let (s, v) = http_json(
+        n.running.http,
+        "POST",
+        "/v3.1/send",
+        Some((&n.api_key, &n.secret)),
+        Some(&body),
+    )
+    .await;
     assert_eq!(s, 400, "{v}");
     assert_eq!(v["Messages"][0]["Errors"][0]["ErrorCode"], "mj-0011", "{v}");
     // SMTP: a small message whose template language makes it large is refused at DATA.

@@ -422,10 +422,22 @@ pub async fn serve_process(
     use tokio::io::AsyncBufReadExt;
     let mut child = tokio::process::Command::new(BIN)
         .args([
-            "serve", "--smtp", "127.0.0.1:0", "--smtps", "127.0.0.1:0", "--relay", "127.0.0.1:0",
-            "--http", "127.0.0.1:0",
+            "serve",
+            "--smtp",
+            "127.0.0.1:0",
+            "--smtps",
+            "127.0.0.1:0",
+            "--relay",
+            "127.0.0.1:0",
+            "--http",
+            "127.0.0.1:0",
         ])
-        .args(["--trusted-networks", "127.0.0.0/8", "--trusted-account", key])
+        .args([
+            "--trusted-networks",
+            "127.0.0.0/8",
+            "--trusted-account",
+            key,
+        ])
         .args(["--retry-initial", "200ms", "--retry-max", "500ms"])
         .arg("--relay-host")
         .arg(relay.to_string())
@@ -457,4 +469,5 @@ pub async fn serve_process(
     (child, addrs)
 }
 
+#[allow(unused_imports)]
 pub use facteur_store::testing::Tmpfs;
