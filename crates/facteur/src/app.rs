@@ -156,7 +156,9 @@ impl App {
                     Metrics::inc(&self.metrics.dsn_generated_total);
                     self.queue_wakeup.notify_one();
                 }
-                Err(e) => tracing::error!(error = %e, msg_id = id, "cannot spool the bounce of a blocked message"),
+                Err(e) => {
+                    tracing::error!(error = %e, msg_id = id, "cannot spool the bounce of a blocked message")
+                }
             }
         }
         if let Some(((account, to, errors), original)) = report
@@ -470,7 +472,10 @@ pub async fn start(cfg: Config, resolver: Option<Resolver>) -> anyhow::Result<Ru
             });
         }
         tasks.spawn(crate::webhooks::run(app.clone(), shutdown_rx.clone()));
-        tasks.spawn(crate::scheduler::summaries(app.clone(), shutdown_rx.clone()));
+        tasks.spawn(crate::scheduler::summaries(
+            app.clone(),
+            shutdown_rx.clone(),
+        ));
         scheduler = Some(tasks.spawn(crate::scheduler::run(app.clone(), shutdown_rx)));
     }
     Ok(Running {

@@ -124,14 +124,15 @@ async fn connection(
 ) {
     let _ = tcp.set_nodelay(true);
     let ip = ClientIp(peer.ip());
-    let service = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
-        req.extensions_mut().insert(ip);
-        let mut router = router.clone();
-        async move {
-            use tower::Service;
-            router.call(req.map(Body::new)).await
-        }
-    });
+    let service =
+        hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+            req.extensions_mut().insert(ip);
+            let mut router = router.clone();
+            async move {
+                use tower::Service;
+                router.call(req.map(Body::new)).await
+            }
+        });
     let io = TokioIo::new(GuardedIo::new(tcp, app.cfg.http_idle_timeout));
     let conn = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
@@ -169,8 +170,8 @@ async fn refuse(mut tcp: TcpStream, refusal: Refusal) {
             "The server has too many open connections (max_connections): try again shortly"
         }
     };
-    let body = serde_json::json!({"ErrorInfo": "", "ErrorMessage": why, "StatusCode": 503})
-        .to_string();
+    let body =
+        serde_json::json!({"ErrorInfo": "", "ErrorMessage": why, "StatusCode": 503}).to_string();
     let response = format!(
         "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nretry-after: 5\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{body}",
         body.len()
@@ -185,10 +186,7 @@ async fn refuse(mut tcp: TcpStream, refusal: Refusal) {
 /// Before any handler: the URI and header limits (414, 431 with JSON bodies), then the whole
 /// body read under `http_body_timeout` (408), so that a handler never waits on a slow client.
 async fn guard_request(State(app): State<Arc<App>>, req: Request, next: Next) -> Response {
-    let uri_len = req
-        .uri()
-        .path_and_query()
-        .map_or(0, |p| p.as_str().len());
+    let uri_len = req.uri().path_and_query().map_or(0, |p| p.as_str().len());
     if uri_len > MAX_URI_BYTES {
         return ApiError::new(
             StatusCode::URI_TOO_LONG,
@@ -224,9 +222,13 @@ async fn guard_request(State(app): State<Arc<App>>, req: Request, next: Next) ->
     }
     let (parts, body) = req.into_parts();
     match tokio::time::timeout(app.cfg.http_body_timeout, collect(body, max)).await {
-        Ok(Ok(bytes)) => next.run(Request::from_parts(parts, Body::from(bytes))).await,
-        Ok(Err(e)) => ApiError::bad_request(format!("Cannot read the request body: {e}"))
-            .into_response(),
+        Ok(Ok(bytes)) => {
+            next.run(Request::from_parts(parts, Body::from(bytes)))
+                .await
+        }
+        Ok(Err(e)) => {
+            ApiError::bad_request(format!("Cannot read the request body: {e}")).into_response()
+        }
         Err(_) => {
             Metrics::inc(&app.metrics.http_timeouts_total);
             let mut r = ApiError::new(
@@ -284,8 +286,7 @@ impl GuardedIo {
     fn active(&mut self) {
         let next = Instant::now() + self.idle;
         // Resetting a timer costs; do it only when it moved by a meaningful amount.
-        if next.saturating_duration_since(self.deadline.deadline()) > Duration::from_millis(250)
-        {
+        if next.saturating_duration_since(self.deadline.deadline()) > Duration::from_millis(250) {
             self.deadline.as_mut().reset(next);
         }
     }
@@ -447,11 +448,11 @@ mod tests {
         assert!(out.contains(&format!("content-length: {}\r\n", body.len())));
         // A response of the application (with a body) is left alone.
         assert!(
-            rewrite_automatic_response(
-                b"HTTP/1.1 400 Bad Request\r\ncontent-length: 12\r\n\r\n"
-            )
-            .is_none()
+            rewrite_automatic_response(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 12\r\n\r\n")
+                .is_none()
         );
-        assert!(rewrite_automatic_response(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n").is_none());
+        assert!(
+            rewrite_automatic_response(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n").is_none()
+        );
     }
 }

@@ -174,14 +174,19 @@ async fn record_until_stored(
     entry: &QueueEntry,
     record: facteur_store::AttemptRecord,
 ) -> Option<Option<i64>> {
-    let give_up = tokio::time::Instant::now() + app.cfg.lease.saturating_sub(Duration::from_secs(5));
+    let give_up =
+        tokio::time::Instant::now() + app.cfg.lease.saturating_sub(Duration::from_secs(5));
     let mut wait = Duration::from_millis(200);
     let mut tries = 0u32;
     loop {
         match app.writer.record(record.clone()).await {
             Ok(dsn_id) => {
                 if tries > 0 {
-                    tracing::info!(msg_id = entry.message_id, tries, "delivery outcome recorded after the store came back");
+                    tracing::info!(
+                        msg_id = entry.message_id,
+                        tries,
+                        "delivery outcome recorded after the store came back"
+                    );
                 }
                 return Some(dsn_id);
             }
@@ -226,7 +231,15 @@ pub async fn summaries(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
         last = now;
         if d.iter().any(|&x| x > 0) {
             let queue = app.store.queue_len().await.unwrap_or(-1);
-            tracing::info!(accepted = d[4], sent = d[0], deferred = d[1], bounced = d[2], expired = d[3], queue, "last minute");
+            tracing::info!(
+                accepted = d[4],
+                sent = d[0],
+                deferred = d[1],
+                bounced = d[2],
+                expired = d[3],
+                queue,
+                "last minute"
+            );
         }
     }
 }

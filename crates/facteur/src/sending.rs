@@ -128,7 +128,9 @@ pub struct OwnParts<'a> {
 /// Runs CPU work (parsing and rendering templates, compiling MJML, generating text) on the
 /// blocking pool, so that it never holds an async worker. `Err` when it panicked (a bug: the
 /// caller answers with an internal error instead of dropping the connection).
-pub async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, String> {
+pub async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, String> {
     tokio::task::spawn_blocking(f).await.map_err(|e| {
         tracing::error!(error = %e, "CPU task failed");
         format!("internal error: {e}")

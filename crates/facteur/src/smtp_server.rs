@@ -76,7 +76,8 @@ async fn connection(
                 Refusal::PerIp => reply::TOO_MANY_CONNECTIONS,
                 Refusal::Total => reply::SERVER_BUSY,
             };
-            let _ = tokio::time::timeout(Duration::from_secs(2), tcp.write_all(&r.to_bytes())).await;
+            let _ =
+                tokio::time::timeout(Duration::from_secs(2), tcp.write_all(&r.to_bytes())).await;
             return;
         }
     };

@@ -162,7 +162,8 @@ pub fn is_private(ip: IpAddr) -> bool {
         IpAddr::V4(v4) => private_v4(v4),
         IpAddr::V6(v6) => {
             let s = v6.segments();
-            let embedded = |hi: u16, lo: u16| std::net::Ipv4Addr::from(((hi as u32) << 16) | lo as u32);
+            let embedded =
+                |hi: u16, lo: u16| std::net::Ipv4Addr::from(((hi as u32) << 16) | lo as u32);
             if let Some(v4) = v6.to_ipv4_mapped() {
                 return private_v4(v4);
             }
@@ -216,12 +217,18 @@ impl reqwest::dns::Resolve for PublicOnly {
     fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
         let host = name.as_str().to_string();
         Box::pin(async move {
-            let addrs: Vec<std::net::SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
-                .await?
+            let addrs: Vec<std::net::SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let public: Vec<_> = addrs
+                .iter()
+                .copied()
+                .filter(|a| !is_private(a.ip()))
                 .collect();
-            let public: Vec<_> = addrs.iter().copied().filter(|a| !is_private(a.ip())).collect();
             if public.is_empty() {
-                let shown = addrs.first().map(|a| a.ip().to_string()).unwrap_or_default();
+                let shown = addrs
+                    .first()
+                    .map(|a| a.ip().to_string())
+                    .unwrap_or_default();
                 return Err(format!(
                     "{host} resolves only to private addresses ({shown}); refused unless the operator sets webhook_allow_private"
                 )

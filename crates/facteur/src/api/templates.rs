@@ -524,7 +524,11 @@ async fn send_test(
         let render = |part: &str, text: &str, mode: Mode| render_part(&ctx, part, text, mode);
         let subject = render("Headers.Subject", &subject_source, Mode::Text)?;
         let html = render("Html-part", &html_source, Mode::Html)?;
-        let text = text_part(render("Text-part", &text_source, Mode::Text)?, &html, generate);
+        let text = text_part(
+            render("Text-part", &text_source, Mode::Text)?,
+            &html,
+            generate,
+        );
         Ok::<_, ApiError>((subject, html, text))
     })
     .await?;
@@ -1126,7 +1130,11 @@ async fn preview(
         };
         let render = |part: &str, text: &str, mode: Mode| render_part(&ctx, part, text, mode);
         let html = render("Html-part", &content.html, Mode::Html)?;
-        let text = text_part(render("Text-part", &content.text, Mode::Text)?, &html, generate);
+        let text = text_part(
+            render("Text-part", &content.text, Mode::Text)?,
+            &html,
+            generate,
+        );
         let subject = render("Headers.Subject", &subject, Mode::Text)?;
         Ok::<_, ApiError>(json!({"Subject": subject, "Html-part": html, "Text-part": text}))
     })
