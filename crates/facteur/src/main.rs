@@ -68,7 +68,8 @@ enum TemplateCommand {
     /// Render a template (.mjml is compiled to HTML first) with test values; prints the result
     Render {
         file: PathBuf,
-        /// JSON test values: {"Variables": {...}, "data": {...}} or a flat object of variables
+        /// JSON test values, inline or the path of a file holding them:
+        /// {"Variables": {...}, "data": {...}} or a flat object of variables
         #[arg(long)]
         vars: Option<PathBuf>,
         /// Render as a text part or subject (no HTML escaping of values)

@@ -39,17 +39,28 @@ fn load(path: &Path) -> Result<Loaded, String> {
     })
 }
 
-/// Test values from a file, split as the API splits them (see `split_test_values`).
+/// Test values given inline (`{"name": "Ada"}`) or in a file, split as the API splits them
+/// (see `split_test_values`).
 fn values(vars: Option<&Path>) -> Result<(Value, Value), String> {
     let Some(path) = vars else {
         return Ok((Value::Null, Value::Null));
     };
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
-    let json: Value = serde_json::from_str(&text)
-        .map_err(|e| format!("{}: invalid JSON: {e}", path.display()))?;
+    let given = path.to_string_lossy();
+    let (text, origin) = if given.trim_start().starts_with('{') {
+        (given.to_string(), "--vars".to_string())
+    } else {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            format!(
+                "{}: cannot read: {e} (--vars takes a JSON object or the path of a file holding one)",
+                path.display()
+            )
+        })?;
+        (text, path.display().to_string())
+    };
+    let json: Value =
+        serde_json::from_str(&text).map_err(|e| format!("{origin}: invalid JSON: {e}"))?;
     if !json.is_object() {
-        return Err(format!("{}: expected a JSON object", path.display()));
+        return Err(format!("{origin}: expected a JSON object"));
     }
     Ok(facteur_template::split_test_values(&json))
 }

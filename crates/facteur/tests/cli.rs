@@ -234,6 +234,18 @@ async fn template_render_and_check() {
         "{html}"
     );
 
+    // The same values inline, as `--help` says.
+    let out = Command::new(BIN)
+        .args(["template", "render"])
+        .arg(&mjml)
+        .args(["--vars", r#"{"name": "Bob", "lines": ["Pie"]}"#])
+        .output()
+        .await
+        .unwrap();
+    let html = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(html.contains("Hello Bob") && html.contains("Pie"), "{html}");
+
     // Missing variable without default: the error names the file, line and column.
     let bad = dir.path().join("bad.html");
     std::fs::write(&bad, "<p>\n  {{ var:missing }}</p>").unwrap();
