@@ -7,6 +7,7 @@ use mail_builder::headers::content_type::ContentType;
 use mail_builder::headers::raw::Raw;
 use mail_builder::mime::{BodyPart, MimePart};
 
+use crate::compose::base64_lines;
 use crate::headers::{header_section, rfc5322_date};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,7 +68,11 @@ pub fn build_dsn(dsn: &Dsn<'_>) -> Vec<u8> {
         );
     }
     for r in &dsn.recipients {
-        human.push_str(&format!("<{}>: {}\r\n", r.address, one_line(&r.diagnostic)));
+        human.push_str(&format!(
+            "<{}>: {}\r\n",
+            one_line(&r.address),
+            one_line(&r.diagnostic)
+        ));
     }
 
     let mut status = format!(
@@ -79,7 +84,7 @@ pub fn build_dsn(dsn: &Dsn<'_>) -> Vec<u8> {
     for r in &dsn.recipients {
         status.push_str(&format!(
             "\r\nFinal-Recipient: rfc822; {}\r\nAction: {}\r\nStatus: {}\r\n",
-            r.address,
+            one_line(&r.address),
             if r.action == DsnAction::Failed {
                 "failed"
             } else {
@@ -88,7 +93,7 @@ pub fn build_dsn(dsn: &Dsn<'_>) -> Vec<u8> {
             r.status
         ));
         if let Some(mta) = &r.remote_mta {
-            status.push_str(&format!("Remote-MTA: dns; {mta}\r\n"));
+            status.push_str(&format!("Remote-MTA: dns; {}\r\n", one_line(mta)));
         }
         let kind = if r.remote_mta.is_some() {
             "smtp"
@@ -102,7 +107,23 @@ pub fn build_dsn(dsn: &Dsn<'_>) -> Vec<u8> {
         status.push_str(&format!("Last-Attempt-Date: {}\r\n", rfc5322_date(dsn.now)));
     }
 
-    let headers = String::from_utf8_lossy(header_section(dsn.original_message)).into_owned();
+    // The original headers as they are, 8bit when they are SMTP-clean (they always are when
+    // they came through the intake or compose), else base64: never re-encoded into longer
+    // lines or carrying a bare CR, LF or NUL.
+    let headers = header_section(dsn.original_message);
+    let headers_part = if smtp_clean(headers) {
+        MimePart::new(
+            ContentType::new("text/rfc822-headers").attribute("charset", "utf-8"),
+            BodyPart::Binary(headers.into()),
+        )
+        .transfer_encoding("8bit")
+    } else {
+        MimePart::new(
+            ContentType::new("text/rfc822-headers").attribute("charset", "utf-8"),
+            BodyPart::Binary(base64_lines(headers).into()),
+        )
+        .transfer_encoding("base64")
+    };
     let report = MimePart::new(
         ContentType::new("multipart/report")
             .attribute("report-type", "delivery-status")
@@ -118,11 +139,7 @@ pub fn build_dsn(dsn: &Dsn<'_>) -> Vec<u8> {
                 BodyPart::Binary(status.into_bytes().into()),
             )
             .transfer_encoding("7bit"),
-            MimePart::new(
-                ContentType::new("text/rfc822-headers").attribute("charset", "utf-8"),
-                BodyPart::Text(headers.into()),
-            )
-            .transfer_encoding("8bit"),
+            headers_part,
         ]),
     );
     MessageBuilder::new()
@@ -140,13 +157,126 @@ pub fn build_dsn(dsn: &Dsn<'_>) -> Vec<u8> {
         .unwrap_or_default()
 }
 
+/// Lines end with CRLF (the last may have no end), no NUL, none over 998 octets.
+fn smtp_clean(b: &[u8]) -> bool {
+    let mut line = 0;
+    for (i, &c) in b.iter().enumerate() {
+        match c {
+            0 => return false,
+            b'\r' if b.get(i + 1) != Some(&b'\n') => return false,
+            b'\n' if i == 0 || b[i - 1] != b'\r' => return false,
+            b'\r' => {}
+            b'\n' => line = 0,
+            _ => {
+                line += 1;
+                if line > 998 {
+                    return false;
+                }
+            }
+        }
+    }
+    true
+}
+
+/// Longest diagnostic written (a remote reply can be up to 64 KB); longer ones are cut.
+const MAX_DIAGNOSTIC: usize = 800;
+
+/// A remote reply, a local reason or an address in the DSN's 7bit parts: one line of printable
+/// ASCII (control characters and runs of white space become one space, other characters `?`),
+/// at most [`MAX_DIAGNOSTIC`] octets, so the DSN passes any SMTP server's checks.
 fn one_line(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
+    let mut out = String::new();
+    for word in s
+        .split(|c: char| c.is_whitespace() || c.is_control())
+        .filter(|w| !w.is_empty())
+    {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.extend(
+            word.chars()
+                .map(|c| if c.is_ascii_graphic() { c } else { '?' }),
+        );
+        if out.len() > MAX_DIAGNOSTIC {
+            out.truncate(MAX_DIAGNOSTIC);
+            out.push_str("...");
+            break;
+        }
+    }
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by the mime-dsn fuzz target: the original headers went through a lossy UTF-8
+    /// conversion, so a 998-octet line with an invalid byte became 1000 octets long.
+    #[test]
+    fn original_headers_kept_as_they_are() {
+        let mut line = b"X-Long: ".to_vec();
+        line.resize(990, b'y');
+        line.push(0xff);
+        line.resize(998, b'z');
+        for original in [
+            [line.clone(), b"\r\nSubject: x\r\n\r\nbody\r\n".to_vec()].concat(),
+            b"Subject: a\0b\r\nX: bare\rcr\r\n\r\n".to_vec(),
+        ] {
+            let dsn = Dsn {
+                reporting_mta: "mx.test",
+                original_sender: "a@b.c",
+                original_envelope_id: 1,
+                arrival_date: 0,
+                now: 0,
+                recipients: vec![],
+                original_message: &original,
+                message_id: "dsn3@mx.test".into(),
+                boundary: "BOUNDARY".into(),
+            };
+            let out = build_dsn(&dsn);
+            crate::compose::tests::assert_smtp_safe(&out);
+            // As they were: 8bit when clean, else base64.
+            let want = header_section(&original);
+            let kept = out.windows(want.len()).any(|w| w == want)
+                || out
+                    .windows(40)
+                    .any(|w| w == &crate::compose::base64_lines(want)[..40]);
+            assert!(kept, "{}", String::from_utf8_lossy(&out));
+        }
+    }
+
+    /// Found by the mime-dsn fuzz target: a remote reply holding a NUL (or a very long one)
+    /// went as it was into the DSN's 7bit parts, which the next hop may refuse.
+    #[test]
+    fn hostile_remote_reply() {
+        let original = b"From: a@b.c\r\nSubject: Hello\r\n\r\nbody\r\n";
+        let diagnostic = format!("550 5.7.1 a\0b\r.\r \u{1}{} r\u{e9}ponse", "x".repeat(5000));
+        let dsn = Dsn {
+            reporting_mta: "mx.test",
+            original_sender: "a@b.c",
+            original_envelope_id: 1,
+            arrival_date: 1_795_000_000,
+            now: 1_795_000_100,
+            recipients: vec![DsnRecipient {
+                address: "nobody@x.test".into(),
+                action: DsnAction::Failed,
+                status: "5.7.1".into(),
+                remote_mta: Some("mx.x.test".into()),
+                diagnostic,
+            }],
+            original_message: original,
+            message_id: "dsn2@mx.test".into(),
+            boundary: "BOUNDARY".into(),
+        };
+        let out = build_dsn(&dsn);
+        crate::compose::tests::assert_smtp_safe(&out);
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.contains("Diagnostic-Code: smtp; 550 5.7.1 a b . xxx"),
+            "{text}"
+        );
+        assert!(text.is_ascii(), "7bit parts are ASCII");
+    }
 
     #[test]
     fn dsn_structure() {

@@ -4,6 +4,7 @@
 pub mod compose;
 pub mod dsn;
 pub mod headers;
+pub mod limits;
 pub mod mj_headers;
 pub mod send;
 

@@ -8,19 +8,14 @@ use serde_json::{Map, Value};
 
 use crate::compose::{Attachment, Mailbox};
 
-/// Most messages in one call.
-pub const MAX_MESSAGES: usize = 50;
-/// Most recipients in each of To, Cc and Bcc.
-pub const MAX_RECIPIENTS: usize = 50;
-pub const MAX_SUBJECT: usize = 255;
-pub const MAX_URL_TAGS: usize = 256;
-/// Attachments and inline parts of one message, decoded, in all.
-pub const MAX_ATTACHMENTS_BYTES: usize = 15 * 1024 * 1024;
-pub const MAX_ATTACHMENTS: usize = 100;
-pub const MAX_HEADERS: usize = 100;
-pub const MAX_VARIABLES: usize = 1000;
-pub const MAX_CUSTOM_ID: usize = 255;
-pub const MAX_EVENT_PAYLOAD: usize = 4096;
+// The limits live in [`crate::limits`], shared with the X-MJ SMTP headers; re-exported here
+// where they have always been.
+use crate::limits;
+pub use crate::limits::{
+    MAX_ATTACHMENTS, MAX_ATTACHMENTS_BYTES, MAX_CAMPAIGN, MAX_CUSTOM_ID, MAX_EVENT_PAYLOAD,
+    MAX_HEADER_NAME, MAX_HEADERS, MAX_MESSAGES, MAX_MONITORING_CATEGORY, MAX_RECIPIENTS,
+    MAX_SUBJECT, MAX_URL_TAGS, MAX_VARIABLES,
+};
 
 /// Headers a message may not set through `Headers` (send-0011): Facteur or the envelope own them.
 pub const FORBIDDEN_HEADERS: &[&str] = &[
@@ -304,7 +299,7 @@ impl<'a> Check<'a> {
         match self.get(key)? {
             Value::String(s) => {
                 if let Some(max) = max
-                    && s.chars().count() > max
+                    && limits::too_long(s, max)
                 {
                     self.errors.push(SendError::at(
                         "mj-0006",
@@ -377,10 +372,10 @@ impl<'a> Check<'a> {
                 return None;
             }
         };
-        if name.contains(['\r', '\n']) {
+        if name.contains(['\r', '\n', '\0']) {
             self.errors.push(SendError::at(
                 "mj-0005",
-                "\"Name\" must not contain line breaks.",
+                "\"Name\" must not contain line breaks or NUL.",
                 &format!("{path}.Name"),
             ));
             return None;
@@ -574,7 +569,10 @@ impl<'a> Check<'a> {
                 ));
                 continue;
             }
-            if name.is_empty() || !name.bytes().all(|b| b.is_ascii_graphic() && b != b':') {
+            if name.is_empty()
+                || name.len() > MAX_HEADER_NAME
+                || !name.bytes().all(|b| b.is_ascii_graphic() && b != b':')
+            {
                 self.errors.push(SendError::at(
                     "mj-0005",
                     format!("\"{name}\" is not a valid header name."),
@@ -594,7 +592,7 @@ impl<'a> Check<'a> {
             if value.contains(['\r', '\n', '\0']) {
                 self.errors.push(SendError::at(
                     "mj-0005",
-                    "Header values must not contain line breaks.",
+                    "Header values must not contain line breaks or NUL.",
                     &path,
                 ));
                 continue;
@@ -676,19 +674,19 @@ fn parse_message(m: &Map<String, Value>) -> Result<MessageSpec, Vec<SendError>> 
     spec.cc = c.mailboxes("Cc");
     spec.bcc = c.mailboxes("Bcc");
     if let Some(s) = &spec.subject
-        && s.contains(['\r', '\n'])
+        && s.contains(['\r', '\n', '\0'])
     {
         c.errors.push(SendError::at(
             "mj-0005",
-            "\"Subject\" must not contain line breaks.",
+            "\"Subject\" must not contain line breaks or NUL.",
             "Subject",
         ));
     }
     spec.template_id = match c.get("TemplateID") {
         None => None,
-        Some(Value::Number(n)) => match n.as_i64() {
-            Some(id) if id > 0 => Some(id),
-            _ => {
+        Some(Value::Number(n)) => match n.as_i64().and_then(limits::template_id) {
+            Some(id) => Some(id),
+            None => {
                 c.errors
                     .push(type_mismatch("positive integer", "TemplateID"));
                 None
@@ -747,7 +745,19 @@ fn parse_message(m: &Map<String, Value>) -> Result<MessageSpec, Vec<SendError>> 
     spec.event_payload = c
         .string("EventPayload", Some(MAX_EVENT_PAYLOAD))
         .unwrap_or_default();
-    spec.campaign = c.string("CustomCampaign", Some(255)).unwrap_or_default();
+    spec.campaign = c.string("CustomCampaign", None).unwrap_or_default();
+    if let Some(why) = limits::campaign_error(&spec.campaign) {
+        let code = if limits::too_long(&spec.campaign, MAX_CAMPAIGN) {
+            "mj-0006"
+        } else {
+            "mj-0005"
+        };
+        c.errors.push(SendError::at(
+            code,
+            format!("\"CustomCampaign\": {why}."),
+            "CustomCampaign",
+        ));
+    }
     spec.deduplicate_campaign = c.boolean("DeduplicateCampaign").unwrap_or(false);
     if spec.deduplicate_campaign && spec.campaign.is_empty() {
         c.errors.push(SendError::new(
@@ -761,9 +771,9 @@ fn parse_message(m: &Map<String, Value>) -> Result<MessageSpec, Vec<SendError>> 
     spec.track_clicks = c.tracking("TrackClicks");
     match c.get("Priority") {
         None => {}
-        Some(Value::Number(n)) => match n.as_i64() {
-            Some(p @ 0..=3) => spec.priority = p as i32,
-            _ => c.errors.push(SendError::at(
+        Some(Value::Number(n)) => match n.as_i64().and_then(limits::priority) {
+            Some(p) => spec.priority = p,
+            None => c.errors.push(SendError::at(
                 "mj-0005",
                 format!("Priority {n} is not allowed: use 0, 1, 2 or 3."),
                 "Priority",
@@ -782,7 +792,7 @@ fn parse_message(m: &Map<String, Value>) -> Result<MessageSpec, Vec<SendError>> 
             "URLTags",
         ));
     }
-    spec.monitoring_category = c.string("MonitoringCategory", Some(255));
+    spec.monitoring_category = c.string("MonitoringCategory", Some(MAX_MONITORING_CATEGORY));
     if let Some(v) = c.get("StatisticsContactsListID")
         && !v.is_i64()
     {
@@ -941,6 +951,8 @@ mod tests {
 
     #[test]
     fn every_message_error_code() {
+        let long_name = format!("X-{}", "a".repeat(200));
+        let long_path = format!("Headers[\"{long_name}\"]");
         let cases: Vec<(Value, &str, &str)> = vec![
             (
                 json!({"From": {"Email": "a@b.c"}, "To": [{"Email": "d@e.f"}]}),
@@ -1044,6 +1056,49 @@ mod tests {
             ),
             (with("TemplateID", json!("12")), "mj-0004", "TemplateID"),
             (with("Htmlpart", json!("typo")), "mj-0005", "Htmlpart"),
+            (with("Subject", json!("a\0b")), "mj-0005", "Subject"),
+            (with("Subject", json!("a\rb")), "mj-0005", "Subject"),
+            (
+                with("From", json!({"Email": "a@b.c", "Name": "A\0"})),
+                "mj-0005",
+                "From.Name",
+            ),
+            (
+                with("Headers", json!({"X-A": "v\0"})),
+                "mj-0005",
+                "Headers[\"X-A\"]",
+            ),
+            (
+                with("Headers", json!({"X-A": "v\rX-B: 1"})),
+                "mj-0005",
+                "Headers[\"X-A\"]",
+            ),
+            (
+                with("Headers", json!({long_name.clone(): "v"})),
+                "mj-0005",
+                &long_path,
+            ),
+            (
+                with("CustomCampaign", json!("spring\r\nsale")),
+                "mj-0005",
+                "CustomCampaign",
+            ),
+            (
+                with("CustomCampaign", json!("c".repeat(256))),
+                "mj-0006",
+                "CustomCampaign",
+            ),
+            (
+                with("CustomID", json!("c".repeat(256))),
+                "mj-0006",
+                "CustomID",
+            ),
+            (
+                with("EventPayload", json!("p".repeat(4097))),
+                "mj-0006",
+                "EventPayload",
+            ),
+            (with("TemplateID", json!(0)), "mj-0004", "TemplateID"),
         ];
         for (msg, code, related) in cases {
             let got = codes(msg.clone());
@@ -1053,6 +1108,38 @@ mod tests {
                 "{code} on {related}: got {got:?} for {msg}"
             );
         }
+    }
+
+    /// Issue "Faults and hostile input", A: what passes validation composes into a message the
+    /// SMTP intake itself would accept (the smuggling TextPart of the probe among it).
+    #[test]
+    fn hostile_request_composes_safely() {
+        let spec = one(json!({
+            "From": {"Email": "shop@example.com", "Name": "Shop\tTab\u{85}\u{7f}"},
+            "To": [{"Email": "ada@example.net", "Name": "Ada\u{2028}Lovelace"}],
+            "Subject": "Hello\u{2028}\u{1}\u{85}",
+            "TextPart": "end\r.\rMAIL FROM:<ceo@bank.example>\r\n\u{0}",
+            "HTMLPart": "<p>\n.\n</p>\r.\r\n",
+            "Headers": {"X-Tab": "a\tb\u{1}\u{7f}", "X-Long": "x".repeat(2000)},
+            "CustomID": "id\r\nX-Injected: 1",
+            "Attachments": [{"ContentType": "text/plain", "Filename": "a.txt",
+                "Base64Content": base64::engine::general_purpose::STANDARD.encode(b"a\r.\rQUIT\r\n\0")}],
+        }))
+        .unwrap();
+        let raw = crate::compose::compose(&crate::compose::Composed {
+            from: spec.from.as_ref(),
+            to: &spec.to,
+            subject: spec.subject.as_deref().unwrap_or_default(),
+            text: spec.text.as_deref().unwrap_or_default(),
+            html: spec.html.as_deref().unwrap_or_default(),
+            message_id: "m@facteur.test",
+            date: 1_795_000_000,
+            headers: &spec.headers,
+            attachments: &spec.attachments,
+            ..crate::compose::Composed::default()
+        });
+        crate::compose::tests::assert_smtp_safe(&raw);
+        assert!(!String::from_utf8_lossy(&raw).contains("X-Injected"));
     }
 
     #[test]

@@ -41,6 +41,11 @@ pub struct DataReceiver {
     partial: Vec<u8>,
     /// The current line overflowed: its content was dropped (it is an error anyway).
     overflowed: bool,
+    /// The dropped content of the current line held a CR / a NUL: the line's error is decided
+    /// when its LF arrives, as if it had been read whole, so the reply does not depend on where
+    /// the reads were cut.
+    dropped_cr: bool,
+    dropped_nul: bool,
     /// Did the previous line end with CRLF? (True at the start: the DATA command's CRLF.)
     prev_crlf: bool,
     error: Option<BodyError>,
@@ -53,6 +58,8 @@ impl DataReceiver {
             body: Vec::new(),
             partial: Vec::new(),
             overflowed: false,
+            dropped_cr: false,
+            dropped_nul: false,
             prev_crlf: true,
             error: None,
         }
@@ -84,10 +91,14 @@ impl DataReceiver {
                 }
                 None => {
                     self.partial.extend_from_slice(rest);
+                    // A transparency dot, 998 octets and a CR: the longest line not yet ended.
                     if self.partial.len() > MAX_BODY_LINE + 2 {
                         // Keep only the last byte: it tells whether the LF to come makes a CRLF.
-                        self.note(BodyError::LineTooLong);
-                        let last = *self.partial.last().unwrap_or(&0);
+                        // What the dropped bytes held is kept for the line's verdict.
+                        let (last, dropped) = self.partial.split_last().unwrap_or((&0, &[]));
+                        let last = *last;
+                        self.dropped_cr |= dropped.contains(&b'\r');
+                        self.dropped_nul |= dropped.contains(&0);
                         self.partial.clear();
                         self.partial.push(last);
                         self.overflowed = true;
@@ -99,29 +110,33 @@ impl DataReceiver {
         None
     }
 
-    /// One line including its LF. Returns true when it is the end-of-data line.
+    /// One line including its LF. Returns true when it is the end-of-data line. The problems
+    /// of a line are noted in a fixed order (line end, CR, NUL, length).
     fn line(&mut self, line: &[u8]) -> bool {
         let crlf = line.len() >= 2 && line[line.len() - 2] == b'\r';
         let overflowed = std::mem::take(&mut self.overflowed);
+        let dropped_cr = std::mem::take(&mut self.dropped_cr);
+        let dropped_nul = std::mem::take(&mut self.dropped_nul);
         if !overflowed && crlf && self.prev_crlf && line == b".\r\n" {
             return true;
         }
         let content = &line[..line.len() - if crlf { 2 } else { 1 }];
+        // Dot-unstuffing (RFC 5321 4.5.2); the length limit is on the line, not on its
+        // transparency dot (a 998-octet line starting with a dot passes BDAT too).
+        let content = content.strip_prefix(b".").unwrap_or(content);
         if !crlf {
             self.note(BodyError::BareNewline);
         }
-        if content.contains(&b'\r') {
+        if dropped_cr || content.contains(&b'\r') {
             self.note(BodyError::BareNewline);
         }
-        if content.contains(&0) {
+        if dropped_nul || content.contains(&0) {
             self.note(BodyError::Nul);
         }
         if content.len() > MAX_BODY_LINE || overflowed {
             self.note(BodyError::LineTooLong);
         }
         self.prev_crlf = crlf;
-        // Dot-unstuffing (RFC 5321 4.5.2).
-        let content = content.strip_prefix(b".").unwrap_or(content);
         if self.error.is_none() || self.error == Some(BodyError::TooLarge) {
             if self.body.len() + content.len() + 2 > self.max_size {
                 self.note(BodyError::TooLarge);
@@ -260,6 +275,40 @@ mod tests {
         let mut r = DataReceiver::new(10);
         assert!(r.ingest(b"0123456789\r\n.\r\n").is_some());
         assert_eq!(r.finish(), Err(BodyError::TooLarge));
+    }
+
+    /// Found by the smtp-data fuzz target: a line over 998 octets that also held a bare CR or a
+    /// NUL, or ended with a bare LF, was refused with 554 (line too long) or 550 (bare line
+    /// end) depending on where the reads were cut. The reply no longer depends on the reads.
+    #[test]
+    fn long_line_errors_do_not_depend_on_reads() {
+        let long = "x".repeat(1500);
+        for (line, error) in [
+            (format!("{long}\ry\r\n"), BodyError::BareNewline),
+            (format!("y\r{long}\r\n"), BodyError::BareNewline),
+            (format!("{long}\n"), BodyError::BareNewline),
+            (format!("{long}\0\r\n"), BodyError::Nul),
+            (format!("\0{long}{long}\r\n"), BodyError::Nul),
+            (format!("{long}{long}\r\n"), BodyError::LineTooLong),
+        ] {
+            let input = format!("{line}next\r\n.\r\n");
+            let (body, rest) = every_split(input.as_bytes());
+            assert_eq!(body, Err(error), "{:?}", &line[line.len() - 4..]);
+            assert_eq!(rest.unwrap(), b"");
+        }
+    }
+
+    /// Found by the mime-mj-headers fuzz target: a 998-octet line starting with a dot passes
+    /// BDAT but was refused in DATA, where its stuffed dot made it 999. The limit is on the
+    /// line, not on its transparency dot (RFC 5321 4.5.2).
+    #[test]
+    fn stuffed_dot_does_not_count() {
+        let line = [b".".to_vec(), b"x".repeat(997), b"\r\n".to_vec()].concat();
+        assert_eq!(check_body(&line), Ok(()));
+        let wire = [b".".to_vec(), line.clone(), b".\r\n".to_vec()].concat();
+        assert_eq!(every_split(&wire).0, Ok(line));
+        let over = [b"..".to_vec(), b"x".repeat(998), b"\r\n.\r\n".to_vec()].concat();
+        assert_eq!(every_split(&over).0, Err(BodyError::LineTooLong));
     }
 
     #[test]

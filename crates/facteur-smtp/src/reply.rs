@@ -22,7 +22,29 @@ impl Reply {
         }
     }
 
+    /// A reply with a text made at run time (it may quote the client, a message or the
+    /// store): control characters become `?` and the text is cut so the reply line stays
+    /// within [`MAX_REPLY_LINE`] octets. Nothing can add a line to the reply.
     pub fn dynamic(code: u16, esc: &'static str, text: String) -> Self {
+        let esc_len = if esc.is_empty() { 0 } else { esc.len() + 1 };
+        let max = MAX_REPLY_LINE
+            .saturating_sub("000 \r\n".len() + esc_len)
+            .max(3);
+        let mut text = text;
+        if text.contains(char::is_control) {
+            text = text
+                .chars()
+                .map(|c| if c.is_control() { '?' } else { c })
+                .collect();
+        }
+        if text.len() > max {
+            let mut cut = max - 3;
+            while !text.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            text.truncate(cut);
+            text.push_str("...");
+        }
         Reply {
             code,
             esc,
@@ -162,19 +184,47 @@ pub fn syntax(syntax: &'static str) -> Reply {
     Reply::dynamic(501, "5.5.4", format!("Syntax: {syntax}"))
 }
 
+/// Longest reply line, CRLF included (RFC 5321 4.5.3.1.5).
+pub const MAX_REPLY_LINE: usize = 512;
+
+/// Longest piece of client text quoted in a reply: with the code, the status code and the
+/// wording, a reply line stays within 512 octets (RFC 5321 4.5.3.1.5).
+pub const MAX_ECHO: usize = 300;
+
+/// Client text quoted in a reply: control characters (none should be there) become `?`, and
+/// it is cut after [`MAX_ECHO`] octets.
+pub fn echo(text: &str) -> Cow<'_, str> {
+    if text.len() <= MAX_ECHO && !text.contains(char::is_control) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(MAX_ECHO + 3);
+    for c in text.chars() {
+        if out.len() + c.len_utf8() > MAX_ECHO {
+            out.push_str("...");
+            break;
+        }
+        out.push(if c.is_control() { '?' } else { c });
+    }
+    Cow::Owned(out)
+}
+
 pub fn invalid_parameter(param: &str) -> Reply {
+    let param = echo(param);
     Reply::dynamic(501, "5.5.4", format!("Invalid value for parameter {param}"))
 }
 
 pub fn unsupported_parameter(param: &str) -> Reply {
+    let param = echo(param);
     Reply::dynamic(555, "5.5.4", format!("Unsupported parameter {param}"))
 }
 
 pub fn sender_ok(addr: &str) -> Reply {
+    let addr = echo(addr);
     Reply::dynamic(250, "2.1.0", format!("Sender <{addr}> OK"))
 }
 
 pub fn recipient_ok(addr: &str) -> Reply {
+    let addr = echo(addr);
     Reply::dynamic(250, "2.1.5", format!("Recipient <{addr}> OK"))
 }
 
@@ -192,4 +242,52 @@ pub fn greeting(hostname: &str) -> Reply {
 
 pub fn helo(hostname: &str) -> Reply {
     Reply::dynamic(250, "", hostname.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found by the smtp-session fuzz target: a 480-octet unknown MAIL parameter (or address)
+    /// was quoted whole, making a reply line over 512 octets (RFC 5321 4.5.3.1.5).
+    #[test]
+    fn quoted_client_text_keeps_replies_short() {
+        let long = "X".repeat(500);
+        for r in [
+            unsupported_parameter(&long),
+            invalid_parameter(&long),
+            sender_ok(&format!("a@{long}")),
+            recipient_ok(&format!("é@{long}")),
+        ] {
+            let line = r.to_string();
+            assert!(line.len() <= 512, "{} octets: {line}", line.len());
+            assert!(
+                line.ends_with("...> OK\r\n") || line.ends_with("...\r\n"),
+                "{line}"
+            );
+        }
+        assert_eq!(
+            sender_ok("a@b.c").to_string(),
+            "250 2.1.0 Sender <a@b.c> OK\r\n"
+        );
+        assert_eq!(echo("a\rb\0"), "a?b?");
+    }
+
+    /// Any text made at run time (the server quotes X-MJ-TemplateID, up to 255 characters, in
+    /// a 550): one line, within 512 octets.
+    #[test]
+    fn dynamic_text_is_one_short_line() {
+        let why = format!(
+            "X-MJ-TemplateID {}\r\n250 OK: no such template",
+            "é".repeat(255)
+        );
+        let line = Reply::dynamic(550, "5.6.0", why).to_string();
+        assert!(line.len() <= MAX_REPLY_LINE, "{} octets", line.len());
+        assert_eq!(line.matches("\r\n").count(), 1, "{line:?}");
+        assert!(line.starts_with("550 5.6.0 X-MJ-TemplateID éé") && line.ends_with("...\r\n"));
+        let short = Reply::dynamic(550, "5.6.0", "a\nb".into()).to_string();
+        assert_eq!(short, "550 5.6.0 a?b\r\n");
+        let greeting = Reply::dynamic(220, "", "x".repeat(600)).to_string();
+        assert_eq!(greeting.len(), MAX_REPLY_LINE);
+    }
 }

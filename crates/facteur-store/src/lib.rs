@@ -292,6 +292,8 @@ pub struct Store {
     ids: IdGen,
     /// The last write probe: when, and what it gave.
     probe: std::sync::Arc<std::sync::Mutex<Option<(i64, std::result::Result<(), String>)>>>,
+    /// Batches and probes that failed to write, for `/metrics`.
+    write_failures: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// The domain part of an address, lower-cased.
@@ -342,6 +344,7 @@ impl Store {
                 url: url.to_string(),
                 ids: IdGen::new(),
                 probe: Default::default(),
+                write_failures: Default::default(),
             }
         } else {
             let path = Path::new(url.strip_prefix("sqlite://").unwrap_or(url));
@@ -381,6 +384,7 @@ impl Store {
                 url: sqlite_url,
                 ids: IdGen::new(),
                 probe: Default::default(),
+                write_failures: Default::default(),
             }
         };
         schema::migrate(&store.pool, store.backend).await?;
@@ -475,6 +479,9 @@ impl Store {
         .await
         .map(|_| ())
         .map_err(|e| format!("cannot write: {e}"));
+        if result.is_err() {
+            self.count_write_failure();
+        }
         *self.probe.lock().unwrap() = Some((now, result.clone()));
         result.map_err(Error::Unavailable)
     }
@@ -684,8 +691,25 @@ impl Store {
             });
         }
         // A failed write closes its connection instead of pooling it (see `tx`).
-        let tx = tx::Tx::begin(&self.pool, self.backend).await?;
-        write_planned(tx, batch, ops, results, self.backend).await
+        let written = match tx::Tx::begin(&self.pool, self.backend).await {
+            Ok(tx) => write_planned(tx, batch, ops, results, self.backend).await,
+            Err(e) => Err(e),
+        };
+        if written.is_err() {
+            self.count_write_failure();
+        }
+        written
+    }
+
+    fn count_write_failure(&self) {
+        self.write_failures
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Writes that failed since the store was opened (group-commit batches and write probes).
+    pub fn write_failures(&self) -> u64 {
+        self.write_failures
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
     // ---- queue ----------------------------------------------------------------------------
 

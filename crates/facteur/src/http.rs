@@ -6,6 +6,7 @@
 //! socket (`http_idle_timeout`). Every error, including the ones hyper writes by itself for a
 //! request it cannot parse (400, 414, 431), has a JSON body.
 
+use std::fmt::Write as _;
 use std::future::Future;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -424,6 +425,11 @@ async fn metrics(State(app): State<Arc<App>>) -> impl IntoResponse {
             n,
         );
     }
+    let _ = writeln!(
+        out,
+        "# HELP facteur_store_write_failures_total Store writes that failed (disk full, read-only, database unreachable)\n# TYPE facteur_store_write_failures_total counter\nfacteur_store_write_failures_total {}",
+        app.store.write_failures()
+    );
     crate::metrics::gauge(
         &mut out,
         "connections_open",

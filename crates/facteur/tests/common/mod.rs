@@ -348,6 +348,24 @@ pub fn install_crypto() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
+/// A GET over a fresh connection: the raw response (status line, headers, body).
+pub async fn http_get_text(addr: SocketAddr, path: &str) -> String {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(format!("GET {path} HTTP/1.1\r\nHost: facteur.test\r\nConnection: close\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    read_all(stream).await
+}
+
+/// The value of a Prometheus sample in a `/metrics` page (0 when absent).
+pub fn metric(page: &str, name: &str) -> u64 {
+    page.lines()
+        .find_map(|l| l.strip_prefix(name).and_then(|v| v.strip_prefix(' ')))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
 /// One HTTP/1.1 request over a fresh connection: returns the status and the body parsed as JSON
 /// (Null when empty). `auth` is (API key, secret key) for HTTP Basic.
 pub async fn http_json(
