@@ -445,3 +445,94 @@ async fn the_size_limit_holds_on_every_path() {
     assert!(replies.contains("552 5.3.4"), "{replies}");
     assert!(!replies.contains("queued as"), "{replies}");
 }
+
+#[tokio::test]
+async fn the_send_api_cannot_smuggle_smtp_commands_to_the_next_hop() {
+    let rx = Receiver::start().await;
+    let n = node(rx.addr).await;
+    let body = serde_json::json!({"Messages": [{
+        "From": {"Email": "shop@example.com"}, "To": [{"Email": "ada@example.net"}],
+        "Subject": "smuggle",
+        "TextPart": "end\r.\rMAIL FROM:<ceo@bank.example>\r\nRCPT TO:<victim@example.net>\n.\nDATA\0x",
+        "HTMLPart": "<p>a\rb\nc\0d</p>",
+    }]})
+    .to_string();
+    let (s, v) = http_json(
+        n.running.http,
+        "POST",
+        "/v3.1/send",
+        Some((&n.api_key, &n.secret)),
+        Some(&body),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    let got = rx.wait_for(10, "the message", |m| !m.is_empty()).await;
+    assert_eq!(got.len(), 1, "one message, no smuggled second one: {got:?}");
+    assert_eq!(got[0].rcpts, vec!["ada@example.net".to_string()]);
+    let data = got[0].data.as_bytes();
+    for (i, b) in data.iter().enumerate() {
+        match b {
+            b'\r' => assert_eq!(data.get(i + 1), Some(&b'\n'), "bare CR at {i}"),
+            b'\n' => assert_eq!(
+                i.checked_sub(1).map(|j| data[j]),
+                Some(b'\r'),
+                "bare LF at {i}"
+            ),
+            0 => panic!("NUL at {i}"),
+            _ => {}
+        }
+    }
+}
+
+#[tokio::test]
+async fn x_mj_headers_over_smtp_have_the_send_api_limits() {
+    let rx = Receiver::start().await;
+    let n = node_with(rx.addr, |s| s.allow_plaintext_auth = Some(true)).await;
+    // Header lines stay under 998 octets: long values are folded.
+    let vars: String = (0..1001)
+        .map(|i| format!("\"k{i}\": 1"))
+        .collect::<Vec<_>>()
+        .chunks(40)
+        .map(|c| c.join(", "))
+        .collect::<Vec<_>>()
+        .join(",\r\n ");
+    let payload = vec!["p".repeat(70); 60].join("\r\n ");
+    for (header, limit) in [
+        (format!("X-MJ-CustomID: {}", "c".repeat(256)), "255"),
+        (format!("X-MJ-EventPayload: {payload}"), "4096"),
+        (format!("X-MJ-Vars: {{{vars}}}"), "1000"),
+    ] {
+        let replies = smtp_script(
+            n.addr("smtp"),
+            &n,
+            "shop@example.com",
+            &format!("From: shop@example.com\r\nTo: ada@example.net\r\nSubject: x\r\n{header}\r\n\r\nbody"),
+        )
+        .await;
+        let refusal = replies
+            .lines()
+            .find(|l| l.starts_with("550 5.6.0"))
+            .unwrap_or_else(|| panic!("{limit}: {replies}"));
+        assert!(refusal.contains(limit), "{refusal}");
+        assert!(!replies.contains("queued as"), "{replies}");
+    }
+}
+
+#[tokio::test]
+async fn a_line_over_998_octets_in_data_gets_a_reply() {
+    let rx = Receiver::start().await;
+    let n = node_with(rx.addr, |s| s.allow_plaintext_auth = Some(true)).await;
+    let replies = smtp_script(
+        n.addr("smtp"),
+        &n,
+        "shop@example.com",
+        &format!(
+            "From: shop@example.com\r\nSubject: x\r\nX-Long: {}\r\n\r\nbody",
+            "p".repeat(70_000)
+        ),
+    )
+    .await;
+    assert!(replies.contains("354 "), "{replies}");
+    assert!(replies.lines().any(|l| l.starts_with("5")), "{replies}");
+    assert!(!replies.contains("queued as"), "{replies}");
+}
