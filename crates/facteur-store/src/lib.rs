@@ -283,6 +283,9 @@ pub const WAL_RESET_BYTES: u64 = 64 << 20;
 /// The channel on which PostgreSQL nodes announce new work to each other.
 pub const QUEUE_CHANNEL: &str = "facteur_queue";
 
+/// When a write probe ran, and what it gave.
+type Probe = (i64, std::result::Result<(), String>);
+
 /// Handle to the database. Cheap to clone.
 #[derive(Clone)]
 pub struct Store {
@@ -291,7 +294,7 @@ pub struct Store {
     url: String,
     ids: IdGen,
     /// The last write probe: when, and what it gave.
-    probe: std::sync::Arc<std::sync::Mutex<Option<(i64, std::result::Result<(), String>)>>>,
+    probe: std::sync::Arc<std::sync::Mutex<Option<Probe>>>,
     /// Batches and probes that failed to write, for `/metrics`.
     write_failures: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
@@ -914,7 +917,7 @@ impl Store {
         for row in &pending {
             let address: String = row.try_get("address")?;
             insert_event(
-                &mut *tx,
+                &mut tx,
                 now,
                 message_id,
                 Some(&address),
@@ -1073,10 +1076,10 @@ async fn write_planned(
     mut results: Vec<Option<WriteResult>>,
     backend: Backend,
 ) -> Result<Vec<WriteResult>> {
-    batch.flush(&mut *tx).await?;
+    batch.flush(&mut tx).await?;
     for (op, result) in ops.iter().zip(results.iter_mut()) {
         if let WriteOp::Claim(c) = op {
-            *result = Some(WriteResult::Claimed(claim_in(&mut *tx, c, backend).await?));
+            *result = Some(WriteResult::Claimed(claim_in(&mut tx, c, backend).await?));
         }
     }
     let queues_mail = ops.iter().any(|op| match op {

@@ -243,7 +243,11 @@ async fn template_render_and_check() {
         .await
         .unwrap();
     let html = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(html.contains("Hello Bob") && html.contains("Pie"), "{html}");
 
     // Missing variable without default: the error names the file, line and column.

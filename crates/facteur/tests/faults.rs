@@ -182,8 +182,14 @@ async fn disk_full_then_space_returns() {
             .await;
     }
     let metrics = http_get_text(http, "/metrics").await;
-    assert!(metric(&metrics, "facteur_store_write_failures_total") > 0, "{metrics}");
-    assert!(metric(&metrics, "facteur_messages_spool_failures_total") > 0, "{metrics}");
+    assert!(
+        metric(&metrics, "facteur_store_write_failures_total") > 0,
+        "{metrics}"
+    );
+    assert!(
+        metric(&metrics, "facteur_messages_spool_failures_total") > 0,
+        "{metrics}"
+    );
     // Space comes back: both paths work again within seconds, by themselves.
     fs.remount("size=200m");
     let deadline = Instant::now() + Duration::from_secs(20);

@@ -482,8 +482,14 @@ pub fn document() -> Value {
             ("404", "Not found"),
             ("408", "The body did not arrive within http_body_timeout"),
             ("413", "Body larger than http_max_body"),
-            ("429", "Too many failed authentications from this address (auth_failures_per_ip)"),
-            ("503", "The store cannot be read or written (retry later), or too many connections"),
+            (
+                "429",
+                "Too many failed authentications from this address (auth_failures_per_ip)",
+            ),
+            (
+                "503",
+                "The store cannot be read or written (retry later), or too many connections",
+            ),
         ] {
             responses.insert(
                 code.to_string(),

@@ -1,13 +1,20 @@
-//! The outbound SMTP client: greeting, EHLO (HELO fallback), opportunistic STARTTLS, then
-//! transactions with pipelined MAIL/RCPT when the server offers PIPELINING (RFC 2920).
-//! Protocol pieces (reply parsing, dot-stuffing) come from `facteur-smtp`.
+//! The outbound SMTP client: sockets, TLS and timeouts around
+//! [`facteur_smtp::outbound::OutboundSession`], which holds the protocol (greeting, EHLO with
+//! HELO fallback, opportunistic STARTTLS, transactions pipelined when the server offers
+//! PIPELINING, RSET after a refused one). This file reads, feeds the session and performs what
+//! it asks.
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 pub use facteur_smtp::client::Response;
-use facteur_smtp::client::{ReplyReader, dot_stuff};
+use facteur_smtp::client::dot_stuff;
+pub use facteur_smtp::outbound::{Capabilities, Phase, TransactionResult, Verdict};
+use facteur_smtp::outbound::{
+    Failure, MailEnvelope, OutboundConfig, OutboundSession, Output, TlsPolicy,
+};
 use rustls::pki_types::ServerName;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -46,35 +53,26 @@ pub fn format_reply(r: &Response<String>) -> String {
     }
 }
 
-#[derive(Debug, Default, Clone, Copy)]
-pub struct Capabilities {
-    pub pipelining: bool,
-    pub starttls: bool,
-    pub smtputf8: bool,
-    pub eightbitmime: bool,
+/// Where the session stopped needing I/O.
+enum Stop {
+    Ready,
+    Done(TransactionResult),
+    Closed,
 }
 
-/// Replies of one transaction.
-#[derive(Debug)]
-pub struct TransactionReplies {
-    pub mail: Response<String>,
-    /// One reply per recipient, in order; empty if MAIL was refused.
-    pub rcpts: Vec<Response<String>>,
-    /// The reply after the message data (or to DATA itself if it was refused); None when no
-    /// recipient was accepted.
-    pub data: Option<Response<String>>,
+/// What the handshake after STARTTLS needs.
+struct TlsTarget {
+    config: Arc<rustls::ClientConfig>,
+    name: ServerName<'static>,
 }
 
 pub struct SmtpClient {
     stream: MaybeTls<TlsStream<TcpStream>>,
-    reader: ReplyReader,
+    session: OutboundSession,
     pub caps: Capabilities,
     pub tls: bool,
     pub remote: String,
     timeout: Duration,
-    /// A reply was read during the current transaction (a kept connection that fails before
-    /// this is stale and the transaction may be retried on a fresh one).
-    answered: bool,
 }
 
 impl SmtpClient {
@@ -90,125 +88,40 @@ impl SmtpClient {
             .map_err(|_| ClientError::Network(format!("connect to {host}[{addr}] timed out")))?
             .map_err(|e| ClientError::Network(format!("connect to {host}[{addr}]: {e}")))?;
         let _ = tcp.set_nodelay(true);
+        let policy = if tls.is_some() {
+            TlsPolicy::Opportunistic
+        } else {
+            TlsPolicy::Disabled
+        };
+        let target = tls.map(|config| TlsTarget {
+            config,
+            name: ServerName::try_from(host.to_string())
+                .unwrap_or_else(|_| ServerName::IpAddress(addr.ip().into())),
+        });
         let mut client = SmtpClient {
             stream: MaybeTls::Plain(tcp),
-            reader: ReplyReader::default(),
+            session: OutboundSession::new(OutboundConfig {
+                helo: helo.to_string(),
+                tls: policy,
+            }),
             caps: Capabilities::default(),
             tls: false,
             remote: format!("{host}[{}]", addr.ip()),
             timeout,
-            answered: false,
         };
-        let greeting = client.read_reply().await?;
-        if greeting.code / 100 != 2 {
-            return Err(ClientError::Refused(greeting));
-        }
-        client.hello(helo).await?;
-        if client.caps.starttls
-            && let Some(config) = tls
-        {
-            let r = client.command(b"STARTTLS\r\n").await?;
-            if r.code == 220 {
-                let MaybeTls::Plain(tcp) =
-                    std::mem::replace(&mut client.stream, MaybeTls::Detached)
-                else {
-                    return Err(ClientError::Protocol("STARTTLS on a TLS connection".into()));
-                };
-                let name = ServerName::try_from(host.to_string())
-                    .unwrap_or_else(|_| ServerName::IpAddress(addr.ip().into()));
-                let tls =
-                    tokio::time::timeout(timeout, TlsConnector::from(config).connect(name, tcp))
-                        .await
-                        .map_err(|_| {
-                            ClientError::Network(format!(
-                                "TLS handshake with {} timed out",
-                                client.remote
-                            ))
-                        })?
-                        .map_err(|e| {
-                            ClientError::Network(format!(
-                                "TLS handshake with {}: {e}",
-                                client.remote
-                            ))
-                        })?;
-                client.stream = MaybeTls::Tls(Box::new(tls));
-                client.tls = true;
-                client.hello(helo).await?;
-            }
-        }
-        Ok(client)
-    }
-
-    async fn hello(&mut self, helo: &str) -> Result<(), ClientError> {
-        let r = self.command(format!("EHLO {helo}\r\n").as_bytes()).await?;
-        if r.code == 250 {
-            self.caps = Capabilities::default();
-            for line in r.message.lines().skip(1) {
-                let kw = line
-                    .split_whitespace()
-                    .next()
-                    .unwrap_or("")
-                    .to_ascii_uppercase();
-                match kw.as_str() {
-                    "PIPELINING" => self.caps.pipelining = true,
-                    "STARTTLS" => self.caps.starttls = true,
-                    "SMTPUTF8" => self.caps.smtputf8 = true,
-                    "8BITMIME" => self.caps.eightbitmime = true,
-                    _ => {}
-                }
-            }
-            return Ok(());
-        }
-        let r = self.command(format!("HELO {helo}\r\n").as_bytes()).await?;
-        if r.code != 250 {
-            return Err(ClientError::Refused(r));
-        }
-        self.caps = Capabilities::default();
-        Ok(())
-    }
-
-    async fn write(&mut self, bytes: &[u8]) -> Result<(), ClientError> {
-        let remote = &self.remote;
-        tokio::time::timeout(self.timeout, async {
-            self.stream.write_all(bytes).await?;
-            self.stream.flush().await
-        })
-        .await
-        .map_err(|_| ClientError::Network(format!("write to {remote} timed out")))?
-        .map_err(|e| ClientError::Network(format!("write to {remote}: {e}")))
-    }
-
-    async fn read_reply(&mut self) -> Result<Response<String>, ClientError> {
-        let mut buf = [0u8; 8192];
-        loop {
-            if let Some(r) = self.reader.next_reply().map_err(ClientError::Protocol)? {
-                self.answered = true;
-                return Ok(r);
-            }
-            let n = tokio::time::timeout(self.timeout, self.stream.read(&mut buf))
-                .await
-                .map_err(|_| {
-                    ClientError::Network(format!("{} did not answer in time", self.remote))
-                })?
-                .map_err(|e| ClientError::Network(format!("read from {}: {e}", self.remote)))?;
-            if n == 0 {
-                return Err(ClientError::Network(format!(
-                    "{} closed the connection",
-                    self.remote
-                )));
-            }
-            self.reader.push(&buf[..n]);
+        match client.drive(Vec::new(), &[], target.as_ref()).await? {
+            Stop::Ready => Ok(client),
+            Stop::Done(_) | Stop::Closed => Err(ClientError::Network(format!(
+                "{} closed the connection",
+                client.remote
+            ))),
         }
     }
 
-    async fn command(&mut self, line: &[u8]) -> Result<Response<String>, ClientError> {
-        self.write(line).await?;
-        self.read_reply().await
-    }
-
-    /// One mail transaction. Network errors are `Err`; refusals are in the replies. Whatever
-    /// the outcome, a connection that returns `Ok` is ready for the next MAIL (a completed
-    /// transaction resets the session; a refused one is followed by RSET).
+    /// One mail transaction. Network and protocol errors are `Err`; refusals are in the
+    /// per-recipient results. After `Ok`, [`SmtpClient::reusable`] says whether the connection
+    /// is ready for the next MAIL (a completed transaction resets the session; a refused one
+    /// is followed by RSET).
     pub async fn send(
         &mut self,
         mail_from: &str,
@@ -216,100 +129,178 @@ impl SmtpClient {
         body: &[u8],
         smtputf8: bool,
         eightbit: bool,
-    ) -> Result<TransactionReplies, ClientError> {
-        self.answered = false;
-        let mut mail = format!("MAIL FROM:<{mail_from}>");
-        if smtputf8 && self.caps.smtputf8 {
-            mail.push_str(" SMTPUTF8");
+    ) -> Result<TransactionResult, ClientError> {
+        let envelope = MailEnvelope {
+            mail_from,
+            rcpts,
+            size: Some(body.len()),
+            smtputf8,
+            eightbit,
+        };
+        let outputs = self.session.send_mail(&envelope);
+        match self.drive(outputs, body, None).await? {
+            Stop::Done(result) => Ok(result),
+            Stop::Ready | Stop::Closed => Err(ClientError::Network(format!(
+                "{} closed the connection",
+                self.remote
+            ))),
         }
-        if eightbit && self.caps.eightbitmime {
-            mail.push_str(" BODY=8BITMIME");
-        }
-        mail.push_str("\r\n");
-        if self.caps.pipelining {
-            // MAIL, every RCPT and DATA in one write (RFC 2920 3.1: DATA may end the group).
-            let mut batch = mail.into_bytes();
-            for r in rcpts {
-                batch.extend_from_slice(format!("RCPT TO:<{r}>\r\n").as_bytes());
-            }
-            batch.extend_from_slice(b"DATA\r\n");
-            self.write(&batch).await?;
-            let mail_reply = self.read_reply().await?;
-            let mut rcpt_replies = Vec::with_capacity(rcpts.len());
-            for _ in rcpts {
-                rcpt_replies.push(self.read_reply().await?);
-            }
-            let data = self.read_reply().await?;
-            let accepted =
-                mail_reply.code / 100 == 2 && rcpt_replies.iter().any(|r| r.code / 100 == 2);
-            if mail_reply.code / 100 != 2 {
-                rcpt_replies.clear();
-            }
-            if data.code != 354 {
-                let _ = self.command(b"RSET\r\n").await;
-                let data = accepted.then_some(data);
-                return Ok(TransactionReplies {
-                    mail: mail_reply,
-                    rcpts: rcpt_replies,
-                    data,
-                });
-            }
-            if !accepted {
-                // A server that says 354 with no valid recipient gets an empty message it must refuse.
-                let _ = self.command(b".\r\n").await;
-                let _ = self.command(b"RSET\r\n").await;
-                return Ok(TransactionReplies {
-                    mail: mail_reply,
-                    rcpts: rcpt_replies,
-                    data: None,
-                });
-            }
-            self.write(&dot_stuff(body)).await?;
-            let done = self.read_reply().await?;
-            return Ok(TransactionReplies {
-                mail: mail_reply,
-                rcpts: rcpt_replies,
-                data: Some(done),
-            });
-        }
-        let mail_reply = self.command(mail.as_bytes()).await?;
-        let mut rcpt_replies = Vec::new();
-        if mail_reply.code / 100 == 2 {
-            for r in rcpts {
-                rcpt_replies.push(
-                    self.command(format!("RCPT TO:<{r}>\r\n").as_bytes())
-                        .await?,
-                );
-            }
-        }
-        if mail_reply.code / 100 != 2 || !rcpt_replies.iter().any(|r| r.code / 100 == 2) {
-            let _ = self.command(b"RSET\r\n").await;
-            return Ok(TransactionReplies {
-                mail: mail_reply,
-                rcpts: rcpt_replies,
-                data: None,
-            });
-        }
-        let data = self.command(b"DATA\r\n").await?;
-        if data.code != 354 {
-            let _ = self.command(b"RSET\r\n").await;
-            return Ok(TransactionReplies {
-                mail: mail_reply,
-                rcpts: rcpt_replies,
-                data: Some(data),
-            });
-        }
-        self.write(&dot_stuff(body)).await?;
-        let done = self.read_reply().await?;
-        Ok(TransactionReplies {
-            mail: mail_reply,
-            rcpts: rcpt_replies,
-            data: Some(done),
-        })
     }
 
     /// Whether the server answered anything during the last transaction.
     pub fn answered(&self) -> bool {
-        self.answered
+        self.session.answered()
     }
+
+    /// The connection may carry another transaction.
+    pub fn reusable(&self) -> bool {
+        self.session.is_ready()
+    }
+
+    /// QUIT, and wait for the reply (or the timeout) before closing.
+    pub async fn quit(mut self) {
+        let outputs = self.session.quit();
+        let _ = self.drive(outputs, &[], None).await;
+    }
+
+    /// Performs the session's outputs, reading whenever it waits for the server, until a
+    /// result (ready, a transaction's end) or the connection's end.
+    async fn drive(
+        &mut self,
+        first: Vec<Output>,
+        body: &[u8],
+        tls: Option<&TlsTarget>,
+    ) -> Result<Stop, ClientError> {
+        let mut queue: VecDeque<Output> = first.into();
+        let mut stop = None;
+        let mut failure = None;
+        let mut closed = false;
+        // What the I/O layer saw go wrong, for the error message.
+        let mut io_error: Option<String> = None;
+        let mut buf = [0u8; 8192];
+        loop {
+            while let Some(output) = queue.pop_front() {
+                match output {
+                    Output::Send(bytes) => {
+                        if let Err(e) = self.write(&bytes).await {
+                            queue = self.io_failed(e, &mut io_error).into();
+                        }
+                    }
+                    Output::SendBody => {
+                        if let Err(e) = self.write(&dot_stuff(body)).await {
+                            queue = self.io_failed(e, &mut io_error).into();
+                        }
+                    }
+                    Output::StartTls => {
+                        self.upgrade(tls).await?;
+                        queue.extend(self.session.tls_established());
+                    }
+                    Output::Close => {
+                        closed = true;
+                        self.stream = MaybeTls::Detached;
+                    }
+                    Output::Ready(caps) => {
+                        self.caps = caps;
+                        self.tls = self.session.is_tls();
+                        stop = Some(Stop::Ready);
+                    }
+                    Output::Done(result) => stop = Some(Stop::Done(result)),
+                    Output::Failed(f) => failure = Some(f),
+                }
+            }
+            if let Some(f) = failure {
+                return Err(self.error(f, io_error));
+            }
+            if let Some(stop) = stop {
+                return Ok(stop);
+            }
+            if closed {
+                return Ok(Stop::Closed);
+            }
+            let read = tokio::time::timeout(self.timeout, self.stream.read(&mut buf)).await;
+            let outputs = match read {
+                Ok(Ok(n)) if n > 0 => self.session.receive(&buf[..n]),
+                Ok(Ok(_)) => {
+                    io_error = Some(format!("{} closed the connection", self.remote));
+                    self.session.closed()
+                }
+                Ok(Err(e)) => {
+                    io_error = Some(format!("read from {}: {e}", self.remote));
+                    self.session.closed()
+                }
+                Err(_) => {
+                    io_error = Some(format!("{} did not answer in time", self.remote));
+                    self.session.timeout()
+                }
+            };
+            queue.extend(outputs);
+        }
+    }
+
+    /// A write failed: the session learns the connection is gone.
+    fn io_failed(&mut self, e: WriteError, io_error: &mut Option<String>) -> Vec<Output> {
+        match e {
+            WriteError::Timeout => {
+                *io_error = Some(format!("write to {} timed out", self.remote));
+                self.session.timeout()
+            }
+            WriteError::Io(e) => {
+                *io_error = Some(format!("write to {}: {e}", self.remote));
+                self.session.closed()
+            }
+        }
+    }
+
+    fn error(&self, failure: Failure, io_error: Option<String>) -> ClientError {
+        match failure {
+            Failure::Refused { reply, .. } => ClientError::Refused(reply),
+            Failure::Protocol { .. } => ClientError::Protocol(failure.to_string()),
+            Failure::TlsUnavailable => {
+                ClientError::Network(format!("{} does not offer STARTTLS", self.remote))
+            }
+            Failure::Timeout { .. } => ClientError::Network(
+                io_error.unwrap_or_else(|| format!("{} did not answer in time", self.remote)),
+            ),
+            Failure::Closed { .. } | Failure::NotReady => ClientError::Network(
+                io_error.unwrap_or_else(|| format!("{} closed the connection", self.remote)),
+            ),
+        }
+    }
+
+    async fn write(&mut self, bytes: &[u8]) -> Result<(), WriteError> {
+        tokio::time::timeout(self.timeout, async {
+            self.stream.write_all(bytes).await?;
+            self.stream.flush().await
+        })
+        .await
+        .map_err(|_| WriteError::Timeout)?
+        .map_err(WriteError::Io)
+    }
+
+    async fn upgrade(&mut self, tls: Option<&TlsTarget>) -> Result<(), ClientError> {
+        let Some(target) = tls else {
+            return Err(ClientError::Protocol(
+                "STARTTLS without TLS settings".into(),
+            ));
+        };
+        let MaybeTls::Plain(tcp) = std::mem::replace(&mut self.stream, MaybeTls::Detached) else {
+            return Err(ClientError::Protocol("STARTTLS on a TLS connection".into()));
+        };
+        let connector = TlsConnector::from(target.config.clone());
+        let tls = tokio::time::timeout(self.timeout, connector.connect(target.name.clone(), tcp))
+            .await
+            .map_err(|_| {
+                ClientError::Network(format!("TLS handshake with {} timed out", self.remote))
+            })?
+            .map_err(|e| {
+                ClientError::Network(format!("TLS handshake with {}: {e}", self.remote))
+            })?;
+        self.stream = MaybeTls::Tls(Box::new(tls));
+        Ok(())
+    }
+}
+
+enum WriteError {
+    Timeout,
+    Io(std::io::Error),
 }

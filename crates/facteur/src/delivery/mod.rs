@@ -155,9 +155,11 @@ impl Deliverer {
                     .send(&entry.mail_from, &rcpts, body, smtputf8, eightbit)
                     .await
                 {
-                    Ok(replies) => {
-                        let results = interpret(entry, &client.remote, replies);
-                        self.keep_idle(&key, client);
+                    Ok(result) => {
+                        let results = interpret(entry, &client.remote, &result);
+                        if client.reusable() {
+                            self.keep_idle(&key, client);
+                        }
                         return results;
                     }
                     // A kept connection may have been closed by the server meanwhile.
@@ -225,56 +227,36 @@ fn esc_or(r: &client::Response<String>, default: &str) -> String {
     }
 }
 
-fn status_of(code: u16) -> RcptStatus {
-    match code / 100 {
-        2 => RcptStatus::Sent,
-        5 => RcptStatus::Bounced,
-        _ => RcptStatus::Deferred,
-    }
-}
-
+/// Each recipient's outcome from the reply that decided it (its RCPT reply, or the MAIL, DATA
+/// or end-of-data reply that applies to it; made up here when nothing was sent).
 fn interpret(
     entry: &QueueEntry,
     remote: &str,
-    replies: client::TransactionReplies,
+    result: &client::TransactionResult,
 ) -> Vec<RcptResult> {
-    let said = |r: &client::Response<String>| format!("{remote} said: {}", format_reply(r));
-    if replies.mail.code / 100 != 2 {
-        let status = status_of(replies.mail.code);
-        let code = esc_or(
-            &replies.mail,
-            if status == RcptStatus::Bounced {
-                "5.0.0"
-            } else {
-                "4.0.0"
-            },
-        );
-        return all(entry, status, &code, Some(remote), &said(&replies.mail));
-    }
     entry
         .recipients
         .iter()
-        .zip(replies.rcpts.iter())
-        .map(|(rcpt, rcpt_reply)| {
-            let decisive = if rcpt_reply.code / 100 == 2 {
-                replies.data.as_ref().unwrap_or(rcpt_reply)
-            } else {
-                rcpt_reply
+        .zip(&result.rcpts)
+        .map(|(rcpt, decided)| {
+            let (status, default) = match decided.verdict() {
+                client::Verdict::Delivered => (RcptStatus::Sent, "2.0.0"),
+                client::Verdict::Bounced => (RcptStatus::Bounced, "5.0.0"),
+                client::Verdict::Deferred => (RcptStatus::Deferred, "4.0.0"),
             };
-            let status = status_of(decisive.code);
-            let default = match status {
-                RcptStatus::Sent => "2.0.0",
-                RcptStatus::Bounced => "5.0.0",
-                _ => "4.0.0",
+            let detail = if decided.phase == client::Phase::Local {
+                format!("not sent to {remote}: {}", format_reply(&decided.reply))
+            } else {
+                format!("{remote} said: {}", format_reply(&decided.reply))
             };
             RcptResult {
                 outcome: RcptOutcome {
                     recipient_id: rcpt.id,
                     address: rcpt.address.clone(),
                     status,
-                    detail: said(decisive),
+                    detail,
                 },
-                status_code: esc_or(decisive, default),
+                status_code: esc_or(&decided.reply, default),
                 remote: Some(remote.to_string()),
             }
         })
