@@ -52,7 +52,17 @@ impl Rng {
 
 /// Bytes every text parser should meet: line ends alone and in pairs, NUL, dot lines, high bytes.
 const COMMON: [&[u8]; 12] = [
-    b"\r\n", b"\r", b"\n", b"\0", b"\r\n.\r\n", b"\n.\n", b"\xff", b"\xc3\xa9", b" ", b"\t", b"\"",
+    b"\r\n",
+    b"\r",
+    b"\n",
+    b"\0",
+    b"\r\n.\r\n",
+    b"\n.\n",
+    b"\xff",
+    b"\xc3\xa9",
+    b" ",
+    b"\t",
+    b"\"",
     b"\\",
 ];
 

@@ -66,7 +66,11 @@ fn main() -> ExitCode {
         for t in &targets {
             let data = input(t, seed, case);
             let path = save(t.name, seed, case, &data);
-            println!("{}: case {case} of seed {seed} ({} bytes) written to {path}", t.name, data.len());
+            println!(
+                "{}: case {case} of seed {seed} ({} bytes) written to {path}",
+                t.name,
+                data.len()
+            );
             (t.run)(&data);
             println!("{}: case {case} returned", t.name);
         }
@@ -79,13 +83,21 @@ fn main() -> ExitCode {
         for (case, failure) in &report.failures {
             println!("FAIL {case} {failure:?}");
         }
-        return if report.failures.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE };
+        return if report.failures.is_empty() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        };
     }
     let mut failed = false;
     for t in &targets {
         failed |= !fuzz_target(t, seed, cases, keep_going);
     }
-    if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS }
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
 }
 
 /// What one child reported.
@@ -98,11 +110,21 @@ struct Child {
 fn child(target: &Target, seed: u64, from: u64, to: u64, keep_going: bool) -> Child {
     let exe = std::env::current_exe().expect("own path");
     let mut cmd = Command::new(exe);
-    cmd.args(["--seed", &seed.to_string(), "--range", &from.to_string(), &to.to_string()]);
+    cmd.args([
+        "--seed",
+        &seed.to_string(),
+        "--range",
+        &from.to_string(),
+        &to.to_string(),
+    ]);
     if keep_going {
         cmd.arg("--keep-going");
     }
-    let out = cmd.arg(target.name).stderr(Stdio::null()).output().expect("run a child");
+    let out = cmd
+        .arg(target.name)
+        .stderr(Stdio::null())
+        .output()
+        .expect("run a child");
     let text = String::from_utf8_lossy(&out.stdout);
     let slowest_us = text
         .lines()
@@ -117,7 +139,10 @@ fn child(target: &Target, seed: u64, from: u64, to: u64, keep_going: bool) -> Ch
             .filter_map(|(case, why)| Some((case.parse().ok()?, why.to_string())))
             .collect()
     });
-    Child { failures, slowest_us }
+    Child {
+        failures,
+        slowest_us,
+    }
 }
 
 /// The first case of `from..to` whose child dies, by bisection.
@@ -130,7 +155,10 @@ fn aborting_case(target: &Target, seed: u64, mut from: u64, mut to: u64) -> Opti
             from = mid;
         }
     }
-    child(target, seed, from, to, false).failures.is_none().then_some(from)
+    child(target, seed, from, to, false)
+        .failures
+        .is_none()
+        .then_some(from)
 }
 
 /// Fuzzes one target; prints its summary line and failures. `false` when anything failed.
@@ -146,12 +174,22 @@ fn fuzz_target(t: &Target, seed: u64, cases: u64, keep_going: bool) -> bool {
         match c.failures {
             Some(f) => failures.extend(f),
             None => match aborting_case(t, seed, done, to) {
-                Some(case) => failures.push((case, "aborted (stack overflow, allocation failure or signal)".into())),
-                None => failures.push((done, "a chunk aborted but no single case did on its own".into())),
+                Some(case) => failures.push((
+                    case,
+                    "aborted (stack overflow, allocation failure or signal)".into(),
+                )),
+                None => failures.push((
+                    done,
+                    "a chunk aborted but no single case did on its own".into(),
+                )),
             },
         }
         done = to;
-        eprint!("\r{}: {done}/{cases} cases, {:.0} s ", t.name, started.elapsed().as_secs_f64());
+        eprint!(
+            "\r{}: {done}/{cases} cases, {:.0} s ",
+            t.name,
+            started.elapsed().as_secs_f64()
+        );
         let _ = std::io::stderr().flush();
     }
     eprint!("\r");

@@ -3,9 +3,16 @@
 
 #[test]
 fn every_target_survives_a_short_run() {
-    let cases: u64 = std::env::var("FACTEUR_FUZZ_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(3_000);
+    let cases: u64 = std::env::var("FACTEUR_FUZZ_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3_000);
     let targets = facteur_fuzz::all();
-    assert!(targets.len() >= 7, "expected a target per parser, found {}", targets.len());
+    assert!(
+        targets.len() >= 7,
+        "expected a target per parser, found {}",
+        targets.len()
+    );
     let mut failures = Vec::new();
     for t in &targets {
         assert!(!t.seeds.is_empty(), "{} has no seed corpus", t.name);

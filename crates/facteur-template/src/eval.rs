@@ -1,64 +1,166 @@
 //! Rendering: variables, truthiness, operators and functions. Values borrow from the context
 //! whenever they can (`Cow::Borrowed`): a loop over the message's Variables copies nothing.
+//!
+//! A render stays within its [`Limits`]: the output and every string it builds are at most
+//! `max_output_bytes`, loops run at most `max_iterations` times in all, and the clock is read
+//! every few thousand nodes or few dozen kilobytes of strings to stop at `max_duration`.
 
 use std::borrow::Cow;
+use std::cell::Cell;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use crate::limits::{Limits, millis};
 use crate::syntax::{BinOp, Expr, Func, Namespace, Node, number};
 use crate::{Context, Mode, TemplateError, escape_html};
 
-/// Deepest loop nesting and most loop iterations per render: a template cannot run away.
+/// Deepest loop nesting (parsing already bounds blocks to 64).
 const MAX_DEPTH: usize = 64;
-const MAX_ITERATIONS: usize = 1_000_000;
+
+/// Work units between two looks at the clock: a unit is a byte of string copied or compared,
+/// a node or an expression counts [`NODE_COST`].
+const CHECK_EVERY: u64 = 1 << 16;
+const NODE_COST: u64 = 16;
+const EXPR_COST: u64 = 4;
 
 struct Renderer<'a> {
     src: &'a str,
     ctx: Context<'a>,
     mode: Mode,
-    /// Loop and `set` variables, innermost last; `frames` marks where each loop's begin.
-    vars: Vec<(&'a str, Cow<'a, Value>)>,
+    /// The bindings of each loop and `set` variable name (by slot), innermost last.
+    slots: Vec<Vec<Cow<'a, Value>>>,
+    /// Slots bound in the current scopes, in order; `frames` marks where each loop's begin.
+    bound: Vec<u32>,
     frames: Vec<usize>,
     iterations: usize,
+    max_output: usize,
+    max_iterations: usize,
+    started: Instant,
+    max_duration: Option<Duration>,
+    work: Cell<u64>,
+    next_check: Cell<u64>,
+    /// A limit was hit: `[[var:x]]` must not swallow that error.
+    limit_hit: Cell<bool>,
 }
 
 /// The tree, the source and the context share one lifetime (a caller's longer-lived context
 /// shrinks to it), so names and literals are borrowed, not copied, per render.
 pub fn render<'a>(
     nodes: &'a [Node],
+    locals: usize,
     src: &'a str,
     ctx: &Context<'a>,
     mode: Mode,
+    limits: &Limits,
 ) -> Result<String, TemplateError> {
     let mut r = Renderer {
         src,
         ctx: *ctx,
         mode,
-        vars: Vec::new(),
+        slots: vec![Vec::new(); locals],
+        bound: Vec::new(),
         frames: Vec::new(),
         iterations: 0,
+        max_output: limits.max_output_bytes,
+        max_iterations: limits.max_iterations,
+        started: Instant::now(),
+        max_duration: limits.max_duration,
+        work: Cell::new(0),
+        next_check: Cell::new(CHECK_EVERY),
+        limit_hit: Cell::new(false),
     };
-    let mut out = String::with_capacity(src.len() + src.len() / 4);
+    let capacity = src.len() + src.len() / 4;
+    let mut out = String::with_capacity(capacity.min(limits.max_output_bytes));
     r.nodes(nodes, &mut out)?;
     Ok(out)
 }
 
 impl<'a> Renderer<'a> {
+    fn limit(&self, at: usize, message: &str, field: &'static str) -> TemplateError {
+        self.limit_hit.set(true);
+        TemplateError::limit_hit(self.src, at, message, field)
+    }
+
+    /// Counts work and, every [`CHECK_EVERY`] units, checks the time budget.
+    #[inline(always)]
+    fn charge(&self, units: u64, at: usize) -> Result<(), TemplateError> {
+        let work = self.work.get() + units;
+        self.work.set(work);
+        if work >= self.next_check.get() {
+            return self.check_time(work, at);
+        }
+        Ok(())
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn check_time(&self, work: u64, at: usize) -> Result<(), TemplateError> {
+        self.next_check.set(work + CHECK_EVERY);
+        if let Some(max) = self.max_duration
+            && self.started.elapsed() > max
+        {
+            let message = format!("template took longer than {} to render", millis(max));
+            return Err(self.limit(at, &message, "max_duration"));
+        }
+        Ok(())
+    }
+
+    /// A string value of `len` bytes is about to be built.
+    #[inline]
+    fn value_len(&self, len: usize, at: usize) -> Result<(), TemplateError> {
+        if len > self.max_output {
+            let message = format!(
+                "value too large: a string would exceed {} bytes",
+                self.max_output
+            );
+            return Err(self.limit(at, &message, "max_output_bytes"));
+        }
+        self.charge(len as u64, at)
+    }
+
+    /// `len` more bytes are about to be written to the output.
+    #[inline]
+    fn output_len(&self, out: &str, len: usize, at: usize) -> Result<(), TemplateError> {
+        if out.len().saturating_add(len) > self.max_output {
+            let message = format!(
+                "output too large: the rendered template would exceed {} bytes",
+                self.max_output
+            );
+            return Err(self.limit(at, &message, "max_output_bytes"));
+        }
+        self.charge(len as u64 + NODE_COST, at)
+    }
+
+    /// A value as text, borrowed when it is a string; the work is counted.
+    fn text<'v>(&self, v: &'v Value, at: usize) -> Result<Cow<'v, str>, TemplateError> {
+        let text = text(v);
+        self.charge(text.len() as u64, at)?;
+        Ok(text)
+    }
+
     fn nodes(&mut self, nodes: &'a [Node], out: &mut String) -> Result<(), TemplateError> {
         for node in nodes {
             match node {
-                Node::Text(t) => out.push_str(t),
-                Node::Print { expr, lenient } => match self.eval(expr) {
-                    Ok(v) => write_value(out, &v, self.mode),
-                    Err(_) if *lenient => {}
-                    Err(e) => return Err(e),
-                },
+                Node::Text(t, at) => {
+                    self.output_len(out, t.len(), *at)?;
+                    out.push_str(t);
+                }
+                Node::Print { expr, lenient, at } => {
+                    self.charge(NODE_COST, *at)?;
+                    match self.eval(expr) {
+                        Ok(v) => self.write_value(out, &v, *at)?,
+                        Err(_) if *lenient && !self.limit_hit.get() => {}
+                        Err(e) => return Err(e),
+                    }
+                }
                 Node::If {
                     branches,
                     otherwise,
                 } => {
                     let mut taken = false;
                     for (cond, body) in branches {
+                        self.charge(NODE_COST, expr_at(cond))?;
                         if truthy(self.eval(cond)?.as_ref()) {
                             self.nodes(body, out)?;
                             taken = true;
@@ -69,15 +171,66 @@ impl<'a> Renderer<'a> {
                         self.nodes(otherwise, out)?;
                     }
                 }
-                Node::For { var, iter, body } => self.for_loop(var, iter, body, out)?,
-                Node::Set { name, expr } => {
+                Node::For {
+                    slot,
+                    iter,
+                    body,
+                    at,
+                } => self.for_loop(*slot, iter, body, *at, out)?,
+                Node::Set { slot, expr, at } => {
+                    self.charge(NODE_COST, *at)?;
                     let value = self.eval(expr)?;
                     // Reassigning updates the variable where it lives; a new one belongs to the
                     // innermost loop (or to the whole template).
-                    match self.vars.iter_mut().rev().find(|(n, _)| *n == name) {
-                        Some(slot) => slot.1 = value,
-                        None => self.vars.push((name.as_str(), value)),
+                    let bindings = &mut self.slots[*slot as usize];
+                    match bindings.last_mut() {
+                        Some(current) => *current = value,
+                        None => {
+                            bindings.push(value);
+                            self.bound.push(*slot);
+                        }
                     }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Prints a value, escaped for HTML in [`Mode::Html`], without a temporary string for the
+    /// common cases.
+    fn write_value(&self, out: &mut String, v: &Value, at: usize) -> Result<(), TemplateError> {
+        use std::fmt::Write;
+        let html = self.mode == Mode::Html;
+        match v {
+            Value::String(s) => {
+                let len = if html { escaped_len(s) } else { s.len() };
+                self.output_len(out, len, at)?;
+                if len == s.len() {
+                    out.push_str(s);
+                } else {
+                    escape_into(out, s);
+                }
+            }
+            Value::Number(n) if n.as_i64().is_some() => {
+                let i = n.as_i64().unwrap_or_default();
+                let digits = i.unsigned_abs().checked_ilog10().unwrap_or(0) as usize + 1;
+                self.output_len(out, digits + usize::from(i < 0), at)?;
+                let _ = write!(out, "{i}");
+            }
+            Value::Bool(b) => {
+                self.output_len(out, 5, at)?;
+                out.push_str(if *b { "true" } else { "false" });
+            }
+            Value::Null => {}
+            other => {
+                let text = display(other);
+                self.charge(text.len() as u64, at)?;
+                let len = if html { escaped_len(&text) } else { text.len() };
+                self.output_len(out, len, at)?;
+                if len == text.len() {
+                    out.push_str(&text);
+                } else {
+                    escape_into(out, &text);
                 }
             }
         }
@@ -86,21 +239,17 @@ impl<'a> Renderer<'a> {
 
     fn for_loop(
         &mut self,
-        var: &'a str,
+        slot: u32,
         iter: &'a Expr,
         body: &'a [Node],
+        at: usize,
         out: &mut String,
     ) -> Result<(), TemplateError> {
-        let items: Vec<Cow<'a, Value>> = match self.eval(iter)? {
-            Cow::Borrowed(Value::Array(items)) => items.iter().map(Cow::Borrowed).collect(),
-            Cow::Borrowed(Value::Object(map)) => map.values().map(Cow::Borrowed).collect(),
-            Cow::Owned(Value::Array(items)) => items.into_iter().map(Cow::Owned).collect(),
-            Cow::Owned(Value::Object(map)) => map.into_iter().map(|(_, v)| Cow::Owned(v)).collect(),
-            _ => {
-                let message = format!("\"{}\" is not an array value", expr_name(iter));
-                return Err(TemplateError::runtime(self.src, expr_at(iter), message));
-            }
-        };
+        let items = self.eval(iter)?;
+        if !matches!(items.as_ref(), Value::Array(_) | Value::Object(_)) {
+            let message = format!("\"{}\" is not an array value", expr_name(iter));
+            return Err(TemplateError::runtime(self.src, expr_at(iter), message));
+        }
         if self.frames.len() >= MAX_DEPTH {
             return Err(TemplateError::runtime(
                 self.src,
@@ -108,26 +257,66 @@ impl<'a> Renderer<'a> {
                 "loops nested too deeply".into(),
             ));
         }
-        for item in items {
-            self.iterations += 1;
-            if self.iterations > MAX_ITERATIONS {
-                return Err(TemplateError::runtime(
-                    self.src,
-                    expr_at(iter),
-                    "too many loop iterations".into(),
-                ));
+        // Items are taken one at a time: a loop that stops early copies nothing more.
+        match items {
+            Cow::Borrowed(Value::Array(items)) => {
+                for item in items {
+                    self.iteration(slot, Cow::Borrowed(item), body, at, out)?;
+                }
             }
-            self.frames.push(self.vars.len());
-            self.vars.push((var, item));
-            let r = self.nodes(body, out);
-            let frame = self.frames.pop().unwrap_or(0);
-            self.vars.truncate(frame);
-            r?;
+            Cow::Borrowed(Value::Object(map)) => {
+                for item in map.values() {
+                    self.iteration(slot, Cow::Borrowed(item), body, at, out)?;
+                }
+            }
+            Cow::Owned(Value::Array(items)) => {
+                for item in items {
+                    self.iteration(slot, Cow::Owned(item), body, at, out)?;
+                }
+            }
+            Cow::Owned(Value::Object(map)) => {
+                for (_, item) in map {
+                    self.iteration(slot, Cow::Owned(item), body, at, out)?;
+                }
+            }
+            _ => {}
         }
         Ok(())
     }
 
+    fn iteration(
+        &mut self,
+        slot: u32,
+        item: Cow<'a, Value>,
+        body: &'a [Node],
+        at: usize,
+        out: &mut String,
+    ) -> Result<(), TemplateError> {
+        self.iterations += 1;
+        if self.iterations > self.max_iterations {
+            let message = format!(
+                "too many loop iterations: more than {} in one render",
+                self.max_iterations
+            );
+            return Err(self.limit(at, &message, "max_iterations"));
+        }
+        self.charge(NODE_COST, at)?;
+        self.frames.push(self.bound.len());
+        self.slots[slot as usize].push(item);
+        self.bound.push(slot);
+        let r = self.nodes(body, out);
+        let frame = self.frames.pop().unwrap_or(0);
+        while self.bound.len() > frame {
+            if let Some(slot) = self.bound.pop() {
+                self.slots[slot as usize].pop();
+            }
+        }
+        r
+    }
+
     fn eval(&self, e: &'a Expr) -> Result<Cow<'a, Value>, TemplateError> {
+        // Every expression counts: a call with thousands of arguments is work too.
+        self.charge(EXPR_COST, 0)?;
         Ok(Cow::Owned(match e {
             Expr::Literal(v) => return Ok(Cow::Borrowed(v)),
             Expr::Path {
@@ -171,21 +360,26 @@ impl<'a> Renderer<'a> {
                     .any(|s| s.eq_ignore_ascii_case(&name));
                 return Ok(Cow::Owned(Value::Bool(member)));
             }
-            Namespace::Local => None,
+            Namespace::Local(_) => None,
         };
-        let found: Option<Cow<'a, Value>> = match root {
-            Some(root) => walk(root, path).map(Cow::Borrowed),
-            None => match self
-                .vars
-                .iter()
-                .rev()
-                .find(|(n, _)| *n == path[0])
-                .map(|(_, v)| v)
-            {
+        let found: Option<Cow<'a, Value>> = match (root, ns) {
+            (Some(root), _) => walk(root, path).map(Cow::Borrowed),
+            (None, Namespace::Local(slot)) => match self.slots[*slot as usize].last() {
                 Some(Cow::Borrowed(v)) => walk(v, &path[1..]).map(Cow::Borrowed),
-                Some(Cow::Owned(v)) => walk(v, &path[1..]).cloned().map(Cow::Owned),
+                Some(Cow::Owned(v)) => match walk(v, &path[1..]) {
+                    Some(v) => {
+                        // Values built by the template are strings and scalars: copying one
+                        // costs its length.
+                        if let Value::String(s) = v {
+                            self.charge(s.len() as u64, at)?;
+                        }
+                        Some(Cow::Owned(v.clone()))
+                    }
+                    None => None,
+                },
                 None => None,
             },
+            (None, _) => None,
         };
         match (found, default) {
             (Some(v), _) if !v.is_null() || default.is_none() => Ok(v),
@@ -229,23 +423,41 @@ impl<'a> Renderer<'a> {
         let (at, rat) = (expr_at(l), expr_at(r));
         Ok(match op {
             BinOp::Xor => Value::Bool(truthy(a) != truthy(b)),
-            BinOp::Eq => Value::Bool(loose_eq(a, b)),
-            BinOp::Ne => Value::Bool(!loose_eq(a, b)),
+            BinOp::Eq | BinOp::Ne | BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge => {
+                // Comparing texts costs their length.
+                let weight = |v: &Value| match v {
+                    Value::String(s) => s.len() as u64,
+                    Value::Array(_) | Value::Object(_) => NODE_COST * 4,
+                    _ => 0,
+                };
+                self.charge(weight(a) + weight(b), at)?;
+                match op {
+                    BinOp::Eq => Value::Bool(loose_eq(a, b)),
+                    BinOp::Ne => Value::Bool(!loose_eq(a, b)),
+                    _ => {
+                        let ord = compare(a, b);
+                        Value::Bool(match op {
+                            BinOp::Lt => ord.is_lt(),
+                            BinOp::Le => ord.is_le(),
+                            BinOp::Gt => ord.is_gt(),
+                            _ => ord.is_ge(),
+                        })
+                    }
+                }
+            }
             BinOp::StrictEq => {
                 Value::Bool(a == b || (a.is_number() && b.is_number() && a.as_f64() == b.as_f64()))
             }
-            BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge => {
-                let ord = compare(a, b);
-                Value::Bool(match op {
-                    BinOp::Lt => ord.is_lt(),
-                    BinOp::Le => ord.is_le(),
-                    BinOp::Gt => ord.is_gt(),
-                    _ => ord.is_ge(),
-                })
-            }
             BinOp::Add => match (as_number(a), as_number(b)) {
                 (Some(x), Some(y)) if !(a.is_string() && b.is_string()) => number(x + y),
-                _ => Value::String(format!("{}{}", display(a), display(b))),
+                _ => {
+                    let (x, y) = (self.text(a, at)?, self.text(b, rat)?);
+                    self.value_len(x.len() + y.len(), at)?;
+                    let mut joined = String::with_capacity(x.len() + y.len());
+                    joined.push_str(&x);
+                    joined.push_str(&y);
+                    Value::String(joined)
+                }
             },
             BinOp::Sub => number(self.num(a, at)? - self.num(b, rat)?),
             BinOp::Mul => number(self.num(a, at)? * self.num(b, rat)?),
@@ -271,12 +483,27 @@ impl<'a> Renderer<'a> {
         args: &'a [Expr],
         at: usize,
     ) -> Result<Value, TemplateError> {
-        let values = args
-            .iter()
-            .map(|a| self.eval(a))
-            .collect::<Result<Vec<Cow<'a, Value>>, _>>()?;
+        // Functions take at most three arguments: no allocation for those.
+        static NULL: Value = Value::Null;
+        let mut inline: [Cow<'a, Value>; 3] = [
+            Cow::Borrowed(&NULL),
+            Cow::Borrowed(&NULL),
+            Cow::Borrowed(&NULL),
+        ];
+        let heap: Vec<Cow<'a, Value>>;
+        let values: &[Cow<'a, Value>] = if args.len() <= inline.len() {
+            for (slot, a) in inline.iter_mut().zip(args) {
+                *slot = self.eval(a)?;
+            }
+            &inline[..args.len()]
+        } else {
+            heap = args
+                .iter()
+                .map(|a| self.eval(a))
+                .collect::<Result<_, _>>()?;
+            &heap
+        };
         let arg = |i: usize| values.get(i).map_or(&Value::Null, |v| v.as_ref());
-        let text = |i: usize| display(arg(i));
         let want = |n: usize| -> Result<(), TemplateError> {
             if values.len() < n {
                 Err(TemplateError::syntax(
@@ -288,17 +515,22 @@ impl<'a> Renderer<'a> {
                 Ok(())
             }
         };
+        // A string built from the first argument, within the size limit.
+        let string = |f: &dyn Fn(&str) -> String| -> Result<Value, TemplateError> {
+            let s = f(&self.text(arg(0), at)?);
+            self.value_len(s.len(), at)?;
+            Ok(Value::String(s))
+        };
         Ok(match func {
-            Func::Upper => Value::String(text(0).to_uppercase()),
-            Func::Lower => Value::String(text(0).to_lowercase()),
-            Func::Capitalize => {
-                let s = text(0);
+            Func::Upper => string(&|s| s.to_uppercase())?,
+            Func::Lower => string(&|s| s.to_lowercase())?,
+            Func::Capitalize => string(&|s| {
                 let mut chars = s.chars();
-                Value::String(match chars.next() {
+                match chars.next() {
                     Some(first) => first.to_uppercase().chain(chars).collect(),
                     None => String::new(),
-                })
-            }
+                }
+            })?,
             Func::Round => {
                 want(1)?;
                 let x = self.num(arg(0), at)?;
@@ -315,8 +547,8 @@ impl<'a> Renderer<'a> {
                 want(1)?;
                 number(self.num(arg(0), at)?.trunc())
             }
-            Func::UrlEncode => Value::String(url_encode(&text(0))),
-            Func::Escape => Value::String(escape_html(&text(0))),
+            Func::UrlEncode => string(&url_encode)?,
+            Func::Escape => string(&escape_html)?,
             Func::HasOpenedSince => {
                 want(1)?;
                 let days = self.num(arg(0), at)?;
@@ -385,7 +617,7 @@ fn expr_name(e: &Expr) -> String {
                 Namespace::Data => "data:",
                 Namespace::Mj => "mj:",
                 Namespace::Segment => "segment:",
-                Namespace::Local => "",
+                Namespace::Local(_) => "",
             };
             format!("{prefix}{}", path.join("."))
         }
@@ -394,34 +626,43 @@ fn expr_name(e: &Expr) -> String {
     }
 }
 
-/// Prints a value into `out`, escaped for HTML in [`Mode::Html`], without a temporary string
-/// for the common cases.
-fn write_value(out: &mut String, v: &Value, mode: Mode) {
-    use std::fmt::Write;
-    match v {
-        Value::String(s) if mode == Mode::Html => escape_into(out, s),
-        Value::String(s) => out.push_str(s),
-        Value::Number(n) if n.as_i64().is_some() => {
-            let _ = write!(out, "{}", n.as_i64().unwrap_or_default());
-        }
-        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        Value::Null => {}
-        other => {
-            let text = display(other);
-            if mode == Mode::Html {
-                escape_into(out, &text)
-            } else {
-                out.push_str(&text)
-            }
-        }
-    }
+/// The length of `s` once HTML-escaped by [`escape_html`].
+fn escaped_len(s: &str) -> usize {
+    s.len()
+        + s.bytes()
+            .map(|b| match b {
+                b'&' | b'\'' => 4,
+                b'<' | b'>' => 3,
+                b'"' => 5,
+                _ => 0,
+            })
+            .sum::<usize>()
 }
 
+/// [`escape_html`] written straight into `out`.
 fn escape_into(out: &mut String, s: &str) {
-    if !s.contains(['&', '<', '>', '"', '\'']) {
-        out.push_str(s);
-    } else {
-        out.push_str(&escape_html(s));
+    let mut from = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let entity = match b {
+            b'&' => "&amp;",
+            b'<' => "&lt;",
+            b'>' => "&gt;",
+            b'"' => "&quot;",
+            b'\'' => "&#39;",
+            _ => continue,
+        };
+        out.push_str(&s[from..i]);
+        out.push_str(entity);
+        from = i + 1;
+    }
+    out.push_str(&s[from..]);
+}
+
+/// How a value prints, borrowed when it is a string.
+fn text(v: &Value) -> Cow<'_, str> {
+    match v {
+        Value::String(s) => Cow::Borrowed(s),
+        other => Cow::Owned(display(other)),
     }
 }
 
@@ -465,16 +706,16 @@ fn loose_eq(a: &Value, b: &Value) -> bool {
     match (a, b) {
         (Value::Number(_), _) | (_, Value::Number(_)) => match (as_number(a), as_number(b)) {
             (Some(x), Some(y)) => x == y,
-            _ => display(a) == display(b),
+            _ => text(a) == text(b),
         },
-        _ => display(a) == display(b),
+        _ => text(a) == text(b),
     }
 }
 
 fn compare(a: &Value, b: &Value) -> std::cmp::Ordering {
     match (as_number(a), as_number(b)) {
         (Some(x), Some(y)) => x.partial_cmp(&y).unwrap_or(std::cmp::Ordering::Equal),
-        _ => display(a).cmp(&display(b)),
+        _ => text(a).cmp(&text(b)),
     }
 }
 

@@ -18,13 +18,22 @@
 //! assert_eq!(t.render(&ctx, Mode::Html).unwrap(), "Hello Ada &lt;3, VIP!");
 //! assert_eq!(t.render(&ctx, Mode::Text).unwrap(), "Hello Ada <3, VIP!");
 //! ```
+//!
+//! Hostile input gets an error, never a crash or a runaway: parsing bounds the nesting of
+//! blocks and expressions ([`limits::MAX_BLOCK_NESTING`], [`limits::MAX_EXPRESSION_NESTING`]),
+//! and each render, MJML compilation and HTML-to-text conversion has [`Limits`] (output size,
+//! string size, loop iterations, time, element depth).
 
 pub mod diff;
 mod eval;
+pub mod limits;
 pub mod mjml;
+mod nesting;
 pub mod starters;
 mod syntax;
 pub mod text;
+
+pub use limits::Limits;
 
 use std::fmt;
 
@@ -34,6 +43,8 @@ use serde_json::Value;
 #[derive(Debug, Clone)]
 pub struct Template {
     nodes: Vec<syntax::Node>,
+    /// How many loop and `set` variable names the template uses.
+    locals: usize,
     source: std::sync::Arc<str>,
 }
 
@@ -101,6 +112,8 @@ pub struct TemplateError {
     pub line: usize,
     /// 1-based, in characters.
     pub column: usize,
+    /// The [`Limits`] field this error comes from, when a limit was hit.
+    limit: Option<&'static str>,
 }
 
 impl fmt::Display for TemplateError {
@@ -143,7 +156,32 @@ impl TemplateError {
             message,
             line,
             column,
+            limit: None,
         }
+    }
+
+    /// An error that has no position in the template (an internal failure of the renderer).
+    pub fn internal(message: impl Into<String>) -> Self {
+        TemplateError {
+            message: message.into(),
+            line: 0,
+            column: 0,
+            limit: None,
+        }
+    }
+
+    /// The [`Limits`] field (`"max_depth"`, `"max_output_bytes"`, `"max_iterations"`,
+    /// `"max_duration"`) whose limit caused this error, or `None` for an error in the template
+    /// itself.
+    pub fn limit(&self) -> Option<&'static str> {
+        self.limit
+    }
+
+    /// An error caused by a limit: the message ends with `(limit FIELD)`.
+    pub(crate) fn limit_hit(src: &str, at: usize, message: &str, field: &'static str) -> Self {
+        let mut e = Self::new(src, at, format!("{message} (limit {field})"));
+        e.limit = Some(field);
+        e
     }
 
     /// An unclosed tag or block.
@@ -193,8 +231,10 @@ impl TemplateError {
 impl Template {
     /// Parses a template; errors carry Mailjet's message and the position.
     pub fn parse(source: &str) -> Result<Template, TemplateError> {
+        let (nodes, locals) = syntax::parse(source)?;
         Ok(Template {
-            nodes: syntax::parse(source)?,
+            nodes,
+            locals,
             source: source.into(),
         })
     }
@@ -202,22 +242,54 @@ impl Template {
     /// Every `var:`/`data:`/`mj:` reference, in order, with whether it has a default (one
     /// without a default fails the render, and blocks the message, when the value is missing).
     pub fn variables(&self) -> Vec<VariableRef> {
-        let mut out = Vec::new();
+        let mut found = Vec::new();
         syntax::visit_paths(&self.nodes, &mut |name, has_default, at| {
-            let (line, column) = position(&self.source, at);
-            out.push(VariableRef {
+            found.push((name, has_default, at));
+        });
+        // Positions in one pass over the source, not one pass per reference.
+        let mut order: Vec<usize> = (0..found.len()).collect();
+        order.sort_by_key(|&i| found[i].2);
+        let mut positions = vec![(0, 0); found.len()];
+        let (mut line, mut column, mut offset) = (1, 1, 0);
+        for i in order {
+            let at = floor_char_boundary(&self.source, found[i].2.min(self.source.len()));
+            for c in self.source[offset..at].chars() {
+                if c == '\n' {
+                    line += 1;
+                    column = 1;
+                } else {
+                    column += 1;
+                }
+            }
+            offset = at.max(offset);
+            positions[i] = (line, column);
+        }
+        found
+            .into_iter()
+            .zip(positions)
+            .map(|((name, has_default, _), (line, column))| VariableRef {
                 name,
                 has_default,
                 line,
                 column,
-            });
-        });
-        out
+            })
+            .collect()
     }
 
-    /// Renders with these values.
+    /// Renders with these values and the default [`Limits`].
     pub fn render(&self, ctx: &Context<'_>, mode: Mode) -> Result<String, TemplateError> {
-        eval::render(&self.nodes, &self.source, ctx, mode)
+        self.render_with(ctx, mode, &Limits::default())
+    }
+
+    /// Renders with these values within `limits` (output size, string size, loop iterations,
+    /// time; `max_depth` does not apply: the language's own nesting is bounded when parsing).
+    pub fn render_with(
+        &self,
+        ctx: &Context<'_>,
+        mode: Mode,
+        limits: &Limits,
+    ) -> Result<String, TemplateError> {
+        eval::render(&self.nodes, self.locals, &self.source, ctx, mode, limits)
     }
 }
 

@@ -6,6 +6,9 @@
 use mrml::prelude::parser::Error as ParseError;
 use mrml::prelude::render::RenderOptions;
 
+use crate::Limits;
+use crate::nesting::{self, ScanError};
+
 /// An MJML document that could not be compiled, with its position when the parser knows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MjmlError {
@@ -34,9 +37,55 @@ pub struct Compiled {
     pub warnings: Vec<String>,
 }
 
-/// Compiles MJML to HTML.
+/// Compiles MJML to HTML with the default [`Limits`].
 pub fn to_html(source: &str) -> Result<Compiled, MjmlError> {
-    let parsed = mrml::parse(source).map_err(|e| parse_error(source, &e))?;
+    to_html_with(source, &Limits::default())
+}
+
+/// Compiles MJML to HTML. Elements nested deeper than `limits.max_depth` are refused before
+/// mrml sees them (its parser and renderer recurse once per level): the error gives the
+/// position of the element that goes over. The other limits do not apply (compiling is linear).
+///
+/// Two inputs on which mrml's tokenizer would panic are handled first: a malformed conditional
+/// comment (`<!--[if mso]x`) is refused, and a `>` right after a character of three or four
+/// bytes in text (`Suite€>`) is written `&gt;`, which HTML reads the same.
+pub fn to_html_with(source: &str, limits: &Limits) -> Result<Compiled, MjmlError> {
+    let escapes = nesting::scan_xml(source, limits.max_depth).map_err(|e| {
+        let (at, message) = match e {
+            ScanError::TooDeep { at } => (
+                at,
+                format!(
+                    "elements nested too deeply: more than {} levels (limit max_depth)",
+                    limits.max_depth
+                ),
+            ),
+            ScanError::BadConditionalComment { at } => (
+                at,
+                "malformed conditional comment: expected <!--[if …]> … <![endif]-->".to_string(),
+            ),
+            ScanError::UnreadableGreaterThan { at } => (
+                at,
+                "the MJML parser cannot read '>' right after this character: add a space before it"
+                    .to_string(),
+            ),
+            ScanError::TooManyReopened { at } => (at, "unexpected markup".to_string()),
+        };
+        let (line, column) = line_column(source, at);
+        MjmlError {
+            message,
+            line: Some(line),
+            column: Some(column),
+        }
+    })?;
+    let patched;
+    let input = if escapes.is_empty() {
+        source
+    } else {
+        patched = escape_at(source, &escapes);
+        patched.as_str()
+    };
+    let to_source = |e: MjmlError| map_back(source, input, &escapes, e);
+    let parsed = mrml::parse(input).map_err(|e| to_source(parse_error(input, &e)))?;
     let html = parsed
         .element
         .render(&RenderOptions::default())
@@ -47,6 +96,62 @@ pub fn to_html(source: &str) -> Result<Compiled, MjmlError> {
         })?;
     let warnings = parsed.warnings.iter().map(|w| format!("{w:?}")).collect();
     Ok(Compiled { html, warnings })
+}
+
+/// `source` with the `>` at each of `offsets` written `&gt;`.
+fn escape_at(source: &str, offsets: &[usize]) -> String {
+    let mut out = String::with_capacity(source.len() + 3 * offsets.len());
+    let mut from = 0;
+    for &at in offsets {
+        out.push_str(&source[from..at]);
+        out.push_str("&gt;");
+        from = at + 1;
+    }
+    out.push_str(&source[from..]);
+    out
+}
+
+/// An error's line and column in the escaped input, moved back to the source (each `&gt;` is
+/// three characters longer than the `>` it stands for, on the same line).
+fn map_back(source: &str, input: &str, escapes: &[usize], mut e: MjmlError) -> MjmlError {
+    if escapes.is_empty() {
+        return e;
+    }
+    if let (Some(line), Some(column)) = (e.line, e.column) {
+        // The offset of (line, column) in the input, then in the source.
+        let line_start: usize = input
+            .split_inclusive('\n')
+            .take(line.saturating_sub(1))
+            .map(str::len)
+            .sum();
+        let at = input[line_start.min(input.len())..]
+            .char_indices()
+            .nth(column.saturating_sub(1))
+            .map_or(input.len(), |(i, _)| line_start + i);
+        let before = escapes
+            .iter()
+            .enumerate()
+            .take_while(|(k, x)| **x + 3 * k + 4 <= at)
+            .count();
+        let (l, c) = line_column(source, at.saturating_sub(3 * before));
+        e.line = Some(l);
+        e.column = Some(c);
+    }
+    e
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+fn line_column(source: &str, at: usize) -> (usize, usize) {
+    let at = at.min(source.len());
+    let at = (0..=at)
+        .rev()
+        .find(|i| source.is_char_boundary(*i))
+        .unwrap_or(0);
+    let before = &source[..at];
+    (
+        before.matches('\n').count() + 1,
+        before.rsplit('\n').next().unwrap_or("").chars().count() + 1,
+    )
 }
 
 fn parse_error(source: &str, e: &ParseError) -> MjmlError {
@@ -69,19 +174,8 @@ fn parse_error(source: &str, e: &ParseError) -> MjmlError {
             column: Some(pos.col as usize),
         };
     }
-    let (line, column) = match at {
-        Some(at) => {
-            let at = at.min(source.len());
-            let at = (0..=at)
-                .rev()
-                .find(|i| source.is_char_boundary(*i))
-                .unwrap_or(0);
-            let before = &source[..at];
-            (
-                Some(before.matches('\n').count() + 1),
-                Some(before.rsplit('\n').next().unwrap_or("").chars().count() + 1),
-            )
-        }
+    let (line, column) = match at.map(|at| line_column(source, at)) {
+        Some((line, column)) => (Some(line), Some(column)),
         None => (None, None),
     };
     MjmlError {

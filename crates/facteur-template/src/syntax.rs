@@ -4,6 +4,7 @@
 use serde_json::Value;
 
 use crate::TemplateError;
+use crate::limits::{MAX_BLOCK_NESTING, MAX_EXPRESSION_NESTING};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Namespace {
@@ -11,8 +12,28 @@ pub enum Namespace {
     Data,
     Mj,
     Segment,
-    /// Loop and `set` variables.
-    Local,
+    /// Loop and `set` variables, with the slot of the name (see [`Names`]).
+    Local(u32),
+}
+
+/// The loop and `set` variable names of a template, numbered as they are met: rendering keeps
+/// one binding stack per number instead of searching the bindings by name.
+#[derive(Debug, Default)]
+pub struct Names(std::collections::HashMap<String, u32>);
+
+impl Names {
+    pub fn slot(&mut self, name: &str) -> u32 {
+        if let Some(&slot) = self.0.get(name) {
+            return slot;
+        }
+        let slot = self.0.len() as u32;
+        self.0.insert(name.to_string(), slot);
+        slot
+    }
+
+    pub fn count(&self) -> usize {
+        self.0.len()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -93,24 +114,29 @@ pub enum BinOp {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Node {
-    Text(String),
+    /// Text and the offset where it starts.
+    Text(String, usize),
     /// `{{ expr }}` or `[[var:x]]` (the latter never fails: missing prints nothing).
     Print {
         expr: Expr,
         lenient: bool,
+        /// Offset of the tag.
+        at: usize,
     },
     If {
         branches: Vec<(Expr, Vec<Node>)>,
         otherwise: Vec<Node>,
     },
     For {
-        var: String,
+        slot: u32,
         iter: Expr,
         body: Vec<Node>,
+        at: usize,
     },
     Set {
-        name: String,
+        slot: u32,
         expr: Expr,
+        at: usize,
     },
 }
 
@@ -134,17 +160,19 @@ struct Span {
     start: usize,
 }
 
-pub fn parse(src: &str) -> Result<Vec<Node>, TemplateError> {
+/// The syntax tree and the number of local variable names.
+pub fn parse(src: &str) -> Result<(Vec<Node>, usize), TemplateError> {
+    let mut names = Names::default();
     let mut stack: Vec<Frame> = vec![Frame::Root(Vec::new())];
     let mut pos = 0;
     while pos < src.len() {
         let next = find_tag(src, pos);
         let Some((tag_start, kind)) = next else {
-            push(&mut stack, Node::Text(src[pos..].to_string()));
+            push(&mut stack, Node::Text(src[pos..].to_string(), pos));
             break;
         };
         if tag_start > pos {
-            push(&mut stack, Node::Text(src[pos..tag_start].to_string()));
+            push(&mut stack, Node::Text(src[pos..tag_start].to_string(), pos));
         }
         let (open, close) = match kind {
             TagKind::Print => ("{{", "}}"),
@@ -159,31 +187,33 @@ pub fn parse(src: &str) -> Result<Vec<Node>, TemplateError> {
         let span = Span { start: tag_start };
         match kind {
             TagKind::Print => {
-                let expr = parse_expr_all(src, body, body_start, span)?;
+                let expr = parse_expr_all(src, body, body_start, span, &mut names)?;
                 push(
                     &mut stack,
                     Node::Print {
                         expr,
                         lenient: false,
+                        at: tag_start,
                     },
                 );
             }
             TagKind::Simple => {
-                let expr = parse_expr_all(src, body, body_start, span)?;
+                let expr = parse_expr_all(src, body, body_start, span, &mut names)?;
                 push(
                     &mut stack,
                     Node::Print {
                         expr,
                         lenient: true,
+                        at: tag_start,
                     },
                 );
             }
-            TagKind::Stmt => statement(src, body, body_start, span, &mut stack)?,
+            TagKind::Stmt => statement(src, body, body_start, span, &mut stack, &mut names)?,
         }
         pos = body_end + close.len();
     }
     match stack.pop() {
-        Some(Frame::Root(nodes)) if stack.is_empty() => Ok(nodes),
+        Some(Frame::Root(nodes)) if stack.is_empty() => Ok((nodes, names.count())),
         _ => Err(TemplateError::not_valid(src, src.len().saturating_sub(1))),
     }
 }
@@ -195,9 +225,10 @@ enum Frame {
         otherwise: Option<Vec<Node>>,
     },
     For {
-        var: String,
+        slot: u32,
         iter: Expr,
         body: Vec<Node>,
+        at: usize,
     },
 }
 
@@ -253,7 +284,7 @@ fn find_close(src: &str, from: usize, close: &str) -> Option<usize> {
             Some(q) if b == q => quote = None,
             Some(_) => {}
             None if b == b'"' || b == b'\'' => quote = Some(b),
-            None if src[i..].starts_with(close) => return Some(i),
+            None if bytes[i..].starts_with(close.as_bytes()) => return Some(i),
             None => {}
         }
         i += 1;
@@ -261,23 +292,14 @@ fn find_close(src: &str, from: usize, close: &str) -> Option<usize> {
     None
 }
 
-/// Deepest nesting of if/for blocks (rendering recurses once per level).
-const MAX_BLOCKS: usize = 64;
-
 fn statement(
     src: &str,
     body: &str,
     body_start: usize,
     span: Span,
     stack: &mut Vec<Frame>,
+    names: &mut Names,
 ) -> Result<(), TemplateError> {
-    if stack.len() > MAX_BLOCKS {
-        return Err(TemplateError::syntax(
-            src,
-            span.start,
-            "blocks nested too deeply",
-        ));
-    }
     let trimmed = body.trim_start();
     let lead = body.len() - trimmed.len();
     let keyword_len = trimmed
@@ -286,16 +308,25 @@ fn statement(
     let keyword = trimmed[..keyword_len].to_ascii_lowercase();
     let rest_offset = body_start + lead + keyword_len;
     let rest = &trimmed[keyword_len..];
+    // Rendering recurses once per block level: at most MAX_BLOCK_NESTING blocks are open (the
+    // root frame is not a block).
+    if matches!(keyword.as_str(), "if" | "for") && stack.len() > MAX_BLOCK_NESTING {
+        return Err(TemplateError::syntax(
+            src,
+            span.start,
+            &format!("blocks nested too deeply (more than {MAX_BLOCK_NESTING})"),
+        ));
+    }
     match keyword.as_str() {
         "if" => {
-            let cond = parse_expr_all(src, rest, rest_offset, span)?;
+            let cond = parse_expr_all(src, rest, rest_offset, span, names)?;
             stack.push(Frame::If {
                 branches: vec![(cond, Vec::new())],
                 otherwise: None,
             });
         }
         "elseif" | "elif" => {
-            let cond = parse_expr_all(src, rest, rest_offset, span)?;
+            let cond = parse_expr_all(src, rest, rest_offset, span, names)?;
             match stack.last_mut() {
                 Some(Frame::If {
                     branches,
@@ -342,17 +373,29 @@ fn statement(
             }
             let iter_src = &after[3..];
             let iter_offset = rest_offset + (rest.len() - iter_src.len());
-            let iter = parse_expr_all(src, iter_src, iter_offset, span)?;
+            let iter = parse_expr_all(src, iter_src, iter_offset, span, names)?;
             stack.push(Frame::For {
-                var: var.to_string(),
+                slot: names.slot(var),
                 iter,
                 body: Vec::new(),
+                at: span.start,
             });
         }
         "endfor" => match stack.pop() {
             Some(Frame::For {
-                var, iter, body, ..
-            }) if rest.trim().is_empty() => push(stack, Node::For { var, iter, body }),
+                slot,
+                iter,
+                body,
+                at,
+            }) if rest.trim().is_empty() => push(
+                stack,
+                Node::For {
+                    slot,
+                    iter,
+                    body,
+                    at,
+                },
+            ),
             _ => return Err(TemplateError::not_valid(src, span.start)),
         },
         "set" => {
@@ -373,12 +416,13 @@ fn statement(
             }
             let value_offset =
                 rest_offset + name.len() + 1 + (rest.len() - rest.trim_start().len());
-            let expr = parse_expr_all(src, value, value_offset, span)?;
+            let expr = parse_expr_all(src, value, value_offset, span, names)?;
             push(
                 stack,
                 Node::Set {
-                    name: name.to_string(),
+                    slot: names.slot(name),
                     expr,
+                    at: span.start,
                 },
             );
         }
@@ -514,23 +558,29 @@ fn tokenize(
 
 struct Parser<'a> {
     src: &'a str,
+    names: &'a mut Names,
     toks: Vec<(Tok, usize)>,
     pos: usize,
     span: Span,
-    /// Current nesting of sub-expressions; bounded so no input can exhaust the stack.
+    /// Current nesting of sub-expressions (parentheses, function arguments, unary operators);
+    /// bounded so no input can exhaust the stack.
     depth: usize,
 }
 
-/// Deepest expression nesting accepted.
-const MAX_NESTING: usize = 100;
-
-fn parse_expr_all(src: &str, text: &str, offset: usize, span: Span) -> Result<Expr, TemplateError> {
+fn parse_expr_all(
+    src: &str,
+    text: &str,
+    offset: usize,
+    span: Span,
+    names: &mut Names,
+) -> Result<Expr, TemplateError> {
     let toks = tokenize(src, text, offset, span)?;
     if toks.is_empty() {
         return Err(TemplateError::syntax(src, span.start, "empty expression"));
     }
     let mut p = Parser {
         src,
+        names,
         toks,
         pos: 0,
         span,
@@ -598,23 +648,45 @@ impl Parser<'_> {
         Some((op, prec))
     }
 
-    /// Precedence climbing; `not` binds looser than comparisons (level 3).
-    fn expr(&mut self, min: u8) -> Result<Expr, TemplateError> {
-        self.depth += 1;
-        if self.depth > MAX_NESTING {
-            return Err(self.error("expression nested too deeply"));
+    /// Parses one nested sub-expression with `f`: the only places the parser recurses without
+    /// a bound of its own (the precedence levels of binary operators are a fixed few).
+    fn nested<T>(
+        &mut self,
+        f: impl FnOnce(&mut Self) -> Result<T, TemplateError>,
+    ) -> Result<T, TemplateError> {
+        if self.depth >= MAX_EXPRESSION_NESTING {
+            return Err(self.error(&format!(
+                "expression nested too deeply (more than {MAX_EXPRESSION_NESTING})"
+            )));
         }
-        let result = self.expr_inner(min);
+        self.depth += 1;
+        let result = f(self);
         self.depth -= 1;
         result
     }
 
-    fn expr_inner(&mut self, min: u8) -> Result<Expr, TemplateError> {
+    /// Precedence climbing; `not` binds looser than comparisons (level 3). Each operator of a
+    /// chain nests the tree one level deeper (`a + b + c` is `(a + b) + c`), and rendering
+    /// recurses once per level: the chain counts as nesting too.
+    fn expr(&mut self, min: u8) -> Result<Expr, TemplateError> {
+        let base = self.depth;
+        let result = self.chain(min);
+        self.depth = base;
+        result
+    }
+
+    fn chain(&mut self, min: u8) -> Result<Expr, TemplateError> {
         let mut lhs = self.unary(min)?;
         while let Some((op, prec)) = self.binop() {
             if prec < min.max(1) {
                 break;
             }
+            if self.depth >= MAX_EXPRESSION_NESTING {
+                return Err(self.error(&format!(
+                    "expression nested too deeply (more than {MAX_EXPRESSION_NESTING})"
+                )));
+            }
+            self.depth += 1;
             self.pos += 1;
             let rhs = self.expr(prec + 1)?;
             lhs = Expr::Binary(op, Box::new(lhs), Box::new(rhs));
@@ -623,31 +695,21 @@ impl Parser<'_> {
     }
 
     fn unary(&mut self, min: u8) -> Result<Expr, TemplateError> {
-        self.depth += 1;
-        if self.depth > MAX_NESTING {
-            return Err(self.error("expression nested too deeply"));
-        }
-        let result = self.unary_inner(min);
-        self.depth -= 1;
-        result
-    }
-
-    fn unary_inner(&mut self, min: u8) -> Result<Expr, TemplateError> {
         match self.peek() {
             Some(Tok::Op("!")) => {
                 self.pos += 1;
-                Ok(Expr::Not(Box::new(self.unary(7)?)))
+                Ok(Expr::Not(Box::new(self.nested(|p| p.unary(7))?)))
             }
             Some(Tok::Ident(w))
                 if w.eq_ignore_ascii_case("not")
                     && self.toks.get(self.pos + 1).map(|t| &t.0) != Some(&Tok::Colon) =>
             {
                 self.pos += 1;
-                Ok(Expr::Not(Box::new(self.expr(min.max(3))?)))
+                Ok(Expr::Not(Box::new(self.nested(|p| p.expr(min.max(3)))?)))
             }
             Some(Tok::Op("-")) => {
                 self.pos += 1;
-                Ok(Expr::Neg(Box::new(self.unary(7)?)))
+                Ok(Expr::Neg(Box::new(self.nested(|p| p.unary(7))?)))
             }
             _ => self.primary(),
         }
@@ -663,7 +725,7 @@ impl Parser<'_> {
             Tok::Num(n) => Ok(Expr::Literal(number(n))),
             Tok::Str(s) => Ok(Expr::Literal(Value::String(s))),
             Tok::LParen => {
-                let e = self.expr(0)?;
+                let e = self.nested(|p| p.expr(0))?;
                 if self.peek() != Some(&Tok::RParen) {
                     return Err(self.error("')' expected"));
                 }
@@ -680,17 +742,20 @@ impl Parser<'_> {
                 }
                 if self.peek() == Some(&Tok::LParen) {
                     self.pos += 1;
-                    let mut args = Vec::new();
-                    if self.peek() != Some(&Tok::RParen) {
-                        loop {
-                            args.push(self.expr(0)?);
-                            match self.peek() {
-                                Some(Tok::Comma) => self.pos += 1,
-                                Some(Tok::RParen) => break,
-                                _ => return Err(self.error("',' or ')' expected")),
+                    let args = self.nested(|p| {
+                        let mut args = Vec::new();
+                        if p.peek() != Some(&Tok::RParen) {
+                            loop {
+                                args.push(p.expr(0)?);
+                                match p.peek() {
+                                    Some(Tok::Comma) => p.pos += 1,
+                                    Some(Tok::RParen) => break,
+                                    _ => return Err(p.error("',' or ')' expected")),
+                                }
                             }
                         }
-                    }
+                        Ok(args)
+                    })?;
                     self.pos += 1;
                     let func = Func::from_name(&name).ok_or_else(|| {
                         TemplateError::syntax(self.src, at, &format!("Unknown function: {name}"))
@@ -719,10 +784,10 @@ impl Parser<'_> {
                     self.pos += 1;
                     ns
                 } else {
-                    Namespace::Local
+                    Namespace::Local(self.names.slot(&name))
                 };
                 let mut path = Vec::new();
-                if ns == Namespace::Local {
+                if matches!(ns, Namespace::Local(_)) {
                     path.push(name);
                 } else {
                     path.push(self.name_part()?);
@@ -816,7 +881,7 @@ pub fn visit_paths(nodes: &[Node], f: &mut impl FnMut(String, bool, usize)) {
                     Namespace::Var => "var:",
                     Namespace::Data => "data:",
                     Namespace::Mj => "mj:",
-                    Namespace::Segment | Namespace::Local => return,
+                    Namespace::Segment | Namespace::Local(_) => return,
                 };
                 f(
                     format!("{prefix}{}", path.join(".")),
@@ -835,7 +900,7 @@ pub fn visit_paths(nodes: &[Node], f: &mut impl FnMut(String, bool, usize)) {
     }
     for node in nodes {
         match node {
-            Node::Text(_) => {}
+            Node::Text(..) => {}
             Node::Print { expr: e, .. } | Node::Set { expr: e, .. } => expr(e, f),
             Node::If {
                 branches,

@@ -261,6 +261,7 @@ impl App {
             },
             mj.vars.clone().unwrap_or(empty),
             mj.template_language,
+            &self.cfg.template_limits,
         )
         .await;
         let new_body = mime_body(&text, &html, &parts.attachments, &parts.inline);

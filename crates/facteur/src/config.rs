@@ -86,6 +86,20 @@ pub struct Settings {
     /// An HTTP connection silent this long is closed (idle keep-alive included) [default: 60s]
     #[arg(long, env = "FACTEUR_HTTP_IDLE_TIMEOUT")]
     pub http_idle_timeout: Option<String>,
+    /// Deepest element nesting accepted in MJML and in HTML converted to text (at most 250)
+    /// [default: 200]
+    #[arg(long, env = "FACTEUR_TEMPLATE_MAX_DEPTH")]
+    pub template_max_depth: Option<usize>,
+    /// Largest output of one template render, and largest string it may build, in bytes
+    /// [default: 10485760]
+    #[arg(long, env = "FACTEUR_TEMPLATE_MAX_OUTPUT")]
+    pub template_max_output: Option<usize>,
+    /// Most loop iterations in one template render, all loops together [default: 1000000]
+    #[arg(long, env = "FACTEUR_TEMPLATE_MAX_ITERATIONS")]
+    pub template_max_iterations: Option<usize>,
+    /// Longest one template render or HTML-to-text conversion may take [default: 1s]
+    #[arg(long, env = "FACTEUR_TEMPLATE_RENDER_TIMEOUT")]
+    pub template_render_timeout: Option<String>,
     /// Failed AUTH attempts from one address within 5 minutes before AUTH is refused [default: 5]
     #[arg(long, env = "FACTEUR_AUTH_FAILURES_PER_IP")]
     pub auth_failures_per_ip: Option<u32>,
@@ -156,7 +170,8 @@ impl Settings {
             options: data, database, hostname, http, relay_host, tls_cert, tls_key,
                 allow_plaintext_auth, trusted_account, max_message_size, max_recipients,
                 max_errors, idle_timeout, data_timeout, max_connections_per_ip, max_connections,
-                http_header_timeout, http_body_timeout, http_idle_timeout,
+                http_header_timeout, http_body_timeout, http_idle_timeout, template_max_depth,
+                template_max_output, template_max_iterations, template_render_timeout,
                 auth_failures_per_ip, retry_initial, retry_max, retry_factor, queue_lifetime,
                 scheduler, lease, delivery_workers, destination_concurrency, delivery_timeout, mx_port,
                 http_max_body, public_url, webhook_retry, webhook_give_up, webhook_allow_private;
@@ -277,6 +292,8 @@ pub struct Config {
     pub http_header_timeout: Duration,
     pub http_body_timeout: Duration,
     pub http_idle_timeout: Duration,
+    /// Limits on each template render, MJML compilation and text generation.
+    pub template_limits: facteur_template::Limits,
     pub auth_failures_per_ip: u32,
     pub retry: RetryPolicy,
     pub scheduler: bool,
@@ -357,6 +374,8 @@ impl Config {
         let http_header_timeout = duration(&s.http_header_timeout, "10s", "http_header_timeout");
         let http_body_timeout = duration(&s.http_body_timeout, "60s", "http_body_timeout");
         let http_idle_timeout = duration(&s.http_idle_timeout, "60s", "http_idle_timeout");
+        let template_render_timeout =
+            duration(&s.template_render_timeout, "1s", "template_render_timeout");
 
         let data_dir = s.data.clone().unwrap_or_else(|| PathBuf::from("./data"));
         let database = s
@@ -463,6 +482,34 @@ impl Config {
             &mut problems,
         );
         let max_connections = positive(s.max_connections, 512, "max_connections", &mut problems);
+        let defaults = facteur_template::Limits::default();
+        let template_limits = facteur_template::Limits {
+            max_depth: positive(
+                s.template_max_depth,
+                defaults.max_depth,
+                "template_max_depth",
+                &mut problems,
+            ),
+            max_output_bytes: positive(
+                s.template_max_output,
+                defaults.max_output_bytes,
+                "template_max_output",
+                &mut problems,
+            ),
+            max_iterations: positive(
+                s.template_max_iterations,
+                defaults.max_iterations,
+                "template_max_iterations",
+                &mut problems,
+            ),
+            max_duration: Some(template_render_timeout),
+        };
+        if template_limits.max_depth > 250 {
+            problems.push(format!(
+                "template_max_depth {} is over 250: deeper MJML can overflow a 2 MiB thread stack",
+                template_limits.max_depth
+            ));
+        }
         let delivery_workers = positive(s.delivery_workers, 100, "delivery_workers", &mut problems);
         let destination_concurrency = positive(
             s.destination_concurrency,
@@ -524,6 +571,7 @@ impl Config {
             http_header_timeout,
             http_body_timeout,
             http_idle_timeout,
+            template_limits,
             auth_failures_per_ip: s.auth_failures_per_ip.unwrap_or(5),
             retry: RetryPolicy {
                 initial,

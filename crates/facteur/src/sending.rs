@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use facteur_message::compose::{Attachment, Composed, Mailbox, compose};
 use facteur_store::templates::TemplateContent;
 use facteur_store::{MessageMeta, NewMessage, PRIORITY_DEFAULT};
-use facteur_template::{Context, Mode, Template, TemplateError};
+use facteur_template::{Context, Limits, Mode, Template, TemplateError};
 use serde_json::Value;
 
 use crate::app::App;
@@ -163,13 +163,15 @@ pub async fn render_message_blocking(
     own: OwnedParts,
     vars: Value,
     language: bool,
+    limits: &Limits,
 ) -> Rendered {
     let heavy = language || template.as_ref().is_some_and(|t| t.generate_text);
     if !heavy {
-        return render_message(template.as_deref(), own.borrow(), &vars, language);
+        return render_message(template.as_deref(), own.borrow(), &vars, language, limits);
     }
+    let limits = limits.clone();
     let task = tokio::task::spawn_blocking(move || {
-        render_message(template.as_deref(), own.borrow(), &vars, language)
+        render_message(template.as_deref(), own.borrow(), &vars, language, &limits)
     });
     match task.await {
         Ok(rendered) => rendered,
@@ -182,11 +184,7 @@ pub async fn render_message_blocking(
                 text: String::new(),
                 errors: vec![PartError {
                     part: "Message",
-                    error: TemplateError {
-                        message: "internal error while rendering".into(),
-                        line: 0,
-                        column: 0,
-                    },
+                    error: TemplateError::internal("internal error while rendering"),
                 }],
             }
         }
@@ -209,6 +207,7 @@ pub fn render_message(
     own: OwnParts<'_>,
     vars: &Value,
     language: bool,
+    limits: &Limits,
 ) -> Rendered {
     let stored_subject = template.map(|t| (t.subject_source(), &t.subject));
     let stored_html = template.map(|t| (t.content.html.as_str(), &t.html));
@@ -242,11 +241,11 @@ pub fn render_message(
         part("HTMLPart", Mode::Html, own.html, stored_html),
         part("TextPart", Mode::Text, own.text, stored_text),
     ];
-    let (out, errors) = render(&parts, vars, language);
+    let (out, errors) = render(&parts, vars, language, limits);
     let [subject, html, text]: [String; 3] = out.try_into().expect("three parts");
     let generate = template.is_some_and(|t| t.generate_text);
     let text = if generate && text.trim().is_empty() && !html.is_empty() {
-        facteur_template::text::html_to_text(&html)
+        generated_text(&html, limits)
     } else {
         text
     };
@@ -277,7 +276,19 @@ impl std::fmt::Display for PartError {
 
 /// Renders each part with `vars` when `language` is on (else the parts are sent as they
 /// are). A part that fails keeps its source; every error is returned.
-fn render(parts: &[Part<'_>], vars: &Value, language: bool) -> (Vec<String>, Vec<PartError>) {
+/// The text part generated from the HTML within `limits`; HTML past them (too deep, too slow
+/// to lay out) gets its tags stripped instead.
+pub fn generated_text(html: &str, limits: &Limits) -> String {
+    facteur_template::text::html_to_text_with(html, limits)
+        .unwrap_or_else(|_| facteur_template::text::strip_tags(html))
+}
+
+fn render(
+    parts: &[Part<'_>],
+    vars: &Value,
+    language: bool,
+    limits: &Limits,
+) -> (Vec<String>, Vec<PartError>) {
     let mut errors = Vec::new();
     let ctx = Context {
         vars,
@@ -300,7 +311,7 @@ fn render(parts: &[Part<'_>], vars: &Value, language: bool) -> (Vec<String>, Vec
             match template
                 .as_ref()
                 .map_err(Clone::clone)
-                .and_then(|t| t.render(&ctx, p.mode))
+                .and_then(|t| t.render_with(&ctx, p.mode, limits))
             {
                 Ok(s) => s,
                 Err(e) => {

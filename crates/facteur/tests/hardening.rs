@@ -536,3 +536,149 @@ async fn a_line_over_998_octets_in_data_gets_a_reply() {
     assert!(replies.lines().any(|l| l.starts_with("5")), "{replies}");
     assert!(!replies.contains("queued as"), "{replies}");
 }
+
+/// A template through the REST API: its id.
+async fn template_with(n: &Node, content: serde_json::Value) -> (u16, serde_json::Value) {
+    let auth = Some((n.api_key.as_str(), n.secret.as_str()));
+    let (s, v) = http_json(
+        n.running.http,
+        "POST",
+        "/v3/REST/template",
+        auth,
+        Some(r#"{"Name": "hostile"}"#),
+    )
+    .await;
+    assert_eq!(s, 201, "{v}");
+    let id = v["Data"][0]["ID"].as_i64().unwrap();
+    http_json(
+        n.running.http,
+        "POST",
+        &format!("/v3/REST/template/{id}/detailcontent"),
+        auth,
+        Some(&content.to_string()),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn deeply_nested_mjml_is_an_error_not_a_crash() {
+    let rx = Receiver::start().await;
+    let n = node(rx.addr).await;
+    let mjml = format!(
+        "<mjml><mj-body><mj-raw>{}{}</mj-raw></mj-body></mjml>",
+        "<div>".repeat(2000),
+        "</div>".repeat(2000)
+    );
+    let (s, v) = template_with(&n, serde_json::json!({"MJMLContent": mjml})).await;
+    assert_eq!(s, 400, "{v}");
+    assert!(v["ErrorMessage"].as_str().unwrap().contains("nest"), "{v}");
+    let wrappers = format!(
+        "<mjml><mj-body>{}{}</mj-body></mjml>",
+        "<mj-wrapper>".repeat(2000),
+        "</mj-wrapper>".repeat(2000)
+    );
+    let (s, v) = template_with(&n, serde_json::json!({"MJMLContent": wrappers})).await;
+    assert_eq!(s, 400, "{v}");
+    let html = format!("<p>{}x{}</p>", "<b>".repeat(10_000), "</b>".repeat(10_000));
+    let (s, v) = template_with(&n, serde_json::json!({"Html-part": html})).await;
+    assert!(s == 400 || s == 201 || s == 200, "{s} {v}");
+    // The server is still up.
+    let (s, v) = http_json(n.running.http, "GET", "/healthz", None, None).await;
+    assert_eq!((s, v["status"].as_str()), (200, Some("ok")));
+}
+
+#[tokio::test]
+async fn a_template_cannot_make_the_server_allocate_without_bound() {
+    let rx = Receiver::start().await;
+    let n = node(rx.addr).await;
+    let auth = Some((n.api_key.as_str(), n.secret.as_str()));
+    let mut text = String::from("{% set a = \"xxxxxxxxxxxxxxxx\" %}");
+    for _ in 0..40 {
+        text.push_str("{% set a = a + a %}");
+    }
+    text.push_str("{{ a }}");
+    for sandbox in [true, false] {
+        let body = serde_json::json!({"SandboxMode": sandbox, "Messages": [{
+            "From": {"Email": "shop@example.com"}, "To": [{"Email": "ada@example.net"}],
+            "Subject": "grow", "TextPart": text, "TemplateLanguage": true,
+        }]})
+        .to_string();
+        let (s, v) = http_json(n.running.http, "POST", "/v3.1/send", auth, Some(&body)).await;
+        assert!(s == 200 || s == 400, "{s} {v}");
+    }
+    // A loop of a million iterations over a 1 KB value: stopped by the limits, not 1 GB.
+    let kilo = "k".repeat(1024);
+    let many: Vec<u32> = (0..1000).collect();
+    let body = serde_json::json!({"Messages": [{
+        "From": {"Email": "shop@example.com"}, "To": [{"Email": "ada@example.net"}],
+        "Subject": "loop", "TemplateLanguage": true,
+        "Variables": {"v": kilo, "l": many},
+        "TextPart": "{% for i in var:l %}{% for j in var:l %}{{ var:v }}{% endfor %}{% endfor %}",
+    }]})
+    .to_string();
+    let (s, v) = http_json(n.running.http, "POST", "/v3.1/send", auth, Some(&body)).await;
+    assert!(s == 200 || s == 400, "{s} {v}");
+    // Whatever was accepted was blocked (an error in the template language): nothing huge
+    // reaches the next hop, and the server still serves.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        rx.received().is_empty(),
+        "{} messages delivered",
+        rx.received().len()
+    );
+    let (s, _) = http_json(n.running.http, "GET", "/healthz", None, None).await;
+    assert_eq!(s, 200);
+}
+
+/// Renders run on the blocking pool: while several heavy previews are being rendered, the
+/// server answers `/healthz` (it answers before the renders finish).
+#[tokio::test]
+async fn heavy_renders_do_not_stop_the_server() {
+    let rx = Receiver::start().await;
+    let n = node(rx.addr).await;
+    let auth = (n.api_key.clone(), n.secret.clone());
+    // A flat 4 MB HTML part with 200,000 elements and a variable in each.
+    let html = "<div>{{ var:x }}</div>".repeat(200_000);
+    let (s, v) = template_with(&n, serde_json::json!({"Html-part": html})).await;
+    assert!(s == 201 || s == 200, "{s} {v}");
+    let id = {
+        let (_, l) = http_json(
+            n.running.http,
+            "GET",
+            "/v3/REST/template",
+            Some((&auth.0, &auth.1)),
+            None,
+        )
+        .await;
+        l["Data"][0]["ID"].as_i64().unwrap()
+    };
+    let http = n.running.http;
+    let finished = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut previews = Vec::new();
+    for _ in 0..4 {
+        let (auth, finished) = (auth.clone(), finished.clone());
+        previews.push(tokio::spawn(async move {
+            let (s, _) = http_json(
+                http,
+                "POST",
+                &format!("/v3/REST/template/{id}/preview"),
+                Some((&auth.0, &auth.1)),
+                Some(r#"{"x": "y"}"#),
+            )
+            .await;
+            finished.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            s
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let (s, _) = http_json(http, "GET", "/healthz", None, None).await;
+    assert_eq!(s, 200);
+    assert!(
+        finished.load(std::sync::atomic::Ordering::SeqCst) < 4,
+        "/healthz waited for the renders"
+    );
+    for p in previews {
+        let s = p.await.unwrap();
+        assert!(s == 200 || s == 400, "{s}");
+    }
+}

@@ -248,6 +248,7 @@ async fn process(
         },
         std::mem::take(&mut spec.variables),
         spec.template_language,
+        &app.cfg.template_limits,
     )
     .await;
     if sandbox {

@@ -16,7 +16,7 @@ use axum::{Json, Router};
 use facteur_store::templates::{
     TemplateContent, TemplateFilter, TemplateMeta, TemplateRecord, VersionInfo,
 };
-use facteur_template::{Context, Mode, Template, mjml, split_test_values};
+use facteur_template::{Context, Limits, Mode, Template, mjml, split_test_values};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
@@ -187,7 +187,7 @@ struct PlannedImport {
 }
 
 /// Checks an exported document completely, writing nothing.
-fn plan_import(doc: &Value) -> Result<PlannedImport, ApiError> {
+fn plan_import(doc: &Value, limits: &Limits) -> Result<PlannedImport, ApiError> {
     if doc.get("Format").and_then(Value::as_str) != Some(EXPORT_FORMAT) {
         return Err(ApiError::bad_request(format!(
             "Not a template export: \"Format\" must be \"{EXPORT_FORMAT}\""
@@ -229,6 +229,7 @@ fn plan_import(doc: &Value) -> Result<PlannedImport, ApiError> {
         let content = content_from(
             v.get("Content").unwrap_or(&Value::Null),
             TemplateContent::default(),
+            limits,
         )
         .map_err(|e| ApiError {
             info: format!("Versions[{i}]: {}", e.info),
@@ -321,10 +322,11 @@ async fn import(
             .map_err(|e| ApiError::bad_request("Invalid JSON").with_info(e.to_string()))?;
         vec![(String::new(), doc)]
     };
+    let limits = app.cfg.template_limits.clone();
     let plans = cpu(move || {
         docs.iter()
             .map(|(name, doc)| {
-                plan_import(doc).map_err(|e| {
+                plan_import(doc, &limits).map_err(|e| {
                     if name.is_empty() {
                         e
                     } else {
@@ -363,13 +365,14 @@ async fn download_html(
     let t = app.store.template(account.id, id).await?;
     let content = content_version(&app, account.id, id, q.version.as_deref()).await?;
     let (vars, data) = split_test_values(&t.test_values);
+    let limits = app.cfg.template_limits.clone();
     let html = cpu(move || {
         let ctx = Context {
             vars: &vars,
             data: &data,
             ..Context::default()
         };
-        render_part(&ctx, "Html-part", &content.html, Mode::Html)
+        render_part(&ctx, "Html-part", &content.html, Mode::Html, &limits)
     })
     .await?;
     Ok((
@@ -435,9 +438,15 @@ async fn cpu<T: Send + 'static>(
 }
 
 /// Renders one part; a template error becomes a 400 naming the part and the position.
-fn render_part(ctx: &Context<'_>, part: &str, text: &str, mode: Mode) -> Result<String, ApiError> {
+fn render_part(
+    ctx: &Context<'_>,
+    part: &str,
+    text: &str,
+    mode: Mode,
+    limits: &Limits,
+) -> Result<String, ApiError> {
     Template::parse(text)
-        .and_then(|t| t.render(ctx, mode))
+        .and_then(|t| t.render_with(ctx, mode, limits))
         .map_err(|e| {
             ApiError::bad_request(e.message.clone())
                 .with_info(format!("{part}, line {}, column {}", e.line, e.column))
@@ -446,9 +455,14 @@ fn render_part(ctx: &Context<'_>, part: &str, text: &str, mode: Mode) -> Result<
 
 /// The text part to send: the template's, or one generated from the HTML when it has none and
 /// generation is enabled.
-fn text_part(rendered_text: String, rendered_html: &str, generate: bool) -> String {
+fn text_part(
+    rendered_text: String,
+    rendered_html: &str,
+    generate: bool,
+    limits: &Limits,
+) -> String {
     if rendered_text.trim().is_empty() && generate && !rendered_html.is_empty() {
-        facteur_template::text::html_to_text(rendered_html)
+        crate::sending::generated_text(rendered_html, limits)
     } else {
         rendered_text
     }
@@ -515,19 +529,22 @@ async fn send_test(
     let subject_source = header("Subject").unwrap_or_default();
     let generate = t.meta.text_part_generation;
     let (html_source, text_source) = (content.html.clone(), content.text.clone());
+    let limits = app.cfg.template_limits.clone();
     let (subject, html, text) = cpu(move || {
         let ctx = Context {
             vars: &vars,
             data: &data,
             ..Context::default()
         };
-        let render = |part: &str, text: &str, mode: Mode| render_part(&ctx, part, text, mode);
+        let render =
+            |part: &str, text: &str, mode: Mode| render_part(&ctx, part, text, mode, &limits);
         let subject = render("Headers.Subject", &subject_source, Mode::Text)?;
         let html = render("Html-part", &html_source, Mode::Html)?;
         let text = text_part(
             render("Text-part", &text_source, Mode::Text)?,
             &html,
             generate,
+            &limits,
         );
         Ok::<_, ApiError>((subject, html, text))
     })
@@ -873,7 +890,11 @@ async fn current_content(app: &App, account_id: i64, id: i64) -> Result<Template
 }
 
 /// Builds content from a detailcontent body over `base` (POST: empty; PUT: the current content).
-fn content_from(body: &Value, mut base: TemplateContent) -> Result<TemplateContent, ApiError> {
+fn content_from(
+    body: &Value,
+    mut base: TemplateContent,
+    limits: &Limits,
+) -> Result<TemplateContent, ApiError> {
     let mut html_given = false;
     for (key, v) in object(body)? {
         match key.as_str() {
@@ -902,7 +923,7 @@ fn content_from(body: &Value, mut base: TemplateContent) -> Result<TemplateConte
         }
     }
     if !base.mjml.trim().is_empty() && !html_given {
-        let compiled = mjml::to_html(&base.mjml).map_err(|e| {
+        let compiled = mjml::to_html_with(&base.mjml, limits).map_err(|e| {
             let info = match (e.line, e.column) {
                 (Some(l), Some(c)) => format!("MJMLContent, line {l}, column {c}"),
                 _ => "MJMLContent".to_string(),
@@ -966,7 +987,8 @@ async fn replace_content(
     ApiJson(body): ApiJson,
 ) -> Result<impl IntoResponse, ApiError> {
     app.store.template(account.id, id).await?;
-    let c = cpu(move || content_from(&body, TemplateContent::default())).await?;
+    let limits = app.cfg.template_limits.clone();
+    let c = cpu(move || content_from(&body, TemplateContent::default(), &limits)).await?;
     save_and_publish(&app, account.id, id, &c).await?;
     Ok((StatusCode::CREATED, envelope(vec![content_json(&c)], 1)))
 }
@@ -978,7 +1000,8 @@ async fn merge_content(
     ApiJson(body): ApiJson,
 ) -> Result<impl IntoResponse, ApiError> {
     let current = current_content(&app, account.id, id).await?;
-    let c = cpu(move || content_from(&body, current)).await?;
+    let limits = app.cfg.template_limits.clone();
+    let c = cpu(move || content_from(&body, current, &limits)).await?;
     save_and_publish(&app, account.id, id, &c).await?;
     Ok(envelope(vec![content_json(&c)], 1))
 }
@@ -990,7 +1013,8 @@ async fn save_draft(
     ApiJson(body): ApiJson,
 ) -> Result<impl IntoResponse, ApiError> {
     let current = current_content(&app, account.id, id).await?;
-    let c = cpu(move || content_from(&body, current)).await?;
+    let limits = app.cfg.template_limits.clone();
+    let c = cpu(move || content_from(&body, current, &limits)).await?;
     let number = app
         .store
         .save_template_draft(account.id, id, &c, now_ms())
@@ -1122,18 +1146,21 @@ async fn preview(
         .unwrap_or_default()
         .to_string();
     let generate = template.meta.text_part_generation;
+    let limits = app.cfg.template_limits.clone();
     let rendered = cpu(move || {
         let ctx = Context {
             vars: &vars,
             data: &data,
             ..Context::default()
         };
-        let render = |part: &str, text: &str, mode: Mode| render_part(&ctx, part, text, mode);
+        let render =
+            |part: &str, text: &str, mode: Mode| render_part(&ctx, part, text, mode, &limits);
         let html = render("Html-part", &content.html, Mode::Html)?;
         let text = text_part(
             render("Text-part", &content.text, Mode::Text)?,
             &html,
             generate,
+            &limits,
         );
         let subject = render("Headers.Subject", &subject, Mode::Text)?;
         Ok::<_, ApiError>(json!({"Subject": subject, "Html-part": html, "Text-part": text}))
