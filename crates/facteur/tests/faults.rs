@@ -8,7 +8,6 @@
 
 mod common;
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -97,51 +96,9 @@ impl Ledger {
     async fn delivered_once(&self, dir: &std::path::Path, key: &str) {
         let receiver = Receiver::start().await;
         let (mut child, _) = serve_process(dir, key, receiver.addr, &[]).await;
-        let n = self.acknowledged.len();
-        let got = receiver
-            .wait_for(120, "every acknowledged message after the restart", |m| {
-                m.len() >= n
-            })
-            .await;
-        tokio::time::sleep(Duration::from_millis(800)).await;
-        let got = receiver.received().max_by_len(got);
-        let mut counts: HashMap<String, usize> = HashMap::new();
-        for m in &got {
-            let subject = m
-                .data
-                .lines()
-                .find_map(|l| l.strip_prefix("Subject: "))
-                .unwrap_or("")
-                .to_string();
-            *counts.entry(subject).or_default() += 1;
-        }
-        let lost: Vec<_> = self
-            .acknowledged
-            .iter()
-            .filter(|s| !counts.contains_key(*s))
-            .collect();
-        assert!(
-            lost.is_empty(),
-            "acknowledged and never delivered: {lost:?}"
-        );
-        let twice: Vec<_> = counts.iter().filter(|(_, n)| **n > 1).collect();
-        assert!(twice.is_empty(), "delivered more than once: {twice:?}");
+        assert_delivered_once(&receiver, &self.acknowledged, 120).await;
         child.start_kill().unwrap();
         let _ = child.wait().await;
-    }
-}
-
-trait MaxByLen {
-    fn max_by_len(self, other: Self) -> Self;
-}
-
-impl MaxByLen for Vec<Received> {
-    fn max_by_len(self, other: Self) -> Self {
-        if self.len() >= other.len() {
-            self
-        } else {
-            other
-        }
     }
 }
 
@@ -317,33 +274,6 @@ async fn postgres_node(
     Some((db, proxy, running, account.api_key, secret, dir))
 }
 
-/// Waits until every acknowledged subject reached `receiver`, and checks none came twice.
-async fn all_delivered_once(receiver: &Receiver, ledger: &Ledger) {
-    let n = ledger.acknowledged.len();
-    receiver
-        .wait_for(120, "every acknowledged message", |m| m.len() >= n)
-        .await;
-    tokio::time::sleep(Duration::from_millis(800)).await;
-    let mut counts: HashMap<String, usize> = HashMap::new();
-    for m in receiver.received() {
-        let subject = m
-            .data
-            .lines()
-            .find_map(|l| l.strip_prefix("Subject: "))
-            .unwrap_or("")
-            .to_string();
-        *counts.entry(subject).or_default() += 1;
-    }
-    for s in &ledger.acknowledged {
-        assert_eq!(
-            counts.get(s),
-            Some(&1),
-            "{s}: acknowledged, delivered {:?} times",
-            counts.get(s)
-        );
-    }
-}
-
 /// Sends on both paths until both are accepted again (the store came back), within 30 s.
 async fn until_recovered(
     ledger: &mut Ledger,
@@ -404,7 +334,7 @@ async fn postgres_unreachable_then_back() {
     until_recovered(&mut ledger, relay, http, &key, &secret, "back").await;
     tokio::time::sleep(Duration::from_millis(1100)).await;
     assert_eq!(health(http).await.0, 200);
-    all_delivered_once(&receiver, &ledger).await;
+    assert_delivered_once(&receiver, &ledger.acknowledged, 120).await;
     running.stop().await;
 }
 
@@ -449,6 +379,6 @@ async fn postgres_read_only_then_writable() {
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
     ));
     until_recovered(&mut ledger, relay, http, &key, &secret, "writable").await;
-    all_delivered_once(&receiver, &ledger).await;
+    assert_delivered_once(&receiver, &ledger.acknowledged, 120).await;
     running.stop().await;
 }

@@ -453,6 +453,31 @@ fn render_part(
         })
 }
 
+/// Subject, HTML and text of a template rendered with test values (`vars`, `data`), the text
+/// generated from the HTML when the template has none and `generate` is on.
+fn render_parts(
+    (vars, data): (&Value, &Value),
+    [subject, html, text]: [&str; 3],
+    generate: bool,
+    limits: &Limits,
+) -> Result<(String, String, String), ApiError> {
+    let ctx = Context {
+        vars,
+        data,
+        ..Context::default()
+    };
+    let render = |part: &str, text: &str, mode: Mode| render_part(&ctx, part, text, mode, limits);
+    let subject = render("Headers.Subject", subject, Mode::Text)?;
+    let html = render("Html-part", html, Mode::Html)?;
+    let text = text_part(
+        render("Text-part", text, Mode::Text)?,
+        &html,
+        generate,
+        limits,
+    );
+    Ok((subject, html, text))
+}
+
 /// The text part to send: the template's, or one generated from the HTML when it has none and
 /// generation is enabled.
 fn text_part(
@@ -531,22 +556,12 @@ async fn send_test(
     let (html_source, text_source) = (content.html.clone(), content.text.clone());
     let limits = app.cfg.template_limits.clone();
     let (subject, html, text) = cpu(move || {
-        let ctx = Context {
-            vars: &vars,
-            data: &data,
-            ..Context::default()
-        };
-        let render =
-            |part: &str, text: &str, mode: Mode| render_part(&ctx, part, text, mode, &limits);
-        let subject = render("Headers.Subject", &subject_source, Mode::Text)?;
-        let html = render("Html-part", &html_source, Mode::Html)?;
-        let text = text_part(
-            render("Text-part", &text_source, Mode::Text)?,
-            &html,
+        render_parts(
+            (&vars, &data),
+            [&subject_source, &html_source, &text_source],
             generate,
             &limits,
-        );
-        Ok::<_, ApiError>((subject, html, text))
+        )
     })
     .await?;
     let now = now_ms();
@@ -1148,22 +1163,13 @@ async fn preview(
     let generate = template.meta.text_part_generation;
     let limits = app.cfg.template_limits.clone();
     let rendered = cpu(move || {
-        let ctx = Context {
-            vars: &vars,
-            data: &data,
-            ..Context::default()
-        };
-        let render =
-            |part: &str, text: &str, mode: Mode| render_part(&ctx, part, text, mode, &limits);
-        let html = render("Html-part", &content.html, Mode::Html)?;
-        let text = text_part(
-            render("Text-part", &content.text, Mode::Text)?,
-            &html,
+        let (subject, html, text) = render_parts(
+            (&vars, &data),
+            [&subject, &content.html, &content.text],
             generate,
             &limits,
-        );
-        let subject = render("Headers.Subject", &subject, Mode::Text)?;
-        Ok::<_, ApiError>(json!({"Subject": subject, "Html-part": html, "Text-part": text}))
+        )?;
+        Ok(json!({"Subject": subject, "Html-part": html, "Text-part": text}))
     })
     .await?;
     Ok(envelope(vec![rendered], 1))

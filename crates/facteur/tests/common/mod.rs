@@ -407,6 +407,35 @@ pub async fn http_json(
     (status, json)
 }
 
+/// Waits (up to `secs`) until `receiver` has as many messages as were acknowledged, then checks
+/// that each acknowledged subject (a message's `Subject:` line) arrived exactly once.
+pub async fn assert_delivered_once(receiver: &Receiver, acknowledged: &[String], secs: u64) {
+    let n = acknowledged.len();
+    receiver
+        .wait_for(secs, "every acknowledged message", |m| m.len() >= n)
+        .await;
+    // Anything delivered twice would come shortly after.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let mut counts: HashMap<String, usize> = HashMap::new();
+    for m in receiver.received() {
+        let subject = m
+            .data
+            .lines()
+            .find_map(|l| l.strip_prefix("Subject: "))
+            .unwrap_or("")
+            .to_string();
+        *counts.entry(subject).or_default() += 1;
+    }
+    let lost: Vec<_> = acknowledged
+        .iter()
+        .filter(|s| !counts.contains_key(*s))
+        .take(5)
+        .collect();
+    assert!(lost.is_empty(), "acknowledged, never delivered: {lost:?}");
+    let twice: Vec<_> = counts.iter().filter(|(_, c)| **c > 1).take(5).collect();
+    assert!(twice.is_empty(), "delivered more than once: {twice:?}");
+}
+
 // ---- Facteur as a separate process (for kill -9) ------------------------------------------
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_facteur");
