@@ -621,6 +621,19 @@ impl Store {
         Ok(row.try_get("signing_secret")?)
     }
 
+    /// Whether the key `id` exists and is active (checked for each message of an SMTP session
+    /// that authenticated with it, so that suspending a key stops open sessions too).
+    pub async fn account_active(&self, id: i64) -> Result<bool> {
+        let row = sqlx::query("SELECT is_active FROM accounts WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(match row {
+            Some(r) => r.try_get::<i64, _>("is_active")? != 0,
+            None => false,
+        })
+    }
+
     /// The account whose API key and secret key these are.
     pub async fn verify_credentials(&self, api_key: &str, secret: &str) -> Result<Option<Account>> {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(

@@ -54,6 +54,9 @@ pub async fn serve(
 struct Client {
     peer: SocketAddr,
     account_id: Option<i64>,
+    /// Set by AUTH (not by a trusted network): the key is checked again for each message, so
+    /// that suspending it stops sessions already open.
+    authenticated: bool,
 }
 
 enum Flow {
@@ -94,6 +97,7 @@ async fn connection(
         } else {
             None
         },
+        authenticated: false,
     };
     let mut stream: Stream = if kind == ListenerKind::Smtps {
         match tokio::time::timeout(Duration::from_secs(30), app.tls_acceptor.accept(tcp)).await {
@@ -229,6 +233,7 @@ async fn authenticate(
             app.auth_limiter.succeeded(ip);
             Metrics::inc(&app.metrics.auth_successes_total);
             client.account_id = Some(account.id);
+            client.authenticated = true;
             AuthOutcome::Success
         }
         Ok(None) => {
@@ -245,6 +250,26 @@ async fn authenticate(
 }
 
 async fn accept(app: &App, client: &Client, envelope: Envelope, body: Vec<u8>) -> SpoolOutcome {
+    if client.authenticated
+        && let Some(id) = client.account_id
+    {
+        match app.store.account_active(id).await {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::info!(client = %client.peer, "message refused: the API key was suspended during the session");
+                return SpoolOutcome::Rejected(facteur_smtp::Reply::dynamic(
+                    550,
+                    "5.7.1",
+                    "This API key is suspended: reactivate it with its master key".into(),
+                ));
+            }
+            Err(e) => {
+                tracing::error!(error = %e, client = %client.peer, "cannot check the API key; replied 451");
+                Metrics::inc(&app.metrics.store_failures_total);
+                return SpoolOutcome::Failed;
+            }
+        }
+    }
     match app
         .accept_smtp(client.account_id, &client.peer, envelope, body)
         .await

@@ -682,3 +682,66 @@ async fn heavy_renders_do_not_stop_the_server() {
         assert!(s == 200 || s == 400, "{s}");
     }
 }
+
+#[tokio::test]
+async fn suspending_a_key_stops_its_open_smtp_sessions() {
+    use tokio::io::AsyncBufReadExt;
+    let rx = Receiver::start().await;
+    let n = node_with(rx.addr, |s| s.allow_plaintext_auth = Some(true)).await;
+    let store = &n.running.app.store;
+    let master = store.account_by_key(&n.api_key).await.unwrap().unwrap();
+    let (sub, secret) = store
+        .create_subaccount(&master, "sub", facteur::time::now_ms())
+        .await
+        .unwrap();
+    let plain =
+        base64::engine::general_purpose::STANDARD.encode(format!("\0{}\0{secret}", sub.api_key));
+    let stream = TcpStream::connect(n.addr("smtp")).await.unwrap();
+    let (read, mut write) = stream.into_split();
+    let mut read = tokio::io::BufReader::new(read);
+    async fn reply(read: &mut tokio::io::BufReader<tokio::net::tcp::OwnedReadHalf>) -> String {
+        loop {
+            let mut l = String::new();
+            read.read_line(&mut l).await.unwrap();
+            if l.as_bytes().get(3) != Some(&b'-') {
+                return l;
+            }
+        }
+    }
+    let _greeting = reply(&mut read).await;
+    for line in [
+        "EHLO client.test".to_string(),
+        format!("AUTH PLAIN {plain}"),
+    ] {
+        write
+            .write_all(format!("{line}\r\n").as_bytes())
+            .await
+            .unwrap();
+        reply(&mut read).await;
+    }
+    // Suspended while the session is open: the next message is refused.
+    store
+        .update_key(&master, sub.id, None, Some(false), None)
+        .await
+        .unwrap();
+    for line in [
+        "MAIL FROM:<a@example.org>",
+        "RCPT TO:<b@example.net>",
+        "DATA",
+    ] {
+        write
+            .write_all(format!("{line}\r\n").as_bytes())
+            .await
+            .unwrap();
+        reply(&mut read).await;
+    }
+    write
+        .write_all(b"Subject: x\r\n\r\nbody\r\n.\r\n")
+        .await
+        .unwrap();
+    let end = reply(&mut read).await;
+    assert!(
+        end.starts_with("550 5.7.1") && end.contains("suspended"),
+        "{end}"
+    );
+}
