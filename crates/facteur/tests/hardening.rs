@@ -34,9 +34,11 @@ fn status(raw: &str) -> u16 {
         .unwrap_or(0)
 }
 
-#[tokio::test]
-async fn a_suspended_key_cannot_authenticate_over_smtp() {
-    let rx = Receiver::start().await;
+/// A node allowing plaintext AUTH, its master key, a sub-account key of it and that key's
+/// `AUTH PLAIN` token.
+async fn node_with_sub_key(
+    rx: &Receiver,
+) -> (Node, facteur_store::Account, facteur_store::Account, String) {
     let n = node_with(rx.addr, |s| s.allow_plaintext_auth = Some(true)).await;
     let store = &n.running.app.store;
     let master = store.account_by_key(&n.api_key).await.unwrap().unwrap();
@@ -46,6 +48,14 @@ async fn a_suspended_key_cannot_authenticate_over_smtp() {
         .unwrap();
     let plain =
         base64::engine::general_purpose::STANDARD.encode(format!("\0{}\0{secret}", sub.api_key));
+    (n, master, sub, plain)
+}
+
+#[tokio::test]
+async fn a_suspended_key_cannot_authenticate_over_smtp() {
+    let rx = Receiver::start().await;
+    let (n, master, sub, plain) = node_with_sub_key(&rx).await;
+    let store = &n.running.app.store;
     let smtp = n.addr("smtp");
     let ok = converse(smtp, &["EHLO client.test", &format!("AUTH PLAIN {plain}")]).await;
     assert!(ok[2].starts_with("235"), "{ok:?}");
@@ -687,15 +697,8 @@ async fn heavy_renders_do_not_stop_the_server() {
 async fn suspending_a_key_stops_its_open_smtp_sessions() {
     use tokio::io::AsyncBufReadExt;
     let rx = Receiver::start().await;
-    let n = node_with(rx.addr, |s| s.allow_plaintext_auth = Some(true)).await;
+    let (n, master, sub, plain) = node_with_sub_key(&rx).await;
     let store = &n.running.app.store;
-    let master = store.account_by_key(&n.api_key).await.unwrap().unwrap();
-    let (sub, secret) = store
-        .create_subaccount(&master, "sub", facteur::time::now_ms())
-        .await
-        .unwrap();
-    let plain =
-        base64::engine::general_purpose::STANDARD.encode(format!("\0{}\0{secret}", sub.api_key));
     let stream = TcpStream::connect(n.addr("smtp")).await.unwrap();
     let (read, mut write) = stream.into_split();
     let mut read = tokio::io::BufReader::new(read);
