@@ -429,23 +429,19 @@ impl Store {
     /// PASSIVE checkpoint), so the WAL stays small. Called periodically by the group commit.
     /// Under constant reading and writing a passive checkpoint can copy frames but never wrap
     /// the log back to its start, so the WAL file would grow without end: once it holds more
-    /// than [`WAL_RESET_BYTES`], a TRUNCATE checkpoint waits for readers (up to the busy
-    /// timeout), copies everything and truncates the file. Returns the WAL size in bytes seen
-    /// before this call's work (0 on PostgreSQL).
-    pub async fn checkpoint(&self) -> Result<u64> {
+    /// than [`WAL_RESET_BYTES`] (counted in the default 4 KiB pages Facteur's databases use), a
+    /// TRUNCATE checkpoint waits for readers (up to the busy
+    /// timeout), copies everything and truncates the file.
+    pub async fn checkpoint(&self) -> Result<()> {
         if self.backend != Backend::Sqlite {
-            return Ok(0);
+            return Ok(());
         }
         let row = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
             .fetch_one(&self.pool)
             .await?;
         let log_pages: i64 = row.try_get(1).unwrap_or(0);
-        let page_size: i64 = sqlx::query("PRAGMA page_size")
-            .fetch_one(&self.pool)
-            .await?
-            .try_get(0)
-            .unwrap_or(4096);
-        let wal_bytes = (log_pages.max(0) * page_size) as u64;
+        // Facteur's databases use the default 4 KiB pages.
+        let wal_bytes = log_pages.max(0) as u64 * 4096;
         if wal_bytes > WAL_RESET_BYTES {
             let row = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
                 .fetch_one(&self.pool)
@@ -458,7 +454,7 @@ impl Store {
                 );
             }
         }
-        Ok(wal_bytes)
+        Ok(())
     }
 
     /// Proves that the store can write: a one-row upsert that must reach the disk (a full or

@@ -13,10 +13,7 @@ use serde_json::Value;
 
 use crate::limits::{Limits, millis};
 use crate::syntax::{BinOp, Expr, Func, Namespace, Node, number};
-use crate::{Context, Mode, TemplateError, escape_html};
-
-/// Deepest loop nesting (parsing already bounds blocks to 64).
-const MAX_DEPTH: usize = 64;
+use crate::{Context, Mode, TemplateError, escape_html, escape_into, escaped_len};
 
 /// Work units between two looks at the clock: a unit is a byte of string copied or compared,
 /// a node or an expression counts [`NODE_COST`].
@@ -30,18 +27,15 @@ struct Renderer<'a> {
     mode: Mode,
     /// The bindings of each loop and `set` variable name (by slot), innermost last.
     slots: Vec<Vec<Cow<'a, Value>>>,
-    /// Slots bound in the current scopes, in order; `frames` marks where each loop's begin.
+    /// Slots bound in the current scopes, in order.
     bound: Vec<u32>,
-    frames: Vec<usize>,
     iterations: usize,
     max_output: usize,
     max_iterations: usize,
     started: Instant,
     max_duration: Option<Duration>,
-    work: Cell<u64>,
-    next_check: Cell<u64>,
-    /// A limit was hit: `[[var:x]]` must not swallow that error.
-    limit_hit: Cell<bool>,
+    /// Work units left before the next look at the clock.
+    budget: Cell<u64>,
 }
 
 /// The tree, the source and the context share one lifetime (a caller's longer-lived context
@@ -60,15 +54,12 @@ pub fn render<'a>(
         mode,
         slots: vec![Vec::new(); locals],
         bound: Vec::new(),
-        frames: Vec::new(),
         iterations: 0,
         max_output: limits.max_output_bytes,
         max_iterations: limits.max_iterations,
         started: Instant::now(),
         max_duration: limits.max_duration,
-        work: Cell::new(0),
-        next_check: Cell::new(CHECK_EVERY),
-        limit_hit: Cell::new(false),
+        budget: Cell::new(CHECK_EVERY),
     };
     let capacity = src.len() + src.len() / 4;
     let mut out = String::with_capacity(capacity.min(limits.max_output_bytes));
@@ -77,31 +68,37 @@ pub fn render<'a>(
 }
 
 impl<'a> Renderer<'a> {
-    fn limit(&self, at: usize, message: &str, field: &'static str) -> TemplateError {
-        self.limit_hit.set(true);
-        TemplateError::limit_hit(self.src, at, message, field)
-    }
-
     /// Counts work and, every [`CHECK_EVERY`] units, checks the time budget.
     #[inline(always)]
     fn charge(&self, units: u64, at: usize) -> Result<(), TemplateError> {
-        let work = self.work.get() + units;
-        self.work.set(work);
-        if work >= self.next_check.get() {
-            return self.check_time(work, at);
+        self.charge_at(units, || at)
+    }
+
+    /// [`Self::charge`], with the position computed only when the clock is read.
+    #[inline(always)]
+    fn charge_at(&self, units: u64, at: impl FnOnce() -> usize) -> Result<(), TemplateError> {
+        let left = self.budget.get();
+        if units < left {
+            self.budget.set(left - units);
+            return Ok(());
         }
-        Ok(())
+        self.check_time(at())
     }
 
     #[cold]
     #[inline(never)]
-    fn check_time(&self, work: u64, at: usize) -> Result<(), TemplateError> {
-        self.next_check.set(work + CHECK_EVERY);
+    fn check_time(&self, at: usize) -> Result<(), TemplateError> {
+        self.budget.set(CHECK_EVERY);
         if let Some(max) = self.max_duration
             && self.started.elapsed() > max
         {
             let message = format!("template took longer than {} to render", millis(max));
-            return Err(self.limit(at, &message, "max_duration"));
+            return Err(TemplateError::limit_hit(
+                self.src,
+                at,
+                &message,
+                "max_duration",
+            ));
         }
         Ok(())
     }
@@ -114,7 +111,12 @@ impl<'a> Renderer<'a> {
                 "value too large: a string would exceed {} bytes",
                 self.max_output
             );
-            return Err(self.limit(at, &message, "max_output_bytes"));
+            return Err(TemplateError::limit_hit(
+                self.src,
+                at,
+                &message,
+                "max_output_bytes",
+            ));
         }
         self.charge(len as u64, at)
     }
@@ -127,7 +129,12 @@ impl<'a> Renderer<'a> {
                 "output too large: the rendered template would exceed {} bytes",
                 self.max_output
             );
-            return Err(self.limit(at, &message, "max_output_bytes"));
+            return Err(TemplateError::limit_hit(
+                self.src,
+                at,
+                &message,
+                "max_output_bytes",
+            ));
         }
         self.charge(len as u64 + NODE_COST, at)
     }
@@ -150,7 +157,7 @@ impl<'a> Renderer<'a> {
                     self.charge(NODE_COST, *at)?;
                     match self.eval(expr) {
                         Ok(v) => self.write_value(out, &v, *at)?,
-                        Err(_) if *lenient && !self.limit_hit.get() => {}
+                        Err(e) if *lenient && e.limit().is_none() => {}
                         Err(e) => return Err(e),
                     }
                 }
@@ -250,13 +257,6 @@ impl<'a> Renderer<'a> {
             let message = format!("\"{}\" is not an array value", expr_name(iter));
             return Err(TemplateError::runtime(self.src, expr_at(iter), message));
         }
-        if self.frames.len() >= MAX_DEPTH {
-            return Err(TemplateError::runtime(
-                self.src,
-                expr_at(iter),
-                "loops nested too deeply".into(),
-            ));
-        }
         // Items are taken one at a time: a loop that stops early copies nothing more.
         match items {
             Cow::Borrowed(Value::Array(items)) => {
@@ -298,14 +298,19 @@ impl<'a> Renderer<'a> {
                 "too many loop iterations: more than {} in one render",
                 self.max_iterations
             );
-            return Err(self.limit(at, &message, "max_iterations"));
+            return Err(TemplateError::limit_hit(
+                self.src,
+                at,
+                &message,
+                "max_iterations",
+            ));
         }
         self.charge(NODE_COST, at)?;
-        self.frames.push(self.bound.len());
+        // Where this iteration's bindings begin: the loop variable and its `set`s.
+        let frame = self.bound.len();
         self.slots[slot as usize].push(item);
         self.bound.push(slot);
         let r = self.nodes(body, out);
-        let frame = self.frames.pop().unwrap_or(0);
         while self.bound.len() > frame {
             if let Some(slot) = self.bound.pop() {
                 self.slots[slot as usize].pop();
@@ -316,7 +321,7 @@ impl<'a> Renderer<'a> {
 
     fn eval(&self, e: &'a Expr) -> Result<Cow<'a, Value>, TemplateError> {
         // Every expression counts: a call with thousands of arguments is work too.
-        self.charge(EXPR_COST, 0)?;
+        self.charge_at(EXPR_COST, || expr_at(e))?;
         Ok(Cow::Owned(match e {
             Expr::Literal(v) => return Ok(Cow::Borrowed(v)),
             Expr::Path {
@@ -624,38 +629,6 @@ fn expr_name(e: &Expr) -> String {
         Expr::Call { name, .. } => name.clone(),
         _ => "expression".into(),
     }
-}
-
-/// The length of `s` once HTML-escaped by [`escape_html`].
-fn escaped_len(s: &str) -> usize {
-    s.len()
-        + s.bytes()
-            .map(|b| match b {
-                b'&' | b'\'' => 4,
-                b'<' | b'>' => 3,
-                b'"' => 5,
-                _ => 0,
-            })
-            .sum::<usize>()
-}
-
-/// [`escape_html`] written straight into `out`.
-fn escape_into(out: &mut String, s: &str) {
-    let mut from = 0;
-    for (i, b) in s.bytes().enumerate() {
-        let entity = match b {
-            b'&' => "&amp;",
-            b'<' => "&lt;",
-            b'>' => "&gt;",
-            b'"' => "&quot;",
-            b'\'' => "&#39;",
-            _ => continue,
-        };
-        out.push_str(&s[from..i]);
-        out.push_str(entity);
-        from = i + 1;
-    }
-    out.push_str(&s[from..]);
 }
 
 /// How a value prints, borrowed when it is a string.

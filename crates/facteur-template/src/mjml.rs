@@ -70,7 +70,7 @@ pub fn to_html_with(source: &str, limits: &Limits) -> Result<Compiled, MjmlError
             ),
             ScanError::TooManyReopened { at } => (at, "unexpected markup".to_string()),
         };
-        let (line, column) = line_column(source, at);
+        let (line, column) = crate::position(source, at);
         MjmlError {
             message,
             line: Some(line),
@@ -133,25 +133,11 @@ fn map_back(source: &str, input: &str, escapes: &[usize], mut e: MjmlError) -> M
             .enumerate()
             .take_while(|(k, x)| **x + 3 * k + 4 <= at)
             .count();
-        let (l, c) = line_column(source, at.saturating_sub(3 * before));
+        let (l, c) = crate::position(source, at.saturating_sub(3 * before));
         e.line = Some(l);
         e.column = Some(c);
     }
     e
-}
-
-/// 1-based line and column (in characters) of a byte offset.
-fn line_column(source: &str, at: usize) -> (usize, usize) {
-    let at = at.min(source.len());
-    let at = (0..=at)
-        .rev()
-        .find(|i| source.is_char_boundary(*i))
-        .unwrap_or(0);
-    let before = &source[..at];
-    (
-        before.matches('\n').count() + 1,
-        before.rsplit('\n').next().unwrap_or("").chars().count() + 1,
-    )
 }
 
 fn parse_error(source: &str, e: &ParseError) -> MjmlError {
@@ -174,7 +160,7 @@ fn parse_error(source: &str, e: &ParseError) -> MjmlError {
             column: Some(pos.col as usize),
         };
     }
-    let (line, column) = match at.map(|at| line_column(source, at)) {
+    let (line, column) = match at.map(|at| crate::position(source, at)) {
         Some((line, column)) => (Some(line), Some(column)),
         None => (None, None),
     };

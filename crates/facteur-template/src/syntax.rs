@@ -654,15 +654,21 @@ impl Parser<'_> {
         &mut self,
         f: impl FnOnce(&mut Self) -> Result<T, TemplateError>,
     ) -> Result<T, TemplateError> {
+        self.deeper()?;
+        let result = f(self);
+        self.depth -= 1;
+        result
+    }
+
+    /// One more level of expression nesting, within [`MAX_EXPRESSION_NESTING`].
+    fn deeper(&mut self) -> Result<(), TemplateError> {
         if self.depth >= MAX_EXPRESSION_NESTING {
             return Err(self.error(&format!(
                 "expression nested too deeply (more than {MAX_EXPRESSION_NESTING})"
             )));
         }
         self.depth += 1;
-        let result = f(self);
-        self.depth -= 1;
-        result
+        Ok(())
     }
 
     /// Precedence climbing; `not` binds looser than comparisons (level 3). Each operator of a
@@ -681,12 +687,7 @@ impl Parser<'_> {
             if prec < min.max(1) {
                 break;
             }
-            if self.depth >= MAX_EXPRESSION_NESTING {
-                return Err(self.error(&format!(
-                    "expression nested too deeply (more than {MAX_EXPRESSION_NESTING})"
-                )));
-            }
-            self.depth += 1;
+            self.deeper()?;
             self.pos += 1;
             let rhs = self.expr(prec + 1)?;
             lhs = Expr::Binary(op, Box::new(lhs), Box::new(rhs));

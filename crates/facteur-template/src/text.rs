@@ -154,8 +154,6 @@ fn collapse(text: &str) -> String {
     out.trim_end().to_string() + "\n"
 }
 
-/// Text of HTML refused by [`html_to_text_with`]: tags, comments, `<style>` and `<script>`
-/// dropped, block tags as line breaks, the common entities decoded; linear in the input.
 /// The rough text of an HTML document: its tags stripped, entities decoded, no layout (what
 /// [`html_to_text`] falls back to). Linear, never fails.
 pub fn strip_tags(html: &str) -> String {

@@ -150,7 +150,26 @@ impl App {
         }
         if let Some((reason, rcpts, original)) = bounce {
             // The sender learns it at once: over SMTP there is no response body to carry it.
-            let dsn = self.blocked_dsn(id, &mail_from, account_id, &rcpts, &reason, &original, now);
+            use facteur_message::{DsnAction, DsnRecipient};
+            let diagnostic = format!("blocked by {}: {reason}", self.cfg.hostname);
+            let recipients = rcpts
+                .into_iter()
+                .map(|address| DsnRecipient {
+                    address,
+                    action: DsnAction::Failed,
+                    status: "5.6.0".into(),
+                    remote_mta: None,
+                    diagnostic: diagnostic.clone(),
+                })
+                .collect();
+            let original = crate::scheduler::Original {
+                id,
+                account_id,
+                mail_from: &mail_from,
+                created_at: now,
+                body: &original,
+            };
+            let dsn = crate::scheduler::bounce(self, &original, recipients, now);
             match self.writer.spool(dsn).await {
                 Ok(_) => {
                     Metrics::inc(&self.metrics.dsn_generated_total);
@@ -169,52 +188,6 @@ impl App {
             tracing::error!(error = %e, "cannot spool the template error report");
         }
         Ok(id)
-    }
-
-    /// The bounce (RFC 3464) telling the envelope sender that a message accepted over SMTP was
-    /// blocked (an error in its template) and will not be delivered.
-    #[allow(clippy::too_many_arguments)]
-    fn blocked_dsn(
-        &self,
-        id: i64,
-        mail_from: &str,
-        account_id: Option<i64>,
-        rcpts: &[String],
-        reason: &str,
-        original: &[u8],
-        now: i64,
-    ) -> NewMessage {
-        use facteur_message::{Dsn, DsnAction, DsnRecipient, build_dsn};
-        let dsn = Dsn {
-            reporting_mta: &self.cfg.hostname,
-            original_sender: mail_from,
-            original_envelope_id: id,
-            arrival_date: now / 1000,
-            now: now / 1000,
-            recipients: rcpts
-                .iter()
-                .map(|r| DsnRecipient {
-                    address: r.clone(),
-                    action: DsnAction::Failed,
-                    status: "5.6.0".into(),
-                    remote_mta: None,
-                    diagnostic: format!("blocked by {}: {reason}", self.cfg.hostname),
-                })
-                .collect(),
-            original_message: original,
-            message_id: format!("{}@{}", uuid::Uuid::now_v7().simple(), self.cfg.hostname),
-            boundary: format!("dsn-{}", uuid::Uuid::now_v7().simple()),
-        };
-        NewMessage {
-            account_id,
-            mail_from: String::new(),
-            recipients: vec![mail_from.to_string()],
-            body: build_dsn(&dsn),
-            priority: facteur_store::PRIORITY_DEFAULT,
-            now,
-            expires_at: now + self.cfg.retry.lifetime.as_millis() as i64,
-            meta: Default::default(),
-        }
     }
 
     /// The message with its template applied: X-MJ-TemplateID's content (or the message's own
@@ -267,6 +240,61 @@ impl App {
         let new_body = mime_body(&text, &html, &parts.attachments, &parts.inline);
         let subject = (!subject.is_empty()).then_some(subject.as_str());
         Ok((replace_body(body, subject, new_body), errors))
+    }
+}
+
+/// What a suspended key is told, on every path.
+pub const SUSPENDED: &str = "This API key is suspended: reactivate it with its master key";
+
+/// Why an API key and secret key were not accepted.
+#[derive(Debug)]
+pub enum AuthDenied {
+    /// No (or unreadable) credentials, or wrong ones.
+    Invalid,
+    /// Right credentials of a suspended key.
+    Suspended,
+    /// The client address failed too often recently (`auth_failures_per_ip`).
+    Throttled,
+    Unavailable(facteur_store::Error),
+}
+
+impl App {
+    /// The one check of an API key and secret key, for SMTP AUTH and HTTP Basic alike: failures
+    /// are counted per client address and, past `auth_failures_per_ip` within 5 minutes,
+    /// refused without a store lookup.
+    pub async fn check_key(
+        &self,
+        key: &str,
+        secret: &str,
+        ip: Option<std::net::IpAddr>,
+    ) -> Result<facteur_store::Account, AuthDenied> {
+        let now = std::time::Instant::now();
+        if let Some(ip) = ip
+            && self.auth_limiter.blocked(ip, now)
+        {
+            Metrics::inc(&self.metrics.auth_throttled_total);
+            return Err(AuthDenied::Throttled);
+        }
+        match self.store.verify_credentials(key, secret).await {
+            Ok(Some(account)) if account.is_active => Ok(account),
+            Ok(Some(account)) => {
+                Metrics::inc(&self.metrics.auth_failures_total);
+                tracing::info!(api_key = %account.api_key, "authentication refused: the API key is suspended");
+                Err(AuthDenied::Suspended)
+            }
+            Ok(None) => {
+                Metrics::inc(&self.metrics.auth_failures_total);
+                if let Some(ip) = ip {
+                    self.auth_limiter.failed(ip, now);
+                    tracing::info!(client = %ip, "authentication failed");
+                }
+                Err(AuthDenied::Invalid)
+            }
+            Err(e) => {
+                Metrics::inc(&self.metrics.store_failures_total);
+                Err(AuthDenied::Unavailable(e))
+            }
+        }
     }
 }
 

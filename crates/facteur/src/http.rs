@@ -6,7 +6,6 @@
 //! socket (`http_idle_timeout`). Every error, including the ones hyper writes by itself for a
 //! request it cannot parse (400, 414, 431), has a JSON body.
 
-use std::fmt::Write as _;
 use std::future::Future;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -248,19 +247,26 @@ async fn guard_request(State(app): State<Arc<App>>, req: Request, next: Next) ->
 }
 
 /// Reads a body, stopping one byte past `max`: the route's extractor then sees it is too large
-/// and answers 413 in its own shape.
+/// and answers 413 in its own shape. A body that came in one frame is passed on as it is, not
+/// copied.
 async fn collect(mut body: Body, max: usize) -> Result<axum::body::Bytes, axum::Error> {
-    let mut out = Vec::new();
+    let mut chunks: Vec<axum::body::Bytes> = Vec::new();
+    let mut len = 0;
     while let Some(frame) = body.frame().await {
         if let Ok(data) = frame?.into_data() {
-            if out.len() + data.len() > max {
-                out.extend_from_slice(&data[..max + 1 - out.len()]);
+            if len + data.len() > max {
+                chunks.push(data.slice(..max + 1 - len));
                 break;
             }
-            out.extend_from_slice(&data);
+            len += data.len();
+            chunks.push(data);
         }
     }
-    Ok(out.into())
+    Ok(match chunks.len() {
+        0 => axum::body::Bytes::new(),
+        1 => chunks.remove(0),
+        _ => chunks.concat().into(),
+    })
 }
 
 /// A socket that fails reads after `idle` of silence, and that gives JSON bodies to the
@@ -425,10 +431,11 @@ async fn metrics(State(app): State<Arc<App>>) -> impl IntoResponse {
             n,
         );
     }
-    let _ = writeln!(
-        out,
-        "# HELP facteur_store_write_failures_total Store writes that failed (disk full, read-only, database unreachable)\n# TYPE facteur_store_write_failures_total counter\nfacteur_store_write_failures_total {}",
-        app.store.write_failures()
+    crate::metrics::counter(
+        &mut out,
+        "store_write_failures_total",
+        "Store writes that failed (disk full, read-only, database unreachable)",
+        app.store.write_failures(),
     );
     crate::metrics::gauge(
         &mut out,

@@ -46,6 +46,13 @@ impl Metrics {
     }
 }
 
+/// A counter kept elsewhere (e.g. by the store), read at scrape time.
+pub fn counter(out: &mut String, name: &str, help: &str, value: u64) {
+    let _ = writeln!(out, "# HELP facteur_{name} {help}");
+    let _ = writeln!(out, "# TYPE facteur_{name} counter");
+    let _ = writeln!(out, "facteur_{name} {value}");
+}
+
 /// A gauge line, for values read at scrape time.
 pub fn gauge(out: &mut String, name: &str, help: &str, value: i64) {
     let _ = writeln!(out, "# HELP facteur_{name} {help}");

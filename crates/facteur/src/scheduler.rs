@@ -252,30 +252,60 @@ fn dsn_message(
     failed: &[&RcptResult],
     now: i64,
 ) -> NewMessage {
+    let recipients = failed
+        .iter()
+        .map(|r| DsnRecipient {
+            address: r.outcome.address.clone(),
+            action: DsnAction::Failed,
+            status: r.status_code.clone(),
+            remote_mta: r.remote.clone(),
+            diagnostic: r.outcome.detail.clone(),
+        })
+        .collect();
+    let original = Original {
+        id: entry.message_id,
+        account_id: entry.account_id,
+        mail_from: &entry.mail_from,
+        created_at: entry.created_at,
+        body,
+    };
+    bounce(app, &original, recipients, now)
+}
+
+/// A message as a bounce reports it.
+pub struct Original<'a> {
+    pub id: i64,
+    pub account_id: Option<i64>,
+    /// Its envelope sender: where the bounce goes.
+    pub mail_from: &'a str,
+    /// Unix milliseconds.
+    pub created_at: i64,
+    pub body: &'a [u8],
+}
+
+/// The bounce (RFC 3464 DSN, null sender) telling `original`'s sender about `recipients`,
+/// ready to spool: for failed deliveries, and for messages blocked at accept.
+pub fn bounce(
+    app: &App,
+    original: &Original<'_>,
+    recipients: Vec<DsnRecipient>,
+    now: i64,
+) -> NewMessage {
     let dsn = Dsn {
         reporting_mta: &app.cfg.hostname,
-        original_sender: &entry.mail_from,
-        original_envelope_id: entry.message_id,
-        arrival_date: entry.created_at / 1000,
+        original_sender: original.mail_from,
+        original_envelope_id: original.id,
+        arrival_date: original.created_at / 1000,
         now: now / 1000,
-        recipients: failed
-            .iter()
-            .map(|r| DsnRecipient {
-                address: r.outcome.address.clone(),
-                action: DsnAction::Failed,
-                status: r.status_code.clone(),
-                remote_mta: r.remote.clone(),
-                diagnostic: r.outcome.detail.clone(),
-            })
-            .collect(),
-        original_message: body,
+        recipients,
+        original_message: original.body,
         message_id: format!("{}@{}", uuid::Uuid::now_v7().simple(), app.cfg.hostname),
         boundary: format!("dsn-{}", uuid::Uuid::now_v7().simple()),
     };
     NewMessage {
-        account_id: entry.account_id,
+        account_id: original.account_id,
         mail_from: String::new(),
-        recipients: vec![entry.mail_from.clone()],
+        recipients: vec![original.mail_from.to_string()],
         body: build_dsn(&dsn),
         priority: facteur_store::PRIORITY_DEFAULT,
         now,

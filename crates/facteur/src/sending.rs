@@ -170,24 +170,21 @@ pub async fn render_message_blocking(
         return render_message(template.as_deref(), own.borrow(), &vars, language, limits);
     }
     let limits = limits.clone();
-    let task = tokio::task::spawn_blocking(move || {
+    let task = blocking(move || {
         render_message(template.as_deref(), own.borrow(), &vars, language, &limits)
     });
     match task.await {
         Ok(rendered) => rendered,
-        Err(e) => {
-            // A panic in a render is a bug; the message is blocked rather than lost or sent raw.
-            tracing::error!(error = %e, "template render failed");
-            Rendered {
-                subject: String::new(),
-                html: String::new(),
-                text: String::new(),
-                errors: vec![PartError {
-                    part: "Message",
-                    error: TemplateError::internal("internal error while rendering"),
-                }],
-            }
-        }
+        // A panic in a render is a bug; the message is blocked rather than lost or sent raw.
+        Err(_) => Rendered {
+            subject: String::new(),
+            html: String::new(),
+            text: String::new(),
+            errors: vec![PartError {
+                part: "Message",
+                error: TemplateError::internal("internal error while rendering"),
+            }],
+        },
     }
 }
 
@@ -274,8 +271,6 @@ impl std::fmt::Display for PartError {
     }
 }
 
-/// Renders each part with `vars` when `language` is on (else the parts are sent as they
-/// are). A part that fails keeps its source; every error is returned.
 /// The text part generated from the HTML within `limits`; HTML past them (too deep, too slow
 /// to lay out) gets its tags stripped instead.
 pub fn generated_text(html: &str, limits: &Limits) -> String {
@@ -283,6 +278,8 @@ pub fn generated_text(html: &str, limits: &Limits) -> String {
         .unwrap_or_else(|_| facteur_template::text::strip_tags(html))
 }
 
+/// Renders each part with `vars` when `language` is on (else the parts are sent as they
+/// are). A part that fails keeps its source; every error is returned.
 fn render(
     parts: &[Part<'_>],
     vars: &Value,

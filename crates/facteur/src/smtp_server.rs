@@ -215,34 +215,24 @@ async fn authenticate(
     username: &str,
     password: &str,
 ) -> AuthOutcome {
+    use crate::app::AuthDenied;
     let ip = client.peer.ip();
-    if app.auth_limiter.blocked(ip, Instant::now()) {
-        return AuthOutcome::Throttled;
-    }
-    match app.store.verify_credentials(username, password).await {
-        Ok(Some(account)) if !account.is_active => {
-            Metrics::inc(&app.metrics.auth_failures_total);
-            tracing::info!(client = %client.peer, api_key = %account.api_key, "authentication refused: the API key is suspended");
-            AuthOutcome::Refused(facteur_smtp::Reply::dynamic(
-                535,
-                "5.7.8",
-                "This API key is suspended: reactivate it with its master key".into(),
-            ))
-        }
-        Ok(Some(account)) => {
+    match app.check_key(username, password, Some(ip)).await {
+        Ok(account) => {
             app.auth_limiter.succeeded(ip);
             Metrics::inc(&app.metrics.auth_successes_total);
             client.account_id = Some(account.id);
             client.authenticated = true;
             AuthOutcome::Success
         }
-        Ok(None) => {
-            app.auth_limiter.failed(ip, Instant::now());
-            Metrics::inc(&app.metrics.auth_failures_total);
-            tracing::info!(client = %client.peer, "authentication failed");
-            AuthOutcome::Invalid
-        }
-        Err(e) => {
+        Err(AuthDenied::Suspended) => AuthOutcome::Refused(facteur_smtp::Reply::dynamic(
+            535,
+            "5.7.8",
+            crate::app::SUSPENDED.into(),
+        )),
+        Err(AuthDenied::Invalid) => AuthOutcome::Invalid,
+        Err(AuthDenied::Throttled) => AuthOutcome::Throttled,
+        Err(AuthDenied::Unavailable(e)) => {
             tracing::error!(error = %e, "credential check failed");
             AuthOutcome::Unavailable
         }
@@ -260,7 +250,7 @@ async fn accept(app: &App, client: &Client, envelope: Envelope, body: Vec<u8>) -
                 return SpoolOutcome::Rejected(facteur_smtp::Reply::dynamic(
                     550,
                     "5.7.1",
-                    "This API key is suspended: reactivate it with its master key".into(),
+                    crate::app::SUSPENDED.into(),
                 ));
             }
             Err(e) => {

@@ -20,7 +20,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
 
-use crate::app::App;
+use crate::app::{App, AuthDenied};
 
 pub fn routes() -> Router<Arc<App>> {
     templates::routes()
@@ -131,51 +131,14 @@ impl From<facteur_store::Error> for ApiError {
     }
 }
 
-/// Why the HTTP Basic credentials of a request were not accepted.
-#[derive(Debug)]
-pub enum AuthDenied {
-    /// No (or unreadable) credentials, or wrong ones.
-    Invalid,
-    /// Right credentials of a suspended key.
-    Suspended,
-    /// The client address failed too often recently (`auth_failures_per_ip`).
-    Throttled,
-    Unavailable(facteur_store::Error),
-}
-
-/// The one check of HTTP Basic credentials (the REST API and the Send API): failures are
-/// counted per client address and, past `auth_failures_per_ip` within 5 minutes, refused
-/// without a store lookup, as SMTP AUTH is.
+/// The account of a request's HTTP Basic credentials (see [`App::check_key`]).
 pub async fn check_credentials(
     app: &App,
     headers: &axum::http::HeaderMap,
     ip: Option<std::net::IpAddr>,
 ) -> Result<facteur_store::Account, AuthDenied> {
-    use crate::metrics::Metrics;
     let (key, secret) = basic_credentials(headers).ok_or(AuthDenied::Invalid)?;
-    let now = std::time::Instant::now();
-    if let Some(ip) = ip
-        && app.auth_limiter.blocked(ip, now)
-    {
-        Metrics::inc(&app.metrics.auth_throttled_total);
-        return Err(AuthDenied::Throttled);
-    }
-    match app.store.verify_credentials(&key, &secret).await {
-        Ok(Some(account)) if account.is_active => Ok(account),
-        Ok(Some(_)) => Err(AuthDenied::Suspended),
-        Ok(None) => {
-            Metrics::inc(&app.metrics.auth_failures_total);
-            if let Some(ip) = ip {
-                app.auth_limiter.failed(ip, now);
-                tracing::info!(client = %ip, "HTTP authentication failed");
-            }
-            Err(AuthDenied::Invalid)
-        }
-        Err(e) => {
-            Metrics::inc(&app.metrics.store_failures_total);
-            Err(AuthDenied::Unavailable(e))
-        }
-    }
+    app.check_key(&key, &secret, ip).await
 }
 
 /// The account whose API key and secret key came with the request (HTTP Basic).
@@ -197,7 +160,7 @@ impl FromRequestParts<Arc<App>> for ApiAccount {
             )),
             Err(AuthDenied::Suspended) => Err(ApiError::new(
                 StatusCode::UNAUTHORIZED,
-                "This API key is suspended: reactivate it with its master key",
+                crate::app::SUSPENDED,
             )),
             Err(AuthDenied::Throttled) => Err(ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,

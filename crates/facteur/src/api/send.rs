@@ -51,7 +51,7 @@ pub async fn authenticate(
     headers: &HeaderMap,
     ip: Option<std::net::IpAddr>,
 ) -> Result<Account, SendError> {
-    use super::AuthDenied;
+    use crate::app::AuthDenied;
     match super::check_credentials(app, headers, ip).await {
         Ok(a) => Ok(a),
         Err(AuthDenied::Invalid) => Err(SendError::new(
