@@ -14,9 +14,10 @@
 //! - Every header value a caller gives is one line: control characters (CR, LF, NUL, tab…)
 //!   become spaces; a value with a word (or a run of spaces) too long to fold is written as
 //!   encoded words.
-//!   Custom header names that are not 1 to [`MAX_HEADER_NAME`] printable ASCII characters
-//!   without a colon, and custom `MIME-Version` / `Content-*` headers (the MIME structure is
-//!   Facteur's), are left out.
+//!   Custom header names that are not 1 to [`limits::MAX_HEADER_NAME`] printable ASCII
+//!   characters without a colon, and custom `MIME-Version` / `Content-*` headers (the MIME
+//!   structure is Facteur's), are left out: a backstop, the Send API refuses them
+//!   ([`limits::valid_header_name`], [`limits::mime_header`]).
 
 use std::borrow::Cow;
 
@@ -27,7 +28,7 @@ use mail_builder::headers::raw::Raw;
 use mail_builder::headers::text::Text;
 use mail_builder::mime::MimePart;
 
-use crate::limits::MAX_HEADER_NAME;
+use crate::limits;
 
 /// Longest address (RFC 5321 4.5.3.1.3: a path is at most 256 octets with its brackets).
 pub const MAX_EMAIL: usize = 254;
@@ -172,29 +173,19 @@ fn content_type(s: &str) -> String {
     }
 }
 
-/// A name a custom header may have: printable ASCII without a colon, not a MIME header.
-fn custom_header_name(name: &str) -> bool {
-    let mime = name.eq_ignore_ascii_case("mime-version")
-        || name
-            .get(..8)
-            .is_some_and(|p| p.eq_ignore_ascii_case("content-"));
-    !name.is_empty()
-        && name.len() <= MAX_HEADER_NAME
-        && name.bytes().all(|b| b.is_ascii_graphic() && b != b':')
-        && !mime
-}
-
 /// `content` in base64, lines of 76 characters ending with CRLF (RFC 2045 6.8).
 pub(crate) fn base64_lines(content: &[u8]) -> Vec<u8> {
-    let mut encoded = Vec::with_capacity(content.len() / 57 * 78 + 80);
+    let engine = &base64::engine::general_purpose::STANDARD;
+    let mut encoded = vec![0; content.len().div_ceil(57) * 78];
+    let mut at = 0;
     for chunk in content.chunks(57) {
-        encoded.extend_from_slice(
-            base64::engine::general_purpose::STANDARD
-                .encode(chunk)
-                .as_bytes(),
-        );
-        encoded.extend_from_slice(b"\r\n");
+        at += engine
+            .encode_slice(chunk, &mut encoded[at..])
+            .expect("76 characters fit in a line of 78");
+        encoded[at..at + 2].copy_from_slice(b"\r\n");
+        at += 2;
     }
+    encoded.truncate(at);
     encoded
 }
 
@@ -313,7 +304,8 @@ pub fn compose(m: &Composed<'_>) -> Vec<u8> {
         b = b.reply_to(r.address());
     }
     for (name, value) in m.headers {
-        if !custom_header_name(name) {
+        // A backstop: the Send API refuses these names (mj-0005, send-0011).
+        if !limits::valid_header_name(name) || limits::mime_header(name) {
             continue;
         }
         let value = one_line(value).into_owned();

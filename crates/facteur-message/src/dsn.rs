@@ -218,9 +218,13 @@ mod tests {
         line.resize(990, b'y');
         line.push(0xff);
         line.resize(998, b'z');
-        for original in [
-            [line.clone(), b"\r\nSubject: x\r\n\r\nbody\r\n".to_vec()].concat(),
-            b"Subject: a\0b\r\nX: bare\rcr\r\n\r\n".to_vec(),
+        // Clean (CRLF lines, no NUL, none over 998 octets, 8bit allowed): 8bit; else base64.
+        for (original, encoding) in [
+            (
+                [line.clone(), b"\r\nSubject: x\r\n\r\nbody\r\n".to_vec()].concat(),
+                "8bit",
+            ),
+            (b"Subject: a\0b\r\nX: bare\rcr\r\n\r\n".to_vec(), "base64"),
         ] {
             let dsn = Dsn {
                 reporting_mta: "mx.test",
@@ -235,13 +239,29 @@ mod tests {
             };
             let out = build_dsn(&dsn);
             crate::compose::tests::assert_smtp_safe(&out);
-            // As they were: 8bit when clean, else base64.
+            let shown = || String::from_utf8_lossy(&out).into_owned();
+            // The text/rfc822-headers part: its headers, then its body.
+            let find = |from: usize, what: &[u8]| {
+                out[from..]
+                    .windows(what.len())
+                    .position(|w| w == what)
+                    .map(|i| from + i)
+            };
+            let start = find(0, b"text/rfc822-headers").unwrap_or_else(|| panic!("{}", shown()));
+            let end = find(start, b"\r\n\r\n").unwrap_or_else(|| panic!("{}", shown()));
+            let part_headers = String::from_utf8_lossy(&out[start..end]);
+            assert!(
+                part_headers.contains(&format!("\r\nContent-Transfer-Encoding: {encoding}")),
+                "{encoding}: {}",
+                shown()
+            );
+            // As they were, 8bit or in base64.
             let want = header_section(&original);
-            let kept = out.windows(want.len()).any(|w| w == want)
-                || out
-                    .windows(40)
-                    .any(|w| w == &crate::compose::base64_lines(want)[..40]);
-            assert!(kept, "{}", String::from_utf8_lossy(&out));
+            let body = match encoding {
+                "8bit" => want.to_vec(),
+                _ => crate::compose::base64_lines(want),
+            };
+            assert!(out[end + 4..].starts_with(&body), "{}", shown());
         }
     }
 

@@ -40,6 +40,23 @@ pub fn too_long(value: &str, max: usize) -> bool {
     value.chars().nth(max).is_some()
 }
 
+/// A custom header name (`Headers`, composed messages): 1 to [`MAX_HEADER_NAME`] printable
+/// ASCII characters without a colon.
+pub fn valid_header_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= MAX_HEADER_NAME
+        && name.bytes().all(|b| b.is_ascii_graphic() && b != b':')
+}
+
+/// `MIME-Version` or a `Content-*` header: the MIME structure is Facteur's, a message cannot set
+/// one through `Headers` (send-0011).
+pub fn mime_header(name: &str) -> bool {
+    name.eq_ignore_ascii_case("mime-version")
+        || name
+            .get(..8)
+            .is_some_and(|p| p.eq_ignore_ascii_case("content-"))
+}
+
 /// A priority in [`PRIORITIES`].
 pub fn priority(value: i64) -> Option<i32> {
     PRIORITIES.contains(&value).then_some(value as i32)

@@ -18,6 +18,7 @@ pub use crate::limits::{
 };
 
 /// Headers a message may not set through `Headers` (send-0011): Facteur or the envelope own them.
+/// `MIME-Version` and `Content-*` are refused as well ([`limits::mime_header`]).
 pub const FORBIDDEN_HEADERS: &[&str] = &[
     "From",
     "Sender",
@@ -558,9 +559,10 @@ impl<'a> Check<'a> {
         let mut out = Vec::new();
         for (name, value) in h {
             let path = format!("Headers[\"{name}\"]");
-            if FORBIDDEN_HEADERS
-                .iter()
-                .any(|f| f.eq_ignore_ascii_case(name))
+            if limits::mime_header(name)
+                || FORBIDDEN_HEADERS
+                    .iter()
+                    .any(|f| f.eq_ignore_ascii_case(name))
             {
                 self.errors.push(SendError::at(
                     "send-0011",
@@ -569,10 +571,7 @@ impl<'a> Check<'a> {
                 ));
                 continue;
             }
-            if name.is_empty()
-                || name.len() > MAX_HEADER_NAME
-                || !name.bytes().all(|b| b.is_ascii_graphic() && b != b':')
-            {
+            if !limits::valid_header_name(name) {
                 self.errors.push(SendError::at(
                     "mj-0005",
                     format!("\"{name}\" is not a valid header name."),
@@ -963,6 +962,16 @@ mod tests {
                 with("Headers", json!({"Reply-To": "x", "From": "y"})),
                 "send-0011",
                 "Headers[\"From\"]",
+            ),
+            (
+                with("Headers", json!({"Content-Type": "text/plain"})),
+                "send-0011",
+                "Headers[\"Content-Type\"]",
+            ),
+            (
+                with("Headers", json!({"mime-version": "1.0"})),
+                "send-0011",
+                "Headers[\"mime-version\"]",
             ),
             (
                 with("DeduplicateCampaign", json!(true)),

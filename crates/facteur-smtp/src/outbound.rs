@@ -189,8 +189,6 @@ pub struct TransactionResult {
     /// One per recipient, in the envelope's order.
     pub rcpts: Vec<RcptResult>,
     pub outcome: TransactionOutcome,
-    /// The connection is ready for another transaction.
-    pub reusable: bool,
 }
 
 /// Why the connection ended without (or before) a transaction result.
@@ -350,11 +348,6 @@ impl OutboundSession {
         }
     }
 
-    /// What the server offers (after [`Output::Ready`]).
-    pub fn capabilities(&self) -> Capabilities {
-        self.caps
-    }
-
     /// STARTTLS succeeded.
     pub fn is_tls(&self) -> bool {
         self.tls
@@ -440,7 +433,6 @@ impl OutboundSession {
             self.out.push(Output::Done(TransactionResult {
                 rcpts,
                 outcome: TransactionOutcome::Refused(Phase::Local),
-                reusable: true,
             }));
             return std::mem::take(&mut self.out);
         }
@@ -552,10 +544,7 @@ impl OutboundSession {
     fn fail(&mut self, failure: Failure) {
         match std::mem::replace(&mut self.state, State::Closed) {
             State::Closed => return,
-            State::Cleanup(mut result, _) => {
-                result.reusable = false;
-                self.out.push(Output::Done(*result));
-            }
+            State::Cleanup(result, _) => self.out.push(Output::Done(*result)),
             State::Quit => {}
             _ => self.out.push(Output::Failed(failure)),
         }
@@ -829,10 +818,9 @@ impl OutboundSession {
         self.done(result, end);
     }
 
-    fn done(&mut self, mut result: TransactionResult, end: End) {
+    fn done(&mut self, result: TransactionResult, end: End) {
         match end {
             End::Ready if !self.has_input() => {
-                result.reusable = true;
                 self.state = State::Ready;
                 self.out.push(Output::Done(result));
             }
@@ -846,7 +834,6 @@ impl OutboundSession {
             }
             // Closing (421, a refused RSET), or bytes nobody asked for came with the last reply.
             End::Ready | End::Close => {
-                result.reusable = false;
                 self.out.push(Output::Done(result));
                 self.close();
             }
@@ -875,7 +862,6 @@ fn result_of(tx: &Transaction) -> TransactionResult {
                 })
                 .collect(),
             outcome: TransactionOutcome::Refused(Phase::Mail),
-            reusable: false,
         };
     }
     let last = tx.last.as_ref().map(|(phase, reply)| RcptResult {
@@ -909,11 +895,7 @@ fn result_of(tx: &Transaction) -> TransactionResult {
         Some(last) => TransactionOutcome::Refused(last.phase),
         None => TransactionOutcome::Refused(Phase::Rcpt),
     };
-    TransactionResult {
-        rcpts,
-        outcome,
-        reusable: false,
-    }
+    TransactionResult { rcpts, outcome }
 }
 
 /// `550 5.1.1 text` on one line.

@@ -69,8 +69,6 @@ struct TlsTarget {
 pub struct SmtpClient {
     stream: MaybeTls<TlsStream<TcpStream>>,
     session: OutboundSession,
-    pub caps: Capabilities,
-    pub tls: bool,
     pub remote: String,
     timeout: Duration,
 }
@@ -104,8 +102,6 @@ impl SmtpClient {
                 helo: helo.to_string(),
                 tls: policy,
             }),
-            caps: Capabilities::default(),
-            tls: false,
             remote: format!("{host}[{}]", addr.ip()),
             timeout,
         };
@@ -199,11 +195,7 @@ impl SmtpClient {
                         closed = true;
                         self.stream = MaybeTls::Detached;
                     }
-                    Output::Ready(caps) => {
-                        self.caps = caps;
-                        self.tls = self.session.is_tls();
-                        stop = Some(Stop::Ready);
-                    }
+                    Output::Ready(_) => stop = Some(Stop::Ready),
                     Output::Done(result) => stop = Some(Stop::Done(result)),
                     Output::Failed(f) => failure = Some(f),
                 }
