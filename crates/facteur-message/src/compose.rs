@@ -274,7 +274,7 @@ pub fn mime_body(
 
 /// An unstructured header value a caller gave (a subject): on one line; mail-builder writes it
 /// as it is or as encoded words, folded.
-pub(crate) fn header_text(value: &str) -> Text<'static> {
+pub fn header_text(value: &str) -> Text<'static> {
     Text::new(one_line(value).into_owned())
 }
 
@@ -431,16 +431,6 @@ pub(crate) mod tests {
     /// The composed bytes pass facteur-smtp's own DATA checks (no bare CR or LF, no NUL, no
     /// line over 998 octets, CRLF at the end) and survive a hop unchanged: dot-stuffed for DATA
     /// and read back by the SMTP intake, they end exactly at the end-of-data line.
-    pub(crate) fn assert_smtp_safe(raw: &[u8]) {
-        let shown = || String::from_utf8_lossy(raw).into_owned();
-        assert!(raw.ends_with(b"\r\n"), "ends with CRLF: {}", shown());
-        assert_eq!(facteur_smtp::data::check_body(raw), Ok(()), "{}", shown());
-        let wire = facteur_smtp::client::dot_stuff(raw);
-        let mut receiver = facteur_smtp::data::DataReceiver::new(usize::MAX);
-        assert_eq!(receiver.ingest(&wire), Some(wire.len()), "{}", shown());
-        assert_eq!(receiver.finish().as_deref(), Ok(raw));
-    }
-
     fn field_names(raw: &[u8]) -> Vec<String> {
         let mut names = Vec::new();
         let mut section = crate::headers::header_section(raw);
@@ -495,7 +485,7 @@ pub(crate) mod tests {
                 date: 1_795_000_000,
                 ..Composed::default()
             });
-            assert_smtp_safe(&raw);
+            crate::testing::assert_smtp_safe(&raw);
             // The parts are the text given, with CRLF line ends and without NUL.
             // (A message of one part ends with a CRLF of its own, as it does once sent.)
             let parsed = mail_parser::MessageParser::default().parse(&raw).unwrap();
@@ -587,7 +577,7 @@ pub(crate) mod tests {
             inline: std::slice::from_ref(&inline),
             ..Composed::default()
         });
-        assert_smtp_safe(&raw);
+        crate::testing::assert_smtp_safe(&raw);
         let names = field_names(&raw);
         for injected in ["bcc", "x-inj", "x-q", "x-m", "x-a", "x-f", "x-c"] {
             assert!(

@@ -238,7 +238,7 @@ mod tests {
                 boundary: "BOUNDARY".into(),
             };
             let out = build_dsn(&dsn);
-            crate::compose::tests::assert_smtp_safe(&out);
+            crate::testing::assert_smtp_safe(&out);
             let shown = || String::from_utf8_lossy(&out).into_owned();
             // The text/rfc822-headers part: its headers, then its body.
             let find = |from: usize, what: &[u8]| {
@@ -289,7 +289,7 @@ mod tests {
             boundary: "BOUNDARY".into(),
         };
         let out = build_dsn(&dsn);
-        crate::compose::tests::assert_smtp_safe(&out);
+        crate::testing::assert_smtp_safe(&out);
         let text = String::from_utf8(out).unwrap();
         assert!(
             text.contains("Diagnostic-Code: smtp; 550 5.7.1 a b . xxx"),

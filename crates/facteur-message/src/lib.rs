@@ -5,8 +5,8 @@ pub mod compose;
 pub mod dsn;
 pub mod headers;
 pub mod limits;
-pub mod mj_headers;
-pub mod send;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 
 pub use dsn::{Dsn, DsnAction, DsnRecipient, build_dsn};
 pub use headers::{

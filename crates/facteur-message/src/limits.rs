@@ -1,5 +1,5 @@
-//! The limits on what a message may ask for, in one place: the Send API ([`crate::send`]) and
-//! the Mailjet SMTP headers ([`crate::mj_headers`]) both check them, with the same counting (a
+//! The limits on what a message may ask for, in one place: the Send API (`facteur_mailjet::send`) and
+//! the Mailjet SMTP headers (`facteur_mailjet::mj_headers`) both check them, with the same counting (a
 //! length is in characters, as Mailjet counts), so a value refused on one path is refused on the
 //! other.
 

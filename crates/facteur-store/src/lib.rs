@@ -774,6 +774,20 @@ impl Store {
             .map(|_| ())
     }
 
+    /// Gives a leased row back without an attempt, due again at `at`: the scheduler holds no
+    /// more rows for one destination than it can soon deliver.
+    pub async fn postpone(&self, queue_id: i64, owner: &str, at: i64) -> Result<()> {
+        sqlx::query(
+            "UPDATE queue SET lease_owner = NULL, lease_until = NULL, next_attempt_at = $1 WHERE id = $2 AND lease_owner = $3",
+        )
+        .bind(at)
+        .bind(queue_id)
+        .bind(owner)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     /// Frees every lease held by `owner`: a restarted node takes back its own rows at once
     /// instead of waiting for the leases of its previous life to expire.
     pub async fn release_leases_of(&self, owner: &str) -> Result<u64> {

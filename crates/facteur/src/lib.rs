@@ -1,21 +1,14 @@
-//! Facteur's server: the wiring around the pure crates. The flow of a message, in module order:
-//! `smtp_server` (listeners, sessions) → `app` (accept: trace headers, durable spool) →
-//! `scheduler` (claims due rows, retries, DSNs) → `delivery` (routes, outbound SMTP) — with
-//! `queue` (the retry policy), `config`, `tls`, `http` (health, metrics) and `metrics` beside.
+//! The `facteur` binary's library: configuration (`config`), the server wiring (`server`: the
+//! engine, the SMTP listeners of `smtp`, the HTTP listener of `facteur-http`), the server TLS
+//! certificate (`tls`) and the command line (`cli`). The life of a message is in
+//! `facteur-engine`; every HTTP route in `facteur-http`.
 
-pub mod api;
-pub mod app;
+pub mod cli;
 pub mod config;
-pub mod delivery;
-pub mod http;
-pub mod io;
-pub mod limits;
-pub mod metrics;
-pub mod queue;
-pub mod scheduler;
-pub mod sending;
-pub mod smtp_server;
-pub mod template_cli;
-pub mod time;
+pub mod server;
+pub mod smtp;
 pub mod tls;
-pub mod webhooks;
+
+pub use facteur_engine::delivery;
+pub use facteur_engine::time;
+pub use server::{Running, start};

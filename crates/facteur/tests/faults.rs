@@ -246,7 +246,7 @@ async fn postgres_node(
 ) -> Option<(
     facteur_store::testing::TestDb,
     Proxy,
-    facteur::app::Running,
+    facteur::Running,
     String,
     String,
     tempfile::TempDir,
@@ -268,7 +268,7 @@ async fn postgres_node(
     s.database = Some(url);
     s.trusted_networks = vec!["127.0.0.0/8".into()];
     s.trusted_account = Some(account.api_key.clone());
-    let running = facteur::app::start(facteur::config::Config::resolve(s).unwrap(), None)
+    let running = facteur::start(facteur::config::resolve(s).unwrap(), None)
         .await
         .unwrap();
     Some((db, proxy, running, account.api_key, secret, dir))

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use common::*;
-use facteur::config::{Config, Settings};
+use facteur::config::Settings;
 use facteur_store::Store;
 use facteur_store::testing::TestDb;
 
@@ -40,7 +40,7 @@ async fn two_nodes_share_the_queue_and_survive_a_dead_node() {
         .unwrap();
     let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let cfg = |dir: &tempfile::TempDir| {
-        Config::resolve(shared_settings(
+        facteur::config::resolve(shared_settings(
             dir.path(),
             &db,
             receiver.addr,
@@ -48,8 +48,8 @@ async fn two_nodes_share_the_queue_and_survive_a_dead_node() {
         ))
         .unwrap()
     };
-    let mut a = facteur::app::start(cfg(&dir_a), None).await.unwrap();
-    let b = facteur::app::start(cfg(&dir_b), None).await.unwrap();
+    let mut a = facteur::start(cfg(&dir_a), None).await.unwrap();
+    let b = facteur::start(cfg(&dir_b), None).await.unwrap();
     assert_ne!(a.app.node_id, b.app.node_id);
 
     // 1,000 messages, half through each node, five connections per node.
@@ -152,11 +152,11 @@ async fn accept_only_node_hands_work_to_a_delivering_node_at_once() {
     let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let mut s = shared_settings(dir_a.path(), &db, receiver.addr, &account.api_key);
     s.scheduler = Some(false);
-    let accept_only = facteur::app::start(Config::resolve(s).unwrap(), None)
+    let accept_only = facteur::start(facteur::config::resolve(s).unwrap(), None)
         .await
         .unwrap();
-    let delivering = facteur::app::start(
-        Config::resolve(shared_settings(
+    let delivering = facteur::start(
+        facteur::config::resolve(shared_settings(
             dir_b.path(),
             &db,
             receiver.addr,

@@ -224,7 +224,7 @@ async fn no_bounce_for_a_bounce() {
     let dir = tempfile::tempdir().unwrap();
     let mut s = settings(dir.path(), receiver.addr);
     s.trusted_networks = vec!["127.0.0.0/8".into()];
-    assert!(facteur::config::Config::resolve(s).is_err());
+    assert!(facteur::config::resolve(s).is_err());
 
     let n = node(receiver.addr).await;
     let store = &n.running.app.store;

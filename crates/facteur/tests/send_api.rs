@@ -772,7 +772,7 @@ async fn smtp_mailjet_headers() {
     let send_raw = |data: String| {
         let token = token.clone();
         async move {
-            let connector = facteur::tls::opportunistic_client_config();
+            let connector = facteur::delivery::tls::opportunistic_client_config();
             let tcp = tokio::net::TcpStream::connect(smtps).await.unwrap();
             let mut tls = tokio_rustls::TlsConnector::from(connector)
                 .connect("facteur.test".try_into().unwrap(), tcp)

@@ -8,10 +8,10 @@
 //! no NUL, no line over 998 octets) and arrive unchanged through dot-stuffing: that is checked
 //! on every composed message, whatever went in.
 
+use facteur_mailjet::mj_headers::{extract, parts, replace_body};
+use facteur_mailjet::send::{MessageSpec, add_url_tags, parse_request, valid_email};
 use facteur_message::compose::{Attachment, Composed, Mailbox, compose, mime_body};
 use facteur_message::limits::{self, *};
-use facteur_message::mj_headers::{extract, parts, replace_body};
-use facteur_message::send::{MessageSpec, add_url_tags, parse_request, valid_email};
 use facteur_message::{
     Dsn, DsnAction, DsnRecipient, ReceivedInfo, build_dsn, field_name, fields, header_section,
     header_value, normalize_on_accept,
@@ -120,7 +120,7 @@ fn mj_headers(data: &[u8]) {
     mj_pipeline(&clean, true);
 }
 
-/// What the SMTP intake does with a message (crates/facteur app.rs), checked. `clean`: the
+/// What the SMTP intake does with a message (crates/facteur/src/smtp.rs and the engine's submit), checked. `clean`: the
 /// message passed the DATA checks, so everything made from it must too.
 fn mj_pipeline(raw: &[u8], clean: bool) {
     let body = match extract(raw) {
@@ -134,21 +134,22 @@ fn mj_pipeline(raw: &[u8], clean: bool) {
             assert!(!limits::too_long(&mj.custom_id, MAX_CUSTOM_ID));
             assert!(!limits::too_long(&mj.event_payload, MAX_EVENT_PAYLOAD));
             assert!(limits::campaign_error(&mj.campaign).is_none());
-            if let Some(v) = &mj.vars {
-                assert!(v.as_object().is_some_and(|o| o.len() <= MAX_VARIABLES));
-            }
-            if let Some(p) = mj.priority {
-                assert!(limits::PRIORITIES.contains(&(p as i64)));
-            }
-            if let Some(t) = &mj.template {
-                assert!(!t.is_empty() && !t.contains(char::is_control));
-                assert!(!limits::too_long(t, MAX_TEMPLATE_NAME));
-                if let Ok(id) = t.parse::<i64>() {
-                    assert!(id > 0, "template id {id}");
+            assert!(
+                mj.vars
+                    .as_object()
+                    .is_some_and(|o| o.len() <= MAX_VARIABLES)
+            );
+            assert!(limits::PRIORITIES.contains(&(mj.priority as i64)));
+            match &mj.template {
+                None => {}
+                Some(facteur_mailjet::TemplateRef::Id(id)) => assert!(*id > 0, "template id {id}"),
+                Some(facteur_mailjet::TemplateRef::Name(t)) => {
+                    assert!(!t.is_empty() && !t.contains(char::is_control));
+                    assert!(!limits::too_long(t, MAX_TEMPLATE_NAME));
                 }
             }
             if let Some(to) = &mj.error_reporting {
-                assert!(Mailbox::parse(to).is_some_and(|m| valid_email(&m.email)));
+                assert!(valid_email(&to.email), "{to:?}");
             }
             match stripped {
                 None => raw.to_vec(),
@@ -272,16 +273,24 @@ JVBERi0xLjQ=\r\n--b1--\r\n"
 /// What passed validation obeys the limits, and composes (as crates/facteur api/send.rs does)
 /// into a message the SMTP intake would accept.
 fn compose_spec(spec: &MessageSpec) {
-    assert!(!limits::too_long(&spec.custom_id, MAX_CUSTOM_ID));
-    assert!(!limits::too_long(&spec.event_payload, MAX_EVENT_PAYLOAD));
-    assert!(limits::campaign_error(&spec.campaign).is_none());
-    assert!(limits::PRIORITIES.contains(&(spec.priority as i64)));
+    assert!(!limits::too_long(&spec.options.custom_id, MAX_CUSTOM_ID));
+    assert!(!limits::too_long(
+        &spec.options.event_payload,
+        MAX_EVENT_PAYLOAD
+    ));
+    assert!(limits::campaign_error(&spec.options.campaign).is_none());
+    assert!(limits::PRIORITIES.contains(&(spec.options.priority as i64)));
     assert!(
-        spec.variables
+        spec.options
+            .vars
             .as_object()
             .is_some_and(|v| v.len() <= MAX_VARIABLES)
     );
-    assert!(spec.template_id.is_none_or(|id| id > 0));
+    assert!(match &spec.options.template {
+        None => true,
+        Some(facteur_mailjet::TemplateRef::Id(id)) => *id > 0,
+        Some(facteur_mailjet::TemplateRef::Name(_)) => false,
+    });
     for (name, value) in &spec.headers {
         assert!(!name.is_empty() && name.len() <= MAX_HEADER_NAME);
         assert!(!value.contains(['\r', '\n', '\0']));
@@ -295,7 +304,10 @@ fn compose_spec(spec: &MessageSpec) {
         email: "default@facteur.test".into(),
     };
     let from = spec.from.as_ref().unwrap_or(&default_from);
-    let html = add_url_tags(spec.html.as_deref().unwrap_or_default(), &spec.url_tags);
+    let html = add_url_tags(
+        spec.html.as_deref().unwrap_or_default(),
+        &spec.options.url_tags,
+    );
     let raw = compose(&Composed {
         from: Some(from),
         sender: spec.sender.as_ref(),

@@ -6,8 +6,8 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use facteur::app::{Running, start};
-use facteur::config::{Config, Settings};
+use facteur::config::Settings;
+use facteur::{Running, start};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
@@ -229,7 +229,7 @@ pub async fn node_full(
     let dir = tempfile::tempdir().unwrap();
     let mut s = settings(dir.path(), relay);
     tweak(&mut s);
-    let cfg = Config::resolve(s).expect("valid test config");
+    let cfg = facteur::config::resolve(s).expect("valid test config");
     let store = facteur_store::Store::open(&cfg.database).await.unwrap();
     let (account, secret) = store
         .create_account("test", facteur::time::now_ms())
@@ -299,7 +299,12 @@ pub async fn trusted_node(relay: SocketAddr) -> (Running, tempfile::TempDir) {
     let mut s = settings(dir.path(), relay);
     s.trusted_networks = vec!["127.0.0.0/8".into()];
     s.trusted_account = Some(key);
-    (start(Config::resolve(s).unwrap(), None).await.unwrap(), dir)
+    (
+        start(facteur::config::resolve(s).unwrap(), None)
+            .await
+            .unwrap(),
+        dir,
+    )
 }
 
 /// A raw SMTP conversation: sends each line, returns each reply's first line.

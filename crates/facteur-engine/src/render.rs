@@ -1,18 +1,15 @@
-//! What the Send API and the SMTP X-MJ headers share: stored templates compiled once per
-//! published version and cached, the template language applied to a message's parts with
-//! Mailjet's error handling (blocked by default, delivered on request, reported by mail).
+//! The render stage of `submit`: stored templates compiled once per published version and
+//! cached, the template language applied to a message's parts with Mailjet's error handling
+//! (blocked by default, delivered on request, reported by mail), CPU work on the blocking pool.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use facteur_message::compose::{Attachment, Composed, Mailbox, compose};
+use facteur_message::compose::Mailbox;
+use facteur_store::Store;
 use facteur_store::templates::TemplateContent;
-use facteur_store::{MessageMeta, NewMessage, PRIORITY_DEFAULT};
 use facteur_template::{Context, Limits, Mode, Template, TemplateError};
 use serde_json::Value;
-
-use crate::app::App;
-use crate::time::now_ms;
 
 /// Why a blocked message was not delivered (Mailjet's `error` for `error_related_to: content`).
 pub const TEMPLATE_ERROR: &str = "error in template language";
@@ -67,21 +64,21 @@ pub struct TemplateCache {
 /// Most compiled templates kept; past this the cache starts over.
 const CACHE_MAX: usize = 1024;
 
-impl App {
+impl TemplateCache {
     /// The published version of the account's template `id`, compiled (from the cache when
     /// it was compiled before). `NotFound` when the account has no such published template.
-    pub async fn template_for_send(
+    pub async fn get(
         &self,
+        store: &Store,
         account_id: i64,
         id: i64,
     ) -> Result<Arc<CompiledTemplate>, facteur_store::Error> {
-        let version = self.store.published_number(account_id, id).await?;
-        if let Some(t) = self.templates.map.lock().unwrap().get(&(id, version)) {
+        let version = store.published_number(account_id, id).await?;
+        if let Some(t) = self.map.lock().unwrap().get(&(id, version)) {
             return Ok(t.clone());
         }
-        let content = self.store.version_content(id, version).await?;
-        let generate_text = self
-            .store
+        let content = store.version_content(id, version).await?;
+        let generate_text = store
             .template(account_id, id)
             .await?
             .meta
@@ -99,7 +96,7 @@ impl App {
             content,
             generate_text,
         });
-        let mut map = self.templates.map.lock().unwrap();
+        let mut map = self.map.lock().unwrap();
         if map.len() >= CACHE_MAX {
             map.clear();
         }
@@ -331,63 +328,4 @@ pub fn blocked_reason(errors: &[PartError], deliver_anyway: bool) -> Option<Stri
         return None;
     }
     Some(format!("{TEMPLATE_ERROR}: {}", errors[0]))
-}
-
-/// Spools the report Mailjet sends to `TemplateErrorReporting`: the errors in the body, the
-/// message as it would have been sent attached.
-pub async fn spool_error_report(
-    app: &App,
-    account_id: i64,
-    to: &Mailbox,
-    subject: &str,
-    errors: &[PartError],
-    original: &[u8],
-) -> Result<i64, facteur_store::Error> {
-    let from = Mailbox {
-        name: "Facteur templating language".into(),
-        email: format!("templating-language-error@{}", app.cfg.hostname),
-    };
-    let mut text = format!(
-        "The templating language could not be evaluated for the message \"{subject}\".\r\n\r\n"
-    );
-    for e in errors {
-        text.push_str(&format!("- {e}\r\n"));
-    }
-    text.push_str("\r\nThe message as it was to be sent is attached.\r\n");
-    let now = now_ms();
-    let report_subject =
-        format!("Error while evaluating Mailjet Templating language for message \"{subject}\"");
-    let raw = compose(&Composed {
-        from: Some(&from),
-        to: std::slice::from_ref(to),
-        subject: &report_subject,
-        text: &text,
-        message_id: &format!("{}@{}", uuid::Uuid::now_v7().simple(), app.cfg.hostname),
-        date: now / 1000,
-        attachments: &[Attachment {
-            content_type: "message/rfc822".into(),
-            filename: "original-message.eml".into(),
-            content: original.to_vec(),
-            content_id: None,
-        }],
-        ..Composed::default()
-    });
-    let id = app
-        .writer
-        .spool(NewMessage {
-            account_id: Some(account_id),
-            mail_from: String::new(),
-            recipients: vec![to.email.clone()],
-            body: raw,
-            priority: PRIORITY_DEFAULT,
-            now,
-            expires_at: now + app.cfg.retry.lifetime.as_millis() as i64,
-            meta: MessageMeta {
-                subject: report_subject,
-                ..MessageMeta::default()
-            },
-        })
-        .await?;
-    app.queue_wakeup.notify_one();
-    Ok(id)
 }

@@ -1,17 +1,21 @@
-//! Delivery: one attempt for one queue row (one message, one recipient domain). Finds the
-//! route (relay host or MX), limits concurrency per destination site, reuses idle connections,
-//! and turns the replies into a per-recipient outcome. Knows nothing of the queue's schedule.
+//! Delivery: one attempt for one queue row (one message, one recipient domain), behind the
+//! [`Deliverer`] trait. [`SmtpDeliverer`] finds the route (relay host or MX), reuses idle
+//! connections, and turns the replies into a per-recipient outcome. It knows nothing of the
+//! queue's schedule, nor of concurrency: the scheduler runs at most `destination_concurrency`
+//! attempts per [`Destination::site`] at once.
 
 pub mod client;
 pub mod mx;
+pub mod tls;
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use facteur_store::{QueueEntry, RcptOutcome, RcptStatus};
-use tokio::sync::Semaphore;
 
 use client::{SmtpClient, format_reply};
 use mx::{Resolver, Route};
@@ -28,39 +32,82 @@ pub struct RcptResult {
     pub remote: Option<String>,
 }
 
+/// A future a [`Deliverer`] returns.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Where a queue row's recipients go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Destination {
+    /// The deliveries that share one concurrency limit: the first MX host (or the relay host)
+    /// and its port. Domains hosted on one provider share its site.
+    pub site: String,
+    /// Hosts to try in order.
+    pub hosts: Vec<String>,
+    pub port: u16,
+}
+
+/// How a message leaves: SMTP to the recipients' mail servers (or a relay host) in production;
+/// a capture deliverer for development comes with the web app.
+pub trait Deliverer: Send + Sync {
+    /// Where the entry goes, or every recipient's outcome when it cannot go anywhere (null MX,
+    /// no such domain, a DNS failure).
+    fn route<'a>(
+        &'a self,
+        entry: &'a QueueEntry,
+    ) -> BoxFuture<'a, Result<Destination, Vec<RcptResult>>>;
+
+    /// One attempt to deliver the entry's pending recipients to `to`.
+    fn deliver<'a>(
+        &'a self,
+        entry: &'a QueueEntry,
+        to: &'a Destination,
+        body: &'a [u8],
+    ) -> BoxFuture<'a, Vec<RcptResult>>;
+}
+
 pub struct DeliverySettings {
     pub hostname: String,
     pub relay_host: Option<(String, u16)>,
     pub mx_port: u16,
     pub timeout: Duration,
-    pub site_concurrency: usize,
 }
 
-pub struct Deliverer {
+pub struct SmtpDeliverer {
     settings: DeliverySettings,
     resolver: Resolver,
     tls: Arc<rustls::ClientConfig>,
     idle: Mutex<HashMap<String, Vec<(SmtpClient, Instant)>>>,
-    sites: Mutex<HashMap<String, Arc<Semaphore>>>,
 }
 
-impl Deliverer {
-    pub fn new(settings: DeliverySettings, resolver: Resolver) -> Deliverer {
-        Deliverer {
-            settings,
-            resolver,
-            tls: crate::tls::opportunistic_client_config(),
-            idle: Mutex::new(HashMap::new()),
-            sites: Mutex::new(HashMap::new()),
-        }
+/// Most idle connections kept per host.
+const IDLE_MAX: usize = 8;
+
+impl Deliverer for SmtpDeliverer {
+    fn route<'a>(
+        &'a self,
+        entry: &'a QueueEntry,
+    ) -> BoxFuture<'a, Result<Destination, Vec<RcptResult>>> {
+        Box::pin(self.route(entry))
     }
 
-    fn site(&self, key: &str) -> Arc<Semaphore> {
-        let mut sites = self.sites.lock().unwrap();
-        sites
-            .entry(key.to_string())
-            .or_insert_with(|| Arc::new(Semaphore::new(self.settings.site_concurrency)))
-            .clone()
+    fn deliver<'a>(
+        &'a self,
+        entry: &'a QueueEntry,
+        to: &'a Destination,
+        body: &'a [u8],
+    ) -> BoxFuture<'a, Vec<RcptResult>> {
+        Box::pin(self.deliver(entry, to, body))
+    }
+}
+
+impl SmtpDeliverer {
+    pub fn new(settings: DeliverySettings, resolver: Resolver) -> SmtpDeliverer {
+        SmtpDeliverer {
+            settings,
+            resolver,
+            tls: tls::opportunistic_client_config(),
+            idle: Mutex::new(HashMap::new()),
+        }
     }
 
     fn take_idle(&self, key: &str) -> Option<SmtpClient> {
@@ -78,19 +125,18 @@ impl Deliverer {
         let mut idle = self.idle.lock().unwrap();
         let list = idle.entry(key.to_string()).or_default();
         list.retain(|(_, since)| since.elapsed() < IDLE_KEEP);
-        if list.len() < self.settings.site_concurrency {
+        if list.len() < IDLE_MAX {
             list.push((client, Instant::now()));
         }
     }
 
-    /// Tries to deliver the entry's pending recipients once.
-    pub async fn attempt(&self, entry: &QueueEntry, body: &[u8]) -> Vec<RcptResult> {
+    async fn route(&self, entry: &QueueEntry) -> Result<Destination, Vec<RcptResult>> {
         let (hosts, port) = match &self.settings.relay_host {
             Some((host, port)) => (vec![host.clone()], *port),
             None => match self.resolver.route(&entry.domain).await {
                 Ok(Route::Hosts(hosts)) => (hosts, self.settings.mx_port),
                 Ok(Route::NullMx) => {
-                    return all(
+                    return Err(all(
                         entry,
                         RcptStatus::Bounced,
                         "5.1.10",
@@ -99,30 +145,30 @@ impl Deliverer {
                             "domain {} accepts no mail (null MX, RFC 7505)",
                             entry.domain
                         ),
-                    );
+                    ));
                 }
                 Ok(Route::NoSuchDomain) => {
-                    return all(
+                    return Err(all(
                         entry,
                         RcptStatus::Bounced,
                         "5.1.2",
                         None,
                         &format!("domain {} does not exist", entry.domain),
-                    );
+                    ));
                 }
-                Err(e) => return all(entry, RcptStatus::Deferred, "4.4.3", None, &e),
+                Err(e) => return Err(all(entry, RcptStatus::Deferred, "4.4.3", None, &e)),
             },
         };
-        let site = self.site(&format!("{}:{port}", hosts[0]));
-        let Ok(_permit) = site.acquire_owned().await else {
-            return all(
-                entry,
-                RcptStatus::Deferred,
-                "4.3.0",
-                None,
-                "delivery shutting down",
-            );
-        };
+        Ok(Destination {
+            site: format!("{}:{port}", hosts[0]),
+            hosts,
+            port,
+        })
+    }
+
+    /// Tries to deliver the entry's pending recipients once.
+    async fn deliver(&self, entry: &QueueEntry, to: &Destination, body: &[u8]) -> Vec<RcptResult> {
+        let (hosts, port) = (&to.hosts, to.port);
         let rcpts: Vec<&str> = entry
             .recipients
             .iter()
@@ -131,7 +177,7 @@ impl Deliverer {
         let smtputf8 = !entry.mail_from.is_ascii() || rcpts.iter().any(|r| !r.is_ascii());
         let eightbit = body.iter().any(|b| *b >= 0x80);
         let mut last_error = String::from("no mail host could be reached");
-        for host in &hosts {
+        for host in hosts {
             let key = format!("{host}:{port}");
             let mut fresh_only = false;
             loop {

@@ -7,34 +7,14 @@ use mail_builder::mime::MimePart;
 use mail_parser::{MessageParser, MimeHeaders};
 use serde_json::Value;
 
-use crate::compose::{Attachment, Mailbox, header_text};
-use crate::headers::{field_name, fields, header_section};
-use crate::limits::{
+use crate::options::{MailjetOptions, TemplateRef, Tracking};
+use crate::send::valid_email;
+use facteur_message::compose::{Attachment, Mailbox, header_text};
+use facteur_message::headers::{field_name, fields, header_section};
+use facteur_message::limits::{
     self, MAX_CAMPAIGN, MAX_CUSTOM_ID, MAX_EVENT_PAYLOAD, MAX_MONITORING_CATEGORY,
     MAX_TEMPLATE_NAME, MAX_VARIABLES,
 };
-use crate::send::valid_email;
-
-/// What the Mailjet headers of one message ask for.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct MjHeaders {
-    /// `X-MJ-TemplateID`: an id or a template name.
-    pub template: Option<String>,
-    pub template_language: bool,
-    /// `X-MJ-Vars`: a JSON object.
-    pub vars: Option<Value>,
-    pub custom_id: String,
-    pub event_payload: String,
-    pub campaign: String,
-    pub deduplicate_campaign: bool,
-    pub track_open: Option<bool>,
-    pub track_click: Option<bool>,
-    /// `X-Mailjet-Prio`, 0–3.
-    pub priority: Option<i32>,
-    pub error_reporting: Option<String>,
-    pub error_deliver: bool,
-    pub monitoring_category: Option<String>,
-}
 
 /// Whether a header is one of Mailjet's (removed before delivery).
 fn is_mailjet(name: &[u8]) -> bool {
@@ -59,26 +39,34 @@ fn too_long(name: &str, value: &str, max: usize) -> Result<(), String> {
 
 /// `X-MJ-TemplateID`: what the Send API's TemplateID takes (a positive integer), or the name
 /// of a template (at most [`MAX_TEMPLATE_NAME`] characters, no control characters).
-fn template_reference(value: &str) -> Result<(), String> {
+fn template_reference(value: String) -> Result<TemplateRef, String> {
     let error = || {
         Err(format!(
             "X-MJ-TemplateID must be a template id (a positive integer) or a template name of 1 to {MAX_TEMPLATE_NAME} characters"
         ))
     };
-    let numeric = value.strip_prefix(['+', '-']).unwrap_or(value);
+    let numeric = value.strip_prefix(['+', '-']).unwrap_or(&value);
     if !numeric.is_empty() && numeric.bytes().all(|b| b.is_ascii_digit()) {
         return match value.parse::<i64>().ok().and_then(limits::template_id) {
-            Some(_) => Ok(()),
+            Some(id) => Ok(TemplateRef::Id(id)),
             None => error(),
         };
     }
     if value.is_empty()
-        || limits::too_long(value, MAX_TEMPLATE_NAME)
+        || limits::too_long(&value, MAX_TEMPLATE_NAME)
         || value.contains(char::is_control)
     {
         return error();
     }
-    Ok(())
+    Ok(TemplateRef::Name(value))
+}
+
+fn tracking(v: &str) -> Tracking {
+    if flag(v) {
+        Tracking::Enabled
+    } else {
+        Tracking::Disabled
+    }
 }
 
 /// Reads the Mailjet headers; returns them with the message without them, or `None` when it
@@ -86,13 +74,13 @@ fn template_reference(value: &str) -> Result<(), String> {
 /// Facteur cannot use is an error naming it and, for a limit, the limit (the SMTP session
 /// refuses the message with it: the text is one line and quotes nothing from the message).
 /// The limits are the Send API's ([`crate::limits`]).
-pub fn extract(raw: &[u8]) -> Result<(MjHeaders, Option<Vec<u8>>), String> {
+pub fn extract(raw: &[u8]) -> Result<(MailjetOptions, Option<Vec<u8>>), String> {
     let section = header_section(raw);
     let is_mailjet = |f: &[u8]| field_name(f).is_some_and(is_mailjet);
     if !fields(section).any(is_mailjet) {
-        return Ok((MjHeaders::default(), None));
+        return Ok((MailjetOptions::default(), None));
     }
-    let mut mj = MjHeaders::default();
+    let mut mj = MailjetOptions::default();
     let mut kept = Vec::with_capacity(raw.len());
     for field in fields(section) {
         if !is_mailjet(field) {
@@ -109,16 +97,13 @@ pub fn extract(raw: &[u8]) -> Result<(MjHeaders, Option<Vec<u8>>), String> {
             .trim()
             .to_string();
         match name.trim().to_ascii_lowercase().as_str() {
-            "x-mj-templateid" => {
-                template_reference(&value)?;
-                mj.template = Some(value)
-            }
+            "x-mj-templateid" => mj.template = Some(template_reference(value)?),
             "x-mj-templatelanguage" => mj.template_language = flag(&value),
             "x-mj-vars" => match serde_json::from_str::<Value>(&value) {
                 Ok(Value::Object(vars)) if vars.len() > MAX_VARIABLES => {
                     return Err(format!("X-MJ-Vars has more than {MAX_VARIABLES} variables"));
                 }
-                Ok(v @ Value::Object(_)) => mj.vars = Some(v),
+                Ok(v @ Value::Object(_)) => mj.vars = v,
                 _ => return Err("X-MJ-Vars must hold a JSON object".into()),
             },
             "x-mj-customid" => {
@@ -138,8 +123,8 @@ pub fn extract(raw: &[u8]) -> Result<(MjHeaders, Option<Vec<u8>>), String> {
                 mj.campaign = value
             }
             "x-mailjet-deduplicatecampaign" => mj.deduplicate_campaign = flag(&value),
-            "x-mailjet-trackopen" => mj.track_open = Some(flag(&value)),
-            "x-mailjet-trackclick" => mj.track_click = Some(flag(&value)),
+            "x-mailjet-trackopen" => mj.track_opens = tracking(&value),
+            "x-mailjet-trackclick" => mj.track_clicks = tracking(&value),
             "x-mailjet-prio" => {
                 let digits = !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit());
                 match value
@@ -148,7 +133,7 @@ pub fn extract(raw: &[u8]) -> Result<(MjHeaders, Option<Vec<u8>>), String> {
                     .filter(|_| digits)
                     .and_then(limits::priority)
                 {
-                    Some(p) => mj.priority = Some(p),
+                    Some(p) => mj.priority = p,
                     None => {
                         return Err(format!(
                             "X-Mailjet-Prio must be {} to {}",
@@ -159,10 +144,12 @@ pub fn extract(raw: &[u8]) -> Result<(MjHeaders, Option<Vec<u8>>), String> {
                 }
             }
             "x-mj-templateerrorreporting" => {
-                if !Mailbox::parse(&value).is_some_and(|m| valid_email(&m.email)) {
-                    return Err("X-MJ-TemplateErrorReporting must be an email address".into());
+                match Mailbox::parse(&value).filter(|m| valid_email(&m.email)) {
+                    Some(to) => mj.error_reporting = Some(to),
+                    None => {
+                        return Err("X-MJ-TemplateErrorReporting must be an email address".into());
+                    }
                 }
-                mj.error_reporting = Some(value)
             }
             "x-mj-templateerrordeliver" => {
                 mj.error_deliver = matches!(
@@ -288,7 +275,7 @@ pub fn replace_body(raw: &[u8], subject: Option<&str>, body: MimePart<'_>) -> Ve
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::compose::mime_body;
+    use facteur_message::compose::mime_body;
 
     const MSG: &[u8] = b"From: shop@example.com\r\nTo: ada@example.net\r\nSubject: Order {{var:n}}\r\nX-MJ-TemplateLanguage: 1\r\nX-MJ-Vars: {\"n\": 42,\r\n \"name\": \"Ada\"}\r\nX-MJ-CustomID: order-42\r\nX-Mailjet-Prio: 3\r\nx-mailjet-campaign: Spring sale\r\nX-Other: kept\r\n\r\nHello {{var:name}}\r\n";
 
@@ -297,9 +284,9 @@ mod tests {
         let (mj, stripped) = extract(MSG).unwrap();
         let stripped = stripped.unwrap();
         assert!(mj.template_language);
-        assert_eq!(mj.vars, Some(serde_json::json!({"n": 42, "name": "Ada"})));
+        assert_eq!(mj.vars, serde_json::json!({"n": 42, "name": "Ada"}));
         assert_eq!(mj.custom_id, "order-42");
-        assert_eq!(mj.priority, Some(3));
+        assert_eq!(mj.priority, 3);
         assert_eq!(mj.campaign, "Spring sale");
         let text = String::from_utf8(stripped).unwrap();
         assert!(!text.to_ascii_lowercase().contains("x-mj"), "{text}");
@@ -311,7 +298,7 @@ mod tests {
     fn untouched_without_mailjet_headers() {
         let raw = b"Subject: x\r\n\r\nbody\r\n";
         let (mj, out) = extract(raw).unwrap();
-        assert_eq!(mj, MjHeaders::default());
+        assert_eq!(mj, MailjetOptions::default());
         assert_eq!(out, None, "no copy when there is nothing to strip");
     }
 
@@ -342,7 +329,7 @@ mod tests {
     /// 1000. Both paths now check the same constants.
     #[test]
     fn send_api_limits_apply() {
-        use crate::limits::*;
+        use facteur_message::limits::*;
         refused("X-MJ-CustomID", &"c".repeat(100 * 1024), "255");
         refused("X-MJ-CustomID", &"é".repeat(MAX_CUSTOM_ID + 1), "255");
         refused("X-MJ-EventPayload", &"p".repeat(100 * 1024), "4096");
@@ -372,7 +359,7 @@ mod tests {
             extract(&header("X-MJ-EventPayload", &"p".repeat(MAX_EVENT_PAYLOAD))).unwrap();
         assert_eq!(mj.event_payload.len(), MAX_EVENT_PAYLOAD);
         let (mj, _) = extract(&header("X-MJ-Vars", &vars(MAX_VARIABLES))).unwrap();
-        assert_eq!(mj.vars.unwrap().as_object().unwrap().len(), MAX_VARIABLES);
+        assert_eq!(mj.vars.as_object().unwrap().len(), MAX_VARIABLES);
         let (mj, _) = extract(&header("X-Mailjet-Campaign", &"c".repeat(MAX_CAMPAIGN))).unwrap();
         assert_eq!(mj.campaign.len(), MAX_CAMPAIGN);
     }
@@ -381,9 +368,14 @@ mod tests {
     /// what TemplateID, CustomCampaign, Priority and TemplateErrorReporting take.
     #[test]
     fn values_checked_as_the_send_api_does() {
-        for ok in ["12", "+12", "Welcome mail", "été"] {
+        for (ok, want) in [
+            ("12", TemplateRef::Id(12)),
+            ("+12", TemplateRef::Id(12)),
+            ("Welcome mail", TemplateRef::Name("Welcome mail".into())),
+            ("été", TemplateRef::Name("été".into())),
+        ] {
             let (mj, _) = extract(&header("X-MJ-TemplateID", ok)).unwrap();
-            assert_eq!(mj.template.as_deref(), Some(ok));
+            assert_eq!(mj.template, Some(want));
         }
         for bad in ["0", "-3", "", "99999999999999999999", "a\x01b"] {
             refused("X-MJ-TemplateID", bad, "positive integer");
@@ -407,14 +399,14 @@ mod tests {
                     .unwrap()
                     .0
                     .priority,
-                Some(p)
+                p
             );
         }
         for bad in ["x", "1.5", "", "3 4"] {
             refused("X-Mailjet-Prio", bad, "3");
         }
         let (mj, _) = extract(&header("X-MJ-TemplateErrorReporting", "Ops <ops@x.test>")).unwrap();
-        assert_eq!(mj.error_reporting.as_deref(), Some("Ops <ops@x.test>"));
+        assert_eq!(mj.error_reporting.unwrap().email, "ops@x.test");
         refused(
             "X-MJ-TemplateErrorReporting",
             "not an address",
@@ -435,7 +427,7 @@ mod tests {
                 Some("New\r\nBcc: victim@x.test\0"),
                 mime_body("t\r.\rMAIL FROM:<a@b.c>\0", "", &[], &[]),
             );
-            crate::compose::tests::assert_smtp_safe(&out);
+            facteur_message::testing::assert_smtp_safe(&out);
             let names: Vec<_> = fields(header_section(&out))
                 .filter_map(field_name)
                 .collect();

@@ -8,11 +8,10 @@
 
 use std::sync::Arc;
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::routing::{get, post, put};
-use axum::{Json, Router};
 use facteur_store::templates::{
     TemplateContent, TemplateFilter, TemplateMeta, TemplateRecord, VersionInfo,
 };
@@ -22,37 +21,8 @@ use serde_json::{Map, Value, json};
 
 use super::object;
 use super::{ApiAccount, ApiError, ApiJson, ApiPath as Path, ApiQuery as Query, envelope, rfc3339};
-use crate::app::App;
-use crate::time::now_ms;
-
-pub fn routes() -> Router<Arc<App>> {
-    Router::new()
-        .route("/v3/REST/template", get(list).post(create))
-        .route(
-            "/v3/REST/template/{id}",
-            get(show).put(update).delete(remove),
-        )
-        .route(
-            "/v3/REST/template/{id}/detailcontent",
-            get(content).post(replace_content).put(merge_content),
-        )
-        .route("/v3/REST/template/{id}/draft", put(save_draft))
-        .route("/v3/REST/template/{id}/publish", post(publish))
-        .route("/v3/REST/template/{id}/versions", get(versions))
-        .route(
-            "/v3/REST/template/{id}/versions/{number}/restore",
-            post(restore),
-        )
-        .route("/v3/REST/template/{id}/preview", post(preview))
-        .route("/v3/REST/template/{id}/export", get(export))
-        .route("/v3/REST/template/import", post(import))
-        .route("/v3/REST/template/export", get(export_zip))
-        .route("/v3/REST/template/{id}/html", get(download_html))
-        .route("/v3/REST/template/{id}/test", post(send_test))
-        .route("/v3/REST/template/{id}/duplicate", post(duplicate))
-        .route("/v3/REST/gallery", get(gallery))
-        .route("/v3/REST/gallery/{slug}/use", post(use_starter))
-}
+use facteur_engine::Engine;
+use facteur_engine::time::now_ms;
 
 /// Format tag of an exported template document.
 const EXPORT_FORMAT: &str = "facteur-template/1";
@@ -66,7 +36,7 @@ fn meta_json(m: &TemplateMeta) -> Value {
 }
 
 /// One document with everything: metadata, test values and every version (oldest first).
-async fn export_doc(app: &App, account_id: i64, id: i64) -> Result<Value, ApiError> {
+async fn export_doc(app: &Engine, account_id: i64, id: i64) -> Result<Value, ApiError> {
     let t = app.store.template(account_id, id).await?;
     let mut versions = app.store.template_versions(account_id, id).await?;
     versions.reverse();
@@ -88,8 +58,8 @@ fn attachment(filename: &str) -> (axum::http::HeaderName, String) {
     )
 }
 
-async fn export(
-    State(app): State<Arc<App>>,
+pub(crate) async fn export(
+    State(app): State<Arc<Engine>>,
     ApiAccount(account): ApiAccount,
     Path(id): Path<i64>,
 ) -> Result<impl IntoResponse, ApiError> {
@@ -99,15 +69,15 @@ async fn export(
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
-struct ExportQuery {
+pub(crate) struct ExportQuery {
     /// Comma-separated template ids; all of the account's templates when absent.
     #[serde(rename = "IDs")]
     ids: Option<String>,
 }
 
 /// A zip of many templates, one exported document (`template-ID.json`) each.
-async fn export_zip(
-    State(app): State<Arc<App>>,
+pub(crate) async fn export_zip(
+    State(app): State<Arc<Engine>>,
     ApiAccount(account): ApiAccount,
     Query(q): Query<ExportQuery>,
 ) -> Result<impl IntoResponse, ApiError> {
@@ -253,7 +223,7 @@ fn plan_import(doc: &Value, limits: &Limits) -> Result<PlannedImport, ApiError> 
 /// Writes a planned import: versions replayed in order (published ones published, the draft
 /// left as draft), numbered from 1.
 async fn write_import(
-    app: &App,
+    app: &Engine,
     account_id: i64,
     plan: &PlannedImport,
 ) -> Result<TemplateRecord, ApiError> {
@@ -282,8 +252,8 @@ async fn write_import(
 
 /// Imports one exported document (JSON) or a zip of them. Every document is checked before
 /// any template is written.
-async fn import(
-    State(app): State<Arc<App>>,
+pub(crate) async fn import(
+    State(app): State<Arc<Engine>>,
     ApiAccount(account): ApiAccount,
     body: axum::body::Bytes,
 ) -> Result<impl IntoResponse, ApiError> {
@@ -350,14 +320,14 @@ async fn import(
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
-struct HtmlQuery {
+pub(crate) struct HtmlQuery {
     #[serde(rename = "Version")]
     version: Option<String>,
 }
 
 /// The HTML rendered with the saved test values, as a file to download.
-async fn download_html(
-    State(app): State<Arc<App>>,
+pub(crate) async fn download_html(
+    State(app): State<Arc<Engine>>,
     ApiAccount(account): ApiAccount,
     Path(id): Path<i64>,
     Query(q): Query<HtmlQuery>,
@@ -392,8 +362,8 @@ async fn download_html(
 
 /// A copy of the template: metadata, test values and its newest content as a draft.
 /// Body (optional): `{"Name": "…"}` (default: the name followed by " (copy)").
-async fn duplicate(
-    State(app): State<Arc<App>>,
+pub(crate) async fn duplicate(
+    State(app): State<Arc<Engine>>,
     ApiAccount(account): ApiAccount,
     Path(id): Path<i64>,
     ApiJson(body): ApiJson,
@@ -413,7 +383,7 @@ async fn duplicate(
 /// The content for a `Version` parameter: `draft` (the default: the draft, or the newest
 /// published version) or `published` (what sends use).
 async fn content_version(
-    app: &App,
+    app: &Engine,
     account_id: i64,
     id: i64,
     version: Option<&str>,
@@ -427,12 +397,12 @@ async fn content_version(
     }
 }
 
-/// Runs `f` on the blocking pool (see [`crate::sending::blocking`]): template parsing,
+/// Runs `f` on the blocking pool (see [`facteur_engine::render::blocking`]): template parsing,
 /// rendering and MJML compilation are CPU work.
 async fn cpu<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
-    crate::sending::blocking(f)
+    facteur_engine::render::blocking(f)
         .await
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e))?
 }
@@ -487,7 +457,7 @@ fn text_part(
     limits: &Limits,
 ) -> String {
     if rendered_text.trim().is_empty() && generate && !rendered_html.is_empty() {
-        crate::sending::generated_text(rendered_html, limits)
+        facteur_engine::render::generated_text(rendered_html, limits)
     } else {
         rendered_text
     }
@@ -496,13 +466,14 @@ fn text_part(
 /// Sends the template, rendered with its saved test values, to the given addresses through the
 /// real queue. Body: `{"To": "a@b.c" | ["a@b.c", …], "From": "Name <x@y.z>" (default: the
 /// template's From header), "Version": "draft" | "published"}`.
-async fn send_test(
-    State(app): State<Arc<App>>,
+pub(crate) async fn send_test(
+    State(app): State<Arc<Engine>>,
     ApiAccount(account): ApiAccount,
     Path(id): Path<i64>,
     ApiJson(body): ApiJson,
 ) -> Result<impl IntoResponse, ApiError> {
-    use facteur_message::compose::{Composed, Mailbox, compose};
+    use facteur_engine::submit::{Content, Draft, Origin, Submission, SubmitError};
+    use facteur_message::compose::Mailbox;
     let t = app.store.template(account.id, id).await?;
     let body = object(&body)?;
     let to_values: Vec<String> = match body.get("To") {
@@ -564,46 +535,41 @@ async fn send_test(
         )
     })
     .await?;
-    let now = now_ms();
-    let message_id = format!("{}@{}", uuid::Uuid::now_v7().simple(), app.cfg.hostname);
-    let raw = compose(&Composed {
-        from: Some(&from),
-        to: &to,
-        reply_to: reply_to.as_ref(),
-        subject: &subject,
-        text: &text,
-        html: &html,
-        message_id: &message_id,
-        date: now / 1000,
-        headers: &[(
+    // Rendered already with the test values: the pipeline builds, spools and notifies.
+    let recipients: Vec<String> = to.iter().map(|m| m.email.clone()).collect();
+    let draft = Draft {
+        from: Some(from),
+        to,
+        reply_to,
+        subject: Some(subject),
+        text: Some(text),
+        html: Some(html),
+        headers: vec![(
             "X-Facteur-Template".to_string(),
             format!("{id} (test send)"),
         )],
-        ..Composed::default()
-    });
-    let message = facteur_store::NewMessage {
-        account_id: Some(account.id),
-        mail_from: from.email.clone(),
-        recipients: to.iter().map(|m| m.email.clone()).collect(),
-        body: raw,
-        priority: facteur_store::PRIORITY_DEFAULT,
-        now,
-        expires_at: now + app.cfg.retry.lifetime.as_millis() as i64,
-        meta: facteur_store::MessageMeta {
-            subject: subject.clone(),
-            ..Default::default()
-        },
+        ..Draft::default()
     };
-    let queued = app.writer.spool(message).await?;
-    app.queue_wakeup.notify_one();
-    crate::metrics::Metrics::inc(&app.metrics.messages_accepted_total);
+    let mut submission = Submission::new(
+        Some(account.id),
+        Origin::TestSend,
+        None,
+        recipients.clone(),
+        Content::Draft(Box::new(draft)),
+    );
+    submission.authority.may_set_sender = account.allow_sender;
+    let queued = match app.submit(submission).await {
+        Ok(accepted) => accepted.receipt.message_id,
+        Err(SubmitError::Unavailable(e)) => return Err(e.into()),
+        Err(e) => return Err(ApiError::bad_request(e.to_string())),
+    };
     Ok(Json(
-        json!({"Status": "queued", "MessageID": queued, "To": to.iter().map(|m| m.email.clone()).collect::<Vec<_>>()}),
+        json!({"Status": "queued", "MessageID": queued, "To": recipients}),
     ))
 }
 
 /// The starter templates every account can start from (brief T2).
-async fn gallery(ApiAccount(_): ApiAccount) -> impl IntoResponse {
+pub(crate) async fn gallery(ApiAccount(_): ApiAccount) -> impl IntoResponse {
     let items: Vec<Value> = facteur_template::starters::ALL
         .iter()
         .map(|s| json!({"Slug": s.slug, "Name": s.name, "Description": s.description, "EditMode": 4, "MJMLContent": s.mjml}))
@@ -614,8 +580,8 @@ async fn gallery(ApiAccount(_): ApiAccount) -> impl IntoResponse {
 
 /// Copies a starter into the account as a new template: its MJML compiled, published as
 /// version 1, its test values saved. Body (optional): `{"Name": "…"}`.
-async fn use_starter(
-    State(app): State<Arc<App>>,
+pub(crate) async fn use_starter(
+    State(app): State<Arc<Engine>>,
     ApiAccount(account): ApiAccount,
     Path(slug): Path<String>,
     ApiJson(body): ApiJson,
@@ -772,7 +738,7 @@ fn apply_meta(body: &Value, mut meta: TemplateMeta) -> Result<TemplateMeta, ApiE
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
-struct ListQuery {
+pub(crate) struct ListQuery {
     #[serde(rename = "Name")]
     name: Option<String>,
     #[serde(rename = "EditMode")]
@@ -789,8 +755,8 @@ struct ListQuery {
     offset: Option<i64>,
 }
 
-async fn list(
-    State(app): State<Arc<App>>,
+pub(crate) async fn list(
+    State(app): State<Arc<Engine>>,
     ApiAccount(account): ApiAccount,
     Query(q): Query<ListQuery>,
 ) -> Result<impl IntoResponse, ApiError> {
@@ -830,8 +796,8 @@ async fn list(
     ))
 }
 
-async fn create(
-    State(app): State<Arc<App>>,
+pub(crate) async fn create(
+    State(app): State<Arc<Engine>>,
     ApiAccount(account): ApiAccount,
     ApiJson(body): ApiJson,
 ) -> Result<impl IntoResponse, ApiError> {
@@ -852,8 +818,8 @@ async fn create(
     Ok((StatusCode::CREATED, envelope(vec![template_json(&t)], 1)))
 }
 
-async fn show(
-    State(app): State<Arc<App>>,
+pub(crate) async fn show(
+    State(app): State<Arc<Engine>>,
     ApiAccount(account): ApiAccount,
     Path(id): Path<i64>,
 ) -> Result<impl IntoResponse, ApiError> {
@@ -861,8 +827,8 @@ async fn show(
     Ok(envelope(vec![template_json(&t)], 1))
 }
 
-async fn update(
-    State(app): State<Arc<App>>,
+pub(crate) async fn update(
+    State(app): State<Arc<Engine>>,
     ApiAccount(account): ApiAccount,
     Path(id): Path<i64>,
     ApiJson(body): ApiJson,
@@ -879,8 +845,8 @@ async fn update(
     Ok(envelope(vec![template_json(&t)], 1))
 }
 
-async fn remove(
-    State(app): State<Arc<App>>,
+pub(crate) async fn remove(
+    State(app): State<Arc<Engine>>,
     ApiAccount(account): ApiAccount,
     Path(id): Path<i64>,
 ) -> Result<impl IntoResponse, ApiError> {
@@ -893,7 +859,11 @@ fn content_json(c: &TemplateContent) -> Value {
 }
 
 /// The content being edited: the draft if there is one, else the newest published version.
-async fn current_content(app: &App, account_id: i64, id: i64) -> Result<TemplateContent, ApiError> {
+async fn current_content(
+    app: &Engine,
+    account_id: i64,
+    id: i64,
+) -> Result<TemplateContent, ApiError> {
     Ok(app
         .store
         .template_versions(account_id, id)
@@ -970,8 +940,8 @@ fn content_from(
     Ok(base)
 }
 
-async fn content(
-    State(app): State<Arc<App>>,
+pub(crate) async fn content(
+    State(app): State<Arc<Engine>>,
     ApiAccount(account): ApiAccount,
     Path(id): Path<i64>,
 ) -> Result<impl IntoResponse, ApiError> {
@@ -980,7 +950,7 @@ async fn content(
 }
 
 async fn save_and_publish(
-    app: &App,
+    app: &Engine,
     account_id: i64,
     id: i64,
     c: &TemplateContent,
@@ -995,8 +965,8 @@ async fn save_and_publish(
     Ok(())
 }
 
-async fn replace_content(
-    State(app): State<Arc<App>>,
+pub(crate) async fn replace_content(
+    State(app): State<Arc<Engine>>,
     ApiAccount(account): ApiAccount,
     Path(id): Path<i64>,
     ApiJson(body): ApiJson,
@@ -1008,8 +978,8 @@ async fn replace_content(
     Ok((StatusCode::CREATED, envelope(vec![content_json(&c)], 1)))
 }
 
-async fn merge_content(
-    State(app): State<Arc<App>>,
+pub(crate) async fn merge_content(
+    State(app): State<Arc<Engine>>,
     ApiAccount(account): ApiAccount,
     Path(id): Path<i64>,
     ApiJson(body): ApiJson,
@@ -1021,8 +991,8 @@ async fn merge_content(
     Ok(envelope(vec![content_json(&c)], 1))
 }
 
-async fn save_draft(
-    State(app): State<Arc<App>>,
+pub(crate) async fn save_draft(
+    State(app): State<Arc<Engine>>,
     ApiAccount(account): ApiAccount,
     Path(id): Path<i64>,
     ApiJson(body): ApiJson,
@@ -1037,8 +1007,8 @@ async fn save_draft(
     Ok(Json(json!({"Draft": number})))
 }
 
-async fn publish(
-    State(app): State<Arc<App>>,
+pub(crate) async fn publish(
+    State(app): State<Arc<Engine>>,
     ApiAccount(account): ApiAccount,
     Path(id): Path<i64>,
     ApiJson(body): ApiJson,
@@ -1087,8 +1057,8 @@ fn version_json(v: &VersionInfo, previous: Option<&VersionInfo>) -> Value {
     })
 }
 
-async fn versions(
-    State(app): State<Arc<App>>,
+pub(crate) async fn versions(
+    State(app): State<Arc<Engine>>,
     ApiAccount(account): ApiAccount,
     Path(id): Path<i64>,
 ) -> Result<impl IntoResponse, ApiError> {
@@ -1103,8 +1073,8 @@ async fn versions(
     Ok(envelope(data, total))
 }
 
-async fn restore(
-    State(app): State<Arc<App>>,
+pub(crate) async fn restore(
+    State(app): State<Arc<Engine>>,
     ApiAccount(account): ApiAccount,
     Path((id, number)): Path<(i64, i64)>,
 ) -> Result<impl IntoResponse, ApiError> {
@@ -1122,8 +1092,8 @@ async fn restore(
 /// `{"Variables": {...}, "ContactProperties": {...}, "Version": "draft"|"published", "Save": true}`.
 /// Without `Variables`, the values saved with the template are used. A body holding neither
 /// `Variables` nor `ContactProperties` is Normal mode: the whole object is the variables.
-async fn preview(
-    State(app): State<Arc<App>>,
+pub(crate) async fn preview(
+    State(app): State<Arc<Engine>>,
     ApiAccount(account): ApiAccount,
     Path(id): Path<i64>,
     ApiJson(body): ApiJson,

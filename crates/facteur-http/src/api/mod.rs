@@ -1,6 +1,6 @@
-//! The REST API (Mailjet's v3 shapes): HTTP Basic with API key and secret key, JSON bodies,
-//! `{"Count", "Data", "Total"}` envelopes, and errors as `{"ErrorInfo", "ErrorMessage",
-//! "StatusCode"}`. Each resource is a module; `routes` lists them all in one place.
+//! The REST API (Mailjet's v3 shapes): JSON bodies, `{"Count", "Data", "Total"}` envelopes,
+//! and errors as `{"ErrorInfo", "ErrorMessage", "StatusCode"}`. Each resource is a module; the
+//! route table (`crate::routes`) lists every handler in one place, with its permission.
 
 pub mod apikeys;
 pub mod messages;
@@ -11,25 +11,16 @@ pub mod webhooks;
 
 use std::sync::Arc;
 
+use axum::Json;
 use axum::extract::{FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::{Json, Router};
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
 
-use crate::app::{App, AuthDenied};
+use facteur_engine::Engine;
 
-pub fn routes() -> Router<Arc<App>> {
-    templates::routes()
-        .merge(send::routes())
-        .merge(messages::routes())
-        .merge(apikeys::routes())
-        .merge(webhooks::routes())
-        .merge(openapi::routes())
-}
+use crate::auth::Principal;
 
 /// An API error with Mailjet's body shape.
 #[derive(Debug)]
@@ -83,18 +74,6 @@ pub fn with_challenge(status: StatusCode, body: Value) -> Response {
     response
 }
 
-/// The API key and secret key of an HTTP Basic `Authorization` header.
-pub fn basic_credentials(headers: &axum::http::HeaderMap) -> Option<(String, String)> {
-    let encoded = headers
-        .get(header::AUTHORIZATION)?
-        .to_str()
-        .ok()?
-        .strip_prefix("Basic ")?;
-    let decoded = String::from_utf8(STANDARD.decode(encoded.trim()).ok()?).ok()?;
-    let (key, secret) = decoded.split_once(':')?;
-    Some((key.to_string(), secret.to_string()))
-}
-
 /// The request body as a JSON object.
 pub fn object(body: &Value) -> Result<&serde_json::Map<String, Value>, ApiError> {
     body.as_object()
@@ -131,45 +110,24 @@ impl From<facteur_store::Error> for ApiError {
     }
 }
 
-/// The account of a request's HTTP Basic credentials (see [`App::check_key`]).
-pub async fn check_credentials(
-    app: &App,
-    headers: &axum::http::HeaderMap,
-    ip: Option<std::net::IpAddr>,
-) -> Result<facteur_store::Account, AuthDenied> {
-    let (key, secret) = basic_credentials(headers).ok_or(AuthDenied::Invalid)?;
-    app.check_key(&key, &secret, ip).await
-}
-
-/// The account whose API key and secret key came with the request (HTTP Basic).
+/// The account the request acts as: the [`Principal`] the route's permission check found (see
+/// [`crate::auth::require`]).
 pub struct ApiAccount(pub facteur_store::Account);
 
-impl FromRequestParts<Arc<App>> for ApiAccount {
+impl FromRequestParts<Arc<Engine>> for ApiAccount {
     type Rejection = ApiError;
 
     async fn from_request_parts(
         parts: &mut Parts,
-        app: &Arc<App>,
+        _engine: &Arc<Engine>,
     ) -> Result<Self, Self::Rejection> {
-        let ip = parts.extensions.get::<crate::http::ClientIp>().map(|c| c.0);
-        match check_credentials(app, &parts.headers, ip).await {
-            Ok(account) => Ok(ApiAccount(account)),
-            Err(AuthDenied::Invalid) => Err(ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "API key authentication/authorization failure",
+        match parts.extensions.get::<Principal>() {
+            Some(p) => Ok(ApiAccount(p.account.clone())),
+            // A handler reached without the table's check: a bug in the table, not the client.
+            None => Err(ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "This route has no permission check",
             )),
-            Err(AuthDenied::Suspended) => Err(ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                crate::app::SUSPENDED,
-            )),
-            Err(AuthDenied::Throttled) => Err(ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                format!(
-                    "Too many failed authentications from your address: try again in {} minutes",
-                    crate::limits::AUTH_WINDOW.as_secs() / 60
-                ),
-            )),
-            Err(AuthDenied::Unavailable(e)) => Err(e.into()),
         }
     }
 }
@@ -177,10 +135,10 @@ impl FromRequestParts<Arc<App>> for ApiAccount {
 /// A JSON body that answers bad input with a Mailjet-shaped 400 (or 413 when too large).
 pub struct ApiJson(pub Value);
 
-impl axum::extract::FromRequest<Arc<App>> for ApiJson {
+impl axum::extract::FromRequest<Arc<Engine>> for ApiJson {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &Arc<App>) -> Result<Self, Self::Rejection> {
+    async fn from_request(req: Request, state: &Arc<Engine>) -> Result<Self, Self::Rejection> {
         let bytes = axum::body::Bytes::from_request(req, state)
             .await
             .map_err(|e| {
@@ -211,13 +169,13 @@ macro_rules! json_rejection {
         $(#[$doc])*
         pub struct $name<T>(pub T);
 
-        impl<T> FromRequestParts<Arc<App>> for $name<T>
+        impl<T> FromRequestParts<Arc<Engine>> for $name<T>
         where
             T: serde::de::DeserializeOwned + Send,
         {
             type Rejection = ApiError;
 
-            async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, Self::Rejection> {
+            async fn from_request_parts(parts: &mut Parts, app: &Arc<Engine>) -> Result<Self, Self::Rejection> {
                 axum::extract::$inner::<T>::from_request_parts(parts, app)
                     .await
                     .map(|axum::extract::$inner(v)| $name(v))

@@ -6,26 +6,73 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use facteur_smtp::{Action, AuthOutcome, Envelope, PeerInfo, Session, SpoolOutcome, reply};
+use facteur_smtp::{
+    Action, AuthOutcome, Envelope, PeerInfo, Session, SessionConfig, SpoolOutcome, reply,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio_rustls::server::TlsStream;
 
-use crate::app::App;
-use crate::config::ListenerKind;
-use crate::io::MaybeTls;
-use crate::limits::Refusal;
-use crate::metrics::Metrics;
+use facteur_engine::config::ListenerKind;
+use facteur_engine::io::MaybeTls;
+use facteur_engine::limits::Refusal;
+use facteur_engine::metrics::Metrics;
+use facteur_engine::submit::{
+    Authority, Content, Origin, Problem, SmtpTrace, Submission, SubmitError,
+};
+use facteur_engine::{AuthDenied, Engine};
+use tokio_rustls::TlsAcceptor;
 
 type Stream = MaybeTls<TlsStream<TcpStream>>;
+
+/// What every SMTP listener shares: the engine, the TLS acceptor and each kind's session
+/// settings.
+pub struct SmtpListeners {
+    engine: Arc<Engine>,
+    tls: TlsAcceptor,
+    sessions: [Arc<SessionConfig>; 3],
+}
+
+impl SmtpListeners {
+    pub fn new(engine: Arc<Engine>, tls: TlsAcceptor) -> SmtpListeners {
+        let cfg = &engine.cfg;
+        let session = |starttls: bool, submission: bool| {
+            Arc::new(SessionConfig {
+                hostname: cfg.hostname.clone(),
+                max_message_size: cfg.max_message_size,
+                max_recipients: cfg.max_recipients,
+                max_errors: cfg.max_errors,
+                starttls,
+                allow_plaintext_auth: cfg.allow_plaintext_auth,
+                submission,
+            })
+        };
+        // In `ListenerKind` order: submission, smtps, relay.
+        let sessions = [
+            session(true, true),
+            session(false, true),
+            session(true, false),
+        ];
+        SmtpListeners {
+            engine,
+            tls,
+            sessions,
+        }
+    }
+
+    fn session_config(&self, kind: ListenerKind) -> Arc<SessionConfig> {
+        self.sessions[kind as usize].clone()
+    }
+}
 
 pub async fn serve(
     listener: TcpListener,
     kind: ListenerKind,
-    app: Arc<App>,
+    smtp: Arc<SmtpListeners>,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let app = &smtp.engine;
     let mut accept_errors = 0u32;
     loop {
         tokio::select! {
@@ -33,7 +80,7 @@ pub async fn serve(
                 Ok((tcp, peer)) => {
                     accept_errors = 0;
                     let _ = tcp.set_nodelay(true);
-                    tokio::spawn(connection(tcp, peer, kind, app.clone(), shutdown.clone()));
+                    tokio::spawn(connection(tcp, peer, kind, smtp.clone(), shutdown.clone()));
                 }
                 Err(e) => {
                     // EMFILE and friends: wait for descriptors to free up instead of spinning.
@@ -68,9 +115,10 @@ async fn connection(
     mut tcp: TcpStream,
     peer: SocketAddr,
     kind: ListenerKind,
-    app: Arc<App>,
+    smtp: Arc<SmtpListeners>,
     shutdown: watch::Receiver<bool>,
 ) {
+    let app = &smtp.engine;
     let _guard = match app.connections.acquire(peer.ip()) {
         Ok(guard) => guard,
         Err(refusal) => {
@@ -100,7 +148,7 @@ async fn connection(
         authenticated: false,
     };
     let mut stream: Stream = if kind == ListenerKind::Smtps {
-        match tokio::time::timeout(Duration::from_secs(30), app.tls_acceptor.accept(tcp)).await {
+        match tokio::time::timeout(Duration::from_secs(30), smtp.tls.accept(tcp)).await {
             Ok(Ok(tls)) => MaybeTls::Tls(Box::new(tls)),
             _ => return,
         }
@@ -108,7 +156,7 @@ async fn connection(
         MaybeTls::Plain(tcp)
     };
     let mut session = Session::new(
-        app.session_config(kind),
+        smtp.session_config(kind),
         PeerInfo {
             trusted,
             tls: kind == ListenerKind::Smtps,
@@ -121,7 +169,7 @@ async fn connection(
             &mut stream,
             actions,
             &mut client,
-            &app,
+            app,
             shutdown.clone(),
         )
         .await
@@ -129,9 +177,7 @@ async fn connection(
             Flow::Closed => return,
             Flow::StartTls => {
                 let MaybeTls::Plain(tcp) = stream else { return };
-                match tokio::time::timeout(Duration::from_secs(30), app.tls_acceptor.accept(tcp))
-                    .await
-                {
+                match tokio::time::timeout(Duration::from_secs(30), smtp.tls.accept(tcp)).await {
                     Ok(Ok(tls)) => stream = MaybeTls::Tls(Box::new(tls)),
                     _ => return,
                 }
@@ -146,7 +192,7 @@ async fn drive(
     stream: &mut Stream,
     initial: Vec<Action>,
     client: &mut Client,
-    app: &Arc<App>,
+    app: &Arc<Engine>,
     mut shutdown: watch::Receiver<bool>,
 ) -> Flow {
     let mut pending: VecDeque<Action> = initial.into();
@@ -210,12 +256,11 @@ async fn drive(
 }
 
 async fn authenticate(
-    app: &App,
+    app: &Engine,
     client: &mut Client,
     username: &str,
     password: &str,
 ) -> AuthOutcome {
-    use crate::app::AuthDenied;
     let ip = client.peer.ip();
     match app.check_key(username, password, Some(ip)).await {
         Ok(account) => {
@@ -228,7 +273,7 @@ async fn authenticate(
         Err(AuthDenied::Suspended) => AuthOutcome::Refused(facteur_smtp::Reply::dynamic(
             535,
             "5.7.8",
-            crate::app::SUSPENDED.into(),
+            facteur_engine::SUSPENDED.into(),
         )),
         Err(AuthDenied::Invalid) => AuthOutcome::Invalid,
         Err(AuthDenied::Throttled) => AuthOutcome::Throttled,
@@ -239,41 +284,55 @@ async fn authenticate(
     }
 }
 
-async fn accept(app: &App, client: &Client, envelope: Envelope, body: Vec<u8>) -> SpoolOutcome {
-    if client.authenticated
-        && let Some(id) = client.account_id
-    {
-        match app.store.account_active(id).await {
-            Ok(true) => {}
-            Ok(false) => {
-                tracing::info!(client = %client.peer, "message refused: the API key was suspended during the session");
-                return SpoolOutcome::Rejected(facteur_smtp::Reply::dynamic(
-                    550,
-                    "5.7.1",
-                    crate::app::SUSPENDED.into(),
-                ));
-            }
-            Err(e) => {
-                tracing::error!(error = %e, client = %client.peer, "cannot check the API key; replied 451");
-                Metrics::inc(&app.metrics.store_failures_total);
-                return SpoolOutcome::Failed;
-            }
+async fn accept(app: &Engine, client: &Client, envelope: Envelope, body: Vec<u8>) -> SpoolOutcome {
+    let refuse = |code: u16, status: &'static str, why: String| {
+        tracing::info!(client = %client.peer, reason = %why, "message refused");
+        SpoolOutcome::Rejected(facteur_smtp::Reply::dynamic(code, status, why))
+    };
+    // Mailjet's X-MJ-* headers become the message's options, and leave the message.
+    let (options, stripped) = match facteur_mailjet::mj_headers::extract(&body) {
+        Ok(read) => read,
+        Err(why) => return refuse(550, "5.6.0", why),
+    };
+    let body = stripped.unwrap_or(body);
+    let submission = Submission {
+        account_id: client.account_id,
+        authority: Authority {
+            recheck_active: client.authenticated,
+            may_set_sender: true,
+        },
+        origin: Origin::Smtp(SmtpTrace {
+            helo: envelope.helo,
+            peer_ip: client.peer.ip().to_string(),
+            esmtp: envelope.esmtp,
+            tls: envelope.tls,
+            authenticated: envelope.authenticated_as.is_some(),
+        }),
+        mail_from: Some(envelope.mail_from),
+        recipients: envelope.rcpts,
+        content: Content::Raw(body),
+        options,
+        sandbox: false,
+    };
+    match app.submit(submission).await {
+        Ok(accepted) => SpoolOutcome::Queued(accepted.receipt.message_id.to_string()),
+        Err(SubmitError::Invalid(problems)) if problems.contains(&Problem::Suspended) => {
+            tracing::info!(client = %client.peer, "message refused: the API key was suspended during the session");
+            SpoolOutcome::Rejected(facteur_smtp::Reply::dynamic(
+                550,
+                "5.7.1",
+                facteur_engine::SUSPENDED.into(),
+            ))
         }
-    }
-    match app
-        .accept_smtp(client.account_id, &client.peer, envelope, body)
-        .await
-    {
-        Ok(id) => SpoolOutcome::Queued(id.to_string()),
-        Err(crate::app::AcceptError::Refused(why)) => {
-            tracing::info!(client = %client.peer, reason = %why, "message refused");
-            SpoolOutcome::Rejected(facteur_smtp::Reply::dynamic(550, "5.6.0", why))
-        }
-        Err(crate::app::AcceptError::TooBig(why)) => {
-            tracing::info!(client = %client.peer, reason = %why, "message refused");
-            SpoolOutcome::Rejected(facteur_smtp::Reply::dynamic(552, "5.3.4", why))
-        }
-        Err(e) => {
+        Err(e @ SubmitError::Invalid(_)) => refuse(550, "5.6.0", e.to_string()),
+        Err(SubmitError::TooBig { size, limit }) => refuse(
+            552,
+            "5.3.4",
+            format!(
+                "Message too big once its template is applied ({size} bytes, limit {limit} bytes)"
+            ),
+        ),
+        Err(SubmitError::Unavailable(e)) => {
             tracing::error!(error = %e, client = %client.peer, "spool failed; replied 451");
             Metrics::inc(&app.metrics.messages_spool_failures_total);
             SpoolOutcome::Failed

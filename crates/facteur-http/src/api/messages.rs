@@ -6,21 +6,13 @@ use std::sync::Arc;
 
 use axum::extract::State;
 use axum::response::IntoResponse;
-use axum::{Router, routing::get};
 use facteur_store::RcptStatus;
 use facteur_store::messages::MessageView;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{ApiAccount, ApiError, ApiPath as Path, ApiQuery as Query, envelope, rfc3339};
-use crate::app::App;
-
-pub fn routes() -> Router<Arc<App>> {
-    Router::new()
-        .route("/v3/REST/message", get(list))
-        .route("/v3/REST/message/{id}", get(one))
-        .route("/v3/REST/messagehistory/{id}", get(history))
-}
+use facteur_engine::Engine;
 
 /// Mailjet's message `Status` for a recipient state.
 pub fn mailjet_status(s: RcptStatus) -> &'static str {
@@ -77,8 +69,8 @@ fn message_json(m: &MessageView) -> Value {
     })
 }
 
-async fn one(
-    State(app): State<Arc<App>>,
+pub(crate) async fn one(
+    State(app): State<Arc<Engine>>,
     ApiAccount(account): ApiAccount,
     Path(id): Path<i64>,
 ) -> Result<impl IntoResponse, ApiError> {
@@ -88,7 +80,7 @@ async fn one(
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
-struct ListQuery {
+pub(crate) struct ListQuery {
     #[serde(rename = "CustomID")]
     custom_id: Option<String>,
     #[serde(rename = "Limit")]
@@ -97,8 +89,8 @@ struct ListQuery {
     offset: Option<i64>,
 }
 
-async fn list(
-    State(app): State<Arc<App>>,
+pub(crate) async fn list(
+    State(app): State<Arc<Engine>>,
     ApiAccount(account): ApiAccount,
     Query(q): Query<ListQuery>,
 ) -> Result<impl IntoResponse, ApiError> {
@@ -114,8 +106,8 @@ async fn list(
     Ok(envelope(views.iter().map(message_json).collect(), total))
 }
 
-async fn history(
-    State(app): State<Arc<App>>,
+pub(crate) async fn history(
+    State(app): State<Arc<Engine>>,
     ApiAccount(account): ApiAccount,
     Path(id): Path<i64>,
 ) -> Result<impl IntoResponse, ApiError> {

@@ -13,8 +13,8 @@ use facteur_store::webhooks::{EventRow, NewCall, Webhook, WebhookCall};
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
-use crate::app::App;
-use crate::sending::TEMPLATE_ERROR;
+use crate::core::Core;
+use crate::render::TEMPLATE_ERROR;
 use crate::time::now_ms;
 
 /// Mailjet's `error_related_to` and `error` for a failure's detail (remote reply or reason).
@@ -279,7 +279,7 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(15);
 const TICK: Duration = Duration::from_secs(1);
 
 /// The dispatcher: collects calls from new events and makes due calls, every second.
-pub async fn run(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
+pub async fn run(core: Arc<Core>, mut shutdown: watch::Receiver<bool>) {
     // reqwest's rustls takes the process-wide provider: ring, as everywhere in Facteur.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let mut builder = reqwest::Client::builder()
@@ -287,7 +287,7 @@ pub async fn run(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
         .user_agent(concat!("Facteur-Webhooks/", env!("CARGO_PKG_VERSION")))
         .redirect(reqwest::redirect::Policy::none())
         .no_proxy();
-    if !app.cfg.webhook_allow_private {
+    if !core.cfg.webhook_allow_private {
         builder = builder.dns_resolver(PublicOnly);
     }
     let client = match builder.build() {
@@ -302,7 +302,7 @@ pub async fn run(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
     loop {
         while calls.try_join_next().is_some() {}
         let now = now_ms();
-        match app
+        match core
             .store
             .collect_webhook_calls(now, 5000, build_calls)
             .await
@@ -311,12 +311,12 @@ pub async fn run(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "cannot collect webhook events; retrying"),
         }
-        match app.store.claim_webhook_calls(now, lease_ms, 100).await {
+        match core.store.claim_webhook_calls(now, lease_ms, 100).await {
             Ok(due) => {
                 for call in due {
-                    let app = app.clone();
+                    let core = core.clone();
                     let client = client.clone();
-                    calls.spawn(async move { make_call(&app, &client, call).await });
+                    calls.spawn(async move { make_call(&core, &client, call).await });
                 }
             }
             Err(e) => tracing::warn!(error = %e, "cannot read webhook calls; retrying"),
@@ -334,7 +334,7 @@ pub async fn run(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
 
 /// One POST; `Ok` when the receiver answered 200.
 async fn post(
-    app: &App,
+    core: &Core,
     client: &reqwest::Client,
     hook: &Webhook,
     body: &str,
@@ -343,7 +343,7 @@ async fn post(
     let url = reqwest::Url::parse(&hook.url).map_err(|e| format!("bad URL: {e}"))?;
     // Names are resolved by the client's `PublicOnly` resolver, once, at connect time; a
     // literal address never reaches a resolver, so it is checked here.
-    if !app.cfg.webhook_allow_private
+    if !core.cfg.webhook_allow_private
         && let Ok(ip) = url
             .host_str()
             .unwrap_or("")
@@ -368,36 +368,36 @@ async fn post(
     }
 }
 
-async fn make_call(app: &App, client: &reqwest::Client, call: WebhookCall) {
+async fn make_call(core: &Core, client: &reqwest::Client, call: WebhookCall) {
     let now = now_ms();
     let mut result = if call.hook.status == "alive" {
-        post(app, client, &call.hook, &call.body, &call.signing_secret).await
+        post(core, client, &call.hook, &call.body, &call.signing_secret).await
     } else {
         Err("URL is dead".to_string())
     };
     if let Err(primary_error) = &result
         && let Some(backup) = call.backup.as_ref().filter(|b| b.status == "alive")
     {
-        result = post(app, client, backup, &call.body, &call.signing_secret)
+        result = post(core, client, backup, &call.body, &call.signing_secret)
             .await
             .map_err(|e| format!("{primary_error}; backup {}: {e}", backup.url));
     }
     let outcome = match &result {
-        Ok(()) => app.store.webhook_call_done(call.id).await,
+        Ok(()) => core.store.webhook_call_done(call.id).await,
         Err(error) => {
             let first = call.first_failed_at.unwrap_or(now);
-            if now - first >= app.cfg.webhook_give_up.as_millis() as i64 {
+            if now - first >= core.cfg.webhook_give_up.as_millis() as i64 {
                 tracing::warn!(url = %call.hook.url, error = %error, "webhook call given up; URL marked dead");
-                app.store
+                core.store
                     .webhook_call_abandoned(call.id, call.hook.id)
                     .await
             } else {
                 tracing::info!(url = %call.hook.url, error = %error, attempts = call.attempts + 1, "webhook call failed; will retry");
-                app.store
+                core.store
                     .webhook_call_failed(
                         call.id,
                         now,
-                        now + app.cfg.webhook_retry.as_millis() as i64,
+                        now + core.cfg.webhook_retry.as_millis() as i64,
                         error,
                     )
                     .await

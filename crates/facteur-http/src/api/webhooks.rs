@@ -7,22 +7,12 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::{Router, routing::get};
 use facteur_store::webhooks::{Webhook, WebhookChange};
 use serde_json::{Value, json};
 
 use super::{ApiAccount, ApiError, ApiJson, ApiPath as Path, envelope, known_props, object};
-use crate::app::App;
-use crate::time::now_ms;
-
-pub fn routes() -> Router<Arc<App>> {
-    Router::new()
-        .route("/v3/REST/eventcallbackurl", get(list).post(create))
-        .route(
-            "/v3/REST/eventcallbackurl/{id}",
-            get(one).put(update).delete(remove),
-        )
-}
+use facteur_engine::Engine;
+use facteur_engine::time::now_ms;
 
 fn hook_json(h: &Webhook, secret: &str) -> Value {
     json!({
@@ -47,7 +37,7 @@ const PROPS: &[&str] = &[
 ];
 
 /// Reads the changes a body asks for; `Url` checked against the private-target rule.
-fn change_of(app: &App, body: &Value) -> Result<WebhookChange, ApiError> {
+fn change_of(app: &Engine, body: &Value) -> Result<WebhookChange, ApiError> {
     let body = object(body)?;
     known_props(body, PROPS)?;
     let string = |k: &str| -> Result<Option<String>, ApiError> {
@@ -59,7 +49,7 @@ fn change_of(app: &App, body: &Value) -> Result<WebhookChange, ApiError> {
     };
     let url = string("Url")?;
     if let Some(u) = &url {
-        crate::webhooks::check_url(u, app.cfg.webhook_allow_private)
+        facteur_engine::webhooks::check_url(u, app.cfg.webhook_allow_private)
             .map_err(ApiError::bad_request)?;
     }
     let version = match body.get("Version") {
@@ -83,8 +73,8 @@ fn change_of(app: &App, body: &Value) -> Result<WebhookChange, ApiError> {
     })
 }
 
-async fn list(
-    State(app): State<Arc<App>>,
+pub(crate) async fn list(
+    State(app): State<Arc<Engine>>,
     ApiAccount(account): ApiAccount,
 ) -> Result<impl IntoResponse, ApiError> {
     let secret = app.store.signing_secret(account.id).await?;
@@ -96,8 +86,8 @@ async fn list(
     ))
 }
 
-async fn one(
-    State(app): State<Arc<App>>,
+pub(crate) async fn one(
+    State(app): State<Arc<Engine>>,
     ApiAccount(account): ApiAccount,
     Path(id): Path<i64>,
 ) -> Result<impl IntoResponse, ApiError> {
@@ -107,8 +97,8 @@ async fn one(
 }
 
 /// Body: `{"EventType": "sent", "Url": "https://…", "Version": 1, "IsBackup": false}`.
-async fn create(
-    State(app): State<Arc<App>>,
+pub(crate) async fn create(
+    State(app): State<Arc<Engine>>,
     ApiAccount(account): ApiAccount,
     ApiJson(body): ApiJson,
 ) -> Result<impl IntoResponse, ApiError> {
@@ -137,8 +127,8 @@ async fn create(
     ))
 }
 
-async fn update(
-    State(app): State<Arc<App>>,
+pub(crate) async fn update(
+    State(app): State<Arc<Engine>>,
     ApiAccount(account): ApiAccount,
     Path(id): Path<i64>,
     ApiJson(body): ApiJson,
@@ -149,8 +139,8 @@ async fn update(
     Ok(envelope(vec![hook_json(&hook, &secret)], 1))
 }
 
-async fn remove(
-    State(app): State<Arc<App>>,
+pub(crate) async fn remove(
+    State(app): State<Arc<Engine>>,
     ApiAccount(account): ApiAccount,
     Path(id): Path<i64>,
 ) -> Result<impl IntoResponse, ApiError> {

@@ -7,21 +7,14 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::{Router, routing::get};
 use facteur_store::Account;
 use serde_json::{Value, json};
 
 use super::{
     ApiAccount, ApiError, ApiJson, ApiPath as Path, envelope, known_props, object, rfc3339,
 };
-use crate::app::App;
-use crate::time::now_ms;
-
-pub fn routes() -> Router<Arc<App>> {
-    Router::new()
-        .route("/v3/REST/apikey", get(list).post(create))
-        .route("/v3/REST/apikey/{id}", get(one).put(update))
-}
+use facteur_engine::Engine;
+use facteur_engine::time::now_ms;
 
 fn key_json(a: &Account, secret: Option<&str>) -> Value {
     let mut v = json!({
@@ -40,8 +33,8 @@ fn key_json(a: &Account, secret: Option<&str>) -> Value {
     v
 }
 
-async fn list(
-    State(app): State<Arc<App>>,
+pub(crate) async fn list(
+    State(app): State<Arc<Engine>>,
     ApiAccount(account): ApiAccount,
 ) -> Result<impl IntoResponse, ApiError> {
     let keys = app.store.keys_of(&account).await?;
@@ -52,8 +45,8 @@ async fn list(
     ))
 }
 
-async fn one(
-    State(app): State<Arc<App>>,
+pub(crate) async fn one(
+    State(app): State<Arc<Engine>>,
     ApiAccount(account): ApiAccount,
     Path(id): Path<i64>,
 ) -> Result<impl IntoResponse, ApiError> {
@@ -88,8 +81,8 @@ fn opt_name(body: &serde_json::Map<String, Value>) -> Result<Option<String>, Api
 }
 
 /// Body: `{"Name": "…"}`. Answers 201 with the new key and its `SecretKey` (shown only here).
-async fn create(
-    State(app): State<Arc<App>>,
+pub(crate) async fn create(
+    State(app): State<Arc<Engine>>,
     ApiAccount(account): ApiAccount,
     ApiJson(body): ApiJson,
 ) -> Result<impl IntoResponse, ApiError> {
@@ -120,8 +113,8 @@ async fn create(
 }
 
 /// Body: any of `{"Name", "IsActive", "AllowSender"}`.
-async fn update(
-    State(app): State<Arc<App>>,
+pub(crate) async fn update(
+    State(app): State<Arc<Engine>>,
     ApiAccount(account): ApiAccount,
     Path(id): Path<i64>,
     ApiJson(body): ApiJson,

@@ -1,4 +1,4 @@
-//! The HTTP listener: health, Prometheus metrics and the REST API.
+//! The HTTP listener: serves the route table (`crate::routes`), health and Prometheus metrics.
 //!
 //! Connections are served by hyper directly (not `axum::serve`) so that every resource a client
 //! can hold is bounded: connections per address and in all (shared with SMTP), the time to send
@@ -20,7 +20,6 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use http_body_util::BodyExt;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
@@ -30,9 +29,9 @@ use tokio::task::JoinSet;
 use tokio::time::{Instant, Sleep};
 
 use crate::api::ApiError;
-use crate::app::App;
-use crate::limits::Refusal;
-use crate::metrics::Metrics;
+use facteur_engine::Engine;
+use facteur_engine::limits::Refusal;
+use facteur_engine::metrics::Metrics;
 
 /// Longest request target (path and query) answered; longer gets 414.
 pub const MAX_URI_BYTES: usize = 8 * 1024;
@@ -45,11 +44,8 @@ pub const MAX_HEADERS: usize = 100;
 #[derive(Debug, Clone, Copy)]
 pub struct ClientIp(pub IpAddr);
 
-pub fn router(app: Arc<App>) -> Router {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/metrics", get(metrics))
-        .merge(crate::api::routes())
+pub fn router(app: Arc<Engine>) -> Router {
+    crate::routes::router(&app)
         .fallback(|| async {
             ApiError::new(
                 StatusCode::NOT_FOUND,
@@ -70,7 +66,7 @@ pub fn router(app: Arc<App>) -> Router {
         .with_state(app)
 }
 
-pub async fn serve(listener: TcpListener, app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
+pub async fn serve(listener: TcpListener, app: Arc<Engine>, mut shutdown: watch::Receiver<bool>) {
     let router = router(app.clone());
     let mut connections = JoinSet::new();
     let mut accept_errors = 0u32;
@@ -118,7 +114,7 @@ pub async fn serve(listener: TcpListener, app: Arc<App>, mut shutdown: watch::Re
 async fn connection(
     tcp: TcpStream,
     peer: SocketAddr,
-    app: Arc<App>,
+    app: Arc<Engine>,
     router: Router,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -185,7 +181,7 @@ async fn refuse(mut tcp: TcpStream, refusal: Refusal) {
 
 /// Before any handler: the URI and header limits (414, 431 with JSON bodies), then the whole
 /// body read under `http_body_timeout` (408), so that a handler never waits on a slow client.
-async fn guard_request(State(app): State<Arc<App>>, req: Request, next: Next) -> Response {
+async fn guard_request(State(app): State<Arc<Engine>>, req: Request, next: Next) -> Response {
     let uri_len = req.uri().path_and_query().map_or(0, |p| p.as_str().len());
     if uri_len > MAX_URI_BYTES {
         return ApiError::new(
@@ -402,9 +398,9 @@ impl AsyncWrite for GuardedIo {
 
 /// `ok` only when the store answers a read and can write (a write that fails, e.g. on a full
 /// disk, makes it `unavailable` with the error, and `/metrics` counts it).
-async fn healthz(State(app): State<Arc<App>>) -> impl IntoResponse {
+pub(crate) async fn healthz(State(app): State<Arc<Engine>>) -> impl IntoResponse {
     let queue = app.store.queue_len().await;
-    let write = app.store.write_probe(crate::time::now_ms()).await;
+    let write = app.store.write_probe(facteur_engine::time::now_ms()).await;
     match (queue, write) {
         (Ok(n), Ok(())) => (
             StatusCode::OK,
@@ -420,24 +416,24 @@ async fn healthz(State(app): State<Arc<App>>) -> impl IntoResponse {
     }
 }
 
-async fn metrics(State(app): State<Arc<App>>) -> impl IntoResponse {
+pub(crate) async fn metrics(State(app): State<Arc<Engine>>) -> impl IntoResponse {
     let mut out = String::new();
     app.metrics.render(&mut out);
     if let Ok(n) = app.store.queue_len().await {
-        crate::metrics::gauge(
+        facteur_engine::metrics::gauge(
             &mut out,
             "queue_entries",
             "Queue rows (message x domain) not yet final",
             n,
         );
     }
-    crate::metrics::counter(
+    facteur_engine::metrics::counter(
         &mut out,
         "store_write_failures_total",
         "Store writes that failed (disk full, read-only, database unreachable)",
         app.store.write_failures(),
     );
-    crate::metrics::gauge(
+    facteur_engine::metrics::gauge(
         &mut out,
         "connections_open",
         "Connections open on every listener (SMTP and HTTP)",

@@ -6,12 +6,15 @@
 use base64::Engine;
 use serde_json::{Map, Value};
 
-use crate::compose::{Attachment, Mailbox};
+use facteur_message::compose::{Attachment, Mailbox};
 
-// The limits live in [`crate::limits`], shared with the X-MJ SMTP headers; re-exported here
-// where they have always been.
-use crate::limits;
-pub use crate::limits::{
+pub use crate::options::Tracking;
+use crate::options::{MailjetOptions, TemplateRef};
+
+// The limits live in [`facteur_message::limits`], shared with the X-MJ SMTP headers and
+// compose; re-exported here where they have always been.
+use facteur_message::limits;
+pub use facteur_message::limits::{
     MAX_ATTACHMENTS, MAX_ATTACHMENTS_BYTES, MAX_CAMPAIGN, MAX_CUSTOM_ID, MAX_EVENT_PAYLOAD,
     MAX_HEADER_NAME, MAX_HEADERS, MAX_MESSAGES, MAX_MONITORING_CATEGORY, MAX_RECIPIENTS,
     MAX_SUBJECT, MAX_URL_TAGS, MAX_VARIABLES,
@@ -59,12 +62,32 @@ pub const FORBIDDEN_HEADERS: &[&str] = &[
     "X-MJ-StatisticsContactsListID",
 ];
 
+/// What kind of refusal an error is; the HTTP layer maps it to a status code (400, 401, 403,
+/// 413, 429, 503, 500), nothing here knows HTTP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The request or message is wrong as given.
+    Invalid,
+    /// No credentials, wrong ones, or a suspended key.
+    Unauthenticated,
+    /// Authenticated, but this key may not do that.
+    Forbidden,
+    /// The request or the message built from it is too large.
+    TooLarge,
+    /// Too many failures from this client: later.
+    Throttled,
+    /// The server cannot do it now (the store is unavailable): nothing was sent, try again.
+    Unavailable,
+    /// A bug: the message was not sent.
+    Internal,
+}
+
 /// One error, as Mailjet reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SendError {
     /// `send-00NN` or `mj-00NN`.
     pub code: &'static str,
-    pub status: u16,
+    pub kind: ErrorKind,
     pub message: String,
     pub related: Vec<String>,
 }
@@ -72,42 +95,37 @@ pub struct SendError {
 impl SendError {
     pub fn new(
         code: &'static str,
-        status: u16,
+        kind: ErrorKind,
         message: impl Into<String>,
         related: &[&str],
     ) -> Self {
         SendError {
             code,
-            status,
+            kind,
             message: message.into(),
             related: related.iter().map(|s| s.to_string()).collect(),
         }
     }
 
+    /// A bad-input error about one property.
+    pub fn invalid(code: &'static str, message: impl Into<String>, related: &[&str]) -> Self {
+        SendError::new(code, ErrorKind::Invalid, message, related)
+    }
+
     fn at(code: &'static str, message: impl Into<String>, path: &str) -> Self {
-        SendError::new(code, 400, message, &[path])
+        SendError::invalid(code, message, &[path])
     }
 
     pub fn malformed() -> Self {
-        SendError::new(
+        SendError::invalid(
             "mj-0002",
-            400,
             "Malformed JSON, please review the syntax and properties types.",
             &[],
         )
     }
 }
 
-/// `TrackOpens` / `TrackClicks`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Tracking {
-    #[default]
-    AccountDefault,
-    Disabled,
-    Enabled,
-}
-
-/// A message that passed validation.
+/// A message that passed validation: what it is made of, and its Mailjet options.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct MessageSpec {
     pub from: Option<Mailbox>,
@@ -119,25 +137,10 @@ pub struct MessageSpec {
     pub subject: Option<String>,
     pub text: Option<String>,
     pub html: Option<String>,
-    pub template_id: Option<i64>,
-    pub template_language: bool,
-    pub error_reporting: Option<Mailbox>,
-    pub error_deliver: bool,
-    /// Always an object.
-    pub variables: Value,
     pub attachments: Vec<Attachment>,
     pub inline: Vec<Attachment>,
     pub headers: Vec<(String, String)>,
-    pub custom_id: String,
-    pub event_payload: String,
-    pub campaign: String,
-    pub deduplicate_campaign: bool,
-    pub track_opens: Tracking,
-    pub track_clicks: Tracking,
-    /// 0–3, default 2.
-    pub priority: i32,
-    pub url_tags: String,
-    pub monitoring_category: Option<String>,
+    pub options: MailjetOptions,
 }
 
 impl MessageSpec {
@@ -653,8 +656,6 @@ fn parse_message(m: &Map<String, Value>) -> Result<MessageSpec, Vec<SendError>> 
         subject: c.string("Subject", Some(MAX_SUBJECT)),
         text: c.string("TextPart", None),
         html: c.string("HTMLPart", None),
-        priority: 2,
-        variables: Value::Object(Map::new()),
         ..MessageSpec::default()
     };
     match c.get("To") {
@@ -681,10 +682,10 @@ fn parse_message(m: &Map<String, Value>) -> Result<MessageSpec, Vec<SendError>> 
             "Subject",
         ));
     }
-    spec.template_id = match c.get("TemplateID") {
+    spec.options.template = match c.get("TemplateID") {
         None => None,
         Some(Value::Number(n)) => match n.as_i64().and_then(limits::template_id) {
-            Some(id) => Some(id),
+            Some(id) => Some(TemplateRef::Id(id)),
             None => {
                 c.errors
                     .push(type_mismatch("positive integer", "TemplateID"));
@@ -697,17 +698,16 @@ fn parse_message(m: &Map<String, Value>) -> Result<MessageSpec, Vec<SendError>> 
         }
     };
     if spec.text.is_none() && spec.html.is_none() && c.get("TemplateID").is_none() {
-        c.errors.push(SendError::new(
+        c.errors.push(SendError::invalid(
             "send-0003",
-            400,
             "At least \"HTMLPart\", \"TextPart\" or \"TemplateID\" must be provided.",
             &["HTMLPart", "TextPart"],
         ));
     }
-    spec.template_language = c.boolean("TemplateLanguage").unwrap_or(false);
-    spec.error_reporting = c.mailbox("TemplateErrorReporting");
-    spec.error_deliver = c.boolean("TemplateErrorDeliver").unwrap_or(false);
-    if !spec.template_language {
+    spec.options.template_language = c.boolean("TemplateLanguage").unwrap_or(false);
+    spec.options.error_reporting = c.mailbox("TemplateErrorReporting");
+    spec.options.error_deliver = c.boolean("TemplateErrorDeliver").unwrap_or(false);
+    if !spec.options.template_language {
         let mut related = Vec::new();
         if c.get("TemplateErrorReporting").is_some() {
             related.push("TemplateErrorReporting");
@@ -716,9 +716,8 @@ fn parse_message(m: &Map<String, Value>) -> Result<MessageSpec, Vec<SendError>> 
             related.push("TemplateErrorDeliver");
         }
         if !related.is_empty() {
-            c.errors.push(SendError::new(
+            c.errors.push(SendError::invalid(
                 "send-0016",
-                400,
                 "\"TemplateErrorReporting\" and \"TemplateErrorDeliver\" need \"TemplateLanguage\": true.",
                 &related,
             ));
@@ -731,22 +730,22 @@ fn parse_message(m: &Map<String, Value>) -> Result<MessageSpec, Vec<SendError>> 
             format!("\"Variables\" has more than {MAX_VARIABLES} elements."),
             "Variables",
         )),
-        Some(v @ Value::Object(_)) => spec.variables = v.clone(),
+        Some(v @ Value::Object(_)) => spec.options.vars = v.clone(),
         Some(_) => c.errors.push(type_mismatch("object", "Variables")),
     }
     let mut budget = MAX_ATTACHMENTS_BYTES;
     spec.attachments = c.attachments("Attachments", false, &mut budget);
     spec.inline = c.attachments("InlinedAttachments", true, &mut budget);
     spec.headers = c.headers();
-    spec.custom_id = c
+    spec.options.custom_id = c
         .string("CustomID", Some(MAX_CUSTOM_ID))
         .unwrap_or_default();
-    spec.event_payload = c
+    spec.options.event_payload = c
         .string("EventPayload", Some(MAX_EVENT_PAYLOAD))
         .unwrap_or_default();
-    spec.campaign = c.string("CustomCampaign", None).unwrap_or_default();
-    if let Some(why) = limits::campaign_error(&spec.campaign) {
-        let code = if limits::too_long(&spec.campaign, MAX_CAMPAIGN) {
+    spec.options.campaign = c.string("CustomCampaign", None).unwrap_or_default();
+    if let Some(why) = limits::campaign_error(&spec.options.campaign) {
+        let code = if limits::too_long(&spec.options.campaign, MAX_CAMPAIGN) {
             "mj-0006"
         } else {
             "mj-0005"
@@ -757,21 +756,20 @@ fn parse_message(m: &Map<String, Value>) -> Result<MessageSpec, Vec<SendError>> 
             "CustomCampaign",
         ));
     }
-    spec.deduplicate_campaign = c.boolean("DeduplicateCampaign").unwrap_or(false);
-    if spec.deduplicate_campaign && spec.campaign.is_empty() {
-        c.errors.push(SendError::new(
+    spec.options.deduplicate_campaign = c.boolean("DeduplicateCampaign").unwrap_or(false);
+    if spec.options.deduplicate_campaign && spec.options.campaign.is_empty() {
+        c.errors.push(SendError::invalid(
             "send-0012",
-            400,
             "\"DeduplicateCampaign\" needs \"CustomCampaign\".",
             &["DeduplicateCampaign", "CustomCampaign"],
         ));
     }
-    spec.track_opens = c.tracking("TrackOpens");
-    spec.track_clicks = c.tracking("TrackClicks");
+    spec.options.track_opens = c.tracking("TrackOpens");
+    spec.options.track_clicks = c.tracking("TrackClicks");
     match c.get("Priority") {
         None => {}
         Some(Value::Number(n)) => match n.as_i64().and_then(limits::priority) {
-            Some(p) => spec.priority = p,
+            Some(p) => spec.options.priority = p,
             None => c.errors.push(SendError::at(
                 "mj-0005",
                 format!("Priority {n} is not allowed: use 0, 1, 2 or 3."),
@@ -780,8 +778,9 @@ fn parse_message(m: &Map<String, Value>) -> Result<MessageSpec, Vec<SendError>> 
         },
         Some(_) => c.errors.push(type_mismatch("integer", "Priority")),
     }
-    spec.url_tags = c.string("URLTags", Some(MAX_URL_TAGS)).unwrap_or_default();
+    spec.options.url_tags = c.string("URLTags", Some(MAX_URL_TAGS)).unwrap_or_default();
     if spec
+        .options
         .url_tags
         .contains(|ch: char| ch.is_whitespace() || ch == '"' || ch == '<')
     {
@@ -791,7 +790,8 @@ fn parse_message(m: &Map<String, Value>) -> Result<MessageSpec, Vec<SendError>> 
             "URLTags",
         ));
     }
-    spec.monitoring_category = c.string("MonitoringCategory", Some(MAX_MONITORING_CATEGORY));
+    spec.options.monitoring_category =
+        c.string("MonitoringCategory", Some(MAX_MONITORING_CATEGORY));
     if let Some(v) = c.get("StatisticsContactsListID")
         && !v.is_i64()
     {
@@ -944,7 +944,7 @@ mod tests {
             ["ada@example.net", "bob@example.net", "audit@example.org"]
         );
         assert_eq!(spec.attachments[0].content, b"hello");
-        assert_eq!(spec.priority, 3);
+        assert_eq!(spec.options.priority, 3);
         assert_eq!(spec.headers, [("X-Order".to_string(), "1".to_string())]);
     }
 
@@ -1135,7 +1135,7 @@ mod tests {
                 "Base64Content": base64::engine::general_purpose::STANDARD.encode(b"a\r.\rQUIT\r\n\0")}],
         }))
         .unwrap();
-        let raw = crate::compose::compose(&crate::compose::Composed {
+        let raw = facteur_message::compose::compose(&facteur_message::compose::Composed {
             from: spec.from.as_ref(),
             to: &spec.to,
             subject: spec.subject.as_deref().unwrap_or_default(),
@@ -1145,9 +1145,9 @@ mod tests {
             date: 1_795_000_000,
             headers: &spec.headers,
             attachments: &spec.attachments,
-            ..crate::compose::Composed::default()
+            ..facteur_message::compose::Composed::default()
         });
-        crate::compose::tests::assert_smtp_safe(&raw);
+        facteur_message::testing::assert_smtp_safe(&raw);
         assert!(!String::from_utf8_lossy(&raw).contains("X-Injected"));
     }
 

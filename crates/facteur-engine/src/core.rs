@@ -1,0 +1,41 @@
+//! What every stage of a message's life shares: the configuration, the store and its group
+//! commit writer, metrics, the wake-up of the scheduler, this node's name, the compiled
+//! templates and the pipeline's hooks. The pipeline (`submit`), the scheduler and the webhook
+//! dispatcher each take a `&Core`; none of them knows the others through it.
+
+use facteur_store::{GroupCommit, Store};
+use tokio::sync::Notify;
+
+use crate::config::Config;
+use crate::hooks::Hooks;
+use crate::metrics::Metrics;
+use crate::render::TemplateCache;
+
+pub struct Core {
+    pub cfg: Config,
+    pub store: Store,
+    pub writer: GroupCommit,
+    pub metrics: Metrics,
+    /// Signalled when new work is spooled, so the scheduler does not wait for its poll.
+    pub queue_wakeup: Notify,
+    /// This process's name in queue leases.
+    pub node_id: String,
+    /// Stored templates compiled for sending.
+    pub templates: TemplateCache,
+    pub hooks: Hooks,
+    /// Base of the links the API returns (MessageHref), without a trailing slash.
+    pub public_url: String,
+}
+
+impl Core {
+    /// A new Message-ID (without angle brackets) on this server's host name: the one format,
+    /// for every message Facteur builds or completes.
+    pub fn new_message_id(&self) -> String {
+        format!("{}@{}", uuid::Uuid::now_v7().simple(), self.cfg.hostname)
+    }
+
+    /// When a message accepted at `now` expires (`queue_lifetime`).
+    pub fn expiry(&self, now: i64) -> i64 {
+        now + self.cfg.retry.lifetime.as_millis() as i64
+    }
+}

@@ -1,0 +1,167 @@
+//! The engine as a whole: the [`Core`] every stage shares, the per-address limits of the
+//! listeners, and the deliverer; `open` makes one from a configuration and `start` runs its
+//! background work (the scheduler, the webhook dispatcher, the minute summaries). No globals,
+//! so several nodes can run in one process.
+
+use std::ops::Deref;
+use std::sync::Arc;
+
+use facteur_store::{GroupCommit, Store};
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinSet;
+
+use crate::config::Config;
+use crate::core::Core;
+use crate::delivery::mx::Resolver;
+use crate::delivery::{Deliverer, DeliverySettings, SmtpDeliverer};
+use crate::hooks::Hooks;
+use crate::limits::{AuthLimiter, ConnectionLimiter};
+use crate::metrics::Metrics;
+
+pub struct Engine {
+    core: Arc<Core>,
+    pub auth_limiter: AuthLimiter,
+    /// Connections open per client address and in all, shared by every listener.
+    pub connections: ConnectionLimiter,
+    pub deliverer: Arc<dyn Deliverer>,
+    /// The account of clients on `trusted_networks` (`trusted_account`).
+    pub trusted_account_id: Option<i64>,
+}
+
+impl Deref for Engine {
+    type Target = Core;
+
+    fn deref(&self) -> &Core {
+        &self.core
+    }
+}
+
+/// This node's stable name in queue leases, kept in `DATA/node-id` (created on first start).
+fn node_id(data_dir: &std::path::Path) -> Result<String, String> {
+    let path = data_dir.join("node-id");
+    if let Ok(id) = std::fs::read_to_string(&path) {
+        let id = id.trim();
+        if !id.is_empty() {
+            return Ok(id.to_string());
+        }
+    }
+    let id = format!("node-{}", uuid::Uuid::now_v7().simple());
+    std::fs::create_dir_all(data_dir)
+        .map_err(|e| format!("creating {}: {e}", data_dir.display()))?;
+    std::fs::write(&path, &id).map_err(|e| format!("writing {}: {e}", path.display()))?;
+    Ok(id)
+}
+
+/// The engine's background tasks, once started.
+pub struct Background {
+    /// The delivery scheduler, to abort it as a crash would (tests).
+    pub scheduler: tokio::task::AbortHandle,
+}
+
+impl Engine {
+    /// Opens the store and builds the engine. `resolver` replaces the system's DNS (tests);
+    /// `public_url` is the base of the links the API returns.
+    pub async fn open(
+        cfg: Config,
+        resolver: Option<Resolver>,
+        public_url: String,
+    ) -> Result<Engine, String> {
+        let store = Store::open(&cfg.database)
+            .await
+            .map_err(|e| format!("opening the database {}: {e}", cfg.database))?;
+        let trusted_account_id = match &cfg.trusted_account {
+            Some(key) => Some(
+                store
+                    .account_by_key(key)
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .ok_or_else(|| format!("trusted_account {key} is not an API key of this server (see `facteur account list`)"))?
+                    .id,
+            ),
+            None => None,
+        };
+        let resolver = match resolver {
+            Some(r) => r,
+            None if cfg.relay_host.is_some() => Resolver::Static {
+                routes: Default::default(),
+                hosts: Default::default(),
+            },
+            None => Resolver::system()?,
+        };
+        let deliverer = SmtpDeliverer::new(
+            DeliverySettings {
+                hostname: cfg.hostname.clone(),
+                relay_host: cfg.relay_host.clone(),
+                mx_port: cfg.mx_port,
+                timeout: cfg.delivery_timeout,
+            },
+            resolver,
+        );
+        Ok(Engine {
+            auth_limiter: AuthLimiter::new(cfg.auth_failures_per_ip),
+            connections: ConnectionLimiter::new(cfg.max_connections_per_ip, cfg.max_connections),
+            deliverer: Arc::new(deliverer),
+            trusted_account_id,
+            core: Arc::new(Core {
+                writer: GroupCommit::start(store.clone()),
+                store,
+                metrics: Metrics::default(),
+                queue_wakeup: Notify::new(),
+                node_id: node_id(&cfg.data_dir)?,
+                templates: Default::default(),
+                hooks: Hooks::default(),
+                public_url,
+                cfg,
+            }),
+        })
+    }
+
+    /// Starts the scheduler, the webhook dispatcher and the minute summaries in `tasks` (when
+    /// the config runs a scheduler on this node); they stop when `shutdown` turns true.
+    pub async fn start(
+        self: &Arc<Self>,
+        tasks: &mut JoinSet<()>,
+        shutdown: watch::Receiver<bool>,
+    ) -> Result<Option<Background>, facteur_store::Error> {
+        if !self.cfg.scheduler {
+            return Ok(None);
+        }
+        let freed = self.store.release_leases_of(&self.node_id).await?;
+        if freed > 0 {
+            tracing::info!(
+                rows = freed,
+                "took back queue rows leased before the last stop"
+            );
+        }
+        // Other nodes sharing a PostgreSQL queue announce new work: wake at once, not at the
+        // next poll.
+        if let Some(mut notes) = self.store.listen(facteur_store::QUEUE_CHANNEL).await? {
+            let engine = self.clone();
+            let mut stop = shutdown.clone();
+            tasks.spawn(async move {
+                loop {
+                    tokio::select! {
+                        note = notes.recv() => match note {
+                            Some(_) => engine.queue_wakeup.notify_one(),
+                            None => return,
+                        },
+                        _ = stop.changed() => return,
+                    }
+                }
+            });
+        }
+        let engine = self.clone();
+        let stop = shutdown.clone();
+        tasks.spawn(crate::webhooks::run(engine.core.clone(), stop));
+        let engine = self.clone();
+        let stop = shutdown.clone();
+        tasks.spawn(async move { crate::scheduler::summaries(&engine.core, stop).await });
+        let engine = self.clone();
+        let scheduler = tasks.spawn(crate::scheduler::run(
+            engine.core.clone(),
+            engine.deliverer.clone(),
+            shutdown,
+        ));
+        Ok(Some(Background { scheduler }))
+    }
+}

@@ -1,0 +1,28 @@
+//! The life of a message, with no HTTP and no listeners: `submit` (the one accept pipeline),
+//! the queue's retry policy, the scheduler, delivery, and events turned into webhooks.
+//!
+//! Modules, leaves first (no module imports one that imports it back):
+//! `config`, `metrics`, `time`, `limits`, `io` (leaves) → `render`, `hooks` → `core` (what every
+//! stage shares) → `submit` → `queue`, `delivery` → `scheduler`, `webhooks` → `engine` (the whole,
+//! started) → `auth` (key checks on the engine).
+
+pub mod auth;
+pub mod config;
+pub mod core;
+pub mod delivery;
+pub mod engine;
+pub mod hooks;
+pub mod io;
+pub mod limits;
+pub mod metrics;
+pub mod queue;
+pub mod render;
+pub mod scheduler;
+pub mod submit;
+pub mod time;
+pub mod webhooks;
+
+pub use crate::core::Core;
+pub use auth::{AuthDenied, SUSPENDED};
+pub use engine::{Background, Engine};
+pub use submit::{Accepted, Content, Draft, Origin, Problem, Submission, SubmitError};

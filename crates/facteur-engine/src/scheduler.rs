@@ -1,0 +1,484 @@
+//! The delivery loop: claims due queue rows (with a lease, so several nodes can share one
+//! queue), runs attempts within the worker limit, records outcomes, schedules retries with the
+//! pure policy of [`crate::queue`], and spools DSNs for bounced and expired recipients in the
+//! same transaction as the outcomes.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use std::collections::{HashMap, VecDeque};
+
+use facteur_message::{DsnAction, DsnRecipient};
+use facteur_store::{QueueEntry, RcptStatus};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::core::Core;
+use crate::delivery::{Deliverer, Destination, RcptResult};
+use crate::metrics::Metrics;
+use crate::submit::{Original, Submission};
+use crate::time::now_ms;
+
+/// Most rows claimed at once (their bodies are held in memory until delivered).
+const CLAIM_BATCH: usize = 200;
+/// Longest sleep between two looks at the queue when nothing signals new work.
+const IDLE_POLL: Duration = Duration::from_secs(5);
+/// Rows a stalled destination keeps waiting in memory, per slot; the rest go back to the queue
+/// (due again after [`POSTPONE`]), so that a destination that does not answer does not hold
+/// the rows other destinations could use.
+const SITE_BACKLOG: usize = 4;
+/// A destination whose every slot is busy and that finished no attempt for this long is
+/// stalled.
+const STALL: Duration = Duration::from_secs(10);
+/// How long a row given back for a stalled destination waits before it is claimed again.
+const POSTPONE: Duration = Duration::from_secs(5);
+
+/// Rows waiting for their destination, and the attempts under way there.
+struct Site {
+    /// Each row with its destination and when its lease was taken.
+    ready: VecDeque<(QueueEntry, Destination, Instant)>,
+    active: usize,
+    /// When an attempt there last finished (or when the site was first seen).
+    progress: Instant,
+}
+
+impl Default for Site {
+    fn default() -> Self {
+        Site {
+            ready: VecDeque::new(),
+            active: 0,
+            progress: Instant::now(),
+        }
+    }
+}
+
+impl Site {
+    fn stalled(&self, per_site: usize) -> bool {
+        self.active >= per_site && self.progress.elapsed() >= STALL
+    }
+}
+
+/// What a finished task tells the loop.
+enum Done {
+    /// A row's destination is known: it joins the site's ready queue.
+    Routed(Box<QueueEntry>, Destination, Instant),
+    /// A row was recorded without a delivery (no route, expired).
+    Finished,
+    /// An attempt to this site ended.
+    Delivered(String),
+}
+
+/// The delivery loop: claims due rows, finds each one's destination, and runs attempts from
+/// per-destination ready queues, at most `destination_concurrency` per destination and
+/// `delivery_workers` in all. A worker is taken only when a destination has a free slot, so a
+/// slow or silent destination holds its own slots and nothing else.
+pub async fn run(
+    core: Arc<Core>,
+    deliverer: Arc<dyn Deliverer>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let lease_ms = core.cfg.lease.as_millis() as i64;
+    let workers = core.cfg.delivery_workers.max(1);
+    let per_site = core.cfg.destination_concurrency.max(1);
+    // An attempt starts only in the first half of its row's lease: the other half is for the
+    // attempt (bounded by delivery_timeout per step) and for recording it.
+    let fresh_for = core.cfg.lease / 2;
+    let mut sites: HashMap<String, Site> = HashMap::new();
+    // Rows claimed and not finished: routing, ready, or being delivered.
+    let mut held = 0usize;
+    let mut active = 0usize;
+    // Rows whose destination is being looked up.
+    let mut routing = 0usize;
+    // Tasks belong to this loop: if it is aborted, so are they (their rows' leases then
+    // expire and another node, or this one after a restart, takes them over).
+    let mut tasks: JoinSet<Done> = JoinSet::new();
+    let mut claim_again = true;
+    // When to look at the queue again if nothing wakes the loop first.
+    let mut next_look = tokio::time::Instant::now() + IDLE_POLL;
+    loop {
+        if *shutdown.borrow() {
+            break;
+        }
+        // Start what the free slots allow, fairly: one row per ready site in turn.
+        let mut started = true;
+        while started && active < workers {
+            started = false;
+            for (key, site) in sites.iter_mut() {
+                if active >= workers {
+                    break;
+                }
+                if site.active >= per_site {
+                    continue;
+                }
+                let Some((entry, to, claimed)) = site.ready.pop_front() else {
+                    continue;
+                };
+                if claimed.elapsed() >= fresh_for {
+                    // Its lease is too far gone to start an attempt that must be recorded
+                    // before it ends: leave the row to the queue (it is claimed again once the
+                    // lease expires), rather than risk a second delivery.
+                    held -= 1;
+                    started = true;
+                    continue;
+                }
+                site.active += 1;
+                active += 1;
+                started = true;
+                let (key, core, deliverer) = (key.clone(), core.clone(), deliverer.clone());
+                tasks.spawn(async move {
+                    deliver(&core, deliverer, entry, to).await;
+                    Done::Delivered(key)
+                });
+            }
+        }
+        sites.retain(|_, s| s.active > 0 || !s.ready.is_empty());
+        // A stalled destination keeps a short backlog; its other rows go back to the queue.
+        let mut given_back = Vec::new();
+        for site in sites.values_mut() {
+            let keep = per_site * SITE_BACKLOG;
+            if site.stalled(per_site) && site.ready.len() > keep {
+                given_back.extend(site.ready.drain(keep..).map(|(entry, _, _)| entry));
+            }
+        }
+        for entry in given_back {
+            held -= 1;
+            postpone(&core, &entry).await;
+        }
+
+        // Rows are claimed for free workers (rows waiting for a busy destination do not count,
+        // so other destinations keep flowing), within a bound on the rows held in memory.
+        let room = workers
+            .saturating_sub(active + routing)
+            .min((workers * 4).saturating_sub(held))
+            .min(CLAIM_BATCH);
+        if claim_again && room > 0 {
+            claim_again = false;
+            let now = now_ms();
+            match core
+                .writer
+                .claim(&core.node_id, now, lease_ms, room as i64)
+                .await
+            {
+                Ok(entries) if !entries.is_empty() => {
+                    claim_again = true;
+                    held += entries.len();
+                    routing += entries.len();
+                    let claimed = Instant::now();
+                    for entry in entries {
+                        let (core, deliverer) = (core.clone(), deliverer.clone());
+                        tasks.spawn(async move {
+                            route(&core, deliverer, entry, claimed)
+                                .await
+                                .unwrap_or(Done::Finished)
+                        });
+                    }
+                    continue;
+                }
+                // Nothing due: sleep until the next row is (or a wake-up comes first).
+                Ok(_) => {
+                    let wait = match core.store.next_due().await {
+                        Ok(Some(at)) => Duration::from_millis(
+                            (at - now).clamp(5, IDLE_POLL.as_millis() as i64) as u64,
+                        ),
+                        _ => IDLE_POLL,
+                    };
+                    next_look = tokio::time::Instant::now() + wait;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot read the queue; retrying");
+                    next_look = tokio::time::Instant::now() + Duration::from_secs(1);
+                }
+            }
+        }
+        tokio::select! {
+            done = tasks.join_next(), if !tasks.is_empty() => {
+                match done {
+                    Some(Ok(Done::Routed(entry, to, claimed))) => {
+                        routing -= 1;
+                        let site = sites.entry(to.site.clone()).or_default();
+                        if site.stalled(per_site) && site.ready.len() >= per_site * SITE_BACKLOG {
+                            held -= 1;
+                            postpone(&core, &entry).await;
+                        } else {
+                            site.ready.push_back((*entry, to, claimed));
+                        }
+                    }
+                    Some(Ok(Done::Finished)) => {
+                        held -= 1;
+                        routing -= 1;
+                        claim_again = true;
+                    }
+                    Some(Ok(Done::Delivered(key))) => {
+                        held -= 1;
+                        active -= 1;
+                        if let Some(site) = sites.get_mut(&key) {
+                            site.active -= 1;
+                            site.progress = Instant::now();
+                        }
+                        claim_again = true;
+                    }
+                    // A task panicked (a bug): its row's lease expires and it is tried again.
+                    Some(Err(e)) => {
+                        tracing::error!(error = %e, "delivery task failed");
+                        held = held.saturating_sub(1);
+                        active = active.min(held);
+                        routing = routing.min(held - active.min(held));
+                        claim_again = true;
+                    }
+                    None => {}
+                }
+            }
+            _ = core.queue_wakeup.notified() => claim_again = true,
+            _ = tokio::time::sleep_until(next_look) => {
+                claim_again = true;
+                next_look = tokio::time::Instant::now() + IDLE_POLL;
+            }
+            _ = shutdown.changed() => break,
+        }
+    }
+    // Stopping: give attempts under way a moment to finish and record their outcome.
+    let _ = tokio::time::timeout(Duration::from_secs(8), async {
+        while tasks.join_next().await.is_some() {}
+    })
+    .await;
+}
+
+/// Gives a claimed row back to the queue without an attempt (its destination is stalled).
+async fn postpone(core: &Core, entry: &QueueEntry) {
+    let at = now_ms() + POSTPONE.as_millis() as i64;
+    if let Err(e) = core.store.postpone(entry.id, &core.node_id, at).await {
+        tracing::warn!(error = %e, msg_id = entry.message_id, "cannot give a row back; its lease will expire");
+    }
+}
+
+/// Finds a claimed row's destination; a row with nowhere to go (or expired) is recorded here.
+async fn route(
+    core: &Core,
+    deliverer: Arc<dyn Deliverer>,
+    entry: QueueEntry,
+    claimed: Instant,
+) -> Option<Done> {
+    if now_ms() >= entry.expires_at {
+        record(core, entry, Vec::new()).await;
+        return None;
+    }
+    match deliverer.route(&entry).await {
+        Ok(to) => Some(Done::Routed(Box::new(entry), to, claimed)),
+        Err(results) => {
+            record(core, entry, results).await;
+            None
+        }
+    }
+}
+
+/// One attempt for one row at its destination, recorded.
+async fn deliver(core: &Core, deliverer: Arc<dyn Deliverer>, entry: QueueEntry, to: Destination) {
+    let results = deliverer.deliver(&entry, &to, &entry.body).await;
+    record(core, entry, results).await;
+    // A finished attempt may have spooled a DSN.
+    core.queue_wakeup.notify_one();
+}
+
+/// Records the results of one attempt (none: the row expired, or nothing was tried): the
+/// next attempt or expiry, the DSN for the recipients that failed, in one transaction.
+async fn record(core: &Core, entry: QueueEntry, mut results: Vec<RcptResult>) {
+    let body = &entry.body;
+    if results.is_empty() {
+        results = entry
+            .recipients
+            .iter()
+            .map(|r| RcptResult {
+                outcome: facteur_store::RcptOutcome {
+                    recipient_id: r.id,
+                    address: r.address.clone(),
+                    status: RcptStatus::Deferred,
+                    detail: r.last_reply.clone().unwrap_or_default(),
+                },
+                status_code: "4.4.7".into(),
+                remote: None,
+            })
+            .collect();
+    }
+    let now = now_ms();
+    let attempts = (entry.attempts + 1) as u32;
+    let next =
+        crate::queue::next_attempt(&core.cfg.retry, attempts, now, entry.expires_at, jitter());
+    if next.is_none() {
+        for r in results
+            .iter_mut()
+            .filter(|r| r.outcome.status == RcptStatus::Deferred)
+        {
+            r.outcome.status = RcptStatus::Expired;
+            r.outcome.detail = format!(
+                "delivery time expired after {attempts} attempts; last error: {}",
+                r.outcome.detail
+            );
+            r.status_code = "4.4.7".into();
+        }
+    }
+    let failed: Vec<&RcptResult> = results
+        .iter()
+        .filter(|r| matches!(r.outcome.status, RcptStatus::Bounced | RcptStatus::Expired))
+        .collect();
+    // Never a bounce for a bounce: mail with the null sender gets no DSN.
+    let dsn = if !failed.is_empty() && !entry.mail_from.is_empty() {
+        match core
+            .prepare(dsn_message(core, &entry, body, &failed, now))
+            .await
+        {
+            Ok(prepared) => Some(prepared.message),
+            Err(e) => {
+                tracing::error!(error = %e, msg_id = entry.message_id, "cannot build the DSN");
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let record = facteur_store::AttemptRecord {
+        queue_id: entry.id,
+        message_id: entry.message_id,
+        outcomes: results.iter().map(|r| r.outcome.clone()).collect(),
+        next_attempt_at: next.unwrap_or(now),
+        now,
+        dsn,
+    };
+    let Some(dsn_id) = record_until_stored(core, &entry, record).await else {
+        return;
+    };
+    for r in &results {
+        let counter = match r.outcome.status {
+            RcptStatus::Sent => &core.metrics.deliveries_sent_total,
+            RcptStatus::Bounced => &core.metrics.deliveries_bounced_total,
+            RcptStatus::Expired => &core.metrics.deliveries_expired_total,
+            _ => &core.metrics.deliveries_deferred_total,
+        };
+        Metrics::inc(counter);
+        // One line per attempt would drown the log under load (a next hop down defers every
+        // recipient again and again): failures that end a recipient are INFO, the rest DEBUG,
+        // and `summaries` writes what happened each minute.
+        if matches!(r.outcome.status, RcptStatus::Bounced | RcptStatus::Expired) {
+            tracing::info!(msg_id = entry.message_id, rcpt = %r.outcome.address, status = r.outcome.status.as_str(), detail = %r.outcome.detail, "delivery failed");
+        } else {
+            tracing::debug!(msg_id = entry.message_id, rcpt = %r.outcome.address, status = r.outcome.status.as_str(), detail = %r.outcome.detail, "delivery attempt");
+        }
+    }
+    if let Some(id) = dsn_id {
+        Metrics::inc(&core.metrics.dsn_generated_total);
+        tracing::info!(msg_id = entry.message_id, dsn = id, to = %entry.mail_from, "DSN queued");
+    }
+}
+
+/// Records an attempt, trying again while the store fails (a full disk, a lost database) for as
+/// long as the row's lease lasts: the message was handed to the next hop already, and an
+/// outcome that is not stored makes it go out a second time. `None` when the lease ran out
+/// first (the row is then claimed again: a documented duplicate window).
+async fn record_until_stored(
+    core: &Core,
+    entry: &QueueEntry,
+    record: facteur_store::AttemptRecord,
+) -> Option<Option<i64>> {
+    let give_up =
+        tokio::time::Instant::now() + core.cfg.lease.saturating_sub(Duration::from_secs(5));
+    let mut wait = Duration::from_millis(200);
+    let mut tries = 0u32;
+    loop {
+        match core.writer.record(record.clone()).await {
+            Ok(dsn_id) => {
+                if tries > 0 {
+                    tracing::info!(
+                        msg_id = entry.message_id,
+                        tries,
+                        "delivery outcome recorded after the store came back"
+                    );
+                }
+                return Some(dsn_id);
+            }
+            Err(e) => {
+                tries += 1;
+                Metrics::inc(&core.metrics.store_failures_total);
+                if tokio::time::Instant::now() + wait >= give_up {
+                    tracing::error!(error = %e, msg_id = entry.message_id, "cannot record the delivery outcome before the lease ends; the row will be tried again");
+                    return None;
+                }
+                if tries == 1 || tries.is_multiple_of(20) {
+                    tracing::warn!(error = %e, msg_id = entry.message_id, tries, "cannot record the delivery outcome; retrying");
+                }
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+}
+
+/// Writes one INFO line a minute with what delivery did in that minute (when it did anything).
+pub async fn summaries(core: &Core, mut shutdown: watch::Receiver<bool>) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let read = |core: &Core| {
+        let m = &core.metrics;
+        [
+            m.deliveries_sent_total.load(Relaxed),
+            m.deliveries_deferred_total.load(Relaxed),
+            m.deliveries_bounced_total.load(Relaxed),
+            m.deliveries_expired_total.load(Relaxed),
+            m.messages_accepted_total.load(Relaxed),
+        ]
+    };
+    let mut last = read(core);
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(60)) => {}
+            _ = shutdown.changed() => return,
+        }
+        let now = read(core);
+        let d: Vec<u64> = now.iter().zip(last).map(|(n, l)| n - l).collect();
+        last = now;
+        if d.iter().any(|&x| x > 0) {
+            let queue = core.store.queue_len().await.unwrap_or(-1);
+            tracing::info!(
+                accepted = d[4],
+                sent = d[0],
+                deferred = d[1],
+                bounced = d[2],
+                expired = d[3],
+                queue,
+                "last minute"
+            );
+        }
+    }
+}
+
+/// The DSN reporting `failed` recipients to the original sender, as a submission.
+fn dsn_message(
+    core: &Core,
+    entry: &QueueEntry,
+    body: &[u8],
+    failed: &[&RcptResult],
+    now: i64,
+) -> Submission {
+    let recipients = failed
+        .iter()
+        .map(|r| DsnRecipient {
+            address: r.outcome.address.clone(),
+            action: DsnAction::Failed,
+            status: r.status_code.clone(),
+            remote_mta: r.remote.clone(),
+            diagnostic: r.outcome.detail.clone(),
+        })
+        .collect();
+    let original = Original {
+        id: entry.message_id,
+        account_id: entry.account_id,
+        mail_from: &entry.mail_from,
+        created_at: entry.created_at,
+        body,
+    };
+    core.bounce(&original, recipients, now)
+}
+
+fn jitter() -> f64 {
+    use ring::rand::SecureRandom;
+    let mut b = [0u8; 4];
+    let _ = ring::rand::SystemRandom::new().fill(&mut b);
+    f64::from(u32::from_le_bytes(b)) / f64::from(u32::MAX)
+}

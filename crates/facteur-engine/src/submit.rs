@@ -1,0 +1,683 @@
+//! `submit`: the one accept pipeline. Every message Facteur takes in goes through it: mail
+//! received over SMTP, `/v3.1/send`, a template's test send, the report of a template error and
+//! the bounces (DSNs) Facteur writes itself. Its stages, in order:
+//!
+//! 1. **authorise**: the sending key is still active (an SMTP session that authenticated before
+//!    a suspension), and it may set `Sender`;
+//! 2. **screen**: the [`Hooks::screen`](crate::hooks::Hooks) hooks (limits, suppression);
+//! 3. **render**: the stored template and the templating language ([`crate::render`]);
+//! 4. **compose**: MIME built (`Draft`) or completed (`Raw`: trace header, Message-ID, Date),
+//!    size checked against `max_message_size`;
+//! 5. **sign** then **track**: the [`Hooks::sign`] and [`Hooks::track`] hooks;
+//! 6. **spool**: durably, through the group commit (the 250 / 200 comes after this);
+//! 7. **notify**: metrics, the scheduler's wake-up, and what follows from a template error (the
+//!    bounce of a blocked SMTP message, the error report), each a submission of its own.
+//!
+//! [`Core::prepare`] runs stages 1–5 only: the scheduler spools a DSN in the same transaction as
+//! the attempt that caused it.
+//!
+//! [`Hooks::sign`]: crate::hooks::Hooks::sign
+//! [`Hooks::track`]: crate::hooks::Hooks::track
+
+use std::sync::Arc;
+
+use facteur_mailjet::mj_headers::{parts as mj_parts, replace_body};
+use facteur_mailjet::send::add_url_tags;
+use facteur_mailjet::{MailjetOptions, TemplateRef};
+use facteur_message::compose::{Attachment, Composed, Mailbox, compose, mime_body};
+use facteur_message::{
+    Dsn, DsnAction, DsnRecipient, ReceivedInfo, build_dsn, header_value, normalize_on_accept,
+};
+use facteur_store::{MessageMeta, NewMessage, SpoolReceipt};
+
+use crate::core::Core;
+use crate::hooks::{Outgoing, Screening};
+use crate::metrics::Metrics;
+use crate::render::{self, CompiledTemplate, OwnedParts, PartError, Rendered};
+use crate::time::now_ms;
+
+/// Where a message comes from: decides the trace header, the size limit and what a template
+/// error leads to.
+#[derive(Debug, Clone)]
+pub enum Origin {
+    /// Received over SMTP; the `Received` header is written from this.
+    Smtp(SmtpTrace),
+    /// `POST /v3.1/send`.
+    SendApi,
+    /// A template's test send from the API.
+    TestSend,
+    /// The report of a template error (`TemplateErrorReporting`).
+    ErrorReport,
+    /// A bounce (DSN) Facteur writes: for a failed delivery or a blocked message.
+    Bounce,
+}
+
+impl Origin {
+    /// Content a user gave (as opposed to Facteur's own reports): `max_message_size` holds.
+    fn from_user(&self) -> bool {
+        matches!(self, Origin::Smtp(_) | Origin::SendApi | Origin::TestSend)
+    }
+}
+
+/// What the `Received` header of a message received over SMTP says.
+#[derive(Debug, Clone)]
+pub struct SmtpTrace {
+    pub helo: String,
+    pub peer_ip: String,
+    pub esmtp: bool,
+    pub tls: bool,
+    pub authenticated: bool,
+}
+
+/// A message's content: whole, or parts to build it from.
+#[derive(Debug, Clone)]
+pub enum Content {
+    /// A whole message (SMTP DATA, a DSN), its Mailjet headers already read and removed.
+    Raw(Vec<u8>),
+    /// Parts to compose (the Send API, test sends, reports).
+    Draft(Box<Draft>),
+}
+
+/// The parts of a message to compose. `from` and `reply_to` may come from the stored template.
+#[derive(Debug, Clone, Default)]
+pub struct Draft {
+    pub from: Option<Mailbox>,
+    pub sender: Option<Mailbox>,
+    pub to: Vec<Mailbox>,
+    pub cc: Vec<Mailbox>,
+    pub reply_to: Option<Mailbox>,
+    pub subject: Option<String>,
+    pub text: Option<String>,
+    pub html: Option<String>,
+    pub headers: Vec<(String, String)>,
+    pub attachments: Vec<Attachment>,
+    pub inline: Vec<Attachment>,
+}
+
+/// What the sending key was found allowed to do when it authenticated.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Authority {
+    /// Check the account is still active (an SMTP session authenticated by AUTH: a key
+    /// suspended since is refused).
+    pub recheck_active: bool,
+    /// The key may set `Sender` (AllowSender).
+    pub may_set_sender: bool,
+}
+
+/// One message to accept.
+#[derive(Debug, Clone)]
+pub struct Submission {
+    pub account_id: Option<i64>,
+    pub authority: Authority,
+    pub origin: Origin,
+    /// The envelope sender; `None`: the draft's Sender, else its From. Empty for the null
+    /// sender.
+    pub mail_from: Option<String>,
+    pub recipients: Vec<String>,
+    pub content: Content,
+    pub options: MailjetOptions,
+    /// Run every stage but spool and notify (the Send API's `SandboxMode`).
+    pub sandbox: bool,
+}
+
+impl Submission {
+    /// A submission with no options, no account rights and no sandbox.
+    pub fn new(
+        account_id: Option<i64>,
+        origin: Origin,
+        mail_from: Option<String>,
+        recipients: Vec<String>,
+        content: Content,
+    ) -> Submission {
+        Submission {
+            account_id,
+            authority: Authority::default(),
+            origin,
+            mail_from,
+            recipients,
+            content,
+            options: MailjetOptions::default(),
+            sandbox: false,
+        }
+    }
+}
+
+/// Why a message cannot be accepted as it is (the SMTP reply is 550 5.6.0 or 550 5.7.1 with
+/// the text; the Send API gives each its Mailjet error code).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Problem {
+    /// The key was suspended after the session authenticated.
+    Suspended,
+    /// A template (or the templating language) needs an authenticated account.
+    NeedsAccount,
+    TemplateNotFound(TemplateRef),
+    /// `HTMLPart` given with a template that has an HTML part.
+    HtmlWithTemplate,
+    /// No `From`, and the template has none.
+    NoFrom,
+    /// `Sender` given by a key without AllowSender.
+    SenderNotAllowed,
+    UnknownMonitoringCategory(String),
+    /// Refused by a screening or rewriting hook, with its reason.
+    Refused(String),
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Problem::Suspended => write!(f, "{}", crate::auth::SUSPENDED),
+            Problem::NeedsAccount => write!(
+                f,
+                "X-MJ-TemplateID and X-MJ-TemplateLanguage need an authenticated account"
+            ),
+            Problem::TemplateNotFound(TemplateRef::Id(id)) => write!(
+                f,
+                "Template {id} does not exist for this API key, or has no published version"
+            ),
+            Problem::TemplateNotFound(TemplateRef::Name(name)) => write!(
+                f,
+                "X-MJ-TemplateID {name}: no published template with this id or name for this account"
+            ),
+            Problem::HtmlWithTemplate => write!(
+                f,
+                "\"HTMLPart\" cannot be given with a template that has an HTML part"
+            ),
+            Problem::NoFrom => write!(
+                f,
+                "Mandatory property \"From\" is missing (give it, or a From header on the template)"
+            ),
+            Problem::SenderNotAllowed => write!(
+                f,
+                "This API key may not set \"Sender\" (AllowSender is off on /v3/REST/apikey)"
+            ),
+            Problem::UnknownMonitoringCategory(c) => {
+                write!(f, "MonitoringCategory \"{c}\" does not exist")
+            }
+            Problem::Refused(why) => write!(f, "{why}"),
+        }
+    }
+}
+
+/// Why a submission was not accepted.
+#[derive(Debug)]
+pub enum SubmitError {
+    /// The message cannot be used as it is: every problem found.
+    Invalid(Vec<Problem>),
+    /// Larger than `max_message_size` once built (SMTP 552 5.3.4, Send API mj-0011).
+    TooBig { size: usize, limit: usize },
+    /// The store failed: a temporary failure (SMTP 451 4.3.0, HTTP 503); nothing was kept.
+    Unavailable(facteur_store::Error),
+}
+
+impl From<facteur_store::Error> for SubmitError {
+    fn from(e: facteur_store::Error) -> Self {
+        SubmitError::Unavailable(e)
+    }
+}
+
+impl std::fmt::Display for SubmitError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SubmitError::Invalid(problems) => {
+                let texts: Vec<String> = problems.iter().map(Problem::to_string).collect();
+                write!(f, "{}", texts.join("; "))
+            }
+            SubmitError::TooBig { size, limit } => write!(
+                f,
+                "Message too big once built ({size} bytes, limit {limit} bytes: max_message_size)"
+            ),
+            SubmitError::Unavailable(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+/// An accepted message: its id and each recipient's id and UUID, in the order given (empty in
+/// sandbox mode), and why it will not be delivered when its template failed.
+#[derive(Debug, Clone)]
+pub struct Accepted {
+    pub receipt: SpoolReceipt,
+    pub blocked: Option<String>,
+}
+
+/// A message through every stage before the spool: ready to be stored.
+pub struct Prepared {
+    pub message: NewMessage,
+    origin: Origin,
+    /// The template errors, for the report and the bounce.
+    errors: Vec<PartError>,
+    report_to: Option<Mailbox>,
+}
+
+/// A message as a bounce reports it.
+pub struct Original<'a> {
+    pub id: i64,
+    pub account_id: Option<i64>,
+    /// Its envelope sender: where the bounce goes.
+    pub mail_from: &'a str,
+    /// Unix milliseconds.
+    pub created_at: i64,
+    pub body: &'a [u8],
+}
+
+impl Core {
+    /// Accepts a message: every stage, then the durable spool. `Ok` only once it is stored.
+    pub async fn submit(&self, submission: Submission) -> Result<Accepted, SubmitError> {
+        let sandbox = submission.sandbox;
+        let prepared = self.prepare(submission).await?;
+        let blocked = prepared.message.meta.blocked.clone();
+        if sandbox {
+            return Ok(Accepted {
+                receipt: SpoolReceipt {
+                    message_id: 0,
+                    recipients: Vec::new(),
+                },
+                blocked,
+            });
+        }
+        let Prepared {
+            message,
+            origin,
+            errors,
+            report_to,
+        } = prepared;
+        // The report and the bounce attach the message: keep a copy only when one is sent.
+        let bounce_sender = match &origin {
+            Origin::Smtp(_) if blocked.is_some() && !message.mail_from.is_empty() => {
+                Some((message.mail_from.clone(), message.recipients.clone()))
+            }
+            _ => None,
+        };
+        let keep = (report_to.is_some() && !errors.is_empty()) || bounce_sender.is_some();
+        let original = keep.then(|| message.body.clone());
+        let (account_id, subject, created_at) = (
+            message.account_id,
+            message.meta.subject.clone(),
+            message.now,
+        );
+        let receipt = self.writer.spool_receipt(message).await?;
+        Metrics::inc(&self.metrics.messages_accepted_total);
+        match &blocked {
+            None => self.queue_wakeup.notify_one(),
+            Some(reason) => {
+                tracing::info!(msg_id = receipt.message_id, reason = %reason, "message blocked: it will not be delivered");
+            }
+        }
+        if let (Some((mail_from, rcpts)), Some(body), Some(reason)) =
+            (bounce_sender, &original, &blocked)
+        {
+            // Over SMTP there is no response body to carry it: the sender learns it by mail.
+            let diagnostic = format!("blocked by {}: {reason}", self.cfg.hostname);
+            let recipients = rcpts
+                .into_iter()
+                .map(|address| DsnRecipient {
+                    address,
+                    action: DsnAction::Failed,
+                    status: "5.6.0".into(),
+                    remote_mta: None,
+                    diagnostic: diagnostic.clone(),
+                })
+                .collect();
+            let original = Original {
+                id: receipt.message_id,
+                account_id,
+                mail_from: &mail_from,
+                created_at,
+                body,
+            };
+            let bounce = self.bounce(&original, recipients, now_ms());
+            match Box::pin(self.submit(bounce)).await {
+                Ok(_) => Metrics::inc(&self.metrics.dsn_generated_total),
+                Err(e) => {
+                    tracing::error!(error = %e, msg_id = receipt.message_id, "cannot spool the bounce of a blocked message")
+                }
+            }
+        }
+        if let (Some(to), Some(body)) = (report_to.filter(|_| !errors.is_empty()), &original) {
+            let report = self.error_report(account_id, to, &subject, &errors, body);
+            if let Err(e) = Box::pin(self.submit(report)).await {
+                tracing::error!(error = %e, "cannot spool the template error report");
+            }
+        }
+        Ok(Accepted { receipt, blocked })
+    }
+
+    /// Every stage before the spool: authorise, screen, render, compose, sign, track.
+    pub async fn prepare(&self, submission: Submission) -> Result<Prepared, SubmitError> {
+        let Submission {
+            account_id,
+            authority,
+            origin,
+            mail_from,
+            mut recipients,
+            content,
+            mut options,
+            sandbox: _,
+        } = submission;
+        let now = now_ms();
+
+        // 1. Authorise.
+        if authority.recheck_active
+            && let Some(id) = account_id
+            && !self.store.account_active(id).await?
+        {
+            return Err(SubmitError::Invalid(vec![Problem::Suspended]));
+        }
+        let mut problems = Vec::new();
+        if let Content::Draft(d) = &content
+            && d.sender.is_some()
+            && !authority.may_set_sender
+        {
+            problems.push(Problem::SenderNotAllowed);
+        }
+        if let (Origin::SendApi, Some(c)) = (&origin, &options.monitoring_category) {
+            // No monitoring categories exist yet: every one the Send API names is unknown
+            // (over SMTP, Mailjet's header is read and ignored).
+            problems.push(Problem::UnknownMonitoringCategory(c.clone()));
+        }
+
+        // 2. Screen.
+        let screening_from = mail_from.clone().unwrap_or_default();
+        for hook in &self.hooks.screen {
+            let view = Screening {
+                account_id,
+                origin: &origin,
+                mail_from: &screening_from,
+                recipients: &recipients.clone(),
+                options: &options,
+            };
+            if let Err(p) = hook.screen(&view, &mut recipients) {
+                problems.push(p);
+            }
+        }
+
+        // 3. Render.
+        let template = match (&options.template, account_id) {
+            (None, _) => None,
+            (Some(_), None) => {
+                problems.push(Problem::NeedsAccount);
+                None
+            }
+            (Some(reference), Some(account)) => match self.template(account, reference).await {
+                Ok(t) => Some(t),
+                Err(facteur_store::Error::NotFound) => {
+                    problems.push(Problem::TemplateNotFound(reference.clone()));
+                    None
+                }
+                Err(e) => return Err(SubmitError::Unavailable(e)),
+            },
+        };
+        if options.template_language && account_id.is_none() && options.template.is_none() {
+            problems.push(Problem::NeedsAccount);
+        }
+        let (body, subject, mail_from, errors) = match content {
+            Content::Draft(mut draft) => {
+                if let Some(t) = &template
+                    && draft.html.is_some()
+                    && !t.content.html.is_empty()
+                {
+                    problems.push(Problem::HtmlWithTemplate);
+                }
+                let from = draft
+                    .from
+                    .take()
+                    .or_else(|| template.as_ref().and_then(|t| t.from()));
+                if from.is_none() {
+                    problems.push(Problem::NoFrom);
+                }
+                let Some(from) = from.filter(|_| problems.is_empty()) else {
+                    return Err(SubmitError::Invalid(problems));
+                };
+                let rendered = self.render(template.clone(), &mut draft, &options).await;
+                let reply_to = draft
+                    .reply_to
+                    .take()
+                    .or_else(|| template.as_ref().and_then(|t| t.reply_to()));
+                // 4. Compose.
+                let html = add_url_tags(&rendered.html, &options.url_tags);
+                let raw = compose(&Composed {
+                    from: Some(&from),
+                    sender: draft.sender.as_ref(),
+                    to: &draft.to,
+                    cc: &draft.cc,
+                    reply_to: reply_to.as_ref(),
+                    subject: &rendered.subject,
+                    text: &rendered.text,
+                    html: &html,
+                    message_id: &self.new_message_id(),
+                    date: now / 1000,
+                    headers: &draft.headers,
+                    attachments: &draft.attachments,
+                    inline: &draft.inline,
+                });
+                let mail_from = mail_from
+                    .unwrap_or_else(|| draft.sender.as_ref().unwrap_or(&from).email.clone());
+                (raw, rendered.subject, mail_from, rendered.errors)
+            }
+            Content::Raw(body) => {
+                if !problems.is_empty() {
+                    return Err(SubmitError::Invalid(problems));
+                }
+                let (body, errors) = if options.renders() {
+                    self.render_raw(template, body, &mut options).await
+                } else {
+                    (body, Vec::new())
+                };
+                // 4. Compose: trace header on mail received over SMTP, Message-ID and Date
+                // when missing.
+                let body = match &origin {
+                    Origin::Smtp(trace) => normalize_on_accept(
+                        &body,
+                        &ReceivedInfo {
+                            helo: &trace.helo,
+                            peer_ip: &trace.peer_ip,
+                            hostname: &self.cfg.hostname,
+                            esmtp: trace.esmtp,
+                            tls: trace.tls,
+                            authenticated: trace.authenticated,
+                            now: now / 1000,
+                        },
+                        || self.new_message_id(),
+                    ),
+                    _ => body,
+                };
+                let subject = header_value(&body, "subject").unwrap_or_default();
+                (body, subject, mail_from.unwrap_or_default(), errors)
+            }
+        };
+        if origin.from_user() && body.len() > self.cfg.max_message_size {
+            // A template can make a message larger than what was read: the limit holds on
+            // what would be delivered.
+            return Err(SubmitError::TooBig {
+                size: body.len(),
+                limit: self.cfg.max_message_size,
+            });
+        }
+
+        // 5. Sign, then track.
+        let mut body = body;
+        for hook in self.hooks.sign.iter().chain(&self.hooks.track) {
+            let mut outgoing = Outgoing {
+                account_id,
+                origin: &origin,
+                options: &options,
+                mail_from: &mail_from,
+                recipients: &recipients,
+                body: &mut body,
+            };
+            hook.rewrite(&mut outgoing)
+                .map_err(|p| SubmitError::Invalid(vec![p]))?;
+        }
+
+        let blocked = render::blocked_reason(&errors, options.error_deliver);
+        let MailjetOptions {
+            custom_id,
+            event_payload,
+            campaign,
+            priority,
+            error_reporting,
+            ..
+        } = options;
+        Ok(Prepared {
+            message: NewMessage {
+                account_id,
+                mail_from,
+                recipients,
+                body,
+                priority,
+                now,
+                expires_at: self.expiry(now),
+                meta: MessageMeta {
+                    custom_id,
+                    event_payload,
+                    campaign,
+                    subject,
+                    blocked,
+                },
+            },
+            origin,
+            errors,
+            report_to: error_reporting,
+        })
+    }
+
+    /// The account's published template, by id or by name.
+    async fn template(
+        &self,
+        account_id: i64,
+        reference: &TemplateRef,
+    ) -> Result<Arc<CompiledTemplate>, facteur_store::Error> {
+        let id = match reference {
+            TemplateRef::Id(id) => *id,
+            TemplateRef::Name(name) => self.store.template_id_by_name(account_id, name).await?,
+        };
+        self.templates.get(&self.store, account_id, id).await
+    }
+
+    /// A draft's parts with the template applied and the language rendered.
+    async fn render(
+        &self,
+        template: Option<Arc<CompiledTemplate>>,
+        draft: &mut Draft,
+        options: &MailjetOptions,
+    ) -> Rendered {
+        render::render_message_blocking(
+            template,
+            OwnedParts {
+                subject: draft.subject.take(),
+                html: draft.html.take(),
+                text: draft.text.take(),
+            },
+            options.vars.clone(),
+            options.template_language,
+            &self.cfg.template_limits,
+        )
+        .await
+    }
+
+    /// A whole message with its template applied: X-MJ-TemplateID's content (or the message's
+    /// own parts) rendered with X-MJ-Vars when X-MJ-TemplateLanguage is on, as a new body under
+    /// the message's own headers.
+    async fn render_raw(
+        &self,
+        template: Option<Arc<CompiledTemplate>>,
+        body: Vec<u8>,
+        options: &mut MailjetOptions,
+    ) -> (Vec<u8>, Vec<PartError>) {
+        let mut parts = mj_parts(&body);
+        let Rendered {
+            subject,
+            html,
+            text,
+            errors,
+        } = render::render_message_blocking(
+            template,
+            OwnedParts {
+                subject: parts.subject.take(),
+                html: parts.html.take(),
+                text: parts.text.take(),
+            },
+            std::mem::take(&mut options.vars),
+            options.template_language,
+            &self.cfg.template_limits,
+        )
+        .await;
+        let html = add_url_tags(&html, &options.url_tags);
+        let new_body = mime_body(&text, &html, &parts.attachments, &parts.inline);
+        let subject = (!subject.is_empty()).then_some(subject.as_str());
+        (replace_body(&body, subject, new_body), errors)
+    }
+
+    /// The bounce (RFC 3464 DSN, null sender) telling `original`'s sender about `recipients`:
+    /// for failed deliveries, and for messages blocked at accept.
+    pub fn bounce(
+        &self,
+        original: &Original<'_>,
+        recipients: Vec<DsnRecipient>,
+        now: i64,
+    ) -> Submission {
+        let dsn = Dsn {
+            reporting_mta: &self.cfg.hostname,
+            original_sender: original.mail_from,
+            original_envelope_id: original.id,
+            arrival_date: original.created_at / 1000,
+            now: now / 1000,
+            recipients,
+            original_message: original.body,
+            message_id: self.new_message_id(),
+            boundary: format!("dsn-{}", uuid::Uuid::now_v7().simple()),
+        };
+        Submission::new(
+            original.account_id,
+            Origin::Bounce,
+            Some(String::new()),
+            vec![original.mail_from.to_string()],
+            Content::Raw(build_dsn(&dsn)),
+        )
+    }
+
+    /// The report Mailjet sends to `TemplateErrorReporting`: the errors in the body, the
+    /// message as it would have been sent attached.
+    fn error_report(
+        &self,
+        account_id: Option<i64>,
+        to: Mailbox,
+        subject: &str,
+        errors: &[PartError],
+        original: &[u8],
+    ) -> Submission {
+        let from = Mailbox {
+            name: "Facteur templating language".into(),
+            email: format!("templating-language-error@{}", self.cfg.hostname),
+        };
+        let mut text = format!(
+            "The templating language could not be evaluated for the message \"{subject}\".\r\n\r\n"
+        );
+        for e in errors {
+            text.push_str(&format!("- {e}\r\n"));
+        }
+        text.push_str("\r\nThe message as it was to be sent is attached.\r\n");
+        let recipients = vec![to.email.clone()];
+        let draft = Draft {
+            from: Some(from),
+            to: vec![to],
+            subject: Some(format!(
+                "Error while evaluating Mailjet Templating language for message \"{subject}\""
+            )),
+            text: Some(text),
+            attachments: vec![Attachment {
+                content_type: "message/rfc822".into(),
+                filename: "original-message.eml".into(),
+                content: original.to_vec(),
+                content_id: None,
+            }],
+            ..Draft::default()
+        };
+        Submission::new(
+            account_id,
+            Origin::ErrorReport,
+            Some(String::new()),
+            recipients,
+            Content::Draft(Box::new(draft)),
+        )
+    }
+}

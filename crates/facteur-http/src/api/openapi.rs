@@ -1,0 +1,240 @@
+//! The OpenAPI 3.1 document served at `/openapi.json`, built from the route table
+//! ([`crate::routes::table`]): one operation per row, with the permission it needs.
+
+use std::sync::OnceLock;
+
+use axum::Json;
+use axum::response::IntoResponse;
+use serde_json::{Map, Value, json};
+
+use crate::auth::Permission;
+use crate::routes::{Body, Route, table};
+
+pub(crate) async fn serve() -> impl IntoResponse {
+    static DOC: OnceLock<Value> = OnceLock::new();
+    Json(DOC.get_or_init(|| document(&table())).clone())
+}
+
+fn schemas() -> Value {
+    let mailbox = json!({"type": "object", "required": ["Email"], "properties": {"Email": {"type": "string", "format": "email"}, "Name": {"type": "string"}}});
+    let mailboxes =
+        json!({"type": "array", "maxItems": 50, "items": {"$ref": "#/components/schemas/Mailbox"}});
+    let attachment = json!({"type": "object", "required": ["ContentType", "Filename", "Base64Content"], "properties": {
+        "ContentType": {"type": "string"}, "Filename": {"type": "string"}, "Base64Content": {"type": "string", "contentEncoding": "base64"}, "ContentID": {"type": "string"}}});
+    let tracking = json!({"type": "string", "enum": ["account_default", "disabled", "enabled"]});
+    let message = json!({"type": "object", "properties": {
+        "From": {"$ref": "#/components/schemas/Mailbox"}, "Sender": {"$ref": "#/components/schemas/Mailbox"},
+        "To": mailboxes, "Cc": mailboxes, "Bcc": mailboxes, "ReplyTo": {"$ref": "#/components/schemas/Mailbox"},
+        "Subject": {"type": "string", "maxLength": 255}, "TextPart": {"type": "string"}, "HTMLPart": {"type": "string"},
+        "TemplateID": {"type": "integer"}, "TemplateLanguage": {"type": "boolean"},
+        "TemplateErrorReporting": {"$ref": "#/components/schemas/Mailbox"}, "TemplateErrorDeliver": {"type": "boolean"},
+        "Variables": {"type": "object"}, "Attachments": {"type": "array", "items": {"$ref": "#/components/schemas/Attachment"}},
+        "InlinedAttachments": {"type": "array", "items": {"$ref": "#/components/schemas/Attachment"}},
+        "Headers": {"type": "object", "additionalProperties": {"type": "string"}},
+        "CustomID": {"type": "string"}, "EventPayload": {"type": "string"}, "CustomCampaign": {"type": "string"},
+        "DeduplicateCampaign": {"type": "boolean"}, "TrackOpens": tracking, "TrackClicks": tracking,
+        "Priority": {"type": "integer", "minimum": 0, "maximum": 3}, "URLTags": {"type": "string", "maxLength": 256},
+        "MonitoringCategory": {"type": "string"}}});
+    let error = json!({"type": "object", "properties": {"ErrorIdentifier": {"type": "string"}, "ErrorCode": {"type": "string", "examples": ["send-0003", "mj-0013"]},
+        "StatusCode": {"type": "integer"}, "ErrorMessage": {"type": "string"}, "ErrorRelatedTo": {"type": "array", "items": {"type": "string"}}}});
+    let sent_to = json!({"type": "array", "items": {"type": "object", "properties": {"Email": {"type": "string"}, "MessageUUID": {"type": "string"}, "MessageID": {"type": "integer", "format": "int64"}, "MessageHref": {"type": "string"}}}});
+    let envelope = |item: Value| json!({"type": "object", "properties": {"Count": {"type": "integer"}, "Total": {"type": "integer"}, "Data": {"type": "array", "items": item}}});
+    json!({
+        "Mailbox": mailbox,
+        "Attachment": attachment,
+        "Message": message,
+        "SendRequest": {"type": "object", "required": ["Messages"], "properties": {
+            "Messages": {"type": "array", "minItems": 1, "maxItems": 50, "items": {"$ref": "#/components/schemas/Message"}},
+            "Globals": {"$ref": "#/components/schemas/Message"}, "SandboxMode": {"type": "boolean"}, "AdvanceErrorHandling": {"type": "boolean"}}},
+        "SendError": error,
+        "SendResponse": {"type": "object", "properties": {"Messages": {"type": "array", "items": {"type": "object", "properties": {
+            "Status": {"type": "string", "enum": ["success", "error"]}, "CustomID": {"type": "string"},
+            "To": sent_to, "Cc": sent_to, "Bcc": sent_to, "Errors": {"type": "array", "items": {"$ref": "#/components/schemas/SendError"}}}}}}},
+        "RestError": {"type": "object", "properties": {"ErrorInfo": {"type": "string"}, "ErrorMessage": {"type": "string"}, "StatusCode": {"type": "integer"}}},
+        "MessageList": envelope(json!({"type": "object", "properties": {"ID": {"type": "integer", "format": "int64"}, "UUID": {"type": "string"}, "Status": {"type": "string",
+            "enum": ["queued", "deferred", "sent", "hardbounced", "softbounced", "blocked"]}, "ContactAlt": {"type": "string"}, "Subject": {"type": "string"},
+            "CustomID": {"type": "string"}, "ArrivedAt": {"type": "string", "format": "date-time"}, "AttemptCount": {"type": "integer"}, "MessageSize": {"type": "integer"}}})),
+        "HistoryList": envelope(json!({"type": "object", "properties": {"EventAt": {"type": "integer"}, "EventType": {"type": "string"}, "State": {"type": "string"}, "Comment": {"type": "string"}}})),
+        "ApiKeyInput": {"type": "object", "properties": {"Name": {"type": "string"}, "IsActive": {"type": "boolean"}, "AllowSender": {"type": "boolean"}}},
+        "ApiKeyList": envelope(json!({"type": "object", "properties": {"ID": {"type": "integer"}, "APIKey": {"type": "string"}, "SecretKey": {"type": "string"},
+            "Name": {"type": "string"}, "IsActive": {"type": "boolean"}, "IsMaster": {"type": "boolean"}, "AllowSender": {"type": "boolean"}, "CreatedAt": {"type": "string"}}})),
+        "WebhookInput": {"type": "object", "properties": {"EventType": {"type": "string", "enum": facteur_store::webhooks::EVENT_TYPES},
+            "Url": {"type": "string", "format": "uri"}, "Version": {"type": "integer", "enum": [1, 2]}, "IsBackup": {"type": "boolean"}, "Status": {"type": "string", "enum": ["alive", "dead"]}}},
+        "WebhookList": envelope(json!({"type": "object", "properties": {"ID": {"type": "integer"}, "EventType": {"type": "string"}, "Url": {"type": "string"},
+            "Version": {"type": "integer"}, "IsBackup": {"type": "boolean"}, "Status": {"type": "string"}, "SigningSecret": {"type": "string",
+            "description": "X-Facteur-Signature = sha256=hex(HMAC-SHA256(SigningSecret, body))"}}})),
+        "Envelope": envelope(json!({"type": "object"})),
+        "Object": {"type": "object"},
+        "Empty": {"type": "null"},
+        "Text": {"type": "string", "contentMediaType": "text/plain"},
+        "Binary": {"type": "string", "contentMediaType": "application/zip"},
+        "Html": {"type": "string", "contentMediaType": "text/html"},
+    })
+}
+
+/// The whole document.
+pub fn document(routes: &[Route]) -> Value {
+    let mut paths = Map::new();
+    for e in routes {
+        let d = &e.doc;
+        let params: Vec<Value> = e
+            .path
+            .split('/')
+            .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+            .map(|name| {
+                let schema = if name == "slug" {
+                    json!({"type": "string"})
+                } else {
+                    json!({"type": "integer", "format": "int64"})
+                };
+                json!({"name": name, "in": "path", "required": true, "schema": schema})
+            })
+            .collect();
+        let content = |schema: &str| match schema {
+            "Binary" => {
+                json!({"application/zip": {"schema": {"$ref": "#/components/schemas/Binary"}}})
+            }
+            "Html" => json!({"text/html": {"schema": {"$ref": "#/components/schemas/Html"}}}),
+            "Text" => json!({"text/plain": {"schema": {"$ref": "#/components/schemas/Text"}}}),
+            s => {
+                json!({"application/json": {"schema": {"$ref": format!("#/components/schemas/{s}")}}})
+            }
+        };
+        let error_schema = if e.path.starts_with("/v3.1/") {
+            "SendError"
+        } else {
+            "RestError"
+        };
+        let mut responses = Map::new();
+        let mut ok = json!({"description": "Success"});
+        if d.success != 204 {
+            ok["content"] = content(d.response);
+        }
+        responses.insert(d.success.to_string(), ok);
+        for (code, text) in [
+            ("400", "Invalid request (JSON error body)"),
+            ("401", "Missing or wrong API key and secret key"),
+            ("404", "Not found"),
+            ("408", "The body did not arrive within http_body_timeout"),
+            ("413", "Body larger than http_max_body"),
+            (
+                "429",
+                "Too many failed authentications from this address (auth_failures_per_ip)",
+            ),
+            (
+                "503",
+                "The store cannot be read or written (retry later), or too many connections",
+            ),
+        ] {
+            responses.insert(
+                code.to_string(),
+                json!({"description": text, "content": content(error_schema)}),
+            );
+        }
+        let mut op = json!({
+            "tags": [d.tag],
+            "summary": d.summary,
+            "x-permission": e.permission.name(),
+            "operationId": format!("{}{}", e.method, e.path.replace(['/', '{', '}', '.'], "_")),
+            "parameters": params,
+            "responses": responses,
+        });
+        match d.body {
+            Body::None => {}
+            Body::Schema(s) => {
+                op["requestBody"] = json!({"required": true, "content": content(s)});
+            }
+            Body::Object => {
+                op["requestBody"] = json!({"content": content("Object")});
+            }
+            Body::Binary => {
+                op["requestBody"] = json!({"content": {"application/zip": {"schema": {"$ref": "#/components/schemas/Binary"}}, "application/json": {"schema": {"type": "object"}}}});
+            }
+        }
+        if e.permission == Permission::Public {
+            op["security"] = json!([]);
+        }
+        paths
+            .entry(e.path)
+            .or_insert_with(|| json!({}))
+            .as_object_mut()
+            .expect("object")
+            .insert(e.method.to_string(), op);
+    }
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Facteur API",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Mailjet-compatible Send API v3.1 and REST resources. Authenticate with HTTP Basic: API key as the user, secret key as the password.",
+        },
+        "servers": [{"url": "/"}],
+        "security": [{"basic": []}],
+        "components": {
+            "securitySchemes": {"basic": {"type": "http", "scheme": "basic"}},
+            "schemas": schemas(),
+        },
+        "paths": paths,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every route of the table has a permission, appears in the document with it, and the
+    /// document has nothing else.
+    #[test]
+    fn every_route_has_a_permission_and_is_documented() {
+        let routes = table();
+        assert!(routes.len() > 30);
+        let doc = document(&routes);
+        let paths = doc["paths"].as_object().unwrap();
+        for r in &routes {
+            let op = &paths[r.path][r.method];
+            assert!(
+                op.is_object(),
+                "{} {} missing from OpenAPI",
+                r.method,
+                r.path
+            );
+            assert_eq!(
+                op["x-permission"],
+                r.permission.name(),
+                "{} {}",
+                r.method,
+                r.path
+            );
+            let public = op["security"] == json!([]);
+            assert_eq!(
+                public,
+                r.permission == Permission::Public,
+                "{} {}",
+                r.method,
+                r.path
+            );
+        }
+        let operations: usize = paths.values().map(|p| p.as_object().unwrap().len()).sum();
+        assert_eq!(operations, routes.len(), "one operation per route");
+        let mut seen = std::collections::HashSet::new();
+        for r in &routes {
+            assert!(
+                seen.insert((r.method, r.path)),
+                "{} {} twice",
+                r.method,
+                r.path
+            );
+        }
+    }
+
+    #[test]
+    fn references_resolve() {
+        let doc = document(&table());
+        let text = doc.to_string();
+        let schemas = doc["components"]["schemas"].as_object().unwrap();
+        for part in text.split("#/components/schemas/").skip(1) {
+            let name = part.split('"').next().unwrap();
+            assert!(schemas.contains_key(name), "missing schema {name}");
+        }
+    }
+}

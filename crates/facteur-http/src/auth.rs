@@ -1,0 +1,180 @@
+//! Who a request is, and what it may do: one `authenticate` giving a [`Principal`] (an API key
+//! and secret key over HTTP Basic today; a signed-in person with the web app), and the
+//! [`Permission`] each route of the table declares, checked by [`require`] before the handler
+//! runs. Handlers read the principal from the request (`ApiAccount`), never authenticate again.
+
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use facteur_engine::{AuthDenied, Engine};
+use facteur_mailjet::send::{ErrorKind, SendError};
+use facteur_store::Account;
+
+use crate::api::ApiError;
+use crate::server::ClientIp;
+
+/// What a route needs. API keys hold every permission on their own account (as Mailjet's do;
+/// what only a master key may do is checked by the handler); people get theirs from roles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Permission {
+    /// No authentication: health, metrics, the OpenAPI document.
+    Public,
+    /// Send messages (`/v3.1/send`, a template's test send).
+    Send,
+    ViewMessages,
+    ViewTemplates,
+    EditTemplates,
+    PublishTemplates,
+    ViewKeys,
+    ManageKeys,
+    ViewWebhooks,
+    ManageWebhooks,
+}
+
+impl Permission {
+    /// The name in the OpenAPI document (`x-permission`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Permission::Public => "public",
+            Permission::Send => "send",
+            Permission::ViewMessages => "messages:view",
+            Permission::ViewTemplates => "templates:view",
+            Permission::EditTemplates => "templates:edit",
+            Permission::PublishTemplates => "templates:publish",
+            Permission::ViewKeys => "keys:view",
+            Permission::ManageKeys => "keys:manage",
+            Permission::ViewWebhooks => "webhooks:view",
+            Permission::ManageWebhooks => "webhooks:manage",
+        }
+    }
+}
+
+/// How a principal proved who it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Credential {
+    /// API key and secret key (HTTP Basic).
+    ApiKey,
+}
+
+/// Who a request acts as: the account whose data it reads and writes, and how it signed in.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub account: Account,
+    pub credential: Credential,
+}
+
+impl Principal {
+    pub fn allows(&self, permission: Permission) -> bool {
+        match (self.credential, permission) {
+            // A key is its account's: it may do everything there.
+            (Credential::ApiKey, _) => true,
+        }
+    }
+}
+
+/// The API key and secret key of an HTTP Basic `Authorization` header.
+pub fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
+    let encoded = headers
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Basic ")?;
+    let decoded = String::from_utf8(STANDARD.decode(encoded.trim()).ok()?).ok()?;
+    let (key, secret) = decoded.split_once(':')?;
+    Some((key.to_string(), secret.to_string()))
+}
+
+/// The principal of a request's credentials (see [`Engine::check_key`] for the throttling).
+pub async fn authenticate(
+    engine: &Engine,
+    headers: &HeaderMap,
+    ip: Option<std::net::IpAddr>,
+) -> Result<Principal, AuthDenied> {
+    let (key, secret) = basic_credentials(headers).ok_or(AuthDenied::Invalid)?;
+    let account = engine.check_key(&key, &secret, ip).await?;
+    Ok(Principal {
+        account,
+        credential: Credential::ApiKey,
+    })
+}
+
+/// Authenticates the request unless the route is public, checks the route's permission, and
+/// hands the [`Principal`] to the handler. Refusals have the route's error shape: the Send
+/// API's v3.1 errors under `/v3.1/`, the REST errors elsewhere.
+pub async fn require(
+    State((permission, engine)): State<(Permission, Arc<Engine>)>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    if permission == Permission::Public {
+        return next.run(req).await;
+    }
+    let v31 = req.uri().path().starts_with("/v3.1/");
+    let ip = req.extensions().get::<ClientIp>().map(|c| c.0);
+    match authenticate(&engine, req.headers(), ip).await {
+        Ok(principal) if principal.allows(permission) => {
+            req.extensions_mut().insert(principal);
+            next.run(req).await
+        }
+        Ok(_) => refusal(
+            v31,
+            SendError::new(
+                "mj-0015",
+                ErrorKind::Forbidden,
+                format!("This key may not do this ({} is needed)", permission.name()),
+                &[],
+            ),
+        ),
+        Err(denied) => refusal(v31, denied_error(denied)),
+    }
+}
+
+/// Why authentication failed, as Mailjet says it.
+fn denied_error(denied: AuthDenied) -> SendError {
+    match denied {
+        AuthDenied::Invalid => SendError::new(
+            "mj-0015",
+            ErrorKind::Unauthenticated,
+            "API key authentication/authorization failure",
+            &[],
+        ),
+        AuthDenied::Suspended => SendError::new(
+            "mj-0001",
+            ErrorKind::Unauthenticated,
+            format!(
+                "{} (PUT /v3/REST/apikey/{{id}} {{\"IsActive\": true}}).",
+                facteur_engine::SUSPENDED
+            ),
+            &[],
+        ),
+        AuthDenied::Throttled => SendError::new(
+            "mj-0015",
+            ErrorKind::Throttled,
+            format!(
+                "Too many failed authentications from your address: try again in {} minutes.",
+                facteur_engine::limits::AUTH_WINDOW.as_secs() / 60
+            ),
+            &[],
+        ),
+        AuthDenied::Unavailable(e) => crate::api::send::unavailable(e),
+    }
+}
+
+fn refusal(v31: bool, e: SendError) -> Response {
+    if v31 {
+        return crate::api::send::global_error(e);
+    }
+    let status = crate::api::send::status_of(e.kind);
+    let message = match (e.code, e.kind) {
+        // The REST API's wording.
+        ("mj-0001", _) => facteur_engine::SUSPENDED.to_string(),
+        (_, ErrorKind::Unavailable) => "Service temporarily unavailable, try again later".into(),
+        _ => e.message.trim_end_matches('.').to_string(),
+    };
+    ApiError::new(status, message).into_response()
+}

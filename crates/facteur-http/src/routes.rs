@@ -1,0 +1,544 @@
+//! Every HTTP route in one table: method, path, handler, the permission it needs, and what
+//! the OpenAPI document says of it. The router ([`router`]) and `/openapi.json`
+//! ([`crate::api::openapi`]) are both built from [`table`], so neither can drift from the
+//! other, and no route exists without a declared permission.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::{MethodRouter, delete, get, post, put};
+use facteur_engine::Engine;
+
+use crate::api::{apikeys, messages, openapi, send, templates, webhooks};
+use crate::auth::Permission;
+use crate::server;
+
+/// What a request body is.
+#[derive(Clone, Copy, Debug)]
+pub enum Body {
+    None,
+    /// A schema in `components/schemas`.
+    Schema(&'static str),
+    /// Any JSON object (the operation's text says which properties).
+    Object,
+    /// A file upload (zip).
+    Binary,
+}
+
+/// What the OpenAPI document says of a route.
+#[derive(Clone, Copy, Debug)]
+pub struct Doc {
+    pub tag: &'static str,
+    pub summary: &'static str,
+    pub body: Body,
+    /// Response schema for the success status.
+    pub response: &'static str,
+    pub success: u16,
+}
+
+const fn doc(
+    tag: &'static str,
+    summary: &'static str,
+    body: Body,
+    response: &'static str,
+    success: u16,
+) -> Doc {
+    Doc {
+        tag,
+        summary,
+        body,
+        response,
+        success,
+    }
+}
+
+/// One operation.
+pub struct Route {
+    /// Lower case, as OpenAPI writes it.
+    pub method: &'static str,
+    pub path: &'static str,
+    pub permission: Permission,
+    pub handler: MethodRouter<Arc<Engine>>,
+    pub doc: Doc,
+}
+
+use Body::{Binary, None as NoBody, Object, Schema};
+
+/// Every route.
+pub fn table() -> Vec<Route> {
+    vec![
+        Route {
+            method: "get",
+            path: "/healthz",
+            permission: Permission::Public,
+            handler: get(server::healthz),
+            doc: doc(
+                "Meta",
+                "Health: 200 {\"status\": \"ok\", \"queue\": n} when the store answers a read and a write, else 503.",
+                NoBody,
+                "Object",
+                200,
+            ),
+        },
+        Route {
+            method: "get",
+            path: "/metrics",
+            permission: Permission::Public,
+            handler: get(server::metrics),
+            doc: doc(
+                "Meta",
+                "Prometheus metrics (text format).",
+                NoBody,
+                "Text",
+                200,
+            ),
+        },
+        Route {
+            method: "post",
+            path: "/v3.1/send",
+            permission: Permission::Send,
+            handler: post(send::send),
+            doc: doc(
+                "Send",
+                "Send up to 50 messages (Mailjet Send API v3.1). 200 when all succeed; otherwise each message has its Errors.",
+                Schema("SendRequest"),
+                "SendResponse",
+                200,
+            ),
+        },
+        Route {
+            method: "get",
+            path: "/v3/REST/message",
+            permission: Permission::ViewMessages,
+            handler: get(messages::list),
+            doc: doc(
+                "Messages",
+                "List messages (one per recipient), newest first; filter with CustomID; Limit (≤ 1000) and Offset.",
+                NoBody,
+                "MessageList",
+                200,
+            ),
+        },
+        Route {
+            method: "get",
+            path: "/v3/REST/message/{id}",
+            permission: Permission::ViewMessages,
+            handler: get(messages::one),
+            doc: doc(
+                "Messages",
+                "One message: its status, subject, attempts, CustomID.",
+                NoBody,
+                "MessageList",
+                200,
+            ),
+        },
+        Route {
+            method: "get",
+            path: "/v3/REST/messagehistory/{id}",
+            permission: Permission::ViewMessages,
+            handler: get(messages::history),
+            doc: doc(
+                "Messages",
+                "Every event of one message (queued, deferred, sent, bounce, blocked).",
+                NoBody,
+                "HistoryList",
+                200,
+            ),
+        },
+        Route {
+            method: "get",
+            path: "/v3/REST/apikey",
+            permission: Permission::ViewKeys,
+            handler: get(apikeys::list),
+            doc: doc(
+                "API keys",
+                "This key and, for a master key, its sub-account keys.",
+                NoBody,
+                "ApiKeyList",
+                200,
+            ),
+        },
+        Route {
+            method: "post",
+            path: "/v3/REST/apikey",
+            permission: Permission::ManageKeys,
+            handler: post(apikeys::create),
+            doc: doc(
+                "API keys",
+                "Create a sub-account key (master key only): {\"Name\"}. The SecretKey is shown only in this answer.",
+                Schema("ApiKeyInput"),
+                "ApiKeyList",
+                201,
+            ),
+        },
+        Route {
+            method: "get",
+            path: "/v3/REST/apikey/{id}",
+            permission: Permission::ViewKeys,
+            handler: get(apikeys::one),
+            doc: doc("API keys", "One key.", NoBody, "ApiKeyList", 200),
+        },
+        Route {
+            method: "put",
+            path: "/v3/REST/apikey/{id}",
+            permission: Permission::ManageKeys,
+            handler: put(apikeys::update),
+            doc: doc(
+                "API keys",
+                "Rename a key, or (master only) deactivate/reactivate it or allow Sender.",
+                Schema("ApiKeyInput"),
+                "ApiKeyList",
+                200,
+            ),
+        },
+        Route {
+            method: "get",
+            path: "/v3/REST/eventcallbackurl",
+            permission: Permission::ViewWebhooks,
+            handler: get(webhooks::list),
+            doc: doc(
+                "Webhooks",
+                "The account's event callback URLs.",
+                NoBody,
+                "WebhookList",
+                200,
+            ),
+        },
+        Route {
+            method: "post",
+            path: "/v3/REST/eventcallbackurl",
+            permission: Permission::ManageWebhooks,
+            handler: post(webhooks::create),
+            doc: doc(
+                "Webhooks",
+                "Register a callback URL for one event type.",
+                Schema("WebhookInput"),
+                "WebhookList",
+                201,
+            ),
+        },
+        Route {
+            method: "get",
+            path: "/v3/REST/eventcallbackurl/{id}",
+            permission: Permission::ViewWebhooks,
+            handler: get(webhooks::one),
+            doc: doc("Webhooks", "One callback URL.", NoBody, "WebhookList", 200),
+        },
+        Route {
+            method: "put",
+            path: "/v3/REST/eventcallbackurl/{id}",
+            permission: Permission::ManageWebhooks,
+            handler: put(webhooks::update),
+            doc: doc(
+                "Webhooks",
+                "Change a callback URL; a new Url makes a dead one alive.",
+                Schema("WebhookInput"),
+                "WebhookList",
+                200,
+            ),
+        },
+        Route {
+            method: "delete",
+            path: "/v3/REST/eventcallbackurl/{id}",
+            permission: Permission::ManageWebhooks,
+            handler: delete(webhooks::remove),
+            doc: doc(
+                "Webhooks",
+                "Delete a callback URL and its pending calls.",
+                NoBody,
+                "Empty",
+                204,
+            ),
+        },
+        Route {
+            method: "get",
+            path: "/v3/REST/template",
+            permission: Permission::ViewTemplates,
+            handler: get(templates::list),
+            doc: doc(
+                "Templates",
+                "List templates: Name, EditMode, Categories, IsStarred filters; Sort; Limit and Offset.",
+                NoBody,
+                "Envelope",
+                200,
+            ),
+        },
+        Route {
+            method: "post",
+            path: "/v3/REST/template",
+            permission: Permission::EditTemplates,
+            handler: post(templates::create),
+            doc: doc(
+                "Templates",
+                "Create a template (metadata).",
+                Object,
+                "Envelope",
+                201,
+            ),
+        },
+        Route {
+            method: "get",
+            path: "/v3/REST/template/{id}",
+            permission: Permission::ViewTemplates,
+            handler: get(templates::show),
+            doc: doc(
+                "Templates",
+                "One template's metadata.",
+                NoBody,
+                "Envelope",
+                200,
+            ),
+        },
+        Route {
+            method: "put",
+            path: "/v3/REST/template/{id}",
+            permission: Permission::EditTemplates,
+            handler: put(templates::update),
+            doc: doc(
+                "Templates",
+                "Change metadata (PUT acts as PATCH).",
+                Object,
+                "Envelope",
+                200,
+            ),
+        },
+        Route {
+            method: "delete",
+            path: "/v3/REST/template/{id}",
+            permission: Permission::EditTemplates,
+            handler: delete(templates::remove),
+            doc: doc(
+                "Templates",
+                "Delete a template and its versions.",
+                NoBody,
+                "Empty",
+                204,
+            ),
+        },
+        Route {
+            method: "get",
+            path: "/v3/REST/template/{id}/detailcontent",
+            permission: Permission::ViewTemplates,
+            handler: get(templates::content),
+            doc: doc(
+                "Templates",
+                "The content: Html-part, Text-part, MJMLContent, Headers.",
+                NoBody,
+                "Envelope",
+                200,
+            ),
+        },
+        Route {
+            method: "post",
+            path: "/v3/REST/template/{id}/detailcontent",
+            permission: Permission::PublishTemplates,
+            handler: post(templates::replace_content),
+            doc: doc(
+                "Templates",
+                "Replace the content (published as a new version).",
+                Object,
+                "Envelope",
+                201,
+            ),
+        },
+        Route {
+            method: "put",
+            path: "/v3/REST/template/{id}/detailcontent",
+            permission: Permission::PublishTemplates,
+            handler: put(templates::merge_content),
+            doc: doc(
+                "Templates",
+                "Change the named parts of the content (published as a new version).",
+                Object,
+                "Envelope",
+                200,
+            ),
+        },
+        Route {
+            method: "put",
+            path: "/v3/REST/template/{id}/draft",
+            permission: Permission::EditTemplates,
+            handler: put(templates::save_draft),
+            doc: doc(
+                "Templates",
+                "Save the draft without publishing.",
+                Object,
+                "Envelope",
+                200,
+            ),
+        },
+        Route {
+            method: "post",
+            path: "/v3/REST/template/{id}/publish",
+            permission: Permission::PublishTemplates,
+            handler: post(templates::publish),
+            doc: doc(
+                "Templates",
+                "Publish the draft as the next version.",
+                Object,
+                "Envelope",
+                200,
+            ),
+        },
+        Route {
+            method: "get",
+            path: "/v3/REST/template/{id}/versions",
+            permission: Permission::ViewTemplates,
+            handler: get(templates::versions),
+            doc: doc(
+                "Templates",
+                "Every version with its diff summary.",
+                NoBody,
+                "Envelope",
+                200,
+            ),
+        },
+        Route {
+            method: "post",
+            path: "/v3/REST/template/{id}/versions/{number}/restore",
+            permission: Permission::EditTemplates,
+            handler: post(templates::restore),
+            doc: doc(
+                "Templates",
+                "Copy a version into the draft.",
+                NoBody,
+                "Envelope",
+                200,
+            ),
+        },
+        Route {
+            method: "post",
+            path: "/v3/REST/template/{id}/preview",
+            permission: Permission::ViewTemplates,
+            handler: post(templates::preview),
+            doc: doc(
+                "Templates",
+                "Render subject, HTML and text with test values (Normal or Expert mode) without sending.",
+                Object,
+                "Object",
+                200,
+            ),
+        },
+        Route {
+            method: "get",
+            path: "/v3/REST/template/{id}/export",
+            permission: Permission::ViewTemplates,
+            handler: get(templates::export),
+            doc: doc(
+                "Templates",
+                "Export a template with all its versions as one JSON file.",
+                NoBody,
+                "Object",
+                200,
+            ),
+        },
+        Route {
+            method: "post",
+            path: "/v3/REST/template/import",
+            permission: Permission::EditTemplates,
+            handler: post(templates::import),
+            doc: doc(
+                "Templates",
+                "Import one exported template (JSON) or a zip of many.",
+                Binary,
+                "Envelope",
+                201,
+            ),
+        },
+        Route {
+            method: "get",
+            path: "/v3/REST/template/export",
+            permission: Permission::ViewTemplates,
+            handler: get(templates::export_zip),
+            doc: doc(
+                "Templates",
+                "Export every template of the account as a zip.",
+                NoBody,
+                "Binary",
+                200,
+            ),
+        },
+        Route {
+            method: "get",
+            path: "/v3/REST/template/{id}/html",
+            permission: Permission::ViewTemplates,
+            handler: get(templates::download_html),
+            doc: doc(
+                "Templates",
+                "Download the rendered HTML.",
+                NoBody,
+                "Html",
+                200,
+            ),
+        },
+        Route {
+            method: "post",
+            path: "/v3/REST/template/{id}/test",
+            permission: Permission::Send,
+            handler: post(templates::send_test),
+            doc: doc(
+                "Templates",
+                "Send the template, rendered with its saved test values, to given addresses through the queue.",
+                Object,
+                "Object",
+                200,
+            ),
+        },
+        Route {
+            method: "post",
+            path: "/v3/REST/template/{id}/duplicate",
+            permission: Permission::EditTemplates,
+            handler: post(templates::duplicate),
+            doc: doc("Templates", "Copy a template.", Object, "Envelope", 201),
+        },
+        Route {
+            method: "get",
+            path: "/v3/REST/gallery",
+            permission: Permission::ViewTemplates,
+            handler: get(templates::gallery),
+            doc: doc(
+                "Templates",
+                "The starter templates.",
+                NoBody,
+                "Envelope",
+                200,
+            ),
+        },
+        Route {
+            method: "post",
+            path: "/v3/REST/gallery/{slug}/use",
+            permission: Permission::EditTemplates,
+            handler: post(templates::use_starter),
+            doc: doc(
+                "Templates",
+                "Copy a starter template into the account.",
+                Object,
+                "Envelope",
+                201,
+            ),
+        },
+        Route {
+            method: "get",
+            path: "/openapi.json",
+            permission: Permission::Public,
+            handler: get(openapi::serve),
+            doc: doc("Meta", "This document.", NoBody, "Object", 200),
+        },
+    ]
+}
+
+/// The router of [`table`]: each route's handler behind the check of its permission
+/// ([`crate::auth::require`]). Routes that share a path share one method router.
+pub fn router(engine: &Arc<Engine>) -> Router<Arc<Engine>> {
+    let mut router = Router::new();
+    for route in table() {
+        let handler = route
+            .handler
+            .route_layer(axum::middleware::from_fn_with_state(
+                (route.permission, engine.clone()),
+                crate::auth::require,
+            ));
+        router = router.route(route.path, handler);
+    }
+    router
+}
