@@ -94,6 +94,7 @@ impl Engine {
                 relay_host: cfg.relay_host.clone(),
                 mx_port: cfg.mx_port,
                 timeout: cfg.delivery_timeout,
+                idle_per_host: cfg.destination_concurrency,
             },
             resolver,
         );

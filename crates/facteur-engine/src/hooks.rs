@@ -8,19 +8,18 @@ use facteur_mailjet::MailjetOptions;
 
 use crate::submit::{Origin, Problem};
 
-/// What a screening hook sees before anything is rendered: who sends, to whom, with which
-/// options.
+/// What a screening hook sees before anything is rendered: who sends, with which options.
 pub struct Screening<'a> {
     pub account_id: Option<i64>,
     pub origin: &'a Origin,
     pub mail_from: &'a str,
-    pub recipients: &'a [String],
     pub options: &'a MailjetOptions,
 }
 
 /// Limits and suppression: may refuse a message (or drop recipients) before it is built.
 pub trait Screen: Send + Sync {
-    /// `Err` refuses the whole message; recipients removed from `recipients` are not sent to.
+    /// `Err` refuses the whole message; recipients removed from `recipients` (the envelope
+    /// recipients) are not sent to.
     fn screen(&self, message: &Screening<'_>, recipients: &mut Vec<String>) -> Result<(), Problem>;
 }
 

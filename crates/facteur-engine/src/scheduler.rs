@@ -3,10 +3,9 @@
 //! pure policy of [`crate::queue`], and spools DSNs for bounced and expired recipients in the
 //! same transaction as the outcomes.
 
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-use std::collections::{HashMap, VecDeque};
 
 use facteur_message::{DsnAction, DsnRecipient};
 use facteur_store::{QueueEntry, RcptStatus};
@@ -29,7 +28,7 @@ const IDLE_POLL: Duration = Duration::from_secs(5);
 const SITE_BACKLOG: usize = 4;
 /// A destination whose every slot is busy and that finished no attempt for this long is
 /// stalled.
-const STALL: Duration = Duration::from_secs(10);
+const STALL: Duration = Duration::from_secs(5);
 /// How long a row given back for a stalled destination waits before it is claimed again.
 const POSTPONE: Duration = Duration::from_secs(5);
 
@@ -58,15 +57,17 @@ impl Site {
     }
 }
 
-/// What a finished task tells the loop.
-enum Done {
-    /// A row's destination is known: it joins the site's ready queue.
-    Routed(Box<QueueEntry>, Destination, Instant),
-    /// A row was recorded without a delivery (no route, expired).
-    Finished,
-    /// An attempt to this site ended.
-    Delivered(String),
+/// What a task of the loop is doing, known by its id even when it panics.
+enum Task {
+    /// Finding a row's destination.
+    Routing,
+    /// An attempt to this site.
+    Delivering(String),
 }
+
+/// What a routing task found: the row's destination, or nothing (it was recorded: no route,
+/// expired).
+type Routed = Option<(Box<QueueEntry>, Destination, Instant)>;
 
 /// The delivery loop: claims due rows, finds each one's destination, and runs attempts from
 /// per-destination ready queues, at most `destination_concurrency` per destination and
@@ -91,7 +92,8 @@ pub async fn run(
     let mut routing = 0usize;
     // Tasks belong to this loop: if it is aborted, so are they (their rows' leases then
     // expire and another node, or this one after a restart, takes them over).
-    let mut tasks: JoinSet<Done> = JoinSet::new();
+    let mut tasks: JoinSet<Routed> = JoinSet::new();
+    let mut running: HashMap<tokio::task::Id, Task> = HashMap::new();
     let mut claim_again = true;
     // When to look at the queue again if nothing wakes the loop first.
     let mut next_look = tokio::time::Instant::now() + IDLE_POLL;
@@ -124,11 +126,12 @@ pub async fn run(
                 site.active += 1;
                 active += 1;
                 started = true;
-                let (key, core, deliverer) = (key.clone(), core.clone(), deliverer.clone());
-                tasks.spawn(async move {
+                let (core, deliverer) = (core.clone(), deliverer.clone());
+                let task = tasks.spawn(async move {
                     deliver(&core, deliverer, entry, to).await;
-                    Done::Delivered(key)
+                    None
                 });
+                running.insert(task.id(), Task::Delivering(key.clone()));
             }
         }
         sites.retain(|_, s| s.active > 0 || !s.ready.is_empty());
@@ -145,11 +148,22 @@ pub async fn run(
             postpone(&core, &entry).await;
         }
 
-        // Rows are claimed for free workers (rows waiting for a busy destination do not count,
-        // so other destinations keep flowing), within a bound on the rows held in memory.
+        // Rows are claimed for free workers: the rows held count, except those parked at a
+        // stalled destination (so that other destinations keep flowing), within a bound on the
+        // rows held in memory.
+        // (A stalled destination keeps at most SITE_BACKLOG rows a slot, and it takes all its
+        // slots in workers to stall: what those hold is bounded already.)
+        let (mut waiting, mut parked) = (0, 0);
+        for site in sites.values() {
+            if site.stalled(per_site) {
+                parked += site.ready.len();
+            } else {
+                waiting += site.ready.len();
+            }
+        }
         let room = workers
-            .saturating_sub(active + routing)
-            .min((workers * 4).saturating_sub(held))
+            .saturating_sub(active + routing + waiting)
+            .min((workers * 2).saturating_sub(held - parked))
             .min(CLAIM_BATCH);
         if claim_again && room > 0 {
             claim_again = false;
@@ -166,11 +180,9 @@ pub async fn run(
                     let claimed = Instant::now();
                     for entry in entries {
                         let (core, deliverer) = (core.clone(), deliverer.clone());
-                        tasks.spawn(async move {
-                            route(&core, deliverer, entry, claimed)
-                                .await
-                                .unwrap_or(Done::Finished)
-                        });
+                        let task = tasks
+                            .spawn(async move { route(&core, deliverer, entry, claimed).await });
+                        running.insert(task.id(), Task::Routing);
                     }
                     continue;
                 }
@@ -191,38 +203,44 @@ pub async fn run(
             }
         }
         tokio::select! {
-            done = tasks.join_next(), if !tasks.is_empty() => {
-                match done {
-                    Some(Ok(Done::Routed(entry, to, claimed))) => {
+            done = tasks.join_next_with_id(), if !tasks.is_empty() => {
+                let (id, routed) = match done {
+                    Some(Ok((id, routed))) => (id, routed),
+                    // A task panicked (a bug): its row's lease expires and it is tried again.
+                    Some(Err(e)) => {
+                        tracing::error!(error = %e, "delivery task failed");
+                        (e.id(), None)
+                    }
+                    None => continue,
+                };
+                match running.remove(&id) {
+                    Some(Task::Routing) => {
                         routing -= 1;
-                        let site = sites.entry(to.site.clone()).or_default();
-                        if site.stalled(per_site) && site.ready.len() >= per_site * SITE_BACKLOG {
-                            held -= 1;
-                            postpone(&core, &entry).await;
-                        } else {
-                            site.ready.push_back((*entry, to, claimed));
+                        match routed {
+                            Some((entry, to, claimed)) => {
+                                let site = sites.entry(to.site.clone()).or_default();
+                                if site.stalled(per_site)
+                                    && site.ready.len() >= per_site * SITE_BACKLOG
+                                {
+                                    held -= 1;
+                                    postpone(&core, &entry).await;
+                                } else {
+                                    site.ready.push_back((*entry, to, claimed));
+                                }
+                            }
+                            None => {
+                                held -= 1;
+                                claim_again = true;
+                            }
                         }
                     }
-                    Some(Ok(Done::Finished)) => {
-                        held -= 1;
-                        routing -= 1;
-                        claim_again = true;
-                    }
-                    Some(Ok(Done::Delivered(key))) => {
+                    Some(Task::Delivering(key)) => {
                         held -= 1;
                         active -= 1;
                         if let Some(site) = sites.get_mut(&key) {
                             site.active -= 1;
                             site.progress = Instant::now();
                         }
-                        claim_again = true;
-                    }
-                    // A task panicked (a bug): its row's lease expires and it is tried again.
-                    Some(Err(e)) => {
-                        tracing::error!(error = %e, "delivery task failed");
-                        held = held.saturating_sub(1);
-                        active = active.min(held);
-                        routing = routing.min(held - active.min(held));
                         claim_again = true;
                     }
                     None => {}
@@ -257,13 +275,13 @@ async fn route(
     deliverer: Arc<dyn Deliverer>,
     entry: QueueEntry,
     claimed: Instant,
-) -> Option<Done> {
+) -> Routed {
     if now_ms() >= entry.expires_at {
         record(core, entry, Vec::new()).await;
         return None;
     }
     match deliverer.route(&entry).await {
-        Ok(to) => Some(Done::Routed(Box::new(entry), to, claimed)),
+        Ok(to) => Some((Box::new(entry), to, claimed)),
         Err(results) => {
             record(core, entry, results).await;
             None
@@ -275,8 +293,6 @@ async fn route(
 async fn deliver(core: &Core, deliverer: Arc<dyn Deliverer>, entry: QueueEntry, to: Destination) {
     let results = deliverer.deliver(&entry, &to, &entry.body).await;
     record(core, entry, results).await;
-    // A finished attempt may have spooled a DSN.
-    core.queue_wakeup.notify_one();
 }
 
 /// Records the results of one attempt (none: the row expired, or nothing was tried): the

@@ -54,7 +54,7 @@ pub enum Origin {
 
 impl Origin {
     /// Content a user gave (as opposed to Facteur's own reports): `max_message_size` holds.
-    fn from_user(&self) -> bool {
+    fn is_user_content(&self) -> bool {
         matches!(self, Origin::Smtp(_) | Origin::SendApi | Origin::TestSend)
     }
 }
@@ -224,7 +224,7 @@ impl std::fmt::Display for SubmitError {
             }
             SubmitError::TooBig { size, limit } => write!(
                 f,
-                "Message too big once built ({size} bytes, limit {limit} bytes: max_message_size)"
+                "Message too big once its template is applied ({size} bytes, limit {limit} bytes)"
             ),
             SubmitError::Unavailable(e) => write!(f, "{e}"),
         }
@@ -377,14 +377,13 @@ impl Core {
 
         // 2. Screen.
         let screening_from = mail_from.clone().unwrap_or_default();
+        let view = Screening {
+            account_id,
+            origin: &origin,
+            mail_from: &screening_from,
+            options: &options,
+        };
         for hook in &self.hooks.screen {
-            let view = Screening {
-                account_id,
-                origin: &origin,
-                mail_from: &screening_from,
-                recipients: &recipients.clone(),
-                options: &options,
-            };
             if let Err(p) = hook.screen(&view, &mut recipients) {
                 problems.push(p);
             }
@@ -427,7 +426,9 @@ impl Core {
                 let Some(from) = from.filter(|_| problems.is_empty()) else {
                     return Err(SubmitError::Invalid(problems));
                 };
-                let rendered = self.render(template.clone(), &mut draft, &options).await;
+                let rendered = self
+                    .render(template.clone(), &mut draft, &mut options)
+                    .await;
                 let reply_to = draft
                     .reply_to
                     .take()
@@ -484,7 +485,7 @@ impl Core {
                 (body, subject, mail_from.unwrap_or_default(), errors)
             }
         };
-        if origin.from_user() && body.len() > self.cfg.max_message_size {
+        if origin.is_user_content() && body.len() > self.cfg.max_message_size {
             // A template can make a message larger than what was read: the limit holds on
             // what would be delivered.
             return Err(SubmitError::TooBig {
@@ -558,7 +559,7 @@ impl Core {
         &self,
         template: Option<Arc<CompiledTemplate>>,
         draft: &mut Draft,
-        options: &MailjetOptions,
+        options: &mut MailjetOptions,
     ) -> Rendered {
         render::render_message_blocking(
             template,
@@ -567,7 +568,7 @@ impl Core {
                 html: draft.html.take(),
                 text: draft.text.take(),
             },
-            options.vars.clone(),
+            std::mem::take(&mut options.vars),
             options.template_language,
             &self.cfg.template_limits,
         )

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
@@ -121,21 +121,22 @@ pub async fn require(
             req.extensions_mut().insert(principal);
             next.run(req).await
         }
-        Ok(_) => refusal(
-            v31,
-            SendError::new(
-                "mj-0015",
-                ErrorKind::Forbidden,
-                format!("This key may not do this ({} is needed)", permission.name()),
-                &[],
-            ),
-        ),
-        Err(denied) => refusal(v31, denied_error(denied)),
+        Ok(_) => {
+            let why = format!("This key may not do this ({} is needed)", permission.name());
+            if v31 {
+                let e = SendError::new("mj-0015", ErrorKind::Forbidden, why, &[]);
+                crate::api::send::global_error(e)
+            } else {
+                ApiError::new(StatusCode::FORBIDDEN, why).into_response()
+            }
+        }
+        Err(denied) if v31 => crate::api::send::global_error(send_denied(denied)),
+        Err(denied) => rest_denied(denied).into_response(),
     }
 }
 
-/// Why authentication failed, as Mailjet says it.
-fn denied_error(denied: AuthDenied) -> SendError {
+/// Why authentication failed, in the Send API's words.
+fn send_denied(denied: AuthDenied) -> SendError {
     match denied {
         AuthDenied::Invalid => SendError::new(
             "mj-0015",
@@ -155,26 +156,29 @@ fn denied_error(denied: AuthDenied) -> SendError {
         AuthDenied::Throttled => SendError::new(
             "mj-0015",
             ErrorKind::Throttled,
-            format!(
-                "Too many failed authentications from your address: try again in {} minutes.",
-                facteur_engine::limits::AUTH_WINDOW.as_secs() / 60
-            ),
+            format!("{}.", throttled()),
             &[],
         ),
         AuthDenied::Unavailable(e) => crate::api::send::unavailable(e),
     }
 }
 
-fn refusal(v31: bool, e: SendError) -> Response {
-    if v31 {
-        return crate::api::send::global_error(e);
+/// Why authentication failed, in the REST API's words.
+fn rest_denied(denied: AuthDenied) -> ApiError {
+    match denied {
+        AuthDenied::Invalid => ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "API key authentication/authorization failure",
+        ),
+        AuthDenied::Suspended => ApiError::new(StatusCode::UNAUTHORIZED, facteur_engine::SUSPENDED),
+        AuthDenied::Throttled => ApiError::new(StatusCode::TOO_MANY_REQUESTS, throttled()),
+        AuthDenied::Unavailable(e) => e.into(),
     }
-    let status = crate::api::send::status_of(e.kind);
-    let message = match (e.code, e.kind) {
-        // The REST API's wording.
-        ("mj-0001", _) => facteur_engine::SUSPENDED.to_string(),
-        (_, ErrorKind::Unavailable) => "Service temporarily unavailable, try again later".into(),
-        _ => e.message.trim_end_matches('.').to_string(),
-    };
-    ApiError::new(status, message).into_response()
+}
+
+fn throttled() -> String {
+    format!(
+        "Too many failed authentications from your address: try again in {} minutes",
+        facteur_engine::limits::AUTH_WINDOW.as_secs() / 60
+    )
 }

@@ -202,242 +202,240 @@ fn host_port(s: &str, what: &str) -> Result<(String, u16), String> {
 
 /// Applies defaults and checks everything; returns every problem found.
 pub fn resolve(s: Settings) -> Result<Config, Vec<String>> {
-    {
-        let mut problems = Vec::new();
-        let mut duration = |v: &Option<String>, default: &str, name: &str| -> Duration {
-            match parse_duration(v.as_deref().unwrap_or(default)) {
-                Ok(d) => d,
-                Err(e) => {
-                    problems.push(format!("{name}: {e}"));
-                    Duration::ZERO
-                }
+    let mut problems = Vec::new();
+    let mut duration = |v: &Option<String>, default: &str, name: &str| -> Duration {
+        match parse_duration(v.as_deref().unwrap_or(default)) {
+            Ok(d) => d,
+            Err(e) => {
+                problems.push(format!("{name}: {e}"));
+                Duration::ZERO
             }
-        };
-        let idle_timeout = duration(&s.idle_timeout, "5m", "idle_timeout");
-        let data_timeout = duration(&s.data_timeout, "10m", "data_timeout");
-        let initial = duration(&s.retry_initial, "5m", "retry_initial");
-        let max = duration(&s.retry_max, "4h", "retry_max");
-        let lifetime = duration(&s.queue_lifetime, "5d", "queue_lifetime");
-        let delivery_timeout = duration(&s.delivery_timeout, "60s", "delivery_timeout");
-        let lease = duration(&s.lease, "15m", "lease");
-        let webhook_retry = duration(&s.webhook_retry, "30s", "webhook_retry");
-        let webhook_give_up = duration(&s.webhook_give_up, "24h", "webhook_give_up");
-        let http_header_timeout = duration(&s.http_header_timeout, "10s", "http_header_timeout");
-        let http_body_timeout = duration(&s.http_body_timeout, "60s", "http_body_timeout");
-        let http_idle_timeout = duration(&s.http_idle_timeout, "60s", "http_idle_timeout");
-        let template_render_timeout =
-            duration(&s.template_render_timeout, "1s", "template_render_timeout");
+        }
+    };
+    let idle_timeout = duration(&s.idle_timeout, "5m", "idle_timeout");
+    let data_timeout = duration(&s.data_timeout, "10m", "data_timeout");
+    let initial = duration(&s.retry_initial, "5m", "retry_initial");
+    let max = duration(&s.retry_max, "4h", "retry_max");
+    let lifetime = duration(&s.queue_lifetime, "5d", "queue_lifetime");
+    let delivery_timeout = duration(&s.delivery_timeout, "60s", "delivery_timeout");
+    let lease = duration(&s.lease, "15m", "lease");
+    let webhook_retry = duration(&s.webhook_retry, "30s", "webhook_retry");
+    let webhook_give_up = duration(&s.webhook_give_up, "24h", "webhook_give_up");
+    let http_header_timeout = duration(&s.http_header_timeout, "10s", "http_header_timeout");
+    let http_body_timeout = duration(&s.http_body_timeout, "60s", "http_body_timeout");
+    let http_idle_timeout = duration(&s.http_idle_timeout, "60s", "http_idle_timeout");
+    let template_render_timeout =
+        duration(&s.template_render_timeout, "1s", "template_render_timeout");
 
-        let data_dir = s.data.clone().unwrap_or_else(|| PathBuf::from("./data"));
-        let database = s
-            .database
-            .clone()
-            .unwrap_or_else(|| data_dir.join("facteur.db").to_string_lossy().into_owned());
+    let data_dir = s.data.clone().unwrap_or_else(|| PathBuf::from("./data"));
+    let database = s
+        .database
+        .clone()
+        .unwrap_or_else(|| data_dir.join("facteur.db").to_string_lossy().into_owned());
 
-        let mut listeners = Vec::new();
-        let defaults = s.smtp.is_empty() && s.smtps.is_empty() && s.relay.is_empty();
-        let (smtp, smtps) = if defaults {
-            (
-                vec!["127.0.0.1:2587".into(), "127.0.0.1:2525".into()],
-                vec!["127.0.0.1:2465".into()],
-            )
-        } else {
-            (s.smtp.clone(), s.smtps.clone())
-        };
-        for (kind, list) in [
-            (ListenerKind::Submission, &smtp),
-            (ListenerKind::Smtps, &smtps),
-            (ListenerKind::Relay, &s.relay),
-        ] {
-            for a in list {
-                match a.parse::<SocketAddr>() {
-                    Ok(addr) => listeners.push((kind, addr)),
-                    Err(_) => problems.push(format!(
-                        "{} listener {a:?} is not an IP:PORT address",
-                        kind.name()
-                    )),
-                }
+    let mut listeners = Vec::new();
+    let defaults = s.smtp.is_empty() && s.smtps.is_empty() && s.relay.is_empty();
+    let (smtp, smtps) = if defaults {
+        (
+            vec!["127.0.0.1:2587".into(), "127.0.0.1:2525".into()],
+            vec!["127.0.0.1:2465".into()],
+        )
+    } else {
+        (s.smtp.clone(), s.smtps.clone())
+    };
+    for (kind, list) in [
+        (ListenerKind::Submission, &smtp),
+        (ListenerKind::Smtps, &smtps),
+        (ListenerKind::Relay, &s.relay),
+    ] {
+        for a in list {
+            match a.parse::<SocketAddr>() {
+                Ok(addr) => listeners.push((kind, addr)),
+                Err(_) => problems.push(format!(
+                    "{} listener {a:?} is not an IP:PORT address",
+                    kind.name()
+                )),
             }
         }
-        let http = match s.http.as_deref().unwrap_or("127.0.0.1:8025").parse() {
-            Ok(a) => a,
-            Err(_) => {
-                problems.push(format!(
-                    "http listener {:?} is not an IP:PORT address",
-                    s.http
-                ));
-                "127.0.0.1:8025".parse().unwrap()
-            }
-        };
-        let relay_host = match s.relay_host.as_deref().map(|r| host_port(r, "relay_host")) {
-            Some(Ok(hp)) => Some(hp),
-            Some(Err(e)) => {
-                problems.push(e);
-                None
-            }
-            None => None,
-        };
-        let tls_cert = match (&s.tls_cert, &s.tls_key) {
-            (Some(c), Some(k)) => {
-                for p in [c, k] {
-                    if !p.is_file() {
-                        problems.push(format!("TLS file {} does not exist", p.display()));
-                    }
-                }
-                Some((c.clone(), k.clone()))
-            }
-            (None, None) => None,
-            _ => {
-                problems.push("tls_cert and tls_key must be given together".into());
-                None
-            }
-        };
-        let mut trusted_networks = Vec::new();
-        for n in &s.trusted_networks {
-            match Network::parse(n) {
-                Ok(net) => trusted_networks.push(net),
-                Err(e) => problems.push(format!("trusted_networks: {e}")),
-            }
-        }
-        if !trusted_networks.is_empty() && s.trusted_account.is_none() {
-            problems.push(
-                "trusted_networks needs trusted_account (the API key the relayed mail is sent for)"
-                    .into(),
-            );
-        }
-        let retry_factor = s.retry_factor.unwrap_or(2.0);
-        if !(1.0..=10.0).contains(&retry_factor) {
-            problems.push(format!(
-                "retry_factor {retry_factor} must be between 1 and 10"
-            ));
-        }
-        let positive = |v: Option<usize>, d: usize, name: &str, problems: &mut Vec<String>| {
-            let v = v.unwrap_or(d);
-            if v == 0 {
-                problems.push(format!("{name} must be at least 1"));
-            }
-            v
-        };
-        let max_message_size = positive(
-            s.max_message_size,
-            25 * 1024 * 1024,
-            "max_message_size",
-            &mut problems,
-        );
-        let max_recipients = positive(s.max_recipients, 100, "max_recipients", &mut problems);
-        let max_errors = positive(s.max_errors, 20, "max_errors", &mut problems);
-        let max_connections_per_ip = positive(
-            s.max_connections_per_ip,
-            50,
-            "max_connections_per_ip",
-            &mut problems,
-        );
-        let max_connections = positive(s.max_connections, 512, "max_connections", &mut problems);
-        let defaults = facteur_template::Limits::default();
-        let template_limits = facteur_template::Limits {
-            max_depth: positive(
-                s.template_max_depth,
-                defaults.max_depth,
-                "template_max_depth",
-                &mut problems,
-            ),
-            max_output_bytes: positive(
-                s.template_max_output,
-                defaults.max_output_bytes,
-                "template_max_output",
-                &mut problems,
-            ),
-            max_iterations: positive(
-                s.template_max_iterations,
-                defaults.max_iterations,
-                "template_max_iterations",
-                &mut problems,
-            ),
-            max_duration: Some(template_render_timeout),
-        };
-        if template_limits.max_depth > 250 {
-            problems.push(format!(
-                "template_max_depth {} is over 250: deeper MJML can overflow a 2 MiB thread stack",
-                template_limits.max_depth
-            ));
-        }
-        let delivery_workers = positive(s.delivery_workers, 100, "delivery_workers", &mut problems);
-        let destination_concurrency = positive(
-            s.destination_concurrency,
-            10,
-            "destination_concurrency",
-            &mut problems,
-        );
-        if lease < delivery_timeout * 3 {
-            problems.push(format!(
-                "lease ({}s) must be at least 3 x delivery_timeout ({}s) so that a live node keeps its rows",
-                lease.as_secs(),
-                delivery_timeout.as_secs()
-            ));
-        }
-        let http_max_body = positive(
-            s.http_max_body,
-            32 * 1024 * 1024,
-            "http_max_body",
-            &mut problems,
-        );
-        let public_url = s
-            .public_url
-            .as_deref()
-            .map(|u| u.trim_end_matches('/').to_string());
-        if let Some(u) = &public_url
-            && !u.starts_with("http://")
-            && !u.starts_with("https://")
-        {
-            problems.push(format!(
-                "public_url {u:?} must start with http:// or https://"
-            ));
-        }
-        if !problems.is_empty() {
-            return Err(problems);
-        }
-        Ok(Config {
-            http_max_body,
-            public_url,
-            webhook_retry,
-            webhook_give_up,
-            webhook_allow_private: s.webhook_allow_private.unwrap_or(false),
-            data_dir,
-            database,
-            hostname: s.hostname.unwrap_or_else(|| "localhost".into()),
-            listeners,
-            http,
-            relay_host,
-            tls_cert,
-            allow_plaintext_auth: s.allow_plaintext_auth.unwrap_or(false),
-            trusted_networks,
-            trusted_account: s.trusted_account,
-            max_message_size,
-            max_recipients,
-            max_errors,
-            idle_timeout,
-            data_timeout,
-            max_connections_per_ip,
-            max_connections,
-            http_header_timeout,
-            http_body_timeout,
-            http_idle_timeout,
-            template_limits,
-            auth_failures_per_ip: s.auth_failures_per_ip.unwrap_or(5),
-            retry: RetryPolicy {
-                initial,
-                max,
-                factor: retry_factor,
-                lifetime,
-            },
-            scheduler: s.scheduler.unwrap_or(true),
-            lease,
-            delivery_workers,
-            destination_concurrency,
-            delivery_timeout,
-            mx_port: s.mx_port.unwrap_or(25),
-        })
     }
+    let http = match s.http.as_deref().unwrap_or("127.0.0.1:8025").parse() {
+        Ok(a) => a,
+        Err(_) => {
+            problems.push(format!(
+                "http listener {:?} is not an IP:PORT address",
+                s.http
+            ));
+            "127.0.0.1:8025".parse().unwrap()
+        }
+    };
+    let relay_host = match s.relay_host.as_deref().map(|r| host_port(r, "relay_host")) {
+        Some(Ok(hp)) => Some(hp),
+        Some(Err(e)) => {
+            problems.push(e);
+            None
+        }
+        None => None,
+    };
+    let tls_cert = match (&s.tls_cert, &s.tls_key) {
+        (Some(c), Some(k)) => {
+            for p in [c, k] {
+                if !p.is_file() {
+                    problems.push(format!("TLS file {} does not exist", p.display()));
+                }
+            }
+            Some((c.clone(), k.clone()))
+        }
+        (None, None) => None,
+        _ => {
+            problems.push("tls_cert and tls_key must be given together".into());
+            None
+        }
+    };
+    let mut trusted_networks = Vec::new();
+    for n in &s.trusted_networks {
+        match Network::parse(n) {
+            Ok(net) => trusted_networks.push(net),
+            Err(e) => problems.push(format!("trusted_networks: {e}")),
+        }
+    }
+    if !trusted_networks.is_empty() && s.trusted_account.is_none() {
+        problems.push(
+            "trusted_networks needs trusted_account (the API key the relayed mail is sent for)"
+                .into(),
+        );
+    }
+    let retry_factor = s.retry_factor.unwrap_or(2.0);
+    if !(1.0..=10.0).contains(&retry_factor) {
+        problems.push(format!(
+            "retry_factor {retry_factor} must be between 1 and 10"
+        ));
+    }
+    let positive = |v: Option<usize>, d: usize, name: &str, problems: &mut Vec<String>| {
+        let v = v.unwrap_or(d);
+        if v == 0 {
+            problems.push(format!("{name} must be at least 1"));
+        }
+        v
+    };
+    let max_message_size = positive(
+        s.max_message_size,
+        25 * 1024 * 1024,
+        "max_message_size",
+        &mut problems,
+    );
+    let max_recipients = positive(s.max_recipients, 100, "max_recipients", &mut problems);
+    let max_errors = positive(s.max_errors, 20, "max_errors", &mut problems);
+    let max_connections_per_ip = positive(
+        s.max_connections_per_ip,
+        50,
+        "max_connections_per_ip",
+        &mut problems,
+    );
+    let max_connections = positive(s.max_connections, 512, "max_connections", &mut problems);
+    let defaults = facteur_template::Limits::default();
+    let template_limits = facteur_template::Limits {
+        max_depth: positive(
+            s.template_max_depth,
+            defaults.max_depth,
+            "template_max_depth",
+            &mut problems,
+        ),
+        max_output_bytes: positive(
+            s.template_max_output,
+            defaults.max_output_bytes,
+            "template_max_output",
+            &mut problems,
+        ),
+        max_iterations: positive(
+            s.template_max_iterations,
+            defaults.max_iterations,
+            "template_max_iterations",
+            &mut problems,
+        ),
+        max_duration: Some(template_render_timeout),
+    };
+    if template_limits.max_depth > 250 {
+        problems.push(format!(
+            "template_max_depth {} is over 250: deeper MJML can overflow a 2 MiB thread stack",
+            template_limits.max_depth
+        ));
+    }
+    let delivery_workers = positive(s.delivery_workers, 100, "delivery_workers", &mut problems);
+    let destination_concurrency = positive(
+        s.destination_concurrency,
+        10,
+        "destination_concurrency",
+        &mut problems,
+    );
+    if lease < delivery_timeout * 3 {
+        problems.push(format!(
+            "lease ({}s) must be at least 3 x delivery_timeout ({}s) so that a live node keeps its rows",
+            lease.as_secs(),
+            delivery_timeout.as_secs()
+        ));
+    }
+    let http_max_body = positive(
+        s.http_max_body,
+        32 * 1024 * 1024,
+        "http_max_body",
+        &mut problems,
+    );
+    let public_url = s
+        .public_url
+        .as_deref()
+        .map(|u| u.trim_end_matches('/').to_string());
+    if let Some(u) = &public_url
+        && !u.starts_with("http://")
+        && !u.starts_with("https://")
+    {
+        problems.push(format!(
+            "public_url {u:?} must start with http:// or https://"
+        ));
+    }
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    Ok(Config {
+        http_max_body,
+        public_url,
+        webhook_retry,
+        webhook_give_up,
+        webhook_allow_private: s.webhook_allow_private.unwrap_or(false),
+        data_dir,
+        database,
+        hostname: s.hostname.unwrap_or_else(|| "localhost".into()),
+        listeners,
+        http,
+        relay_host,
+        tls_cert,
+        allow_plaintext_auth: s.allow_plaintext_auth.unwrap_or(false),
+        trusted_networks,
+        trusted_account: s.trusted_account,
+        max_message_size,
+        max_recipients,
+        max_errors,
+        idle_timeout,
+        data_timeout,
+        max_connections_per_ip,
+        max_connections,
+        http_header_timeout,
+        http_body_timeout,
+        http_idle_timeout,
+        template_limits,
+        auth_failures_per_ip: s.auth_failures_per_ip.unwrap_or(5),
+        retry: RetryPolicy {
+            initial,
+            max,
+            factor: retry_factor,
+            lifetime,
+        },
+        scheduler: s.scheduler.unwrap_or(true),
+        lease,
+        delivery_workers,
+        destination_concurrency,
+        delivery_timeout,
+        mx_port: s.mx_port.unwrap_or(25),
+    })
 }
 
 #[cfg(test)]

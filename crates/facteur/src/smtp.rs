@@ -325,13 +325,7 @@ async fn accept(app: &Engine, client: &Client, envelope: Envelope, body: Vec<u8>
             ))
         }
         Err(e @ SubmitError::Invalid(_)) => refuse(550, "5.6.0", e.to_string()),
-        Err(SubmitError::TooBig { size, limit }) => refuse(
-            552,
-            "5.3.4",
-            format!(
-                "Message too big once its template is applied ({size} bytes, limit {limit} bytes)"
-            ),
-        ),
+        Err(e @ SubmitError::TooBig { .. }) => refuse(552, "5.3.4", e.to_string()),
         Err(SubmitError::Unavailable(e)) => {
             tracing::error!(error = %e, client = %client.peer, "spool failed; replied 451");
             Metrics::inc(&app.metrics.messages_spool_failures_total);

@@ -12,30 +12,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use common::*;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-
-/// One message over SMTP (relay listener, trusted network): the server's reply to the end of
-/// data, or `None` when the connection failed before it.
-async fn smtp_one(relay: SocketAddr, subject: &str, size: usize) -> Option<String> {
-    let mut body = String::with_capacity(size + 200);
-    body.push_str(&format!("Subject: {subject}\r\n\r\n"));
-    while body.len() < size {
-        body.push_str(&"y".repeat(76));
-        body.push_str("\r\n");
-    }
-    let script = format!(
-        "EHLO faults.test\r\nMAIL FROM:<app@sender.test>\r\nRCPT TO:<{subject}@example.net>\r\nDATA\r\n{body}.\r\nQUIT\r\n"
-    );
-    let mut s = TcpStream::connect(relay).await.ok()?;
-    s.write_all(script.as_bytes()).await.ok()?;
-    let mut out = Vec::new();
-    let _ = tokio::time::timeout(Duration::from_secs(60), s.read_to_end(&mut out)).await;
-    let text = String::from_utf8_lossy(&out).into_owned();
-    // The reply after `354`.
-    text.split_once("\r\n354 ")
-        .and_then(|(_, rest)| rest.split("\r\n").nth(1).map(str::to_string))
-}
 
 /// One message over the Send API: the HTTP status.
 async fn http_one(http: SocketAddr, key: &str, secret: &str, subject: &str) -> u16 {

@@ -1,6 +1,7 @@
 //! The accept pipeline and the scheduler under faults that need no root and no PostgreSQL:
 //! - a destination that takes the connection and never answers does not slow delivery to
 //!   another destination (per-destination ready queues);
+//! - every route of the table refuses a request without credentials, except the public ones;
 //! - a store that cannot write during DATA gives `451 4.3.0`, the Send API `503` with a JSON
 //!   error, and the client's retry succeeds once the store is back (another process holds the
 //!   SQLite database's write lock, as a stuck writer or a backup tool would).
@@ -13,8 +14,8 @@ use std::time::{Duration, Instant};
 use common::*;
 use facteur::delivery::mx::{Resolver, Route};
 use facteur_store::RcptStatus;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::net::TcpListener;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_silent_destination_does_not_slow_the_others() {
@@ -63,7 +64,7 @@ async fn a_silent_destination_does_not_slow_the_others() {
             // while waiting; an attempt there lasts the whole delivery timeout.
             s.delivery_workers = Some(4);
             s.destination_concurrency = Some(2);
-            s.delivery_timeout = Some("30s".into());
+            s.delivery_timeout = Some("60s".into());
         },
     )
     .await;
@@ -93,12 +94,13 @@ async fn a_silent_destination_does_not_slow_the_others() {
         );
     }
     receiver
-        .wait_for(10, "the answering destination's 20 messages", |m| {
+        .wait_for(30, "the answering destination's 20 messages", |m| {
             m.len() == 20
         })
         .await;
+    // Well before the silent destination's attempts time out (60 s).
     assert!(
-        started.elapsed() < Duration::from_secs(10),
+        started.elapsed() < Duration::from_secs(30),
         "delivery waited for the silent destination"
     );
     for id in ids {
@@ -148,69 +150,40 @@ async fn hold_write_lock(db: &std::path::Path) -> tokio::process::Child {
     child
 }
 
-/// One message over the relay listener (trusted network): the reply to the end of data.
-async fn smtp_reply(relay: std::net::SocketAddr, subject: &str) -> String {
-    let script = format!(
-        "EHLO pipeline.test\r\nMAIL FROM:<app@sender.test>\r\nRCPT TO:<{subject}@example.net>\r\nDATA\r\nSubject: {subject}\r\n\r\nhello\r\n.\r\nQUIT\r\n"
-    );
-    let mut s = TcpStream::connect(relay).await.unwrap();
-    s.write_all(script.as_bytes()).await.unwrap();
-    let mut out = Vec::new();
-    let _ = tokio::time::timeout(Duration::from_secs(90), s.read_to_end(&mut out)).await;
-    let text = String::from_utf8_lossy(&out).into_owned();
-    text.split_once("\r\n354 ")
-        .and_then(|(_, rest)| rest.split("\r\n").nth(1).map(str::to_string))
-        .unwrap_or(text)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn store_failure_during_data_is_temporary_and_the_retry_succeeds() {
-    let receiver2 = Receiver::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let mut s = settings(dir.path(), receiver2.addr);
-    let cfg = facteur::config::resolve(s.clone()).unwrap();
-    let store = facteur_store::Store::open(&cfg.database).await.unwrap();
-    let (account, secret) = store
-        .create_account("pipeline", facteur::time::now_ms())
-        .await
-        .unwrap();
-    drop(store);
-    s.trusted_networks = vec!["127.0.0.0/8".into()];
-    s.trusted_account = Some(account.api_key.clone());
-    let running = facteur::start(facteur::config::resolve(s).unwrap(), None)
-        .await
-        .unwrap();
-    let relay = listener(&running, "relay");
+    let receiver = Receiver::start().await;
+    let node = trusted(receiver.addr).await;
+    let running = &node.running;
+    let relay = listener(running, "relay");
     let http = running.http;
-    assert!(smtp_reply(relay, "before").await.starts_with("250 "));
+    assert!(
+        smtp_one(relay, "before", 100)
+            .await
+            .unwrap_or_default()
+            .starts_with("250 ")
+    );
 
-    let lock = hold_write_lock(&dir.path().join("facteur.db")).await;
+    let lock = hold_write_lock(&node.dir.path().join("facteur.db")).await;
     let send_body = serde_json::json!({"Messages": [{
         "From": {"Email": "app@sender.test"}, "To": [{"Email": "api@example.net"}],
         "Subject": "during", "TextPart": "x",
     }]})
     .to_string();
-    let key = account.api_key.clone();
-    // The answer comes once the store gives up (SQLite's busy timeout): longer than the
-    // common helper waits, so the request is made here.
+    let (key, secret) = (node.api_key.clone(), node.secret.clone());
+    // The answer comes once the store gives up (SQLite's busy timeout, 10 s).
     let api = tokio::spawn(async move {
-        use base64::Engine;
-        let token = base64::engine::general_purpose::STANDARD.encode(format!("{key}:{secret}"));
-        let mut s = TcpStream::connect(http).await.unwrap();
-        let request = format!(
-            "POST /v3.1/send HTTP/1.1\r\nHost: t\r\nAuthorization: Basic {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{send_body}",
-            send_body.len()
-        );
-        s.write_all(request.as_bytes()).await.unwrap();
-        let mut out = Vec::new();
-        let _ = tokio::time::timeout(Duration::from_secs(90), s.read_to_end(&mut out)).await;
-        let text = String::from_utf8_lossy(&out).into_owned();
-        let status: u16 = text.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0);
-        let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
-        let v: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
-        (status, v)
+        http_json_within(
+            http,
+            "POST",
+            "/v3.1/send",
+            Some((&key, &secret)),
+            Some(&send_body),
+            Duration::from_secs(90),
+        )
+        .await
     });
-    let during = smtp_reply(relay, "during").await;
+    let during = smtp_one(relay, "during", 100).await.unwrap_or_default();
     assert!(during.starts_with("451 4.3.0"), "{during}");
     let (status, v) = api.await.unwrap();
     assert_eq!(status, 503, "{v}");
@@ -221,7 +194,7 @@ async fn store_failure_during_data_is_temporary_and_the_retry_succeeds() {
     // The client tries again (as SMTP clients do after a 4xx): accepted and delivered once.
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let reply = smtp_reply(relay, "retried").await;
+        let reply = smtp_one(relay, "retried", 100).await.unwrap_or_default();
         if reply.starts_with("250 ") {
             break;
         }
@@ -229,6 +202,35 @@ async fn store_failure_during_data_is_temporary_and_the_retry_succeeds() {
         assert!(Instant::now() < deadline, "still refused: {reply}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    assert_delivered_once(&receiver2, &["before".into(), "retried".into()], 30).await;
-    running.stop().await;
+    assert_delivered_once(&receiver, &["before".into(), "retried".into()], 30).await;
+    node.running.stop().await;
+}
+
+/// Every route that declares a permission refuses a request without credentials (401, in the
+/// route's error shape); the public ones answer without.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_route_needs_its_permission() {
+    let receiver = Receiver::start().await;
+    let node = node(receiver.addr).await;
+    for route in facteur_http::routes::table() {
+        let path = route
+            .path
+            .replace("{id}", "1")
+            .replace("{number}", "1")
+            .replace("{slug}", "welcome");
+        let method = route.method.to_ascii_uppercase();
+        if route.permission == facteur_http::auth::Permission::Public {
+            let raw = http_get_text(node.running.http, &path).await;
+            assert!(
+                raw.starts_with("HTTP/1.1 200 "),
+                "{method} {path} is public: {raw}"
+            );
+        } else {
+            let body = (method != "GET").then_some("{}");
+            let (status, v) = http_json(node.running.http, &method, &path, None, body).await;
+            assert_eq!(status, 401, "{method} {path} without credentials: {v}");
+            assert_eq!(v["StatusCode"], 401, "{method} {path}: {v}");
+        }
+    }
+    node.running.stop().await;
 }

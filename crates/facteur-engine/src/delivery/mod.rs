@@ -70,6 +70,8 @@ pub struct DeliverySettings {
     pub relay_host: Option<(String, u16)>,
     pub mx_port: u16,
     pub timeout: Duration,
+    /// Most idle connections kept per host (`destination_concurrency`: as many as may be busy).
+    pub idle_per_host: usize,
 }
 
 pub struct SmtpDeliverer {
@@ -78,9 +80,6 @@ pub struct SmtpDeliverer {
     tls: Arc<rustls::ClientConfig>,
     idle: Mutex<HashMap<String, Vec<(SmtpClient, Instant)>>>,
 }
-
-/// Most idle connections kept per host.
-const IDLE_MAX: usize = 8;
 
 impl Deliverer for SmtpDeliverer {
     fn route<'a>(
@@ -125,7 +124,7 @@ impl SmtpDeliverer {
         let mut idle = self.idle.lock().unwrap();
         let list = idle.entry(key.to_string()).or_default();
         list.retain(|(_, since)| since.elapsed() < IDLE_KEEP);
-        if list.len() < IDLE_MAX {
+        if list.len() < self.settings.idle_per_host {
             list.push((client, Instant::now()));
         }
     }

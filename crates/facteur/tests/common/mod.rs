@@ -292,19 +292,54 @@ pub fn listener(r: &Running, kind: &str) -> SocketAddr {
 }
 
 /// A node that relays for loopback clients without AUTH, on behalf of its own account.
-pub async fn trusted_node(relay: SocketAddr) -> (Running, tempfile::TempDir) {
+pub async fn trusted(relay: SocketAddr) -> Node {
     let first = node(relay).await;
-    let (dir, key) = (first.dir, first.api_key);
-    first.running.stop().await;
+    let Node {
+        running,
+        dir,
+        api_key,
+        secret,
+    } = first;
+    running.stop().await;
     let mut s = settings(dir.path(), relay);
     s.trusted_networks = vec!["127.0.0.0/8".into()];
-    s.trusted_account = Some(key);
-    (
-        start(facteur::config::resolve(s).unwrap(), None)
+    s.trusted_account = Some(api_key.clone());
+    Node {
+        running: start(facteur::config::resolve(s).unwrap(), None)
             .await
             .unwrap(),
         dir,
-    )
+        api_key,
+        secret,
+    }
+}
+
+/// [`trusted`], as the running server and its directory.
+pub async fn trusted_node(relay: SocketAddr) -> (Running, tempfile::TempDir) {
+    let n = trusted(relay).await;
+    (n.running, n.dir)
+}
+
+/// One message over SMTP (relay listener, trusted network): the server's reply to the end of
+/// data, or `None` when the connection failed before it.
+pub async fn smtp_one(relay: SocketAddr, subject: &str, size: usize) -> Option<String> {
+    let mut body = String::with_capacity(size + 200);
+    body.push_str(&format!("Subject: {subject}\r\n\r\n"));
+    while body.len() < size {
+        body.push_str(&"y".repeat(76));
+        body.push_str("\r\n");
+    }
+    let script = format!(
+        "EHLO faults.test\r\nMAIL FROM:<app@sender.test>\r\nRCPT TO:<{subject}@example.net>\r\nDATA\r\n{body}.\r\nQUIT\r\n"
+    );
+    let mut s = TcpStream::connect(relay).await.ok()?;
+    s.write_all(script.as_bytes()).await.ok()?;
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(60), s.read_to_end(&mut out)).await;
+    let text = String::from_utf8_lossy(&out).into_owned();
+    // The reply after `354`.
+    text.split_once("\r\n354 ")
+        .and_then(|(_, rest)| rest.split("\r\n").nth(1).map(str::to_string))
 }
 
 /// A raw SMTP conversation: sends each line, returns each reply's first line.
@@ -343,9 +378,14 @@ async fn read_reply<R: tokio::io::AsyncBufRead + Unpin>(read: &mut R) -> String 
     }
 }
 
-pub async fn read_all(mut s: TcpStream) -> String {
+pub async fn read_all(s: TcpStream) -> String {
+    read_within(s, Duration::from_secs(5)).await
+}
+
+/// What the peer sends until it closes, or until `wait` has passed.
+pub async fn read_within(mut s: TcpStream, wait: Duration) -> String {
     let mut out = Vec::new();
-    let _ = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out)).await;
+    let _ = tokio::time::timeout(wait, s.read_to_end(&mut out)).await;
     String::from_utf8_lossy(&out).into_owned()
 }
 
@@ -383,6 +423,18 @@ pub async fn http_json(
     auth: Option<(&str, &str)>,
     body: Option<&str>,
 ) -> (u16, serde_json::Value) {
+    http_json_within(addr, method, path, auth, body, Duration::from_secs(5)).await
+}
+
+/// [`http_json`], waiting up to `wait` for the whole answer.
+pub async fn http_json_within(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    auth: Option<(&str, &str)>,
+    body: Option<&str>,
+    wait: Duration,
+) -> (u16, serde_json::Value) {
     use base64::Engine;
     let mut req =
         format!("{method} {path} HTTP/1.1\r\nHost: facteur.test\r\nConnection: close\r\n");
@@ -397,7 +449,7 @@ pub async fn http_json(
     ));
     let mut stream = TcpStream::connect(addr).await.unwrap();
     stream.write_all(req.as_bytes()).await.unwrap();
-    let raw = read_all(stream).await;
+    let raw = read_within(stream, wait).await;
     let (head, payload) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
     let status = head
         .split_whitespace()
