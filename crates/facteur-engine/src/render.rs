@@ -6,13 +6,12 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use facteur_message::compose::Mailbox;
-use facteur_store::Store;
 use facteur_store::templates::TemplateContent;
+use facteur_store::{Blocked, BounceClass, Store};
 use facteur_template::{Context, Limits, Mode, Template, TemplateError};
 use serde_json::Value;
 
-/// Why a blocked message was not delivered (Mailjet's `error` for `error_related_to: content`).
-pub const TEMPLATE_ERROR: &str = "error in template language";
+pub use facteur_mailjet::events::TEMPLATE_ERROR;
 
 /// A part parsed once: the template, or the error at parse time.
 type Parsed = Result<Template, TemplateError>;
@@ -323,9 +322,12 @@ fn render(
 
 /// What a template error does to a message: blocked (the default) or delivered anyway, and
 /// the reason recorded with the `blocked` event.
-pub fn blocked_reason(errors: &[PartError], deliver_anyway: bool) -> Option<String> {
+pub fn blocked_reason(errors: &[PartError], deliver_anyway: bool) -> Option<Blocked> {
     if errors.is_empty() || deliver_anyway {
         return None;
     }
-    Some(format!("{TEMPLATE_ERROR}: {}", errors[0]))
+    Some(Blocked {
+        class: BounceClass::Content,
+        reason: format!("{TEMPLATE_ERROR}: {}", errors[0]),
+    })
 }

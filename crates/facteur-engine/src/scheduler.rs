@@ -8,12 +8,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use facteur_message::{DsnAction, DsnRecipient};
-use facteur_store::{QueueEntry, RcptStatus};
+use facteur_store::{BounceClass, QueueEntry, RcptOutcome, RcptStatus};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::core::Core;
-use crate::delivery::{Deliverer, Destination, RcptResult};
+use crate::delivery::{Deliverer, Destination};
 use crate::metrics::Metrics;
 use crate::submit::{Original, Submission};
 use crate::time::now_ms;
@@ -297,21 +297,21 @@ async fn deliver(core: &Core, deliverer: Arc<dyn Deliverer>, entry: QueueEntry, 
 
 /// Records the results of one attempt (none: the row expired, or nothing was tried): the
 /// next attempt or expiry, the DSN for the recipients that failed, in one transaction.
-async fn record(core: &Core, entry: QueueEntry, mut results: Vec<RcptResult>) {
+async fn record(core: &Core, entry: QueueEntry, mut results: Vec<RcptOutcome>) {
     let body = &entry.body;
     if results.is_empty() {
         results = entry
             .recipients
             .iter()
-            .map(|r| RcptResult {
-                outcome: facteur_store::RcptOutcome {
-                    recipient_id: r.id,
-                    address: r.address.clone(),
-                    status: RcptStatus::Deferred,
-                    detail: r.last_reply.clone().unwrap_or_default(),
-                },
-                status_code: "4.4.7".into(),
-                remote: None,
+            .map(|r| {
+                RcptOutcome::local(
+                    r.id,
+                    &r.address,
+                    RcptStatus::Deferred,
+                    "4.4.7",
+                    Some(BounceClass::Connection),
+                    r.last_reply.clone().unwrap_or_default(),
+                )
             })
             .collect();
     }
@@ -322,19 +322,20 @@ async fn record(core: &Core, entry: QueueEntry, mut results: Vec<RcptResult>) {
     if next.is_none() {
         for r in results
             .iter_mut()
-            .filter(|r| r.outcome.status == RcptStatus::Deferred)
+            .filter(|r| r.status == RcptStatus::Deferred)
         {
-            r.outcome.status = RcptStatus::Expired;
-            r.outcome.detail = format!(
+            // The last error's reply and class stay: they say why it never went through.
+            r.status = RcptStatus::Expired;
+            r.detail = format!(
                 "delivery time expired after {attempts} attempts; last error: {}",
-                r.outcome.detail
+                r.detail
             );
-            r.status_code = "4.4.7".into();
+            r.enhanced = "4.4.7".into();
         }
     }
-    let failed: Vec<&RcptResult> = results
+    let failed: Vec<&RcptOutcome> = results
         .iter()
-        .filter(|r| matches!(r.outcome.status, RcptStatus::Bounced | RcptStatus::Expired))
+        .filter(|r| matches!(r.status, RcptStatus::Bounced | RcptStatus::Expired))
         .collect();
     // Never a bounce for a bounce: mail with the null sender gets no DSN.
     let dsn = if !failed.is_empty() && !entry.mail_from.is_empty() {
@@ -354,16 +355,16 @@ async fn record(core: &Core, entry: QueueEntry, mut results: Vec<RcptResult>) {
     let record = facteur_store::AttemptRecord {
         queue_id: entry.id,
         message_id: entry.message_id,
-        outcomes: results.iter().map(|r| r.outcome.clone()).collect(),
+        outcomes: results,
         next_attempt_at: next.unwrap_or(now),
         now,
         dsn,
     };
-    let Some(dsn_id) = record_until_stored(core, &entry, record).await else {
+    let Some(dsn_id) = record_until_stored(core, &entry, &record).await else {
         return;
     };
-    for r in &results {
-        let counter = match r.outcome.status {
+    for r in &record.outcomes {
+        let counter = match r.status {
             RcptStatus::Sent => &core.metrics.deliveries_sent_total,
             RcptStatus::Bounced => &core.metrics.deliveries_bounced_total,
             RcptStatus::Expired => &core.metrics.deliveries_expired_total,
@@ -373,10 +374,10 @@ async fn record(core: &Core, entry: QueueEntry, mut results: Vec<RcptResult>) {
         // One line per attempt would drown the log under load (a next hop down defers every
         // recipient again and again): failures that end a recipient are INFO, the rest DEBUG,
         // and `summaries` writes what happened each minute.
-        if matches!(r.outcome.status, RcptStatus::Bounced | RcptStatus::Expired) {
-            tracing::info!(msg_id = entry.message_id, rcpt = %r.outcome.address, status = r.outcome.status.as_str(), detail = %r.outcome.detail, "delivery failed");
+        if matches!(r.status, RcptStatus::Bounced | RcptStatus::Expired) {
+            tracing::info!(msg_id = entry.message_id, rcpt = %r.address, status = r.status.as_str(), detail = %r.detail, "delivery failed");
         } else {
-            tracing::debug!(msg_id = entry.message_id, rcpt = %r.outcome.address, status = r.outcome.status.as_str(), detail = %r.outcome.detail, "delivery attempt");
+            tracing::debug!(msg_id = entry.message_id, rcpt = %r.address, status = r.status.as_str(), detail = %r.detail, "delivery attempt");
         }
     }
     if let Some(id) = dsn_id {
@@ -392,7 +393,7 @@ async fn record(core: &Core, entry: QueueEntry, mut results: Vec<RcptResult>) {
 async fn record_until_stored(
     core: &Core,
     entry: &QueueEntry,
-    record: facteur_store::AttemptRecord,
+    record: &facteur_store::AttemptRecord,
 ) -> Option<Option<i64>> {
     let give_up =
         tokio::time::Instant::now() + core.cfg.lease.saturating_sub(Duration::from_secs(5));
@@ -469,17 +470,17 @@ fn dsn_message(
     core: &Core,
     entry: &QueueEntry,
     body: &[u8],
-    failed: &[&RcptResult],
+    failed: &[&RcptOutcome],
     now: i64,
 ) -> Submission {
     let recipients = failed
         .iter()
         .map(|r| DsnRecipient {
-            address: r.outcome.address.clone(),
+            address: r.address.clone(),
             action: DsnAction::Failed,
-            status: r.status_code.clone(),
-            remote_mta: r.remote.clone(),
-            diagnostic: r.outcome.detail.clone(),
+            status: r.enhanced.clone(),
+            remote_mta: r.remote.as_ref().map(|reply| reply.host.clone()),
+            diagnostic: r.detail.clone(),
         })
         .collect();
     let original = Original {

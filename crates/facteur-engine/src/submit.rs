@@ -264,7 +264,12 @@ impl Core {
     pub async fn submit(&self, submission: Submission) -> Result<Accepted, SubmitError> {
         let sandbox = submission.sandbox;
         let prepared = self.prepare(submission).await?;
-        let blocked = prepared.message.meta.blocked.clone();
+        let blocked = prepared
+            .message
+            .meta
+            .blocked
+            .as_ref()
+            .map(|b| b.reason.clone());
         if sandbox {
             return Ok(Accepted {
                 receipt: SpoolReceipt {

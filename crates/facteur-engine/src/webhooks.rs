@@ -9,99 +9,30 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use facteur_mailjet::events::{EventFacts, payload};
 use facteur_store::webhooks::{EventRow, NewCall, Webhook, WebhookCall};
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::sync::watch;
 
 use crate::core::Core;
-use crate::render::TEMPLATE_ERROR;
 use crate::time::now_ms;
 
-/// Mailjet's `error_related_to` and `error` for a failure's detail (remote reply or reason).
-pub fn classify(detail: &str) -> (&'static str, &'static str) {
-    let d = detail.to_ascii_lowercase();
-    let has = |words: &[&str]| words.iter().any(|w| d.contains(w));
-    if d.starts_with(TEMPLATE_ERROR) {
-        ("content", TEMPLATE_ERROR)
-    } else if has(&[
-        "5.1.1",
-        "user unknown",
-        "no such user",
-        "unknown user",
-        "does not exist here",
-        "recipient rejected",
-        "mailbox unavailable",
-    ]) {
-        ("recipient", "user unknown")
-    } else if has(&["5.2.2", "quota", "mailbox full", "over limit"]) {
-        ("recipient", "quota exceeded")
-    } else if has(&["5.2.1", "disabled", "inactive"]) {
-        ("recipient", "mailbox inactive")
-    } else if has(&["null mx", "accepts no mail", "5.1.10"]) {
-        ("domain", "no mail host")
-    } else if has(&["5.1.2", "does not exist", "nxdomain", "domain not found"]) {
-        ("domain", "invalid domain")
-    } else if has(&["greylist", "try again later"]) {
-        ("domain", "greylisted")
-    } else if has(&["5.7.1", "relay", "access denied"]) {
-        ("domain", "relay/access denied")
-    } else if has(&["spam", "blocked", "blacklist", "blocklist"]) {
-        ("spam", "content blocked")
-    } else if has(&["expired", "timeout", "timed out", "connect", "4.4."]) {
-        ("system", "connection issue")
-    } else {
-        ("system", "protocol issue")
-    }
-}
-
-/// The Mailjet event type and payload of a stored event, if it is one webhooks carry.
+/// The Mailjet event type and payload of a stored event, if it is one webhooks carry
+/// ([`facteur_mailjet::events`] has the names and shapes).
 pub fn event_payload(e: &EventRow) -> Option<(&'static str, Value)> {
-    let mut v = json!({
-        "time": e.at / 1000,
-        "MessageID": e.recipient_id.unwrap_or(0),
-        "Message_GUID": e.uuid,
-        "email": e.address,
-        "mj_campaign_id": 0,
-        "mj_contact_id": 0,
-        "customcampaign": e.campaign,
-        "CustomID": e.custom_id,
-        "Payload": e.event_payload,
-    });
-    let kind = match e.kind.as_str() {
-        "sent" => {
-            v["mj_message_id"] = json!(e.recipient_id.unwrap_or(0).to_string());
-            // Details read `<host> said: 250 …`: Mailjet's smtp_reply is the reply alone.
-            let reply = e
-                .detail
-                .split_once(" said: ")
-                .map_or(e.detail.as_str(), |(_, r)| r);
-            v["smtp_reply"] = json!(format!("sent ({reply})"));
-            "sent"
-        }
-        "bounced" | "expired" => {
-            let (related, error) = classify(&e.detail);
-            v["blocked"] = json!(false);
-            v["hard_bounce"] = json!(e.kind == "bounced");
-            v["error_related_to"] = json!(related);
-            v["error"] = json!(error);
-            v["comment"] = json!(e.detail);
-            "bounce"
-        }
-        "blocked" => {
-            let (related, error) = if e.detail.starts_with(TEMPLATE_ERROR) {
-                ("content", TEMPLATE_ERROR)
-            } else {
-                ("mailjet", "preblocked")
-            };
-            v["error_related_to"] = json!(related);
-            v["error"] = json!(error);
-            v["comment"] = json!(e.detail);
-            "blocked"
-        }
-        _ => return None,
-    };
-    v["event"] = json!(kind);
-    Some((kind, v))
+    payload(&EventFacts {
+        kind: e.kind,
+        at: e.at,
+        recipient_id: e.recipient_id.unwrap_or(0),
+        uuid: &e.uuid,
+        address: &e.address,
+        custom_id: &e.custom_id,
+        event_payload: &e.event_payload,
+        campaign: &e.campaign,
+        detail: &e.detail,
+        reply: e.reply.as_deref(),
+        class: e.class,
+    })
 }
 
 /// The calls for a batch of events: for each account's hook of the event's type (its backup
@@ -412,13 +343,16 @@ async fn make_call(core: &Core, client: &reqwest::Client, call: WebhookCall) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use facteur_store::{BounceClass, EventKind};
 
-    fn event(kind: &str, detail: &str, at: i64) -> EventRow {
+    fn event(kind: EventKind, class: Option<BounceClass>, at: i64) -> EventRow {
         EventRow {
             id: at,
             at,
-            kind: kind.into(),
-            detail: detail.into(),
+            kind,
+            detail: "mx said: 250 2.0.0 OK queued".into(),
+            reply: Some("250 2.0.0 OK queued".into()),
+            class,
             account_id: Some(1),
             message_id: 10,
             recipient_id: Some(77),
@@ -443,40 +377,26 @@ mod tests {
         }
     }
 
+    /// A stored event's columns reach the payload (the shapes are tested in facteur-mailjet).
     #[test]
-    fn payloads_have_mailjet_fields() {
-        let (kind, v) = event_payload(&event("sent", "250 2.0.0 OK queued", 5000)).unwrap();
+    fn payloads_come_from_the_columns() {
+        let (kind, v) = event_payload(&event(EventKind::Sent, None, 5000)).unwrap();
         assert_eq!(kind, "sent");
-        assert_eq!(v["event"], "sent");
-        assert_eq!(v["time"], 5);
         assert_eq!(v["MessageID"], 77);
-        assert_eq!(v["Message_GUID"], "u-1");
-        assert_eq!(v["CustomID"], "c1");
-        assert_eq!(v["Payload"], "p");
-        assert_eq!(v["customcampaign"], "spring");
         assert_eq!(v["smtp_reply"], "sent (250 2.0.0 OK queued)");
-        let (kind, v) = event_payload(&event("bounced", "550 5.1.1 user unknown", 1)).unwrap();
+        let bounced = event(EventKind::Bounced, Some(BounceClass::UserUnknown), 1);
+        let (kind, v) = event_payload(&bounced).unwrap();
         assert_eq!(kind, "bounce");
-        assert_eq!(v["hard_bounce"], true);
-        assert_eq!(v["error_related_to"], "recipient");
         assert_eq!(v["error"], "user unknown");
-        let (_, v) = event_payload(&event("expired", "delivery time expired", 1)).unwrap();
-        assert_eq!(v["hard_bounce"], false);
-        let (kind, v) =
-            event_payload(&event("blocked", "error in template language: x", 1)).unwrap();
-        assert_eq!(kind, "blocked");
-        assert_eq!(v["error_related_to"], "content");
-        assert_eq!(v["error"], "error in template language");
-        assert!(event_payload(&event("queued", "", 1)).is_none());
-        assert!(event_payload(&event("deferred", "451", 1)).is_none());
+        assert!(event_payload(&event(EventKind::Deferred, None, 1)).is_none());
     }
 
     #[test]
     fn calls_by_version_and_backup() {
         let events = [
-            event("sent", "250", 1),
-            event("sent", "250", 2),
-            event("bounced", "550 5.1.1", 3),
+            event(EventKind::Sent, None, 1),
+            event(EventKind::Sent, None, 2),
+            event(EventKind::Bounced, Some(BounceClass::UserUnknown), 3),
         ];
         let hooks = [
             hook(1, "sent", 2, false, "alive"),
@@ -565,26 +485,6 @@ mod tests {
         assert_eq!(
             signature("Jefe", "what do ya want for nothing?"),
             "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
-        );
-    }
-
-    #[test]
-    fn classification() {
-        assert_eq!(
-            classify("550 5.2.2 mailbox full"),
-            ("recipient", "quota exceeded")
-        );
-        assert_eq!(
-            classify("domain x.test accepts no mail (null MX, RFC 7505)"),
-            ("domain", "no mail host")
-        );
-        assert_eq!(
-            classify("domain x.test does not exist"),
-            ("domain", "invalid domain")
-        );
-        assert_eq!(
-            classify("554 5.7.1 rejected as spam"),
-            ("domain", "relay/access denied")
         );
     }
 }

@@ -5,6 +5,7 @@ pub mod compose;
 pub mod dsn;
 pub mod headers;
 pub mod limits;
+pub mod outcome;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 

@@ -7,7 +7,10 @@
 use sqlx::any::AnyArguments;
 use sqlx::query::Query;
 
-use crate::{AttemptRecord, Error, IdGen, NewMessage, Result, SpoolReceipt, domain_of};
+use crate::{
+    AttemptRecord, BounceClass, Error, EventKind, IdGen, NewMessage, RcptOutcome, RcptStatus,
+    Result, SpoolReceipt, domain_of,
+};
 
 /// Rows per statement: far below both databases' parameter limits.
 const CHUNK: usize = 100;
@@ -86,9 +89,9 @@ impl Batch {
             message_id,
             recipients: Vec::with_capacity(m.recipients.len()),
         };
-        let (status, detail) = match &m.meta.blocked {
-            Some(reason) => ("blocked", reason.as_str()),
-            None => ("queued", ""),
+        let (status, detail, class) = match &m.meta.blocked {
+            Some(b) => (RcptStatus::Blocked, b.reason.as_str(), Some(b.class)),
+            None => (RcptStatus::Queued, "", None),
         };
         for rcpt in &m.recipients {
             let domain = domain_of(rcpt);
@@ -122,13 +125,13 @@ impl Batch {
                 Val::I64(message_id),
                 Val::I64(queue_id),
                 Val::Text(rcpt.clone()),
-                Val::Text(status.into()),
+                Val::Text(status.as_str().into()),
                 Val::OptText((!detail.is_empty()).then(|| detail.to_string())),
                 Val::I64(m.now),
                 Val::Text(uuid.clone()),
             ]);
             receipt.recipients.push((rcpt_id, uuid));
-            self.event(m.now, message_id, rcpt, status, detail);
+            self.event(m.now, message_id, rcpt, status.event(), detail, None, class);
         }
         Ok(receipt)
     }
@@ -147,8 +150,10 @@ impl Batch {
                 r.now,
                 r.message_id,
                 &o.address,
-                o.status.as_str(),
+                o.status.event(),
                 &o.detail,
+                Some(o),
+                o.class,
             );
         }
         if r.outcomes.iter().any(|o| !o.status.is_final()) {
@@ -159,13 +164,34 @@ impl Batch {
         }
     }
 
-    fn event(&mut self, at: i64, message_id: i64, recipient: &str, kind: &str, detail: &str) {
+    /// One event row, with the outcome's structured columns when it comes from an attempt.
+    #[allow(clippy::too_many_arguments)]
+    fn event(
+        &mut self,
+        at: i64,
+        message_id: i64,
+        recipient: &str,
+        kind: EventKind,
+        detail: &str,
+        outcome: Option<&RcptOutcome>,
+        class: Option<BounceClass>,
+    ) {
+        let remote = outcome.and_then(|o| o.remote.as_ref());
         self.events.push(vec![
             Val::I64(at),
             Val::I64(message_id),
             Val::OptText(Some(recipient.to_string())),
-            Val::Text(kind.to_string()),
+            Val::Text(kind.as_str().to_string()),
             Val::Text(detail.to_string()),
+            Val::OptI64(remote.map(|r| i64::from(r.code))),
+            Val::OptText(
+                outcome
+                    .map(|o| o.enhanced.clone())
+                    .filter(|e| !e.is_empty()),
+            ),
+            Val::OptText(remote.map(|r| r.line.clone())),
+            Val::OptText(remote.map(|r| r.host.clone())),
+            Val::OptText(class.map(|c| c.as_str().to_string())),
         ]);
     }
 
@@ -191,7 +217,7 @@ impl Batch {
         .await?;
         insert(
             tx,
-            "events (at, message_id, recipient, kind, detail)",
+            "events (at, message_id, recipient, kind, detail, reply_code, enhanced_code, reply, remote_host, bounce_class)",
             self.events,
         )
         .await?;

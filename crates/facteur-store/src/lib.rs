@@ -24,6 +24,7 @@ use std::time::Duration;
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
 
+pub use facteur_message::outcome::{BounceClass, EventKind};
 pub use ids::IdGen;
 pub use spool::GroupCommit;
 
@@ -31,8 +32,12 @@ pub use spool::GroupCommit;
 pub enum Error {
     #[error("not found")]
     NotFound,
+    /// Bad input: the request cannot be done as given.
     #[error("{0}")]
     Invalid(String),
+    /// Bad input: it would duplicate what exists.
+    #[error("{0}")]
+    Conflict(String),
     /// The database could not be reached or could not write (disk full, read-only, restarted);
     /// callers answer with a temporary failure (SMTP 451 4.3.0, HTTP 503) and nothing is lost:
     /// a write that reports this did not commit.
@@ -72,7 +77,7 @@ pub struct MessageMeta {
     pub subject: String,
     /// Set when the message must not be delivered (e.g. an error in the template language):
     /// every recipient is recorded `blocked` with this reason and no queue row is made.
-    pub blocked: Option<String>,
+    pub blocked: Option<Blocked>,
 }
 
 /// A message to spool: the body is stored once, one queue row per recipient domain.
@@ -124,6 +129,27 @@ impl RcptStatus {
     }
 }
 
+impl RcptStatus {
+    /// The event that records a move to this state.
+    pub fn event(self) -> EventKind {
+        match self {
+            RcptStatus::Queued => EventKind::Queued,
+            RcptStatus::Deferred => EventKind::Deferred,
+            RcptStatus::Sent => EventKind::Sent,
+            RcptStatus::Bounced => EventKind::Bounced,
+            RcptStatus::Expired => EventKind::Expired,
+            RcptStatus::Deleted => EventKind::Deleted,
+            RcptStatus::Blocked => EventKind::Blocked,
+        }
+    }
+}
+
+/// An event kind read from the database.
+pub(crate) fn event_kind(s: &str) -> Result<EventKind> {
+    EventKind::parse(s)
+        .ok_or_else(|| Error::Unavailable(format!("unknown event kind {s:?} in the database")))
+}
+
 impl FromStr for RcptStatus {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self> {
@@ -135,7 +161,12 @@ impl FromStr for RcptStatus {
             "expired" => RcptStatus::Expired,
             "deleted" => RcptStatus::Deleted,
             "blocked" => RcptStatus::Blocked,
-            other => return Err(Error::Invalid(format!("unknown recipient status {other}"))),
+            // Only Facteur writes these: another value is a damaged row, not bad input.
+            other => {
+                return Err(Error::Unavailable(format!(
+                    "unknown recipient status {other:?} in the database"
+                )));
+            }
         })
     }
 }
@@ -172,7 +203,7 @@ pub struct Event {
     pub at: i64,
     pub message_id: i64,
     pub recipient: Option<String>,
-    pub kind: String,
+    pub kind: EventKind,
     pub detail: String,
 }
 
@@ -189,14 +220,60 @@ pub struct MessageInfo {
     pub events: Vec<Event>,
 }
 
-/// The result of one delivery attempt for one recipient.
+/// Why a message is not delivered, and the class of that reason (its events' bounce class).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Blocked {
+    pub class: BounceClass,
+    pub reason: String,
+}
+
+/// The reply of a remote server that decided a recipient's outcome.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteReply {
+    /// The host that answered.
+    pub host: String,
+    pub code: u16,
+    /// The reply on one line, as the server wrote it (`550 5.1.1 no such user`).
+    pub line: String,
+}
+
+/// The result of one delivery attempt for one recipient, computed once where the reply was
+/// read: recorded in the recipient's row and its event's columns.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RcptOutcome {
     pub recipient_id: i64,
     pub address: String,
     pub status: RcptStatus,
-    /// The remote reply or the reason, recorded in the event.
+    /// What happened, for people (events, DSN diagnostics, `queue show`).
     pub detail: String,
+    /// The enhanced status code (`5.1.1`): the server's, or Facteur's for its own decision.
+    pub enhanced: String,
+    /// The server's reply, when one decided it.
+    pub remote: Option<RemoteReply>,
+    /// Why it failed; `None` when it did not.
+    pub class: Option<BounceClass>,
+}
+
+impl RcptOutcome {
+    /// An outcome Facteur decided without a server's reply.
+    pub fn local(
+        recipient_id: i64,
+        address: &str,
+        status: RcptStatus,
+        enhanced: &str,
+        class: Option<BounceClass>,
+        detail: impl Into<String>,
+    ) -> RcptOutcome {
+        RcptOutcome {
+            recipient_id,
+            address: address.to_string(),
+            status,
+            detail: detail.into(),
+            enhanced: enhanced.to_string(),
+            remote: None,
+            class,
+        }
+    }
 }
 
 /// The outcome of one delivery attempt for one queue row, to be recorded.
@@ -355,7 +432,7 @@ impl Store {
                 && !dir.as_os_str().is_empty()
             {
                 std::fs::create_dir_all(dir).map_err(|e| {
-                    Error::Invalid(format!(
+                    Error::Unavailable(format!(
                         "cannot create data directory {}: {e}",
                         dir.display()
                     ))
@@ -888,7 +965,7 @@ impl Store {
                     at: r.try_get("at")?,
                     message_id: r.try_get("message_id")?,
                     recipient: r.try_get("recipient")?,
-                    kind: r.try_get("kind")?,
+                    kind: event_kind(&r.try_get::<String, _>("kind")?)?,
                     detail: r.try_get("detail")?,
                 })
             })

@@ -140,6 +140,15 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "health probe: a row /healthz writes to prove the store can write",
         "CREATE TABLE health_probe (name TEXT PRIMARY KEY, at BIGINT NOT NULL);",
     ),
+    (
+        5,
+        "structured outcomes: the reply that decided an event, its host and bounce class",
+        "ALTER TABLE events ADD COLUMN reply_code BIGINT;
+    ALTER TABLE events ADD COLUMN enhanced_code TEXT;
+    ALTER TABLE events ADD COLUMN reply TEXT;
+    ALTER TABLE events ADD COLUMN remote_host TEXT;
+    ALTER TABLE events ADD COLUMN bounce_class TEXT;",
+    ),
 ];
 
 /// The migration's SQL for a backend: BLOB is BYTEA and AUTOINCREMENT keys are identities on

@@ -8,7 +8,7 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use crate::{Backend, Error, Result, Store};
+use crate::{Backend, BounceClass, Error, EventKind, Result, Store};
 
 /// The event types a URL can subscribe to (Mailjet's names).
 pub const EVENT_TYPES: [&str; 7] = [
@@ -44,8 +44,11 @@ pub struct WebhookChange {
 pub struct EventRow {
     pub id: i64,
     pub at: i64,
-    pub kind: String,
+    pub kind: EventKind,
     pub detail: String,
+    /// The remote reply line that decided it, if one did.
+    pub reply: Option<String>,
+    pub class: Option<BounceClass>,
     pub account_id: Option<i64>,
     pub message_id: i64,
     /// The recipient's id and UUID (Mailjet's MessageID and Message_GUID).
@@ -128,8 +131,8 @@ impl Store {
             .iter()
             .any(|h| h.event_type == event_type && h.is_backup == is_backup)
         {
-            return Err(Error::Invalid(format!(
-                "A {}callback URL for EventType \"{event_type}\" already exists: change it with PUT",
+            return Err(Error::Conflict(format!(
+                "A {}callback URL for EventType \"{event_type}\" already exists",
                 if is_backup { "backup " } else { "" }
             )));
         }
@@ -200,7 +203,7 @@ impl Store {
                 .iter()
                 .any(|h| h.id != id && h.event_type == event_type && h.is_backup == is_backup)
         {
-            return Err(Error::Invalid(format!(
+            return Err(Error::Conflict(format!(
                 "A callback URL for EventType \"{event_type}\" already exists"
             )));
         }
@@ -274,6 +277,7 @@ impl Store {
         .collect::<Result<Vec<_>>>()?;
         let rows = sqlx::query(
             "SELECT e.id AS id, e.at AS at, e.kind AS kind, e.detail AS detail,
+                    e.reply AS reply, e.bounce_class AS bounce_class,
                     e.message_id AS message_id, COALESCE(e.recipient, '') AS address,
                     m.account_id AS account_id, m.custom_id AS custom_id,
                     m.event_payload AS event_payload, m.campaign AS campaign,
@@ -295,8 +299,13 @@ impl Store {
             events.push(EventRow {
                 id: r.try_get("id")?,
                 at,
-                kind: r.try_get("kind")?,
+                kind: crate::event_kind(&r.try_get::<String, _>("kind")?)?,
                 detail: r.try_get("detail")?,
+                reply: r.try_get("reply")?,
+                class: r
+                    .try_get::<Option<String>, _>("bounce_class")?
+                    .as_deref()
+                    .and_then(BounceClass::parse),
                 account_id: r.try_get("account_id")?,
                 message_id: r.try_get("message_id")?,
                 recipient_id: r.try_get("recipient_id")?,

@@ -129,18 +129,22 @@ async fn attempts_defer_then_finish() {
             .unwrap()
             .remove(0);
         let outcomes = vec![
-            RcptOutcome {
-                recipient_id: entry.recipients[0].id,
-                address: "a@x.test".into(),
-                status: RcptStatus::Sent,
-                detail: "250 ok".into(),
-            },
-            RcptOutcome {
-                recipient_id: entry.recipients[1].id,
-                address: "b@x.test".into(),
-                status: RcptStatus::Deferred,
-                detail: "451 later".into(),
-            },
+            RcptOutcome::local(
+                entry.recipients[0].id,
+                "a@x.test",
+                RcptStatus::Sent,
+                "",
+                None,
+                "250 ok",
+            ),
+            RcptOutcome::local(
+                entry.recipients[1].id,
+                "b@x.test",
+                RcptStatus::Deferred,
+                "",
+                None,
+                "451 later",
+            ),
         ];
         store
             .record_attempt(&entry, &outcomes, T0 + 300_000, T0 + 1)
@@ -170,12 +174,14 @@ async fn attempts_defer_then_finish() {
             1,
             "only the deferred recipient is retried"
         );
-        let done = vec![RcptOutcome {
-            recipient_id: again.recipients[0].id,
-            address: "b@x.test".into(),
-            status: RcptStatus::Bounced,
-            detail: "550 no".into(),
-        }];
+        let done = vec![RcptOutcome::local(
+            again.recipients[0].id,
+            "b@x.test",
+            RcptStatus::Bounced,
+            "",
+            None,
+            "550 no",
+        )];
         store
             .record_attempt(&again, &done, 0, T0 + 300_001)
             .await
@@ -197,12 +203,14 @@ async fn retry_and_delete() {
             .await
             .unwrap()
             .remove(0);
-        let deferred = vec![RcptOutcome {
-            recipient_id: entry.recipients[0].id,
-            address: "a@x.test".into(),
-            status: RcptStatus::Deferred,
-            detail: "421".into(),
-        }];
+        let deferred = vec![RcptOutcome::local(
+            entry.recipients[0].id,
+            "a@x.test",
+            RcptStatus::Deferred,
+            "",
+            None,
+            "421",
+        )];
         store
             .record_attempt(&entry, &deferred, T0 + 3_600_000, T0)
             .await
@@ -221,7 +229,7 @@ async fn retry_and_delete() {
         assert!(store.retry_now(id, T0).await.is_err());
         let info = store.message(id).await.unwrap();
         assert_eq!(info.recipients[0].status, RcptStatus::Deleted);
-        assert_eq!(info.events.last().unwrap().kind, "deleted");
+        assert_eq!(info.events.last().unwrap().kind.as_str(), "deleted");
     }
 }
 
@@ -340,12 +348,14 @@ async fn a_dsn_commits_with_its_outcomes() {
             WriteOp::Record(AttemptRecord {
                 queue_id: entry.id,
                 message_id: id,
-                outcomes: vec![RcptOutcome {
-                    recipient_id: entry.recipients[0].id,
-                    address: "gone@x.test".into(),
-                    status: RcptStatus::Bounced,
-                    detail: "550 no".into(),
-                }],
+                outcomes: vec![RcptOutcome::local(
+                    entry.recipients[0].id,
+                    "gone@x.test",
+                    RcptStatus::Bounced,
+                    "",
+                    None,
+                    "550 no",
+                )],
                 next_attempt_at: T0,
                 now: T0 + 1,
                 dsn: Some(dsn),
@@ -423,7 +433,10 @@ async fn blocked_messages_are_recorded_not_queued() {
     for (_db, store) in stores().await {
         let writer = GroupCommit::start(store.clone());
         let mut m = msg(&["a@x.test", "b@y.test"]);
-        m.meta.blocked = Some("error in template language: boom".into());
+        m.meta.blocked = Some(facteur_store::Blocked {
+            class: facteur_store::BounceClass::Content,
+            reason: "error in template language: boom".into(),
+        });
         m.meta.custom_id = "c-1".into();
         let receipt = writer.spool_receipt(m).await.unwrap();
         assert_eq!(receipt.recipients.len(), 2);
@@ -435,8 +448,87 @@ async fn blocked_messages_are_recorded_not_queued() {
                 .iter()
                 .all(|r| r.status == RcptStatus::Blocked)
         );
-        assert!(info.events.iter().all(|e| e.kind == "blocked"));
+        assert!(info.events.iter().all(|e| e.kind.as_str() == "blocked"));
         let (views, total) = store.message_views(0, Some("c-1"), 10, 0).await.unwrap();
         assert_eq!((views.len(), total), (0, 0), "account 0 owns nothing");
+    }
+}
+
+/// An attempt's structured outcome (reply code and line, enhanced code, remote host, bounce
+/// class) is stored with its event and read back typed, as the webhooks read it.
+#[tokio::test]
+async fn outcomes_are_stored_as_columns() {
+    use facteur_store::{BounceClass, EventKind, RemoteReply};
+    for (db, store) in stores().await {
+        let (account, _) = store.create_account("acme", T0).await.unwrap();
+        let mut m = msg(&["gone@x.test"]);
+        m.account_id = Some(account.id);
+        let id = store.spool_batch(&[m]).await.unwrap()[0];
+        let entry = store
+            .claim_due("n1", T0, 60_000, 10)
+            .await
+            .unwrap()
+            .remove(0);
+        let outcome = RcptOutcome {
+            remote: Some(RemoteReply {
+                host: "mx.x.test".into(),
+                code: 550,
+                line: "550 5.1.1 no such user".into(),
+            }),
+            class: Some(BounceClass::UserUnknown),
+            ..RcptOutcome::local(
+                entry.recipients[0].id,
+                "gone@x.test",
+                RcptStatus::Bounced,
+                "5.1.1",
+                None,
+                "mx.x.test said: 550 5.1.1 no such user",
+            )
+        };
+        store
+            .record_attempt(&entry, &[outcome], T0, T0 + 1)
+            .await
+            .unwrap();
+        let kinds: Vec<EventKind> = store
+            .events(id)
+            .await
+            .unwrap()
+            .iter()
+            .map(|e| e.kind)
+            .collect();
+        assert_eq!(
+            kinds,
+            [EventKind::Queued, EventKind::Bounced],
+            "{:?}",
+            db.backend
+        );
+        // Events are handed to the call builder only when some account has a hook.
+        store
+            .create_webhook(
+                account.id,
+                "bounce",
+                "https://hooks.example.com/x",
+                1,
+                false,
+                T0,
+            )
+            .await
+            .unwrap();
+        let mut seen = Vec::new();
+        store
+            .collect_webhook_calls(T0 + 100_000, 100, |events, _| {
+                seen.extend(events.iter().cloned());
+                Vec::new()
+            })
+            .await
+            .unwrap();
+        let bounce = seen
+            .iter()
+            .find(|e| e.kind == EventKind::Bounced)
+            .unwrap_or_else(|| panic!("{:?}: {seen:?}", db.backend));
+        assert_eq!(bounce.reply.as_deref(), Some("550 5.1.1 no such user"));
+        assert_eq!(bounce.class, Some(BounceClass::UserUnknown));
+        let queued = seen.iter().find(|e| e.kind == EventKind::Queued).unwrap();
+        assert_eq!((queued.reply.as_deref(), queued.class), (None, None));
     }
 }

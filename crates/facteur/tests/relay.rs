@@ -98,7 +98,11 @@ async fn starttls_auth_send_is_delivered_with_trace_headers() {
         "{:?}",
         info.recipients
     );
-    let sent: Vec<_> = info.events.iter().filter(|e| e.kind == "sent").collect();
+    let sent: Vec<_> = info
+        .events
+        .iter()
+        .filter(|e| e.kind.as_str() == "sent")
+        .collect();
     assert_eq!(sent.len(), 3);
     assert!(
         sent[0].detail.contains("250 2.0.0 accepted"),
@@ -293,7 +297,7 @@ async fn expiry_bounces_and_hang_is_a_timeout() {
         tempfail
             .events
             .iter()
-            .any(|e| e.kind == "deferred" && e.detail.contains("451 4.3.0")),
+            .any(|e| e.kind.as_str() == "deferred" && e.detail.contains("451 4.3.0")),
         "{tempfail:#?}"
     );
     let hang = node.running.app.store.message(b).await.unwrap();

@@ -15,22 +15,13 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use facteur_store::{QueueEntry, RcptOutcome, RcptStatus};
+use facteur_store::{BounceClass, QueueEntry, RcptOutcome, RcptStatus, RemoteReply};
 
 use client::{SmtpClient, format_reply};
 use mx::{Resolver, Route};
 
 /// How long an idle outbound connection is kept for the next message to the same host.
 const IDLE_KEEP: Duration = Duration::from_secs(30);
-
-/// One recipient's result, with what a DSN needs.
-#[derive(Debug, Clone)]
-pub struct RcptResult {
-    pub outcome: RcptOutcome,
-    /// The enhanced status code for a DSN (`5.1.1`).
-    pub status_code: String,
-    pub remote: Option<String>,
-}
 
 /// A future a [`Deliverer`] returns.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -54,7 +45,7 @@ pub trait Deliverer: Send + Sync {
     fn route<'a>(
         &'a self,
         entry: &'a QueueEntry,
-    ) -> BoxFuture<'a, Result<Destination, Vec<RcptResult>>>;
+    ) -> BoxFuture<'a, Result<Destination, Vec<RcptOutcome>>>;
 
     /// One attempt to deliver the entry's pending recipients to `to`.
     fn deliver<'a>(
@@ -62,7 +53,7 @@ pub trait Deliverer: Send + Sync {
         entry: &'a QueueEntry,
         to: &'a Destination,
         body: &'a [u8],
-    ) -> BoxFuture<'a, Vec<RcptResult>>;
+    ) -> BoxFuture<'a, Vec<RcptOutcome>>;
 }
 
 pub struct DeliverySettings {
@@ -85,7 +76,7 @@ impl Deliverer for SmtpDeliverer {
     fn route<'a>(
         &'a self,
         entry: &'a QueueEntry,
-    ) -> BoxFuture<'a, Result<Destination, Vec<RcptResult>>> {
+    ) -> BoxFuture<'a, Result<Destination, Vec<RcptOutcome>>> {
         Box::pin(self.route(entry))
     }
 
@@ -94,7 +85,7 @@ impl Deliverer for SmtpDeliverer {
         entry: &'a QueueEntry,
         to: &'a Destination,
         body: &'a [u8],
-    ) -> BoxFuture<'a, Vec<RcptResult>> {
+    ) -> BoxFuture<'a, Vec<RcptOutcome>> {
         Box::pin(self.deliver(entry, to, body))
     }
 }
@@ -129,7 +120,7 @@ impl SmtpDeliverer {
         }
     }
 
-    async fn route(&self, entry: &QueueEntry) -> Result<Destination, Vec<RcptResult>> {
+    async fn route(&self, entry: &QueueEntry) -> Result<Destination, Vec<RcptOutcome>> {
         let (hosts, port) = match &self.settings.relay_host {
             Some((host, port)) => (vec![host.clone()], *port),
             None => match self.resolver.route(&entry.domain).await {
@@ -139,7 +130,7 @@ impl SmtpDeliverer {
                         entry,
                         RcptStatus::Bounced,
                         "5.1.10",
-                        None,
+                        BounceClass::NoMailHost,
                         &format!(
                             "domain {} accepts no mail (null MX, RFC 7505)",
                             entry.domain
@@ -151,11 +142,19 @@ impl SmtpDeliverer {
                         entry,
                         RcptStatus::Bounced,
                         "5.1.2",
-                        None,
+                        BounceClass::InvalidDomain,
                         &format!("domain {} does not exist", entry.domain),
                     ));
                 }
-                Err(e) => return Err(all(entry, RcptStatus::Deferred, "4.4.3", None, &e)),
+                Err(e) => {
+                    return Err(all(
+                        entry,
+                        RcptStatus::Deferred,
+                        "4.4.3",
+                        BounceClass::Connection,
+                        &e,
+                    ));
+                }
             },
         };
         Ok(Destination {
@@ -166,7 +165,7 @@ impl SmtpDeliverer {
     }
 
     /// Tries to deliver the entry's pending recipients once.
-    async fn deliver(&self, entry: &QueueEntry, to: &Destination, body: &[u8]) -> Vec<RcptResult> {
+    async fn deliver(&self, entry: &QueueEntry, to: &Destination, body: &[u8]) -> Vec<RcptOutcome> {
         let (hosts, port) = (&to.hosts, to.port);
         let rcpts: Vec<&str> = entry
             .recipients
@@ -216,7 +215,13 @@ impl SmtpDeliverer {
                 }
             }
         }
-        all(entry, RcptStatus::Deferred, "4.4.1", None, &last_error)
+        all(
+            entry,
+            RcptStatus::Deferred,
+            "4.4.1",
+            BounceClass::Connection,
+            &last_error,
+        )
     }
 
     async fn connect(&self, host: &str, port: u16) -> Result<SmtpClient, String> {
@@ -241,44 +246,38 @@ impl SmtpDeliverer {
     }
 }
 
+/// The same outcome for every pending recipient of the entry, decided here (no reply).
 fn all(
     entry: &QueueEntry,
     status: RcptStatus,
-    code: &str,
-    remote: Option<&str>,
+    enhanced: &str,
+    class: BounceClass,
     detail: &str,
-) -> Vec<RcptResult> {
+) -> Vec<RcptOutcome> {
     entry
         .recipients
         .iter()
-        .map(|r| RcptResult {
-            outcome: RcptOutcome {
-                recipient_id: r.id,
-                address: r.address.clone(),
-                status,
-                detail: detail.to_string(),
-            },
-            status_code: code.to_string(),
-            remote: remote.map(str::to_string),
-        })
+        .map(|r| RcptOutcome::local(r.id, &r.address, status, enhanced, Some(class), detail))
         .collect()
 }
 
-fn esc_or(r: &client::Response<String>, default: &str) -> String {
+/// The reply's enhanced status code (`5.1.1`), or "" when it gave none.
+fn enhanced(r: &client::Response<String>) -> String {
     if r.esc[0] != 0 {
         format!("{}.{}.{}", r.esc[0], r.esc[1], r.esc[2])
     } else {
-        default.to_string()
+        String::new()
     }
 }
 
 /// Each recipient's outcome from the reply that decided it (its RCPT reply, or the MAIL, DATA
-/// or end-of-data reply that applies to it; made up here when nothing was sent).
+/// or end-of-data reply that applies to it; made up here when nothing was sent), with its
+/// bounce class: the one place a reply is read.
 fn interpret(
     entry: &QueueEntry,
     remote: &str,
     result: &client::TransactionResult,
-) -> Vec<RcptResult> {
+) -> Vec<RcptOutcome> {
     entry
         .recipients
         .iter()
@@ -289,20 +288,32 @@ fn interpret(
                 client::Verdict::Bounced => (RcptStatus::Bounced, "5.0.0"),
                 client::Verdict::Deferred => (RcptStatus::Deferred, "4.0.0"),
             };
-            let detail = if decided.phase == client::Phase::Local {
-                format!("not sent to {remote}: {}", format_reply(&decided.reply))
-            } else {
-                format!("{remote} said: {}", format_reply(&decided.reply))
-            };
-            RcptResult {
-                outcome: RcptOutcome {
-                    recipient_id: rcpt.id,
-                    address: rcpt.address.clone(),
-                    status,
-                    detail,
+            let reply = &decided.reply;
+            let line = format_reply(reply);
+            let given = enhanced(reply);
+            let class = (status != RcptStatus::Sent)
+                .then(|| BounceClass::of_reply(reply.code, &given, &reply.message));
+            let local = decided.phase == client::Phase::Local;
+            RcptOutcome {
+                recipient_id: rcpt.id,
+                address: rcpt.address.clone(),
+                status,
+                detail: if local {
+                    format!("not sent to {remote}: {line}")
+                } else {
+                    format!("{remote} said: {line}")
                 },
-                status_code: esc_or(&decided.reply, default),
-                remote: Some(remote.to_string()),
+                enhanced: if given.is_empty() {
+                    default.to_string()
+                } else {
+                    given
+                },
+                remote: (!local).then(|| RemoteReply {
+                    host: remote.to_string(),
+                    code: reply.code,
+                    line,
+                }),
+                class,
             }
         })
         .collect()

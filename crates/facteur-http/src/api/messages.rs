@@ -26,15 +26,6 @@ pub fn mailjet_status(s: RcptStatus) -> &'static str {
     }
 }
 
-/// Mailjet's event type for one of Facteur's event kinds.
-pub fn mailjet_event(kind: &str) -> &str {
-    match kind {
-        "bounced" | "expired" => "bounce",
-        "deleted" => "blocked",
-        other => other,
-    }
-}
-
 fn message_json(m: &MessageView) -> Value {
     json!({
         "ID": m.id,
@@ -117,8 +108,8 @@ pub(crate) async fn history(
         .map(|e| {
             json!({
                 "EventAt": e.at / 1000,
-                "EventType": mailjet_event(&e.kind),
-                "State": e.kind,
+                "EventType": facteur_mailjet::events::history_name(e.kind),
+                "State": e.kind.as_str(),
                 "Comment": e.detail,
                 "Useragent": "",
                 "UseragentID": 0,

@@ -98,7 +98,9 @@ impl From<facteur_store::Error> for ApiError {
     fn from(e: facteur_store::Error) -> Self {
         match e {
             facteur_store::Error::NotFound => ApiError::not_found(),
-            facteur_store::Error::Invalid(m) => ApiError::bad_request(m),
+            facteur_store::Error::Invalid(m) | facteur_store::Error::Conflict(m) => {
+                ApiError::bad_request(m)
+            }
             facteur_store::Error::Unavailable(e) => {
                 tracing::error!(error = %e, "store unavailable");
                 ApiError::new(

@@ -119,7 +119,13 @@ pub(crate) async fn create(
             c.is_backup.unwrap_or(false),
             now_ms(),
         )
-        .await?;
+        .await
+        .map_err(|e| match e {
+            facteur_store::Error::Conflict(m) => {
+                ApiError::bad_request(format!("{m}: change it with PUT"))
+            }
+            other => other.into(),
+        })?;
     let secret = app.store.signing_secret(account.id).await?;
     Ok((
         StatusCode::CREATED,

@@ -402,7 +402,7 @@ async fn queue(command: QueueCommand) -> anyhow::Result<ExitCode> {
                     "created_at": info.created_at,
                     "recipients": info.recipients.iter().map(|r| serde_json::json!({"address": r.address, "status": r.status.as_str(), "last_reply": r.last_reply, "updated_at": r.updated_at})).collect::<Vec<_>>(),
                     "queue": info.queue.iter().map(|(d, a, n)| serde_json::json!({"domain": d, "attempts": a, "next_attempt_at": n})).collect::<Vec<_>>(),
-                    "events": info.events.iter().map(|e| serde_json::json!({"at": e.at, "recipient": e.recipient, "event": e.kind, "detail": e.detail})).collect::<Vec<_>>(),
+                    "events": info.events.iter().map(|e| serde_json::json!({"at": e.at, "recipient": e.recipient, "event": e.kind.as_str(), "detail": e.detail})).collect::<Vec<_>>(),
                 });
                 println!("{v}");
             } else {
@@ -433,7 +433,7 @@ async fn queue(command: QueueCommand) -> anyhow::Result<ExitCode> {
                     println!(
                         "  {}  {:<9} {:<40} {}",
                         fmt_time(e.at),
-                        e.kind,
+                        e.kind.as_str(),
                         e.recipient.as_deref().unwrap_or(""),
                         e.detail
                     );
