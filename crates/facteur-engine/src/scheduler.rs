@@ -59,15 +59,28 @@ impl Site {
 
 /// What a task of the loop is doing, known by its id even when it panics.
 enum Task {
+    /// Leasing due rows.
+    Claiming,
     /// Finding a row's destination.
     Routing,
     /// An attempt to this site.
     Delivering(String),
 }
 
-/// What a routing task found: the row's destination, or nothing (it was recorded: no route,
-/// expired).
-type Routed = Option<(Box<QueueEntry>, Destination, Instant)>;
+/// What a task of the loop hands back.
+enum Output {
+    /// The rows leased (with when), or why the queue could not be read; with no row, when the
+    /// next one is due.
+    Claimed(
+        Result<Vec<QueueEntry>, facteur_store::Error>,
+        Instant,
+        Option<i64>,
+    ),
+    /// A row's destination, or nothing when it was recorded already (no route, expired).
+    Routed(Option<(Box<QueueEntry>, Destination, Instant)>),
+    /// An attempt ended (and was recorded).
+    Delivered,
+}
 
 /// The delivery loop: claims due rows, finds each one's destination, and runs attempts from
 /// per-destination ready queues, at most `destination_concurrency` per destination and
@@ -92,9 +105,15 @@ pub async fn run(
     let mut routing = 0usize;
     // Tasks belong to this loop: if it is aborted, so are they (their rows' leases then
     // expire and another node, or this one after a restart, takes them over).
-    let mut tasks: JoinSet<Routed> = JoinSet::new();
+    let mut tasks: JoinSet<Output> = JoinSet::new();
     let mut running: HashMap<tokio::task::Id, Task> = HashMap::new();
     let mut claim_again = true;
+    // One claim at a time, run beside the attempts (a claim is a write: waiting for it here
+    // would hold up every start behind a commit).
+    let mut claiming = false;
+    // Claims wait until a useful number of rows fits, so that a busy queue is leased in
+    // batches rather than a commit per finished attempt.
+    let claim_at_least = (workers / 4).clamp(1, CLAIM_BATCH);
     // When to look at the queue again if nothing wakes the loop first.
     let mut next_look = tokio::time::Instant::now() + IDLE_POLL;
     loop {
@@ -129,7 +148,7 @@ pub async fn run(
                 let (core, deliverer) = (core.clone(), deliverer.clone());
                 let task = tasks.spawn(async move {
                     deliver(&core, deliverer, entry, to).await;
-                    None
+                    Output::Delivered
                 });
                 running.insert(task.id(), Task::Delivering(key.clone()));
             }
@@ -165,47 +184,29 @@ pub async fn run(
             .saturating_sub(active + routing + waiting)
             .min((workers * 2).saturating_sub(held - parked))
             .min(CLAIM_BATCH);
-        if claim_again && room > 0 {
+        // While rows wait in memory, claim only once a batch fits; with none waiting, claim
+        // whatever fits.
+        if claim_again && !claiming && room > 0 && (room >= claim_at_least || waiting == 0) {
             claim_again = false;
-            let now = now_ms();
-            match core
-                .writer
-                .claim(&core.node_id, now, lease_ms, room as i64)
-                .await
-            {
-                Ok(entries) if !entries.is_empty() => {
-                    claim_again = true;
-                    held += entries.len();
-                    routing += entries.len();
-                    let claimed = Instant::now();
-                    for entry in entries {
-                        let (core, deliverer) = (core.clone(), deliverer.clone());
-                        let task = tasks
-                            .spawn(async move { route(&core, deliverer, entry, claimed).await });
-                        running.insert(task.id(), Task::Routing);
-                    }
-                    continue;
-                }
-                // Nothing due: sleep until the next row is (or a wake-up comes first).
-                Ok(_) => {
-                    let wait = match core.store.next_due().await {
-                        Ok(Some(at)) => Duration::from_millis(
-                            (at - now).clamp(5, IDLE_POLL.as_millis() as i64) as u64,
-                        ),
-                        _ => IDLE_POLL,
-                    };
-                    next_look = tokio::time::Instant::now() + wait;
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "cannot read the queue; retrying");
-                    next_look = tokio::time::Instant::now() + Duration::from_secs(1);
-                }
-            }
+            claiming = true;
+            let core = core.clone();
+            let task = tasks.spawn(async move {
+                let claimed = core
+                    .writer
+                    .claim(&core.node_id, now_ms(), lease_ms, room as i64)
+                    .await;
+                let next_due = match &claimed {
+                    Ok(rows) if rows.is_empty() => core.store.next_due().await.ok().flatten(),
+                    _ => None,
+                };
+                Output::Claimed(claimed, Instant::now(), next_due)
+            });
+            running.insert(task.id(), Task::Claiming);
         }
         tokio::select! {
             done = tasks.join_next_with_id(), if !tasks.is_empty() => {
-                let (id, routed) = match done {
-                    Some(Ok((id, routed))) => (id, routed),
+                let (id, output) = match done {
+                    Some(Ok((id, output))) => (id, Some(output)),
                     // A task panicked (a bug): its row's lease expires and it is tried again.
                     Some(Err(e)) => {
                         tracing::error!(error = %e, "delivery task failed");
@@ -213,11 +214,43 @@ pub async fn run(
                     }
                     None => continue,
                 };
-                match running.remove(&id) {
-                    Some(Task::Routing) => {
+                match (running.remove(&id), output) {
+                    (Some(Task::Claiming), output) => {
+                        claiming = false;
+                        match output {
+                            Some(Output::Claimed(Ok(entries), claimed, _)) if !entries.is_empty() => {
+                                claim_again = true;
+                                held += entries.len();
+                                routing += entries.len();
+                                for entry in entries {
+                                    let (core, deliverer) = (core.clone(), deliverer.clone());
+                                    let task = tasks.spawn(async move {
+                                        Output::Routed(route(&core, deliverer, entry, claimed).await)
+                                    });
+                                    running.insert(task.id(), Task::Routing);
+                                }
+                            }
+                            // Nothing due: sleep until the next row is (or a wake-up comes first).
+                            Some(Output::Claimed(Ok(_), _, next_due)) => {
+                                let wait = match next_due {
+                                    Some(at) => Duration::from_millis(
+                                        (at - now_ms()).clamp(5, IDLE_POLL.as_millis() as i64) as u64,
+                                    ),
+                                    None => IDLE_POLL,
+                                };
+                                next_look = tokio::time::Instant::now() + wait;
+                            }
+                            Some(Output::Claimed(Err(e), _, _)) => {
+                                tracing::error!(error = %e, "cannot read the queue; retrying");
+                                next_look = tokio::time::Instant::now() + Duration::from_secs(1);
+                            }
+                            _ => next_look = tokio::time::Instant::now() + Duration::from_secs(1),
+                        }
+                    }
+                    (Some(Task::Routing), output) => {
                         routing -= 1;
-                        match routed {
-                            Some((entry, to, claimed)) => {
+                        match output {
+                            Some(Output::Routed(Some((entry, to, claimed)))) => {
                                 let site = sites.entry(to.site.clone()).or_default();
                                 if site.stalled(per_site)
                                     && site.ready.len() >= per_site * SITE_BACKLOG
@@ -228,13 +261,13 @@ pub async fn run(
                                     site.ready.push_back((*entry, to, claimed));
                                 }
                             }
-                            None => {
+                            _ => {
                                 held -= 1;
                                 claim_again = true;
                             }
                         }
                     }
-                    Some(Task::Delivering(key)) => {
+                    (Some(Task::Delivering(key)), _) => {
                         held -= 1;
                         active -= 1;
                         if let Some(site) = sites.get_mut(&key) {
@@ -243,7 +276,7 @@ pub async fn run(
                         }
                         claim_again = true;
                     }
-                    None => {}
+                    (None, _) => {}
                 }
             }
             _ = core.queue_wakeup.notified() => claim_again = true,
@@ -275,7 +308,7 @@ async fn route(
     deliverer: Arc<dyn Deliverer>,
     entry: QueueEntry,
     claimed: Instant,
-) -> Routed {
+) -> Option<(Box<QueueEntry>, Destination, Instant)> {
     if now_ms() >= entry.expires_at {
         record(core, entry, Vec::new()).await;
         return None;

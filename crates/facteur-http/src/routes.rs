@@ -319,7 +319,7 @@ pub fn table() -> Vec<Route> {
             method: "get",
             path: "/v3/REST/template/{id}/detailcontent",
             permission: Permission::ViewTemplates,
-            handler: get(templates::content),
+            handler: get(templates::content::content),
             doc: doc(
                 "Templates",
                 "The content: Html-part, Text-part, MJMLContent, Headers.",
@@ -332,7 +332,7 @@ pub fn table() -> Vec<Route> {
             method: "post",
             path: "/v3/REST/template/{id}/detailcontent",
             permission: Permission::PublishTemplates,
-            handler: post(templates::replace_content),
+            handler: post(templates::content::replace_content),
             doc: doc(
                 "Templates",
                 "Replace the content (published as a new version).",
@@ -345,7 +345,7 @@ pub fn table() -> Vec<Route> {
             method: "put",
             path: "/v3/REST/template/{id}/detailcontent",
             permission: Permission::PublishTemplates,
-            handler: put(templates::merge_content),
+            handler: put(templates::content::merge_content),
             doc: doc(
                 "Templates",
                 "Change the named parts of the content (published as a new version).",
@@ -358,7 +358,7 @@ pub fn table() -> Vec<Route> {
             method: "put",
             path: "/v3/REST/template/{id}/draft",
             permission: Permission::EditTemplates,
-            handler: put(templates::save_draft),
+            handler: put(templates::content::save_draft),
             doc: doc(
                 "Templates",
                 "Save the draft without publishing.",
@@ -371,7 +371,7 @@ pub fn table() -> Vec<Route> {
             method: "post",
             path: "/v3/REST/template/{id}/publish",
             permission: Permission::PublishTemplates,
-            handler: post(templates::publish),
+            handler: post(templates::content::publish),
             doc: doc(
                 "Templates",
                 "Publish the draft as the next version.",
@@ -384,7 +384,7 @@ pub fn table() -> Vec<Route> {
             method: "get",
             path: "/v3/REST/template/{id}/versions",
             permission: Permission::ViewTemplates,
-            handler: get(templates::versions),
+            handler: get(templates::content::versions),
             doc: doc(
                 "Templates",
                 "Every version with its diff summary.",
@@ -397,7 +397,7 @@ pub fn table() -> Vec<Route> {
             method: "post",
             path: "/v3/REST/template/{id}/versions/{number}/restore",
             permission: Permission::EditTemplates,
-            handler: post(templates::restore),
+            handler: post(templates::content::restore),
             doc: doc(
                 "Templates",
                 "Copy a version into the draft.",
@@ -410,7 +410,7 @@ pub fn table() -> Vec<Route> {
             method: "post",
             path: "/v3/REST/template/{id}/preview",
             permission: Permission::ViewTemplates,
-            handler: post(templates::preview),
+            handler: post(templates::preview::preview),
             doc: doc(
                 "Templates",
                 "Render subject, HTML and text with test values (Normal or Expert mode) without sending.",
@@ -423,7 +423,7 @@ pub fn table() -> Vec<Route> {
             method: "get",
             path: "/v3/REST/template/{id}/export",
             permission: Permission::ViewTemplates,
-            handler: get(templates::export),
+            handler: get(templates::transfer::export),
             doc: doc(
                 "Templates",
                 "Export a template with all its versions as one JSON file.",
@@ -436,7 +436,7 @@ pub fn table() -> Vec<Route> {
             method: "post",
             path: "/v3/REST/template/import",
             permission: Permission::EditTemplates,
-            handler: post(templates::import),
+            handler: post(templates::transfer::import),
             doc: doc(
                 "Templates",
                 "Import one exported template (JSON) or a zip of many.",
@@ -449,7 +449,7 @@ pub fn table() -> Vec<Route> {
             method: "get",
             path: "/v3/REST/template/export",
             permission: Permission::ViewTemplates,
-            handler: get(templates::export_zip),
+            handler: get(templates::transfer::export_zip),
             doc: doc(
                 "Templates",
                 "Export every template of the account as a zip.",
@@ -462,7 +462,7 @@ pub fn table() -> Vec<Route> {
             method: "get",
             path: "/v3/REST/template/{id}/html",
             permission: Permission::ViewTemplates,
-            handler: get(templates::download_html),
+            handler: get(templates::transfer::download_html),
             doc: doc(
                 "Templates",
                 "Download the rendered HTML.",
@@ -475,7 +475,7 @@ pub fn table() -> Vec<Route> {
             method: "post",
             path: "/v3/REST/template/{id}/test",
             permission: Permission::Send,
-            handler: post(templates::send_test),
+            handler: post(templates::preview::send_test),
             doc: doc(
                 "Templates",
                 "Send the template, rendered with its saved test values, to given addresses through the queue.",
@@ -488,14 +488,14 @@ pub fn table() -> Vec<Route> {
             method: "post",
             path: "/v3/REST/template/{id}/duplicate",
             permission: Permission::EditTemplates,
-            handler: post(templates::duplicate),
+            handler: post(templates::transfer::duplicate),
             doc: doc("Templates", "Copy a template.", Object, "Envelope", 201),
         },
         Route {
             method: "get",
             path: "/v3/REST/gallery",
             permission: Permission::ViewTemplates,
-            handler: get(templates::gallery),
+            handler: get(templates::gallery::gallery),
             doc: doc(
                 "Templates",
                 "The starter templates.",
@@ -508,7 +508,7 @@ pub fn table() -> Vec<Route> {
             method: "post",
             path: "/v3/REST/gallery/{slug}/use",
             permission: Permission::EditTemplates,
-            handler: post(templates::use_starter),
+            handler: post(templates::gallery::use_starter),
             doc: doc(
                 "Templates",
                 "Copy a starter template into the account.",

@@ -1,0 +1,238 @@
+//! A template's content and versions: `detailcontent` (read, replace, merge), drafts,
+//! publishing, the version list with diff summaries, restoring a version.
+
+use super::*;
+
+pub(super) fn content_json(c: &TemplateContent) -> Value {
+    json!({"Headers": c.headers, "Html-part": c.html, "Text-part": c.text, "MJMLContent": c.mjml})
+}
+
+/// The content being edited: the draft if there is one, else the newest published version.
+pub(super) async fn current_content(
+    app: &Engine,
+    account_id: i64,
+    id: i64,
+) -> Result<TemplateContent, ApiError> {
+    Ok(app
+        .store
+        .template_versions(account_id, id)
+        .await?
+        .into_iter()
+        .next()
+        .map(|v| v.content)
+        .unwrap_or_default())
+}
+
+/// Builds content from a detailcontent body over `base` (POST: empty; PUT: the current content).
+pub(super) fn content_from(
+    body: &Value,
+    mut base: TemplateContent,
+    limits: &Limits,
+) -> Result<TemplateContent, ApiError> {
+    let mut html_given = false;
+    for (key, v) in object(body)? {
+        match key.as_str() {
+            "Html-part" => {
+                base.html = string(key, v)?;
+                html_given = true;
+            }
+            "Text-part" => base.text = string(key, v)?,
+            "MJMLContent" => base.mjml = string(key, v)?,
+            "Headers" => {
+                let headers = v.as_object().ok_or_else(|| {
+                    ApiError::bad_request("Property \"Headers\" must be an object")
+                })?;
+                if let Some((name, _)) = headers.iter().find(|(_, v)| !v.is_string()) {
+                    return Err(ApiError::bad_request(format!(
+                        "Header \"{name}\" must be a string"
+                    )));
+                }
+                base.headers = v.clone();
+            }
+            other => {
+                return Err(ApiError::bad_request(format!(
+                    "Unknown property \"{other}\""
+                )));
+            }
+        }
+    }
+    if !base.mjml.trim().is_empty() && !html_given {
+        let compiled = mjml::to_html_with(&base.mjml, limits).map_err(|e| {
+            let info = match (e.line, e.column) {
+                (Some(l), Some(c)) => format!("MJMLContent, line {l}, column {c}"),
+                _ => "MJMLContent".to_string(),
+            };
+            ApiError::bad_request(e.message).with_info(info)
+        })?;
+        base.html = compiled.html;
+    }
+    if base.headers.is_null() {
+        base.headers = json!({});
+    }
+    // The templating language must parse in every part.
+    let subject = base
+        .headers
+        .get("Subject")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    for (part, text) in [
+        ("Html-part", &base.html),
+        ("Text-part", &base.text),
+        ("Headers.Subject", &subject),
+    ] {
+        Template::parse(text).map_err(|e| {
+            ApiError::bad_request(e.message.clone())
+                .with_info(format!("{part}, line {}, column {}", e.line, e.column))
+        })?;
+    }
+    Ok(base)
+}
+
+pub(crate) async fn content(
+    State(app): State<Arc<Engine>>,
+    ApiAccount(account): ApiAccount,
+    Path(id): Path<i64>,
+) -> Result<impl IntoResponse, ApiError> {
+    let c = current_content(&app, account.id, id).await?;
+    Ok(envelope(vec![content_json(&c)], 1))
+}
+
+async fn save_and_publish(
+    app: &Engine,
+    account_id: i64,
+    id: i64,
+    c: &TemplateContent,
+) -> Result<(), ApiError> {
+    let now = now_ms();
+    app.store
+        .save_template_draft(account_id, id, c, now)
+        .await?;
+    app.store
+        .publish_template(account_id, id, "saved through detailcontent", now)
+        .await?;
+    Ok(())
+}
+
+pub(crate) async fn replace_content(
+    State(app): State<Arc<Engine>>,
+    ApiAccount(account): ApiAccount,
+    Path(id): Path<i64>,
+    ApiJson(body): ApiJson,
+) -> Result<impl IntoResponse, ApiError> {
+    app.store.template(account.id, id).await?;
+    let limits = app.cfg.template_limits.clone();
+    let c = cpu(move || content_from(&body, TemplateContent::default(), &limits)).await?;
+    save_and_publish(&app, account.id, id, &c).await?;
+    Ok((StatusCode::CREATED, envelope(vec![content_json(&c)], 1)))
+}
+
+pub(crate) async fn merge_content(
+    State(app): State<Arc<Engine>>,
+    ApiAccount(account): ApiAccount,
+    Path(id): Path<i64>,
+    ApiJson(body): ApiJson,
+) -> Result<impl IntoResponse, ApiError> {
+    let current = current_content(&app, account.id, id).await?;
+    let limits = app.cfg.template_limits.clone();
+    let c = cpu(move || content_from(&body, current, &limits)).await?;
+    save_and_publish(&app, account.id, id, &c).await?;
+    Ok(envelope(vec![content_json(&c)], 1))
+}
+
+pub(crate) async fn save_draft(
+    State(app): State<Arc<Engine>>,
+    ApiAccount(account): ApiAccount,
+    Path(id): Path<i64>,
+    ApiJson(body): ApiJson,
+) -> Result<impl IntoResponse, ApiError> {
+    let current = current_content(&app, account.id, id).await?;
+    let limits = app.cfg.template_limits.clone();
+    let c = cpu(move || content_from(&body, current, &limits)).await?;
+    let number = app
+        .store
+        .save_template_draft(account.id, id, &c, now_ms())
+        .await?;
+    Ok(Json(json!({"Draft": number})))
+}
+
+pub(crate) async fn publish(
+    State(app): State<Arc<Engine>>,
+    ApiAccount(account): ApiAccount,
+    Path(id): Path<i64>,
+    ApiJson(body): ApiJson,
+) -> Result<impl IntoResponse, ApiError> {
+    let note = match body.get("Note") {
+        None => String::new(),
+        Some(v) => string("Note", v)?,
+    };
+    let number = app
+        .store
+        .publish_template(account.id, id, &note, now_ms())
+        .await?;
+    Ok(Json(json!({"Published": number})))
+}
+
+fn version_json(v: &VersionInfo, previous: Option<&VersionInfo>) -> Value {
+    // What changed since the version before (the first version: everything is new).
+    let empty = TemplateContent::default();
+    let before = previous.map_or(&empty, |p| &p.content);
+    let mut changes = Map::new();
+    let headers = |c: &TemplateContent| {
+        if c.headers.is_null() {
+            String::new()
+        } else {
+            serde_json::to_string_pretty(&c.headers).unwrap_or_default()
+        }
+    };
+    for (part, old, new) in [
+        ("Html-part", before.html.clone(), v.content.html.clone()),
+        ("Text-part", before.text.clone(), v.content.text.clone()),
+        ("MJMLContent", before.mjml.clone(), v.content.mjml.clone()),
+        ("Headers", headers(before), headers(&v.content)),
+    ] {
+        let (added, removed) = facteur_template::diff::line_changes(&old, &new);
+        if added + removed > 0 {
+            changes.insert(part.into(), json!({"Added": added, "Removed": removed}));
+        }
+    }
+    json!({
+        "Number": v.number,
+        "Status": v.status,
+        "Note": v.note,
+        "CreatedAt": rfc3339(v.created_at),
+        "Changes": changes,
+        "Content": content_json(&v.content),
+    })
+}
+
+pub(crate) async fn versions(
+    State(app): State<Arc<Engine>>,
+    ApiAccount(account): ApiAccount,
+    Path(id): Path<i64>,
+) -> Result<impl IntoResponse, ApiError> {
+    let list = app.store.template_versions(account.id, id).await?;
+    let total = list.len() as i64;
+    // Newest first: each version is compared with the one after it in the list.
+    let data = list
+        .iter()
+        .enumerate()
+        .map(|(i, v)| version_json(v, list.get(i + 1)))
+        .collect();
+    Ok(envelope(data, total))
+}
+
+pub(crate) async fn restore(
+    State(app): State<Arc<Engine>>,
+    ApiAccount(account): ApiAccount,
+    Path((id, number)): Path<(i64, i64)>,
+) -> Result<impl IntoResponse, ApiError> {
+    let draft = app
+        .store
+        .restore_template_version(account.id, id, number, now_ms())
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"Draft": draft, "RestoredFrom": number})),
+    ))
+}

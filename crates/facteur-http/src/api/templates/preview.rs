@@ -1,0 +1,222 @@
+//! Rendering with test values: the preview (subject, HTML, text) and the test send, which
+//! goes through the accept pipeline like any message.
+
+use super::*;
+
+/// Renders one part; a template error becomes a 400 naming the part and the position.
+pub(super) fn render_part(
+    ctx: &Context<'_>,
+    part: &str,
+    text: &str,
+    mode: Mode,
+    limits: &Limits,
+) -> Result<String, ApiError> {
+    Template::parse(text)
+        .and_then(|t| t.render_with(ctx, mode, limits))
+        .map_err(|e| {
+            ApiError::bad_request(e.message.clone())
+                .with_info(format!("{part}, line {}, column {}", e.line, e.column))
+        })
+}
+
+/// Subject, HTML and text of a template rendered with test values (`vars`, `data`), the text
+/// generated from the HTML when the template has none and `generate` is on.
+fn render_parts(
+    (vars, data): (&Value, &Value),
+    [subject, html, text]: [&str; 3],
+    generate: bool,
+    limits: &Limits,
+) -> Result<(String, String, String), ApiError> {
+    let ctx = Context {
+        vars,
+        data,
+        ..Context::default()
+    };
+    let render = |part: &str, text: &str, mode: Mode| render_part(&ctx, part, text, mode, limits);
+    let subject = render("Headers.Subject", subject, Mode::Text)?;
+    let html = render("Html-part", html, Mode::Html)?;
+    let text = text_part(
+        render("Text-part", text, Mode::Text)?,
+        &html,
+        generate,
+        limits,
+    );
+    Ok((subject, html, text))
+}
+
+/// The text part to send: the template's, or one generated from the HTML when it has none and
+/// generation is enabled.
+fn text_part(
+    rendered_text: String,
+    rendered_html: &str,
+    generate: bool,
+    limits: &Limits,
+) -> String {
+    if rendered_text.trim().is_empty() && generate && !rendered_html.is_empty() {
+        facteur_engine::render::generated_text(rendered_html, limits)
+    } else {
+        rendered_text
+    }
+}
+
+/// Sends the template, rendered with its saved test values, to the given addresses through the
+/// real queue. Body: `{"To": "a@b.c" | ["a@b.c", …], "From": "Name <x@y.z>" (default: the
+/// template's From header), "Version": "draft" | "published"}`.
+pub(crate) async fn send_test(
+    State(app): State<Arc<Engine>>,
+    ApiAccount(account): ApiAccount,
+    Path(id): Path<i64>,
+    ApiJson(body): ApiJson,
+) -> Result<impl IntoResponse, ApiError> {
+    use facteur_engine::submit::{Content, Draft, Origin, Submission, SubmitError};
+    use facteur_message::compose::Mailbox;
+    let t = app.store.template(account.id, id).await?;
+    let body = object(&body)?;
+    let to_values: Vec<String> = match body.get("To") {
+        Some(Value::String(s)) => vec![s.clone()],
+        Some(v @ Value::Array(_)) => strings("To", v)?,
+        _ => {
+            return Err(ApiError::bad_request(
+                "Property \"To\" is required: an address or a list of addresses",
+            ));
+        }
+    };
+    if to_values.is_empty() || to_values.len() > 50 {
+        return Err(ApiError::bad_request("\"To\" takes 1 to 50 addresses"));
+    }
+    let to = to_values
+        .iter()
+        .map(|a| {
+            Mailbox::parse(a).ok_or_else(|| {
+                ApiError::bad_request(format!("\"{a}\" is not a valid email address"))
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let content = content_version(
+        &app,
+        account.id,
+        id,
+        body.get("Version").and_then(Value::as_str),
+    )
+    .await?;
+    let header = |name: &str| {
+        content
+            .headers
+            .get(name)
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    };
+    let from_text = match body.get("From") {
+        Some(v) => string("From", v)?,
+        None => header("From").ok_or_else(|| {
+            ApiError::bad_request("No sender: give \"From\" or set a From header on the template")
+        })?,
+    };
+    let from = Mailbox::parse(&from_text)
+        .ok_or_else(|| ApiError::bad_request(format!("\"{from_text}\" is not a valid sender")))?;
+    let reply_to = header("Reply-To")
+        .or_else(|| header("Reply-to"))
+        .and_then(|r| Mailbox::parse(&r));
+    let (vars, data) = split_test_values(&t.test_values);
+    let subject_source = header("Subject").unwrap_or_default();
+    let generate = t.meta.text_part_generation;
+    let (html_source, text_source) = (content.html.clone(), content.text.clone());
+    let limits = app.cfg.template_limits.clone();
+    let (subject, html, text) = cpu(move || {
+        render_parts(
+            (&vars, &data),
+            [&subject_source, &html_source, &text_source],
+            generate,
+            &limits,
+        )
+    })
+    .await?;
+    // Rendered already with the test values: the pipeline builds, spools and notifies.
+    let recipients: Vec<String> = to.iter().map(|m| m.email.clone()).collect();
+    let draft = Draft {
+        from: Some(from),
+        to,
+        reply_to,
+        subject: Some(subject),
+        text: Some(text),
+        html: Some(html),
+        headers: vec![(
+            "X-Facteur-Template".to_string(),
+            format!("{id} (test send)"),
+        )],
+        ..Draft::default()
+    };
+    let mut submission = Submission::new(
+        Some(account.id),
+        Origin::TestSend,
+        None,
+        recipients.clone(),
+        Content::Draft(Box::new(draft)),
+    );
+    submission.authority.may_set_sender = account.allow_sender;
+    let queued = match app.submit(submission).await {
+        Ok(accepted) => accepted.receipt.message_id,
+        Err(SubmitError::Unavailable(e)) => return Err(e.into()),
+        Err(e) => return Err(ApiError::bad_request(e.to_string())),
+    };
+    Ok(Json(
+        json!({"Status": "queued", "MessageID": queued, "To": recipients}),
+    ))
+}
+
+/// Renders subject, HTML and text with test values, without sending. Body (all optional):
+/// `{"Variables": {...}, "ContactProperties": {...}, "Version": "draft"|"published", "Save": true}`.
+/// Without `Variables`, the values saved with the template are used. A body holding neither
+/// `Variables` nor `ContactProperties` is Normal mode: the whole object is the variables.
+pub(crate) async fn preview(
+    State(app): State<Arc<Engine>>,
+    ApiAccount(account): ApiAccount,
+    Path(id): Path<i64>,
+    ApiJson(body): ApiJson,
+) -> Result<impl IntoResponse, ApiError> {
+    let template = app.store.template(account.id, id).await?;
+    let body = object(&body)?.clone();
+    let content = content_version(
+        &app,
+        account.id,
+        id,
+        body.get("Version").and_then(Value::as_str),
+    )
+    .await?;
+    let save = body.get("Save").and_then(Value::as_bool).unwrap_or(false);
+    let mut values: Map<String, Value> = body
+        .into_iter()
+        .filter(|(k, _)| k != "Version" && k != "Save")
+        .collect();
+    if values.is_empty() {
+        values = template
+            .test_values
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
+    } else if save {
+        app.store
+            .set_template_test_values(account.id, id, &Value::Object(values.clone()), now_ms())
+            .await?;
+    }
+    let (vars, data) = split_test_values(&Value::Object(values));
+    let subject = content
+        .headers
+        .get("Subject")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let generate = template.meta.text_part_generation;
+    let limits = app.cfg.template_limits.clone();
+    let rendered = cpu(move || {
+        let (subject, html, text) = render_parts(
+            (&vars, &data),
+            [&subject, &content.html, &content.text],
+            generate,
+            &limits,
+        )?;
+        Ok(json!({"Subject": subject, "Html-part": html, "Text-part": text}))
+    })
+    .await?;
+    Ok(envelope(vec![rendered], 1))
+}

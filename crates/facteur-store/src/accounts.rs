@@ -1,0 +1,222 @@
+//! Accounts and their API keys: master keys, sub-account keys, secrets (stored hashed),
+//! suspension, the signing secret of webhook calls.
+
+use crate::*;
+
+impl Store {
+    // ---- accounts -------------------------------------------------------------------------
+
+    /// Creates an account with a new API key; returns it with the secret key (shown once).
+    pub async fn create_account(&self, name: &str, now: i64) -> Result<(Account, String)> {
+        self.create_key(name, None, now).await
+    }
+
+    /// Creates a sub-account key of `parent` (a master key): its own messages, templates and
+    /// events. Returns it with its secret key (shown once).
+    pub async fn create_subaccount(
+        &self,
+        parent: &Account,
+        name: &str,
+        now: i64,
+    ) -> Result<(Account, String)> {
+        if parent.parent_id.is_some() {
+            return Err(Error::Invalid(
+                "only a master API key can create API keys".into(),
+            ));
+        }
+        self.create_key(name, Some(parent.id), now).await
+    }
+
+    async fn create_key(
+        &self,
+        name: &str,
+        parent_id: Option<i64>,
+        now: i64,
+    ) -> Result<(Account, String)> {
+        let api_key = random_hex(16);
+        let secret = random_hex(16);
+        let id = self.ids.next(now);
+        sqlx::query(
+            "INSERT INTO accounts (id, name, api_key, secret_hash, created_at, parent_id, signing_secret) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(id)
+        .bind(name)
+        .bind(&api_key)
+        .bind(secret_hash(&secret))
+        .bind(now)
+        .bind(parent_id)
+        .bind(random_hex(32))
+        .execute(&self.pool)
+        .await?;
+        Ok((
+            Account {
+                id,
+                name: name.into(),
+                api_key,
+                created_at: now,
+                parent_id,
+                is_active: true,
+                allow_sender: true,
+            },
+            secret,
+        ))
+    }
+
+    /// The keys `account` may see: itself and, for a master key, its sub-account keys.
+    pub async fn keys_of(&self, account: &Account) -> Result<Vec<Account>> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {ACCOUNT_COLS} FROM accounts WHERE id = $1 OR parent_id = $1 ORDER BY id"
+        )))
+        .bind(account.id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(account_from_row).collect()
+    }
+
+    /// Changes a key that `account` may see (itself or one of its sub-account keys).
+    pub async fn update_key(
+        &self,
+        account: &Account,
+        id: i64,
+        name: Option<&str>,
+        is_active: Option<bool>,
+        allow_sender: Option<bool>,
+    ) -> Result<Account> {
+        let target = self
+            .keys_of(account)
+            .await?
+            .into_iter()
+            .find(|a| a.id == id)
+            .ok_or(Error::NotFound)?;
+        if target.id == account.id && is_active == Some(false) {
+            return Err(Error::Invalid(
+                "a key cannot deactivate itself: use its master key".into(),
+            ));
+        }
+        sqlx::query(
+            "UPDATE accounts SET name = $1, is_active = $2, allow_sender = $3 WHERE id = $4",
+        )
+        .bind(name.unwrap_or(&target.name))
+        .bind(i64::from(is_active.unwrap_or(target.is_active)))
+        .bind(i64::from(allow_sender.unwrap_or(target.allow_sender)))
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        self.keys_of(account)
+            .await?
+            .into_iter()
+            .find(|a| a.id == id)
+            .ok_or(Error::NotFound)
+    }
+
+    /// The secret with which webhook calls of this account are signed (HMAC-SHA256).
+    pub async fn signing_secret(&self, account_id: i64) -> Result<String> {
+        let row = sqlx::query("SELECT signing_secret FROM accounts WHERE id = $1")
+            .bind(account_id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(Error::NotFound)?;
+        let secret: String = row.try_get("signing_secret")?;
+        if !secret.is_empty() {
+            return Ok(secret);
+        }
+        // Accounts made before webhooks existed get theirs on first use.
+        let secret = random_hex(32);
+        sqlx::query(
+            "UPDATE accounts SET signing_secret = $1 WHERE id = $2 AND signing_secret = ''",
+        )
+        .bind(&secret)
+        .bind(account_id)
+        .execute(&self.pool)
+        .await?;
+        let row = sqlx::query("SELECT signing_secret FROM accounts WHERE id = $1")
+            .bind(account_id)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get("signing_secret")?)
+    }
+
+    /// Whether the key `id` exists and is active (checked for each message of an SMTP session
+    /// that authenticated with it, so that suspending a key stops open sessions too).
+    pub async fn account_active(&self, id: i64) -> Result<bool> {
+        let row = sqlx::query("SELECT is_active FROM accounts WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(match row {
+            Some(r) => r.try_get::<i64, _>("is_active")? != 0,
+            None => false,
+        })
+    }
+
+    /// The account whose API key and secret key these are.
+    pub async fn verify_credentials(&self, api_key: &str, secret: &str) -> Result<Option<Account>> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {ACCOUNT_COLS}, secret_hash FROM accounts WHERE api_key = $1"
+        )))
+        .bind(api_key)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let stored: String = row.try_get("secret_hash")?;
+        let given = secret_hash(secret);
+        // Comparing hashes: timing reveals nothing about the secret itself.
+        if stored != given {
+            return Ok(None);
+        }
+        Ok(Some(account_from_row(&row)?))
+    }
+
+    pub async fn account_by_key(&self, api_key: &str) -> Result<Option<Account>> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {ACCOUNT_COLS} FROM accounts WHERE api_key = $1"
+        )))
+        .bind(api_key)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(account_from_row).transpose()
+    }
+
+    pub async fn list_accounts(&self) -> Result<Vec<Account>> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {ACCOUNT_COLS} FROM accounts ORDER BY id"
+        )))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(account_from_row).collect()
+    }
+}
+
+/// The hash stored for a secret key. Secrets are 128-bit random values generated by Facteur,
+/// so a fast hash is safe (a password hash guards low-entropy human secrets) and keeps the
+/// per-request check cheap on the API path.
+fn secret_hash(secret: &str) -> String {
+    hex(ring::digest::digest(&ring::digest::SHA256, secret.as_bytes()).as_ref())
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn random_hex(n: usize) -> String {
+    use ring::rand::SecureRandom;
+    let mut buf = vec![0u8; n];
+    ring::rand::SystemRandom::new()
+        .fill(&mut buf)
+        .expect("system random source");
+    hex(&buf)
+}
+
+const ACCOUNT_COLS: &str = "id, name, api_key, created_at, parent_id, is_active, allow_sender";
+
+fn account_from_row(row: &AnyRow) -> Result<Account> {
+    Ok(Account {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        api_key: row.try_get("api_key")?,
+        created_at: row.try_get("created_at")?,
+        parent_id: row.try_get("parent_id")?,
+        is_active: row.try_get::<i64, _>("is_active")? != 0,
+        allow_sender: row.try_get::<i64, _>("allow_sender")? != 0,
+    })
+}
