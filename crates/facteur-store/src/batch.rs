@@ -8,8 +8,8 @@ use sqlx::any::AnyArguments;
 use sqlx::query::Query;
 
 use crate::{
-    AttemptRecord, BounceClass, Error, EventKind, IdGen, NewMessage, RcptOutcome, RcptStatus,
-    Result, SpoolReceipt, domain_of,
+    AttemptRecord, Backend, BounceClass, Error, EventKind, IdGen, NewMessage, RcptOutcome,
+    RcptStatus, Result, SpoolReceipt, domain_of,
 };
 
 /// Rows per statement: far below both databases' parameter limits.
@@ -38,11 +38,14 @@ fn bind(q: Query<'_, sqlx::Any, AnyArguments>, v: Val) -> Query<'_, sqlx::Any, A
 }
 
 /// `($1, $2, $3), ($4, $5, $6)` for `rows` rows of `cols` columns.
-fn placeholders(rows: usize, cols: usize) -> String {
+/// `($1, $2), ($3, $4)` on PostgreSQL; `(?, ?), (?, ?)` on SQLite, whose parser looks every
+/// `$N` up among the names seen so far (a statement of many rows costs the square of its
+/// parameters to prepare) while anonymous `?` are numbered as they come.
+fn placeholders(rows: usize, cols: usize, backend: Backend) -> String {
     (0..rows)
         .map(|r| {
             let cells: Vec<String> = (0..cols)
-                .map(|c| format!("${}", r * cols + c + 1))
+                .map(|c| param(r * cols + c + 1, backend))
                 .collect();
             format!("({})", cells.join(", "))
         })
@@ -57,6 +60,8 @@ pub(crate) struct Batch {
     queue: Vec<Vec<Val>>,
     recipients: Vec<Vec<Val>>,
     events: Vec<Vec<Val>>,
+    /// Events with the structured columns of an outcome.
+    outcome_events: Vec<Vec<Val>>,
     recipient_updates: Vec<Vec<Val>>,
     queue_done: Vec<i64>,
     queue_retry: Vec<Vec<Val>>,
@@ -164,7 +169,9 @@ impl Batch {
         }
     }
 
-    /// One event row, with the outcome's structured columns when it comes from an attempt.
+    /// One event row. One that says why (an attempt's outcome, a blocked message's class) has
+    /// the structured columns; a plain one (`queued`) does not, and goes in a narrower insert:
+    /// statements with fewer parameters are cheaper to prepare on the accept path.
     #[allow(clippy::too_many_arguments)]
     fn event(
         &mut self,
@@ -176,13 +183,19 @@ impl Batch {
         outcome: Option<&RcptOutcome>,
         class: Option<BounceClass>,
     ) {
-        let remote = outcome.and_then(|o| o.remote.as_ref());
-        self.events.push(vec![
+        let mut row = vec![
             Val::I64(at),
             Val::I64(message_id),
             Val::OptText(Some(recipient.to_string())),
             Val::Text(kind.as_str().to_string()),
             Val::Text(detail.to_string()),
+        ];
+        if outcome.is_none() && class.is_none() {
+            self.events.push(row);
+            return;
+        }
+        let remote = outcome.and_then(|o| o.remote.as_ref());
+        row.extend([
             Val::OptI64(remote.map(|r| i64::from(r.code))),
             Val::OptText(
                 outcome
@@ -193,43 +206,57 @@ impl Batch {
             Val::OptText(remote.map(|r| r.host.clone())),
             Val::OptText(class.map(|c| c.as_str().to_string())),
         ]);
+        self.outcome_events.push(row);
     }
 
     /// Writes everything planned, in an order that respects foreign keys.
-    pub(crate) async fn flush(self, tx: &mut sqlx::AnyConnection) -> Result<()> {
+    pub(crate) async fn flush(self, tx: &mut sqlx::AnyConnection, backend: Backend) -> Result<()> {
         insert(
             tx,
+            backend,
             "messages (id, account_id, mail_from, size, body, created_at, custom_id, event_payload, campaign, subject)",
             self.messages,
         )
         .await?;
         insert(
             tx,
+            backend,
             "queue (id, message_id, domain, priority, next_attempt_at, expires_at, created_at)",
             self.queue,
         )
         .await?;
         insert(
             tx,
+            backend,
             "recipients (id, message_id, queue_id, address, status, last_reply, updated_at, uuid)",
             self.recipients,
         )
         .await?;
         insert(
             tx,
-            "events (at, message_id, recipient, kind, detail, reply_code, enhanced_code, reply, remote_host, bounce_class)",
+            backend,
+            "events (at, message_id, recipient, kind, detail)",
             self.events,
         )
         .await?;
-        update_from_values(
+        insert(
             tx,
+            backend,
+            "events (at, message_id, recipient, kind, detail, reply_code, enhanced_code, reply, remote_host, bounce_class)",
+            self.outcome_events,
+        )
+        .await?;
+        chunked(
+            tx,
+            backend,
             "UPDATE recipients SET status = v.column2, last_reply = v.column3, updated_at = v.column4 FROM (VALUES ",
             ") AS v WHERE recipients.id = v.column1",
             self.recipient_updates,
         )
         .await?;
-        update_from_values(
+        chunked(
             tx,
+            backend,
             "UPDATE queue SET attempts = attempts + 1, next_attempt_at = v.column2, lease_owner = NULL, lease_until = NULL FROM (VALUES ",
             ") AS v WHERE queue.id = v.column1",
             self.queue_retry,
@@ -237,7 +264,7 @@ impl Batch {
         .await?;
         for chunk in self.queue_done.chunks(CHUNK) {
             let list = (1..=chunk.len())
-                .map(|i| format!("${i}"))
+                .map(|i| param(i, backend))
                 .collect::<Vec<_>>()
                 .join(", ");
             let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -255,23 +282,28 @@ impl Batch {
 
 /// `INSERT INTO <table_cols> VALUES (…), (…)` in chunks (new queue rows start at attempt 0
 /// through the column default).
-async fn insert(tx: &mut sqlx::AnyConnection, table_cols: &str, rows: Vec<Vec<Val>>) -> Result<()> {
-    let head = format!("INSERT INTO {table_cols} VALUES ");
-    chunked(tx, &head, "", rows).await
-}
-
-async fn update_from_values(
+async fn insert(
     tx: &mut sqlx::AnyConnection,
-    head: &str,
-    tail: &str,
+    backend: Backend,
+    table_cols: &str,
     rows: Vec<Vec<Val>>,
 ) -> Result<()> {
-    chunked(tx, head, tail, rows).await
+    let head = format!("INSERT INTO {table_cols} VALUES ");
+    chunked(tx, backend, &head, "", rows).await
+}
+
+/// The `n`th parameter (from 1) of a statement on `backend`.
+fn param(n: usize, backend: Backend) -> String {
+    match backend {
+        Backend::Sqlite => "?".to_string(),
+        Backend::Postgres => format!("${n}"),
+    }
 }
 
 /// Runs `head (row), (row)… tail` once per chunk of rows.
 async fn chunked(
     tx: &mut sqlx::AnyConnection,
+    backend: Backend,
     head: &str,
     tail: &str,
     rows: Vec<Vec<Val>>,
@@ -282,7 +314,7 @@ async fn chunked(
     let mut rows = rows.into_iter().peekable();
     while rows.peek().is_some() {
         let chunk: Vec<Vec<Val>> = rows.by_ref().take(CHUNK).collect();
-        let sql = format!("{head}{}{tail}", placeholders(chunk.len(), cols));
+        let sql = format!("{head}{}{tail}", placeholders(chunk.len(), cols, backend));
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false);
         for v in chunk.into_iter().flatten() {
             q = bind(q, v);
@@ -296,6 +328,11 @@ async fn chunked(
 mod tests {
     #[test]
     fn placeholders_number_in_order() {
-        assert_eq!(super::placeholders(2, 3), "($1, $2, $3), ($4, $5, $6)");
+        use crate::Backend::{Postgres, Sqlite};
+        assert_eq!(
+            super::placeholders(2, 3, Postgres),
+            "($1, $2, $3), ($4, $5, $6)"
+        );
+        assert_eq!(super::placeholders(2, 2, Sqlite), "(?, ?), (?, ?)");
     }
 }

@@ -610,7 +610,7 @@ async fn write_planned(
     mut results: Vec<Option<WriteResult>>,
     backend: Backend,
 ) -> Result<Vec<WriteResult>> {
-    batch.flush(&mut tx).await?;
+    batch.flush(&mut tx, backend).await?;
     for (op, result) in ops.iter().zip(results.iter_mut()) {
         if let WriteOp::Claim(c) = op {
             *result = Some(WriteResult::Claimed(
