@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use facteur_mailjet::MailjetOptions;
 
-use crate::submit::{Origin, Problem};
+use crate::submission::{Origin, Problem};
 
 /// What a screening hook sees before anything is rendered: who sends, with which options.
 pub struct Screening<'a> {

@@ -2,8 +2,8 @@
 //! the queue's retry policy, the scheduler, delivery, and events turned into webhooks.
 //!
 //! Modules, leaves first (no module imports one that imports it back):
-//! `config`, `metrics`, `time`, `limits`, `io` (leaves) → `render`, `hooks` → `core` (what every
-//! stage shares) → `submit` → `queue`, `delivery` → `scheduler`, `webhooks` → `engine` (the whole,
+//! `config`, `metrics`, `time`, `limits`, `io`, `submission` (leaves) → `render`, `hooks` →
+//! `core` (what every stage shares) → `submit` → `queue`, `delivery` → `scheduler`, `webhooks` → `engine` (the whole,
 //! started) → `auth` (key checks on the engine).
 
 pub mod auth;
@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod queue;
 pub mod render;
 pub mod scheduler;
+pub mod submission;
 pub mod submit;
 pub mod time;
 pub mod webhooks;
@@ -25,4 +26,4 @@ pub mod webhooks;
 pub use crate::core::Core;
 pub use auth::{AuthDenied, SUSPENDED};
 pub use engine::{Background, Engine};
-pub use submit::{Accepted, Content, Draft, Origin, Problem, Submission, SubmitError};
+pub use submission::{Accepted, Content, Draft, Origin, Problem, Submission, SubmitError};

@@ -3,6 +3,7 @@
 //! [`Permission`] each route of the table declares, checked by [`require`] before the handler
 //! runs. Handlers read the principal from the request (`ApiAccount`), never authenticate again.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
@@ -15,8 +16,11 @@ use facteur_engine::{AuthDenied, Engine};
 use facteur_mailjet::send::{ErrorKind, SendError};
 use facteur_store::Account;
 
-use crate::api::ApiError;
-use crate::server::ClientIp;
+use crate::errors::{ApiError, global_error, unavailable};
+
+/// The client's address, attached to every request.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientIp(pub IpAddr);
 
 /// What a route needs. API keys hold every permission on their own account (as Mailjet's do;
 /// what only a master key may do is checked by the handler); people get theirs from roles.
@@ -125,12 +129,12 @@ pub async fn require(
             let why = format!("This key may not do this ({} is needed)", permission.name());
             if v31 {
                 let e = SendError::new("mj-0015", ErrorKind::Forbidden, why, &[]);
-                crate::api::send::global_error(e)
+                global_error(e)
             } else {
                 ApiError::new(StatusCode::FORBIDDEN, why).into_response()
             }
         }
-        Err(denied) if v31 => crate::api::send::global_error(send_denied(denied)),
+        Err(denied) if v31 => global_error(send_denied(denied)),
         Err(denied) => rest_denied(denied).into_response(),
     }
 }
@@ -159,7 +163,7 @@ fn send_denied(denied: AuthDenied) -> SendError {
             format!("{}.", throttled()),
             &[],
         ),
-        AuthDenied::Unavailable(e) => crate::api::send::unavailable(e),
+        AuthDenied::Unavailable(e) => unavailable(e),
     }
 }
 

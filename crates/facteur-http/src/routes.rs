@@ -3,39 +3,19 @@
 //! ([`crate::api::openapi`]) are both built from [`table`], so neither can drift from the
 //! other, and no route exists without a declared permission.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
-use axum::Router;
+use axum::response::IntoResponse;
 use axum::routing::{MethodRouter, delete, get, post, put};
+use axum::{Json, Router};
 use facteur_engine::Engine;
+use serde_json::Value;
 
-use crate::api::{apikeys, messages, openapi, send, templates, webhooks};
+use crate::api::openapi::{self, Body, Doc, Operation};
+use crate::api::{apikeys, health, messages, send, templates, webhooks};
 use crate::auth::Permission;
-use crate::server;
 
-/// What a request body is.
-#[derive(Clone, Copy, Debug)]
-pub enum Body {
-    None,
-    /// A schema in `components/schemas`.
-    Schema(&'static str),
-    /// Any JSON object (the operation's text says which properties).
-    Object,
-    /// A file upload (zip).
-    Binary,
-}
-
-/// What the OpenAPI document says of a route.
-#[derive(Clone, Copy, Debug)]
-pub struct Doc {
-    pub tag: &'static str,
-    pub summary: &'static str,
-    pub body: Body,
-    /// Response schema for the success status.
-    pub response: &'static str,
-    pub success: u16,
-}
-
+/// A route's OpenAPI text.
 const fn doc(
     tag: &'static str,
     summary: &'static str,
@@ -62,6 +42,27 @@ pub struct Route {
     pub doc: Doc,
 }
 
+impl Route {
+    /// What the OpenAPI document says of this route.
+    pub fn operation(&self) -> Operation<'_> {
+        Operation {
+            method: self.method,
+            path: self.path,
+            permission: self.permission,
+            doc: &self.doc,
+        }
+    }
+}
+
+/// `/openapi.json`: the document of [`table`], built once.
+async fn openapi_json() -> impl IntoResponse {
+    static DOC: OnceLock<Value> = OnceLock::new();
+    Json(
+        DOC.get_or_init(|| openapi::document(table().iter().map(Route::operation)))
+            .clone(),
+    )
+}
+
 use Body::{Binary, None as NoBody, Object, Schema};
 
 /// Every route.
@@ -71,7 +72,7 @@ pub fn table() -> Vec<Route> {
             method: "get",
             path: "/healthz",
             permission: Permission::Public,
-            handler: get(server::healthz),
+            handler: get(health::healthz),
             doc: doc(
                 "Meta",
                 "Health: 200 {\"status\": \"ok\", \"queue\": n} when the store answers a read and a write, else 503.",
@@ -84,7 +85,7 @@ pub fn table() -> Vec<Route> {
             method: "get",
             path: "/metrics",
             permission: Permission::Public,
-            handler: get(server::metrics),
+            handler: get(health::metrics),
             doc: doc(
                 "Meta",
                 "Prometheus metrics (text format).",
@@ -521,7 +522,7 @@ pub fn table() -> Vec<Route> {
             method: "get",
             path: "/openapi.json",
             permission: Permission::Public,
-            handler: get(openapi::serve),
+            handler: get(openapi_json),
             doc: doc("Meta", "This document.", NoBody, "Object", 200),
         },
     ]
@@ -541,4 +542,68 @@ pub fn router(engine: &Arc<Engine>) -> Router<Arc<Engine>> {
         router = router.route(route.path, handler);
     }
     router
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    use crate::auth::Permission;
+
+    /// Every route of the table has a permission, appears in the document with it, and the
+    /// document has nothing else.
+    #[test]
+    fn every_route_has_a_permission_and_is_documented() {
+        let routes = table();
+        assert!(routes.len() > 30);
+        let doc = openapi::document(routes.iter().map(Route::operation));
+        let paths = doc["paths"].as_object().unwrap();
+        for r in &routes {
+            let op = &paths[r.path][r.method];
+            assert!(
+                op.is_object(),
+                "{} {} missing from OpenAPI",
+                r.method,
+                r.path
+            );
+            assert_eq!(
+                op["x-permission"],
+                r.permission.name(),
+                "{} {}",
+                r.method,
+                r.path
+            );
+            let public = op["security"] == json!([]);
+            assert_eq!(
+                public,
+                r.permission == Permission::Public,
+                "{} {}",
+                r.method,
+                r.path
+            );
+        }
+        let operations: usize = paths.values().map(|p| p.as_object().unwrap().len()).sum();
+        assert_eq!(operations, routes.len(), "one operation per route");
+        let mut seen = std::collections::HashSet::new();
+        for r in &routes {
+            assert!(
+                seen.insert((r.method, r.path)),
+                "{} {} twice",
+                r.method,
+                r.path
+            );
+        }
+    }
+
+    #[test]
+    fn references_resolve() {
+        let doc = openapi::document(table().iter().map(Route::operation));
+        let text = doc.to_string();
+        let schemas = doc["components"]["schemas"].as_object().unwrap();
+        for part in text.split("#/components/schemas/").skip(1) {
+            let name = part.split('"').next().unwrap();
+            assert!(schemas.contains_key(name), "missing schema {name}");
+        }
+    }
 }

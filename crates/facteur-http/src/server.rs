@@ -8,7 +8,7 @@
 
 use std::future::Future;
 use std::io;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
@@ -28,7 +28,8 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio::time::{Instant, Sleep};
 
-use crate::api::ApiError;
+use crate::auth::ClientIp;
+use crate::errors::ApiError;
 use facteur_engine::Engine;
 use facteur_engine::limits::Refusal;
 use facteur_engine::metrics::Metrics;
@@ -39,10 +40,6 @@ pub const MAX_URI_BYTES: usize = 8 * 1024;
 pub const MAX_HEADER_BYTES: usize = 64 * 1024;
 /// Most header fields in one request; more gets 431.
 pub const MAX_HEADERS: usize = 100;
-
-/// The client's address, attached to every request.
-#[derive(Debug, Clone, Copy)]
-pub struct ClientIp(pub IpAddr);
 
 pub fn router(app: Arc<Engine>) -> Router {
     crate::routes::router(&app)
@@ -394,52 +391,6 @@ impl AsyncWrite for GuardedIo {
     fn is_write_vectored(&self) -> bool {
         false
     }
-}
-
-/// `ok` only when the store answers a read and can write (a write that fails, e.g. on a full
-/// disk, makes it `unavailable` with the error, and `/metrics` counts it).
-pub(crate) async fn healthz(State(app): State<Arc<Engine>>) -> impl IntoResponse {
-    let queue = app.store.queue_len().await;
-    let write = app.store.write_probe(facteur_engine::time::now_ms()).await;
-    match (queue, write) {
-        (Ok(n), Ok(())) => (
-            StatusCode::OK,
-            axum::Json(serde_json::json!({"status": "ok", "queue": n})),
-        ),
-        (Err(e), _) | (_, Err(e)) => {
-            Metrics::inc(&app.metrics.store_failures_total);
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                axum::Json(serde_json::json!({"status": "unavailable", "error": e.to_string()})),
-            )
-        }
-    }
-}
-
-pub(crate) async fn metrics(State(app): State<Arc<Engine>>) -> impl IntoResponse {
-    let mut out = String::new();
-    app.metrics.render(&mut out);
-    if let Ok(n) = app.store.queue_len().await {
-        facteur_engine::metrics::gauge(
-            &mut out,
-            "queue_entries",
-            "Queue rows (message x domain) not yet final",
-            n,
-        );
-    }
-    facteur_engine::metrics::counter(
-        &mut out,
-        "store_write_failures_total",
-        "Store writes that failed (disk full, read-only, database unreachable)",
-        app.store.write_failures(),
-    );
-    facteur_engine::metrics::gauge(
-        &mut out,
-        "connections_open",
-        "Connections open on every listener (SMTP and HTTP)",
-        app.connections.open() as i64,
-    );
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
 }
 
 #[cfg(test)]

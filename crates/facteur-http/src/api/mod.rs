@@ -3,6 +3,7 @@
 //! route table (`crate::routes`) lists every handler in one place, with its permission.
 
 pub mod apikeys;
+pub mod health;
 pub mod messages;
 pub mod openapi;
 pub mod send;
@@ -13,66 +14,15 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{FromRequestParts, Request};
+use axum::http::StatusCode;
 use axum::http::request::Parts;
-use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Response};
+
 use serde_json::{Value, json};
 
 use facteur_engine::Engine;
 
 use crate::auth::Principal;
-
-/// An API error with Mailjet's body shape.
-#[derive(Debug)]
-pub struct ApiError {
-    pub status: StatusCode,
-    pub message: String,
-    pub info: String,
-}
-
-impl ApiError {
-    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
-        ApiError {
-            status,
-            message: message.into(),
-            info: String::new(),
-        }
-    }
-
-    pub fn bad_request(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, message)
-    }
-
-    pub fn not_found() -> Self {
-        Self::new(StatusCode::NOT_FOUND, "Object not found")
-    }
-
-    pub fn with_info(mut self, info: impl Into<String>) -> Self {
-        self.info = info.into();
-        self
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let body = json!({"ErrorInfo": self.info, "ErrorMessage": self.message, "StatusCode": self.status.as_u16()});
-        with_challenge(self.status, body)
-    }
-}
-
-/// A JSON error response; a 401 also carries the Basic authentication challenge.
-pub fn with_challenge(status: StatusCode, body: Value) -> Response {
-    let mut response = (status, Json(body)).into_response();
-    if status == StatusCode::UNAUTHORIZED {
-        response.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            "Basic realm=\"Facteur API\""
-                .parse()
-                .expect("static header"),
-        );
-    }
-    response
-}
+pub use crate::errors::{ApiError, with_challenge};
 
 /// The request body as a JSON object.
 pub fn object(body: &Value) -> Result<&serde_json::Map<String, Value>, ApiError> {
@@ -91,24 +41,6 @@ pub fn known_props(
             allowed.join(", ")
         ))),
         None => Ok(()),
-    }
-}
-
-impl From<facteur_store::Error> for ApiError {
-    fn from(e: facteur_store::Error) -> Self {
-        match e {
-            facteur_store::Error::NotFound => ApiError::not_found(),
-            facteur_store::Error::Invalid(m) | facteur_store::Error::Conflict(m) => {
-                ApiError::bad_request(m)
-            }
-            facteur_store::Error::Unavailable(e) => {
-                tracing::error!(error = %e, "store unavailable");
-                ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "Service temporarily unavailable, try again later",
-                )
-            }
-        }
     }
 }
 

@@ -19,50 +19,8 @@ use facteur_store::Account;
 use serde_json::{Value, json};
 
 use crate::auth::Principal;
-
-/// The HTTP status of each kind of refusal: the one mapping for the whole API.
-pub fn status_of(kind: ErrorKind) -> StatusCode {
-    match kind {
-        ErrorKind::Invalid => StatusCode::BAD_REQUEST,
-        ErrorKind::Unauthenticated => StatusCode::UNAUTHORIZED,
-        ErrorKind::Forbidden => StatusCode::FORBIDDEN,
-        ErrorKind::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-        ErrorKind::Throttled => StatusCode::TOO_MANY_REQUESTS,
-        ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-        ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-    }
-}
-
-/// A v3.1 error body: `{"ErrorIdentifier", "ErrorCode", "ErrorMessage", "StatusCode"}` (and
-/// `ErrorRelatedTo` inside messages).
-pub fn error_json(e: &SendError, with_related: bool) -> Value {
-    let mut v = json!({
-        "ErrorIdentifier": uuid::Uuid::now_v7().hyphenated().to_string(),
-        "ErrorCode": e.code,
-        "StatusCode": status_of(e.kind).as_u16(),
-        "ErrorMessage": e.message,
-    });
-    if with_related {
-        v["ErrorRelatedTo"] = json!(e.related);
-    }
-    v
-}
-
-/// A whole request refused, in the v3.1 shape.
-pub fn global_error(e: SendError) -> Response {
-    super::with_challenge(status_of(e.kind), error_json(&e, false))
-}
-
-/// The store failed: nothing was sent.
-pub fn unavailable(e: facteur_store::Error) -> SendError {
-    tracing::error!(error = %e, "store unavailable on the Send API");
-    SendError::new(
-        "mj-0500",
-        ErrorKind::Unavailable,
-        "Service temporarily unavailable: nothing was sent, try again later.",
-        &[],
-    )
-}
+use crate::errors::{error_json, status_of};
+pub use crate::errors::{global_error, unavailable};
 
 pub(crate) async fn send(
     State(engine): State<Arc<Engine>>,
