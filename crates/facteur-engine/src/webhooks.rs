@@ -32,6 +32,7 @@ pub fn event_payload(e: &EventRow) -> Option<(&'static str, Value)> {
         detail: &e.detail,
         reply: e.reply.as_deref(),
         class: e.class,
+        source: e.remote_host.as_deref(),
     })
 }
 
@@ -353,6 +354,7 @@ mod tests {
             detail: "mx said: 250 2.0.0 OK queued".into(),
             reply: Some("250 2.0.0 OK queued".into()),
             class,
+            remote_host: None,
             account_id: Some(1),
             message_id: 10,
             recipient_id: Some(77),

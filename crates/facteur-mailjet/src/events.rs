@@ -23,6 +23,7 @@ pub fn webhook_name(kind: EventKind) -> Option<&'static str> {
         EventKind::Sent => Some("sent"),
         EventKind::Bounced | EventKind::Expired => Some("bounce"),
         EventKind::Blocked => Some("blocked"),
+        EventKind::Spam => Some("spam"),
         EventKind::Queued | EventKind::Deferred | EventKind::Deleted => None,
     }
 }
@@ -41,6 +42,7 @@ pub fn error_of(class: BounceClass) -> (&'static str, &'static str) {
         BounceClass::Content => ("content", TEMPLATE_ERROR),
         BounceClass::Connection => ("system", "connection issue"),
         BounceClass::Protocol => ("system", "protocol issue"),
+        BounceClass::Preblocked => ("mailjet", "preblocked"),
     }
 }
 
@@ -62,6 +64,8 @@ pub struct EventFacts<'a> {
     /// The remote server's reply line, when one decided it (`250 2.0.0 Ok`).
     pub reply: Option<&'a str>,
     pub class: Option<BounceClass>,
+    /// Who reported it: the feedback program of a complaint.
+    pub source: Option<&'a str>,
 }
 
 /// The webhook event type and Mailjet payload of an event, if webhooks carry it.
@@ -88,11 +92,18 @@ pub fn payload(e: &EventFacts<'_>) -> Option<(&'static str, Value)> {
             let class = e.class.unwrap_or(BounceClass::Connection);
             let (related, error) = error_of(class);
             v["blocked"] = json!(false);
-            // A refusal (5xx) is a hard bounce; an expiry after deferrals a soft one.
-            v["hard_bounce"] = json!(e.kind == EventKind::Bounced);
+            // A refusal (5xx) is a hard bounce; an expiry after deferrals, or a bounce
+            // received later that says the mailbox is full, a soft one.
+            v["hard_bounce"] = json!(
+                e.kind == EventKind::Bounced
+                    && class.severity() != facteur_message::outcome::Severity::Soft
+            );
             v["error_related_to"] = json!(related);
             v["error"] = json!(error);
             v["comment"] = json!(e.detail);
+        }
+        EventKind::Spam => {
+            v["source"] = json!(e.source.unwrap_or(""));
         }
         _ => {
             // Blocked: by its content, or by Facteur for another reason.
@@ -122,6 +133,7 @@ mod tests {
             detail: "mx.example.net said: 250 2.0.0 OK queued",
             reply: Some("250 2.0.0 OK queued"),
             class,
+            source: None,
         }
     }
 

@@ -2,10 +2,12 @@
 //! (Received, Message-ID, Date when missing) and delivery status notifications (RFC 3464).
 
 pub mod compose;
+pub mod dkim;
 pub mod dsn;
 pub mod headers;
 pub mod limits;
 pub mod outcome;
+pub mod report;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 

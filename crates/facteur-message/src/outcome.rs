@@ -19,10 +19,12 @@ pub enum EventKind {
     Expired,
     /// Taken out of the queue by an operator.
     Deleted,
+    /// The recipient reported it as spam (a feedback-loop report).
+    Spam,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 7] = [
+    pub const ALL: [EventKind; 8] = [
         EventKind::Queued,
         EventKind::Blocked,
         EventKind::Sent,
@@ -30,6 +32,7 @@ impl EventKind {
         EventKind::Bounced,
         EventKind::Expired,
         EventKind::Deleted,
+        EventKind::Spam,
     ];
 
     /// The name stored and shown (`queued`, `sent`, …).
@@ -42,6 +45,7 @@ impl EventKind {
             EventKind::Bounced => "bounced",
             EventKind::Expired => "expired",
             EventKind::Deleted => "deleted",
+            EventKind::Spam => "spam",
         }
     }
 
@@ -83,10 +87,13 @@ pub enum BounceClass {
     Connection,
     /// Anything else the remote server said.
     Protocol,
+    /// On a suppression list (an earlier hard bounce, a complaint, an unsubscription): not
+    /// sent.
+    Preblocked,
 }
 
 impl BounceClass {
-    const ALL: [BounceClass; 11] = [
+    const ALL: [BounceClass; 12] = [
         BounceClass::UserUnknown,
         BounceClass::MailboxFull,
         BounceClass::MailboxInactive,
@@ -98,6 +105,7 @@ impl BounceClass {
         BounceClass::Content,
         BounceClass::Connection,
         BounceClass::Protocol,
+        BounceClass::Preblocked,
     ];
 
     /// The name stored in the `bounce_class` column.
@@ -114,6 +122,7 @@ impl BounceClass {
             BounceClass::Content => "content",
             BounceClass::Connection => "connection",
             BounceClass::Protocol => "protocol",
+            BounceClass::Preblocked => "preblocked",
         }
     }
 
@@ -133,45 +142,147 @@ impl BounceClass {
             BounceClass::AccessDenied
             | BounceClass::Spam
             | BounceClass::Content
-            | BounceClass::Protocol => Severity::Policy,
+            | BounceClass::Protocol
+            | BounceClass::Preblocked => Severity::Policy,
         }
     }
 
-    /// The class of a remote server's reply (`550 5.1.1 <text>`): its enhanced status code
-    /// first, then the words servers use when they give none.
+    /// The class of a remote server's reply (`550 5.1.1 <text>`), or of a bounce's
+    /// diagnostic: words that name spam or a block list first (servers refuse spam with any
+    /// code), then the enhanced status code, then the words servers use when they give none.
     pub fn of_reply(code: u16, enhanced: &str, text: &str) -> BounceClass {
-        match enhanced {
-            "5.1.1" | "5.1.0" | "5.1.6" => return BounceClass::UserUnknown,
-            "5.1.10" => return BounceClass::NoMailHost,
-            "5.1.2" => return BounceClass::InvalidDomain,
-            "5.2.1" => return BounceClass::MailboxInactive,
-            "5.2.2" | "4.2.2" => return BounceClass::MailboxFull,
-            "5.7.1" => return BounceClass::AccessDenied,
-            _ => {}
-        }
         let t = text.to_ascii_lowercase();
         let has = |words: &[&str]| words.iter().any(|w| t.contains(w));
-        if has(&[
+        const SPAM: &[&str] = &[
+            "spam",
+            "blacklist",
+            "blocklist",
+            "block list",
+            "blocked using",
+            "listed at",
+            "listed on",
+            "dnsbl",
+            "spamhaus",
+            "unsolicited",
+            "dmarc",
+            "reputation",
+            "user complaints",
+        ];
+        const UNKNOWN: &[&str] = &[
             "user unknown",
-            "no such user",
             "unknown user",
-            "does not exist here",
-            "recipient rejected",
+            "no such user",
+            "no such recipient",
+            "no such mailbox",
+            "no mailbox",
+            "mailbox not found",
             "mailbox unavailable",
-        ]) {
-            BounceClass::UserUnknown
-        } else if has(&["quota", "mailbox full", "over limit"]) {
+            "mailbox does not exist",
+            "address does not exist",
+            "does not exist",
+            "recipientnotfound",
+            "recipient not found",
+            "user not found",
+            "not listed in",
+            "doesn't have a",
+            "does not have an account",
+            "unknown recipient",
+            "invalid recipient",
+            "recipient rejected",
+            "address rejected",
+            "has moved",
+            "not our customer",
+            "no longer available",
+        ];
+        const FULL: &[&str] = &[
+            "quota",
+            "mailbox full",
+            "mailbox is full",
+            "over limit",
+            "insufficient storage",
+            "out of storage",
+        ];
+        const INACTIVE: &[&str] = &["disabled", "inactive", "suspended", "deactivated"];
+        const GREYLIST: &[&str] = &["greylist", "graylist", "try again later", "postgrey"];
+        const NO_DOMAIN: &[&str] = &[
+            "host or domain name not found",
+            "domain not found",
+            "no such domain",
+            "domain does not exist",
+            "no host by that name",
+            "unrouteable",
+        ];
+        const CONNECTION: &[&str] = &[
+            "timed out",
+            "timeout",
+            "connection refused",
+            "could not connect",
+            "cannot connect",
+            "unable to connect",
+            "network is unreachable",
+            "expired",
+            "retry time",
+        ];
+        const CONTENT: &[&str] = &[
+            "too large",
+            "too big",
+            "size limit",
+            "exceeds the maximum",
+            "message size",
+            "virus",
+            "content",
+        ];
+        if !t.is_empty() && has(SPAM) {
+            return BounceClass::Spam;
+        }
+        let mut parts = enhanced.splitn(3, '.');
+        let (class, subject, detail) = (
+            parts.next().unwrap_or(""),
+            parts.next().unwrap_or(""),
+            parts.next().unwrap_or(""),
+        );
+        match (class, subject, detail) {
+            ("5", "1", "1" | "0" | "6" | "3") => return BounceClass::UserUnknown,
+            // Office 365 says 5.1.10 for a recipient it does not know; RFC 7505 for null MX.
+            ("5", "1", "10") if has(UNKNOWN) => return BounceClass::UserUnknown,
+            ("5", "1", "10") => return BounceClass::NoMailHost,
+            ("5", "1", "2") | ("5", "4", "4") => return BounceClass::InvalidDomain,
+            ("5", "2", "1") if has(FULL) => return BounceClass::MailboxFull,
+            ("5", "2", "1") => return BounceClass::MailboxInactive,
+            (_, "2", "2") => return BounceClass::MailboxFull,
+            ("5", "2", "3") | ("5", "3", "4") => return BounceClass::Content,
+            ("4", _, _) | (_, "7", _) if has(GREYLIST) => return BounceClass::Greylisted,
+            ("5", "7", "1") | ("5", "4", "1") => {
+                return if has(&["access denied", "relay"]) {
+                    BounceClass::AccessDenied
+                } else if has(UNKNOWN) {
+                    BounceClass::UserUnknown
+                } else {
+                    BounceClass::AccessDenied
+                };
+            }
+            (_, "4", "6") | (_, "6", _) => return BounceClass::Protocol,
+            (_, "4", _) => return BounceClass::Connection,
+            _ => {}
+        }
+        if has(FULL) {
             BounceClass::MailboxFull
-        } else if has(&["disabled", "inactive"]) {
-            BounceClass::MailboxInactive
-        } else if has(&["greylist", "try again later"]) {
+        } else if has(GREYLIST) {
             BounceClass::Greylisted
-        } else if has(&["relay", "access denied"]) {
+        } else if has(NO_DOMAIN) {
+            BounceClass::InvalidDomain
+        } else if has(UNKNOWN) {
+            BounceClass::UserUnknown
+        } else if has(INACTIVE) {
+            BounceClass::MailboxInactive
+        } else if has(&["relay", "access denied", "not permitted"]) {
             BounceClass::AccessDenied
-        } else if has(&["spam", "blocked", "blacklist", "blocklist"]) {
-            BounceClass::Spam
-        } else if code == 421 || enhanced.starts_with("4.4.") {
+        } else if has(CONNECTION) || code == 421 {
             BounceClass::Connection
+        } else if has(CONTENT) {
+            BounceClass::Content
+        } else if has(&["blocked", "rejected for policy", "policy"]) {
+            BounceClass::Spam
         } else {
             BounceClass::Protocol
         }
@@ -200,8 +311,9 @@ mod tests {
         assert_eq!(c(550, "", "No such user here"), BounceClass::UserUnknown);
         assert_eq!(c(552, "5.2.2", "mailbox full"), BounceClass::MailboxFull);
         assert_eq!(c(452, "", "Over quota"), BounceClass::MailboxFull);
+        assert_eq!(c(554, "5.7.1", "rejected as spam"), BounceClass::Spam);
         assert_eq!(
-            c(554, "5.7.1", "rejected as spam"),
+            c(554, "5.7.1", "Relay access denied"),
             BounceClass::AccessDenied
         );
         assert_eq!(

@@ -49,6 +49,8 @@ pub struct EventRow {
     /// The remote reply line that decided it, if one did.
     pub reply: Option<String>,
     pub class: Option<BounceClass>,
+    /// The host that answered, or for a complaint the feedback program that reported it.
+    pub remote_host: Option<String>,
     pub account_id: Option<i64>,
     pub message_id: i64,
     /// The recipient's id and UUID (Mailjet's MessageID and Message_GUID).
@@ -277,7 +279,7 @@ impl Store {
         .collect::<Result<Vec<_>>>()?;
         let rows = sqlx::query(
             "SELECT e.id AS id, e.at AS at, e.kind AS kind, e.detail AS detail,
-                    e.reply AS reply, e.bounce_class AS bounce_class,
+                    e.reply AS reply, e.bounce_class AS bounce_class, e.remote_host AS remote_host,
                     e.message_id AS message_id, COALESCE(e.recipient, '') AS address,
                     m.account_id AS account_id, m.custom_id AS custom_id,
                     m.event_payload AS event_payload, m.campaign AS campaign,
@@ -306,6 +308,7 @@ impl Store {
                     .try_get::<Option<String>, _>("bounce_class")?
                     .as_deref()
                     .and_then(BounceClass::parse),
+                remote_host: r.try_get("remote_host")?,
                 account_id: r.try_get("account_id")?,
                 message_id: r.try_get("message_id")?,
                 recipient_id: r.try_get("recipient_id")?,
