@@ -128,6 +128,17 @@ pub struct Config {
     pub webhook_retry: Duration,
     pub webhook_give_up: Duration,
     pub webhook_allow_private: bool,
+    /// Base64 of 32 bytes: seals DKIM private keys; `None`: `DATA/secret.key`.
+    pub secret_key: Option<String>,
+    /// Size of new RSA DKIM keys (2048).
+    pub dkim_rsa_bits: usize,
+    /// The `include:` of the SPF record sending domains publish; `None`: `a:<hostname>`.
+    pub spf_include: Option<String>,
+    /// Soft bounces of one address that suppress it (3), over at least this span (2 days),
+    /// for this long (30 days).
+    pub soft_bounce_threshold: i64,
+    pub soft_bounce_span: Duration,
+    pub soft_bounce_expiry: Duration,
 }
 
 /// `30s`, `5m`, `4h`, `5d`, or a number of seconds.

@@ -23,6 +23,10 @@ pub struct Core {
     /// Stored templates compiled for sending.
     pub templates: TemplateCache,
     pub hooks: Hooks,
+    /// Seals the secrets kept in the database (DKIM private keys).
+    pub sealer: crate::identity::Sealer,
+    /// The DKIM keys that sign, by domain (also a signing hook).
+    pub dkim: std::sync::Arc<crate::identity::DkimKeys>,
     /// Base of the links the API returns (MessageHref), without a trailing slash.
     pub public_url: String,
 }

@@ -1,6 +1,7 @@
 //! The engine as a whole: the [`Core`] every stage shares, the per-address limits of the
 //! listeners, and the deliverer; `open` makes one from a configuration and `start` runs its
-//! background work (the scheduler, the webhook dispatcher, the minute summaries). No globals,
+//! background work (the scheduler, the webhook dispatcher, the minute summaries, the DKIM key
+//! reload). No globals,
 //! so several nodes can run in one process.
 
 use std::ops::Deref;
@@ -98,7 +99,13 @@ impl Engine {
             },
             resolver,
         );
-        Ok(Engine {
+        let sealer = crate::identity::Sealer::load(cfg.secret_key.as_deref(), &cfg.data_dir)?;
+        let dkim = Arc::new(crate::identity::DkimKeys::default());
+        let hooks = Hooks {
+            sign: vec![dkim.clone()],
+            ..Hooks::default()
+        };
+        let engine = Engine {
             auth_limiter: AuthLimiter::new(cfg.auth_failures_per_ip),
             connections: ConnectionLimiter::new(cfg.max_connections_per_ip, cfg.max_connections),
             deliverer: Arc::new(deliverer),
@@ -110,11 +117,18 @@ impl Engine {
                 queue_wakeup: Notify::new(),
                 node_id: node_id(&cfg.data_dir)?,
                 templates: Default::default(),
-                hooks: Hooks::default(),
+                hooks,
+                sealer,
+                dkim,
                 public_url,
                 cfg,
             }),
-        })
+        };
+        engine
+            .reload_dkim_keys()
+            .await
+            .map_err(|e| format!("loading the DKIM keys: {e}"))?;
+        Ok(engine)
     }
 
     /// Starts the scheduler, the webhook dispatcher and the minute summaries in `tasks` (when
@@ -124,6 +138,23 @@ impl Engine {
         tasks: &mut JoinSet<()>,
         shutdown: watch::Receiver<bool>,
     ) -> Result<Option<Background>, facteur_store::Error> {
+        // Domains and keys changed on another node reach this one within a minute.
+        let engine = self.clone();
+        let mut stop = shutdown.clone();
+        tasks.spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+            tick.tick().await;
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {
+                        if let Err(e) = engine.reload_dkim_keys().await {
+                            tracing::warn!(error = %e, "cannot reload the DKIM keys; signing with the ones loaded");
+                        }
+                    }
+                    _ = stop.changed() => return,
+                }
+            }
+        });
         if !self.cfg.scheduler {
             return Ok(None);
         }

@@ -44,8 +44,8 @@ pub trait Rewrite: Send + Sync {
 pub struct Hooks {
     /// Before rendering: sending limits, suppression lists.
     pub screen: Vec<Arc<dyn Screen>>,
-    /// After composing: DKIM and other signatures, over the bytes that will leave.
-    pub sign: Vec<Arc<dyn Rewrite>>,
-    /// After signing: tracking (marks what delivery rewrites per recipient).
+    /// After composing: tracking marks (open pixel, click links).
     pub track: Vec<Arc<dyn Rewrite>>,
+    /// Last: DKIM and other signatures, over the bytes that will leave.
+    pub sign: Vec<Arc<dyn Rewrite>>,
 }

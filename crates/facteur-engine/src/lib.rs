@@ -3,15 +3,18 @@
 //!
 //! Modules, leaves first (no module imports one that imports it back):
 //! `config`, `metrics`, `time`, `limits`, `io`, `submission` (leaves) → `render`, `hooks` →
-//! `core` (what every stage shares) → `submit` → `queue`, `delivery` → `scheduler`, `webhooks` → `engine` (the whole,
+//! `identity` (the key sealer, the DKIM signing hook) → `core` (what every stage shares) →
+//! `submit`, `domains` → `queue`, `delivery` → `scheduler`, `webhooks` → `engine` (the whole,
 //! started) → `auth` (key checks on the engine).
 
 pub mod auth;
 pub mod config;
 pub mod core;
 pub mod delivery;
+pub mod domains;
 pub mod engine;
 pub mod hooks;
+pub mod identity;
 pub mod io;
 pub mod limits;
 pub mod metrics;

@@ -4,11 +4,13 @@
 //!
 //! 1. **authorise**: the sending key is still active (an SMTP session that authenticated before
 //!    a suspension), and it may set `Sender`;
-//! 2. **screen**: the [`Hooks::screen`](crate::hooks::Hooks) hooks (limits, suppression);
+//! 2. **screen**: the [`Hooks::screen`](crate::hooks::Hooks) hooks (limits), then the
+//!    suppression lists: a listed recipient is recorded `blocked` (`preblocked`), not sent;
 //! 3. **render**: the stored template and the templating language ([`crate::render`]);
 //! 4. **compose**: MIME built (`Draft`) or completed (`Raw`: trace header, Message-ID, Date),
 //!    size checked against `max_message_size`;
-//! 5. **sign** then **track**: the [`Hooks::sign`] and [`Hooks::track`] hooks;
+//! 5. **track** then **sign**: the [`Hooks::track`] and [`Hooks::sign`] hooks (DKIM signs the
+//!    bytes that leave, tracking marks included);
 //! 6. **spool**: durably, through the group commit (the 250 / 200 comes after this);
 //! 7. **notify**: metrics, the scheduler's wake-up, and what follows from a template error (the
 //!    bounce of a blocked SMTP message, the error report), each a submission of its own.
@@ -195,6 +197,27 @@ impl Core {
             }
         }
 
+        // The suppression lists (the account's and the global one): these recipients are
+        // recorded blocked, the others are sent to.
+        let preblocked: Vec<(String, String)> = if origin.is_user_content() {
+            self.store
+                .suppressed(account_id, &recipients, now)
+                .await?
+                .into_iter()
+                .map(|s| {
+                    let list = if s.account_id == facteur_store::identity::GLOBAL {
+                        "the global suppression list"
+                    } else {
+                        "the account's suppression list"
+                    };
+                    let why = format!("preblocked: on {list} ({})", s.reason.as_str());
+                    (s.address, why)
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+
         // 3. Render.
         let template = match (&options.template, account_id) {
             (None, _) => None,
@@ -300,9 +323,9 @@ impl Core {
             });
         }
 
-        // 5. Sign, then track.
+        // 5. Track, then sign.
         let mut body = body;
-        for hook in self.hooks.sign.iter().chain(&self.hooks.track) {
+        for hook in self.hooks.track.iter().chain(&self.hooks.sign) {
             let mut outgoing = Outgoing {
                 account_id,
                 origin: &origin,
@@ -339,6 +362,7 @@ impl Core {
                     campaign,
                     subject,
                     blocked,
+                    preblocked,
                 },
             },
             origin,

@@ -38,6 +38,12 @@ pub enum Permission {
     ManageKeys,
     ViewWebhooks,
     ManageWebhooks,
+    /// Sending domains and their DKIM keys.
+    ViewDomains,
+    ManageDomains,
+    /// The suppression list.
+    ViewSuppression,
+    ManageSuppression,
 }
 
 impl Permission {
@@ -54,6 +60,10 @@ impl Permission {
             Permission::ManageKeys => "keys:manage",
             Permission::ViewWebhooks => "webhooks:view",
             Permission::ManageWebhooks => "webhooks:manage",
+            Permission::ViewDomains => "domains:view",
+            Permission::ManageDomains => "domains:manage",
+            Permission::ViewSuppression => "suppression:view",
+            Permission::ManageSuppression => "suppression:manage",
         }
     }
 }

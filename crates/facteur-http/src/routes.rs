@@ -12,7 +12,7 @@ use facteur_engine::Engine;
 use serde_json::Value;
 
 use crate::api::openapi::{self, Body, Doc, Operation};
-use crate::api::{apikeys, health, messages, send, templates, webhooks};
+use crate::api::{apikeys, domains, health, messages, send, suppression, templates, webhooks};
 use crate::auth::Permission;
 
 /// A route's OpenAPI text.
@@ -246,6 +246,149 @@ pub fn table() -> Vec<Route> {
             doc: doc(
                 "Webhooks",
                 "Delete a callback URL and its pending calls.",
+                NoBody,
+                "Empty",
+                204,
+            ),
+        },
+        Route {
+            method: "get",
+            path: "/v3/REST/dns",
+            permission: Permission::ViewDomains,
+            handler: get(domains::list),
+            doc: doc(
+                "Sender domains",
+                "The account's sending domains, their DKIM keys and the DNS records to publish.",
+                NoBody,
+                "DomainList",
+                200,
+            ),
+        },
+        Route {
+            method: "post",
+            path: "/v3/REST/dns",
+            permission: Permission::ManageDomains,
+            handler: post(domains::create),
+            doc: doc(
+                "Sender domains",
+                "Add a sending domain: its DKIM keys are generated (Keys: rsa, ed25519 or both) and mail from it is signed at once.",
+                Schema("DomainInput"),
+                "DomainList",
+                201,
+            ),
+        },
+        Route {
+            method: "get",
+            path: "/v3/REST/dns/{id}",
+            permission: Permission::ViewDomains,
+            handler: get(domains::one),
+            doc: doc(
+                "Sender domains",
+                "One domain, by ID or by name.",
+                NoBody,
+                "DomainList",
+                200,
+            ),
+        },
+        Route {
+            method: "delete",
+            path: "/v3/REST/dns/{id}",
+            permission: Permission::ManageDomains,
+            handler: delete(domains::remove),
+            doc: doc(
+                "Sender domains",
+                "Remove a domain and its keys: its mail is no longer signed.",
+                NoBody,
+                "Empty",
+                204,
+            ),
+        },
+        Route {
+            method: "post",
+            path: "/v3/REST/dns/{id}/rotate",
+            permission: Permission::ManageDomains,
+            handler: post(domains::rotate),
+            doc: doc(
+                "Sender domains",
+                "Key rotation, step 1: new keys under a new selector, pending beside the active ones. Publish their records, then activate.",
+                Schema("DomainRotate"),
+                "DomainList",
+                200,
+            ),
+        },
+        Route {
+            method: "post",
+            path: "/v3/REST/dns/{id}/activate",
+            permission: Permission::ManageDomains,
+            handler: post(domains::activate),
+            doc: doc(
+                "Sender domains",
+                "Key rotation, step 2: the pending keys sign from now on, the active ones retire.",
+                NoBody,
+                "DomainList",
+                200,
+            ),
+        },
+        Route {
+            method: "get",
+            path: "/v3/REST/suppression",
+            permission: Permission::ViewSuppression,
+            handler: get(suppression::list),
+            doc: doc(
+                "Suppression list",
+                "Addresses that get no more mail (Reason, Email filters; Limit, Offset).",
+                NoBody,
+                "SuppressionList",
+                200,
+            ),
+        },
+        Route {
+            method: "post",
+            path: "/v3/REST/suppression",
+            permission: Permission::ManageSuppression,
+            handler: post(suppression::create),
+            doc: doc(
+                "Suppression list",
+                "Add an address by hand (Reason manual by default).",
+                Schema("SuppressionInput"),
+                "SuppressionList",
+                201,
+            ),
+        },
+        Route {
+            method: "get",
+            path: "/v3/REST/suppression.csv",
+            permission: Permission::ViewSuppression,
+            handler: get(suppression::export),
+            doc: doc(
+                "Suppression list",
+                "The list as CSV (same filters as the list).",
+                NoBody,
+                "Csv",
+                200,
+            ),
+        },
+        Route {
+            method: "get",
+            path: "/v3/REST/suppression/{email}",
+            permission: Permission::ViewSuppression,
+            handler: get(suppression::one),
+            doc: doc(
+                "Suppression list",
+                "One address's entry.",
+                NoBody,
+                "SuppressionList",
+                200,
+            ),
+        },
+        Route {
+            method: "delete",
+            path: "/v3/REST/suppression/{email}",
+            permission: Permission::ManageSuppression,
+            handler: delete(suppression::remove),
+            doc: doc(
+                "Suppression list",
+                "Take an address off the list: it gets mail again.",
                 NoBody,
                 "Empty",
                 204,

@@ -94,20 +94,30 @@ impl Batch {
             message_id,
             recipients: Vec::with_capacity(m.recipients.len()),
         };
-        let (status, detail, class) = match &m.meta.blocked {
-            Some(b) => (RcptStatus::Blocked, b.reason.as_str(), Some(b.class)),
-            None => (RcptStatus::Queued, "", None),
-        };
         for rcpt in &m.recipients {
+            let preblocked = m
+                .meta
+                .preblocked
+                .iter()
+                .find(|(a, _)| a.eq_ignore_ascii_case(rcpt));
+            let (status, detail, class) = match (&m.meta.blocked, preblocked) {
+                (Some(b), _) => (RcptStatus::Blocked, b.reason.as_str(), Some(b.class)),
+                (None, Some((_, why))) => (
+                    RcptStatus::Blocked,
+                    why.as_str(),
+                    Some(BounceClass::Preblocked),
+                ),
+                (None, None) => (RcptStatus::Queued, "", None),
+            };
             let domain = domain_of(rcpt);
-            let queue_id = match domains.iter().find(|(d, _)| *d == domain) {
-                Some((_, id)) => *id,
-                // A blocked message's recipients point at a queue row that never exists.
-                None if m.meta.blocked.is_some() => {
-                    let id = ids.next(m.now);
-                    domains.push((domain, id));
-                    id
-                }
+            let existing = domains
+                .iter()
+                .find(|(d, _)| *d == domain)
+                .map(|(_, id)| *id);
+            let queue_id = match existing {
+                // A blocked recipient points at a queue row that never exists.
+                _ if status != RcptStatus::Queued => ids.next(m.now),
+                Some(id) => id,
                 None => {
                     let id = ids.next(m.now);
                     self.queue.push(vec![

@@ -9,6 +9,7 @@
 
 mod accounts;
 mod batch;
+pub mod identity;
 mod ids;
 pub mod messages;
 mod queue;
@@ -80,6 +81,9 @@ pub struct MessageMeta {
     /// Set when the message must not be delivered (e.g. an error in the template language):
     /// every recipient is recorded `blocked` with this reason and no queue row is made.
     pub blocked: Option<Blocked>,
+    /// Recipients not to send to (on a suppression list), with why: recorded `blocked` with
+    /// the `preblocked` class; the others are queued as usual.
+    pub preblocked: Vec<(String, String)>,
 }
 
 /// A message to spool: the body is stored once, one queue row per recipient domain.

@@ -149,6 +149,42 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     ALTER TABLE events ADD COLUMN remote_host TEXT;
     ALTER TABLE events ADD COLUMN bounce_class TEXT;",
     ),
+    (
+        6,
+        "sender identity: domains, DKIM keys (sealed), suppression lists",
+        "CREATE TABLE domains (
+        id BIGINT PRIMARY KEY,
+        account_id BIGINT NOT NULL REFERENCES accounts(id),
+        name TEXT NOT NULL UNIQUE,
+        created_at BIGINT NOT NULL
+    );
+    CREATE INDEX domains_account ON domains (account_id);
+    CREATE TABLE dkim_keys (
+        id BIGINT PRIMARY KEY,
+        domain_id BIGINT NOT NULL,
+        selector TEXT NOT NULL,
+        algorithm TEXT NOT NULL,
+        private_key BLOB NOT NULL,
+        public_key TEXT NOT NULL,
+        state TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        UNIQUE (domain_id, selector)
+    );
+    CREATE TABLE suppressions (
+        account_id BIGINT NOT NULL,
+        address TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        detail TEXT NOT NULL DEFAULT '',
+        message_id BIGINT,
+        failures BIGINT NOT NULL DEFAULT 1,
+        first_at BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL,
+        expires_at BIGINT,
+        active BIGINT NOT NULL DEFAULT 1,
+        PRIMARY KEY (account_id, address)
+    );
+    CREATE INDEX suppressions_address ON suppressions (address);",
+    ),
 ];
 
 /// The migration's SQL for a backend: BLOB is BYTEA and AUTOINCREMENT keys are identities on

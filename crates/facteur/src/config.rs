@@ -152,6 +152,25 @@ pub struct Settings {
     /// [default: false]
     #[arg(long, env = "FACTEUR_WEBHOOK_ALLOW_PRIVATE")]
     pub webhook_allow_private: Option<bool>,
+    /// 32 bytes in base64 that seal the DKIM private keys in the database; every node of a
+    /// cluster needs the same [default: DATA/secret.key, made on first start]
+    #[arg(long, env = "FACTEUR_SECRET_KEY", hide_env_values = true)]
+    pub secret_key: Option<String>,
+    /// Size in bits of new RSA DKIM keys [default: 2048]
+    #[arg(long, env = "FACTEUR_DKIM_RSA_BITS")]
+    pub dkim_rsa_bits: Option<usize>,
+    /// The include: of the SPF record shown for sending domains [default: a:HOSTNAME]
+    #[arg(long, env = "FACTEUR_SPF_INCLUDE")]
+    pub spf_include: Option<String>,
+    /// Soft bounces of one address that put it on the suppression list [default: 3]
+    #[arg(long, env = "FACTEUR_SOFT_BOUNCE_THRESHOLD")]
+    pub soft_bounce_threshold: Option<i64>,
+    /// The least time those soft bounces must span [default: 2d]
+    #[arg(long, env = "FACTEUR_SOFT_BOUNCE_SPAN")]
+    pub soft_bounce_span: Option<String>,
+    /// How long a soft-bounce suppression lasts [default: 30d]
+    #[arg(long, env = "FACTEUR_SOFT_BOUNCE_EXPIRY")]
+    pub soft_bounce_expiry: Option<String>,
 }
 
 macro_rules! merge_fields {
@@ -175,7 +194,9 @@ impl Settings {
                 template_max_output, template_max_iterations, template_render_timeout,
                 auth_failures_per_ip, retry_initial, retry_max, retry_factor, queue_lifetime,
                 scheduler, lease, delivery_workers, destination_concurrency, delivery_timeout, mx_port,
-                http_max_body, public_url, webhook_retry, webhook_give_up, webhook_allow_private;
+                http_max_body, public_url, webhook_retry, webhook_give_up, webhook_allow_private,
+                secret_key, dkim_rsa_bits, spf_include, soft_bounce_threshold, soft_bounce_span,
+                soft_bounce_expiry;
             lists: smtp, smtps, relay, trusted_networks)
     }
 
@@ -226,6 +247,8 @@ pub fn resolve(s: Settings) -> Result<Config, Vec<String>> {
     let http_idle_timeout = duration(&s.http_idle_timeout, "60s", "http_idle_timeout");
     let template_render_timeout =
         duration(&s.template_render_timeout, "1s", "template_render_timeout");
+    let soft_bounce_span = duration(&s.soft_bounce_span, "2d", "soft_bounce_span");
+    let soft_bounce_expiry = duration(&s.soft_bounce_expiry, "30d", "soft_bounce_expiry");
 
     let data_dir = s.data.clone().unwrap_or_else(|| PathBuf::from("./data"));
     let database = s
@@ -392,10 +415,26 @@ pub fn resolve(s: Settings) -> Result<Config, Vec<String>> {
             "public_url {u:?} must start with http:// or https://"
         ));
     }
+    let dkim_rsa_bits = s.dkim_rsa_bits.unwrap_or(2048);
+    if !(2048..=4096).contains(&dkim_rsa_bits) {
+        problems.push(format!(
+            "dkim_rsa_bits {dkim_rsa_bits}: use 2048 to 4096 (receivers refuse shorter keys)"
+        ));
+    }
+    let soft_bounce_threshold = s.soft_bounce_threshold.unwrap_or(3);
+    if soft_bounce_threshold < 1 {
+        problems.push("soft_bounce_threshold must be at least 1".into());
+    }
     if !problems.is_empty() {
         return Err(problems);
     }
     Ok(Config {
+        secret_key: s.secret_key,
+        dkim_rsa_bits,
+        spf_include: s.spf_include,
+        soft_bounce_threshold,
+        soft_bounce_span,
+        soft_bounce_expiry,
         http_max_body,
         public_url,
         webhook_retry,

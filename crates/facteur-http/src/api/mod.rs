@@ -3,10 +3,12 @@
 //! route table (`crate::routes`) lists every handler in one place, with its permission.
 
 pub mod apikeys;
+pub mod domains;
 pub mod health;
 pub mod messages;
 pub mod openapi;
 pub mod send;
+pub mod suppression;
 pub mod templates;
 pub mod webhooks;
 

@@ -1,5 +1,7 @@
-//! The `facteur` command line: `serve`, `migrate`, `account`, `queue`, `template`.
+//! The `facteur` command line: `serve`, `migrate`, `account`, `queue`, `template`, `domain`,
+//! `bounce`.
 
+pub mod identity;
 pub mod template;
 
 use std::io::Write;
@@ -61,6 +63,16 @@ enum Command {
     Template {
         #[command(subcommand)]
         command: TemplateCommand,
+    },
+    /// Sending domains: DKIM keys, the DNS records to publish, key rotation
+    Domain {
+        #[command(subcommand)]
+        command: identity::DomainCommand,
+    },
+    /// Mail that comes back: read a bounce or complaint as Facteur does
+    Bounce {
+        #[command(subcommand)]
+        command: identity::BounceCommand,
     },
 }
 
@@ -212,6 +224,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Account { command } => account(command).await,
         Command::Queue { command } => queue(command).await,
         Command::Template { command } => Ok(template(command)),
+        Command::Domain { command } => identity::domain(command).await,
+        Command::Bounce { command } => identity::bounce(command),
     }
 }
 

@@ -1,0 +1,310 @@
+//! Domains, DKIM keys and suppression lists on every backend (SQLite, and PostgreSQL when
+//! FACTEUR_TEST_POSTGRES is set).
+
+use facteur_store::identity::{
+    GLOBAL, KeyState, NewKey, Suppression, SuppressionFilter, SuppressionReason,
+};
+use facteur_store::testing::TestDb;
+use facteur_store::{Error, GroupCommit, MessageMeta, NewMessage, RcptStatus, Store};
+
+const T0: i64 = 1_800_000_000_000;
+const DAY: i64 = 86_400_000;
+
+async fn stores() -> Vec<(TestDb, Store)> {
+    let mut out = Vec::new();
+    for db in TestDb::all().await {
+        let store = Store::open(&db.url).await.unwrap();
+        out.push((db, store));
+    }
+    out
+}
+
+fn key(selector: &str, state: KeyState) -> NewKey {
+    NewKey {
+        selector: selector.into(),
+        algorithm: "rsa".into(),
+        sealed_private_key: vec![1, 2, 3, 0, 255],
+        public_key: "MIIB".into(),
+        state,
+    }
+}
+
+fn entry(account_id: i64, address: &str, reason: SuppressionReason) -> Suppression {
+    Suppression {
+        account_id,
+        address: address.into(),
+        reason,
+        detail: "d".into(),
+        message_id: Some(7),
+        failures: 1,
+        first_at: T0,
+        updated_at: T0,
+        expires_at: None,
+        active: true,
+    }
+}
+
+#[tokio::test]
+async fn domains_and_keys() {
+    for (db, store) in stores().await {
+        let (a, _) = store.create_account("a", T0).await.unwrap();
+        let (b, _) = store.create_account("b", T0).await.unwrap();
+        let d = store
+            .create_domain(a.id, "Example.com.", vec![key("s1", KeyState::Active)], T0)
+            .await
+            .unwrap();
+        assert_eq!(d.name, "example.com", "{:?}", db.backend);
+        assert_eq!(d.keys[0].sealed_private_key, vec![1, 2, 3, 0, 255]);
+        assert!(matches!(
+            store.create_domain(b.id, "example.com", vec![], T0).await,
+            Err(Error::Conflict(_))
+        ));
+        assert!(matches!(
+            store.create_domain(a.id, "no_dots", vec![], T0).await,
+            Err(Error::Invalid(_))
+        ));
+        // Another account sees nothing of it.
+        assert!(matches!(
+            store.domain(b.id, d.id).await,
+            Err(Error::NotFound)
+        ));
+        let d = store
+            .add_keys(a.id, d.id, vec![key("s2", KeyState::Pending)], T0 + 1)
+            .await
+            .unwrap();
+        assert!(matches!(
+            store
+                .add_keys(a.id, d.id, vec![key("s2", KeyState::Pending)], T0 + 2)
+                .await,
+            Err(Error::Conflict(_))
+        ));
+        let (s1, s2) = (d.keys[0].id, d.keys[1].id);
+        store
+            .set_key_states(
+                a.id,
+                d.id,
+                &[(s2, KeyState::Active), (s1, KeyState::Retired)],
+            )
+            .await
+            .unwrap();
+        let active = store.active_keys().await.unwrap();
+        assert_eq!(active.len(), 1);
+        assert_eq!(active[0].0, a.id);
+        assert_eq!(active[0].1, "example.com");
+        assert_eq!(active[0].2.selector, "s2");
+        assert_eq!(
+            store.domain_by_name(a.id, "EXAMPLE.com").await.unwrap().id,
+            d.id
+        );
+        store.delete_domain(a.id, d.id).await.unwrap();
+        assert!(store.active_keys().await.unwrap().is_empty());
+        assert!(matches!(
+            store.delete_domain(a.id, d.id).await,
+            Err(Error::NotFound)
+        ));
+    }
+}
+
+#[tokio::test]
+async fn suppression_lists() {
+    for (db, store) in stores().await {
+        let (a, _) = store.create_account("a", T0).await.unwrap();
+        store
+            .suppress(&entry(
+                a.id,
+                "Hard@Example.net",
+                SuppressionReason::HardBounce,
+            ))
+            .await
+            .unwrap();
+        store
+            .suppress(&entry(
+                GLOBAL,
+                "global@example.net",
+                SuppressionReason::Complaint,
+            ))
+            .await
+            .unwrap();
+        let mut temporary = entry(a.id, "later@example.net", SuppressionReason::Manual);
+        temporary.expires_at = Some(T0 + DAY);
+        store.suppress(&temporary).await.unwrap();
+        let asked: Vec<String> = [
+            "hard@example.net",
+            "GLOBAL@example.net",
+            "ok@example.net",
+            "later@example.net",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let mut found: Vec<String> = store
+            .suppressed(Some(a.id), &asked, T0)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|s| s.address)
+            .collect();
+        found.sort();
+        assert_eq!(
+            found,
+            [
+                "global@example.net",
+                "hard@example.net",
+                "later@example.net"
+            ],
+            "{:?}",
+            db.backend
+        );
+        // Expired entries stop applying; the global list applies to mail of no account.
+        let found = store
+            .suppressed(Some(a.id), &asked, T0 + 2 * DAY)
+            .await
+            .unwrap();
+        assert_eq!(found.len(), 2);
+        assert_eq!(store.suppressed(None, &asked, T0).await.unwrap().len(), 1);
+
+        // Soft bounces: three over two days suppress; an address with a stronger reason
+        // keeps it.
+        let soft = |now| {
+            store.record_soft_bounce(
+                a.id,
+                "full@example.net",
+                "mailbox full",
+                None,
+                3,
+                2 * DAY,
+                30 * DAY,
+                now,
+            )
+        };
+        assert!(!soft(T0).await.unwrap());
+        assert!(!soft(T0 + DAY / 2).await.unwrap());
+        assert!(
+            !soft(T0 + DAY).await.unwrap(),
+            "three in one day are not enough"
+        );
+        assert!(soft(T0 + 2 * DAY).await.unwrap());
+        let e = store
+            .suppression(a.id, "full@example.net")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (e.failures, e.active, e.reason),
+            (4, true, SuppressionReason::SoftBounce)
+        );
+        assert!(
+            store
+                .record_soft_bounce(a.id, "hard@example.net", "x", None, 3, 0, DAY, T0)
+                .await
+                .unwrap()
+        );
+        assert_eq!(
+            store
+                .suppression(a.id, "hard@example.net")
+                .await
+                .unwrap()
+                .unwrap()
+                .reason,
+            SuppressionReason::HardBounce
+        );
+
+        // Listing with filters and pages.
+        let (rows, total) = store
+            .suppressions(
+                a.id,
+                &SuppressionFilter {
+                    limit: 10,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!((rows.len(), total), (3, 3));
+        let (rows, total) = store
+            .suppressions(
+                a.id,
+                &SuppressionFilter {
+                    reason: Some(SuppressionReason::SoftBounce),
+                    limit: 10,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!((rows[0].address.as_str(), total), ("full@example.net", 1));
+        let (rows, total) = store
+            .suppressions(
+                a.id,
+                &SuppressionFilter {
+                    address: Some("HARD".into()),
+                    limit: 1,
+                    offset: 0,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!((rows.len(), total), (1, 1));
+        store.unsuppress(a.id, "hard@example.net").await.unwrap();
+        assert!(matches!(
+            store.unsuppress(a.id, "hard@example.net").await,
+            Err(Error::NotFound)
+        ));
+        assert!(matches!(
+            store
+                .suppress(&entry(a.id, "nope", SuppressionReason::Manual))
+                .await,
+            Err(Error::Invalid(_))
+        ));
+    }
+}
+
+#[tokio::test]
+async fn preblocked_recipients_are_recorded_blocked_and_not_queued() {
+    for (db, store) in stores().await {
+        let writer = GroupCommit::start(store.clone());
+        let id = writer
+            .spool(NewMessage {
+                account_id: None,
+                mail_from: "s@example.org".into(),
+                recipients: vec![
+                    "gone@example.net".into(),
+                    "ok@example.net".into(),
+                    "gone2@other.test".into(),
+                ],
+                body: b"Subject: t\r\n\r\nhi\r\n".to_vec(),
+                priority: 0,
+                now: T0,
+                expires_at: T0 + DAY,
+                meta: MessageMeta {
+                    preblocked: vec![
+                        ("gone@example.net".into(), "preblocked: on the list".into()),
+                        ("gone2@other.test".into(), "preblocked: on the list".into()),
+                    ],
+                    ..Default::default()
+                },
+            })
+            .await
+            .unwrap();
+        let info = store.message(id).await.unwrap();
+        let status = |a: &str| {
+            info.recipients
+                .iter()
+                .find(|r| r.address == a)
+                .unwrap()
+                .status
+        };
+        assert_eq!(
+            status("gone@example.net"),
+            RcptStatus::Blocked,
+            "{:?}",
+            db.backend
+        );
+        assert_eq!(status("gone2@other.test"), RcptStatus::Blocked);
+        assert_eq!(status("ok@example.net"), RcptStatus::Queued);
+        // One queue row: the domain with a recipient to send to.
+        assert_eq!(info.queue.len(), 1);
+        assert_eq!(info.queue[0].0, "example.net");
+    }
+}
