@@ -25,6 +25,9 @@ pub struct Core {
     pub hooks: Hooks,
     /// Seals the secrets kept in the database (DKIM private keys).
     pub sealer: crate::identity::Sealer,
+    /// The accounts (0: global) that have suppression entries: only their messages' recipients
+    /// are looked up. Reloaded with the DKIM keys; [`Core::suppress`] adds at once.
+    pub suppressing: std::sync::RwLock<std::collections::HashSet<i64>>,
     /// The DKIM keys that sign, by domain (also a signing hook).
     pub dkim: std::sync::Arc<crate::identity::DkimKeys>,
     /// Base of the links the API returns (MessageHref), without a trailing slash.
@@ -32,6 +35,36 @@ pub struct Core {
 }
 
 impl Core {
+    /// Puts an address on a suppression list (through here, so this node checks that list
+    /// from the next message on; other nodes within a minute).
+    pub async fn suppress(
+        &self,
+        entry: &facteur_store::identity::Suppression,
+    ) -> Result<(), facteur_store::Error> {
+        self.store.suppress(entry).await?;
+        if entry.active {
+            self.suppressing
+                .write()
+                .expect("suppression lock")
+                .insert(entry.account_id);
+        }
+        Ok(())
+    }
+
+    /// Whether a message of this account may have suppressed recipients.
+    pub fn may_suppress(&self, account_id: Option<i64>) -> bool {
+        let set = self.suppressing.read().expect("suppression lock");
+        set.contains(&facteur_store::identity::GLOBAL)
+            || account_id.is_some_and(|a| set.contains(&a))
+    }
+
+    /// Reloads which accounts have suppression entries.
+    pub async fn reload_suppressing(&self) -> Result<(), facteur_store::Error> {
+        let accounts = self.store.accounts_with_suppressions().await?;
+        *self.suppressing.write().expect("suppression lock") = accounts.into_iter().collect();
+        Ok(())
+    }
+
     /// A new Message-ID (without angle brackets) on this server's host name: the one format,
     /// for every message Facteur builds or completes.
     pub fn new_message_id(&self) -> String {

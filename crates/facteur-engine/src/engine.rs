@@ -118,6 +118,7 @@ impl Engine {
                 node_id: node_id(&cfg.data_dir)?,
                 templates: Default::default(),
                 hooks,
+                suppressing: Default::default(),
                 sealer,
                 dkim,
                 public_url,
@@ -128,6 +129,10 @@ impl Engine {
             .reload_dkim_keys()
             .await
             .map_err(|e| format!("loading the DKIM keys: {e}"))?;
+        engine
+            .reload_suppressing()
+            .await
+            .map_err(|e| format!("loading the suppression lists: {e}"))?;
         Ok(engine)
     }
 
@@ -138,7 +143,8 @@ impl Engine {
         tasks: &mut JoinSet<()>,
         shutdown: watch::Receiver<bool>,
     ) -> Result<Option<Background>, facteur_store::Error> {
-        // Domains and keys changed on another node reach this one within a minute.
+        // Domains, keys and suppression lists changed on another node reach this one within a
+        // minute.
         let engine = self.clone();
         let mut stop = shutdown.clone();
         tasks.spawn(async move {
@@ -149,6 +155,9 @@ impl Engine {
                     _ = tick.tick() => {
                         if let Err(e) = engine.reload_dkim_keys().await {
                             tracing::warn!(error = %e, "cannot reload the DKIM keys; signing with the ones loaded");
+                        }
+                        if let Err(e) = engine.reload_suppressing().await {
+                            tracing::warn!(error = %e, "cannot reload which accounts have suppression lists");
                         }
                     }
                     _ = stop.changed() => return,

@@ -199,24 +199,25 @@ impl Core {
 
         // The suppression lists (the account's and the global one): these recipients are
         // recorded blocked, the others are sent to.
-        let preblocked: Vec<(String, String)> = if origin.is_user_content() {
-            self.store
-                .suppressed(account_id, &recipients, now)
-                .await?
-                .into_iter()
-                .map(|s| {
-                    let list = if s.account_id == facteur_store::identity::GLOBAL {
-                        "the global suppression list"
-                    } else {
-                        "the account's suppression list"
-                    };
-                    let why = format!("preblocked: on {list} ({})", s.reason.as_str());
-                    (s.address, why)
-                })
-                .collect()
-        } else {
-            Vec::new()
-        };
+        let preblocked: Vec<(String, String)> =
+            if origin.is_user_content() && self.may_suppress(account_id) {
+                self.store
+                    .suppressed(account_id, &recipients, now)
+                    .await?
+                    .into_iter()
+                    .map(|s| {
+                        let list = if s.account_id == facteur_store::identity::GLOBAL {
+                            "the global suppression list"
+                        } else {
+                            "the account's suppression list"
+                        };
+                        let why = format!("preblocked: on {list} ({})", s.reason.as_str());
+                        (s.address, why)
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            };
 
         // 3. Render.
         let template = match (&options.template, account_id) {

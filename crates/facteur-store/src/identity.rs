@@ -535,6 +535,17 @@ impl Store {
         Ok((rows, total))
     }
 
+    /// The accounts (0: the global list) with at least one entry that stops mail: `submit`
+    /// looks a message's recipients up only for these.
+    pub async fn accounts_with_suppressions(&self) -> Result<Vec<i64>> {
+        sqlx::query("SELECT DISTINCT account_id FROM suppressions WHERE active = 1")
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| Ok(r.try_get("account_id")?))
+            .collect()
+    }
+
     /// Takes an address off a list.
     pub async fn unsuppress(&self, account_id: i64, address: &str) -> Result<()> {
         let gone = sqlx::query("DELETE FROM suppressions WHERE account_id = $1 AND address = $2")

@@ -125,6 +125,9 @@ async fn suppression_lists() {
             ))
             .await
             .unwrap();
+        let mut with = store.accounts_with_suppressions().await.unwrap();
+        with.sort();
+        assert_eq!(with, [GLOBAL, a.id]);
         let mut temporary = entry(a.id, "later@example.net", SuppressionReason::Manual);
         temporary.expires_at = Some(T0 + DAY);
         store.suppress(&temporary).await.unwrap();

@@ -178,7 +178,7 @@ pub(crate) async fn create(
         expires_at: None,
         active: true,
     };
-    app.store.suppress(&entry).await?;
+    app.suppress(&entry).await?;
     let stored = app
         .store
         .suppression(account.id, &entry.address)
