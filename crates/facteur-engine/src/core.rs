@@ -58,10 +58,15 @@ impl Core {
             || account_id.is_some_and(|a| set.contains(&a))
     }
 
-    /// Reloads which accounts have suppression entries.
+    /// Adds the accounts that have suppression entries (on any node). Never removes one: an
+    /// account whose list emptied costs a lookup, and a reload racing a local addition cannot
+    /// drop it.
     pub async fn reload_suppressing(&self) -> Result<(), facteur_store::Error> {
         let accounts = self.store.accounts_with_suppressions().await?;
-        *self.suppressing.write().expect("suppression lock") = accounts.into_iter().collect();
+        self.suppressing
+            .write()
+            .expect("suppression lock")
+            .extend(accounts);
         Ok(())
     }
 

@@ -30,10 +30,13 @@ fn new_selector(now_ms: i64, algorithm: Algorithm) -> String {
 }
 
 impl Core {
-    /// Loads every active key (at start, after a change, and every minute).
-    pub async fn reload_dkim_keys(&self) -> Result<(), facteur_store::Error> {
+    /// Loads every active key (at start, after a change, and every minute). Returns how many
+    /// keys there are and how many could not be opened.
+    pub async fn reload_dkim_keys(&self) -> Result<(usize, usize), facteur_store::Error> {
         let mut map = SignerMap::new();
-        for (account, domain, key) in self.store.active_keys().await? {
+        let keys = self.store.active_keys().await?;
+        let (total, mut failed) = (keys.len(), 0);
+        for (account, domain, key) in keys {
             let Some(algorithm) = Algorithm::parse(&key.algorithm) else {
                 continue;
             };
@@ -48,12 +51,13 @@ impl Core {
                     .1
                     .push(Arc::new(s)),
                 Err(e) => {
+                    failed += 1;
                     tracing::error!(domain = %domain, selector = %key.selector, error = %e, "DKIM key not loaded: mail from this domain goes unsigned")
                 }
             }
         }
         self.dkim.replace(map);
-        Ok(())
+        Ok((total, failed))
     }
 
     /// New keys for a domain, sealed: generated on the blocking pool (RSA takes a moment).
@@ -166,7 +170,7 @@ impl Core {
         domain_id: i64,
     ) -> Result<(), facteur_store::Error> {
         self.store.delete_domain(account_id, domain_id).await?;
-        self.reload_dkim_keys().await
+        self.reload_dkim_keys().await.map(|_| ())
     }
 
     /// The records to publish for a domain: each live DKIM key, SPF, a DMARC policy to start

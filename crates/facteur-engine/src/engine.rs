@@ -125,10 +125,20 @@ impl Engine {
                 cfg,
             }),
         };
-        engine
+        let (keys, unopened) = engine
             .reload_dkim_keys()
             .await
             .map_err(|e| format!("loading the DKIM keys: {e}"))?;
+        if keys > 0 && unopened == keys {
+            return Err(format!(
+                "none of the {keys} DKIM keys in the database opens with this node's secret key ({}): give every node the same secret_key, or copy DATA/secret.key from the node that made them",
+                if engine.cfg.secret_key.is_some() {
+                    "secret_key"
+                } else {
+                    "DATA/secret.key"
+                }
+            ));
+        }
         engine
             .reload_suppressing()
             .await

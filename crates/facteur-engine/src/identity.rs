@@ -212,7 +212,12 @@ impl Rewrite for DkimKeys {
         let Some(from) = header_value(m.body, "from") else {
             return Ok(());
         };
-        let Some(domain) = facteur_message::report::addresses_in(&from)
+        // The address itself (`"Name" <a@b>`), never a display name that looks like one.
+        let spec = match (from.rfind('<'), from.rfind('>')) {
+            (Some(l), Some(r)) if l < r => &from[l + 1..r],
+            _ => from.as_str(),
+        };
+        let Some(domain) = facteur_message::report::addresses_in(spec)
             .into_iter()
             .next()
             .map(|a| facteur_store::domain_of(&a))

@@ -151,7 +151,13 @@ impl BounceClass {
     /// diagnostic: words that name spam or a block list first (servers refuse spam with any
     /// code), then the enhanced status code, then the words servers use when they give none.
     pub fn of_reply(code: u16, enhanced: &str, text: &str) -> BounceClass {
-        let t = text.to_ascii_lowercase();
+        // Addresses are left out of the words: `<nospam@…>: user unknown` is not spam.
+        let t: String = text
+            .to_ascii_lowercase()
+            .split_whitespace()
+            .filter(|w| !w.contains('@'))
+            .collect::<Vec<_>>()
+            .join(" ");
         let has = |words: &[&str]| words.iter().any(|w| t.contains(w));
         const SPAM: &[&str] = &[
             "spam",
@@ -232,15 +238,22 @@ impl BounceClass {
             "virus",
             "content",
         ];
-        if !t.is_empty() && has(SPAM) {
-            return BounceClass::Spam;
-        }
         let mut parts = enhanced.splitn(3, '.');
         let (class, subject, detail) = (
             parts.next().unwrap_or(""),
             parts.next().unwrap_or(""),
             parts.next().unwrap_or(""),
         );
+        // The codes that name the mailbox or the domain decide before any words.
+        match (class, subject, detail) {
+            ("5", "1", "1" | "0" | "6" | "3") => return BounceClass::UserUnknown,
+            ("5", "1", "2") => return BounceClass::InvalidDomain,
+            (_, "2", "2") => return BounceClass::MailboxFull,
+            _ => {}
+        }
+        if !t.is_empty() && has(SPAM) {
+            return BounceClass::Spam;
+        }
         match (class, subject, detail) {
             ("5", "1", "1" | "0" | "6" | "3") => return BounceClass::UserUnknown,
             // Office 365 says 5.1.10 for a recipient it does not know; RFC 7505 for null MX.
@@ -312,6 +325,14 @@ mod tests {
         assert_eq!(c(552, "5.2.2", "mailbox full"), BounceClass::MailboxFull);
         assert_eq!(c(452, "", "Over quota"), BounceClass::MailboxFull);
         assert_eq!(c(554, "5.7.1", "rejected as spam"), BounceClass::Spam);
+        assert_eq!(
+            c(550, "5.1.1", "<nospam@example.com>: user unknown"),
+            BounceClass::UserUnknown
+        );
+        assert_eq!(
+            c(550, "", "<dmarc-reports@example.com>: no such user"),
+            BounceClass::UserUnknown
+        );
         assert_eq!(
             c(554, "5.7.1", "Relay access denied"),
             BounceClass::AccessDenied

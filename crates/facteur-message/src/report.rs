@@ -55,20 +55,14 @@ impl Failure {
 /// A feedback report's facts.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Complaint {
-    /// `abuse`, `fraud`, `virus`, `not-spam`, `other`…
+    /// `abuse`, `fraud`, `virus`, `other`… (`not-spam` and `auth-failure` reports are
+    /// [`ReportKind::NotABounce`]).
     pub feedback_type: String,
     /// Who complained: Original-Rcpt-To, or the reported message's To.
     pub recipient: Option<String>,
     /// The feedback program (User-Agent, else Reporting-MTA).
     pub source: String,
     pub source_ip: Option<String>,
-}
-
-impl Complaint {
-    /// Whether it asks for the recipient to get no more mail (`not-spam` does the opposite).
-    pub fn is_complaint(&self) -> bool {
-        !self.feedback_type.eq_ignore_ascii_case("not-spam")
-    }
 }
 
 /// A message received at the bounce domain, read.
@@ -154,9 +148,9 @@ pub fn parse(raw: &[u8]) -> Report {
         let feedback_type = get("Feedback-Type")
             .unwrap_or_else(|| "abuse".into())
             .to_ascii_lowercase();
-        // An authentication failure report (RFC 6591) is about the sender's DNS, not a
-        // recipient's wish.
-        if feedback_type == "auth-failure" {
+        // An authentication failure report (RFC 6591) is about the sender's DNS, and a
+        // not-spam report is the opposite of a complaint: neither asks to stop sending.
+        if feedback_type == "auth-failure" || feedback_type == "not-spam" {
             return report;
         }
         report.kind = ReportKind::Complaint;
@@ -241,11 +235,24 @@ pub fn parse(raw: &[u8]) -> Report {
             .collect();
         let mut addresses = failed_header;
         if addresses.is_empty() {
-            addresses = addresses_in(&text)
-                .into_iter()
-                .filter(|a| !exclude.contains(a) && !is_daemon(a))
+            // Addresses in angle brackets name recipients (`<a@b>:` in qmail and Yahoo); the
+            // other addresses of the text only when there are none (Exim's indented list).
+            let bracketed: Vec<String> = text
+                .split('<')
+                .skip(1)
+                .filter_map(|rest| rest.split_once('>').map(|(inside, _)| inside))
+                .flat_map(addresses_in)
                 .collect();
-            addresses.dedup();
+            let candidates = if bracketed.is_empty() {
+                addresses_in(&text)
+            } else {
+                bracketed
+            };
+            for a in candidates {
+                if !exclude.contains(&a) && !is_daemon(&a) && !addresses.contains(&a) {
+                    addresses.push(a);
+                }
+            }
         }
         if addresses.is_empty()
             && let Some(to) = original_to
