@@ -139,6 +139,11 @@ pub struct Config {
     pub soft_bounce_threshold: i64,
     pub soft_bounce_span: Duration,
     pub soft_bounce_expiry: Duration,
+    /// The return-path domain: when set, every message with a sender leaves with a VERP
+    /// envelope sender `bounce+TOKEN@` it (one per recipient), and the relay listener takes
+    /// mail for it from anyone: bounces and feedback-loop reports come back to Facteur.
+    /// `None`: the sender's own address stays the envelope sender.
+    pub bounce_domain: Option<String>,
 }
 
 /// `30s`, `5m`, `4h`, `5d`, or a number of seconds.

@@ -89,8 +89,14 @@ impl Engine {
             },
             None => Resolver::system()?,
         };
+        let sealer = crate::identity::Sealer::load(cfg.secret_key.as_deref(), &cfg.data_dir)?;
+        let verp = cfg
+            .bounce_domain
+            .as_deref()
+            .map(|d| Arc::new(crate::verp::Verp::new(d, sealer.mac_key("verp"))));
         let deliverer = SmtpDeliverer::new(
             DeliverySettings {
+                return_paths: verp.clone(),
                 hostname: cfg.hostname.clone(),
                 relay_host: cfg.relay_host.clone(),
                 mx_port: cfg.mx_port,
@@ -99,7 +105,6 @@ impl Engine {
             },
             resolver,
         );
-        let sealer = crate::identity::Sealer::load(cfg.secret_key.as_deref(), &cfg.data_dir)?;
         let dkim = Arc::new(crate::identity::DkimKeys::default());
         let hooks = Hooks {
             sign: vec![dkim.clone()],
@@ -120,6 +125,7 @@ impl Engine {
                 hooks,
                 suppressing: Default::default(),
                 sealer,
+                verp,
                 dkim,
                 public_url,
                 cfg,

@@ -21,6 +21,8 @@ use crate::submission::Problem;
 /// else `DATA/secret.key`, made on first start.
 pub struct Sealer {
     key: LessSafeKey,
+    /// Root of the keys that sign tokens ([`Sealer::mac_key`]).
+    mac_root: ring::hmac::Key,
     rng: SystemRandom,
 }
 
@@ -59,8 +61,16 @@ impl Sealer {
             .map_err(|_| "secret_key must be 32 bytes in base64".to_string())?;
         Ok(Sealer {
             key: LessSafeKey::new(key),
+            mac_root: ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &bytes),
             rng: SystemRandom::new(),
         })
+    }
+
+    /// A key that signs tokens for one purpose (`verp`, …), derived from the secret key: the
+    /// same on every node that shares it, and different for each purpose.
+    pub fn mac_key(&self, purpose: &str) -> ring::hmac::Key {
+        let derived = ring::hmac::sign(&self.mac_root, format!("facteur:{purpose}").as_bytes());
+        ring::hmac::Key::new(ring::hmac::HMAC_SHA256, derived.as_ref())
     }
 
     /// Nonce then ciphertext and tag; `context` is bound to it (a sealed key cannot be moved to

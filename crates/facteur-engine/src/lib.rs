@@ -2,9 +2,9 @@
 //! the queue's retry policy, the scheduler, delivery, and events turned into webhooks.
 //!
 //! Modules, leaves first (no module imports one that imports it back):
-//! `config`, `metrics`, `time`, `limits`, `io`, `submission` (leaves) → `render`, `hooks` →
+//! `config`, `metrics`, `time`, `limits`, `io`, `submission`, `verp` (leaves) → `render`, `hooks` →
 //! `identity` (the key sealer, the DKIM signing hook) → `core` (what every stage shares) →
-//! `submit`, `domains` → `queue`, `delivery` → `scheduler`, `webhooks` → `engine` (the whole,
+//! `submit`, `domains`, `inbound` → `queue`, `delivery` → `scheduler`, `webhooks` → `engine` (the whole,
 //! started) → `auth` (key checks on the engine).
 
 pub mod auth;
@@ -15,6 +15,7 @@ pub mod domains;
 pub mod engine;
 pub mod hooks;
 pub mod identity;
+pub mod inbound;
 pub mod io;
 pub mod limits;
 pub mod metrics;
@@ -24,6 +25,7 @@ pub mod scheduler;
 pub mod submission;
 pub mod submit;
 pub mod time;
+pub mod verp;
 pub mod webhooks;
 
 pub use crate::core::Core;

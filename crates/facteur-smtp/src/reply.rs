@@ -130,6 +130,11 @@ pub const SIZE_EXCEEDED: Reply = Reply::new(
     "Message size exceeds fixed maximum message size",
 );
 pub const TOO_MANY_RCPTS: Reply = Reply::new(452, "4.5.3", "Error: too many recipients");
+pub const SEPARATE_TRANSACTION: Reply = Reply::new(
+    452,
+    "4.5.3",
+    "Mail for this server's bounce domain goes in its own transaction: send this recipient again in another",
+);
 pub const RELAY_DENIED: Reply = Reply::new(554, "5.7.1", "Relay access denied");
 pub const STARTTLS_FIRST: Reply = Reply::new(530, "5.7.0", "Must issue a STARTTLS command first");
 pub const AUTH_REQUIRED: Reply = Reply::new(530, "5.7.0", "Authentication required");

@@ -40,6 +40,9 @@ pub struct SessionConfig {
     /// Submission listener: a client that may not send is refused at MAIL with 530. On a relay
     /// listener (port 25) it is refused at RCPT with 554 5.7.1.
     pub submission: bool,
+    /// Domains whose mail this listener takes from anyone, for Facteur itself (the bounce
+    /// domain), lower case. A transaction is for them or for relaying, never both.
+    pub inbound_domains: Vec<String>,
 }
 
 impl Default for SessionConfig {
@@ -52,6 +55,7 @@ impl Default for SessionConfig {
             starttls: true,
             allow_plaintext_auth: false,
             submission: true,
+            inbound_domains: Vec::new(),
         }
     }
 }
@@ -79,6 +83,8 @@ pub struct Envelope {
     /// The API key the client authenticated with.
     pub authenticated_as: Option<String>,
     pub tls: bool,
+    /// For an inbound domain (bounces and reports), not to be relayed.
+    pub inbound: bool,
 }
 
 /// What the I/O layer must do, in order.
@@ -143,6 +149,8 @@ struct Transaction {
     /// Chunks received with BDAT so far (DATA is then refused).
     bdat: Option<Vec<u8>>,
     bdat_error: Option<BodyError>,
+    /// Set by the first recipient: the transaction is for an inbound domain (or not).
+    inbound: Option<bool>,
 }
 
 #[derive(Debug)]
@@ -496,6 +504,7 @@ impl Session {
             rcpts: Vec::new(),
             bdat: None,
             bdat_error: None,
+            inbound: None,
         });
     }
 
@@ -508,16 +517,21 @@ impl Session {
         if to.address.is_empty() {
             return self.reply(reply::NOT_FQ_RECIPIENT);
         }
-        if !may_send {
+        let inbound = is_inbound(&to.address, &self.cfg.inbound_domains);
+        if !may_send && !inbound {
             return self.reply(reply::RELAY_DENIED);
         }
         if let Err(r) = check_address(&to.address, tx.smtputf8) {
             return self.reply(r);
         }
+        if tx.inbound.is_some_and(|was| was != inbound) {
+            return self.reply(reply::SEPARATE_TRANSACTION);
+        }
         if tx.rcpts.len() >= max {
             return self.reply(reply::TOO_MANY_RCPTS);
         }
         let r = reply::recipient_ok(&to.address);
+        tx.inbound = Some(inbound);
         tx.rcpts.push(to.address);
         self.reply(r);
     }
@@ -621,6 +635,7 @@ impl Session {
             body_8bit: tx.body_8bit,
             authenticated_as: self.user.clone(),
             tls: self.peer.tls,
+            inbound: tx.inbound == Some(true),
         };
         self.state = State::AwaitSpool;
         self.out.push(Action::Spool { envelope, body });
@@ -742,6 +757,18 @@ fn parse_error(e: smtp_proto::Error) -> Reply {
 }
 
 /// Local-part length and the SMTPUTF8 rule (RFC 6531 3.4) for an envelope address.
+/// Whether an address is in one of the inbound domains.
+fn is_inbound(address: &str, domains: &[String]) -> bool {
+    if domains.is_empty() {
+        return false;
+    }
+    let Some((_, domain)) = address.rsplit_once('@') else {
+        return false;
+    };
+    let domain = domain.trim_end_matches('.');
+    domains.iter().any(|d| d.eq_ignore_ascii_case(domain))
+}
+
 fn check_address(address: &str, smtputf8: bool) -> Result<(), Reply> {
     if let Some(at) = address.rfind('@')
         && at > MAX_LOCAL_PART

@@ -33,6 +33,11 @@ fn config(submission: bool) -> Arc<SessionConfig> {
         starttls: true,
         allow_plaintext_auth: false,
         submission,
+        inbound_domains: if submission {
+            vec![]
+        } else {
+            vec!["bounces.test".into()]
+        },
     })
 }
 
@@ -238,6 +243,10 @@ fn cases() -> Vec<Case> {
         case("auth throttled closes", Tls, format!("EHLO c\r\nAUTH PLAIN {}\r\nNOOP\r\n", plain_auth("key", "throttle")), &["220", "250 HELP", "421 4.7.0"]).closes(),
         // Relay listener: never an open relay.
         case("relay port refuses unauthenticated rcpt", Plain, "EHLO c\r\nMAIL FROM:<a@b.c>\r\nRCPT TO:<r@d.e>\r\n", &["220", "250 HELP", "250 2.1.0", "554 5.7.1"]).relay(),
+        // The bounce domain takes mail from anyone on the relay port, and only for itself.
+        case("relay port takes mail for the bounce domain from anyone", Plain, "EHLO c\r\nMAIL FROM:<>\r\nRCPT TO:<bounce+1@Bounces.Test>\r\nRCPT TO:<r@d.e>\r\nDATA\r\nSubject: x\r\n\r\nreport\r\n.\r\n", &["220", "250 HELP", "250 2.1.0", "250 2.1.5", "554 5.7.1", "354", "250 2.0.0 Ok: queued"]).relay(),
+        case("a trusted client sends bounce-domain mail in its own transaction", Trusted, "EHLO c\r\nMAIL FROM:<a@b.c>\r\nRCPT TO:<r@d.e>\r\nRCPT TO:<fbl@bounces.test>\r\nRSET\r\nMAIL FROM:<a@b.c>\r\nRCPT TO:<fbl@bounces.test>\r\nRCPT TO:<r@d.e>\r\n", &["220", "250 HELP", "250 2.1.0", "250 2.1.5", "452 4.5.3", "250 2.0.0", "250 2.1.0", "250 2.1.5", "452 4.5.3"]).relay(),
+        case("the submission port has no bounce domain", Tls, "EHLO c\r\nMAIL FROM:<>\r\n", &["220", "250 HELP", "530 5.7.0"]),
         case("relay port trusted network relays", Trusted, "EHLO c\r\nMAIL FROM:<a@b.c>\r\nRCPT TO:<r@d.e>\r\n", &["220", "250 HELP", "250 2.1.0", "250 2.1.5"]).relay(),
     ]
 }
@@ -285,6 +294,17 @@ fn byte_by_byte_transaction() {
     assert_eq!(env.mail_from, "a@b.c");
     assert_eq!(env.rcpts, vec!["r@d.e".to_string()]);
     assert!(env.body_8bit && env.esmtp);
+    assert!(!env.inbound);
+}
+
+#[test]
+fn mail_for_the_bounce_domain_is_marked_inbound() {
+    let input = b"EHLO c\r\nMAIL FROM:<>\r\nRCPT TO:<bounce+1@bounces.test.>\r\nDATA\r\nreport\r\n.\r\n";
+    let run = run_chunks(Peer::Plain, false, &[input]);
+    assert_eq!(run.spooled.len(), 1, "{}", run.output);
+    let (env, _) = &run.spooled[0];
+    assert!(env.inbound);
+    assert_eq!(env.mail_from, "");
 }
 
 #[test]

@@ -10,6 +10,7 @@
 mod accounts;
 mod batch;
 pub mod identity;
+pub mod inbound;
 mod ids;
 pub mod messages;
 mod queue;

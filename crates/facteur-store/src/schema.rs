@@ -185,6 +185,24 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     );
     CREATE INDEX suppressions_address ON suppressions (address);",
     ),
+    (
+        7,
+        "mail received at the bounce domain: bounces, complaints and what is neither",
+        "CREATE TABLE inbound_reports (
+        id BIGINT PRIMARY KEY,
+        received_at BIGINT NOT NULL,
+        peer TEXT NOT NULL,
+        mail_from TEXT NOT NULL,
+        rcpt_to TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        outcome TEXT NOT NULL,
+        account_id BIGINT,
+        message_id BIGINT,
+        recipient_id BIGINT,
+        raw BLOB NULL
+    );
+    CREATE INDEX inbound_reports_time ON inbound_reports (received_at);",
+    ),
 ];
 
 /// The migration's SQL for a backend: BLOB is BYTEA and AUTOINCREMENT keys are identities on

@@ -171,6 +171,11 @@ pub struct Settings {
     /// How long a soft-bounce suppression lasts [default: 30d]
     #[arg(long, env = "FACTEUR_SOFT_BOUNCE_EXPIRY")]
     pub soft_bounce_expiry: Option<String>,
+    /// The return-path (bounce) domain, e.g. bounces.example.com: its MX must point to this
+    /// server. Outgoing mail gets a VERP envelope sender on it, and bounces and complaints sent
+    /// there are read [default: none: the sender's address stays the envelope sender]
+    #[arg(long, env = "FACTEUR_BOUNCE_DOMAIN")]
+    pub bounce_domain: Option<String>,
 }
 
 macro_rules! merge_fields {
@@ -196,7 +201,7 @@ impl Settings {
                 scheduler, lease, delivery_workers, destination_concurrency, delivery_timeout, mx_port,
                 http_max_body, public_url, webhook_retry, webhook_give_up, webhook_allow_private,
                 secret_key, dkim_rsa_bits, spf_include, soft_bounce_threshold, soft_bounce_span,
-                soft_bounce_expiry;
+                soft_bounce_expiry, bounce_domain;
             lists: smtp, smtps, relay, trusted_networks)
     }
 
@@ -425,10 +430,26 @@ pub fn resolve(s: Settings) -> Result<Config, Vec<String>> {
     if soft_bounce_threshold < 1 {
         problems.push("soft_bounce_threshold must be at least 1".into());
     }
+    let bounce_domain = s
+        .bounce_domain
+        .as_deref()
+        .map(|d| d.trim().trim_end_matches('.').to_ascii_lowercase())
+        .filter(|d| !d.is_empty());
+    if let Some(d) = &bounce_domain
+        && (!d.contains('.')
+            || !d
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.'))
+    {
+        problems.push(format!(
+            "bounce_domain {d:?} must be a domain name such as bounces.example.com"
+        ));
+    }
     if !problems.is_empty() {
         return Err(problems);
     }
     Ok(Config {
+        bounce_domain,
         secret_key: s.secret_key,
         dkim_rsa_bits,
         spf_include: s.spf_include,

@@ -46,6 +46,12 @@ impl SmtpListeners {
                 starttls,
                 allow_plaintext_auth: cfg.allow_plaintext_auth,
                 submission,
+                // Mail for the bounce domain comes to the relay listener (its MX), from anyone.
+                inbound_domains: if submission {
+                    Vec::new()
+                } else {
+                    cfg.bounce_domain.iter().cloned().collect()
+                },
             })
         };
         // In `ListenerKind` order: submission, smtps, relay.
@@ -289,6 +295,25 @@ async fn accept(app: &Engine, client: &Client, envelope: Envelope, body: Vec<u8>
         tracing::info!(client = %client.peer, reason = %why, "message refused");
         SpoolOutcome::Rejected(facteur_smtp::Reply::dynamic(code, status, why))
     };
+    if envelope.inbound {
+        // For the bounce domain: a bounce, a complaint, or something kept for an operator.
+        return match app
+            .receive_report(
+                &client.peer.ip().to_string(),
+                &envelope.mail_from,
+                &envelope.rcpts,
+                body,
+            )
+            .await
+        {
+            Ok(id) => SpoolOutcome::Queued(format!("report {id}")),
+            Err(e) => {
+                tracing::error!(error = %e, client = %client.peer, "cannot record bounce-domain mail; replied 451");
+                Metrics::inc(&app.metrics.messages_spool_failures_total);
+                SpoolOutcome::Failed
+            }
+        };
+    }
     // Mailjet's X-MJ-* headers become the message's options, and leave the message.
     let (options, stripped) = match facteur_mailjet::mj_headers::extract(&body) {
         Ok(read) => read,

@@ -668,12 +668,15 @@ async fn heavy_renders_do_not_stop_the_server() {
     for _ in 0..4 {
         let (auth, finished) = (auth.clone(), finished.clone());
         previews.push(tokio::spawn(async move {
-            let (s, _) = http_json(
+            // The renders themselves may be slow on a loaded 2-core CI machine: only /healthz
+            // has to be quick, so the previews get a generous wait.
+            let (s, _) = http_json_within(
                 http,
                 "POST",
                 &format!("/v3/REST/template/{id}/preview"),
                 Some((&auth.0, &auth.1)),
                 Some(r#"{"x": "y"}"#),
+                Duration::from_secs(120),
             )
             .await;
             finished.fetch_add(1, std::sync::atomic::Ordering::SeqCst);

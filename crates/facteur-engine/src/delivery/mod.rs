@@ -15,7 +15,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use facteur_store::{BounceClass, QueueEntry, RcptOutcome, RcptStatus, RemoteReply};
+use facteur_store::{BounceClass, QueueEntry, RcptOutcome, RcptStatus, Recipient, RemoteReply};
 
 use client::{SmtpClient, format_reply};
 use mx::{Resolver, Route};
@@ -57,6 +57,8 @@ pub trait Deliverer: Send + Sync {
 }
 
 pub struct DeliverySettings {
+    /// VERP envelope senders (`bounce_domain`); `None`: the message's own sender.
+    pub return_paths: Option<Arc<crate::verp::Verp>>,
     pub hostname: String,
     pub relay_host: Option<(String, u16)>,
     pub mx_port: u16,
@@ -164,16 +166,52 @@ impl SmtpDeliverer {
         })
     }
 
-    /// Tries to deliver the entry's pending recipients once.
+    /// Tries to deliver the entry's pending recipients once: in one transaction, or with VERP
+    /// return paths in one transaction per recipient (each has its own envelope sender), on
+    /// the same connection.
     async fn deliver(&self, entry: &QueueEntry, to: &Destination, body: &[u8]) -> Vec<RcptOutcome> {
-        let (hosts, port) = (&to.hosts, to.port);
-        let rcpts: Vec<&str> = entry
-            .recipients
-            .iter()
-            .map(|r| r.address.as_str())
-            .collect();
-        let smtputf8 = !entry.mail_from.is_ascii() || rcpts.iter().any(|r| !r.is_ascii());
+        let all_rcpts: Vec<&Recipient> = entry.recipients.iter().collect();
+        let groups: Vec<(String, Vec<&Recipient>)> = match &self.settings.return_paths {
+            // Never for the null sender (a DSN): it must stay null.
+            Some(verp) if !entry.mail_from.is_empty() => all_rcpts
+                .iter()
+                .map(|r| (verp.address(r.id), vec![*r]))
+                .collect(),
+            _ => vec![(entry.mail_from.clone(), all_rcpts)],
+        };
         let eightbit = body.iter().any(|b| *b >= 0x80);
+        let mut outcomes = Vec::with_capacity(entry.recipients.len());
+        let mut failed: Option<String> = None;
+        for (mail_from, rcpts) in groups {
+            if let Some(error) = &failed {
+                // No host could be reached for the previous recipient: not again for each.
+                outcomes.extend(rcpts.iter().map(|r| deferred(r, error)));
+                continue;
+            }
+            match self.transaction(to, &mail_from, &rcpts, body, eightbit).await {
+                Ok(mut done) => outcomes.append(&mut done),
+                Err(error) => {
+                    outcomes.extend(rcpts.iter().map(|r| deferred(r, &error)));
+                    failed = Some(error);
+                }
+            }
+        }
+        outcomes
+    }
+
+    /// One transaction (MAIL, RCPTs, DATA) on a kept or new connection to the first host that
+    /// answers; `Err`: no host could be reached (the last error).
+    async fn transaction(
+        &self,
+        to: &Destination,
+        mail_from: &str,
+        recipients: &[&Recipient],
+        body: &[u8],
+        eightbit: bool,
+    ) -> Result<Vec<RcptOutcome>, String> {
+        let (hosts, port) = (&to.hosts, to.port);
+        let rcpts: Vec<&str> = recipients.iter().map(|r| r.address.as_str()).collect();
+        let smtputf8 = !mail_from.is_ascii() || rcpts.iter().any(|r| !r.is_ascii());
         let mut last_error = String::from("no mail host could be reached");
         for host in hosts {
             let key = format!("{host}:{port}");
@@ -196,15 +234,15 @@ impl SmtpDeliverer {
                     },
                 };
                 match client
-                    .send(&entry.mail_from, &rcpts, body, smtputf8, eightbit)
+                    .send(mail_from, &rcpts, body, smtputf8, eightbit)
                     .await
                 {
                     Ok(result) => {
-                        let results = interpret(entry, &client.remote, &result);
+                        let results = interpret(recipients, &client.remote, &result);
                         if client.reusable() {
                             self.keep_idle(&key, client);
                         }
-                        return results;
+                        return Ok(results);
                     }
                     // A kept connection may have been closed by the server meanwhile.
                     Err(_) if reused && !client.answered() => fresh_only = true,
@@ -215,13 +253,7 @@ impl SmtpDeliverer {
                 }
             }
         }
-        all(
-            entry,
-            RcptStatus::Deferred,
-            "4.4.1",
-            BounceClass::Connection,
-            &last_error,
-        )
+        Err(last_error)
     }
 
     async fn connect(&self, host: &str, port: u16) -> Result<SmtpClient, String> {
@@ -244,6 +276,18 @@ impl SmtpDeliverer {
         }
         Err(last)
     }
+}
+
+/// Not delivered this time: no host could be reached.
+fn deferred(r: &Recipient, error: &str) -> RcptOutcome {
+    RcptOutcome::local(
+        r.id,
+        &r.address,
+        RcptStatus::Deferred,
+        "4.4.1",
+        Some(BounceClass::Connection),
+        error,
+    )
 }
 
 /// The same outcome for every pending recipient of the entry, decided here (no reply).
@@ -274,12 +318,11 @@ fn enhanced(r: &client::Response<String>) -> String {
 /// or end-of-data reply that applies to it; made up here when nothing was sent), with its
 /// bounce class: the one place a reply is read.
 fn interpret(
-    entry: &QueueEntry,
+    recipients: &[&Recipient],
     remote: &str,
     result: &client::TransactionResult,
 ) -> Vec<RcptOutcome> {
-    entry
-        .recipients
+    recipients
         .iter()
         .zip(&result.rcpts)
         .map(|(rcpt, decided)| {

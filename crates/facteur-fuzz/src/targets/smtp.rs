@@ -130,6 +130,11 @@ fn peer(flags: u8) -> Peer {
         starttls: flags & 16 == 0,
         allow_plaintext_auth: flags & 8 != 0,
         submission: flags & 4 != 0,
+        inbound_domains: if flags & 32 != 0 {
+            vec!["bounces.fuzz.test".into()]
+        } else {
+            Vec::new()
+        },
     });
     Peer { info, cfg }
 }
