@@ -144,6 +144,8 @@ pub struct Config {
     /// mail for it from anyone: bounces and feedback-loop reports come back to Facteur.
     /// `None`: the sender's own address stays the envelope sender.
     pub bounce_domain: Option<String>,
+    /// The DNS server the domain check asks (`HOST:PORT`); `None`: the system's resolvers.
+    pub dns_resolver: Option<std::net::SocketAddr>,
 }
 
 /// `30s`, `5m`, `4h`, `5d`, or a number of seconds.

@@ -25,6 +25,8 @@ pub struct Core {
     pub hooks: Hooks,
     /// Seals the secrets kept in the database (DKIM private keys).
     pub sealer: crate::identity::Sealer,
+    /// Which accounts enforce sender validation, and their active senders.
+    pub senders: crate::senders::SenderCheck,
     /// VERP return paths on `bounce_domain`, when one is set.
     pub verp: Option<std::sync::Arc<crate::verp::Verp>>,
     /// The accounts (0: global) that have suppression entries: only their messages' recipients

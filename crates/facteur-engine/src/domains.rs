@@ -196,6 +196,21 @@ impl Core {
             value: self.spf_value(),
             purpose: "SPF: the hosts that send this domain's mail".into(),
         });
+        if let Some(bounce) = &self.cfg.bounce_domain {
+            out.push(Record {
+                kind: "MX",
+                name: bounce.clone(),
+                value: format!("10 {}.", self.cfg.hostname),
+                purpose: "Return path: bounces and complaints come back to this server (once for all domains)".into(),
+            });
+            out.push(Record {
+                kind: "TXT",
+                name: bounce.clone(),
+                value: self.spf_value(),
+                purpose: "SPF of the return path: receivers check the envelope sender's domain"
+                    .into(),
+            });
+        }
         out.push(Record {
             kind: "TXT",
             name: format!("_dmarc.{}", d.name),
@@ -203,6 +218,102 @@ impl Core {
             purpose: "DMARC: start with p=none, move to quarantine once reports are clean".into(),
         });
         out
+    }
+
+    /// Looks the domain's records up in DNS and records the result: each record's status and
+    /// current value; the domain is verified once the DKIM record of an active key is found
+    /// (its addresses may then send where senders are enforced). Returns the domain as
+    /// stored after the check, and the check as the API shows it.
+    pub async fn check_domain(
+        &self,
+        account_id: i64,
+        domain_id: i64,
+        now: i64,
+    ) -> Result<(Domain, serde_json::Value), facteur_store::Error> {
+        use crate::dnscheck::{self, Dns};
+        use hickory_resolver::proto::rr::RecordType;
+        let d = self.store.domain(account_id, domain_id).await?;
+        let dns = Dns::new(self.cfg.dns_resolver).map_err(facteur_store::Error::Unavailable)?;
+        let mut dkim_checks = Vec::new();
+        for k in d.keys.iter().filter(|k| k.state != KeyState::Retired) {
+            let Some(a) = Algorithm::parse(&k.algorithm) else {
+                continue;
+            };
+            let name = format!("{}._domainkey.{}", k.selector, d.name);
+            let answer = dns.lookup(&name, RecordType::TXT).await;
+            let purpose = format!("DKIM ({}, {})", k.algorithm, k.state.as_str());
+            dkim_checks.push((
+                k.state,
+                dnscheck::dkim(
+                    &name,
+                    &dkim::record_value(a, &k.public_key),
+                    &purpose,
+                    &answer,
+                ),
+            ));
+        }
+        let spf_answer = dns.lookup(&d.name, RecordType::TXT).await;
+        let spf = dnscheck::spf(&d.name, &self.spf_value(), &spf_answer, |name| {
+            let dns = &dns;
+            async move { dns.lookup(&name, RecordType::TXT).await }
+        })
+        .await;
+        let dmarc_name = format!("_dmarc.{}", d.name);
+        let dmarc = dnscheck::dmarc(
+            &dmarc_name,
+            &format!("v=DMARC1; p=none; rua=mailto:dmarc-reports@{}", d.name),
+            &dns.lookup(&dmarc_name, RecordType::TXT).await,
+        );
+        let return_path = match &self.cfg.bounce_domain {
+            Some(b) => Some(dnscheck::return_path(
+                b,
+                &self.cfg.hostname,
+                &dns.lookup(b, RecordType::MX).await,
+            )),
+            None => None,
+        };
+        let active: Vec<&dnscheck::RecordCheck> = dkim_checks
+            .iter()
+            .filter(|(state, _)| *state == KeyState::Active)
+            .map(|(_, c)| c)
+            .collect();
+        let verified = active.iter().any(|c| c.ok());
+        let dkim_status = if active.is_empty() {
+            "Not found"
+        } else if active.iter().all(|c| c.ok()) {
+            "OK"
+        } else if active.iter().all(|c| c.status == "Not found") {
+            "Not found"
+        } else {
+            "Error"
+        };
+        let mut records: Vec<serde_json::Value> =
+            dkim_checks.iter().map(|(_, c)| c.to_json()).collect();
+        records.push(spf.to_json());
+        records.push(dmarc.to_json());
+        if let Some(rp) = &return_path {
+            records.push(rp.to_json());
+        }
+        let result = serde_json::json!({
+            "DKIMStatus": dkim_status,
+            "DKIMErrors": active.iter().flat_map(|c| c.errors.clone()).collect::<Vec<_>>(),
+            "DKIMRecordCurrentValue": active.first().and_then(|c| c.current.first().cloned()).unwrap_or_default(),
+            "SPFStatus": spf.status,
+            "SPFErrors": spf.errors,
+            "SPFRecordsCurrentValues": spf.current,
+            "DMARCStatus": dmarc.status,
+            "ReturnPathStatus": return_path.as_ref().map(|c| c.status).unwrap_or("Not used"),
+            "Verified": verified,
+            "Records": records,
+        });
+        self.store
+            .record_domain_check(d.id, &result.to_string(), verified, now)
+            .await?;
+        if verified {
+            self.reload_senders().await?;
+        }
+        let d = self.store.domain(account_id, domain_id).await?;
+        Ok((d, result))
     }
 
     /// The SPF record a sending domain publishes.

@@ -126,6 +126,7 @@ impl Engine {
                 suppressing: Default::default(),
                 sealer,
                 verp,
+                senders: Default::default(),
                 dkim,
                 public_url,
                 cfg,
@@ -149,6 +150,10 @@ impl Engine {
             .reload_suppressing()
             .await
             .map_err(|e| format!("loading the suppression lists: {e}"))?;
+        engine
+            .reload_senders()
+            .await
+            .map_err(|e| format!("loading the senders: {e}"))?;
         Ok(engine)
     }
 
@@ -174,6 +179,9 @@ impl Engine {
                         }
                         if let Err(e) = engine.reload_suppressing().await {
                             tracing::warn!(error = %e, "cannot reload which accounts have suppression lists");
+                        }
+                        if let Err(e) = engine.reload_senders().await {
+                            tracing::warn!(error = %e, "cannot reload the senders; checking with the ones loaded");
                         }
                     }
                     _ = stop.changed() => return,

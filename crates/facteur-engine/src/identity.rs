@@ -129,6 +129,19 @@ fn write_private(path: &Path, text: &str) -> Result<(), String> {
     std::fs::write(path, text).map_err(|e| format!("writing {}: {e}", path.display()))
 }
 
+/// The address of a message's header (`From`, `Sender`), lower case: the address itself
+/// (`"Name" <a@b>`), never a display name that looks like one.
+pub fn header_address(message: &[u8], name: &str) -> Option<String> {
+    let value = header_value(message, name)?;
+    let spec = match (value.rfind('<'), value.rfind('>')) {
+        (Some(l), Some(r)) if l < r => &value[l + 1..r],
+        _ => value.as_str(),
+    };
+    facteur_message::report::addresses_in(spec)
+        .into_iter()
+        .next()
+}
+
 /// The context a key is sealed under.
 pub(crate) fn context(domain: &str, selector: &str) -> String {
     format!("dkim:{selector}._domainkey.{domain}")
@@ -219,18 +232,7 @@ impl Rewrite for DkimKeys {
         let Some(account) = m.account_id else {
             return Ok(());
         };
-        let Some(from) = header_value(m.body, "from") else {
-            return Ok(());
-        };
-        // The address itself (`"Name" <a@b>`), never a display name that looks like one.
-        let spec = match (from.rfind('<'), from.rfind('>')) {
-            (Some(l), Some(r)) if l < r => &from[l + 1..r],
-            _ => from.as_str(),
-        };
-        let Some(domain) = facteur_message::report::addresses_in(spec)
-            .into_iter()
-            .next()
-            .map(|a| facteur_store::domain_of(&a))
+        let Some(domain) = header_address(m.body, "from").map(|a| facteur_store::domain_of(&a))
         else {
             return Ok(());
         };

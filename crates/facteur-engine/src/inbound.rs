@@ -56,7 +56,12 @@ fn reply_code(diagnostic: &str) -> u16 {
         .unwrap_or(diagnostic)
         .trim_start();
     match text.get(..3).and_then(|c| c.parse::<u16>().ok()) {
-        Some(c) if (200..600).contains(&c) && !text[3..].starts_with(|ch: char| ch.is_ascii_digit()) => c,
+        Some(c)
+            if (200..600).contains(&c)
+                && !text[3..].starts_with(|ch: char| ch.is_ascii_digit()) =>
+        {
+            c
+        }
         _ => 0,
     }
 }
@@ -82,7 +87,9 @@ pub fn decide(report: &Report, rcpt: Option<&RecipientRef>) -> Decision {
         _ => {}
     }
     let Some(rcpt) = rcpt else {
-        d.outcome = "names none of this server's recipients (no valid VERP return path): nothing recorded".into();
+        d.outcome =
+            "names none of this server's recipients (no valid VERP return path): nothing recorded"
+                .into();
         return d;
     };
     if report.kind == ReportKind::Complaint {
@@ -141,7 +148,10 @@ pub fn decide(report: &Report, rcpt: Option<&RecipientRef>) -> Decision {
     }
     if rcpt.status == RcptStatus::Bounced {
         d.keep = false;
-        d.outcome = format!("{} had already bounced: nothing more recorded", rcpt.address);
+        d.outcome = format!(
+            "{} had already bounced: nothing more recorded",
+            rcpt.address
+        );
         return d;
     }
     let severity = f.severity();
@@ -235,8 +245,15 @@ impl Core {
         let id = self.store.record_inbound(&row, event).await?;
         tracing::info!(report = id, kind = d.kind, peer, outcome = %d.outcome, "bounce-domain mail read");
         if let (Some(r), Some(reason), Some(e)) = (&rcpt, d.suppress, &d.event) {
-            self.suppress_after(r.account_id, &r.address, reason, &e.outcome.detail, Some(r.message_id), now)
-                .await;
+            self.suppress_after(
+                r.account_id,
+                &r.address,
+                reason,
+                &e.outcome.detail,
+                Some(r.message_id),
+                now,
+            )
+            .await;
         }
         Ok(id)
     }
@@ -403,8 +420,18 @@ mod tests {
         assert!(d.keep && d.event.is_none() && d.suppress.is_none());
         // Two failures, neither the recipient's: which one is it about? Nothing is guessed.
         let two = bounce(vec![
-            failure("a@example.net", Action::Failed, "5.1.1", BounceClass::UserUnknown),
-            failure("b@example.net", Action::Failed, "5.1.1", BounceClass::UserUnknown),
+            failure(
+                "a@example.net",
+                Action::Failed,
+                "5.1.1",
+                BounceClass::UserUnknown,
+            ),
+            failure(
+                "b@example.net",
+                Action::Failed,
+                "5.1.1",
+                BounceClass::UserUnknown,
+            ),
         ]);
         assert!(decide(&two, Some(&rcpt(RcptStatus::Sent))).keep);
         let mut auto = bounce(vec![]);

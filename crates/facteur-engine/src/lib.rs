@@ -2,15 +2,16 @@
 //! the queue's retry policy, the scheduler, delivery, and events turned into webhooks.
 //!
 //! Modules, leaves first (no module imports one that imports it back):
-//! `config`, `metrics`, `time`, `limits`, `io`, `submission`, `verp` (leaves) → `render`, `hooks` →
+//! `config`, `metrics`, `time`, `limits`, `io`, `submission`, `verp`, `dnscheck` (leaves) → `render`, `hooks` →
 //! `identity` (the key sealer, the DKIM signing hook) → `core` (what every stage shares) →
-//! `submit`, `domains`, `inbound` → `queue`, `delivery` → `scheduler`, `webhooks` → `engine` (the whole,
+//! `submit`, `domains`, `inbound`, `senders` → `queue`, `delivery` → `scheduler`, `webhooks` → `engine` (the whole,
 //! started) → `auth` (key checks on the engine).
 
 pub mod auth;
 pub mod config;
 pub mod core;
 pub mod delivery;
+pub mod dnscheck;
 pub mod domains;
 pub mod engine;
 pub mod hooks;
@@ -22,6 +23,7 @@ pub mod metrics;
 pub mod queue;
 pub mod render;
 pub mod scheduler;
+pub mod senders;
 pub mod submission;
 pub mod submit;
 pub mod time;

@@ -7,7 +7,9 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use facteur_message::outcome::Severity;
 use facteur_message::{DsnAction, DsnRecipient};
+use facteur_store::identity::SuppressionReason;
 use facteur_store::{BounceClass, QueueEntry, RcptOutcome, RcptStatus};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -411,6 +413,30 @@ async fn record(core: &Core, entry: QueueEntry, mut results: Vec<RcptOutcome>) {
             tracing::info!(msg_id = entry.message_id, rcpt = %r.address, status = r.status.as_str(), detail = %r.detail, "delivery failed");
         } else {
             tracing::debug!(msg_id = entry.message_id, rcpt = %r.address, status = r.status.as_str(), detail = %r.detail, "delivery attempt");
+        }
+    }
+    // A recipient that refused for good (no such mailbox, no such domain) is not sent to again;
+    // one that keeps failing softly (full, unreachable until expiry) once that repeats. Mail
+    // to nobody's account, and DSNs (null sender), have no list.
+    if !entry.mail_from.is_empty() {
+        for r in &record.outcomes {
+            let severity = r.class.map(|c| c.severity());
+            let reason = match (r.status, severity) {
+                (RcptStatus::Bounced, Some(Severity::Hard)) => SuppressionReason::HardBounce,
+                (RcptStatus::Bounced, Some(Severity::Soft)) | (RcptStatus::Expired, _) => {
+                    SuppressionReason::SoftBounce
+                }
+                _ => continue,
+            };
+            core.suppress_after(
+                entry.account_id,
+                &r.address,
+                reason,
+                &r.detail,
+                Some(entry.message_id),
+                now,
+            )
+            .await;
         }
     }
     if let Some(id) = dsn_id {

@@ -20,6 +20,8 @@ pub enum Origin {
     ErrorReport,
     /// A bounce (DSN) Facteur writes: for a failed delivery or a blocked message.
     Bounce,
+    /// A message Facteur writes to a person: a sender's confirmation link.
+    Notice,
 }
 
 impl Origin {
@@ -91,6 +93,22 @@ pub struct Submission {
 }
 
 impl Submission {
+    /// A message Facteur sends itself, from its own address, with the null sender (nothing
+    /// bounces back to a person).
+    pub fn notice(content: Content) -> Submission {
+        let recipients = match &content {
+            Content::Draft(d) => d.to.iter().map(|m| m.email.clone()).collect(),
+            Content::Raw(_) => Vec::new(),
+        };
+        Submission::new(
+            None,
+            Origin::Notice,
+            Some(String::new()),
+            recipients,
+            content,
+        )
+    }
+
     /// A submission with no options, no account rights and no sandbox.
     pub fn new(
         account_id: Option<i64>,
@@ -127,6 +145,10 @@ pub enum Problem {
     NoFrom,
     /// `Sender` given by a key without AllowSender.
     SenderNotAllowed,
+    /// The From address is not a validated sender of an account that enforces the check.
+    FromNotValidated(String),
+    /// The Sender address is not a validated sender either.
+    SenderNotValidated(String),
     UnknownMonitoringCategory(String),
     /// Refused by a screening or rewriting hook, with its reason.
     Refused(String),
@@ -159,6 +181,14 @@ impl std::fmt::Display for Problem {
             Problem::SenderNotAllowed => write!(
                 f,
                 "This API key may not set \"Sender\" (AllowSender is off on /v3/REST/apikey)"
+            ),
+            Problem::FromNotValidated(a) => write!(
+                f,
+                "The From address {a} is not a validated sender of this account: add it with POST /v3/REST/sender and validate it (a confirmation link, or its domain's DNS check)"
+            ),
+            Problem::SenderNotValidated(a) => write!(
+                f,
+                "The Sender address {a} is not a validated sender of this account: add it with POST /v3/REST/sender and validate it"
             ),
             Problem::UnknownMonitoringCategory(c) => {
                 write!(f, "MonitoringCategory \"{c}\" does not exist")

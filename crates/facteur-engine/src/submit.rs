@@ -253,6 +253,13 @@ impl Core {
                 if from.is_none() {
                     problems.push(Problem::NoFrom);
                 }
+                problems.extend(crate::senders::sender_problems(
+                    &self.senders,
+                    account_id,
+                    &origin,
+                    from.as_ref().map(|f| f.email.as_str()),
+                    draft.sender.as_ref().map(|s| s.email.as_str()),
+                ));
                 let Some(from) = from.filter(|_| problems.is_empty()) else {
                     return Err(SubmitError::Invalid(problems));
                 };
@@ -285,6 +292,20 @@ impl Core {
                 (raw, rendered.subject, mail_from, rendered.errors)
             }
             Content::Raw(body) => {
+                // The From header's address (the envelope sender when there is none), read
+                // only for an account that enforces sender validation.
+                if account_id.is_some_and(|a| self.senders.enforces(a)) {
+                    let from = crate::identity::header_address(&body, "from")
+                        .or_else(|| mail_from.clone().filter(|m| !m.is_empty()));
+                    let sender = crate::identity::header_address(&body, "sender");
+                    problems.extend(crate::senders::sender_problems(
+                        &self.senders,
+                        account_id,
+                        &origin,
+                        from.as_deref(),
+                        sender.as_deref(),
+                    ));
+                }
                 if !problems.is_empty() {
                     return Err(SubmitError::Invalid(problems));
                 }

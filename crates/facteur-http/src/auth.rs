@@ -41,6 +41,9 @@ pub enum Permission {
     /// Sending domains and their DKIM keys.
     ViewDomains,
     ManageDomains,
+    /// Senders (validated From addresses).
+    ViewSenders,
+    ManageSenders,
     /// The suppression list.
     ViewSuppression,
     ManageSuppression,
@@ -62,6 +65,8 @@ impl Permission {
             Permission::ManageWebhooks => "webhooks:manage",
             Permission::ViewDomains => "domains:view",
             Permission::ManageDomains => "domains:manage",
+            Permission::ViewSenders => "senders:view",
+            Permission::ManageSenders => "senders:manage",
             Permission::ViewSuppression => "suppression:view",
             Permission::ManageSuppression => "suppression:manage",
         }

@@ -12,7 +12,9 @@ use facteur_engine::Engine;
 use serde_json::Value;
 
 use crate::api::openapi::{self, Body, Doc, Operation};
-use crate::api::{apikeys, domains, health, messages, send, suppression, templates, webhooks};
+use crate::api::{
+    apikeys, domains, health, messages, send, senders, suppression, templates, webhooks,
+};
 use crate::auth::Permission;
 
 /// A route's OpenAPI text.
@@ -326,6 +328,91 @@ pub fn table() -> Vec<Route> {
                 "Key rotation, step 2: the pending keys sign from now on, the active ones retire.",
                 NoBody,
                 "DomainList",
+                200,
+            ),
+        },
+        Route {
+            method: "post",
+            path: "/v3/REST/dns/{id}/check",
+            permission: Permission::ManageDomains,
+            handler: post(domains::check),
+            doc: doc(
+                "Sender domains",
+                "Look the domain's records up in DNS (following CNAMEs and SPF includes): each record's status (OK, Not found, Error) and current value. A domain whose DKIM record is found is verified: its addresses may send.",
+                NoBody,
+                "DomainCheck",
+                200,
+            ),
+        },
+        Route {
+            method: "get",
+            path: "/v3/REST/sender",
+            permission: Permission::ViewSenders,
+            handler: get(senders::list),
+            doc: doc(
+                "Senders",
+                "The account's senders (addresses and *@domain catch-alls); filter with Email, Status, ShowDeleted.",
+                NoBody,
+                "SenderList",
+                200,
+            ),
+        },
+        Route {
+            method: "post",
+            path: "/v3/REST/sender",
+            permission: Permission::ManageSenders,
+            handler: post(senders::create),
+            doc: doc(
+                "Senders",
+                "Add a sender, Inactive until validated (POST /v3/REST/sender/{id}/validate).",
+                Schema("SenderInput"),
+                "SenderList",
+                201,
+            ),
+        },
+        Route {
+            method: "get",
+            path: "/v3/REST/sender/{id}",
+            permission: Permission::ViewSenders,
+            handler: get(senders::one),
+            doc: doc("Senders", "One sender.", NoBody, "SenderList", 200),
+        },
+        Route {
+            method: "delete",
+            path: "/v3/REST/sender/{id}",
+            permission: Permission::ManageSenders,
+            handler: delete(senders::remove),
+            doc: doc(
+                "Senders",
+                "Delete a sender (its Status becomes Deleted): mail from it is refused where senders are enforced.",
+                NoBody,
+                "Empty",
+                204,
+            ),
+        },
+        Route {
+            method: "post",
+            path: "/v3/REST/sender/{id}/validate",
+            permission: Permission::ManageSenders,
+            handler: post(senders::validate),
+            doc: doc(
+                "Senders",
+                "Validate a sender: an address gets a confirmation link (sent through this server), or is active at once when its domain is verified; a catch-all needs its domain's DNS check. 200 with Errors when it did not validate; 400 when already active.",
+                NoBody,
+                "SenderValidation",
+                200,
+            ),
+        },
+        Route {
+            method: "get",
+            path: "/sender/confirm/{token}",
+            permission: Permission::Public,
+            handler: get(senders::confirm),
+            doc: doc(
+                "Senders",
+                "The confirmation link of a sender's validation e-mail: an HTML page; the sender is Active once it is opened.",
+                NoBody,
+                "Text",
                 200,
             ),
         },

@@ -299,7 +299,8 @@ fn byte_by_byte_transaction() {
 
 #[test]
 fn mail_for_the_bounce_domain_is_marked_inbound() {
-    let input = b"EHLO c\r\nMAIL FROM:<>\r\nRCPT TO:<bounce+1@bounces.test.>\r\nDATA\r\nreport\r\n.\r\n";
+    let input =
+        b"EHLO c\r\nMAIL FROM:<>\r\nRCPT TO:<bounce+1@bounces.test.>\r\nDATA\r\nreport\r\n.\r\n";
     let run = run_chunks(Peer::Plain, false, &[input]);
     assert_eq!(run.spooled.len(), 1, "{}", run.output);
     let (env, _) = &run.spooled[0];

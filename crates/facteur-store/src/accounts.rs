@@ -37,7 +37,10 @@ impl Store {
         let secret = random_hex(16);
         let id = self.ids.next(now);
         sqlx::query(
-            "INSERT INTO accounts (id, name, api_key, secret_hash, created_at, parent_id, signing_secret) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            // The sender check is on for every account but a new server's first, so that the
+            // first message sends before any sender is validated (`serve` says so).
+            "INSERT INTO accounts (id, name, api_key, secret_hash, created_at, parent_id, signing_secret, enforce_senders)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, CASE WHEN EXISTS (SELECT 1 FROM accounts) THEN 1 ELSE 0 END)",
         )
         .bind(id)
         .bind(name)

@@ -260,7 +260,8 @@ impl Batch {
             tx,
             backend,
             "UPDATE recipients SET status = v.column2, last_reply = v.column3, updated_at = v.column4 FROM (VALUES ",
-            ") AS v WHERE recipients.id = v.column1",
+            // A bounce that came back before its attempt was recorded (a fast DSN) stays.
+            ") AS v WHERE recipients.id = v.column1 AND recipients.status <> 'bounced'",
             self.recipient_updates,
         )
         .await?;

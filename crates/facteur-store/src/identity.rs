@@ -17,6 +17,12 @@ pub struct Domain {
     pub name: String,
     pub created_at: i64,
     pub keys: Vec<DkimKey>,
+    /// The last DNS check: when, and what it found (JSON, as the API shows it).
+    pub checked_at: Option<i64>,
+    pub check_result: Option<String>,
+    /// When a check first found the domain's DKIM record (the domain is proven the account's:
+    /// its addresses may send when the account enforces sender validation).
+    pub verified_at: Option<i64>,
 }
 
 /// Where a key is in its life: `pending` (published, not yet signing), `active` (signing),
@@ -260,7 +266,7 @@ impl Store {
     /// One of the account's domains, by id.
     pub async fn domain(&self, account_id: i64, id: i64) -> Result<Domain> {
         let r = sqlx::query(
-            "SELECT id, account_id, name, created_at FROM domains WHERE id = $1 AND account_id = $2",
+            "SELECT id, account_id, name, created_at, checked_at, check_result, verified_at FROM domains WHERE id = $1 AND account_id = $2",
         )
         .bind(id)
         .bind(account_id)
@@ -283,7 +289,43 @@ impl Store {
             name: r.try_get("name")?,
             created_at: r.try_get("created_at")?,
             keys,
+            checked_at: r.try_get("checked_at")?,
+            check_result: r.try_get("check_result")?,
+            verified_at: r.try_get("verified_at")?,
         })
+    }
+
+    /// Records a DNS check of a domain; `verified`: its DKIM record was found (the first time
+    /// sets `verified_at`, later failures do not unset it: a DNS outage does not stop mail).
+    pub async fn record_domain_check(
+        &self,
+        id: i64,
+        result: &str,
+        verified: bool,
+        now: i64,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE domains SET checked_at = $1, check_result = $2,
+                verified_at = CASE WHEN $3 <> 0 AND verified_at IS NULL THEN $1 ELSE verified_at END
+             WHERE id = $4",
+        )
+        .bind(now)
+        .bind(result)
+        .bind(i64::from(verified))
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// (account, domain) of every verified domain.
+    pub async fn verified_domains(&self) -> Result<Vec<(i64, String)>> {
+        sqlx::query("SELECT account_id, name FROM domains WHERE verified_at IS NOT NULL")
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| Ok((r.try_get("account_id")?, r.try_get("name")?)))
+            .collect()
     }
 
     /// One of the account's domains, by name.

@@ -10,11 +10,12 @@
 mod accounts;
 mod batch;
 pub mod identity;
-pub mod inbound;
 mod ids;
+pub mod inbound;
 pub mod messages;
 mod queue;
 mod schema;
+pub mod senders;
 mod spool;
 pub mod templates;
 pub mod testing;

@@ -203,6 +203,30 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     );
     CREATE INDEX inbound_reports_time ON inbound_reports (received_at);",
     ),
+    (
+        8,
+        "senders (validated From addresses), each account's switch for the check, domain DNS checks",
+        "CREATE TABLE senders (
+        id BIGINT PRIMARY KEY,
+        account_id BIGINT NOT NULL,
+        email TEXT NOT NULL,
+        name TEXT NOT NULL DEFAULT '',
+        email_type TEXT NOT NULL DEFAULT 'unknown',
+        is_default BIGINT NOT NULL DEFAULT 0,
+        status TEXT NOT NULL,
+        token TEXT NOT NULL,
+        method TEXT,
+        created_at BIGINT NOT NULL,
+        validated_at BIGINT,
+        UNIQUE (account_id, email)
+    );
+    CREATE INDEX senders_token ON senders (token);
+    ALTER TABLE accounts ADD COLUMN enforce_senders BIGINT NOT NULL DEFAULT 1;
+    ALTER TABLE domains ADD COLUMN checked_at BIGINT;
+    ALTER TABLE domains ADD COLUMN check_result TEXT;
+    ALTER TABLE domains ADD COLUMN verified_at BIGINT;
+    UPDATE accounts SET enforce_senders = 0;",
+    ),
 ];
 
 /// The migration's SQL for a backend: BLOB is BYTEA and AUTOINCREMENT keys are identities on

@@ -311,3 +311,197 @@ async fn preblocked_recipients_are_recorded_blocked_and_not_queued() {
         assert_eq!(info.queue[0].0, "example.net");
     }
 }
+
+#[tokio::test]
+async fn reports_senders_and_domain_checks_on_every_backend() {
+    use facteur_store::inbound::{InboundReport, LateEvent};
+    use facteur_store::senders::{NewSender, SenderStatus};
+    use facteur_store::{BounceClass, EventKind, RcptOutcome, RemoteReply};
+    for (_db, store) in stores().await {
+        // The first account does not enforce senders; the next ones do.
+        let (first, _) = store.create_account("first", T0).await.unwrap();
+        let (second, _) = store.create_account("second", T0).await.unwrap();
+        assert!(!store.enforces_senders(first.id).await.unwrap());
+        assert!(store.enforces_senders(second.id).await.unwrap());
+        store.set_enforce_senders(first.id, true).await.unwrap();
+        let rules = store.sender_rules().await.unwrap();
+        assert!(rules.enforcing.contains(&first.id) && rules.enforcing.contains(&second.id));
+        assert!(rules.active.is_empty());
+
+        // Senders: inactive, active, deleted, back.
+        let s = store
+            .create_sender(
+                &NewSender {
+                    account_id: second.id,
+                    email: "News@Example.com",
+                    name: "News",
+                    email_type: "bulk",
+                    is_default: false,
+                    token: "t1",
+                },
+                T0,
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            (s.email.as_str(), s.status),
+            ("news@example.com", SenderStatus::Inactive)
+        );
+        assert!(matches!(
+            store
+                .create_sender(
+                    &NewSender {
+                        account_id: second.id,
+                        email: "news@example.com",
+                        name: "",
+                        email_type: "unknown",
+                        is_default: false,
+                        token: "t2",
+                    },
+                    T0,
+                )
+                .await,
+            Err(Error::Conflict(_))
+        ));
+        assert_eq!(store.sender_by_token("t1").await.unwrap().unwrap().id, s.id);
+        store
+            .activate_sender(s.id, "ActivationEmail", T0 + 1)
+            .await
+            .unwrap();
+        let rules = store.sender_rules().await.unwrap();
+        assert_eq!(
+            rules.active,
+            vec![(second.id, "news@example.com".to_string())]
+        );
+        store.delete_sender(second.id, s.id).await.unwrap();
+        assert!(store.senders(second.id, false).await.unwrap().is_empty());
+        assert_eq!(store.senders(second.id, true).await.unwrap().len(), 1);
+        assert!(store.sender_rules().await.unwrap().active.is_empty());
+        let again = store
+            .create_sender(
+                &NewSender {
+                    account_id: second.id,
+                    email: "news@example.com",
+                    name: "",
+                    email_type: "unknown",
+                    is_default: false,
+                    token: "t3",
+                },
+                T0,
+            )
+            .await
+            .unwrap();
+        assert_eq!((again.id, again.status), (s.id, SenderStatus::Inactive));
+
+        // Domain checks: verified stays once set.
+        let d = store
+            .create_domain(
+                second.id,
+                "brand.test",
+                vec![key("s1", KeyState::Active)],
+                T0,
+            )
+            .await
+            .unwrap();
+        assert!(store.verified_domains().await.unwrap().is_empty());
+        store
+            .record_domain_check(d.id, "{\"DKIMStatus\":\"OK\"}", true, T0 + 5)
+            .await
+            .unwrap();
+        store
+            .record_domain_check(d.id, "{\"DKIMStatus\":\"Error\"}", false, T0 + 9)
+            .await
+            .unwrap();
+        let d = store.domain(second.id, d.id).await.unwrap();
+        assert_eq!((d.checked_at, d.verified_at), (Some(T0 + 9), Some(T0 + 5)));
+        assert_eq!(
+            d.check_result.as_deref(),
+            Some("{\"DKIMStatus\":\"Error\"}")
+        );
+        assert_eq!(
+            store.verified_domains().await.unwrap(),
+            vec![(second.id, "brand.test".to_string())]
+        );
+
+        // A report about a recipient: its event and new state with the report, in one go.
+        let writer = GroupCommit::start(store.clone());
+        let receipt = writer
+            .spool_receipt(NewMessage {
+                account_id: Some(second.id),
+                mail_from: "news@example.com".into(),
+                recipients: vec!["gone@example.net".into()],
+                body: b"Subject: t\r\n\r\nhi\r\n".to_vec(),
+                priority: 0,
+                now: T0,
+                expires_at: T0 + DAY,
+                meta: MessageMeta::default(),
+            })
+            .await
+            .unwrap();
+        let rid = receipt.recipients[0].0;
+        let r = store.recipient_ref(rid).await.unwrap().unwrap();
+        assert_eq!(
+            (r.account_id, r.address.as_str()),
+            (Some(second.id), "gone@example.net")
+        );
+        assert!(
+            store
+                .recipient_ref(rid + 1_000_000)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        let event = LateEvent {
+            kind: EventKind::Bounced,
+            outcome: RcptOutcome {
+                recipient_id: rid,
+                address: r.address.clone(),
+                status: RcptStatus::Bounced,
+                detail: "bounced after it was sent".into(),
+                enhanced: "5.1.1".into(),
+                remote: Some(RemoteReply {
+                    host: "mx.example.net".into(),
+                    code: 550,
+                    line: "550 5.1.1 unknown".into(),
+                }),
+                class: Some(BounceClass::UserUnknown),
+            },
+        };
+        let report = |raw: Option<Vec<u8>>| InboundReport {
+            id: 0,
+            received_at: T0 + 10,
+            peer: "192.0.2.1".into(),
+            mail_from: String::new(),
+            rcpt_to: "bounce+x@b.test".into(),
+            kind: "bounce".into(),
+            outcome: "bounced".into(),
+            account_id: Some(second.id),
+            message_id: Some(receipt.message_id),
+            recipient_id: Some(rid),
+            raw,
+        };
+        let id = store
+            .record_inbound(&report(None), Some((&r, &event)))
+            .await
+            .unwrap();
+        let kept = store
+            .record_inbound(&report(Some(b"raw \x00\xff".to_vec())), None)
+            .await
+            .unwrap();
+        let info = store.message(receipt.message_id).await.unwrap();
+        assert_eq!(info.recipients[0].status, RcptStatus::Bounced);
+        let events = store.events(receipt.message_id).await.unwrap();
+        assert!(events.iter().any(|e| e.kind == EventKind::Bounced));
+        let all = store.inbound_reports(false, 10, 0).await.unwrap();
+        assert_eq!(all.len(), 2);
+        let unhandled = store.inbound_reports(true, 10, 0).await.unwrap();
+        assert_eq!(unhandled.len(), 1);
+        assert_eq!(unhandled[0].id, kept);
+        assert_eq!(unhandled[0].raw.as_deref(), Some(&b"raw \x00\xff"[..]));
+        assert_eq!(store.inbound_report(id).await.unwrap().raw, None);
+        assert!(matches!(
+            store.inbound_report(1).await,
+            Err(Error::NotFound)
+        ));
+    }
+}

@@ -176,6 +176,9 @@ pub struct Settings {
     /// there are read [default: none: the sender's address stays the envelope sender]
     #[arg(long, env = "FACTEUR_BOUNCE_DOMAIN")]
     pub bounce_domain: Option<String>,
+    /// The DNS server (IP:PORT) that `domain check` asks [default: the system's resolvers]
+    #[arg(long, env = "FACTEUR_DNS_RESOLVER")]
+    pub dns_resolver: Option<String>,
 }
 
 macro_rules! merge_fields {
@@ -201,7 +204,7 @@ impl Settings {
                 scheduler, lease, delivery_workers, destination_concurrency, delivery_timeout, mx_port,
                 http_max_body, public_url, webhook_retry, webhook_give_up, webhook_allow_private,
                 secret_key, dkim_rsa_bits, spf_include, soft_bounce_threshold, soft_bounce_span,
-                soft_bounce_expiry, bounce_domain;
+                soft_bounce_expiry, bounce_domain, dns_resolver;
             lists: smtp, smtps, relay, trusted_networks)
     }
 
@@ -445,11 +448,24 @@ pub fn resolve(s: Settings) -> Result<Config, Vec<String>> {
             "bounce_domain {d:?} must be a domain name such as bounces.example.com"
         ));
     }
+    let dns_resolver = match s.dns_resolver.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(v) => match v.parse::<SocketAddr>() {
+            Ok(a) => Some(a),
+            Err(_) => {
+                problems.push(format!(
+                    "dns_resolver {v:?} must be IP:PORT, e.g. 127.0.0.1:53"
+                ));
+                None
+            }
+        },
+    };
     if !problems.is_empty() {
         return Err(problems);
     }
     Ok(Config {
         bounce_domain,
+        dns_resolver,
         secret_key: s.secret_key,
         dkim_rsa_bits,
         spf_include: s.spf_include,

@@ -349,6 +349,21 @@ async fn accept(app: &Engine, client: &Client, envelope: Envelope, body: Vec<u8>
                 facteur_engine::SUSPENDED.into(),
             ))
         }
+        Err(SubmitError::Invalid(problems))
+            if problems.iter().any(|p| {
+                matches!(
+                    p,
+                    Problem::FromNotValidated(_) | Problem::SenderNotValidated(_)
+                )
+            }) =>
+        {
+            let why = problems
+                .iter()
+                .map(|p| p.to_string())
+                .collect::<Vec<_>>()
+                .join("; ");
+            refuse(550, "5.7.1", why)
+        }
         Err(e @ SubmitError::Invalid(_)) => refuse(550, "5.6.0", e.to_string()),
         Err(e @ SubmitError::TooBig { .. }) => refuse(552, "5.3.4", e.to_string()),
         Err(SubmitError::Unavailable(e)) => {

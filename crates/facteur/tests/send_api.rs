@@ -5,7 +5,6 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use base64::Engine;
@@ -13,101 +12,6 @@ use common::*;
 use mail_parser::{MessageParser, MimeHeaders};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
-
-/// A webhook receiver: records each request (headers, body) and answers 500 to the first
-/// `fail_first` requests, 200 after.
-#[derive(Clone)]
-struct Hook {
-    addr: SocketAddr,
-    calls: Arc<Mutex<Vec<(String, String)>>>,
-    answered: Arc<Mutex<Vec<u16>>>,
-}
-
-impl Hook {
-    async fn start(fail_first: usize) -> Hook {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let hook = Hook {
-            addr: listener.local_addr().unwrap(),
-            calls: Default::default(),
-            answered: Default::default(),
-        };
-        let h = hook.clone();
-        tokio::spawn(async move {
-            loop {
-                let Ok((mut s, _)) = listener.accept().await else {
-                    return;
-                };
-                let h = h.clone();
-                tokio::spawn(async move {
-                    let mut buf = Vec::new();
-                    let mut chunk = [0u8; 8192];
-                    let (head, body) = loop {
-                        let n = s.read(&mut chunk).await.unwrap_or(0);
-                        if n == 0 {
-                            return;
-                        }
-                        buf.extend_from_slice(&chunk[..n]);
-                        let text = String::from_utf8_lossy(&buf).into_owned();
-                        if let Some((head, body)) = text.split_once("\r\n\r\n") {
-                            let len = head
-                                .lines()
-                                .find_map(|l| {
-                                    let (k, v) = l.split_once(':')?;
-                                    k.eq_ignore_ascii_case("content-length")
-                                        .then(|| v.trim().parse::<usize>().ok())?
-                                })
-                                .unwrap_or(0);
-                            if body.len() >= len {
-                                break (head.to_string(), body.to_string());
-                            }
-                        }
-                    };
-                    let status = {
-                        let mut calls = h.calls.lock().unwrap();
-                        calls.push((head, body));
-                        if calls.len() <= fail_first { 500 } else { 200 }
-                    };
-                    h.answered.lock().unwrap().push(status);
-                    let reply = format!(
-                        "HTTP/1.1 {status} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-                    );
-                    let _ = s.write_all(reply.as_bytes()).await;
-                });
-            }
-        });
-        hook
-    }
-
-    async fn wait(&self, secs: u64, what: &str, pred: impl Fn(&[(String, String)]) -> bool) {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
-        loop {
-            if pred(&self.calls.lock().unwrap()) {
-                return;
-            }
-            if tokio::time::Instant::now() > deadline {
-                panic!(
-                    "timed out waiting for {what}: {:#?}",
-                    self.calls.lock().unwrap()
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    /// Every event received so far (version 2 arrays flattened).
-    fn events(&self) -> Vec<Value> {
-        self.calls
-            .lock()
-            .unwrap()
-            .iter()
-            .flat_map(|(_, b)| match serde_json::from_str::<Value>(b).unwrap() {
-                Value::Array(a) => a,
-                v => vec![v],
-            })
-            .collect()
-    }
-}
 
 async fn api_node(relay: SocketAddr) -> Node {
     node_with(relay, |s| {

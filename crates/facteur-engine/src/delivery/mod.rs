@@ -188,7 +188,10 @@ impl SmtpDeliverer {
                 outcomes.extend(rcpts.iter().map(|r| deferred(r, error)));
                 continue;
             }
-            match self.transaction(to, &mail_from, &rcpts, body, eightbit).await {
+            match self
+                .transaction(to, &mail_from, &rcpts, body, eightbit)
+                .await
+            {
                 Ok(mut done) => outcomes.append(&mut done),
                 Err(error) => {
                     outcomes.extend(rcpts.iter().map(|r| deferred(r, &error)));

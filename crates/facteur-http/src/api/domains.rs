@@ -2,7 +2,8 @@
 //! `DKIMRecordName`, `DKIMRecordValue`, `DKIMStatus`, `SPFRecordValue`, `SPFStatus`), with
 //! Facteur's additions: adding a domain generates its DKIM keys (`POST`), every record to
 //! publish (`Records`), every key with its state (`DKIMKeys`), and rotation (`/rotate` makes new
-//! keys pending beside the active ones, `/activate` switches to them and retires the old).
+//! keys pending beside the active ones, `/activate` switches to them and retires the old), and
+//! `/check`, which looks every record up in DNS.
 
 use std::sync::Arc;
 
@@ -32,15 +33,29 @@ pub fn domain_json(app: &Engine, d: &Domain) -> Value {
             .iter()
             .find(|r| r.name == format!("{}._domainkey.{}", k.selector, d.name))
     });
+    // The last check's findings (`POST …/check`), else "Not checked".
+    let checked: Value = d
+        .check_result
+        .as_deref()
+        .and_then(|r| serde_json::from_str(r).ok())
+        .unwrap_or(Value::Null);
+    let status = |key: &str| {
+        checked[key]
+            .as_str()
+            .map(str::to_string)
+            .unwrap_or_else(|| "Not checked".into())
+    };
     json!({
         "ID": d.id,
         "Domain": d.name,
         "DKIMRecordName": dkim.map(|r| r.name.clone()).unwrap_or_default(),
         "DKIMRecordValue": dkim.map(|r| r.value.clone()).unwrap_or_default(),
-        "DKIMStatus": "Not checked",
+        "DKIMStatus": status("DKIMStatus"),
         "SPFRecordValue": app.spf_value(),
-        "SPFStatus": "Not checked",
+        "SPFStatus": status("SPFStatus"),
         "IsCheckInProgress": false,
+        "LastCheckAt": d.checked_at.map(rfc3339).unwrap_or_default(),
+        "Verified": d.verified_at.is_some(),
         "CreatedAt": rfc3339(d.created_at),
         "DKIMKeys": d.keys.iter().map(|k| json!({
             "Selector": k.selector,
@@ -155,4 +170,17 @@ pub(crate) async fn remove(
     let d = find(&app, account.id, &id).await?;
     app.remove_domain(account.id, d.id).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /v3/REST/dns/{id}/check`: Mailjet's fields (`DKIMStatus`, `DKIMErrors`,
+/// `DKIMRecordCurrentValue`, `SPFStatus`, `SPFErrors`, `SPFRecordsCurrentValues`) and every
+/// record's own status in `Records`.
+pub(crate) async fn check(
+    State(app): State<Arc<Engine>>,
+    ApiAccount(account): ApiAccount,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    let d = find(&app, account.id, &id).await?;
+    let (_, result) = app.check_domain(account.id, d.id, now_ms()).await?;
+    Ok(axum::Json(result))
 }

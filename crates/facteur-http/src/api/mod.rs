@@ -8,6 +8,7 @@ pub mod health;
 pub mod messages;
 pub mod openapi;
 pub mod send;
+pub mod senders;
 pub mod suppression;
 pub mod templates;
 pub mod webhooks;

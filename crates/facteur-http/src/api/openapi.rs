@@ -61,6 +61,16 @@ fn schemas() -> Value {
         "StatusCode": {"type": "integer"}, "ErrorMessage": {"type": "string"}, "ErrorRelatedTo": {"type": "array", "items": {"type": "string"}}}});
     let sent_to = json!({"type": "array", "items": {"type": "object", "properties": {"Email": {"type": "string"}, "MessageUUID": {"type": "string"}, "MessageID": {"type": "integer", "format": "int64"}, "MessageHref": {"type": "string"}}}});
     let envelope = |item: Value| json!({"type": "object", "properties": {"Count": {"type": "integer"}, "Total": {"type": "integer"}, "Data": {"type": "array", "items": item}}});
+    let sender_input = json!({"type": "object", "required": ["Email"], "properties": {"Email": {"type": "string", "description": "an address, or *@domain for all of a domain"}, "Name": {"type": "string"}, "EmailType": {"type": "string", "enum": ["transactional", "bulk", "unknown"]}, "IsDefaultSender": {"type": "boolean"}}});
+    let sender_list = envelope(
+        json!({"type": "object", "properties": {"ID": {"type": "integer"}, "Email": {"type": "string"}, "Name": {"type": "string"},
+            "Status": {"type": "string", "enum": ["Inactive", "Active", "Deleted"]}, "EmailType": {"type": "string"}, "IsDefaultSender": {"type": "boolean"},
+            "DNSID": {"type": "integer"}, "Filename": {"type": "string"}, "ValidationMethod": {"type": "string"}, "CreatedAt": {"type": "string"}, "ValidatedAt": {"type": "string"}}}),
+    );
+    let sender_validation = json!({"type": "object", "properties": {"ValidationMethod": {"type": "string", "enum": ["ActivationEmail", "DNS", "Domain"]}, "Errors": {"type": "object"}, "GlobalError": {"type": "string"}}});
+    let domain_check = json!({"type": "object", "properties": {"DKIMStatus": {"type": "string"}, "DKIMErrors": {"type": "array", "items": {"type": "string"}}, "DKIMRecordCurrentValue": {"type": "string"},
+            "SPFStatus": {"type": "string"}, "SPFErrors": {"type": "array", "items": {"type": "string"}}, "SPFRecordsCurrentValues": {"type": "array", "items": {"type": "string"}},
+            "Records": {"type": "array", "items": {"type": "object", "properties": {"Type": {"type": "string"}, "Name": {"type": "string"}, "Expected": {"type": "string"}, "Status": {"type": "string", "enum": ["OK", "Not found", "Error"]}, "CurrentValues": {"type": "array", "items": {"type": "string"}}, "Errors": {"type": "array", "items": {"type": "string"}}}}}}});
     json!({
         "Mailbox": mailbox,
         "Attachment": attachment,
@@ -91,6 +101,10 @@ fn schemas() -> Value {
             "DKIMRecordName": {"type": "string"}, "DKIMRecordValue": {"type": "string"}, "DKIMStatus": {"type": "string"}, "SPFRecordValue": {"type": "string"}, "SPFStatus": {"type": "string"},
             "DKIMKeys": {"type": "array", "items": {"type": "object", "properties": {"Selector": {"type": "string"}, "Algorithm": {"type": "string"}, "State": {"type": "string", "enum": ["pending", "active", "retired"]}, "RecordName": {"type": "string"}}}},
             "Records": {"type": "array", "items": {"type": "object", "properties": {"Type": {"type": "string"}, "Name": {"type": "string"}, "Value": {"type": "string"}, "Purpose": {"type": "string"}}}}}})),
+        "SenderInput": sender_input,
+        "SenderList": sender_list,
+        "SenderValidation": sender_validation,
+        "DomainCheck": domain_check,
         "SuppressionInput": {"type": "object", "required": ["Email"], "properties": {"Email": {"type": "string"}, "Reason": {"type": "string", "enum": ["manual", "hard-bounce", "complaint", "unsubscribe"]}, "Comment": {"type": "string"}}},
         "SuppressionList": envelope(json!({"type": "object", "properties": {"Email": {"type": "string"}, "Reason": {"type": "string", "enum": ["hard-bounce", "soft-bounce", "complaint", "unsubscribe", "manual"]},
             "Comment": {"type": "string"}, "MessageID": {"type": ["integer", "null"]}, "Failures": {"type": "integer"}, "Active": {"type": "boolean"},

@@ -103,6 +103,12 @@ fn problem_error(p: &Problem) -> SendError {
         Problem::SenderNotAllowed => {
             SendError::new("send-0006", ErrorKind::Forbidden, text, &["Sender"])
         }
+        Problem::SenderNotValidated(_) => {
+            SendError::new("send-0007", ErrorKind::Forbidden, text, &["Sender"])
+        }
+        Problem::FromNotValidated(_) => {
+            SendError::new("send-0008", ErrorKind::Forbidden, text, &["From"])
+        }
         Problem::UnknownMonitoringCategory(_) => {
             SendError::invalid("send-0013", text, &["MonitoringCategory"])
         }

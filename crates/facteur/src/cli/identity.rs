@@ -1,5 +1,5 @@
-//! `facteur domain …` (sending domains and their DKIM keys) and `facteur bounce parse` (how a
-//! message that came back is read).
+//! `facteur domain …` (sending domains and their DKIM keys) and `facteur bounce …` (how a
+//! message that came back is read; what the bounce domain received).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -41,6 +41,16 @@ pub(super) enum DomainCommand {
         #[command(flatten)]
         common: Common,
     },
+    /// Look the domain's records up in DNS: each one's status (OK, Not found, Error) and value
+    Check {
+        domain: String,
+        #[arg(long)]
+        account: String,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        common: Common,
+    },
     /// Key rotation, step 1: new keys under a new selector, pending until `activate`
     Rotate {
         domain: String,
@@ -71,6 +81,24 @@ pub(super) enum BounceCommand {
     /// Read a message as the bounce domain would (DSN, provider bounce text, ARF complaint,
     /// auto-reply) and print what it says as JSON
     Parse { file: PathBuf },
+    /// Mail received at the bounce domain, newest first, with what was made of it
+    List {
+        /// Only what changed nothing (kept for reading: unmatched, auto-replies, people)
+        #[arg(long)]
+        unhandled: bool,
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// One received message: what was made of it, and its source when it was kept
+    Show {
+        id: i64,
+        #[command(flatten)]
+        common: Common,
+    },
 }
 
 fn print_domain(engine: &Engine, d: &Domain, json: bool) {
@@ -122,6 +150,12 @@ pub(super) async fn domain(command: DomainCommand) -> anyhow::Result<ExitCode> {
             ..
         }
         | DomainCommand::Rotate {
+            common,
+            account,
+            domain,
+            ..
+        }
+        | DomainCommand::Check {
             common,
             account,
             domain,
@@ -189,9 +223,63 @@ pub(super) async fn domain(command: DomainCommand) -> anyhow::Result<ExitCode> {
                 .map_err(found)?;
             (engine.activate_keys(acc.id, d.id).await?, json)
         }
+        DomainCommand::Check { json, .. } => {
+            let d = engine
+                .store
+                .domain_by_name(acc.id, &name)
+                .await
+                .map_err(found)?;
+            eprintln!("looking up the records of {} in DNS…", d.name);
+            let (_, result) = engine.check_domain(acc.id, d.id, now_ms()).await?;
+            if json {
+                println!("{result}");
+            } else {
+                print_check(&d.name, &result);
+            }
+            let ok = result["DKIMStatus"] == "OK" && result["SPFStatus"] == "OK";
+            return Ok(if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            });
+        }
     };
     print_domain(&engine, &d, json);
     Ok(ExitCode::SUCCESS)
+}
+
+/// A check as a table: one line per record, then what is wrong.
+fn print_check(domain: &str, result: &Value) {
+    println!(
+        "{domain}: DKIM {}, SPF {}, DMARC {}, return path {}{}",
+        result["DKIMStatus"].as_str().unwrap_or("?"),
+        result["SPFStatus"].as_str().unwrap_or("?"),
+        result["DMARCStatus"].as_str().unwrap_or("?"),
+        result["ReturnPathStatus"].as_str().unwrap_or("?"),
+        if result["Verified"] == true {
+            " (verified)"
+        } else {
+            ""
+        }
+    );
+    for r in result["Records"].as_array().into_iter().flatten() {
+        println!(
+            "  {:<10} {:<5} {:<45} {}",
+            r["Status"].as_str().unwrap_or(""),
+            r["Type"].as_str().unwrap_or(""),
+            r["Name"].as_str().unwrap_or(""),
+            r["Purpose"].as_str().unwrap_or("")
+        );
+        if r["Status"] != "OK" {
+            println!(
+                "             publish: {}",
+                r["Expected"].as_str().unwrap_or("")
+            );
+        }
+        for e in r["Errors"].as_array().into_iter().flatten() {
+            println!("             {}", e.as_str().unwrap_or(""));
+        }
+    }
 }
 
 /// What `bounce parse` prints.
@@ -256,7 +344,7 @@ pub fn report_json(r: &report::Report) -> Value {
     })
 }
 
-pub(super) fn bounce(command: BounceCommand) -> anyhow::Result<ExitCode> {
+pub(super) async fn bounce(command: BounceCommand) -> anyhow::Result<ExitCode> {
     match command {
         BounceCommand::Parse { file } => {
             let raw = std::fs::read(&file)
@@ -265,5 +353,62 @@ pub(super) fn bounce(command: BounceCommand) -> anyhow::Result<ExitCode> {
             println!("{}", serde_json::to_string_pretty(&report_json(&r))?);
             Ok(ExitCode::SUCCESS)
         }
+        BounceCommand::List {
+            unhandled,
+            limit,
+            json,
+            common,
+        } => {
+            let store = super::open_store(&common).await?;
+            let reports = store.inbound_reports(unhandled, limit, 0).await?;
+            if json {
+                let list: Vec<Value> = reports.iter().map(inbound_json).collect();
+                println!("{}", Value::Array(list));
+            } else if reports.is_empty() {
+                println!("no mail received at the bounce domain");
+            } else {
+                for r in &reports {
+                    println!(
+                        "{}\t{}\t{}\t{}{}",
+                        r.id,
+                        super::fmt_time(r.received_at),
+                        r.kind,
+                        r.outcome,
+                        if r.raw.is_some() { " [kept]" } else { "" }
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        BounceCommand::Show { id, common } => {
+            let store = super::open_store(&common).await?;
+            let r = store.inbound_report(id).await.map_err(|e| match e {
+                facteur_store::Error::NotFound => {
+                    anyhow::anyhow!("no received message {id} (see `facteur bounce list`)")
+                }
+                e => e.into(),
+            })?;
+            println!("{}", serde_json::to_string_pretty(&inbound_json(&r))?);
+            if let Some(raw) = &r.raw {
+                println!("\n{}", String::from_utf8_lossy(raw));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
     }
+}
+
+fn inbound_json(r: &facteur_store::inbound::InboundReport) -> Value {
+    json!({
+        "id": r.id,
+        "received_at": super::fmt_time(r.received_at),
+        "peer": r.peer,
+        "mail_from": r.mail_from,
+        "rcpt_to": r.rcpt_to,
+        "kind": r.kind,
+        "outcome": r.outcome,
+        "account_id": r.account_id,
+        "message_id": r.message_id,
+        "recipient_id": r.recipient_id,
+        "kept": r.raw.is_some(),
+    })
 }

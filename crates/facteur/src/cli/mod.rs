@@ -114,6 +114,16 @@ enum AccountCommand {
         #[command(flatten)]
         common: Common,
     },
+    /// Turn sender validation on or off for an account: with it on, mail may only come from
+    /// its validated senders (/v3/REST/sender) and verified domains
+    Senders {
+        /// The account's API key
+        api_key: String,
+        /// on or off
+        state: String,
+        #[command(flatten)]
+        common: Common,
+    },
 }
 
 #[derive(Subcommand)]
@@ -225,7 +235,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Queue { command } => queue(command).await,
         Command::Template { command } => Ok(template(command)),
         Command::Domain { command } => identity::domain(command).await,
-        Command::Bounce { command } => identity::bounce(command),
+        Command::Bounce { command } => identity::bounce(command).await,
     }
 }
 
@@ -274,6 +284,29 @@ async fn serve(cfg: Config) -> anyhow::Result<ExitCode> {
                 "Mail is delivered to each domain's MX hosts; with no Internet access, pass --relay-host HOST:PORT."
             )?;
         }
+    }
+    // Say which accounts send from any address (sender validation off).
+    let open: Vec<String> = running
+        .app
+        .store
+        .list_accounts()
+        .await?
+        .into_iter()
+        .filter(|a| !running.app.senders.enforces(a.id))
+        .map(|a| format!("{:?} ({})", a.name, a.api_key))
+        .collect();
+    if !open.is_empty() {
+        writeln!(
+            out,
+            "Sender validation is off for {}: any From address may be used. Validate senders (POST /v3/REST/sender) or domains (POST /v3/REST/dns/{{id}}/check), then turn it on with `facteur account senders API_KEY on`.",
+            open.join(", ")
+        )?;
+    }
+    if let Some(b) = &cfg.bounce_domain {
+        writeln!(
+            out,
+            "Bounces and complaints come back to {b} (its MX must be this server's relay listener)."
+        )?;
     }
     writeln!(
         out,
@@ -350,6 +383,27 @@ async fn account(command: AccountCommand) -> anyhow::Result<ExitCode> {
                     account.name, account.api_key
                 );
             }
+        }
+        AccountCommand::Senders {
+            api_key,
+            state,
+            common,
+        } => {
+            let on = match state.to_ascii_lowercase().as_str() {
+                "on" | "true" | "yes" => true,
+                "off" | "false" | "no" => false,
+                other => anyhow::bail!("state {other:?}: say on or off"),
+            };
+            let store = open_store(&common).await?;
+            let account = store.account_by_key(&api_key).await?.ok_or_else(|| {
+                anyhow::anyhow!("no account has the API key {api_key} (see `facteur account list`)")
+            })?;
+            store.set_enforce_senders(account.id, on).await?;
+            println!(
+                "sender validation is {} for {:?} (running servers apply it within a minute)",
+                if on { "on" } else { "off" },
+                account.name
+            );
         }
         AccountCommand::List { json, common } => {
             let store = open_store(&common).await?;
