@@ -204,30 +204,66 @@ fn our_mechanism(expected: &str) -> Option<String> {
         .map(|t| t.to_ascii_lowercase())
 }
 
-/// What to look up next for an SPF record: its `include:` and `redirect=` targets.
-fn spf_targets(record: &str) -> Vec<String> {
-    record
-        .split_whitespace()
-        .filter_map(|t| {
-            let t = t.trim_start_matches(['+', '?', '~']).to_ascii_lowercase();
-            t.strip_prefix("include:")
-                .or_else(|| t.strip_prefix("redirect="))
-                .map(|d| d.trim_end_matches('.').to_string())
-        })
-        .collect()
+/// One SPF record, read in order up to its `all` (what follows `all` is never evaluated).
+#[derive(Debug, Default, PartialEq, Eq)]
+struct SpfRead {
+    /// Facteur's mechanism is there with a pass (`+` or no qualifier) before `all`.
+    passes: bool,
+    /// Facteur's mechanism is there but softfails, is neutral or fails (`~`, `?`, `-`).
+    weak: bool,
+    /// `include:` targets with a pass qualifier, then `redirect=` when there is no `all`.
+    next: Vec<String>,
+    /// DNS lookups the record costs (include, a, mx, ptr, exists, redirect: RFC 7208 4.6.4).
+    lookups: usize,
 }
 
-/// Whether one SPF record names Facteur's mechanism itself (not `-mechanism`).
-fn spf_names(record: &str, mechanism: &str) -> bool {
-    record.split_whitespace().any(|t| {
-        let t = t.to_ascii_lowercase();
-        let t = t.trim_start_matches(['+', '?', '~']);
-        t.trim_end_matches('.') == mechanism.trim_end_matches('.')
-    })
+fn read_spf(record: &str, mechanism: &str) -> SpfRead {
+    let mut r = SpfRead::default();
+    let mut redirect = None;
+    let mut ended = false;
+    for term in record.split_whitespace().skip(1) {
+        let term = term.to_ascii_lowercase();
+        if let Some(target) = term.strip_prefix("redirect=") {
+            redirect = Some(target.trim_end_matches('.').to_string());
+            continue;
+        }
+        if ended || term.contains('=') {
+            continue;
+        }
+        let (qualifier, body) = match term.chars().next() {
+            Some(q @ ('+' | '-' | '~' | '?')) => (q, &term[1..]),
+            _ => ('+', term.as_str()),
+        };
+        let name = body.split(['/', ':']).next().unwrap_or("");
+        if matches!(name, "include" | "a" | "mx" | "ptr" | "exists") {
+            r.lookups += 1;
+        }
+        if body == "all" {
+            ended = true;
+            continue;
+        }
+        if body.trim_end_matches('.') == mechanism.trim_end_matches('.') {
+            if qualifier == '+' {
+                r.passes = true;
+                return r;
+            }
+            r.weak = true;
+        }
+        if qualifier == '+'
+            && let Some(target) = body.strip_prefix("include:")
+        {
+            r.next.push(target.trim_end_matches('.').to_string());
+        }
+    }
+    if !ended && let Some(target) = redirect {
+        r.lookups += 1;
+        r.next.push(target);
+    }
+    r
 }
 
-/// The SPF check: OK when the domain's one SPF record authorises Facteur, itself or through
-/// its includes (`lookup` answers the included names).
+/// The SPF check: OK when the domain's one SPF record authorises Facteur with a pass, itself
+/// or through its includes (`lookup` answers the included names), within 10 lookups.
 pub async fn spf<F, Fut>(
     domain: &str,
     expected: &str,
@@ -267,21 +303,23 @@ where
         [_] => {}
     }
     let mut pending = vec![records[0].to_string()];
-    let mut lookups = 0;
+    let (mut lookups, mut weak) = (0, false);
     while let Some(record) = pending.pop() {
-        if spf_names(&record, &mechanism) {
+        let read = read_spf(&record, &mechanism);
+        lookups += read.lookups;
+        if lookups > 10 {
+            c.status = "Error";
+            c.errors.push(
+                "more than 10 SPF lookups (RFC 7208 4.6.4): receivers give up with a permanent error".into(),
+            );
+            return c;
+        }
+        if read.passes {
             c.status = "OK";
             return c;
         }
-        for target in spf_targets(&record) {
-            lookups += 1;
-            if lookups > 10 {
-                c.status = "Error";
-                c.errors.push(
-                    "more than 10 SPF lookups (RFC 7208 4.6.4): receivers give up before finding this server".into(),
-                );
-                return c;
-            }
+        weak |= read.weak;
+        for target in read.next {
             let a = lookup(target.clone()).await;
             if let Some(e) = a.error.clone() {
                 c.errors.push(e);
@@ -293,9 +331,15 @@ where
         }
     }
     c.status = "Error";
-    c.errors.push(format!(
-        "the SPF record of {domain} does not authorise this server: add {mechanism} before its all"
-    ));
+    c.errors.push(if weak {
+        format!(
+            "the SPF record of {domain} names {mechanism} with ~, ? or -: receivers then softfail or fail this server's mail; write it without a qualifier"
+        )
+    } else {
+        format!(
+            "the SPF record of {domain} does not authorise this server: add {mechanism} before its all"
+        )
+    });
     c
 }
 
@@ -402,6 +446,40 @@ mod tests {
         assert_eq!(
             dkim("s._domainkey.a.test", expected, "", &txt(&["hello"])).status,
             "Error"
+        );
+    }
+
+    #[test]
+    fn spf_terms_are_read_in_order_up_to_all() {
+        let m = "include:spf.facteur.test";
+        assert!(read_spf("v=spf1 mx include:spf.facteur.test -all", m).passes);
+        assert!(read_spf("v=spf1 +include:spf.facteur.test -all", m).passes);
+        // After all: never evaluated.
+        assert!(!read_spf("v=spf1 -all include:spf.facteur.test", m).passes);
+        let soft = read_spf("v=spf1 ~include:spf.facteur.test -all", m);
+        assert!(!soft.passes && soft.weak);
+        // A failing include is not followed; redirect only without all.
+        assert!(
+            read_spf("v=spf1 -include:other.test -all", m)
+                .next
+                .is_empty()
+        );
+        assert_eq!(
+            read_spf("v=spf1 mx redirect=_spf.x.test", m).next,
+            ["_spf.x.test"]
+        );
+        assert!(
+            read_spf("v=spf1 -all redirect=_spf.x.test", m)
+                .next
+                .is_empty()
+        );
+        assert_eq!(
+            read_spf(
+                "v=spf1 a mx:x.test ip4:192.0.2.1 exists:%{i}.x.test ptr -all",
+                m
+            )
+            .lookups,
+            4
         );
     }
 

@@ -67,6 +67,7 @@ impl Core {
         set: KeySet,
         state: KeyState,
         now: i64,
+        taken: &[String],
     ) -> Result<Vec<NewKey>, facteur_store::Error> {
         let bits = self.cfg.dkim_rsa_bits;
         let algorithms = set.algorithms();
@@ -82,7 +83,13 @@ impl Core {
         Ok(pairs
             .into_iter()
             .map(|(a, p)| {
-                let selector = new_selector(now, a);
+                // Keys made within the same second as one the domain has (a rotation right
+                // after adding it) get a letter more.
+                let base = new_selector(now, a);
+                let selector = std::iter::once(base.clone())
+                    .chain(('b'..='z').map(|c| format!("{base}{c}")))
+                    .find(|s| !taken.contains(s))
+                    .unwrap_or(base);
                 NewKey {
                     sealed_private_key: self
                         .sealer
@@ -105,7 +112,9 @@ impl Core {
         now: i64,
     ) -> Result<Domain, facteur_store::Error> {
         let name = facteur_store::identity::normalize_domain(name)?;
-        let keys = self.new_keys(&name, set, KeyState::Active, now).await?;
+        let keys = self
+            .new_keys(&name, set, KeyState::Active, now, &[])
+            .await?;
         let d = self
             .store
             .create_domain(account_id, &name, keys, now)
@@ -130,7 +139,10 @@ impl Core {
                 d.name
             )));
         }
-        let keys = self.new_keys(&d.name, set, KeyState::Pending, now).await?;
+        let taken: Vec<String> = d.keys.iter().map(|k| k.selector.clone()).collect();
+        let keys = self
+            .new_keys(&d.name, set, KeyState::Pending, now, &taken)
+            .await?;
         self.store.add_keys(account_id, domain_id, keys, now).await
     }
 
@@ -264,12 +276,25 @@ impl Core {
             &format!("v=DMARC1; p=none; rua=mailto:dmarc-reports@{}", d.name),
             &dns.lookup(&dmarc_name, RecordType::TXT).await,
         );
+        // The return path: its MX brings bounces back, its SPF is what receivers check
+        // against the envelope sender.
         let return_path = match &self.cfg.bounce_domain {
-            Some(b) => Some(dnscheck::return_path(
-                b,
-                &self.cfg.hostname,
-                &dns.lookup(b, RecordType::MX).await,
-            )),
+            Some(b) => {
+                let mx = dnscheck::return_path(
+                    b,
+                    &self.cfg.hostname,
+                    &dns.lookup(b, RecordType::MX).await,
+                );
+                let answer = dns.lookup(b, RecordType::TXT).await;
+                let mut spf = dnscheck::spf(b, &self.spf_value(), &answer, |name| {
+                    let dns = &dns;
+                    async move { dns.lookup(&name, RecordType::TXT).await }
+                })
+                .await;
+                spf.purpose =
+                    "SPF of the return path: receivers check the envelope sender's domain".into();
+                Some((mx, spf))
+            }
             None => None,
         };
         let active: Vec<&dnscheck::RecordCheck> = dkim_checks
@@ -291,9 +316,16 @@ impl Core {
             dkim_checks.iter().map(|(_, c)| c.to_json()).collect();
         records.push(spf.to_json());
         records.push(dmarc.to_json());
-        if let Some(rp) = &return_path {
-            records.push(rp.to_json());
+        if let Some((mx, spf)) = &return_path {
+            records.push(mx.to_json());
+            records.push(spf.to_json());
         }
+        let return_path_status = match &return_path {
+            None => "Not used",
+            Some((mx, spf)) if mx.ok() && spf.ok() => "OK",
+            Some((mx, spf)) if mx.status == "Not found" && spf.status == "Not found" => "Not found",
+            Some(_) => "Error",
+        };
         let result = serde_json::json!({
             "DKIMStatus": dkim_status,
             "DKIMErrors": active.iter().flat_map(|c| c.errors.clone()).collect::<Vec<_>>(),
@@ -302,7 +334,7 @@ impl Core {
             "SPFErrors": spf.errors,
             "SPFRecordsCurrentValues": spf.current,
             "DMARCStatus": dmarc.status,
-            "ReturnPathStatus": return_path.as_ref().map(|c| c.status).unwrap_or("Not used"),
+            "ReturnPathStatus": return_path_status,
             "Verified": verified,
             "Records": records,
         });

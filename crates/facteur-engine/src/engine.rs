@@ -183,6 +183,13 @@ impl Engine {
                         if let Err(e) = engine.reload_senders().await {
                             tracing::warn!(error = %e, "cannot reload the senders; checking with the ones loaded");
                         }
+                        // What the bounce domain received is kept 30 days.
+                        let before = crate::time::now_ms() - crate::inbound::KEEP_REPORTS_MS;
+                        match engine.store.purge_inbound(before).await {
+                            Ok(0) => {}
+                            Ok(n) => tracing::info!(reports = n, "removed bounce-domain mail older than 30 days"),
+                            Err(e) => tracing::warn!(error = %e, "cannot remove old bounce-domain mail"),
+                        }
                     }
                     _ = stop.changed() => return,
                 }

@@ -9,7 +9,6 @@ use std::sync::{Arc, RwLock};
 
 use base64::Engine as _;
 use facteur_message::dkim::{self, Algorithm, Signer};
-use facteur_message::header_value;
 use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use ring::rand::{SecureRandom, SystemRandom};
 
@@ -129,15 +128,10 @@ fn write_private(path: &Path, text: &str) -> Result<(), String> {
     std::fs::write(path, text).map_err(|e| format!("writing {}: {e}", path.display()))
 }
 
-/// The address of a message's header (`From`, `Sender`), lower case: the address itself
-/// (`"Name" <a@b>`), never a display name that looks like one.
+/// The first address of a message's header (`From`, `Sender`), lower case, read as a mail
+/// client reads it (never a comment or a display name that looks like an address).
 pub fn header_address(message: &[u8], name: &str) -> Option<String> {
-    let value = header_value(message, name)?;
-    let spec = match (value.rfind('<'), value.rfind('>')) {
-        (Some(l), Some(r)) if l < r => &value[l + 1..r],
-        _ => value.as_str(),
-    };
-    facteur_message::report::addresses_in(spec)
+    facteur_message::header_mailboxes(message, name)?
         .into_iter()
         .next()
 }

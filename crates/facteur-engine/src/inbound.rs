@@ -14,6 +14,9 @@ use facteur_store::{EventKind, RcptOutcome, RcptStatus, RemoteReply};
 use crate::core::Core;
 use crate::time::now_ms;
 
+/// How long what the bounce domain received is kept (its record, and the message when kept).
+pub const KEEP_REPORTS_MS: i64 = 30 * 86_400_000;
+
 /// What to do with one report.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Decision {
@@ -163,10 +166,14 @@ pub fn decide(report: &Report, rcpt: Option<&RecipientRef>) -> Decision {
     };
     let enhanced = f.status.clone().unwrap_or_else(|| "5.0.0".into());
     d.keep = false;
+    // Soft: only a mailbox that stays full counts (a delay or a connection says nothing of
+    // the address).
     d.suppress = match severity {
         Severity::Hard => Some(SuppressionReason::HardBounce),
-        Severity::Soft => Some(SuppressionReason::SoftBounce),
-        Severity::Policy => None,
+        Severity::Soft if f.class == facteur_message::outcome::BounceClass::MailboxFull => {
+            Some(SuppressionReason::SoftBounce)
+        }
+        Severity::Soft | Severity::Policy => None,
     };
     d.outcome = format!(
         "{} bounced after it was sent ({}, {}): {said} said {}",
@@ -220,10 +227,21 @@ impl Core {
                     .chain(report.original_return_path.as_deref()),
             )
         });
-        let rcpt = match named {
+        let mut rcpt = match named {
             Some(id) => self.store.recipient_ref(id).await?,
             None => None,
         };
+        // A DSN may come back before the attempt that sent the message is recorded: give the
+        // record a moment, so that the bounce comes after `sent`, not before it.
+        for _ in 0..30 {
+            match &rcpt {
+                Some(r) if !r.status.is_final() => {
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    rcpt = self.store.recipient_ref(r.id).await?;
+                }
+                _ => break,
+            }
+        }
         let d = decide(&report, rcpt.as_ref());
         let row = InboundReport {
             id: 0,
@@ -242,9 +260,10 @@ impl Core {
             (Some(r), Some(e)) => Some((r, e)),
             _ => None,
         };
-        let id = self.store.record_inbound(&row, event).await?;
+        let (id, recorded) = self.store.record_inbound(&row, event).await?;
         tracing::info!(report = id, kind = d.kind, peer, outcome = %d.outcome, "bounce-domain mail read");
-        if let (Some(r), Some(reason), Some(e)) = (&rcpt, d.suppress, &d.event) {
+        // Not for the same bounce received twice (it was recorded once).
+        if let (true, Some(r), Some(reason), Some(e)) = (recorded, &rcpt, d.suppress, &d.event) {
             self.suppress_after(
                 r.account_id,
                 &r.address,

@@ -416,14 +416,16 @@ async fn record(core: &Core, entry: QueueEntry, mut results: Vec<RcptOutcome>) {
         }
     }
     // A recipient that refused for good (no such mailbox, no such domain) is not sent to again;
-    // one that keeps failing softly (full, unreachable until expiry) once that repeats. Mail
-    // to nobody's account, and DSNs (null sender), have no list.
+    // one whose mailbox stays full, once that repeats. Failures that say nothing of the
+    // address (no connection, greylisting, our own outage) never suppress. Mail to nobody's
+    // account, and DSNs (null sender), have no list.
     if !entry.mail_from.is_empty() {
         for r in &record.outcomes {
-            let severity = r.class.map(|c| c.severity());
-            let reason = match (r.status, severity) {
-                (RcptStatus::Bounced, Some(Severity::Hard)) => SuppressionReason::HardBounce,
-                (RcptStatus::Bounced, Some(Severity::Soft)) | (RcptStatus::Expired, _) => {
+            let reason = match (r.status, r.class) {
+                (RcptStatus::Bounced, Some(c)) if c.severity() == Severity::Hard => {
+                    SuppressionReason::HardBounce
+                }
+                (RcptStatus::Bounced | RcptStatus::Expired, Some(BounceClass::MailboxFull)) => {
                     SuppressionReason::SoftBounce
                 }
                 _ => continue,

@@ -19,11 +19,18 @@ use crate::submission::{Content, Draft, Origin, Submission};
 #[derive(Default)]
 pub struct SenderCheck {
     inner: RwLock<Rules>,
+    /// When each sender was last sent a confirmation link: at most one each 10 minutes, so
+    /// `validate` cannot be used to mail an address again and again.
+    mailed: std::sync::Mutex<HashMap<i64, i64>>,
 }
+
+const MAIL_AGAIN_AFTER_MS: i64 = 10 * 60_000;
 
 #[derive(Default)]
 struct Rules {
-    enforcing: HashSet<i64>,
+    /// The accounts that do not enforce it: any other, even one this node has not seen yet
+    /// (made a moment ago on another node), is checked.
+    exempt: HashSet<i64>,
     /// Lower-case addresses and `*@domain` catch-alls, by account.
     allowed: HashMap<i64, HashSet<String>>,
 }
@@ -41,7 +48,7 @@ impl SenderCheck {
                 .insert(format!("*@{domain}"));
         }
         *self.inner.write().expect("sender rules lock") = Rules {
-            enforcing: rules.enforcing.into_iter().collect(),
+            exempt: rules.exempt.into_iter().collect(),
             allowed,
         };
     }
@@ -50,7 +57,7 @@ impl SenderCheck {
     /// (or its domain's catch-all, or a parent domain's) is active.
     pub fn allows(&self, account: i64, address: &str) -> bool {
         let rules = self.inner.read().expect("sender rules lock");
-        if !rules.enforcing.contains(&account) {
+        if rules.exempt.contains(&account) {
             return true;
         }
         let Some(allowed) = rules.allowed.get(&account) else {
@@ -60,27 +67,48 @@ impl SenderCheck {
         if allowed.contains(&address) {
             return true;
         }
-        let Some((_, mut domain)) = address.rsplit_once('@') else {
+        let Some((_, domain)) = address.rsplit_once('@') else {
             return false;
         };
-        loop {
-            if allowed.contains(&format!("*@{domain}")) {
-                return true;
-            }
-            match domain.split_once('.') {
-                Some((_, parent)) if parent.contains('.') => domain = parent,
-                _ => return false,
-            }
+        domain_and_parents(domain)
+            .into_iter()
+            .any(|d| allowed.contains(&format!("*@{d}")))
+    }
+
+    /// Whether a confirmation link may be sent to this sender now (and notes that it is).
+    pub fn may_mail(&self, sender_id: i64, now: i64) -> bool {
+        let mut mailed = self.mailed.lock().expect("sender mail lock");
+        mailed.retain(|_, at| now - *at < MAIL_AGAIN_AFTER_MS);
+        if mailed.contains_key(&sender_id) {
+            return false;
         }
+        mailed.insert(sender_id, now);
+        true
     }
 
     pub fn enforces(&self, account: i64) -> bool {
-        self.inner
+        !self
+            .inner
             .read()
             .expect("sender rules lock")
-            .enforcing
+            .exempt
             .contains(&account)
     }
+}
+
+/// A domain and its parents that are still domains (`a.b.example.com`, `b.example.com`,
+/// `example.com`): a catch-all or a verified domain covers its subdomains.
+pub fn domain_and_parents(domain: &str) -> Vec<&str> {
+    let mut out = vec![domain];
+    let mut d = domain;
+    while let Some((_, parent)) = d.split_once('.') {
+        if !parent.contains('.') {
+            break;
+        }
+        out.push(parent);
+        d = parent;
+    }
+    out
 }
 
 /// A confirmation token: 32 random hex digits.
@@ -89,7 +117,9 @@ pub fn new_token() -> String {
     SystemRandom::new()
         .fill(&mut bytes)
         .expect("system random numbers");
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    let mut out = String::with_capacity(32);
+    crate::verp::hex(&bytes, &mut out);
+    out
 }
 
 /// What `POST /sender/{id}/validate` did.
@@ -145,14 +175,13 @@ impl Core {
         now: i64,
     ) -> Result<Validation, facteur_store::Error> {
         let domain = sender.domain().to_string();
+        let covering = domain_and_parents(&domain);
         let verified = self
             .store
             .verified_domains()
             .await?
             .into_iter()
-            .any(|(a, d)| {
-                a == sender.account_id && (domain == d || domain.ends_with(&format!(".{d}")))
-            });
+            .any(|(a, d)| a == sender.account_id && covering.contains(&d.as_str()));
         if sender.is_catch_all() {
             if !verified {
                 return Ok(Validation::Failed(format!(
@@ -163,16 +192,27 @@ impl Core {
             self.reload_senders().await?;
             return Ok(Validation::Activated("DNS"));
         }
-        let covered = verified
-            || self
+        let mut covered = verified;
+        for d in &covering {
+            if covered {
+                break;
+            }
+            covered = self
                 .store
-                .sender_by_email(sender.account_id, &format!("*@{domain}"))
+                .sender_by_email(sender.account_id, &format!("*@{d}"))
                 .await?
                 .is_some_and(|c| c.status == SenderStatus::Active);
+        }
         if covered {
             self.store.activate_sender(sender.id, "Domain", now).await?;
             self.reload_senders().await?;
             return Ok(Validation::Activated("Domain"));
+        }
+        if !self.senders.may_mail(sender.id, now) {
+            return Ok(Validation::Failed(format!(
+                "a confirmation link was sent to {} less than 10 minutes ago: open it, or ask again later",
+                sender.email
+            )));
         }
         let link = format!("{}/sender/confirm/{}", self.public_url, sender.token);
         let text = format!(
@@ -204,21 +244,30 @@ impl Core {
         }
     }
 
+    /// The sender a confirmation link names (`None`: no such link, or its sender deleted).
+    pub async fn sender_by_token(
+        &self,
+        token: &str,
+    ) -> Result<Option<Sender>, facteur_store::Error> {
+        if token.len() != 32 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Ok(None);
+        }
+        Ok(self
+            .store
+            .sender_by_token(token)
+            .await?
+            .filter(|s| s.status != SenderStatus::Deleted))
+    }
+
     /// Opens a confirmation link: the sender it names becomes active. `None`: no such link.
     pub async fn confirm_sender(
         &self,
         token: &str,
         now: i64,
     ) -> Result<Option<Sender>, facteur_store::Error> {
-        if token.len() != 32 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Ok(None);
-        }
-        let Some(sender) = self.store.sender_by_token(token).await? else {
+        let Some(sender) = self.sender_by_token(token).await? else {
             return Ok(None);
         };
-        if sender.status == SenderStatus::Deleted {
-            return Ok(None);
-        }
         if sender.status != SenderStatus::Active {
             self.store
                 .activate_sender(sender.id, "ActivationEmail", now)
@@ -232,14 +281,14 @@ impl Core {
     }
 }
 
-/// Whether a submission's From (and Sender) may be used by its account; the addresses that
-/// may not, as problems.
+/// Whether a submission's From addresses (every one; none readable is refused) and Sender may
+/// be used by its account; the addresses that may not, as problems.
 pub fn sender_problems(
     check: &SenderCheck,
     account_id: Option<i64>,
     origin: &Origin,
-    from: Option<&str>,
-    sender: Option<&str>,
+    from: &[String],
+    sender: &[String],
 ) -> Vec<crate::submission::Problem> {
     use crate::submission::Problem;
     let Some(account) = account_id else {
@@ -249,15 +298,16 @@ pub fn sender_problems(
         return Vec::new();
     }
     let mut problems = Vec::new();
-    if let Some(from) = from
-        && !check.allows(account, from)
-    {
-        problems.push(Problem::FromNotValidated(from.to_string()));
+    if from.is_empty() {
+        problems.push(Problem::FromNotValidated(
+            "(no readable From address, or more than one From field)".into(),
+        ));
     }
-    if let Some(sender) = sender
-        && !check.allows(account, sender)
-    {
-        problems.push(Problem::SenderNotValidated(sender.to_string()));
+    for a in from.iter().filter(|a| !check.allows(account, a)) {
+        problems.push(Problem::FromNotValidated(a.clone()));
+    }
+    for a in sender.iter().filter(|a| !check.allows(account, a)) {
+        problems.push(Problem::SenderNotValidated(a.clone()));
     }
     problems
 }
@@ -271,7 +321,7 @@ mod tests {
         let check = SenderCheck::default();
         check.replace(
             SenderRules {
-                enforcing: vec![1, 2],
+                exempt: vec![3],
                 active: vec![(1, "news@example.com".into()), (1, "*@shop.test".into())],
             },
             vec![(2, "brand.test".into())],
@@ -283,8 +333,14 @@ mod tests {
         assert!(!check.allows(1, "a@test"));
         assert!(check.allows(2, "x@mail.brand.test"));
         assert!(!check.allows(2, "news@example.com"));
-        // Not enforcing: anything goes.
+        // Exempt: anything goes; an account not seen yet is checked.
         assert!(check.allows(3, "anyone@anywhere.test"));
+        assert!(!check.allows(4, "anyone@anywhere.test"));
         assert!(!check.allows(1, "not an address"));
+        assert_eq!(
+            domain_and_parents("a.b.example.com"),
+            ["a.b.example.com", "b.example.com", "example.com"]
+        );
+        assert_eq!(domain_and_parents("example.com"), ["example.com"]);
     }
 }

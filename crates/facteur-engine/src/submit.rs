@@ -253,13 +253,17 @@ impl Core {
                 if from.is_none() {
                     problems.push(Problem::NoFrom);
                 }
-                problems.extend(crate::senders::sender_problems(
-                    &self.senders,
-                    account_id,
-                    &origin,
-                    from.as_ref().map(|f| f.email.as_str()),
-                    draft.sender.as_ref().map(|s| s.email.as_str()),
-                ));
+                if let Some(f) = &from {
+                    let senders: Vec<String> =
+                        draft.sender.iter().map(|s| s.email.clone()).collect();
+                    problems.extend(crate::senders::sender_problems(
+                        &self.senders,
+                        account_id,
+                        &origin,
+                        std::slice::from_ref(&f.email),
+                        &senders,
+                    ));
+                }
                 let Some(from) = from.filter(|_| problems.is_empty()) else {
                     return Err(SubmitError::Invalid(problems));
                 };
@@ -294,16 +298,25 @@ impl Core {
             Content::Raw(body) => {
                 // The From header's address (the envelope sender when there is none), read
                 // only for an account that enforces sender validation.
+                // Every address of the From header is checked; one that cannot be read, or two
+                // From fields, are refused; with no From at all, the envelope sender is.
                 if account_id.is_some_and(|a| self.senders.enforces(a)) {
-                    let from = crate::identity::header_address(&body, "from")
-                        .or_else(|| mail_from.clone().filter(|m| !m.is_empty()));
-                    let sender = crate::identity::header_address(&body, "sender");
+                    let from =
+                        facteur_message::header_mailboxes(&body, "from").unwrap_or_else(|| {
+                            mail_from
+                                .iter()
+                                .filter(|m| !m.is_empty())
+                                .cloned()
+                                .collect()
+                        });
+                    let sender =
+                        facteur_message::header_mailboxes(&body, "sender").unwrap_or_default();
                     problems.extend(crate::senders::sender_problems(
                         &self.senders,
                         account_id,
                         &origin,
-                        from.as_deref(),
-                        sender.as_deref(),
+                        &from,
+                        &sender,
                     ));
                 }
                 if !problems.is_empty() {

@@ -70,7 +70,8 @@ impl Verp {
     }
 }
 
-fn hex(bytes: &[u8], out: &mut String) {
+/// Lower-case hex of `bytes`, appended to `out`.
+pub fn hex(bytes: &[u8], out: &mut String) {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     for b in bytes {
         out.push(DIGITS[(b >> 4) as usize] as char);

@@ -85,6 +85,43 @@ pub fn header_value(message: &[u8], name: &str) -> Option<String> {
     })
 }
 
+/// The mailboxes of a message's header field `name` (`From`, `Sender`), lower case, as a
+/// mail client reads them (mail-parser: comments, quoted local parts, groups, encoded words).
+/// `None`: the message has no such field. `Some(empty)`: it has one that holds no address, or
+/// more than one such field — which a check must refuse, never read past.
+pub fn header_mailboxes(message: &[u8], name: &str) -> Option<Vec<String>> {
+    let section = header_section(message);
+    let count = fields(section)
+        .filter(|f| field_name(f).is_some_and(|n| n.eq_ignore_ascii_case(name.as_bytes())))
+        .count();
+    match count {
+        0 => return None,
+        1 => {}
+        _ => return Some(Vec::new()),
+    }
+    let Some(parsed) = mail_parser::MessageParser::new().parse_headers(message) else {
+        return Some(Vec::new());
+    };
+    let header = match name.to_ascii_lowercase().as_str() {
+        "from" => parsed.from(),
+        "sender" => parsed.sender(),
+        "to" => parsed.to(),
+        "reply-to" => parsed.reply_to(),
+        _ => None,
+    };
+    Some(
+        header
+            .map(|a| {
+                a.iter()
+                    .filter_map(|m| m.address())
+                    .map(|s| s.trim().to_lowercase())
+                    .filter(|s| s.contains('@'))
+                    .collect()
+            })
+            .unwrap_or_default(),
+    )
+}
+
 /// Whether the header section has a field of this name (case-insensitive).
 fn has_header(headers: &[u8], name: &str) -> bool {
     headers.split(|&b| b == b'\n').any(|line| {
@@ -143,6 +180,39 @@ fn sanitize(helo: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mailboxes_are_read_as_a_mail_client_reads_them() {
+        let m =
+            |h: &str| header_mailboxes(format!("{h}\r\nSubject: x\r\n\r\nbody").as_bytes(), "from");
+        assert_eq!(
+            m("From: App <App@Example.com>"),
+            Some(vec!["app@example.com".to_string()])
+        );
+        // A comment that looks like an address is a comment.
+        assert_eq!(
+            m("From: ceo@victim.test (<ok@valid.test>)"),
+            Some(vec!["ceo@victim.test".to_string()])
+        );
+        assert_eq!(
+            m("From: <ceo@victim.test>, <ok@valid.test>"),
+            Some(vec![
+                "ceo@victim.test".to_string(),
+                "ok@valid.test".to_string()
+            ])
+        );
+        assert_eq!(
+            m("From: \"ok@valid.test\" <ceo@victim.test>"),
+            Some(vec!["ceo@victim.test".to_string()])
+        );
+        // Two From fields, or one with nothing readable: nothing to trust.
+        assert_eq!(
+            m("From: a@valid.test\r\nFrom: ceo@victim.test"),
+            Some(vec![])
+        );
+        assert_eq!(m("From: undisclosed"), Some(vec![]));
+        assert_eq!(m("To: a@b.test"), None);
+    }
 
     fn info() -> ReceivedInfo<'static> {
         ReceivedInfo {

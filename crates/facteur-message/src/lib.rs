@@ -13,6 +13,6 @@ pub mod testing;
 
 pub use dsn::{Dsn, DsnAction, DsnRecipient, build_dsn};
 pub use headers::{
-    ReceivedInfo, field_name, fields, header_section, header_value, normalize_on_accept,
-    rfc5322_date,
+    ReceivedInfo, field_name, fields, header_mailboxes, header_section, header_value,
+    normalize_on_accept, rfc5322_date,
 };

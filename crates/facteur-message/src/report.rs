@@ -242,14 +242,16 @@ pub fn parse(raw: &[u8]) -> Report {
                 .skip(1)
                 .filter_map(|rest| rest.split_once('>').map(|(inside, _)| inside))
                 .flat_map(addresses_in)
+                .take(1000)
                 .collect();
             let candidates = if bracketed.is_empty() {
                 addresses_in(&text)
             } else {
                 bracketed
             };
+            let mut seen: std::collections::HashSet<String> = addresses.iter().cloned().collect();
             for a in candidates {
-                if !exclude.contains(&a) && !is_daemon(&a) && !addresses.contains(&a) {
+                if !exclude.contains(&a) && !is_daemon(&a) && seen.insert(a.clone()) {
                     addresses.push(a);
                 }
             }
@@ -468,7 +470,10 @@ fn is_daemon(address: &str) -> bool {
 
 /// Every e-mail address in a text, lower case, in order, without repeats.
 pub fn addresses_in(text: &str) -> Vec<String> {
+    // At most this many (a hostile text full of addresses is not read to the end).
+    const MOST: usize = 1000;
     let mut out: Vec<String> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     let is_addr_char = |c: char| c.is_ascii_alphanumeric() || "._%+-=!#$&'*/?^`{|}~".contains(c);
     for (i, _) in text.match_indices('@') {
         let before = &text[..i];
@@ -490,8 +495,11 @@ pub fn addresses_in(text: &str) -> Vec<String> {
             continue;
         }
         let a = format!("{local}@{domain}").to_ascii_lowercase();
-        if !out.contains(&a) {
+        if seen.insert(a.clone()) {
             out.push(a);
+            if out.len() == MOST {
+                break;
+            }
         }
     }
     out

@@ -135,6 +135,11 @@ pub const SEPARATE_TRANSACTION: Reply = Reply::new(
     "4.5.3",
     "Mail for this server's bounce domain goes in its own transaction: send this recipient again in another",
 );
+pub const NO_SUCH_INBOUND_MAILBOX: Reply = Reply::new(
+    550,
+    "5.1.1",
+    "No such mailbox: this domain takes bounces (bounce+...), fbl, abuse and postmaster only",
+);
 pub const RELAY_DENIED: Reply = Reply::new(554, "5.7.1", "Relay access denied");
 pub const STARTTLS_FIRST: Reply = Reply::new(530, "5.7.0", "Must issue a STARTTLS command first");
 pub const AUTH_REQUIRED: Reply = Reply::new(530, "5.7.0", "Authentication required");

@@ -43,6 +43,9 @@ pub struct SessionConfig {
     /// Domains whose mail this listener takes from anyone, for Facteur itself (the bounce
     /// domain), lower case. A transaction is for them or for relaying, never both.
     pub inbound_domains: Vec<String>,
+    /// The local parts taken at those domains (lower case; one ending in `+` is a prefix, as
+    /// `bounce+`); any other gets 550 5.1.1.
+    pub inbound_local_parts: Vec<String>,
 }
 
 impl Default for SessionConfig {
@@ -56,6 +59,7 @@ impl Default for SessionConfig {
             allow_plaintext_auth: false,
             submission: true,
             inbound_domains: Vec::new(),
+            inbound_local_parts: Vec::new(),
         }
     }
 }
@@ -518,6 +522,9 @@ impl Session {
             return self.reply(reply::NOT_FQ_RECIPIENT);
         }
         let inbound = is_inbound(&to.address, &self.cfg.inbound_domains);
+        if inbound && !local_part_taken(&to.address, &self.cfg.inbound_local_parts) {
+            return self.reply(reply::NO_SUCH_INBOUND_MAILBOX);
+        }
         if !may_send && !inbound {
             return self.reply(reply::RELAY_DENIED);
         }
@@ -767,6 +774,18 @@ fn is_inbound(address: &str, domains: &[String]) -> bool {
     };
     let domain = domain.trim_end_matches('.');
     domains.iter().any(|d| d.eq_ignore_ascii_case(domain))
+}
+
+/// Whether the local part of an inbound address is one the listener takes.
+fn local_part_taken(address: &str, taken: &[String]) -> bool {
+    let Some((local, _)) = address.rsplit_once('@') else {
+        return false;
+    };
+    let local = local.to_ascii_lowercase();
+    taken.iter().any(|t| match t.strip_suffix('+') {
+        Some(prefix) => local.starts_with(&format!("{prefix}+")),
+        None => local == *t,
+    })
 }
 
 fn check_address(address: &str, smtputf8: bool) -> Result<(), Reply> {

@@ -38,6 +38,7 @@ fn config(submission: bool) -> Arc<SessionConfig> {
         } else {
             vec!["bounces.test".into()]
         },
+        inbound_local_parts: vec!["bounce+".into(), "fbl".into()],
     })
 }
 
@@ -246,6 +247,7 @@ fn cases() -> Vec<Case> {
         // The bounce domain takes mail from anyone on the relay port, and only for itself.
         case("relay port takes mail for the bounce domain from anyone", Plain, "EHLO c\r\nMAIL FROM:<>\r\nRCPT TO:<bounce+1@Bounces.Test>\r\nRCPT TO:<r@d.e>\r\nDATA\r\nSubject: x\r\n\r\nreport\r\n.\r\n", &["220", "250 HELP", "250 2.1.0", "250 2.1.5", "554 5.7.1", "354", "250 2.0.0 Ok: queued"]).relay(),
         case("a trusted client sends bounce-domain mail in its own transaction", Trusted, "EHLO c\r\nMAIL FROM:<a@b.c>\r\nRCPT TO:<r@d.e>\r\nRCPT TO:<fbl@bounces.test>\r\nRSET\r\nMAIL FROM:<a@b.c>\r\nRCPT TO:<fbl@bounces.test>\r\nRCPT TO:<r@d.e>\r\n", &["220", "250 HELP", "250 2.1.0", "250 2.1.5", "452 4.5.3", "250 2.0.0", "250 2.1.0", "250 2.1.5", "452 4.5.3"]).relay(),
+        case("the bounce domain takes only its own mailboxes", Plain, "EHLO c\r\nMAIL FROM:<>\r\nRCPT TO:<anyone@bounces.test>\r\nRCPT TO:<bounceX@bounces.test>\r\nRCPT TO:<Bounce+abc@bounces.test>\r\n", &["220", "250 HELP", "250 2.1.0", "550 5.1.1", "550 5.1.1", "250 2.1.5"]).relay(),
         case("the submission port has no bounce domain", Tls, "EHLO c\r\nMAIL FROM:<>\r\n", &["220", "250 HELP", "530 5.7.0"]),
         case("relay port trusted network relays", Trusted, "EHLO c\r\nMAIL FROM:<a@b.c>\r\nRCPT TO:<r@d.e>\r\n", &["220", "250 HELP", "250 2.1.0", "250 2.1.5"]).relay(),
     ]

@@ -91,12 +91,14 @@ impl Store {
     }
 
     /// Records a received report and, if it says something about one of our recipients, its
-    /// event (and the recipient's new state), in one transaction. Returns the report's id.
+    /// event (and the recipient's new state), in one transaction. Returns the report's id and
+    /// whether the event was recorded: a bounce for a recipient already `bounced` (the same
+    /// DSN sent twice) records none.
     pub async fn record_inbound(
         &self,
         report: &InboundReport,
         event: Option<(&RecipientRef, &LateEvent)>,
-    ) -> Result<i64> {
+    ) -> Result<(i64, bool)> {
         let id = self.ids.next(report.received_at);
         let mut tx = crate::tx::Tx::begin(&self.pool, self.backend).await?;
         sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -115,19 +117,28 @@ impl Store {
         .bind(report.raw.clone())
         .execute(&mut *tx)
         .await?;
+        let mut recorded = false;
         if let Some((rcpt, e)) = event {
             let o = &e.outcome;
-            if e.kind == EventKind::Bounced {
+            let applies = if e.kind == EventKind::Bounced {
                 sqlx::query(
-                    "UPDATE recipients SET status = $1, last_reply = $2, updated_at = $3 WHERE id = $4",
+                    "UPDATE recipients SET status = $1, last_reply = $2, updated_at = $3 WHERE id = $4 AND status <> $1",
                 )
                 .bind(RcptStatus::Bounced.as_str())
                 .bind(&o.detail)
                 .bind(report.received_at)
                 .bind(rcpt.id)
                 .execute(&mut *tx)
-                .await?;
-            }
+                .await?
+                .rows_affected()
+                    > 0
+            } else {
+                true
+            };
+            recorded = applies;
+        }
+        if let Some((rcpt, e)) = event.filter(|_| recorded) {
+            let o = &e.outcome;
             let remote = o.remote.as_ref();
             sqlx::query(
                 "INSERT INTO events (at, message_id, recipient, kind, detail, reply_code, enhanced_code, reply, remote_host, bounce_class)
@@ -147,7 +158,19 @@ impl Store {
             .await?;
         }
         tx.commit().await?;
-        Ok(id)
+        Ok((id, recorded))
+    }
+
+    /// Removes the reports received before `before` (their kept messages with them); returns
+    /// how many.
+    pub async fn purge_inbound(&self, before: i64) -> Result<u64> {
+        Ok(
+            sqlx::query("DELETE FROM inbound_reports WHERE received_at < $1")
+                .bind(before)
+                .execute(&self.pool)
+                .await?
+                .rows_affected(),
+        )
     }
 
     /// The newest reports first; `unhandled`: only those that changed nothing.

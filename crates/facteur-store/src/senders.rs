@@ -99,11 +99,11 @@ pub struct NewSender<'a> {
     pub token: &'a str,
 }
 
-/// What the sender check needs of every account: which ones enforce it, and their active
-/// senders.
+/// What the sender check needs of every account: which ones do not enforce it, and their
+/// active senders.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SenderRules {
-    pub enforcing: Vec<i64>,
+    pub exempt: Vec<i64>,
     /// (account, lower-case address or `*@domain`).
     pub active: Vec<(i64, String)>,
 }
@@ -270,9 +270,9 @@ impl Store {
         Ok(row.try_get::<i64, _>("enforce_senders")? != 0)
     }
 
-    /// Every account that enforces the check, and every active sender.
+    /// Every account that does not enforce the check, and every active sender.
     pub async fn sender_rules(&self) -> Result<SenderRules> {
-        let enforcing = sqlx::query("SELECT id FROM accounts WHERE enforce_senders <> 0")
+        let exempt = sqlx::query("SELECT id FROM accounts WHERE enforce_senders = 0")
             .fetch_all(&self.pool)
             .await?
             .iter()
@@ -284,6 +284,6 @@ impl Store {
             .iter()
             .map(|r| Ok((r.try_get("account_id")?, r.try_get("email")?)))
             .collect::<Result<_>>()?;
-        Ok(SenderRules { enforcing, active })
+        Ok(SenderRules { exempt, active })
     }
 }

@@ -323,9 +323,17 @@ async fn reports_senders_and_domain_checks_on_every_backend() {
         let (second, _) = store.create_account("second", T0).await.unwrap();
         assert!(!store.enforces_senders(first.id).await.unwrap());
         assert!(store.enforces_senders(second.id).await.unwrap());
+        assert!(
+            store
+                .sender_rules()
+                .await
+                .unwrap()
+                .exempt
+                .contains(&first.id)
+        );
         store.set_enforce_senders(first.id, true).await.unwrap();
         let rules = store.sender_rules().await.unwrap();
-        assert!(rules.enforcing.contains(&first.id) && rules.enforcing.contains(&second.id));
+        assert!(!rules.exempt.contains(&first.id) && !rules.exempt.contains(&second.id));
         assert!(rules.active.is_empty());
 
         // Senders: inactive, active, deleted, back.
@@ -480,11 +488,18 @@ async fn reports_senders_and_domain_checks_on_every_backend() {
             recipient_id: Some(rid),
             raw,
         };
-        let id = store
+        let (id, recorded) = store
             .record_inbound(&report(None), Some((&r, &event)))
             .await
             .unwrap();
-        let kept = store
+        assert!(recorded);
+        // The same bounce again: its report is kept, no second event.
+        let (_, again) = store
+            .record_inbound(&report(None), Some((&r, &event)))
+            .await
+            .unwrap();
+        assert!(!again);
+        let (kept, _) = store
             .record_inbound(&report(Some(b"raw \x00\xff".to_vec())), None)
             .await
             .unwrap();
@@ -492,8 +507,16 @@ async fn reports_senders_and_domain_checks_on_every_backend() {
         assert_eq!(info.recipients[0].status, RcptStatus::Bounced);
         let events = store.events(receipt.message_id).await.unwrap();
         assert!(events.iter().any(|e| e.kind == EventKind::Bounced));
+        let bounces = store
+            .events(receipt.message_id)
+            .await
+            .unwrap()
+            .iter()
+            .filter(|e| e.kind == EventKind::Bounced)
+            .count();
+        assert_eq!(bounces, 1);
         let all = store.inbound_reports(false, 10, 0).await.unwrap();
-        assert_eq!(all.len(), 2);
+        assert_eq!(all.len(), 3);
         let unhandled = store.inbound_reports(true, 10, 0).await.unwrap();
         assert_eq!(unhandled.len(), 1);
         assert_eq!(unhandled[0].id, kept);
@@ -503,5 +526,13 @@ async fn reports_senders_and_domain_checks_on_every_backend() {
             store.inbound_report(1).await,
             Err(Error::NotFound)
         ));
+        assert_eq!(store.purge_inbound(T0 + 11).await.unwrap(), 3);
+        assert!(
+            store
+                .inbound_reports(false, 10, 0)
+                .await
+                .unwrap()
+                .is_empty()
+        );
     }
 }

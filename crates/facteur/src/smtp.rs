@@ -52,6 +52,11 @@ impl SmtpListeners {
                 } else {
                     cfg.bounce_domain.iter().cloned().collect()
                 },
+                // VERP return paths, a feedback-loop address, and the two every mail domain
+                // must have (RFC 5321 4.5.1, RFC 2142).
+                inbound_local_parts: ["bounce+", "fbl", "abuse", "postmaster"]
+                    .map(String::from)
+                    .to_vec(),
             })
         };
         // In `ListenerKind` order: submission, smtps, relay.

@@ -589,6 +589,13 @@ async fn sub_account_keys_see_only_their_own_data() {
     .await;
     assert_eq!(s, 403);
     let body = json!({"Messages": [{"From": {"Email": "m@example.com"}, "To": [{"Email": "ada@example.net"}], "TextPart": "x", "CustomID": "sub"}]}).to_string();
+    // A new sub-account checks its senders (the server's first account does not).
+    let (s, v) = http_json(http, "POST", "/v3.1/send", sub_auth, Some(&body)).await;
+    assert_eq!(s, 403, "{v}");
+    assert_eq!(v["Messages"][0]["Errors"][0]["ErrorCode"], "send-0008");
+    let app = &n.running.app;
+    app.store.set_enforce_senders(sub_id, false).await.unwrap();
+    app.reload_senders().await.unwrap();
     let (s, v) = http_json(http, "POST", "/v3.1/send", sub_auth, Some(&body)).await;
     assert_eq!(s, 200, "{v}");
     let id = v["Messages"][0]["To"][0]["MessageID"].as_i64().unwrap();

@@ -124,7 +124,24 @@ async fn an_unvalidated_sender_is_refused_until_its_link_is_opened() {
     )
     .await;
     assert_eq!(s, 200, "{v}");
-    assert_eq!(v["ValidationMethod"], "ActivationEmail", "{v}");
+    assert_eq!(v["Data"][0]["ValidationMethod"], "ActivationEmail", "{v}");
+    assert_eq!(v["Data"][0]["Errors"]["DNSValidationError"], "", "{v}");
+    // Asking again at once mails nothing more.
+    let (s, again) = api(
+        &node,
+        "POST",
+        &format!("/v3/REST/sender/{id}/validate"),
+        None,
+    )
+    .await;
+    assert_eq!(s, 200);
+    assert!(
+        again["Data"][0]["GlobalError"]
+            .as_str()
+            .unwrap()
+            .contains("less than 10 minutes ago"),
+        "{again}"
+    );
     let got = receiver
         .wait_for(10, "the confirmation", |m| {
             m.iter().any(|x| x.rcpts == ["app@example.com"])
@@ -144,7 +161,14 @@ async fn an_unvalidated_sender_is_refused_until_its_link_is_opened() {
     )
     .await;
     assert!(page.starts_with("HTTP/1.1 404"), "{page}");
+    // Opening the link (as a mail provider's link scanner does) validates nothing: it shows
+    // a button.
     let page = http_get_text(node.running.http, &path).await;
+    assert!(page.starts_with("HTTP/1.1 200"), "{page}");
+    assert!(page.contains("<form method=\"post\">"), "{page}");
+    let (_, v) = api(&node, "GET", &format!("/v3/REST/sender/{id}"), None).await;
+    assert_eq!(v["Data"][0]["Status"], "Inactive", "{v}");
+    let page = http_post_text(node.running.http, &path).await;
     assert!(page.starts_with("HTTP/1.1 200"), "{page}");
     assert!(page.contains("app@example.com may now be used"), "{page}");
     let (_, v) = api(&node, "GET", &format!("/v3/REST/sender/{id}"), None).await;
@@ -204,9 +228,9 @@ async fn an_unvalidated_sender_is_refused_until_its_link_is_opened() {
     )
     .await;
     assert_eq!(s, 200, "{v}");
-    assert_eq!(v["ValidationMethod"], "DNS");
+    assert_eq!(v["Data"][0]["ValidationMethod"], "DNS");
     assert!(
-        v["Errors"]["DNSValidationError"]
+        v["Data"][0]["Errors"]["DNSValidationError"]
             .as_str()
             .unwrap()
             .contains("DNS check"),
@@ -254,6 +278,7 @@ async fn the_domain_check_reads_real_dns_answers() {
     // Nothing published.
     let (s, c) = api(&node, "POST", &format!("/v3/REST/dns/{id}/check"), None).await;
     assert_eq!(s, 200, "{c}");
+    let c = c["Data"][0].clone();
     assert_eq!(c["DKIMStatus"], "Not found", "{c}");
     assert_eq!(c["SPFStatus"], "Not found", "{c}");
     assert_eq!(c["Verified"], false);
@@ -279,10 +304,14 @@ async fn the_domain_check_reads_real_dns_answers() {
     );
     dns.set(
         "bounces.facteur.test",
-        vec![Rec::Mx(10, "facteur.test".into())],
+        vec![
+            Rec::Mx(10, "facteur.test".into()),
+            Rec::Txt("v=spf1 include:spf.facteur.test ~all".into()),
+        ],
     );
     let (s, c) = api(&node, "POST", &format!("/v3/REST/dns/{id}/check"), None).await;
     assert_eq!(s, 200, "{c}");
+    let c = c["Data"][0].clone();
     assert_eq!(c["DKIMStatus"], "OK", "{c}");
     assert_eq!(c["DKIMRecordCurrentValue"], dkim_value.as_str());
     assert_eq!(c["SPFStatus"], "OK", "{c}");
@@ -313,6 +342,7 @@ async fn the_domain_check_reads_real_dns_answers() {
         ],
     );
     let (_, c) = api(&node, "POST", &format!("/v3/REST/dns/{id}/check"), None).await;
+    let c = c["Data"][0].clone();
     assert_eq!(c["DKIMStatus"], "Error", "{c}");
     assert!(
         c["DKIMErrors"][0].as_str().unwrap().contains("another key"),
@@ -354,7 +384,7 @@ async fn the_domain_check_reads_real_dns_answers() {
     )
     .await;
     assert_eq!(s, 200, "{v}");
-    assert_eq!(v["ValidationMethod"], "DNS", "{v}");
+    assert_eq!(v["Data"][0]["ValidationMethod"], "DNS", "{v}");
     let (_, v) = api(&node, "GET", &format!("/v3/REST/sender/{all}"), None).await;
     assert_eq!(v["Data"][0]["Status"], "Active");
     let (s, _) = send_from(&node, "news@other.test", "x@example.net").await;
@@ -404,4 +434,20 @@ async fn the_domain_check_reads_real_dns_answers() {
         "{text}"
     );
     node.running.stop().await;
+}
+
+/// A form's POST without a body; the raw answer.
+async fn http_post_text(addr: std::net::SocketAddr, path: &str) -> String {
+    use tokio::io::AsyncWriteExt;
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(
+            format!(
+                "POST {path} HTTP/1.1\r\nHost: facteur.test\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+    read_all(stream).await
 }

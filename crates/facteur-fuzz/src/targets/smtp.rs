@@ -135,6 +135,7 @@ fn peer(flags: u8) -> Peer {
         } else {
             Vec::new()
         },
+        inbound_local_parts: vec!["bounce+".into(), "fbl".into()],
     });
     Peer { info, cfg }
 }

@@ -182,5 +182,5 @@ pub(crate) async fn check(
 ) -> Result<impl IntoResponse, ApiError> {
     let d = find(&app, account.id, &id).await?;
     let (_, result) = app.check_domain(account.id, d.id, now_ms()).await?;
-    Ok(axum::Json(result))
+    Ok(envelope(vec![result], 1))
 }

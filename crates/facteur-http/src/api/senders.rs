@@ -186,64 +186,101 @@ pub(crate) async fn validate(
         "ActivationEmail"
     };
     let v = app.validate_sender(&s, now_ms()).await?;
-    let body = match v {
-        Validation::EmailSent => json!({
-            "ValidationMethod": "ActivationEmail",
-            "Errors": {},
-            "GlobalError": "",
-            "Message": format!("a confirmation link was sent to {}: the sender is active once it is opened", s.email),
-        }),
-        Validation::Activated(how) => json!({
-            "ValidationMethod": how,
-            "Errors": {},
-            "GlobalError": "",
-        }),
-        Validation::Failed(why) => {
-            let key = if method == "DNS" {
-                "DNSValidationError"
-            } else {
-                "ActivationEmailError"
-            };
-            json!({
-                "ValidationMethod": method,
-                "Errors": { key: why.clone() },
-                "GlobalError": why,
-            })
-        }
+    // Mailjet's shape: both validation errors always there (empty when none), in an envelope.
+    let (how, dns_error, global, message) = match v {
+        Validation::EmailSent => (
+            "ActivationEmail",
+            String::new(),
+            String::new(),
+            format!(
+                "a confirmation link was sent to {}: the sender is active once it is confirmed",
+                s.email
+            ),
+        ),
+        Validation::Activated(how) => (how, String::new(), String::new(), String::new()),
+        Validation::Failed(why) if method == "DNS" => (method, why.clone(), why, String::new()),
+        Validation::Failed(why) => (method, String::new(), why, String::new()),
     };
-    Ok(axum::Json(body))
+    let body = json!({
+        "ValidationMethod": how,
+        "Errors": {"DNSValidationError": dns_error, "FileValidationError": ""},
+        "GlobalError": global,
+        "Message": message,
+    });
+    Ok(envelope(vec![body], 1))
 }
 
-/// The confirmation link: a small page that says what happened.
+fn page(status: StatusCode, title: &str, body: String) -> impl IntoResponse + use<> {
+    let html = format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title}</title></head>\
+         <body style=\"font-family: sans-serif; max-width: 40em; margin: 4em auto\"><h1>{title}</h1>{body}</body></html>"
+    );
+    (
+        status,
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        html,
+    )
+}
+
+fn unknown_link() -> (StatusCode, String) {
+    (
+        StatusCode::NOT_FOUND,
+        "<p>This confirmation link is not valid (or its sender was deleted). Ask for a new one with POST /v3/REST/sender/{id}/validate.</p>".into(),
+    )
+}
+
+/// The confirmation link (GET): a page with a button. Opening the link alone validates
+/// nothing, so the link scanners of mail providers, which open every link, cannot.
+pub(crate) async fn confirm_page(
+    State(app): State<Arc<Engine>>,
+    Path(token): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    let Some(s) = app.sender_by_token(&token).await? else {
+        let (status, body) = unknown_link();
+        return Ok(page(status, "Unknown link", body));
+    };
+    if s.status == SenderStatus::Active {
+        return Ok(page(
+            StatusCode::OK,
+            "Sender confirmed",
+            format!(
+                "<p>{} is already a confirmed sender.</p>",
+                html_escape(&s.email)
+            ),
+        ));
+    }
+    Ok(page(
+        StatusCode::OK,
+        "Confirm this sender",
+        format!(
+            "<p>Confirm that {} is your address and may send e-mail through this server.</p>\
+             <form method=\"post\"><button type=\"submit\">Confirm</button></form>",
+            html_escape(&s.email)
+        ),
+    ))
+}
+
+/// The button (POST): the sender becomes active.
 pub(crate) async fn confirm(
     State(app): State<Arc<Engine>>,
     Path(token): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let page = |status: StatusCode, title: &str, text: String| {
-        let html = format!(
-            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title}</title></head>\
-             <body style=\"font-family: sans-serif; max-width: 40em; margin: 4em auto\"><h1>{title}</h1><p>{text}</p></body></html>"
-        );
-        (
-            status,
-            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-            html,
-        )
-    };
     match app.confirm_sender(&token, now_ms()).await? {
         Some(s) => Ok(page(
             StatusCode::OK,
             "Sender confirmed",
             format!(
-                "{} may now be used as a sender.",
+                "<p>{} may now be used as a sender.</p>",
                 html_escape(&s.email)
             ),
         )),
-        None => Ok(page(
-            StatusCode::NOT_FOUND,
-            "Unknown link",
-            "This confirmation link is not valid (or its sender was deleted). Ask for a new one with POST /v3/REST/sender/{id}/validate.".into(),
-        )),
+        None => {
+            let (status, body) = unknown_link();
+            Ok(page(status, "Unknown link", body))
+        }
     }
 }
 

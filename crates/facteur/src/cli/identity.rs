@@ -236,7 +236,9 @@ pub(super) async fn domain(command: DomainCommand) -> anyhow::Result<ExitCode> {
             } else {
                 print_check(&d.name, &result);
             }
-            let ok = result["DKIMStatus"] == "OK" && result["SPFStatus"] == "OK";
+            let ok = result["DKIMStatus"] == "OK"
+                && result["SPFStatus"] == "OK"
+                && (result["ReturnPathStatus"] == "OK" || result["ReturnPathStatus"] == "Not used");
             return Ok(if ok {
                 ExitCode::SUCCESS
             } else {
