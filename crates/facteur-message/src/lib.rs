@@ -10,6 +10,7 @@ pub mod outcome;
 pub mod report;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
+pub mod tracking;
 
 pub use dsn::{Dsn, DsnAction, DsnRecipient, build_dsn};
 pub use headers::{

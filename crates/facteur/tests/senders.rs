@@ -36,6 +36,28 @@ async fn api(node: &Node, method: &str, path: &str, body: Option<Value>) -> (u16
     .await
 }
 
+/// Adds a sender and asks for its validation: its id and the validation's answer.
+async fn add_and_validate(node: &Node, email: &str) -> (i64, Value) {
+    let (s, v) = api(
+        node,
+        "POST",
+        "/v3/REST/sender",
+        Some(json!({ "Email": email })),
+    )
+    .await;
+    assert_eq!(s, 201, "{v}");
+    let id = v["Data"][0]["ID"].as_i64().unwrap();
+    let (s, v) = api(
+        node,
+        "POST",
+        &format!("/v3/REST/sender/{id}/validate"),
+        None,
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    (id, v)
+}
+
 async fn enforce(node: &Node) {
     let app = &node.running.app;
     let account = app
@@ -211,23 +233,7 @@ async fn an_unvalidated_sender_is_refused_until_its_link_is_opened() {
         })
         .await;
     // A catch-all needs its domain's DNS check.
-    let (s, v) = api(
-        &node,
-        "POST",
-        "/v3/REST/sender",
-        Some(json!({"Email": "*@brand.test"})),
-    )
-    .await;
-    assert_eq!(s, 201, "{v}");
-    let all = v["Data"][0]["ID"].as_i64().unwrap();
-    let (s, v) = api(
-        &node,
-        "POST",
-        &format!("/v3/REST/sender/{all}/validate"),
-        None,
-    )
-    .await;
-    assert_eq!(s, 200, "{v}");
+    let (_, v) = add_and_validate(&node, "*@brand.test").await;
     assert_eq!(v["Data"][0]["ValidationMethod"], "DNS");
     assert!(
         v["Data"][0]["Errors"]["DNSValidationError"]
@@ -367,23 +373,7 @@ async fn the_domain_check_reads_real_dns_answers() {
     enforce(&node).await;
     let (s, v) = send_from(&node, "news@brand.test", "x@example.net").await;
     assert_eq!(s, 200, "a verified domain's address sends: {v}");
-    let (s, v) = api(
-        &node,
-        "POST",
-        "/v3/REST/sender",
-        Some(json!({"Email": "*@brand.test"})),
-    )
-    .await;
-    assert_eq!(s, 201, "{v}");
-    let all = v["Data"][0]["ID"].as_i64().unwrap();
-    let (s, v) = api(
-        &node,
-        "POST",
-        &format!("/v3/REST/sender/{all}/validate"),
-        None,
-    )
-    .await;
-    assert_eq!(s, 200, "{v}");
+    let (all, v) = add_and_validate(&node, "*@brand.test").await;
     assert_eq!(v["Data"][0]["ValidationMethod"], "DNS", "{v}");
     let (_, v) = api(&node, "GET", &format!("/v3/REST/sender/{all}"), None).await;
     assert_eq!(v["Data"][0]["Status"], "Active");

@@ -1,0 +1,351 @@
+//! Open and click tracking, pure: the signed tokens that carry everything the public endpoints
+//! need (the recipient, and for a click the link's URL and position), so that answering a
+//! click reads no database and a token edited by hand is refused, never an open redirect;
+//! and the rewriting of one recipient's HTML part with lol_html (streaming): every http(s)
+//! link through its click URL, an open pixel at the end of the body.
+
+use base64::Engine as _;
+use lol_html::html_content::ContentType;
+use lol_html::{HtmlRewriter, Settings, element, end};
+use ring::hmac;
+
+const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+/// Bytes of HMAC kept in a token (96 bits).
+const TAG_BYTES: usize = 12;
+const VERSION: u8 = 1;
+
+/// What a token is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenKind {
+    Open,
+    Click,
+}
+
+/// A token, read back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Token {
+    pub kind: TokenKind,
+    /// The recipient (Mailjet's MessageID).
+    pub recipient_id: i64,
+    /// For a click: the link's position in the part (0 first) and where it goes.
+    pub link: Option<(u16, String)>,
+}
+
+/// Signs and reads tokens with a key only the server has.
+pub struct Tokens {
+    key: hmac::Key,
+}
+
+impl Tokens {
+    pub fn new(key: hmac::Key) -> Tokens {
+        Tokens { key }
+    }
+
+    fn seal(&self, payload: Vec<u8>) -> String {
+        let tag = hmac::sign(&self.key, &payload);
+        let mut out = B64.encode(&payload);
+        out.push('.');
+        out.push_str(&B64.encode(&tag.as_ref()[..TAG_BYTES]));
+        out
+    }
+
+    /// The token of a recipient's open pixel.
+    pub fn open(&self, recipient_id: i64) -> String {
+        let mut p = vec![VERSION, b'o'];
+        p.extend_from_slice(&recipient_id.to_be_bytes());
+        self.seal(p)
+    }
+
+    /// The token of one link of a recipient's message.
+    pub fn click(&self, recipient_id: i64, position: u16, url: &str) -> String {
+        let mut p = Vec::with_capacity(12 + url.len());
+        p.extend_from_slice(&[VERSION, b'c']);
+        p.extend_from_slice(&recipient_id.to_be_bytes());
+        p.extend_from_slice(&position.to_be_bytes());
+        p.extend_from_slice(url.as_bytes());
+        self.seal(p)
+    }
+
+    /// A token's facts, if it is one of ours and untouched.
+    pub fn read(&self, token: &str) -> Option<Token> {
+        let (payload, tag) = token.split_once('.')?;
+        let payload = B64.decode(payload).ok()?;
+        let tag = B64.decode(tag).ok()?;
+        let full = hmac::sign(&self.key, &payload);
+        if tag.len() != TAG_BYTES {
+            return None;
+        }
+        let diff = full.as_ref()[..TAG_BYTES]
+            .iter()
+            .zip(&tag)
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b));
+        if diff != 0 {
+            return None;
+        }
+        let (head, rest) = payload.split_at_checked(10)?;
+        if head[0] != VERSION {
+            return None;
+        }
+        let recipient_id = i64::from_be_bytes(head[2..10].try_into().ok()?);
+        match head[1] {
+            b'o' if rest.is_empty() => Some(Token {
+                kind: TokenKind::Open,
+                recipient_id,
+                link: None,
+            }),
+            b'c' => {
+                let (pos, url) = rest.split_at_checked(2)?;
+                let url = std::str::from_utf8(url).ok()?;
+                if !is_trackable(url) {
+                    return None;
+                }
+                Some(Token {
+                    kind: TokenKind::Click,
+                    recipient_id,
+                    link: Some((u16::from_be_bytes([pos[0], pos[1]]), url.to_string())),
+                })
+            }
+            _ => None,
+        }
+    }
+}
+
+/// A link that goes through a click URL: http(s) only (never `mailto:`, `tel:`, anchors,
+/// `javascript:`), and not an unsubscribe link or a placeholder the template language fills.
+pub fn is_trackable(href: &str) -> bool {
+    let h = href.trim();
+    let lower = h.get(..8).unwrap_or(h).to_ascii_lowercase();
+    (lower.starts_with("http://") || lower.starts_with("https://"))
+        && !h.contains("[[UNSUB_LINK")
+        && !h.contains("{{")
+        && !h.contains("[[")
+        && !h.chars().any(|c| c.is_whitespace() || c.is_control())
+}
+
+/// How one recipient's HTML is rewritten.
+pub struct Rewrite<'a> {
+    /// The open pixel's URL; `None`: opens are not tracked.
+    pub pixel: Option<&'a str>,
+    /// The click URL of link `position` going to `url`; `None`: clicks are not tracked.
+    #[allow(clippy::type_complexity)]
+    pub click: Option<&'a dyn Fn(u16, &str) -> String>,
+}
+
+/// Rewrites an HTML part for one recipient: each trackable `<a href>` (not marked
+/// `data-notrack`, at most 65,535) through its click URL, the pixel appended inside `<body>`
+/// (or at the end when there is none). Everything else stays byte for byte.
+pub fn rewrite_html(html: &str, how: &Rewrite<'_>) -> Result<String, String> {
+    if how.pixel.is_none() && how.click.is_none() {
+        return Ok(html.to_string());
+    }
+    let mut out = Vec::with_capacity(html.len() + 2048);
+    let position = std::cell::Cell::new(0u32);
+    let pixel_done = std::cell::Cell::new(false);
+    let pixel_tag = how.pixel.map(|src| {
+        format!(
+            "<img src=\"{}\" width=\"1\" height=\"1\" alt=\"\" border=\"0\" style=\"height:1px !important;width:1px !important;border-width:0 !important;margin:0 !important;padding:0 !important\" />",
+            html_attr(src)
+        )
+    });
+    let mut element_handlers = Vec::new();
+    if let Some(click) = how.click {
+        element_handlers.push(element!("a[href]", move |el| {
+            if el.has_attribute("data-notrack") {
+                el.remove_attribute("data-notrack");
+                return Ok(());
+            }
+            let Some(href) = el.get_attribute("href") else {
+                return Ok(());
+            };
+            let href = decode_entities(&href);
+            if !is_trackable(&href) || position.get() > u32::from(u16::MAX) {
+                return Ok(());
+            }
+            let n = position.get() as u16;
+            position.set(position.get() + 1);
+            // The value is written as it is given: its entities are ours to write.
+            el.set_attribute("href", &html_attr(&click(n, href.trim())))?;
+            Ok(())
+        }));
+    }
+    if let Some(tag) = &pixel_tag {
+        let done = &pixel_done;
+        element_handlers.push(element!("body", move |el| {
+            if let Some(handlers) = el.end_tag_handlers() {
+                let tag = tag.clone();
+                let handler: lol_html::EndTagHandler<'static> = Box::new(move |end| {
+                    end.before(&tag, ContentType::Html);
+                    Ok(())
+                });
+                handlers.push(handler);
+                done.set(true);
+            }
+            Ok(())
+        }));
+    }
+    let document_handlers = match &pixel_tag {
+        Some(tag) => {
+            let done = &pixel_done;
+            vec![end!(move |e| {
+                if !done.get() {
+                    e.append(tag, ContentType::Html);
+                }
+                Ok(())
+            })]
+        }
+        None => Vec::new(),
+    };
+    let mut settings = Settings::new();
+    for h in element_handlers {
+        settings = settings.append_element_content_handler(h);
+    }
+    for h in document_handlers {
+        settings = settings.append_document_content_handler(h);
+    }
+    let mut rewriter = HtmlRewriter::new(settings, |c: &[u8]| out.extend_from_slice(c));
+    rewriter
+        .write(html.as_bytes())
+        .map_err(|e| format!("rewriting the HTML part: {e}"))?;
+    rewriter
+        .end()
+        .map_err(|e| format!("rewriting the HTML part: {e}"))?;
+    String::from_utf8(out).map_err(|_| "the rewritten HTML part is not UTF-8".to_string())
+}
+
+/// `&amp;` and the other entities a URL in an attribute may carry, read as the browser reads
+/// them (the click URL must go where the link went).
+fn decode_entities(s: &str) -> String {
+    if !s.contains('&') {
+        return s.to_string();
+    }
+    s.replace("&amp;", "&")
+        .replace("&#38;", "&")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+}
+
+fn html_attr(s: &str) -> String {
+    s.replace('&', "&amp;").replace('"', "&quot;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tokens() -> Tokens {
+        Tokens::new(hmac::Key::new(hmac::HMAC_SHA256, b"test key"))
+    }
+
+    #[test]
+    fn tokens_carry_what_they_need_and_refuse_edits() {
+        let t = tokens();
+        let open = t.open(42);
+        assert_eq!(
+            t.read(&open),
+            Some(Token {
+                kind: TokenKind::Open,
+                recipient_id: 42,
+                link: None
+            })
+        );
+        let url = "https://shop.example.com/a?b=1&c=%20x#top";
+        let click = t.click(7_000_000_000_000, 3, url);
+        let read = t.read(&click).unwrap();
+        assert_eq!(read.kind, TokenKind::Click);
+        assert_eq!(read.recipient_id, 7_000_000_000_000);
+        assert_eq!(read.link, Some((3, url.to_string())));
+        // Any change to the payload or the tag, another key, garbage: refused.
+        let (payload, tag) = click.split_once('.').unwrap();
+        let mut p = B64.decode(payload).unwrap();
+        let last = p.len() - 1;
+        p[last] ^= 1;
+        assert_eq!(t.read(&format!("{}.{tag}", B64.encode(&p))), None);
+        assert_eq!(t.read(&format!("{payload}.{}", &tag[1..])), None);
+        let other = Tokens::new(hmac::Key::new(hmac::HMAC_SHA256, b"other"));
+        assert_eq!(other.read(&click), None);
+        for junk in ["", ".", "abc", "abc.def", "é.é", &open[..open.len() - 1]] {
+            assert_eq!(t.read(junk), None, "{junk}");
+        }
+        // A signed token for a non-http URL is still refused (never a javascript: redirect).
+        assert_eq!(t.read(&t.click(1, 0, "javascript:alert(1)")), None);
+    }
+
+    #[test]
+    fn links_go_through_click_urls_and_the_pixel_ends_the_body() {
+        let html = "<html><body><p>Hi</p>\
+            <a href=\"https://a.test/x?y=1&amp;z=2\">one</a>\
+            <a href=\"mailto:me@a.test\">mail</a>\
+            <a href=\"#top\">anchor</a>\
+            <a href=\"[[UNSUB_LINK_EN]]\">unsubscribe</a>\
+            <a href=\"http://b.test/\" data-notrack>quiet</a>\
+            <A HREF=\"HTTPS://c.test/\">three</A>\
+            </body></html>";
+        let click = |n: u16, url: &str| format!("https://t.test/c/{n}?u={url}");
+        let out = rewrite_html(
+            html,
+            &Rewrite {
+                pixel: Some("https://t.test/o/TOKEN"),
+                click: Some(&click),
+            },
+        )
+        .unwrap();
+        assert!(
+            out.contains("href=\"https://t.test/c/0?u=https://a.test/x?y=1&amp;z=2\""),
+            "{out}"
+        );
+        // (An attribute keeps the case it was written in.)
+        assert!(
+            out.contains("HREF=\"https://t.test/c/1?u=HTTPS://c.test/\""),
+            "{out}"
+        );
+        assert!(out.contains("href=\"mailto:me@a.test\""));
+        assert!(out.contains("href=\"#top\""));
+        assert!(out.contains("href=\"[[UNSUB_LINK_EN]]\""));
+        assert!(
+            out.contains("<a href=\"http://b.test/\">quiet</a>"),
+            "{out}"
+        );
+        let pixel = out.find("https://t.test/o/TOKEN").unwrap();
+        assert!(pixel < out.find("</body>").unwrap());
+        assert!(pixel > out.find("three").unwrap());
+        // Without a body, the pixel goes at the end.
+        let out = rewrite_html(
+            "<p>x</p>",
+            &Rewrite {
+                pixel: Some("https://t.test/o/T"),
+                click: None,
+            },
+        )
+        .unwrap();
+        assert!(
+            out.starts_with("<p>x</p><img src=\"https://t.test/o/T\""),
+            "{out}"
+        );
+        // Nothing tracked: the part is byte for byte the same.
+        let none = Rewrite {
+            pixel: None,
+            click: None,
+        };
+        assert_eq!(rewrite_html(html, &none).unwrap(), html);
+    }
+
+    #[test]
+    fn what_is_trackable() {
+        assert!(is_trackable("https://a.test/"));
+        assert!(is_trackable(" http://a.test/x "));
+        for no in [
+            "mailto:a@b.test",
+            "tel:+331",
+            "#x",
+            "javascript:x",
+            "/relative",
+            "https://a.test/{{var:x}}",
+            "https://a.test/a b",
+            "ftp://a.test/",
+        ] {
+            assert!(!is_trackable(no), "{no}");
+        }
+    }
+}
