@@ -27,6 +27,8 @@ pub struct Core {
     pub sealer: crate::identity::Sealer,
     /// Which accounts enforce sender validation, and their active senders.
     pub senders: crate::senders::SenderCheck,
+    /// Signs and reads the open and click tokens (a key derived from the secret key).
+    pub tracking: facteur_message::tracking::Tokens,
     /// VERP return paths on `bounce_domain`, when one is set.
     pub verp: Option<std::sync::Arc<crate::verp::Verp>>,
     /// The accounts (0: global) that have suppression entries: only their messages' recipients

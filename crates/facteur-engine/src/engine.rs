@@ -105,6 +105,7 @@ impl Engine {
             },
             resolver,
         );
+        let tracking = facteur_message::tracking::Tokens::new(sealer.mac_key("tracking"));
         let dkim = Arc::new(crate::identity::DkimKeys::default());
         let hooks = Hooks {
             sign: vec![dkim.clone()],
@@ -126,6 +127,7 @@ impl Engine {
                 suppressing: Default::default(),
                 sealer,
                 verp,
+                tracking,
                 senders: Default::default(),
                 dkim,
                 public_url,

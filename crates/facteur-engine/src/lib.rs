@@ -4,7 +4,7 @@
 //! Modules, leaves first (no module imports one that imports it back):
 //! `config`, `metrics`, `time`, `limits`, `io`, `submission`, `verp`, `dnscheck` (leaves) → `render`, `hooks` →
 //! `identity` (the key sealer, the DKIM signing hook) → `core` (what every stage shares) →
-//! `submit`, `domains`, `inbound`, `senders` → `queue`, `delivery` → `scheduler`, `webhooks` → `engine` (the whole,
+//! `submit`, `domains`, `inbound`, `senders`, `tracking` → `queue`, `delivery` → `scheduler`, `webhooks` → `engine` (the whole,
 //! started) → `auth` (key checks on the engine).
 
 pub mod auth;
@@ -27,6 +27,7 @@ pub mod senders;
 pub mod submission;
 pub mod submit;
 pub mod time;
+pub mod tracking;
 pub mod verp;
 pub mod webhooks;
 

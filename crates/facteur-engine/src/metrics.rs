@@ -38,6 +38,9 @@ counters! {
     deliveries_bounced_total: "Recipients bounced (5xx)",
     deliveries_expired_total: "Recipients expired (queue lifetime exceeded)",
     dsn_generated_total: "Delivery status notifications generated",
+    opens_total: "Opens recorded (the tracking pixel loaded; people and machines)",
+    clicks_total: "Clicks recorded (tracked links followed; people and machines)",
+    tracking_write_failures_total: "Opens and clicks that could not be recorded (the redirect still went)",
 }
 
 impl Metrics {

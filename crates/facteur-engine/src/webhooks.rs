@@ -33,6 +33,9 @@ pub fn event_payload(e: &EventRow) -> Option<(&'static str, Value)> {
         reply: e.reply.as_deref(),
         class: e.class,
         source: e.remote_host.as_deref(),
+        ip: e.ip.as_deref(),
+        agent: e.agent.as_deref(),
+        url: e.url.as_deref(),
     })
 }
 
@@ -363,6 +366,10 @@ mod tests {
             custom_id: "c1".into(),
             event_payload: "p".into(),
             campaign: "spring".into(),
+            ip: None,
+            agent: None,
+            url: None,
+            machine: false,
         }
     }
 

@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use crate::api::openapi::{self, Body, Doc, Operation};
 use crate::api::{
-    apikeys, domains, health, messages, send, senders, suppression, templates, webhooks,
+    apikeys, domains, health, messages, send, senders, suppression, templates, tracking, webhooks,
 };
 use crate::auth::Permission;
 
@@ -427,6 +427,32 @@ pub fn table() -> Vec<Route> {
                 NoBody,
                 "Text",
                 200,
+            ),
+        },
+        Route {
+            method: "get",
+            path: "/o/{token}",
+            permission: Permission::Public,
+            handler: get(tracking::open),
+            doc: doc(
+                "Tracking",
+                "The open pixel of a tracked message: a 1x1 GIF, never cached; the open is recorded. 404 for a token that is not valid.",
+                NoBody,
+                "Gif",
+                200,
+            ),
+        },
+        Route {
+            method: "get",
+            path: "/c/{token}",
+            permission: Permission::Public,
+            handler: get(tracking::click),
+            doc: doc(
+                "Tracking",
+                "A tracked link: 302 to the URL the token carries; the click is recorded (HEAD requests as a machine's). 404 for a token that is not valid, never a redirect.",
+                NoBody,
+                "Empty",
+                302,
             ),
         },
         Route {

@@ -13,6 +13,8 @@ pub fn history_name(kind: EventKind) -> &'static str {
     match kind {
         EventKind::Bounced | EventKind::Expired => "bounce",
         EventKind::Deleted => "blocked",
+        EventKind::Open => "opened",
+        EventKind::Click => "clicked",
         other => other.as_str(),
     }
 }
@@ -24,6 +26,8 @@ pub fn webhook_name(kind: EventKind) -> Option<&'static str> {
         EventKind::Bounced | EventKind::Expired => Some("bounce"),
         EventKind::Blocked => Some("blocked"),
         EventKind::Spam => Some("spam"),
+        EventKind::Open => Some("open"),
+        EventKind::Click => Some("click"),
         EventKind::Queued | EventKind::Deferred | EventKind::Deleted => None,
     }
 }
@@ -66,6 +70,10 @@ pub struct EventFacts<'a> {
     pub class: Option<BounceClass>,
     /// Who reported it: the feedback program of a complaint.
     pub source: Option<&'a str>,
+    /// An open's or a click's client: address, user agent; a click's link.
+    pub ip: Option<&'a str>,
+    pub agent: Option<&'a str>,
+    pub url: Option<&'a str>,
 }
 
 /// The webhook event type and Mailjet payload of an event, if webhooks carry it.
@@ -105,6 +113,14 @@ pub fn payload(e: &EventFacts<'_>) -> Option<(&'static str, Value)> {
         EventKind::Spam => {
             v["source"] = json!(e.source.unwrap_or(""));
         }
+        EventKind::Open | EventKind::Click => {
+            v["ip"] = json!(e.ip.unwrap_or(""));
+            v["geo"] = json!("");
+            v["agent"] = json!(e.agent.unwrap_or(""));
+            if e.kind == EventKind::Click {
+                v["url"] = json!(e.url.unwrap_or(""));
+            }
+        }
         _ => {
             // Blocked: by its content, or by Facteur for another reason.
             let (related, error) = e.class.map_or(("mailjet", "preblocked"), error_of);
@@ -134,6 +150,9 @@ mod tests {
             reply: Some("250 2.0.0 OK queued"),
             class,
             source: None,
+            ip: None,
+            agent: None,
+            url: None,
         }
     }
 

@@ -41,11 +41,14 @@ fn main() {
     while start.elapsed() < Duration::from_secs(1) {
         for _ in 0..100 {
             let recipient = 1_000_000 + done as i64;
-            let pixel = format!("https://t.example.com/o/{}", tokens.open(recipient));
+            let pixel = format!(
+                "https://t.example.com/o/{}",
+                tokens.open(recipient, 1_800_000_000)
+            );
             let click = |n: u16, url: &str| {
                 format!(
                     "https://t.example.com/c/{}",
-                    tokens.click(recipient, n, url)
+                    tokens.click(recipient, 1_800_000_000, n, url)
                 )
             };
             let out = rewrite_html(

@@ -21,10 +21,14 @@ pub enum EventKind {
     Deleted,
     /// The recipient reported it as spam (a feedback-loop report).
     Spam,
+    /// The open pixel was loaded.
+    Open,
+    /// A tracked link was followed.
+    Click,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 8] = [
+    pub const ALL: [EventKind; 10] = [
         EventKind::Queued,
         EventKind::Blocked,
         EventKind::Sent,
@@ -33,6 +37,8 @@ impl EventKind {
         EventKind::Expired,
         EventKind::Deleted,
         EventKind::Spam,
+        EventKind::Open,
+        EventKind::Click,
     ];
 
     /// The name stored and shown (`queued`, `sent`, …).
@@ -46,6 +52,8 @@ impl EventKind {
             EventKind::Expired => "expired",
             EventKind::Deleted => "deleted",
             EventKind::Spam => "spam",
+            EventKind::Open => "open",
+            EventKind::Click => "click",
         }
     }
 
@@ -314,7 +322,7 @@ mod tests {
         for c in BounceClass::ALL {
             assert_eq!(BounceClass::parse(c.as_str()), Some(c));
         }
-        assert_eq!(EventKind::parse("open"), None);
+        assert_eq!(EventKind::parse("unsub"), None);
     }
 
     #[test]

@@ -27,6 +27,9 @@ pub struct Token {
     pub kind: TokenKind,
     /// The recipient (Mailjet's MessageID).
     pub recipient_id: i64,
+    /// When the message was written for the recipient (Unix seconds): a click a few seconds
+    /// after it is a link scanner's.
+    pub issued_at: i64,
     /// For a click: the link's position in the part (0 first) and where it goes.
     pub link: Option<(u16, String)>,
 }
@@ -49,18 +52,20 @@ impl Tokens {
         out
     }
 
-    /// The token of a recipient's open pixel.
-    pub fn open(&self, recipient_id: i64) -> String {
+    /// The token of a recipient's open pixel, written at `issued_at` (Unix seconds).
+    pub fn open(&self, recipient_id: i64, issued_at: i64) -> String {
         let mut p = vec![VERSION, b'o'];
         p.extend_from_slice(&recipient_id.to_be_bytes());
+        p.extend_from_slice(&(issued_at.clamp(0, u32::MAX.into()) as u32).to_be_bytes());
         self.seal(p)
     }
 
     /// The token of one link of a recipient's message.
-    pub fn click(&self, recipient_id: i64, position: u16, url: &str) -> String {
-        let mut p = Vec::with_capacity(12 + url.len());
+    pub fn click(&self, recipient_id: i64, issued_at: i64, position: u16, url: &str) -> String {
+        let mut p = Vec::with_capacity(16 + url.len());
         p.extend_from_slice(&[VERSION, b'c']);
         p.extend_from_slice(&recipient_id.to_be_bytes());
+        p.extend_from_slice(&(issued_at.clamp(0, u32::MAX.into()) as u32).to_be_bytes());
         p.extend_from_slice(&position.to_be_bytes());
         p.extend_from_slice(url.as_bytes());
         self.seal(p)
@@ -82,15 +87,17 @@ impl Tokens {
         if diff != 0 {
             return None;
         }
-        let (head, rest) = payload.split_at_checked(10)?;
+        let (head, rest) = payload.split_at_checked(14)?;
         if head[0] != VERSION {
             return None;
         }
         let recipient_id = i64::from_be_bytes(head[2..10].try_into().ok()?);
+        let issued_at = i64::from(u32::from_be_bytes(head[10..14].try_into().ok()?));
         match head[1] {
             b'o' if rest.is_empty() => Some(Token {
                 kind: TokenKind::Open,
                 recipient_id,
+                issued_at,
                 link: None,
             }),
             b'c' => {
@@ -102,6 +109,7 @@ impl Tokens {
                 Some(Token {
                     kind: TokenKind::Click,
                     recipient_id,
+                    issued_at,
                     link: Some((u16::from_be_bytes([pos[0], pos[1]]), url.to_string())),
                 })
             }
@@ -212,6 +220,75 @@ pub fn rewrite_html(html: &str, how: &Rewrite<'_>) -> Result<String, String> {
     String::from_utf8(out).map_err(|_| "the rewritten HTML part is not UTF-8".to_string())
 }
 
+/// Rewrites every HTML part of a whole message (not attachments) for one recipient: each is
+/// rewritten by [`rewrite_html`] and written back base64 (its other headers kept); the rest of
+/// the message — text parts, attachments, headers, boundaries — stays byte for byte. `None`:
+/// the message has no HTML part to rewrite.
+pub fn rewrite_message(raw: &[u8], how: &Rewrite<'_>) -> Result<Option<Vec<u8>>, String> {
+    use mail_parser::{MessageParser, MimeHeaders, PartType};
+    let Some(message) = MessageParser::new().parse(raw) else {
+        return Ok(None);
+    };
+    let mut edits: Vec<(usize, usize, Vec<u8>)> = Vec::new();
+    for part in &message.parts {
+        let PartType::Html(html) = &part.body else {
+            continue;
+        };
+        if part
+            .content_disposition()
+            .is_some_and(|d| d.ctype().eq_ignore_ascii_case("attachment"))
+        {
+            continue;
+        }
+        let (head, body, end) = (
+            part.offset_header as usize,
+            part.offset_body as usize,
+            part.offset_end as usize,
+        );
+        if !(head <= body && body <= end && end <= raw.len()) {
+            return Err("the message's MIME structure could not be read".into());
+        }
+        let rewritten = rewrite_html(html, how)?;
+        // The part's header without its transfer encoding (a field and its folded lines).
+        let mut header = Vec::with_capacity(body - head + 40);
+        let mut skipping = false;
+        for line in raw[head..body].split_inclusive(|&b| b == b'\n') {
+            let folded = line.first().is_some_and(|b| *b == b' ' || *b == b'\t');
+            if !folded {
+                skipping = line.len() > 26
+                    && line[..26].eq_ignore_ascii_case(b"content-transfer-encoding:");
+            }
+            if skipping || line == b"\r\n" || line == b"\n" {
+                continue;
+            }
+            header.extend_from_slice(line);
+        }
+        header.extend_from_slice(b"Content-Transfer-Encoding: base64\r\n\r\n");
+        header.extend(crate::compose::base64_lines(rewritten.as_bytes()));
+        // The body ended where the original did (its line end before the boundary is kept).
+        if header.ends_with(b"\r\n") && !raw[..end].ends_with(b"\r\n") {
+            header.truncate(header.len() - 2);
+        }
+        edits.push((head, end, header));
+    }
+    if edits.is_empty() {
+        return Ok(None);
+    }
+    edits.sort_by_key(|e| e.0);
+    let mut out = Vec::with_capacity(raw.len() + raw.len() / 2);
+    let mut at = 0;
+    for (start, end, with) in edits {
+        if start < at {
+            return Err("overlapping HTML parts".into());
+        }
+        out.extend_from_slice(&raw[at..start]);
+        out.extend(with);
+        at = end;
+    }
+    out.extend_from_slice(&raw[at..]);
+    Ok(Some(out))
+}
+
 /// `&amp;` and the other entities a URL in an attribute may carry, read as the browser reads
 /// them (the click URL must go where the link went).
 fn decode_entities(s: &str) -> String {
@@ -241,17 +318,18 @@ mod tests {
     #[test]
     fn tokens_carry_what_they_need_and_refuse_edits() {
         let t = tokens();
-        let open = t.open(42);
+        let open = t.open(42, 1_800_000_000);
         assert_eq!(
             t.read(&open),
             Some(Token {
                 kind: TokenKind::Open,
                 recipient_id: 42,
+                issued_at: 1_800_000_000,
                 link: None
             })
         );
         let url = "https://shop.example.com/a?b=1&c=%20x#top";
-        let click = t.click(7_000_000_000_000, 3, url);
+        let click = t.click(7_000_000_000_000, 1_800_000_000, 3, url);
         let read = t.read(&click).unwrap();
         assert_eq!(read.kind, TokenKind::Click);
         assert_eq!(read.recipient_id, 7_000_000_000_000);
@@ -269,7 +347,7 @@ mod tests {
             assert_eq!(t.read(junk), None, "{junk}");
         }
         // A signed token for a non-http URL is still refused (never a javascript: redirect).
-        assert_eq!(t.read(&t.click(1, 0, "javascript:alert(1)")), None);
+        assert_eq!(t.read(&t.click(1, 0, 0, "javascript:alert(1)")), None);
     }
 
     #[test]
@@ -329,6 +407,88 @@ mod tests {
             click: None,
         };
         assert_eq!(rewrite_html(html, &none).unwrap(), html);
+    }
+
+    fn composed(html: &str, text: &str) -> Vec<u8> {
+        use crate::compose::{Composed, Mailbox, compose};
+        let to = vec![Mailbox {
+            name: String::new(),
+            email: "reader@example.net".into(),
+        }];
+        compose(&Composed {
+            from: Some(&Mailbox {
+                name: "News".into(),
+                email: "news@example.com".into(),
+            }),
+            sender: None,
+            to: &to,
+            cc: &[],
+            reply_to: None,
+            subject: "Spring",
+            text,
+            html,
+            message_id: "m1@example.com",
+            date: 1_800_000_000,
+            headers: &[],
+            attachments: &[],
+            inline: &[],
+        })
+    }
+
+    #[test]
+    fn whole_messages_get_their_html_parts_rewritten_and_nothing_else() {
+        let link = "https://shop.example.com/spring?utm_source=news";
+        let long = "x".repeat(300);
+        for (html, text) in [
+            (
+                format!("<html><body><p>{long}</p><a href=\"{link}\">Shop</a></body></html>"),
+                format!("Shop: {link}"),
+            ),
+            (
+                format!("<p>Bonjour é</p><a href=\"{link}\">Shop</a>"),
+                String::new(),
+            ),
+            (
+                format!("<p>short</p><a href=\"{link}\">x</a>"),
+                "plain".to_string(),
+            ),
+        ] {
+            let raw = composed(&html, &text);
+            let click = |n: u16, _: &str| format!("https://t.test/c/{n}");
+            let how = Rewrite {
+                pixel: Some("https://t.test/o/P"),
+                click: Some(&click),
+            };
+            let out = rewrite_message(&raw, &how).unwrap().expect("an HTML part");
+            let parsed = mail_parser::MessageParser::new().parse(&out).unwrap();
+            let got = parsed.body_html(0).unwrap();
+            assert!(got.contains("href=\"https://t.test/c/0\""), "{got}");
+            assert!(got.contains("https://t.test/o/P"), "{got}");
+            assert!(!got.contains(link));
+            if !text.is_empty() {
+                assert_eq!(
+                    parsed.body_text(0).unwrap().trim_end(),
+                    text,
+                    "text parts keep their links"
+                );
+            }
+            assert_eq!(parsed.subject(), Some("Spring"));
+            // Every line fits SMTP; the rest of the message is unchanged.
+            assert!(out.split(|b| *b == b'\n').all(|l| l.len() <= 1000));
+            let head =
+                |m: &[u8]| m[..m.windows(4).position(|w| w == b"\r\n\r\n").unwrap()].to_vec();
+            if !text.is_empty() {
+                assert_eq!(head(&out), head(&raw));
+            }
+        }
+        // A message without HTML: nothing to do.
+        let plain = composed("", "just text https://a.test/");
+        let click = |_: u16, _: &str| String::new();
+        let how = Rewrite {
+            pixel: Some("p"),
+            click: Some(&click),
+        };
+        assert_eq!(rewrite_message(&plain, &how).unwrap(), None);
     }
 
     #[test]

@@ -8,8 +8,8 @@ use sqlx::any::AnyArguments;
 use sqlx::query::Query;
 
 use crate::{
-    AttemptRecord, Backend, BounceClass, Error, EventKind, IdGen, NewMessage, RcptOutcome,
-    RcptStatus, Result, SpoolReceipt, domain_of,
+    AttemptRecord, Backend, BounceClass, Engagement, Error, EventKind, IdGen, NewMessage,
+    RcptOutcome, RcptStatus, Result, SpoolReceipt, domain_of,
 };
 
 /// Rows per statement: far below both databases' parameter limits.
@@ -65,6 +65,8 @@ pub(crate) struct Batch {
     recipient_updates: Vec<Vec<Val>>,
     queue_done: Vec<i64>,
     queue_retry: Vec<Vec<Val>>,
+    /// Opens and clicks: (recipient id, at, kind, url, ip, agent, machine).
+    engagements: Vec<Vec<Val>>,
 }
 
 impl Batch {
@@ -153,6 +155,18 @@ impl Batch {
 
     /// Plans a recorded attempt: recipient states, events, and the queue row removed (every
     /// recipient final) or rescheduled. The outcomes cover every pending recipient of the row.
+    pub(crate) fn engagement(&mut self, e: &Engagement) {
+        self.engagements.push(vec![
+            Val::I64(e.recipient_id),
+            Val::I64(e.at),
+            Val::Text(e.kind.as_str().to_string()),
+            Val::OptText(e.url.clone()),
+            Val::Text(e.ip.clone()),
+            Val::Text(e.agent.clone()),
+            Val::I64(i64::from(e.machine)),
+        ]);
+    }
+
     pub(crate) fn record(&mut self, r: &AttemptRecord) {
         for o in &r.outcomes {
             self.recipient_updates.push(vec![
@@ -263,6 +277,18 @@ impl Batch {
             // A bounce that came back before its attempt was recorded (a fast DSN) stays.
             ") AS v WHERE recipients.id = v.column1 AND recipients.status <> 'bounced'",
             self.recipient_updates,
+        )
+        .await?;
+        // The event's message and address come from the recipient the token named (a token
+        // naming no recipient of this database records nothing).
+        chunked(
+            tx,
+            backend,
+            "INSERT INTO events (at, message_id, recipient, kind, detail, url, ip, agent, machine)
+             SELECT v.column2, r.message_id, r.address, v.column3, '', v.column4, v.column5, v.column6, v.column7
+             FROM (VALUES ",
+            ") AS v JOIN recipients r ON r.id = v.column1",
+            self.engagements,
         )
         .await?;
         chunked(

@@ -314,6 +314,23 @@ pub enum WriteOp {
     Spool(NewMessage),
     Record(AttemptRecord),
     Claim(Claim),
+    /// An open or a click of a recipient.
+    Engagement(Engagement),
+}
+
+/// An open or a click, as the public endpoints saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Engagement {
+    pub at: i64,
+    pub recipient_id: i64,
+    /// [`EventKind::Open`] or [`EventKind::Click`].
+    pub kind: EventKind,
+    /// The link, for a click.
+    pub url: Option<String>,
+    pub ip: String,
+    pub agent: String,
+    /// A machine did it (a privacy proxy, a link scanner), not a person.
+    pub machine: bool,
 }
 
 /// A spooled message's ids: the message, and each recipient's id and UUID in the order given
@@ -332,6 +349,8 @@ pub enum WriteResult {
         dsn: Option<i64>,
     },
     Claimed(Vec<QueueEntry>),
+    /// An engagement was recorded.
+    Noted,
 }
 
 impl WriteResult {
@@ -583,6 +602,10 @@ impl Store {
                     Some(WriteResult::Recorded { dsn })
                 }
                 WriteOp::Claim(_) => None,
+                WriteOp::Engagement(e) => {
+                    batch.engagement(e);
+                    Some(WriteResult::Noted)
+                }
             });
         }
         // A failed write closes its connection instead of pooling it (see `tx`).
@@ -627,7 +650,7 @@ async fn write_planned(
     let queues_mail = ops.iter().any(|op| match op {
         WriteOp::Spool(m) => m.meta.blocked.is_none(),
         WriteOp::Record(r) => r.dsn.is_some(),
-        WriteOp::Claim(_) => false,
+        WriteOp::Claim(_) | WriteOp::Engagement(_) => false,
     });
     if backend == Backend::Postgres && queues_mail {
         // Delivered with the commit: other nodes' schedulers wake at once.

@@ -227,6 +227,14 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     ALTER TABLE domains ADD COLUMN verified_at BIGINT;
     UPDATE accounts SET enforce_senders = 0;",
     ),
+    (
+        9,
+        "opens and clicks: the client's address and agent, the link, machine or person",
+        "ALTER TABLE events ADD COLUMN ip TEXT;
+    ALTER TABLE events ADD COLUMN agent TEXT;
+    ALTER TABLE events ADD COLUMN url TEXT;
+    ALTER TABLE events ADD COLUMN machine BIGINT;",
+    ),
 ];
 
 /// The migration's SQL for a backend: BLOB is BYTEA and AUTOINCREMENT keys are identities on

@@ -52,6 +52,11 @@ impl GroupCommit {
         }
     }
 
+    /// Records an open or a click durably (its event; webhooks follow from it).
+    pub async fn engagement(&self, e: crate::Engagement) -> Result<()> {
+        self.submit(WriteOp::Engagement(e)).await.map(|_| ())
+    }
+
     /// Leases due queue rows for `owner` (see [`Store::claim_due`]).
     pub async fn claim(
         &self,
@@ -122,6 +127,7 @@ async fn run(
                 WriteOp::Spool(m) => m.body.len(),
                 WriteOp::Record(r) => r.dsn.as_ref().map_or(256, |d| d.body.len()),
                 WriteOp::Claim(_) => 64,
+                WriteOp::Engagement(e) => 128 + e.url.as_ref().map_or(0, |u| u.len()),
             })
             .sum::<usize>();
         if since_checkpoint >= CHECKPOINT_EVERY_BYTES {

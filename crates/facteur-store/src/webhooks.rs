@@ -60,6 +60,12 @@ pub struct EventRow {
     pub custom_id: String,
     pub event_payload: String,
     pub campaign: String,
+    /// An open's or a click's client address and user agent; a click's link; whether a
+    /// machine did it (a privacy proxy, a link scanner).
+    pub ip: Option<String>,
+    pub agent: Option<String>,
+    pub url: Option<String>,
+    pub machine: bool,
 }
 
 /// A call to store: its JSON body for one hook.
@@ -280,6 +286,7 @@ impl Store {
         let rows = sqlx::query(
             "SELECT e.id AS id, e.at AS at, e.kind AS kind, e.detail AS detail,
                     e.reply AS reply, e.bounce_class AS bounce_class, e.remote_host AS remote_host,
+                    e.ip AS ip, e.agent AS agent, e.url AS url, COALESCE(e.machine, 0) AS machine,
                     e.message_id AS message_id, COALESCE(e.recipient, '') AS address,
                     m.account_id AS account_id, m.custom_id AS custom_id,
                     m.event_payload AS event_payload, m.campaign AS campaign,
@@ -317,6 +324,10 @@ impl Store {
                 custom_id: r.try_get("custom_id")?,
                 event_payload: r.try_get("event_payload")?,
                 campaign: r.try_get("campaign")?,
+                ip: r.try_get("ip")?,
+                agent: r.try_get("agent")?,
+                url: r.try_get("url")?,
+                machine: r.try_get::<i64, _>("machine")? != 0,
             });
         }
         let Some(last) = events.last().map(|e| e.id) else {

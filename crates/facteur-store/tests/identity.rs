@@ -536,3 +536,60 @@ async fn reports_senders_and_domain_checks_on_every_backend() {
         );
     }
 }
+
+#[tokio::test]
+async fn opens_and_clicks_are_events_of_their_recipient() {
+    use facteur_store::{Engagement, EventKind};
+    for (_db, store) in stores().await {
+        let writer = GroupCommit::start(store.clone());
+        let receipt = writer
+            .spool_receipt(NewMessage {
+                account_id: None,
+                mail_from: "news@example.com".into(),
+                recipients: vec!["a@example.net".into(), "b@example.net".into()],
+                body: b"Subject: t\r\n\r\nhi\r\n".to_vec(),
+                priority: 0,
+                now: T0,
+                expires_at: T0 + DAY,
+                meta: MessageMeta::default(),
+            })
+            .await
+            .unwrap();
+        let (a, b) = (receipt.recipients[0].0, receipt.recipients[1].0);
+        let e = |rid: i64, kind: EventKind, url: Option<&str>| Engagement {
+            at: T0 + 5,
+            recipient_id: rid,
+            kind,
+            url: url.map(String::from),
+            ip: "192.0.2.1".into(),
+            agent: "Mozilla/5.0 (X11)".into(),
+            machine: false,
+        };
+        writer
+            .engagement(e(a, EventKind::Open, None))
+            .await
+            .unwrap();
+        writer
+            .engagement(e(b, EventKind::Click, Some("https://a.test/?x=1")))
+            .await
+            .unwrap();
+        // A recipient this database does not have: nothing.
+        writer
+            .engagement(e(a + 1_000_000, EventKind::Open, None))
+            .await
+            .unwrap();
+        let events = store.events(receipt.message_id).await.unwrap();
+        let got: Vec<(EventKind, Option<String>)> = events
+            .iter()
+            .filter(|x| matches!(x.kind, EventKind::Open | EventKind::Click))
+            .map(|x| (x.kind, x.recipient.clone()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (EventKind::Open, Some("a@example.net".to_string())),
+                (EventKind::Click, Some("b@example.net".to_string()))
+            ]
+        );
+    }
+}

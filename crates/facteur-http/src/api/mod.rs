@@ -11,6 +11,7 @@ pub mod send;
 pub mod senders;
 pub mod suppression;
 pub mod templates;
+pub mod tracking;
 pub mod webhooks;
 
 use std::sync::Arc;

@@ -115,6 +115,7 @@ fn schemas() -> Value {
         "Empty": {"type": "null"},
         "Text": {"type": "string", "contentMediaType": "text/plain"},
         "Binary": {"type": "string", "contentMediaType": "application/zip"},
+        "Gif": {"type": "string", "contentMediaType": "image/gif"},
         "Html": {"type": "string", "contentMediaType": "text/html"},
     })
 }
@@ -129,11 +130,12 @@ pub fn document<'a>(operations: impl IntoIterator<Item = Operation<'a>>) -> Valu
             .split('/')
             .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
             .map(|name| {
-                let schema = if name == "slug" {
-                    json!({"type": "string"})
-                } else {
-                    json!({"type": "integer", "format": "int64"})
-                };
+                let schema =
+                    if matches!(name, "slug" | "token" | "email") || e.path.contains("/dns/") {
+                        json!({"type": "string"})
+                    } else {
+                        json!({"type": "integer", "format": "int64"})
+                    };
                 json!({"name": name, "in": "path", "required": true, "schema": schema})
             })
             .collect();
@@ -142,6 +144,7 @@ pub fn document<'a>(operations: impl IntoIterator<Item = Operation<'a>>) -> Valu
                 json!({"application/zip": {"schema": {"$ref": "#/components/schemas/Binary"}}})
             }
             "Html" => json!({"text/html": {"schema": {"$ref": "#/components/schemas/Html"}}}),
+            "Gif" => json!({"image/gif": {"schema": {"$ref": "#/components/schemas/Gif"}}}),
             "Text" => json!({"text/plain": {"schema": {"$ref": "#/components/schemas/Text"}}}),
             s => {
                 json!({"application/json": {"schema": {"$ref": format!("#/components/schemas/{s}")}}})
@@ -154,7 +157,7 @@ pub fn document<'a>(operations: impl IntoIterator<Item = Operation<'a>>) -> Valu
         };
         let mut responses = Map::new();
         let mut ok = json!({"description": "Success"});
-        if d.success != 204 {
+        if d.success != 204 && d.response != "Empty" {
             ok["content"] = content(d.response);
         }
         responses.insert(d.success.to_string(), ok);

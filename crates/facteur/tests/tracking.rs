@@ -1,0 +1,180 @@
+//! The public tracking endpoints over real HTTP: a recipient's open pixel answers a real 1×1
+//! GIF that no cache keeps and records an `open`; its click link answers 302 to the URL the
+//! token carries (query string and tags intact) and records a `click`; an edited token, or one
+//! of the other kind, is 404 and records nothing; the webhooks carry Mailjet's open and click
+//! payloads. (Rewriting the messages that carry these links is the tracking hook's, still to
+//! come: the tokens here are made as it will make them.)
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use serde_json::json;
+use tokio::io::AsyncWriteExt;
+
+/// One request; the status, the headers (lower-case names) and the body.
+async fn request(
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    agent: &str,
+) -> (u16, Vec<(String, String)>, Vec<u8>) {
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(
+        format!(
+            "{method} {path} HTTP/1.1\r\nHost: t.facteur.test\r\nUser-Agent: {agent}\r\nConnection: close\r\n\r\n"
+        )
+        .as_bytes(),
+    )
+    .await
+    .unwrap();
+    let mut raw = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), async {
+        use tokio::io::AsyncReadExt;
+        s.read_to_end(&mut raw).await
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let body = raw[split + 4..].to_vec();
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    (status, headers, body)
+}
+
+fn header<'a>(h: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    h.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+}
+
+const PERSON: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0";
+
+#[tokio::test]
+async fn opens_and_clicks_are_recorded_and_redirect_only_where_the_token_says() {
+    let receiver = Receiver::start().await;
+    let node = node_with(receiver.addr, |s| {
+        s.webhook_allow_private = Some(true);
+        s.webhook_retry = Some("300ms".into());
+    })
+    .await;
+    let http = node.running.http;
+    let auth = Some((node.api_key.as_str(), node.secret.as_str()));
+    let hook = Hook::start(0).await;
+    for t in ["open", "click"] {
+        let body = json!({"EventType": t, "Url": format!("http://{}/{t}", hook.addr)});
+        let (s, v) = http_json(
+            http,
+            "POST",
+            "/v3/REST/eventcallbackurl",
+            auth,
+            Some(&body.to_string()),
+        )
+        .await;
+        assert_eq!(s, 201, "{v}");
+    }
+    let body = json!({"Messages": [{"From": {"Email": "news@example.com"},
+        "To": [{"Email": "reader@example.net"}], "Subject": "News", "HTMLPart": "<p>hi</p>"}]});
+    let (s, sent) = http_json(http, "POST", "/v3.1/send", auth, Some(&body.to_string())).await;
+    assert_eq!(s, 200, "{sent}");
+    let rid = sent["Messages"][0]["To"][0]["MessageID"].as_i64().unwrap();
+    receiver.wait_for(10, "the message", |m| m.len() == 1).await;
+
+    let tokens = node.running.app.tracking_tokens();
+    let an_hour_ago = facteur::time::now_ms() / 1000 - 3600;
+    let url = "https://shop.example.com/spring?ref=mail&utm_source=news&utm_medium=email#top";
+
+    // The pixel: a real GIF, never cached.
+    let open = tokens.open(rid, an_hour_ago);
+    let (s, h, gif) = request(http, "GET", &format!("/o/{open}"), PERSON).await;
+    assert_eq!(s, 200);
+    assert_eq!(header(&h, "content-type"), Some("image/gif"));
+    assert!(header(&h, "cache-control").unwrap().contains("no-store"));
+    assert_eq!(gif.len(), 43);
+    assert!(gif.starts_with(b"GIF89a\x01\x00\x01\x00"));
+
+    // The link: 302 to exactly where it went, query string and anchor included.
+    let click = tokens.click(rid, an_hour_ago, 0, url);
+    let (s, h, _) = request(http, "GET", &format!("/c/{click}"), PERSON).await;
+    assert_eq!(s, 302);
+    assert_eq!(header(&h, "location"), Some(url));
+    // A link scanner's HEAD still goes through (recorded as a machine's).
+    let (s, h, _) = request(http, "HEAD", &format!("/c/{click}"), PERSON).await;
+    assert_eq!(s, 302);
+    assert_eq!(header(&h, "location"), Some(url));
+
+    // Edited tokens, tokens of the other kind, made-up ones: 404 with a JSON body, no redirect.
+    let other = tokens.click(rid, an_hour_ago, 0, "https://evil.example.org/");
+    let forged = format!(
+        "{}.{}",
+        other.split_once('.').unwrap().0,
+        click.split_once('.').unwrap().1
+    );
+    for path in [
+        format!("/c/{forged}"),
+        format!("/c/{open}"),
+        format!("/o/{click}"),
+        "/c/AAAA.BBBB".to_string(),
+    ] {
+        let (s, h, body) = request(http, "GET", &path, PERSON).await;
+        assert_eq!(s, 404, "{path}");
+        assert!(header(&h, "location").is_none(), "{path}");
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["StatusCode"], 404, "{path}");
+    }
+
+    let store = &node.running.app.store;
+    let message_id = store.recipient_ref(rid).await.unwrap().unwrap().message_id;
+    let kinds: Vec<_> = store
+        .events(message_id)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(
+        kinds
+            .iter()
+            .filter(|k| **k == facteur_store::EventKind::Click)
+            .count(),
+        2,
+        "{kinds:?}"
+    );
+    assert_eq!(
+        kinds
+            .iter()
+            .filter(|k| **k == facteur_store::EventKind::Open)
+            .count(),
+        1
+    );
+    // The events, and their webhooks with Mailjet's fields.
+    hook.wait(15, "the open and click webhooks", |calls| {
+        let bodies: String = calls.iter().map(|(_, b)| b.as_str()).collect();
+        bodies.contains("\"event\":\"open\"") && bodies.matches("\"event\":\"click\"").count() == 2
+    })
+    .await;
+    let events = hook.events();
+    let open_event = events.iter().find(|e| e["event"] == "open").unwrap();
+    assert_eq!(open_event["MessageID"], rid);
+    assert_eq!(open_event["email"], "reader@example.net");
+    assert_eq!(open_event["ip"], "127.0.0.1");
+    assert_eq!(open_event["agent"], PERSON);
+    let click_event = events.iter().find(|e| e["event"] == "click").unwrap();
+    assert_eq!(click_event["url"], url);
+    let page = http_get_text(http, "/metrics").await;
+    assert_eq!(metric(&page, "facteur_opens_total"), 1);
+    assert_eq!(metric(&page, "facteur_clicks_total"), 2);
+    node.running.stop().await;
+}
