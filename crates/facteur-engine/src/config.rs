@@ -146,6 +146,10 @@ pub struct Config {
     pub bounce_domain: Option<String>,
     /// The DNS server the domain check asks (`HOST:PORT`); `None`: the system's resolvers.
     pub dns_resolver: Option<std::net::SocketAddr>,
+    /// Whether opens and clicks are tracked when a message leaves it to the account
+    /// (`TrackOpens`/`TrackClicks` `account_default`, no `X-Mailjet-Track*` header): off.
+    pub track_opens: bool,
+    pub track_clicks: bool,
 }
 
 /// `30s`, `5m`, `4h`, `5d`, or a number of seconds.

@@ -221,12 +221,11 @@ impl DkimKeys {
     }
 }
 
-impl Rewrite for DkimKeys {
-    fn rewrite(&self, m: &mut Outgoing<'_>) -> Result<(), Problem> {
-        let Some(account) = m.account_id else {
-            return Ok(());
-        };
-        let Some(domain) = header_address(m.body, "from").map(|a| facteur_store::domain_of(&a))
+impl DkimKeys {
+    /// Signs a whole message of `account` with the keys of its From domain (or a parent), if
+    /// it has any.
+    pub fn sign_message(&self, account: i64, body: &mut Vec<u8>) -> Result<(), String> {
+        let Some(domain) = header_address(body, "from").map(|a| facteur_store::domain_of(&a))
         else {
             return Ok(());
         };
@@ -235,7 +234,16 @@ impl Rewrite for DkimKeys {
             return Ok(());
         }
         let refs: Vec<&Signer> = signers.iter().map(|s| s.as_ref()).collect();
-        dkim::sign(m.body, &refs).map_err(|e| {
+        dkim::sign(body, &refs)
+    }
+}
+
+impl Rewrite for DkimKeys {
+    fn rewrite(&self, m: &mut Outgoing<'_>) -> Result<(), Problem> {
+        let Some(account) = m.account_id else {
+            return Ok(());
+        };
+        self.sign_message(account, m.body).map_err(|e| {
             tracing::error!(error = %e, "DKIM signing failed");
             Problem::Refused(format!("DKIM signing failed: {e}"))
         })

@@ -324,9 +324,57 @@ async fn route(
     }
 }
 
-/// One attempt for one row at its destination, recorded.
-async fn deliver(core: &Core, deliverer: Arc<dyn Deliverer>, entry: QueueEntry, to: Destination) {
-    let results = deliverer.deliver(&entry, &to, &entry.body).await;
+/// One attempt for one row at its destination, recorded. A tracked message goes to each
+/// recipient with its own copy (its pixel and links, signed), one recipient at a time.
+async fn deliver(
+    core: &Arc<Core>,
+    deliverer: Arc<dyn Deliverer>,
+    entry: QueueEntry,
+    to: Destination,
+) {
+    if entry.tracking == 0 {
+        let results = deliverer.deliver(&entry, &to, &entry.body).await;
+        return record(core, entry, results).await;
+    }
+    // Rewriting and signing cost CPU: on the blocking pool, all copies at once.
+    let now_secs = now_ms() / 1000;
+    let copies = {
+        let (core, entry) = (core.clone(), entry.clone());
+        tokio::task::spawn_blocking(move || {
+            entry
+                .recipients
+                .iter()
+                .map(|r| core.personalise(&entry, r.id, now_secs))
+                .collect::<Vec<_>>()
+        })
+        .await
+    };
+    let copies = match copies {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, msg_id = entry.message_id, "cannot write the recipients' copies; trying again later");
+            return record(core, entry, Vec::new()).await;
+        }
+    };
+    let mut results = Vec::with_capacity(entry.recipients.len());
+    for (r, body) in entry.recipients.iter().zip(copies) {
+        // The row with this one recipient (its body is `body`, passed beside it).
+        let one = QueueEntry {
+            id: entry.id,
+            message_id: entry.message_id,
+            account_id: entry.account_id,
+            domain: entry.domain.clone(),
+            mail_from: entry.mail_from.clone(),
+            attempts: entry.attempts,
+            created_at: entry.created_at,
+            expires_at: entry.expires_at,
+            next_attempt_at: entry.next_attempt_at,
+            recipients: vec![r.clone()],
+            body: Vec::new(),
+            tracking: entry.tracking,
+        };
+        results.extend(deliverer.deliver(&one, &to, &body).await);
+    }
     record(core, entry, results).await;
 }
 

@@ -358,9 +358,13 @@ impl Core {
             });
         }
 
-        // 5. Track, then sign.
+        // 5. Track, then sign. Opens and clicks are rewritten per recipient at delivery, and
+        // such a message is signed there, over the bytes that leave (`Core::personalise`).
+        let tracking = self.tracking_of(account_id, &origin, &options);
         let mut body = body;
-        for hook in self.hooks.track.iter().chain(&self.hooks.sign) {
+        let sign: &[Arc<dyn crate::hooks::Rewrite>] =
+            if tracking == 0 { &self.hooks.sign } else { &[] };
+        for hook in self.hooks.track.iter().chain(sign) {
             let mut outgoing = Outgoing {
                 account_id,
                 origin: &origin,
@@ -398,6 +402,7 @@ impl Core {
                     subject,
                     blocked,
                     preblocked,
+                    tracking,
                 },
             },
             origin,

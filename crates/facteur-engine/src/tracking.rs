@@ -67,6 +67,73 @@ pub fn is_machine(
 }
 
 impl Core {
+    /// What a message tracks: its `TrackOpens` / `TrackClicks` (or `X-Mailjet-Track*`), else
+    /// the server's `track_opens` / `track_clicks`. Only for mail of an account (Facteur's own
+    /// reports and bounces are never tracked).
+    pub fn tracking_of(
+        &self,
+        account_id: Option<i64>,
+        origin: &crate::submission::Origin,
+        options: &facteur_mailjet::MailjetOptions,
+    ) -> u8 {
+        use facteur_mailjet::options::Tracking;
+        if account_id.is_none() || !origin.is_user_content() {
+            return 0;
+        }
+        let on = |t: Tracking, default: bool| match t {
+            Tracking::Enabled => true,
+            Tracking::Disabled => false,
+            Tracking::AccountDefault => default,
+        };
+        let mut bits = 0;
+        if on(options.track_opens, self.cfg.track_opens) {
+            bits |= facteur_store::TRACK_OPENS;
+        }
+        if on(options.track_clicks, self.cfg.track_clicks) {
+            bits |= facteur_store::TRACK_CLICKS;
+        }
+        bits
+    }
+
+    /// One recipient's copy of a tracked message: its HTML parts with its own pixel and click
+    /// links (on `public_url`), then DKIM-signed over exactly these bytes. A message whose HTML
+    /// cannot be read leaves as it is, signed (a log line says why).
+    pub fn personalise(
+        &self,
+        entry: &facteur_store::QueueEntry,
+        recipient_id: i64,
+        now_secs: i64,
+    ) -> Vec<u8> {
+        use facteur_message::tracking::{Rewrite, rewrite_message};
+        let base = &self.public_url;
+        let pixel = (entry.tracking & facteur_store::TRACK_OPENS != 0)
+            .then(|| format!("{base}/o/{}", self.tracking.open(recipient_id, now_secs)));
+        let click = |n: u16, url: &str| {
+            format!(
+                "{base}/c/{}",
+                self.tracking.click(recipient_id, now_secs, n, url)
+            )
+        };
+        let how = Rewrite {
+            pixel: pixel.as_deref(),
+            click: (entry.tracking & facteur_store::TRACK_CLICKS != 0).then_some(&click as _),
+        };
+        let mut body = match rewrite_message(&entry.body, &how) {
+            Ok(Some(b)) => b,
+            Ok(None) => entry.body.clone(),
+            Err(e) => {
+                tracing::warn!(msg_id = entry.message_id, error = %e, "tracking not added: the message leaves as it was written");
+                entry.body.clone()
+            }
+        };
+        if let Some(account) = entry.account_id
+            && let Err(e) = self.dkim.sign_message(account, &mut body)
+        {
+            tracing::error!(msg_id = entry.message_id, error = %e, "DKIM signing failed: the message leaves unsigned");
+        }
+        body
+    }
+
     /// Reads a token of the `expected` kind, records its open or click (`head`: a HEAD
     /// request), and returns it; `None` for a token that is not ours, was changed, or is of
     /// the other kind (nothing is recorded). The event is on disk when this returns `Ok`.

@@ -90,6 +90,7 @@ impl Batch {
             Val::Text(m.meta.event_payload.clone()),
             Val::Text(m.meta.campaign.clone()),
             Val::Text(m.meta.subject.clone()),
+            Val::I64(i64::from(m.meta.tracking)),
         ]);
         let mut domains: Vec<(String, i64)> = Vec::new();
         let mut receipt = SpoolReceipt {
@@ -238,7 +239,7 @@ impl Batch {
         insert(
             tx,
             backend,
-            "messages (id, account_id, mail_from, size, body, created_at, custom_id, event_payload, campaign, subject)",
+            "messages (id, account_id, mail_from, size, body, created_at, custom_id, event_payload, campaign, subject, tracking)",
             self.messages,
         )
         .await?;

@@ -86,7 +86,14 @@ pub struct MessageMeta {
     /// Recipients not to send to (on a suppression list), with why: recorded `blocked` with
     /// the `preblocked` class; the others are queued as usual.
     pub preblocked: Vec<(String, String)>,
+    /// What is tracked, rewritten per recipient at delivery: [`TRACK_OPENS`], [`TRACK_CLICKS`].
+    pub tracking: u8,
 }
+
+/// The open pixel is added (a [`MessageMeta::tracking`] bit).
+pub const TRACK_OPENS: u8 = 1;
+/// Links go through click URLs (a [`MessageMeta::tracking`] bit).
+pub const TRACK_CLICKS: u8 = 2;
 
 /// A message to spool: the body is stored once, one queue row per recipient domain.
 #[derive(Debug, Clone)]
@@ -204,6 +211,8 @@ pub struct QueueEntry {
     pub recipients: Vec<Recipient>,
     /// The message, as spooled.
     pub body: Vec<u8>,
+    /// Its tracking bits ([`MessageMeta::tracking`]).
+    pub tracking: u8,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

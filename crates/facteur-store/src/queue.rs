@@ -297,7 +297,8 @@ pub(crate) async fn claim_in(
     let queue_rows = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT q.id AS id, q.message_id AS message_id, q.domain AS domain, q.attempts AS attempts,
                 q.next_attempt_at AS next_attempt_at, q.expires_at AS expires_at, q.created_at AS created_at,
-                m.account_id AS account_id, m.mail_from AS mail_from, m.body AS body
+                m.account_id AS account_id, m.mail_from AS mail_from, m.body AS body,
+                m.tracking AS tracking
          FROM queue q JOIN messages m ON m.id = q.message_id WHERE q.id IN ({ids}) ORDER BY q.id"
     )))
     .fetch_all(&mut *tx)
@@ -332,6 +333,7 @@ pub(crate) async fn claim_in(
                 next_attempt_at: row.try_get("next_attempt_at")?,
                 recipients: by_queue.remove(&id).unwrap_or_default(),
                 body: row.try_get("body")?,
+                tracking: row.try_get::<i64, _>("tracking")? as u8,
             })
         })
         .collect()

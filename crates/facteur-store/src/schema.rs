@@ -235,6 +235,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     ALTER TABLE events ADD COLUMN url TEXT;
     ALTER TABLE events ADD COLUMN machine BIGINT;",
     ),
+    (
+        10,
+        "what each message tracks (opens, clicks), rewritten per recipient at delivery",
+        "ALTER TABLE messages ADD COLUMN tracking BIGINT NOT NULL DEFAULT 0;",
+    ),
 ];
 
 /// The migration's SQL for a backend: BLOB is BYTEA and AUTOINCREMENT keys are identities on

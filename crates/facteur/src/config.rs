@@ -179,6 +179,14 @@ pub struct Settings {
     /// The DNS server (IP:PORT) that `domain check` asks [default: the system's resolvers]
     #[arg(long, env = "FACTEUR_DNS_RESOLVER")]
     pub dns_resolver: Option<String>,
+    /// Track opens of messages that leave it to the account (TrackOpens account_default): the
+    /// open pixel points to public_url, which recipients must reach [default: false]
+    #[arg(long, env = "FACTEUR_TRACK_OPENS")]
+    pub track_opens: Option<bool>,
+    /// Track clicks of messages that leave it to the account (TrackClicks account_default)
+    /// [default: false]
+    #[arg(long, env = "FACTEUR_TRACK_CLICKS")]
+    pub track_clicks: Option<bool>,
 }
 
 macro_rules! merge_fields {
@@ -204,7 +212,7 @@ impl Settings {
                 scheduler, lease, delivery_workers, destination_concurrency, delivery_timeout, mx_port,
                 http_max_body, public_url, webhook_retry, webhook_give_up, webhook_allow_private,
                 secret_key, dkim_rsa_bits, spf_include, soft_bounce_threshold, soft_bounce_span,
-                soft_bounce_expiry, bounce_domain, dns_resolver;
+                soft_bounce_expiry, bounce_domain, dns_resolver, track_opens, track_clicks;
             lists: smtp, smtps, relay, trusted_networks)
     }
 
@@ -466,6 +474,8 @@ pub fn resolve(s: Settings) -> Result<Config, Vec<String>> {
     Ok(Config {
         bounce_domain,
         dns_resolver,
+        track_opens: s.track_opens.unwrap_or(false),
+        track_clicks: s.track_clicks.unwrap_or(false),
         secret_key: s.secret_key,
         dkim_rsa_bits,
         spf_include: s.spf_include,

@@ -128,17 +128,33 @@ async fn mail_from_a_domain_is_signed_and_verifies_with_dkimpy() {
 
     // A message from a subdomain's address is signed by the parent's keys; one from another
     // domain is not signed.
+    // A tracked message is signed at delivery, over each recipient's own copy.
     let body = json!({"Messages": [
         {"From": {"Email": "news@mail.example.com"}, "To": [{"Email": "ada@example.net"}],
          "Subject": "Signed", "TextPart": "Hello  there\nSecond line", "HTMLPart": "<p>Hello</p>"},
         {"From": {"Email": "news@other.test"}, "To": [{"Email": "bob@example.net"}],
-         "Subject": "Unsigned", "TextPart": "Hello"}
+         "Subject": "Unsigned", "TextPart": "Hello"},
+        {"From": {"Email": "news@example.com"}, "To": [{"Email": "cy@example.net"}, {"Email": "di@example.net"}],
+         "Subject": "Tracked", "TextPart": "Second line", "HTMLPart": "<p><a href=\"https://example.com/x\">x</a></p>",
+         "TrackOpens": "enabled", "TrackClicks": "enabled"}
     ]});
     let (status, sent) = http_json(http, "POST", "/v3.1/send", auth, Some(&body.to_string())).await;
     assert_eq!(status, 200, "{sent}");
     let got = receiver
-        .wait_for(10, "two messages", |m| m.len() == 2)
+        .wait_for(10, "four messages", |m| m.len() == 4)
         .await;
+    let tracked: Vec<_> = got
+        .iter()
+        .filter(|m| m.data.contains("Subject: Tracked"))
+        .collect();
+    assert_eq!(tracked.len(), 2);
+    for m in &tracked {
+        assert_eq!(m.data.matches("DKIM-Signature:").count(), 2, "{}", m.data);
+    }
+    assert_ne!(
+        tracked[0].data, tracked[1].data,
+        "each recipient has a copy of their own"
+    );
     let signed = got
         .iter()
         .find(|m| m.data.contains("Subject: Signed"))
@@ -162,6 +178,9 @@ async fn mail_from_a_domain_is_signed_and_verifies_with_dkimpy() {
     );
     // Both signatures (RSA, and Ed25519 through dkimpy's PyNaCl) verify.
     assert_eq!(dkimpy_verify(signed.data.as_bytes(), &dns), [true, true]);
+    for m in &tracked {
+        assert_eq!(dkimpy_verify(m.data.as_bytes(), &dns), [true, true]);
+    }
     let tampered = signed.data.replace("Second line", "Second line!");
     assert!(
         dkimpy_verify(tampered.as_bytes(), &dns)
@@ -214,7 +233,7 @@ async fn mail_from_a_domain_is_signed_and_verifies_with_dkimpy() {
     )
     .await;
     assert_eq!(status, 200);
-    let got = receiver.wait_for(10, "the third", |m| m.len() == 3).await;
+    let got = receiver.wait_for(10, "the fifth", |m| m.len() == 5).await;
     let rotated = got
         .iter()
         .find(|m| m.data.contains("Subject: Rotated"))

@@ -2,8 +2,9 @@
 //! GIF that no cache keeps and records an `open`; its click link answers 302 to the URL the
 //! token carries (query string and tags intact) and records a `click`; an edited token, or one
 //! of the other kind, is 404 and records nothing; the webhooks carry Mailjet's open and click
-//! payloads. (Rewriting the messages that carry these links is the tracking hook's, still to
-//! come: the tokens here are made as it will make them.)
+//! payloads. A message sent with `TrackOpens`/`TrackClicks` reaches each recipient with their
+//! own pixel and links (the text part and an untracked message unchanged), and following them
+//! with a real HTTP client lands on the original URLs with their URL tags.
 
 mod common;
 
@@ -176,5 +177,131 @@ async fn opens_and_clicks_are_recorded_and_redirect_only_where_the_token_says() 
     let page = http_get_text(http, "/metrics").await;
     assert_eq!(metric(&page, "facteur_opens_total"), 1);
     assert_eq!(metric(&page, "facteur_clicks_total"), 2);
+    node.running.stop().await;
+}
+
+/// The `href` values of an HTML text, in order.
+fn hrefs(html: &str) -> Vec<String> {
+    html.match_indices("href=\"")
+        .map(|(i, m)| {
+            let rest = &html[i + m.len()..];
+            rest[..rest.find('"').unwrap()].replace("&amp;", "&")
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_tracked_message_gets_its_recipients_pixel_and_links_and_they_lead_home() {
+    let receiver = Receiver::start().await;
+    let node = node(receiver.addr).await;
+    let http = node.running.http;
+    let auth = Some((node.api_key.as_str(), node.secret.as_str()));
+    let html = "<html><body><h1>Spring</h1>\
+        <p><a href=\"https://shop.example.com/spring?ref=mail\">Shop</a></p>\
+        <p><a href=\"https://blog.example.com/post#part-2\">Read</a></p>\
+        <p><a href=\"http://example.org/\">Home</a> <a href=\"mailto:help@example.com\">Help</a></p>\
+        </body></html>";
+    let text = "Shop: https://shop.example.com/spring?ref=mail";
+    let message = |subject: &str, to: &[&str], tracked: bool| {
+        let to: Vec<_> = to.iter().map(|a| json!({ "Email": a })).collect();
+        let mut m = json!({"From": {"Email": "news@example.com"}, "To": to,
+            "Subject": subject, "HTMLPart": html, "TextPart": text});
+        if tracked {
+            m["TrackOpens"] = json!("enabled");
+            m["TrackClicks"] = json!("enabled");
+            m["URLTags"] = json!("utm_campaign=spring");
+        }
+        m
+    };
+    // Ada and Bob are one message to one domain: one queue row, a copy each at delivery.
+    let body = json!({"Messages": [
+        message("Tracked", &["ada@example.net", "bob@example.net"], true),
+        message("Plain", &["cy@example.net"], false),
+    ]});
+    let (s, sent) = http_json(http, "POST", "/v3.1/send", auth, Some(&body.to_string())).await;
+    assert_eq!(s, 200, "{sent}");
+    let got = receiver
+        .wait_for(10, "three messages", |m| m.len() == 3)
+        .await;
+    let parse = |rcpt: &str| {
+        let m = got.iter().find(|m| m.rcpts == [rcpt]).unwrap();
+        let parsed = mail_parser::MessageParser::new()
+            .parse(m.data.as_bytes())
+            .unwrap();
+        (
+            parsed.body_html(0).unwrap().into_owned(),
+            parsed.body_text(0).unwrap().into_owned(),
+        )
+    };
+
+    // Not tracked: the HTML part is the one given, byte for byte.
+    let (plain_html, _) = parse("cy@example.net");
+    assert_eq!(plain_html.trim_end(), html);
+
+    // Tracked: each recipient's own pixel and links; the text part keeps its URL.
+    let (ada_html, ada_text) = parse("ada@example.net");
+    let (bob_html, _) = parse("bob@example.net");
+    assert_eq!(ada_text.trim_end(), text);
+    let base = format!("http://{http}");
+    let links = hrefs(&ada_html);
+    assert_eq!(links.len(), 4, "{ada_html}");
+    assert_eq!(links[3], "mailto:help@example.com");
+    assert!(
+        links[..3]
+            .iter()
+            .all(|l| l.starts_with(&format!("{base}/c/"))),
+        "{links:?}"
+    );
+    assert_ne!(
+        links,
+        hrefs(&bob_html),
+        "every recipient has their own links"
+    );
+    let pixel_at = ada_html
+        .find(&format!("{base}/o/"))
+        .expect("the open pixel");
+    assert!(pixel_at > ada_html.find("Help").unwrap());
+
+    // A real client following each link lands where it went, with the URL tags.
+    let expected = [
+        "https://shop.example.com/spring?ref=mail&utm_campaign=spring",
+        "https://blog.example.com/post?utm_campaign=spring#part-2",
+        "http://example.org/?utm_campaign=spring",
+    ];
+    for (link, want) in links.iter().zip(expected) {
+        let path = link.strip_prefix(&base).unwrap();
+        let (s, h, _) = request(http, "GET", path, PERSON).await;
+        assert_eq!(s, 302, "{link}");
+        assert_eq!(header(&h, "location"), Some(want), "{link}");
+    }
+    let pixel = &ada_html[pixel_at..];
+    let pixel = &pixel[..pixel.find('"').unwrap()];
+    let (s, h, _) = request(http, "GET", pixel.strip_prefix(&base).unwrap(), PERSON).await;
+    assert_eq!(s, 200);
+    assert_eq!(header(&h, "content-type"), Some("image/gif"));
+
+    let ada = sent["Messages"][0]["To"][0]["MessageID"].as_i64().unwrap();
+    let store = &node.running.app.store;
+    let message_id = store.recipient_ref(ada).await.unwrap().unwrap().message_id;
+    let events = store.events(message_id).await.unwrap();
+    let clicks = events
+        .iter()
+        .filter(|e| e.kind == facteur_store::EventKind::Click)
+        .count();
+    let opens = events
+        .iter()
+        .filter(|e| e.kind == facteur_store::EventKind::Open)
+        .count();
+    assert_eq!((clicks, opens), (3, 1), "{events:?}");
+    // Only Ada opened and clicked (the message is Bob's too).
+    assert!(
+        events
+            .iter()
+            .filter(|e| matches!(
+                e.kind,
+                facteur_store::EventKind::Click | facteur_store::EventKind::Open
+            ))
+            .all(|e| e.recipient.as_deref() == Some("ada@example.net"))
+    );
     node.running.stop().await;
 }
