@@ -162,7 +162,9 @@ async fn wal_stays_bounded_under_sustained_load() {
         })
     };
     let mut largest_wal = 0u64;
-    // 1,400 messages of 100 KB: 140 MB through a WAL whose reset size is 64 MB.
+    // 1,400 messages of 100 KB: 140 MB through a WAL whose reset size is 64 MB. A WAL that is
+    // never reset reaches about 140 MB; readers holding snapshots delay the reset, and a
+    // loaded CI machine was seen at 110 MB, hence the margin below.
     for round in 0..70 {
         let spools = (0..20).map(|i| {
             let commit = commit.clone();
@@ -178,7 +180,7 @@ async fn wal_stays_bounded_under_sustained_load() {
         assert!(r.await.unwrap() > 0);
     }
     assert!(collector.await.unwrap() > 0);
-    let bound = facteur_store::WAL_RESET_BYTES + 40 * 1024 * 1024;
+    let bound = facteur_store::WAL_RESET_BYTES + 56 * 1024 * 1024;
     assert!(
         largest_wal <= bound,
         "the WAL reached {} MB under load (bound {} MB)",
