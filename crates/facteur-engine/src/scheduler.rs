@@ -441,6 +441,7 @@ async fn record(core: &Core, entry: QueueEntry, mut results: Vec<RcptOutcome>) {
         outcomes: results,
         next_attempt_at: next.unwrap_or(now),
         now,
+        first_attempt: entry.attempts == 0,
         dsn,
     };
     let Some(dsn_id) = record_until_stored(core, &entry, &record).await else {

@@ -158,6 +158,7 @@ impl Core {
                 TokenKind::Click => EventKind::Click,
             },
             url: t.link.as_ref().map(|(_, u)| u.clone()),
+            position: t.link.as_ref().map_or(0, |(n, _)| i64::from(*n)),
             ip: ip.map(|i| i.to_string()).unwrap_or_default(),
             // At most what a header line holds; the rest says nothing more.
             agent: agent.chars().take(512).collect(),

@@ -28,6 +28,7 @@ pub fn webhook_name(kind: EventKind) -> Option<&'static str> {
         EventKind::Spam => Some("spam"),
         EventKind::Open => Some("open"),
         EventKind::Click => Some("click"),
+        EventKind::Unsub => Some("unsub"),
         EventKind::Queued | EventKind::Deferred | EventKind::Deleted => None,
     }
 }
@@ -113,7 +114,11 @@ pub fn payload(e: &EventFacts<'_>) -> Option<(&'static str, Value)> {
         EventKind::Spam => {
             v["source"] = json!(e.source.unwrap_or(""));
         }
-        EventKind::Open | EventKind::Click => {
+        EventKind::Open | EventKind::Click | EventKind::Unsub => {
+            if e.kind == EventKind::Unsub {
+                // Unsubscribing from a message, not a contact list (lists come later).
+                v["mj_list_id"] = json!(0);
+            }
             v["ip"] = json!(e.ip.unwrap_or(""));
             v["geo"] = json!("");
             v["agent"] = json!(e.agent.unwrap_or(""));

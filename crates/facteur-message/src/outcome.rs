@@ -25,10 +25,12 @@ pub enum EventKind {
     Open,
     /// A tracked link was followed.
     Click,
+    /// The recipient unsubscribed (the hosted page or RFC 8058 one-click).
+    Unsub,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 10] = [
+    pub const ALL: [EventKind; 11] = [
         EventKind::Queued,
         EventKind::Blocked,
         EventKind::Sent,
@@ -39,6 +41,7 @@ impl EventKind {
         EventKind::Spam,
         EventKind::Open,
         EventKind::Click,
+        EventKind::Unsub,
     ];
 
     /// The name stored and shown (`queued`, `sent`, …).
@@ -54,6 +57,7 @@ impl EventKind {
             EventKind::Spam => "spam",
             EventKind::Open => "open",
             EventKind::Click => "click",
+            EventKind::Unsub => "unsub",
         }
     }
 
@@ -322,7 +326,7 @@ mod tests {
         for c in BounceClass::ALL {
             assert_eq!(BounceClass::parse(c.as_str()), Some(c));
         }
-        assert_eq!(EventKind::parse("unsub"), None);
+        assert_eq!(EventKind::parse("unsub"), Some(EventKind::Unsub));
     }
 
     #[test]

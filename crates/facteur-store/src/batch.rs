@@ -7,6 +7,7 @@
 use sqlx::any::AnyArguments;
 use sqlx::query::Query;
 
+use crate::stats::{Counter, Facts, Tally};
 use crate::{
     AttemptRecord, Backend, BounceClass, Engagement, Error, EventKind, IdGen, NewMessage,
     RcptOutcome, RcptStatus, Result, SpoolReceipt, domain_of,
@@ -17,7 +18,7 @@ const CHUNK: usize = 100;
 
 /// One bound value.
 #[derive(Debug, Clone)]
-enum Val {
+pub(crate) enum Val {
     I64(i64),
     OptI64(Option<i64>),
     I32(i32),
@@ -26,7 +27,10 @@ enum Val {
     Bytes(Vec<u8>),
 }
 
-fn bind(q: Query<'_, sqlx::Any, AnyArguments>, v: Val) -> Query<'_, sqlx::Any, AnyArguments> {
+pub(crate) fn bind(
+    q: Query<'_, sqlx::Any, AnyArguments>,
+    v: Val,
+) -> Query<'_, sqlx::Any, AnyArguments> {
     match v {
         Val::I64(x) => q.bind(x),
         Val::OptI64(x) => q.bind(x),
@@ -41,7 +45,7 @@ fn bind(q: Query<'_, sqlx::Any, AnyArguments>, v: Val) -> Query<'_, sqlx::Any, A
 /// `($1, $2), ($3, $4)` on PostgreSQL; `(?, ?), (?, ?)` on SQLite, whose parser looks every
 /// `$N` up among the names seen so far (a statement of many rows costs the square of its
 /// parameters to prepare) while anonymous `?` are numbered as they come.
-fn placeholders(rows: usize, cols: usize, backend: Backend) -> String {
+pub(crate) fn placeholders(rows: usize, cols: usize, backend: Backend) -> String {
     (0..rows)
         .map(|r| {
             let cells: Vec<String> = (0..cols)
@@ -65,8 +69,13 @@ pub(crate) struct Batch {
     recipient_updates: Vec<Vec<Val>>,
     queue_done: Vec<i64>,
     queue_retry: Vec<Vec<Val>>,
-    /// Opens and clicks: (recipient id, at, kind, url, ip, agent, machine).
-    engagements: Vec<Vec<Val>>,
+    /// Opens, clicks and unsubscriptions, written after the rest (they read recipients).
+    engagements: Vec<Engagement>,
+    /// Statistics of the spooled messages (their facts are known here).
+    tally: Tally,
+    /// Recorded outcomes to count once their messages' facts are read:
+    /// (message id, address, counter, at, per message).
+    to_count: Vec<(i64, String, Counter, i64, bool)>,
 }
 
 impl Batch {
@@ -79,6 +88,12 @@ impl Batch {
             ));
         }
         let message_id = ids.next(m.now);
+        let facts = m.account_id.map(|account_id| Facts {
+            account_id,
+            campaign: m.meta.campaign.clone(),
+            sender: m.mail_from.clone(),
+            created_at: m.now,
+        });
         self.messages.push(vec![
             Val::I64(message_id),
             Val::OptI64(m.account_id),
@@ -150,6 +165,16 @@ impl Batch {
             ]);
             receipt.recipients.push((rcpt_id, uuid));
             self.event(m.now, message_id, rcpt, status.event(), detail, None, class);
+            if let Some(f) = &facts {
+                let d = domain_of(rcpt);
+                self.tally.add(f, &d, Counter::Processed, m.now, true);
+                let c = if status == RcptStatus::Queued {
+                    Counter::Queued
+                } else {
+                    Counter::Blocked
+                };
+                self.tally.add(f, &d, c, m.now, true);
+            }
         }
         Ok(receipt)
     }
@@ -157,15 +182,7 @@ impl Batch {
     /// Plans a recorded attempt: recipient states, events, and the queue row removed (every
     /// recipient final) or rescheduled. The outcomes cover every pending recipient of the row.
     pub(crate) fn engagement(&mut self, e: &Engagement) {
-        self.engagements.push(vec![
-            Val::I64(e.recipient_id),
-            Val::I64(e.at),
-            Val::Text(e.kind.as_str().to_string()),
-            Val::OptText(e.url.clone()),
-            Val::Text(e.ip.clone()),
-            Val::Text(e.agent.clone()),
-            Val::I64(i64::from(e.machine)),
-        ]);
+        self.engagements.push(e.clone());
     }
 
     pub(crate) fn record(&mut self, r: &AttemptRecord) {
@@ -185,6 +202,17 @@ impl Batch {
                 Some(o),
                 o.class,
             );
+            let counted = match o.status {
+                RcptStatus::Sent => Some((Counter::Sent, true)),
+                RcptStatus::Bounced => Some((Counter::HardBounced, true)),
+                RcptStatus::Expired => Some((Counter::SoftBounced, true)),
+                RcptStatus::Deferred => Some((Counter::Deferred, r.first_attempt)),
+                _ => None,
+            };
+            if let Some((c, per_message)) = counted {
+                self.to_count
+                    .push((r.message_id, o.address.clone(), c, r.now, per_message));
+            }
         }
         if r.outcomes.iter().any(|o| !o.status.is_final()) {
             self.queue_retry
@@ -280,18 +308,6 @@ impl Batch {
             self.recipient_updates,
         )
         .await?;
-        // The event's message and address come from the recipient the token named (a token
-        // naming no recipient of this database records nothing).
-        chunked(
-            tx,
-            backend,
-            "INSERT INTO events (at, message_id, recipient, kind, detail, url, ip, agent, machine)
-             SELECT v.column2, r.message_id, r.address, v.column3, '', v.column4, v.column5, v.column6, v.column7
-             FROM (VALUES ",
-            ") AS v JOIN recipients r ON r.id = v.column1",
-            self.engagements,
-        )
-        .await?;
         chunked(
             tx,
             backend,
@@ -301,10 +317,7 @@ impl Batch {
         )
         .await?;
         for chunk in self.queue_done.chunks(CHUNK) {
-            let list = (1..=chunk.len())
-                .map(|i| param(i, backend))
-                .collect::<Vec<_>>()
-                .join(", ");
+            let list = param_list(chunk.len(), backend);
             let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
                 "DELETE FROM queue WHERE id IN ({list})"
             )))
@@ -314,8 +327,32 @@ impl Batch {
             }
             q.execute(&mut *tx).await?;
         }
+        let mut tally = self.tally;
+        if !self.to_count.is_empty() {
+            let ids: Vec<i64> = self.to_count.iter().map(|c| c.0).collect();
+            let facts = crate::stats::facts(tx, backend, &ids).await?;
+            for (message_id, address, counter, at, per_message) in &self.to_count {
+                if let Some(f) = facts.get(message_id) {
+                    tally.add(f, &domain_of(address), *counter, *at, *per_message);
+                }
+            }
+        }
+        if !self.engagements.is_empty() {
+            crate::engagement::write(tx, backend, &self.engagements, &mut tally).await?;
+        }
+        if !tally.is_empty() {
+            tally.write(tx, backend).await?;
+        }
         Ok(())
     }
+}
+
+/// `$1, $2, …` (or `?, ?, …`) for an `IN (…)` list of `n` values.
+pub(crate) fn param_list(n: usize, backend: Backend) -> String {
+    (1..=n)
+        .map(|i| param(i, backend))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// `INSERT INTO <table_cols> VALUES (…), (…)` in chunks (new queue rows start at attempt 0
@@ -339,7 +376,7 @@ fn param(n: usize, backend: Backend) -> String {
 }
 
 /// Runs `head (row), (row)… tail` once per chunk of rows.
-async fn chunked(
+pub(crate) async fn chunked(
     tx: &mut sqlx::AnyConnection,
     backend: Backend,
     head: &str,

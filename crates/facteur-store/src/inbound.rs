@@ -156,6 +156,26 @@ impl Store {
             .bind(o.class.map(|c| c.as_str()))
             .execute(&mut *tx)
             .await?;
+            let facts = crate::stats::facts(&mut tx, self.backend, &[rcpt.message_id]).await?;
+            if let Some(f) = facts.get(&rcpt.message_id) {
+                use crate::stats::Counter;
+                let counter = match (e.kind, o.class) {
+                    (EventKind::Spam, _) => Counter::Spam,
+                    (_, Some(c)) if c.severity() == facteur_message::outcome::Severity::Soft => {
+                        Counter::SoftBounced
+                    }
+                    _ => Counter::HardBounced,
+                };
+                let mut tally = crate::stats::Tally::default();
+                tally.add(
+                    f,
+                    &crate::domain_of(&rcpt.address),
+                    counter,
+                    report.received_at,
+                    true,
+                );
+                tally.write(&mut tx, self.backend).await?;
+            }
         }
         tx.commit().await?;
         Ok((id, recorded))

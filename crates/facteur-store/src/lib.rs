@@ -9,6 +9,7 @@
 
 mod accounts;
 mod batch;
+mod engagement;
 pub mod identity;
 mod ids;
 pub mod inbound;
@@ -17,6 +18,7 @@ mod queue;
 mod schema;
 pub mod senders;
 mod spool;
+pub mod stats;
 pub mod templates;
 pub mod testing;
 mod tx;
@@ -94,6 +96,9 @@ pub struct MessageMeta {
 pub const TRACK_OPENS: u8 = 1;
 /// Links go through click URLs (a [`MessageMeta::tracking`] bit).
 pub const TRACK_CLICKS: u8 = 2;
+/// Marketing mail: each copy gets its own unsubscribe link (`List-Unsubscribe`, RFC 8058
+/// one-click, the `[[UNSUB_LINK_xx]]` placeholders), and the account's unsubscriptions stop it.
+pub const TRACK_UNSUB: u8 = 4;
 
 /// A message to spool: the body is stored once, one queue row per recipient domain.
 #[derive(Debug, Clone)]
@@ -302,6 +307,8 @@ pub struct AttemptRecord {
     /// When to try again if some recipient is still deferred.
     pub next_attempt_at: i64,
     pub now: i64,
+    /// The row's first attempt (its deferred recipients are counted once, in statistics).
+    pub first_attempt: bool,
     /// The bounce report (DSN) for the recipients that failed, spooled in the same transaction
     /// as the outcomes: either both are stored or neither is (and the row is retried).
     pub dsn: Option<NewMessage>,
@@ -332,10 +339,12 @@ pub enum WriteOp {
 pub struct Engagement {
     pub at: i64,
     pub recipient_id: i64,
-    /// [`EventKind::Open`] or [`EventKind::Click`].
+    /// [`EventKind::Open`], [`EventKind::Click`] or [`EventKind::Unsub`].
     pub kind: EventKind,
     /// The link, for a click.
     pub url: Option<String>,
+    /// The link's position in the message (from 0); 0 for an open or an unsubscription.
+    pub position: i64,
     pub ip: String,
     pub agent: String,
     /// A machine did it (a privacy proxy, a link scanner), not a person.

@@ -27,13 +27,20 @@ pub struct MessageView {
     pub subject: String,
     /// Delivery attempts made for this recipient.
     pub attempts: i64,
+    /// Its first open, first click and unsubscription (unix ms), if any.
+    pub opened_at: Option<i64>,
+    pub clicked_at: Option<i64>,
+    pub unsub_at: Option<i64>,
+    /// Whether the message tracks opens / clicks (`TRACK_*` bits).
+    pub tracking: u8,
 }
 
 const VIEW: &str = "SELECT r.id AS id, r.uuid AS uuid, r.address AS address, r.status AS status,
         r.last_reply AS last_reply, r.updated_at AS updated_at, m.id AS message_id,
         m.mail_from AS mail_from, m.size AS size, m.created_at AS created_at,
         m.custom_id AS custom_id, m.event_payload AS event_payload, m.campaign AS campaign,
-        m.subject AS subject,
+        m.subject AS subject, r.opened_at AS opened_at, r.clicked_at AS clicked_at,
+        r.unsub_at AS unsub_at, m.tracking AS tracking,
         (SELECT COUNT(*) FROM events e WHERE e.message_id = m.id AND e.recipient = r.address
             AND e.kind IN ('sent', 'deferred', 'bounced', 'expired')) AS attempts
     FROM recipients r JOIN messages m ON m.id = r.message_id";
@@ -55,6 +62,10 @@ fn view_from_row(r: &AnyRow) -> Result<MessageView> {
         campaign: r.try_get("campaign")?,
         subject: r.try_get("subject")?,
         attempts: r.try_get("attempts")?,
+        opened_at: r.try_get("opened_at")?,
+        clicked_at: r.try_get("clicked_at")?,
+        unsub_at: r.try_get("unsub_at")?,
+        tracking: r.try_get::<i64, _>("tracking")? as u8,
     })
 }
 

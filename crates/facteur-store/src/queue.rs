@@ -48,6 +48,7 @@ impl Store {
             outcomes: outcomes.to_vec(),
             next_attempt_at,
             now,
+            first_attempt: entry.attempts == 0,
             dsn: None,
         });
         self.write_batch(std::slice::from_ref(&op))

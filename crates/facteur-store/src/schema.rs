@@ -240,6 +240,45 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "what each message tracks (opens, clicks), rewritten per recipient at delivery",
         "ALTER TABLE messages ADD COLUMN tracking BIGINT NOT NULL DEFAULT 0;",
     ),
+    (
+        11,
+        "statistics kept as events are written; first opens, clicks and unsubscriptions",
+        "ALTER TABLE recipients ADD COLUMN opened_at BIGINT;
+    ALTER TABLE recipients ADD COLUMN clicked_at BIGINT;
+    ALTER TABLE recipients ADD COLUMN unsub_at BIGINT;
+    CREATE TABLE stat_counters (
+        account_id BIGINT NOT NULL,
+        timing TEXT NOT NULL,
+        slot BIGINT NOT NULL,
+        campaign TEXT NOT NULL,
+        sender TEXT NOT NULL,
+        domain TEXT NOT NULL,
+        counter TEXT NOT NULL,
+        n BIGINT NOT NULL,
+        PRIMARY KEY (account_id, timing, slot, campaign, sender, domain, counter)
+    );
+    CREATE TABLE link_clicks (
+        recipient_id BIGINT NOT NULL,
+        position BIGINT NOT NULL,
+        PRIMARY KEY (recipient_id, position)
+    );
+    CREATE TABLE link_counters (
+        account_id BIGINT NOT NULL,
+        campaign TEXT NOT NULL,
+        position BIGINT NOT NULL,
+        url TEXT NOT NULL,
+        clicks BIGINT NOT NULL,
+        messages BIGINT NOT NULL,
+        PRIMARY KEY (account_id, campaign, position, url)
+    );
+    CREATE TABLE contact_activity (
+        account_id BIGINT NOT NULL,
+        address TEXT NOT NULL,
+        opened_at BIGINT,
+        clicked_at BIGINT,
+        PRIMARY KEY (account_id, address)
+    );",
+    ),
 ];
 
 /// The migration's SQL for a backend: BLOB is BYTEA and AUTOINCREMENT keys are identities on

@@ -561,6 +561,7 @@ async fn opens_and_clicks_are_events_of_their_recipient() {
             recipient_id: rid,
             kind,
             url: url.map(String::from),
+            position: 0,
             ip: "192.0.2.1".into(),
             agent: "Mozilla/5.0 (X11)".into(),
             machine: false,

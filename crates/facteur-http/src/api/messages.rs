@@ -26,6 +26,23 @@ pub fn mailjet_status(s: RcptStatus) -> &'static str {
     }
 }
 
+/// Mailjet's `Status` of a recipient's message: what the recipient did last (unsubscribed,
+/// clicked, opened) once it was sent, else its delivery state.
+pub fn message_status(m: &MessageView) -> &'static str {
+    if m.status == RcptStatus::Sent {
+        if m.unsub_at.is_some() {
+            return "unsub";
+        }
+        if m.clicked_at.is_some() {
+            return "clicked";
+        }
+        if m.opened_at.is_some() {
+            return "opened";
+        }
+    }
+    mailjet_status(m.status)
+}
+
 fn message_json(m: &MessageView) -> Value {
     json!({
         "ID": m.id,
@@ -42,18 +59,18 @@ fn message_json(m: &MessageView) -> Value {
         "Delay": 0,
         "DestinationID": 0,
         "FilterTime": 0,
-        "IsClickTracked": false,
+        "IsClickTracked": m.tracking & facteur_store::TRACK_CLICKS != 0,
         "IsHTMLPartIncluded": false,
-        "IsOpenTracked": false,
+        "IsOpenTracked": m.tracking & facteur_store::TRACK_OPENS != 0,
         "IsTextPartIncluded": false,
-        "IsUnsubTracked": false,
+        "IsUnsubTracked": m.tracking & facteur_store::TRACK_UNSUB != 0,
         "MessageSize": m.size,
         "SenderID": 0,
         "Sender": m.mail_from,
         "SpamassassinScore": 0,
         "SpamassRules": "",
         "StatePermanent": m.status.is_final(),
-        "Status": mailjet_status(m.status),
+        "Status": message_status(m),
         "StatusDetail": m.last_reply.clone().unwrap_or_default(),
         "Subject": m.subject,
         "UpdatedAt": rfc3339(m.updated_at),

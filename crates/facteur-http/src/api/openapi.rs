@@ -84,7 +84,7 @@ fn schemas() -> Value {
             "To": sent_to, "Cc": sent_to, "Bcc": sent_to, "Errors": {"type": "array", "items": {"$ref": "#/components/schemas/SendError"}}}}}}},
         "RestError": {"type": "object", "properties": {"ErrorInfo": {"type": "string"}, "ErrorMessage": {"type": "string"}, "StatusCode": {"type": "integer"}}},
         "MessageList": envelope(json!({"type": "object", "properties": {"ID": {"type": "integer", "format": "int64"}, "UUID": {"type": "string"}, "Status": {"type": "string",
-            "enum": ["queued", "deferred", "sent", "hardbounced", "softbounced", "blocked"]}, "ContactAlt": {"type": "string"}, "Subject": {"type": "string"},
+            "enum": ["queued", "deferred", "sent", "opened", "clicked", "unsub", "hardbounced", "softbounced", "blocked"]}, "ContactAlt": {"type": "string"}, "Subject": {"type": "string"},
             "CustomID": {"type": "string"}, "ArrivedAt": {"type": "string", "format": "date-time"}, "AttemptCount": {"type": "integer"}, "MessageSize": {"type": "integer"}}})),
         "HistoryList": envelope(json!({"type": "object", "properties": {"EventAt": {"type": "integer"}, "EventType": {"type": "string"}, "State": {"type": "string"}, "Comment": {"type": "string"}}})),
         "ApiKeyInput": {"type": "object", "properties": {"Name": {"type": "string"}, "IsActive": {"type": "boolean"}, "AllowSender": {"type": "boolean"}}},
