@@ -47,6 +47,8 @@ pub enum Permission {
     /// The suppression list.
     ViewSuppression,
     ManageSuppression,
+    /// Statistics (counters, links, recipient domains).
+    ViewStatistics,
 }
 
 impl Permission {
@@ -69,6 +71,7 @@ impl Permission {
             Permission::ManageSenders => "senders:manage",
             Permission::ViewSuppression => "suppression:view",
             Permission::ManageSuppression => "suppression:manage",
+            Permission::ViewStatistics => "statistics:view",
         }
     }
 }

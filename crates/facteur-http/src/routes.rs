@@ -13,7 +13,8 @@ use serde_json::Value;
 
 use crate::api::openapi::{self, Body, Doc, Operation};
 use crate::api::{
-    apikeys, domains, health, messages, send, senders, suppression, templates, tracking, webhooks,
+    apikeys, domains, health, messages, send, senders, stats, suppression, templates, tracking,
+    webhooks,
 };
 use crate::auth::Permission;
 
@@ -453,6 +454,45 @@ pub fn table() -> Vec<Route> {
                 NoBody,
                 "Empty",
                 302,
+            ),
+        },
+        Route {
+            method: "get",
+            path: "/v3/REST/statcounters",
+            permission: Permission::ViewStatistics,
+            handler: get(stats::counters),
+            doc: doc(
+                "Statistics",
+                "Counters by slice (CounterSource APIKey|Campaign|Sender, SourceId, CounterTiming Message|Event, CounterResolution Lifetime|Day|Hour|Highest, FromTS, ToTS).",
+                NoBody,
+                "StatCounters",
+                200,
+            ),
+        },
+        Route {
+            method: "get",
+            path: "/v3/REST/statistics/link-click",
+            permission: Permission::ViewStatistics,
+            handler: get(stats::link_click),
+            doc: doc(
+                "Statistics",
+                "Clicks per tracked link (CampaignId: the campaign's name; none: every message).",
+                NoBody,
+                "LinkClicks",
+                200,
+            ),
+        },
+        Route {
+            method: "get",
+            path: "/v3/REST/statistics/recipient-esp",
+            permission: Permission::ViewStatistics,
+            handler: get(stats::recipient_esp),
+            doc: doc(
+                "Statistics",
+                "Counters per recipient domain, message timing (FromTS, ToTS).",
+                NoBody,
+                "StatCounters",
+                200,
             ),
         },
         Route {

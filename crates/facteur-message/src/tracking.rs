@@ -255,14 +255,17 @@ pub fn rewrite_message(raw: &[u8], how: &Rewrite<'_>) -> Result<Option<Vec<u8>>,
         for line in raw[head..body].split_inclusive(|&b| b == b'\n') {
             let folded = line.first().is_some_and(|b| *b == b' ' || *b == b'\t');
             if !folded {
-                skipping = line.len() > 26
-                    && line[..26].eq_ignore_ascii_case(b"content-transfer-encoding:");
+                // The text is written back as UTF-8: its old charset label would lie.
+                skipping = (line.len() > 26
+                    && line[..26].eq_ignore_ascii_case(b"content-transfer-encoding:"))
+                    || (line.len() > 13 && line[..13].eq_ignore_ascii_case(b"content-type:"));
             }
             if skipping || line == b"\r\n" || line == b"\n" {
                 continue;
             }
             header.extend_from_slice(line);
         }
+        header.extend_from_slice(b"Content-Type: text/html; charset=utf-8\r\n");
         header.extend_from_slice(b"Content-Transfer-Encoding: base64\r\n\r\n");
         header.extend(crate::compose::base64_lines(rewritten.as_bytes()));
         // The body ended where the original did (its line end before the boundary is kept).

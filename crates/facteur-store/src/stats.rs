@@ -453,7 +453,7 @@ mod tests {
         let mut t = Tally::default();
         // Two opens in one slot, the first also counted for its message.
         t.add(&f, "example.net", Counter::Opened, 2_000_000, true);
-        t.add(&f, "example.net", Counter::Opened, 2_100_000, false);
+        t.add(&f, "example.net", Counter::Opened, 2_050_000, false);
         t.add(
             &f,
             "example.net",

@@ -174,6 +174,44 @@ async fn opens_and_clicks_are_recorded_and_redirect_only_where_the_token_says() 
     assert_eq!(open_event["agent"], PERSON);
     let click_event = events.iter().find(|e| e["event"] == "click").unwrap();
     assert_eq!(click_event["url"], url);
+    // Statistics from the counters, and the message's status.
+    let (s, v) = http_json(
+        http,
+        "GET",
+        "/v3/REST/statcounters?CounterSource=APIKey&CounterTiming=Event&CounterResolution=Lifetime",
+        auth,
+        None,
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["Data"][0]["EventOpenedCount"], 1, "{v}");
+    assert_eq!(v["Data"][0]["EventClickedCount"], 2, "{v}");
+    assert_eq!(v["Data"][0]["MessageSentCount"], 1, "{v}");
+    assert_eq!(v["Data"][0]["Total"], 1, "{v}");
+    let (s, v) = http_json(http, "GET", "/v3/REST/statistics/link-click", auth, None).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["Data"][0]["URL"], url, "{v}");
+    assert_eq!(v["Data"][0]["ClickedEventsCount"], 2, "{v}");
+    assert_eq!(v["Data"][0]["ClickedMessagesCount"], 1, "{v}");
+    let (s, v) = http_json(http, "GET", &format!("/v3/REST/message/{rid}"), auth, None).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["Data"][0]["Status"], "clicked", "{v}");
+    let (s, v) = http_json(
+        http,
+        "GET",
+        "/v3/REST/statcounters?CounterTiming=Sometimes",
+        auth,
+        None,
+    )
+    .await;
+    assert_eq!(s, 400, "{v}");
+    assert!(
+        v["ErrorMessage"]
+            .as_str()
+            .unwrap_or("")
+            .contains("CounterTiming"),
+        "{v}"
+    );
     let page = http_get_text(http, "/metrics").await;
     assert_eq!(metric(&page, "facteur_opens_total"), 1);
     assert_eq!(metric(&page, "facteur_clicks_total"), 2);

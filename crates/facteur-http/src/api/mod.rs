@@ -9,6 +9,7 @@ pub mod messages;
 pub mod openapi;
 pub mod send;
 pub mod senders;
+pub mod stats;
 pub mod suppression;
 pub mod templates;
 pub mod tracking;
