@@ -372,6 +372,7 @@ async fn deliver(
             recipients: vec![r.clone()],
             body: Vec::new(),
             tracking: entry.tracking,
+            campaign: entry.campaign.clone(),
         };
         results.extend(deliverer.deliver(&one, &to, &body).await);
     }
@@ -442,6 +443,7 @@ async fn record(core: &Core, entry: QueueEntry, mut results: Vec<RcptOutcome>) {
         next_attempt_at: next.unwrap_or(now),
         now,
         first_attempt: entry.attempts == 0,
+        facts: entry.facts(),
         dsn,
     };
     let Some(dsn_id) = record_until_stored(core, &entry, &record).await else {

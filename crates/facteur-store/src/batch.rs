@@ -4,7 +4,7 @@
 //! connection's thread; either way a batch of a hundred writes becomes a handful of statements.
 //! The SQL is the dialect both databases accept (UPDATE … FROM needs SQLite ≥ 3.33).
 
-use sqlx::any::AnyArguments;
+use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::query::Query;
 
 use crate::stats::{Counter, Facts, Tally};
@@ -71,11 +71,9 @@ pub(crate) struct Batch {
     queue_retry: Vec<Vec<Val>>,
     /// Opens, clicks and unsubscriptions, written after the rest (they read recipients).
     engagements: Vec<Engagement>,
-    /// Statistics of the spooled messages (their facts are known here).
+    /// Statistics of the spooled messages and recorded attempts (their facts are known
+    /// here: nothing is read to count them).
     tally: Tally,
-    /// Recorded outcomes to count once their messages' facts are read:
-    /// (message id, address, counter, at, per message).
-    to_count: Vec<(i64, String, Counter, i64, bool)>,
 }
 
 impl Batch {
@@ -209,9 +207,9 @@ impl Batch {
                 RcptStatus::Deferred => Some((Counter::Deferred, r.first_attempt)),
                 _ => None,
             };
-            if let Some((c, per_message)) = counted {
-                self.to_count
-                    .push((r.message_id, o.address.clone(), c, r.now, per_message));
+            if let (Some((c, per_message)), Some(f)) = (counted, &r.facts) {
+                self.tally
+                    .add(f, &domain_of(&o.address), c, r.now, per_message);
             }
         }
         if r.outcomes.iter().any(|o| !o.status.is_final()) {
@@ -316,27 +314,14 @@ impl Batch {
             self.queue_retry,
         )
         .await?;
-        for chunk in self.queue_done.chunks(CHUNK) {
-            let list = param_list(chunk.len(), backend);
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
-                "DELETE FROM queue WHERE id IN ({list})"
-            )))
-            .persistent(false);
-            for id in chunk {
-                q = q.bind(*id);
-            }
-            q.execute(&mut *tx).await?;
-        }
+        fetch_in(
+            tx,
+            backend,
+            "DELETE FROM queue WHERE id IN ({})",
+            &self.queue_done,
+        )
+        .await?;
         let mut tally = self.tally;
-        if !self.to_count.is_empty() {
-            let ids: Vec<i64> = self.to_count.iter().map(|c| c.0).collect();
-            let facts = crate::stats::facts(tx, backend, &ids).await?;
-            for (message_id, address, counter, at, per_message) in &self.to_count {
-                if let Some(f) = facts.get(message_id) {
-                    tally.add(f, &domain_of(address), *counter, *at, *per_message);
-                }
-            }
-        }
         if !self.engagements.is_empty() {
             crate::engagement::write(tx, backend, &self.engagements, &mut tally).await?;
         }
@@ -383,8 +368,33 @@ pub(crate) async fn chunked(
     tail: &str,
     rows: Vec<Vec<Val>>,
 ) -> Result<()> {
+    run_chunked(tx, backend, head, tail, rows, false)
+        .await
+        .map(|_| ())
+}
+
+/// [`chunked`] for a statement that answers rows (`RETURNING`): every chunk's rows.
+pub(crate) async fn chunked_rows(
+    tx: &mut sqlx::AnyConnection,
+    backend: Backend,
+    head: &str,
+    tail: &str,
+    rows: Vec<Vec<Val>>,
+) -> Result<Vec<AnyRow>> {
+    run_chunked(tx, backend, head, tail, rows, true).await
+}
+
+async fn run_chunked(
+    tx: &mut sqlx::AnyConnection,
+    backend: Backend,
+    head: &str,
+    tail: &str,
+    rows: Vec<Vec<Val>>,
+    fetch: bool,
+) -> Result<Vec<AnyRow>> {
+    let mut out = Vec::new();
     let Some(cols) = rows.first().map(Vec::len) else {
-        return Ok(());
+        return Ok(out);
     };
     let mut rows = rows.into_iter().peekable();
     while rows.peek().is_some() {
@@ -394,9 +404,38 @@ pub(crate) async fn chunked(
         for v in chunk.into_iter().flatten() {
             q = bind(q, v);
         }
-        q.execute(&mut *tx).await?;
+        if fetch {
+            out.extend(q.fetch_all(&mut *tx).await?);
+        } else {
+            q.execute(&mut *tx).await?;
+        }
     }
-    Ok(())
+    Ok(out)
+}
+
+/// Runs `sql` (whose `{}` is an `IN (…)` list) once per chunk of `ids`, sorted and without
+/// repeats, and returns every chunk's rows.
+pub(crate) async fn fetch_in(
+    tx: &mut sqlx::AnyConnection,
+    backend: Backend,
+    sql: &str,
+    ids: &[i64],
+) -> Result<Vec<AnyRow>> {
+    let mut ids = ids.to_vec();
+    ids.sort_unstable();
+    ids.dedup();
+    let mut out = Vec::new();
+    for chunk in ids.chunks(CHUNK) {
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(
+            sql.replace("{}", &param_list(chunk.len(), backend)),
+        ))
+        .persistent(false);
+        for id in chunk {
+            q = q.bind(*id);
+        }
+        out.extend(q.fetch_all(&mut *tx).await?);
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use std::collections::{HashMap, HashSet};
 
 use sqlx::Row;
 
-use crate::batch::{Val, bind, chunked, param_list, placeholders};
+use crate::batch::{Val, chunked, chunked_rows, fetch_in};
 use crate::stats::{Counter, Facts, Tally};
 use crate::{Backend, Engagement, EventKind, Result, domain_of};
 
@@ -21,69 +21,41 @@ struct Who {
     facts: Option<Facts>,
 }
 
-/// Runs `head (row), (row)… tail` per chunk and returns the rows it answers.
-async fn fetch_chunked(
-    tx: &mut sqlx::AnyConnection,
-    backend: Backend,
-    head: &str,
-    tail: &str,
-    rows: Vec<Vec<Val>>,
-) -> Result<Vec<sqlx::any::AnyRow>> {
-    let mut out = Vec::new();
-    let Some(cols) = rows.first().map(Vec::len) else {
-        return Ok(out);
-    };
-    for chunk in rows.chunks(100) {
-        let sql = format!("{head}{}{tail}", placeholders(chunk.len(), cols, backend));
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false);
-        for v in chunk.iter().flatten() {
-            q = bind(q, v.clone());
-        }
-        out.extend(q.fetch_all(&mut *tx).await?);
-    }
-    Ok(out)
-}
-
 async fn recipients(
     tx: &mut sqlx::AnyConnection,
     backend: Backend,
     es: &[Engagement],
 ) -> Result<HashMap<i64, Who>> {
-    let mut ids: Vec<i64> = es.iter().map(|e| e.recipient_id).collect();
-    ids.sort_unstable();
-    ids.dedup();
-    let mut out = HashMap::with_capacity(ids.len());
-    for chunk in ids.chunks(100) {
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT r.id AS id, r.message_id AS message_id, r.address AS address, m.account_id AS account_id,
-                    m.campaign AS campaign, m.mail_from AS mail_from, m.created_at AS created_at
-             FROM recipients r JOIN messages m ON m.id = r.message_id WHERE r.id IN ({})",
-            param_list(chunk.len(), backend)
-        )))
-        .persistent(false);
-        for id in chunk {
-            q = q.bind(*id);
-        }
-        for r in q.fetch_all(&mut *tx).await? {
-            let account: Option<i64> = r.try_get("account_id")?;
-            let facts = match account {
-                Some(account_id) => Some(Facts {
-                    account_id,
-                    campaign: r.try_get("campaign")?,
-                    sender: r.try_get("mail_from")?,
-                    created_at: r.try_get("created_at")?,
-                }),
-                None => None,
-            };
-            out.insert(
-                r.try_get::<i64, _>("id")?,
-                Who {
-                    message_id: r.try_get("message_id")?,
-                    address: r.try_get("address")?,
-                    facts,
-                },
-            );
-        }
+    let ids: Vec<i64> = es.iter().map(|e| e.recipient_id).collect();
+    let rows = fetch_in(
+        tx,
+        backend,
+        "SELECT r.id AS id, r.message_id AS message_id, r.address AS address, m.account_id AS account_id,
+                m.campaign AS campaign, m.mail_from AS mail_from, m.created_at AS created_at
+         FROM recipients r JOIN messages m ON m.id = r.message_id WHERE r.id IN ({})",
+        &ids,
+    )
+    .await?;
+    let mut out = HashMap::with_capacity(rows.len());
+    for r in rows {
+        let account: Option<i64> = r.try_get("account_id")?;
+        let facts = match account {
+            Some(account_id) => Some(Facts {
+                account_id,
+                campaign: r.try_get("campaign")?,
+                sender: r.try_get("mail_from")?,
+                created_at: r.try_get("created_at")?,
+            }),
+            None => None,
+        };
+        out.insert(
+            r.try_get::<i64, _>("id")?,
+            Who {
+                message_id: r.try_get("message_id")?,
+                address: r.try_get("address")?,
+                facts,
+            },
+        );
     }
     Ok(out)
 }
@@ -111,7 +83,7 @@ async fn firsts(
         .into_iter()
         .map(|(id, at)| vec![Val::I64(id), Val::I64(at)])
         .collect();
-    let answered = fetch_chunked(
+    let answered = chunked_rows(
         tx,
         backend,
         &format!("UPDATE recipients SET {column} = v.column2 FROM (VALUES "),
@@ -146,7 +118,7 @@ pub(crate) async fn write(
         .collect();
     link_rows.sort_unstable();
     link_rows.dedup();
-    let first_links: HashSet<(i64, i64)> = fetch_chunked(
+    let first_links: HashSet<(i64, i64)> = chunked_rows(
         tx,
         backend,
         "INSERT INTO link_clicks (recipient_id, position) VALUES ",

@@ -218,6 +218,21 @@ pub struct QueueEntry {
     pub body: Vec<u8>,
     /// Its tracking bits ([`MessageMeta::tracking`]).
     pub tracking: u8,
+    /// Its campaign name (empty: none).
+    pub campaign: String,
+}
+
+impl QueueEntry {
+    /// What the statistics of this row's outcomes are counted under (`None` for mail of no
+    /// account: Facteur's own reports are not an account's statistics).
+    pub fn facts(&self) -> Option<stats::Facts> {
+        self.account_id.map(|account_id| stats::Facts {
+            account_id,
+            campaign: self.campaign.clone(),
+            sender: self.mail_from.clone(),
+            created_at: self.created_at,
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -309,6 +324,9 @@ pub struct AttemptRecord {
     pub now: i64,
     /// The row's first attempt (its deferred recipients are counted once, in statistics).
     pub first_attempt: bool,
+    /// Who sent the message, when, under which campaign ([`QueueEntry::facts`]): what its
+    /// outcomes are counted under. `None`: not an account's mail, not counted.
+    pub facts: Option<stats::Facts>,
     /// The bounce report (DSN) for the recipients that failed, spooled in the same transaction
     /// as the outcomes: either both are stored or neither is (and the row is retried).
     pub dsn: Option<NewMessage>,

@@ -49,6 +49,7 @@ impl Store {
             next_attempt_at,
             now,
             first_attempt: entry.attempts == 0,
+            facts: entry.facts(),
             dsn: None,
         });
         self.write_batch(std::slice::from_ref(&op))
@@ -299,7 +300,7 @@ pub(crate) async fn claim_in(
         "SELECT q.id AS id, q.message_id AS message_id, q.domain AS domain, q.attempts AS attempts,
                 q.next_attempt_at AS next_attempt_at, q.expires_at AS expires_at, q.created_at AS created_at,
                 m.account_id AS account_id, m.mail_from AS mail_from, m.body AS body,
-                m.tracking AS tracking
+                m.tracking AS tracking, m.campaign AS campaign
          FROM queue q JOIN messages m ON m.id = q.message_id WHERE q.id IN ({ids}) ORDER BY q.id"
     )))
     .fetch_all(&mut *tx)
@@ -335,6 +336,7 @@ pub(crate) async fn claim_in(
                 recipients: by_queue.remove(&id).unwrap_or_default(),
                 body: row.try_get("body")?,
                 tracking: row.try_get::<i64, _>("tracking")? as u8,
+                campaign: row.try_get("campaign")?,
             })
         })
         .collect()

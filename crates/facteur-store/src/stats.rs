@@ -13,7 +13,7 @@ use std::collections::HashMap;
 
 use sqlx::Row;
 
-use crate::batch::{Val, chunked};
+use crate::batch::{Val, chunked, fetch_in};
 use crate::{Backend, Result, Store};
 
 /// Width of the finest slot (Mailjet's `Highest` resolution), in seconds.
@@ -84,7 +84,7 @@ impl Counter {
 }
 
 /// Mailjet's `CounterTiming`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Timing {
     /// In the slot the message was accepted in, each recipient once per state.
     Message,
@@ -174,7 +174,7 @@ pub struct LinkStat {
 
 /// What the counters of one message need: who sent it, when, under which campaign.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Facts {
+pub struct Facts {
     pub account_id: i64,
     pub campaign: String,
     pub sender: String,
@@ -232,17 +232,7 @@ impl Tally {
         let mut rows: Vec<(Key, i64)> = self.0.into_iter().collect();
         // The same order on every node: two transactions never wait on each other's rows in
         // opposite orders.
-        rows.sort_by(|a, b| {
-            (a.0.0, a.0.1.as_str(), a.0.2, &a.0.3, &a.0.4, &a.0.5, a.0.6).cmp(&(
-                b.0.0,
-                b.0.1.as_str(),
-                b.0.2,
-                &b.0.3,
-                &b.0.4,
-                &b.0.5,
-                b.0.6,
-            ))
-        });
+        rows.sort_unstable();
         let vals = rows
             .into_iter()
             .map(
@@ -278,29 +268,44 @@ pub(crate) async fn facts(
     backend: Backend,
     message_ids: &[i64],
 ) -> Result<HashMap<i64, Facts>> {
-    let mut ids = message_ids.to_vec();
-    ids.sort_unstable();
-    ids.dedup();
-    let mut out = HashMap::with_capacity(ids.len());
-    for chunk in ids.chunks(100) {
-        let list = crate::batch::param_list(chunk.len(), backend);
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT id, account_id, campaign, mail_from, created_at FROM messages WHERE id IN ({list}) AND account_id IS NOT NULL"
-        )))
-        .persistent(false);
-        for id in chunk {
-            q = q.bind(*id);
-        }
-        for r in q.fetch_all(&mut *tx).await? {
-            out.insert(
-                r.try_get::<i64, _>("id")?,
-                Facts {
-                    account_id: r.try_get("account_id")?,
-                    campaign: r.try_get("campaign")?,
-                    sender: r.try_get("mail_from")?,
-                    created_at: r.try_get("created_at")?,
-                },
-            );
+    fetch_in(
+        tx,
+        backend,
+        "SELECT id, account_id, campaign, mail_from, created_at FROM messages WHERE id IN ({}) AND account_id IS NOT NULL",
+        message_ids,
+    )
+    .await?
+    .iter()
+    .map(|r| {
+        Ok((
+            r.try_get::<i64, _>("id")?,
+            Facts {
+                account_id: r.try_get("account_id")?,
+                campaign: r.try_get("campaign")?,
+                sender: r.try_get("mail_from")?,
+                created_at: r.try_get("created_at")?,
+            },
+        ))
+    })
+    .collect()
+}
+
+/// Folds `(key, counter, n)` rows, ordered by key, into one map of counters per key (rows of
+/// a counter this version does not know are left out).
+fn fold_by<K: PartialEq>(
+    rows: &[sqlx::any::AnyRow],
+    key: impl Fn(&sqlx::any::AnyRow) -> Result<K>,
+) -> Result<Vec<(K, HashMap<Counter, i64>)>> {
+    let mut out: Vec<(K, HashMap<Counter, i64>)> = Vec::new();
+    for r in rows {
+        let Some(counter) = Counter::parse(r.try_get::<String, _>("counter")?.as_str()) else {
+            continue;
+        };
+        let n: i64 = r.try_get("n")?;
+        let k = key(r)?;
+        match out.last_mut() {
+            Some((last, m)) if *last == k => *m.entry(counter).or_default() += n,
+            _ => out.push((k, HashMap::from([(counter, n)]))),
         }
     }
     Ok(out)
@@ -328,26 +333,18 @@ impl Store {
         if let Some(v) = value {
             query = query.bind(v);
         }
-        let mut slices: Vec<Slice> = Vec::new();
-        for r in query.fetch_all(&self.pool).await? {
+        let rows = query.fetch_all(&self.pool).await?;
+        let slices = fold_by(&rows, |r| {
             let slot: i64 = r.try_get("slot")?;
-            let Some(counter) = Counter::parse(r.try_get::<String, _>("counter")?.as_str()) else {
-                continue;
-            };
-            let n: i64 = r.try_get("n")?;
-            let start = match q.resolution.width() {
+            Ok(match q.resolution.width() {
                 None => q.from,
                 Some(w) => slot.div_euclid(w) * w,
-            };
-            match slices.last_mut() {
-                Some(s) if s.start == start => *s.counts.entry(counter).or_default() += n,
-                _ => slices.push(Slice {
-                    start,
-                    counts: HashMap::from([(counter, n)]),
-                }),
-            }
-        }
-        Ok(slices)
+            })
+        })?;
+        Ok(slices
+            .into_iter()
+            .map(|(start, counts)| Slice { start, counts })
+            .collect())
     }
 
     /// Per recipient domain (Mailjet's ESP statistics), message timing, over `[from, to)`.
@@ -367,19 +364,7 @@ impl Store {
         .bind(to)
         .fetch_all(&self.pool)
         .await?;
-        let mut out: Vec<(String, HashMap<Counter, i64>)> = Vec::new();
-        for r in rows {
-            let domain: String = r.try_get("domain")?;
-            let Some(counter) = Counter::parse(r.try_get::<String, _>("counter")?.as_str()) else {
-                continue;
-            };
-            let n: i64 = r.try_get("n")?;
-            match out.last_mut() {
-                Some((d, m)) if *d == domain => *m.entry(counter).or_default() += n,
-                _ => out.push((domain, HashMap::from([(counter, n)]))),
-            }
-        }
-        Ok(out)
+        fold_by(&rows, |r| Ok(r.try_get::<String, _>("domain")?))
     }
 
     /// The tracked links of a campaign (`None`: of every message of the account, campaign or

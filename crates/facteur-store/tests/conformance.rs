@@ -359,6 +359,7 @@ async fn a_dsn_commits_with_its_outcomes() {
                 next_attempt_at: T0,
                 now: T0 + 1,
                 first_attempt: true,
+                facts: entry.facts(),
                 dsn: Some(dsn),
             })
         };

@@ -55,6 +55,16 @@ pub fn parse_ts(name: &str, s: &str) -> Result<i64, ApiError> {
         })
 }
 
+/// `FromTS` and `ToTS` as given (`None`: absent or empty).
+fn ts_range(from: Option<&str>, to: Option<&str>) -> Result<(Option<i64>, Option<i64>), ApiError> {
+    let read = |name, v: Option<&str>| {
+        v.filter(|s| !s.is_empty())
+            .map(|s| parse_ts(name, s))
+            .transpose()
+    };
+    Ok((read("FromTS", from)?, read("ToTS", to)?))
+}
+
 fn one_of<T: Copy>(
     name: &str,
     v: Option<&str>,
@@ -156,12 +166,10 @@ pub(crate) async fn stat_query(
             ("Highest", Resolution::Highest),
         ],
     )?;
-    let to = match q.to.as_deref().filter(|s| !s.is_empty()) {
-        Some(s) => parse_ts("ToTS", s)?,
-        None => now_ms() / 1000 + 1,
-    };
-    let from = match q.from.as_deref().filter(|s| !s.is_empty()) {
-        Some(s) => parse_ts("FromTS", s)?,
+    let (from, to) = ts_range(q.from.as_deref(), q.to.as_deref())?;
+    let to = to.unwrap_or_else(|| now_ms() / 1000 + 1);
+    let from = match from {
+        Some(from) => from,
         None if resolution == Resolution::Lifetime => 0,
         None => {
             return Err(ApiError::bad_request(
@@ -263,14 +271,8 @@ pub(crate) async fn recipient_esp(
     ApiAccount(account): ApiAccount,
     Query(q): Query<EspQuery>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let from = match q.from.as_deref().filter(|s| !s.is_empty()) {
-        Some(s) => parse_ts("FromTS", s)?,
-        None => 0,
-    };
-    let to = match q.to.as_deref().filter(|s| !s.is_empty()) {
-        Some(s) => parse_ts("ToTS", s)?,
-        None => i64::MAX,
-    };
+    let (from, to) = ts_range(q.from.as_deref(), q.to.as_deref())?;
+    let (from, to) = (from.unwrap_or(0), to.unwrap_or(i64::MAX));
     let rows = app.store.stats_by_domain(account.id, from, to).await?;
     let data: Vec<Value> = rows
         .iter()
