@@ -38,6 +38,9 @@ pub struct Core {
     pub dkim: std::sync::Arc<crate::identity::DkimKeys>,
     /// Base of the links the API returns (MessageHref), without a trailing slash.
     pub public_url: String,
+    /// Each account's tracking defaults and host, each domain's host (reloaded every minute;
+    /// at once after a change on this node).
+    pub track_settings: std::sync::RwLock<crate::tracking::TrackTable>,
 }
 
 impl Core {

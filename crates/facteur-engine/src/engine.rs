@@ -131,6 +131,7 @@ impl Engine {
                 senders: Default::default(),
                 dkim,
                 public_url,
+                track_settings: Default::default(),
                 cfg,
             }),
         };
@@ -156,6 +157,10 @@ impl Engine {
             .reload_senders()
             .await
             .map_err(|e| format!("loading the senders: {e}"))?;
+        engine
+            .reload_tracking()
+            .await
+            .map_err(|e| format!("loading the tracking settings: {e}"))?;
         Ok(engine)
     }
 
@@ -184,6 +189,9 @@ impl Engine {
                         }
                         if let Err(e) = engine.reload_senders().await {
                             tracing::warn!(error = %e, "cannot reload the senders; checking with the ones loaded");
+                        }
+                        if let Err(e) = engine.reload_tracking().await {
+                            tracing::warn!(error = %e, "cannot reload the tracking settings; tracking with the ones loaded");
                         }
                         // What the bounce domain received is kept 30 days.
                         let before = crate::time::now_ms() - crate::inbound::KEEP_REPORTS_MS;

@@ -350,6 +350,7 @@ mod tests {
             account_id: Some(1),
             address: "someone@example.net".into(),
             status,
+            unsubscribed: false,
         }
     }
 

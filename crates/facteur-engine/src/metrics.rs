@@ -40,6 +40,7 @@ counters! {
     dsn_generated_total: "Delivery status notifications generated",
     opens_total: "Opens recorded (the tracking pixel loaded; people and machines)",
     clicks_total: "Clicks recorded (tracked links followed; people and machines)",
+    unsubscribes_total: "Unsubscriptions recorded (the hosted page's button or RFC 8058 one-click)",
     tracking_write_failures_total: "Opens and clicks that could not be recorded (the redirect still went)",
 }
 

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use facteur_message::compose::Mailbox;
 use facteur_store::templates::TemplateContent;
 use facteur_store::{Blocked, BounceClass, Store};
-use facteur_template::{Context, Limits, Mode, Template, TemplateError};
+use facteur_template::{Activity, Context, Limits, Mode, Template, TemplateError};
 use serde_json::Value;
 
 pub use facteur_mailjet::events::TEMPLATE_ERROR;
@@ -23,9 +23,24 @@ pub struct CompiledTemplate {
     html: Parsed,
     text: Parsed,
     pub generate_text: bool,
+    /// One of its purposes is `marketing`: its mail gets an unsubscribe link and headers, and
+    /// unsubscribed addresses do not receive it.
+    pub marketing: bool,
 }
 
 impl CompiledTemplate {
+    /// Whether any of its parts calls one of the functions (lower case), e.g.
+    /// `hasopenedsince`.
+    pub fn calls(&self, names: &[&str]) -> bool {
+        [
+            self.subject_source(),
+            self.content.html.as_str(),
+            self.content.text.as_str(),
+        ]
+        .iter()
+        .any(|s| calls(s, names))
+    }
+
     fn header(&self, name: &str) -> Option<String> {
         let headers = self.content.headers.as_object()?;
         headers
@@ -77,11 +92,12 @@ impl TemplateCache {
             return Ok(t.clone());
         }
         let content = store.version_content(id, version).await?;
-        let generate_text = store
-            .template(account_id, id)
-            .await?
-            .meta
-            .text_part_generation;
+        let meta = store.template(account_id, id).await?.meta;
+        let generate_text = meta.text_part_generation;
+        let marketing = meta
+            .purposes
+            .iter()
+            .any(|p| p.eq_ignore_ascii_case("marketing"));
         let compiled = Arc::new(CompiledTemplate {
             subject: Template::parse(
                 content
@@ -94,6 +110,7 @@ impl TemplateCache {
             text: Template::parse(&content.text),
             content,
             generate_text,
+            marketing,
         });
         let mut map = self.map.lock().unwrap();
         if map.len() >= CACHE_MAX {
@@ -102,6 +119,70 @@ impl TemplateCache {
         map.insert((id, version), compiled.clone());
         Ok(compiled)
     }
+}
+
+/// What a render sees besides the parts: the message's variables (`var:`), the predefined
+/// `mj:` values and its recipient's recent activity (HasOpenedSince, HasClickedSince).
+#[derive(Clone, Copy)]
+pub struct Input<'a> {
+    pub vars: &'a Value,
+    pub mj: &'a Value,
+    pub activity: Activity,
+}
+
+/// Whom a message is rendered for: its `mj:` values and recent activity.
+#[derive(Debug, Clone, Default)]
+pub struct Audience {
+    pub mj: Value,
+    pub activity: Activity,
+}
+
+impl Audience {
+    /// For a message to `contact` (its first recipient) with this activity.
+    pub fn of(contact: Option<&str>, activity: Activity) -> Audience {
+        Audience {
+            mj: mj_values(contact),
+            activity,
+        }
+    }
+}
+
+/// Languages whose `mj:unsub_link_<code>` is predefined (the hosted page is in English and
+/// French; the others show it in English).
+const UNSUB_LANGUAGES: &[&str] = &[
+    "en", "fr", "de", "es", "it", "nl", "pt", "da", "sv", "no", "fi", "pl", "cs", "ro", "hu",
+];
+
+/// The predefined `mj:` values a render sees: `mj:contact.email`, `.local_part`, `.domain`
+/// of the message's (first) recipient; `mj:unsub_link` and `mj:unsub_link_<code>` print the
+/// placeholders each recipient's copy replaces with its own link at delivery
+/// (`[[UNSUB_LINK]]`, `[[UNSUB_LINK_FR]]`…), as Mailjet's marketing placeholders are.
+pub fn mj_values(contact: Option<&str>) -> Value {
+    let mut m = serde_json::Map::new();
+    m.insert("unsub_link".into(), Value::from("[[UNSUB_LINK]]"));
+    for l in UNSUB_LANGUAGES {
+        m.insert(
+            format!("unsub_link_{l}"),
+            Value::from(format!("[[UNSUB_LINK_{}]]", l.to_ascii_uppercase())),
+        );
+    }
+    if let Some(email) = contact {
+        let (local, domain) = email.rsplit_once('@').unwrap_or((email, ""));
+        m.insert(
+            "contact".into(),
+            serde_json::json!({"email": email, "local_part": local, "domain": domain}),
+        );
+    }
+    Value::Object(m)
+}
+
+/// The functions that read a contact's activity (lower case, as the language reads names).
+pub const ACTIVITY_FUNCTIONS: &[&str] = &["hasopenedsince", "hasclickedsince"];
+
+/// Whether `source` calls one of `names` (compared in lower case).
+pub fn calls(source: &str, names: &[&str]) -> bool {
+    let lower = source.to_ascii_lowercase();
+    names.iter().any(|n| lower.contains(n))
 }
 
 /// One part to render: its name in error reports, its source, and the template parsed from
@@ -158,16 +239,27 @@ pub async fn render_message_blocking(
     template: Option<Arc<CompiledTemplate>>,
     own: OwnedParts,
     vars: Value,
+    audience: Audience,
     language: bool,
     limits: &Limits,
 ) -> Rendered {
     let heavy = language || template.as_ref().is_some_and(|t| t.generate_text);
+    let input = Input {
+        vars: &vars,
+        mj: &audience.mj,
+        activity: audience.activity,
+    };
     if !heavy {
-        return render_message(template.as_deref(), own.borrow(), &vars, language, limits);
+        return render_message(template.as_deref(), own.borrow(), input, language, limits);
     }
     let limits = limits.clone();
     let task = blocking(move || {
-        render_message(template.as_deref(), own.borrow(), &vars, language, &limits)
+        let input = Input {
+            vars: &vars,
+            mj: &audience.mj,
+            activity: audience.activity,
+        };
+        render_message(template.as_deref(), own.borrow(), input, language, &limits)
     });
     match task.await {
         Ok(rendered) => rendered,
@@ -198,7 +290,7 @@ pub struct Rendered {
 pub fn render_message(
     template: Option<&CompiledTemplate>,
     own: OwnParts<'_>,
-    vars: &Value,
+    input: Input<'_>,
     language: bool,
     limits: &Limits,
 ) -> Rendered {
@@ -234,7 +326,7 @@ pub fn render_message(
         part("HTMLPart", Mode::Html, own.html, stored_html),
         part("TextPart", Mode::Text, own.text, stored_text),
     ];
-    let (out, errors) = render(&parts, vars, language, limits);
+    let (out, errors) = render(&parts, input, language, limits);
     let [subject, html, text]: [String; 3] = out.try_into().expect("three parts");
     let generate = template.is_some_and(|t| t.generate_text);
     let text = if generate && text.trim().is_empty() && !html.is_empty() {
@@ -278,13 +370,15 @@ pub fn generated_text(html: &str, limits: &Limits) -> String {
 /// are). A part that fails keeps its source; every error is returned.
 fn render(
     parts: &[Part<'_>],
-    vars: &Value,
+    input: Input<'_>,
     language: bool,
     limits: &Limits,
 ) -> (Vec<String>, Vec<PartError>) {
     let mut errors = Vec::new();
     let ctx = Context {
-        vars,
+        vars: input.vars,
+        mj: input.mj,
+        activity: input.activity,
         ..Context::default()
     };
     let out = parts

@@ -27,6 +27,7 @@ use facteur_mailjet::mj_headers::{parts as mj_parts, replace_body};
 use facteur_mailjet::send::add_url_tags;
 use facteur_mailjet::{MailjetOptions, TemplateRef};
 use facteur_message::compose::{Attachment, Composed, Mailbox, compose, mime_body};
+use facteur_message::tracking::has_unsub_placeholder;
 use facteur_message::{
     Dsn, DsnAction, DsnRecipient, ReceivedInfo, build_dsn, header_value, normalize_on_accept,
 };
@@ -198,8 +199,9 @@ impl Core {
         }
 
         // The suppression lists (the account's and the global one): these recipients are
-        // recorded blocked, the others are sent to.
-        let preblocked: Vec<(String, String)> =
+        // recorded blocked, the others are sent to. An unsubscription stops marketing mail
+        // only: whether this message is marketing is known once it is rendered.
+        let suppressed: Vec<(String, String, bool)> =
             if origin.is_user_content() && self.may_suppress(account_id) {
                 self.store
                     .suppressed(account_id, &recipients, now)
@@ -212,7 +214,9 @@ impl Core {
                             "the account's suppression list"
                         };
                         let why = format!("preblocked: on {list} ({})", s.reason.as_str());
-                        (s.address, why)
+                        let marketing_only =
+                            s.reason == facteur_store::identity::SuppressionReason::Unsubscribe;
+                        (s.address, why, marketing_only)
                     })
                     .collect()
             } else {
@@ -238,7 +242,7 @@ impl Core {
         if options.template_language && account_id.is_none() && options.template.is_none() {
             problems.push(Problem::NeedsAccount);
         }
-        let (body, subject, mail_from, errors) = match content {
+        let (body, subject, mail_from, errors, marketing) = match content {
             Content::Draft(mut draft) => {
                 if let Some(t) = &template
                     && draft.html.is_some()
@@ -267,9 +271,19 @@ impl Core {
                 let Some(from) = from.filter(|_| problems.is_empty()) else {
                     return Err(SubmitError::Invalid(problems));
                 };
+                let contact = draft.to.first().map(|m| m.email.clone());
                 let rendered = self
-                    .render(template.clone(), &mut draft, &mut options)
+                    .render(
+                        template.clone(),
+                        &mut draft,
+                        &mut options,
+                        account_id,
+                        contact.as_deref(),
+                    )
                     .await;
+                let marketing = template.as_ref().is_some_and(|t| t.marketing)
+                    || has_unsub_placeholder(rendered.html.as_bytes())
+                    || has_unsub_placeholder(rendered.text.as_bytes());
                 let reply_to = draft
                     .reply_to
                     .take()
@@ -293,7 +307,7 @@ impl Core {
                 });
                 let mail_from = mail_from
                     .unwrap_or_else(|| draft.sender.as_ref().unwrap_or(&from).email.clone());
-                (raw, rendered.subject, mail_from, rendered.errors)
+                (raw, rendered.subject, mail_from, rendered.errors, marketing)
             }
             Content::Raw(body) => {
                 // The From header's address (the envelope sender when there is none), read
@@ -322,10 +336,16 @@ impl Core {
                 if !problems.is_empty() {
                     return Err(SubmitError::Invalid(problems));
                 }
-                let (body, errors) = if options.renders() {
-                    self.render_raw(template, body, &mut options).await
+                let template_marketing = template.as_ref().is_some_and(|t| t.marketing);
+                let (body, errors, placeholders) = if options.renders() {
+                    let contact = recipients.first().cloned();
+                    self.render_raw(template, body, &mut options, account_id, contact.as_deref())
+                        .await
                 } else {
-                    (body, Vec::new())
+                    // Parts written as they are sent (7bit, 8bit, quoted-printable) show
+                    // their placeholders; a base64 part's are not looked for.
+                    let found = has_unsub_placeholder(&body);
+                    (body, Vec::new(), found)
                 };
                 // 4. Compose: trace header on mail received over SMTP, Message-ID and Date
                 // when missing.
@@ -346,7 +366,13 @@ impl Core {
                     _ => body,
                 };
                 let subject = header_value(&body, "subject").unwrap_or_default();
-                (body, subject, mail_from.unwrap_or_default(), errors)
+                (
+                    body,
+                    subject,
+                    mail_from.unwrap_or_default(),
+                    errors,
+                    template_marketing || placeholders,
+                )
             }
         };
         if origin.is_user_content() && body.len() > self.cfg.max_message_size {
@@ -360,7 +386,13 @@ impl Core {
 
         // 5. Track, then sign. Opens and clicks are rewritten per recipient at delivery, and
         // such a message is signed there, over the bytes that leave (`Core::personalise`).
-        let tracking = self.tracking_of(account_id, &origin, &options);
+        let marketing = marketing && origin.is_user_content() && account_id.is_some();
+        let preblocked: Vec<(String, String)> = suppressed
+            .into_iter()
+            .filter(|(_, _, marketing_only)| marketing || !marketing_only)
+            .map(|(address, why, _)| (address, why))
+            .collect();
+        let tracking = self.tracking_of(account_id, &origin, &options, marketing);
         let mut body = body;
         let sign: &[Arc<dyn crate::hooks::Rewrite>] =
             if tracking == 0 { &self.hooks.sign } else { &[] };
@@ -430,19 +462,64 @@ impl Core {
         template: Option<Arc<CompiledTemplate>>,
         draft: &mut Draft,
         options: &mut MailjetOptions,
+        account_id: Option<i64>,
+        contact: Option<&str>,
     ) -> Rendered {
+        let own = OwnedParts {
+            subject: draft.subject.take(),
+            html: draft.html.take(),
+            text: draft.text.take(),
+        };
+        let activity = self
+            .activity(options, template.as_deref(), &own, account_id, contact)
+            .await;
         render::render_message_blocking(
             template,
-            OwnedParts {
-                subject: draft.subject.take(),
-                html: draft.html.take(),
-                text: draft.text.take(),
-            },
+            own,
             std::mem::take(&mut options.vars),
+            render::Audience::of(contact, activity),
             options.template_language,
             &self.cfg.template_limits,
         )
         .await
+    }
+
+    /// What HasOpenedSince / HasClickedSince answer for the message's (first) recipient: read
+    /// from the contact's activity only when the language is on and a part calls them. A
+    /// store that cannot answer counts as no activity (the message is not held up).
+    async fn activity(
+        &self,
+        options: &MailjetOptions,
+        template: Option<&CompiledTemplate>,
+        own: &OwnedParts,
+        account_id: Option<i64>,
+        contact: Option<&str>,
+    ) -> facteur_template::Activity {
+        let names = render::ACTIVITY_FUNCTIONS;
+        let (Some(account), Some(contact)) = (account_id, contact) else {
+            return Default::default();
+        };
+        let called = template.is_some_and(|t| t.calls(names))
+            || [&own.subject, &own.html, &own.text]
+                .iter()
+                .any(|p| p.as_deref().is_some_and(|s| render::calls(s, names)));
+        if !options.template_language || !called {
+            return Default::default();
+        }
+        match self.store.contact_activity(account, contact).await {
+            Ok((opened, clicked)) => {
+                let now = now_ms();
+                let days = |t: Option<i64>| t.map(|t| (now - t).max(0) / 86_400_000);
+                facteur_template::Activity {
+                    opened_days_ago: days(opened),
+                    clicked_days_ago: days(clicked),
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the contact's activity: HasOpenedSince and HasClickedSince answer false");
+                Default::default()
+            }
+        }
     }
 
     /// A whole message with its template applied: X-MJ-TemplateID's content (or the message's
@@ -453,8 +530,18 @@ impl Core {
         template: Option<Arc<CompiledTemplate>>,
         body: Vec<u8>,
         options: &mut MailjetOptions,
-    ) -> (Vec<u8>, Vec<PartError>) {
+        account_id: Option<i64>,
+        contact: Option<&str>,
+    ) -> (Vec<u8>, Vec<PartError>, bool) {
         let mut parts = mj_parts(&body);
+        let own = OwnedParts {
+            subject: parts.subject.take(),
+            html: parts.html.take(),
+            text: parts.text.take(),
+        };
+        let activity = self
+            .activity(options, template.as_deref(), &own, account_id, contact)
+            .await;
         let Rendered {
             subject,
             html,
@@ -462,20 +549,19 @@ impl Core {
             errors,
         } = render::render_message_blocking(
             template,
-            OwnedParts {
-                subject: parts.subject.take(),
-                html: parts.html.take(),
-                text: parts.text.take(),
-            },
+            own,
             std::mem::take(&mut options.vars),
+            render::Audience::of(contact, activity),
             options.template_language,
             &self.cfg.template_limits,
         )
         .await;
+        let placeholders =
+            has_unsub_placeholder(html.as_bytes()) || has_unsub_placeholder(text.as_bytes());
         let html = add_url_tags(&html, &options.url_tags);
         let new_body = mime_body(&text, &html, &parts.attachments, &parts.inline);
         let subject = (!subject.is_empty()).then_some(subject.as_str());
-        (replace_body(&body, subject, new_body), errors)
+        (replace_body(&body, subject, new_body), errors, placeholders)
     }
 
     /// The bounce (RFC 3464 DSN, null sender) telling `original`'s sender about `recipients`:

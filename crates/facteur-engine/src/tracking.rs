@@ -4,6 +4,7 @@
 //! Protection, Gmail's image proxy), a link scanner that follows every link within seconds of
 //! delivery or with `HEAD`. Statistics count people and all; the flag says which is which.
 
+use std::collections::HashMap;
 use std::net::IpAddr;
 
 use facteur_message::tracking::{Token, TokenKind, Tokens};
@@ -40,6 +41,53 @@ const MACHINE_AGENTS: &[&str] = &[
     "crawler",
 ];
 
+/// Each account's tracking defaults and host, each domain's host, as the store has them.
+#[derive(Debug, Default)]
+pub struct TrackTable {
+    /// account → (opens, clicks, host): `None` / empty where the server's default applies.
+    accounts: HashMap<i64, (Option<bool>, Option<bool>, String)>,
+    /// (account, domain) → host.
+    domains: HashMap<(i64, String), String>,
+}
+
+/// A tracking host as given (`t.example.com`, `https://t.example.com/`, `http://10.0.0.5:8080`)
+/// as the base URL links start with (`https://t.example.com`); `""` stays `""` (the default).
+pub fn normalize_track_host(given: &str) -> Result<String, String> {
+    let g = given.trim();
+    if g.is_empty() {
+        return Ok(String::new());
+    }
+    let (scheme, rest) = match g.split_once("://") {
+        Some((s, r)) if s.eq_ignore_ascii_case("https") => ("https", r),
+        Some((s, r)) if s.eq_ignore_ascii_case("http") => ("http", r),
+        Some(_) => {
+            return Err(format!(
+                "tracking host {given:?}: use a host name or an http(s) URL"
+            ));
+        }
+        None => ("https", g),
+    };
+    let rest = rest.trim_end_matches('/');
+    let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let host_ok = host
+        .bytes()
+        .next()
+        .is_some_and(|b| b.is_ascii_alphanumeric() || b == b'[')
+        && !host.ends_with(':')
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b));
+    let path_ok = path
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"-._~/".contains(&b));
+    if !host_ok || !path_ok || rest.len() > 200 {
+        return Err(format!(
+            "tracking host {given:?}: expected a host name (t.example.com) or a base URL without query (https://t.example.com/mail)"
+        ));
+    }
+    Ok(format!("{scheme}://{rest}"))
+}
+
 /// Whether an open or a click came from a machine rather than a person.
 pub fn is_machine(
     kind: TokenKind,
@@ -63,18 +111,58 @@ pub fn is_machine(
                 })
         }
         TokenKind::Click => (0..SCANNER_WINDOW_SECS).contains(&seconds_after_sending),
+        // Unsubscribing takes a POST (the page's button or a mail client's one-click): a
+        // person's, or done on a person's behalf.
+        TokenKind::Unsub => false,
     }
 }
 
 impl Core {
+    /// Loads the tracking settings (at start, after a change here, and every minute).
+    pub async fn reload_tracking(&self) -> Result<(), facteur_store::Error> {
+        let s = self.store.tracking_settings().await?;
+        let table = TrackTable {
+            accounts: s
+                .accounts
+                .into_iter()
+                .map(|(id, o, c, h)| (id, (o, c, h)))
+                .collect(),
+            domains: s.domains.into_iter().map(|(a, d, h)| ((a, d), h)).collect(),
+        };
+        *self.track_settings.write().expect("tracking settings lock") = table;
+        Ok(())
+    }
+
+    /// Where the tracking and unsubscribe links of an account's mail from `mail_from` point:
+    /// the sender domain's tracking host, else the account's, else `public_url`.
+    pub fn track_base(&self, account_id: Option<i64>, mail_from: &str) -> String {
+        let Some(account) = account_id else {
+            return self.public_url.clone();
+        };
+        let t = self.track_settings.read().expect("tracking settings lock");
+        let domain = mail_from
+            .rsplit_once('@')
+            .map(|(_, d)| d.to_ascii_lowercase())
+            .unwrap_or_default();
+        if let Some(h) = t.domains.get(&(account, domain)) {
+            return h.clone();
+        }
+        match t.accounts.get(&account) {
+            Some((_, _, h)) if !h.is_empty() => h.clone(),
+            _ => self.public_url.clone(),
+        }
+    }
+
     /// What a message tracks: its `TrackOpens` / `TrackClicks` (or `X-Mailjet-Track*`), else
-    /// the server's `track_opens` / `track_clicks`. Only for mail of an account (Facteur's own
-    /// reports and bounces are never tracked).
+    /// its account's setting, else the server's `track_opens` / `track_clicks`; and, for `marketing` mail, its unsubscribe
+    /// link and headers. Only for mail of an account (Facteur's own reports and bounces are
+    /// never tracked).
     pub fn tracking_of(
         &self,
         account_id: Option<i64>,
         origin: &crate::submission::Origin,
         options: &facteur_mailjet::MailjetOptions,
+        marketing: bool,
     ) -> u8 {
         use facteur_mailjet::options::Tracking;
         if account_id.is_none() || !origin.is_user_content() {
@@ -85,18 +173,32 @@ impl Core {
             Tracking::Disabled => false,
             Tracking::AccountDefault => default,
         };
+        let (opens, clicks) = account_id
+            .and_then(|a| {
+                let t = self.track_settings.read().expect("tracking settings lock");
+                t.accounts.get(&a).map(|(o, c, _)| (*o, *c))
+            })
+            .unwrap_or_default();
         let mut bits = 0;
-        if on(options.track_opens, self.cfg.track_opens) {
+        if on(options.track_opens, opens.unwrap_or(self.cfg.track_opens)) {
             bits |= facteur_store::TRACK_OPENS;
         }
-        if on(options.track_clicks, self.cfg.track_clicks) {
+        if on(
+            options.track_clicks,
+            clicks.unwrap_or(self.cfg.track_clicks),
+        ) {
             bits |= facteur_store::TRACK_CLICKS;
+        }
+        if marketing {
+            bits |= facteur_store::TRACK_UNSUB;
         }
         bits
     }
 
     /// One recipient's copy of a tracked message: its HTML parts with its own pixel and click
-    /// links (on `public_url`), then DKIM-signed over exactly these bytes. A message whose HTML
+    /// links (on `public_url`); for marketing mail its own unsubscribe link in place of the
+    /// `[[UNSUB_LINK…]]` placeholders and in `List-Unsubscribe` (RFC 8058 one-click); then
+    /// DKIM-signed over exactly these bytes. A message whose HTML
     /// cannot be read leaves as it is, signed (a log line says why).
     pub fn personalise(
         &self,
@@ -105,7 +207,7 @@ impl Core {
         now_secs: i64,
     ) -> Vec<u8> {
         use facteur_message::tracking::{Rewrite, rewrite_message};
-        let base = &self.public_url;
+        let base = &self.track_base(entry.account_id, &entry.mail_from);
         let pixel = (entry.tracking & facteur_store::TRACK_OPENS != 0)
             .then(|| format!("{base}/o/{}", self.tracking.open(recipient_id, now_secs)));
         let click = |n: u16, url: &str| {
@@ -114,9 +216,12 @@ impl Core {
                 self.tracking.click(recipient_id, now_secs, n, url)
             )
         };
+        let unsub = (entry.tracking & facteur_store::TRACK_UNSUB != 0)
+            .then(|| format!("{base}/u/{}", self.tracking.unsub(recipient_id, now_secs)));
         let how = Rewrite {
             pixel: pixel.as_deref(),
             click: (entry.tracking & facteur_store::TRACK_CLICKS != 0).then_some(&click as _),
+            unsub: unsub.as_deref(),
         };
         let mut body = match rewrite_message(&entry.body, &how) {
             Ok(Some(b)) => b,
@@ -126,6 +231,9 @@ impl Core {
                 entry.body.clone()
             }
         };
+        if let Some(url) = &unsub {
+            facteur_message::tracking::add_list_unsubscribe(&mut body, url);
+        }
         if let Some(account) = entry.account_id
             && let Err(e) = self.dkim.sign_message(account, &mut body)
         {
@@ -145,7 +253,11 @@ impl Core {
         agent: &str,
         head: bool,
     ) -> (Option<Token>, Result<(), facteur_store::Error>) {
-        let Some(t) = self.tracking.read(token).filter(|t| t.kind == expected) else {
+        let Some(t) = self
+            .tracking
+            .read(token)
+            .filter(|t| t.kind == expected && t.kind != TokenKind::Unsub)
+        else {
             return (None, Ok(()));
         };
         let now = now_ms();
@@ -155,7 +267,7 @@ impl Core {
             recipient_id: t.recipient_id,
             kind: match t.kind {
                 TokenKind::Open => EventKind::Open,
-                TokenKind::Click => EventKind::Click,
+                _ => EventKind::Click,
             },
             url: t.link.as_ref().map(|(_, u)| u.clone()),
             position: t.link.as_ref().map_or(0, |(n, _)| i64::from(*n)),
@@ -166,13 +278,80 @@ impl Core {
         };
         let counter = match t.kind {
             TokenKind::Open => &self.metrics.opens_total,
-            TokenKind::Click => &self.metrics.clicks_total,
+            _ => &self.metrics.clicks_total,
         };
         let written = self.writer.engagement(e).await;
         if written.is_ok() {
             crate::metrics::Metrics::inc(counter);
         }
         (Some(t), written)
+    }
+
+    /// Whose unsubscribe link a token is: the recipient, its address and account, for the
+    /// hosted page. `None` for a token that is not ours, was changed, is of another kind, or
+    /// names a recipient of no account.
+    pub async fn unsub_target(
+        &self,
+        token: &str,
+    ) -> Result<Option<facteur_store::inbound::RecipientRef>, facteur_store::Error> {
+        let Some(t) = self
+            .tracking
+            .read(token)
+            .filter(|t| t.kind == TokenKind::Unsub)
+        else {
+            return Ok(None);
+        };
+        Ok(self
+            .store
+            .recipient_ref(t.recipient_id)
+            .await?
+            .filter(|r| r.account_id.is_some()))
+    }
+
+    /// Unsubscribes the recipient a token names: the address goes on its account's
+    /// suppression list (marketing mail only: transactional mail still reaches it) and the
+    /// `unsub` event is recorded durably (statistics, the message's status, the webhook).
+    /// `None` for a token that is not valid (nothing is recorded).
+    pub async fn unsubscribe(
+        &self,
+        token: &str,
+        ip: Option<IpAddr>,
+        agent: &str,
+    ) -> Result<Option<facteur_store::inbound::RecipientRef>, facteur_store::Error> {
+        let Some(target) = self.unsub_target(token).await? else {
+            return Ok(None);
+        };
+        let now = now_ms();
+        let Some(account_id) = target.account_id else {
+            return Ok(None);
+        };
+        self.suppress(&facteur_store::identity::Suppression {
+            account_id,
+            address: target.address.clone(),
+            reason: facteur_store::identity::SuppressionReason::Unsubscribe,
+            detail: format!("unsubscribed with the link of message {}", target.id),
+            message_id: Some(target.message_id),
+            failures: 1,
+            first_at: now,
+            updated_at: now,
+            expires_at: None,
+            active: true,
+        })
+        .await?;
+        self.writer
+            .engagement(Engagement {
+                at: now,
+                recipient_id: target.id,
+                kind: EventKind::Unsub,
+                url: None,
+                position: 0,
+                ip: ip.map(|i| i.to_string()).unwrap_or_default(),
+                agent: agent.chars().take(512).collect(),
+                machine: false,
+            })
+            .await?;
+        crate::metrics::Metrics::inc(&self.metrics.unsubscribes_total);
+        Ok(Some(target))
     }
 
     /// The tokens this node signs and reads (every node with the same secret key reads the
@@ -185,6 +364,28 @@ impl Core {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tracking_hosts_read_as_base_urls() {
+        for (given, want) in [
+            ("", ""),
+            ("t.example.com", "https://t.example.com"),
+            (" https://T.example.com/ ", "https://T.example.com"),
+            ("http://127.0.0.1:8080", "http://127.0.0.1:8080"),
+            ("https://example.com/mail/", "https://example.com/mail"),
+        ] {
+            assert_eq!(normalize_track_host(given).as_deref(), Ok(want), "{given}");
+        }
+        for bad in [
+            "ftp://t.example.com",
+            "https://",
+            "https://a.test/?x=1",
+            "a b.test",
+            "javascript:alert(1)",
+        ] {
+            assert!(normalize_track_host(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn machines_and_people() {

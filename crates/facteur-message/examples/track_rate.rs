@@ -56,6 +56,7 @@ fn main() {
                 &Rewrite {
                     pixel: Some(&pixel),
                     click: Some(&click),
+                    unsub: None,
                 },
             )
             .expect("rewrites");

@@ -2,7 +2,9 @@
 //! need (the recipient, and for a click the link's URL and position), so that answering a
 //! click reads no database and a token edited by hand is refused, never an open redirect;
 //! and the rewriting of one recipient's HTML part with lol_html (streaming): every http(s)
-//! link through its click URL, an open pixel at the end of the body.
+//! link through its click URL, an open pixel at the end of the body; and the unsubscribe link
+//! of marketing mail: Mailjet's `[[UNSUB_LINK_xx]]` placeholders replaced in the HTML and text
+//! parts, and RFC 8058's `List-Unsubscribe` / `List-Unsubscribe-Post` headers.
 
 use base64::Engine as _;
 use lol_html::html_content::ContentType;
@@ -19,6 +21,8 @@ const VERSION: u8 = 1;
 pub enum TokenKind {
     Open,
     Click,
+    /// A recipient's unsubscribe link (and its RFC 8058 one-click `POST`).
+    Unsub,
 }
 
 /// A token, read back.
@@ -60,6 +64,14 @@ impl Tokens {
         self.seal(p)
     }
 
+    /// The token of a recipient's unsubscribe link.
+    pub fn unsub(&self, recipient_id: i64, issued_at: i64) -> String {
+        let mut p = vec![VERSION, b'u'];
+        p.extend_from_slice(&recipient_id.to_be_bytes());
+        p.extend_from_slice(&(issued_at.clamp(0, u32::MAX.into()) as u32).to_be_bytes());
+        self.seal(p)
+    }
+
     /// The token of one link of a recipient's message.
     pub fn click(&self, recipient_id: i64, issued_at: i64, position: u16, url: &str) -> String {
         let mut p = Vec::with_capacity(16 + url.len());
@@ -94,8 +106,12 @@ impl Tokens {
         let recipient_id = i64::from_be_bytes(head[2..10].try_into().ok()?);
         let issued_at = i64::from(u32::from_be_bytes(head[10..14].try_into().ok()?));
         match head[1] {
-            b'o' if rest.is_empty() => Some(Token {
-                kind: TokenKind::Open,
+            b'o' | b'u' if rest.is_empty() => Some(Token {
+                kind: if head[1] == b'o' {
+                    TokenKind::Open
+                } else {
+                    TokenKind::Unsub
+                },
                 recipient_id,
                 issued_at,
                 link: None,
@@ -137,14 +153,82 @@ pub struct Rewrite<'a> {
     /// The click URL of link `position` going to `url`; `None`: clicks are not tracked.
     #[allow(clippy::type_complexity)]
     pub click: Option<&'a dyn Fn(u16, &str) -> String>,
+    /// The recipient's unsubscribe URL, which replaces the `[[UNSUB_LINK…]]` placeholders of
+    /// the HTML and text parts; `None`: they are left as they are.
+    pub unsub: Option<&'a str>,
+}
+
+const UNSUB_PLACEHOLDER: &str = "[[UNSUB_LINK";
+
+/// Whether a text holds an unsubscribe placeholder (`[[UNSUB_LINK]]`, `[[UNSUB_LINK_EN]]`…).
+pub fn has_unsub_placeholder(s: &[u8]) -> bool {
+    s.windows(UNSUB_PLACEHOLDER.len())
+        .any(|w| w == UNSUB_PLACEHOLDER.as_bytes())
+}
+
+/// Replaces Mailjet's unsubscribe placeholders with `url`: `[[UNSUB_LINK]]` (what
+/// `{{mj:unsub_link}}` renders to) by the URL itself, `[[UNSUB_LINK_FR]]` (any language code)
+/// by the URL with `?l=fr`, which the hosted page is shown in. Anything else is kept.
+pub fn replace_unsub_placeholders(s: &str, url: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 64);
+    let mut rest = s;
+    while let Some(at) = rest.find(UNSUB_PLACEHOLDER) {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + UNSUB_PLACEHOLDER.len()..];
+        let lang = after
+            .strip_prefix('_')
+            .and_then(|a| a.split_once("]]"))
+            .filter(|(l, _)| {
+                (2..=3).contains(&l.len()) && l.bytes().all(|b| b.is_ascii_alphabetic())
+            });
+        if let Some(tail) = after.strip_prefix("]]") {
+            out.push_str(url);
+            rest = tail;
+        } else if let Some((l, tail)) = lang {
+            out.push_str(url);
+            out.push_str(if url.contains('?') { "&l=" } else { "?l=" });
+            out.push_str(&l.to_ascii_lowercase());
+            rest = tail;
+        } else {
+            out.push_str(UNSUB_PLACEHOLDER);
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Adds RFC 8058's `List-Unsubscribe: <url>` and `List-Unsubscribe-Post:
+/// List-Unsubscribe=One-Click` at the end of the header, unless the message has its own
+/// `List-Unsubscribe` (the sender's is kept).
+pub fn add_list_unsubscribe(raw: &mut Vec<u8>, url: &str) {
+    let end = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|p| p + 2)
+        .or_else(|| raw.windows(2).position(|w| w == b"\n\n").map(|p| p + 1));
+    let Some(end) = end else { return };
+    if crate::header_value(raw, "list-unsubscribe").is_some() {
+        return;
+    }
+    let fields = format!(
+        "List-Unsubscribe: <{url}>\r\nList-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n"
+    );
+    raw.splice(end..end, fields.into_bytes());
 }
 
 /// Rewrites an HTML part for one recipient: each trackable `<a href>` (not marked
 /// `data-notrack`, at most 65,535) through its click URL, the pixel appended inside `<body>`
 /// (or at the end when there is none). Everything else stays byte for byte.
 pub fn rewrite_html(html: &str, how: &Rewrite<'_>) -> Result<String, String> {
+    let unsub = |s: String| match how.unsub {
+        Some(url) if s.contains(UNSUB_PLACEHOLDER) => {
+            replace_unsub_placeholders(&s, &html_attr(url))
+        }
+        _ => s,
+    };
     if how.pixel.is_none() && how.click.is_none() {
-        return Ok(html.to_string());
+        return Ok(unsub(html.to_string()));
     }
     let mut out = Vec::with_capacity(html.len() + 2048);
     let position = std::cell::Cell::new(0u32);
@@ -217,7 +301,9 @@ pub fn rewrite_html(html: &str, how: &Rewrite<'_>) -> Result<String, String> {
     rewriter
         .end()
         .map_err(|e| format!("rewriting the HTML part: {e}"))?;
-    String::from_utf8(out).map_err(|_| "the rewritten HTML part is not UTF-8".to_string())
+    String::from_utf8(out)
+        .map(unsub)
+        .map_err(|_| "the rewritten HTML part is not UTF-8".to_string())
 }
 
 /// Rewrites every HTML part of a whole message (not attachments) for one recipient: each is
@@ -231,8 +317,17 @@ pub fn rewrite_message(raw: &[u8], how: &Rewrite<'_>) -> Result<Option<Vec<u8>>,
     };
     let mut edits: Vec<(usize, usize, Vec<u8>)> = Vec::new();
     for part in &message.parts {
-        let PartType::Html(html) = &part.body else {
-            continue;
+        let (rewritten, content_type) = match &part.body {
+            PartType::Html(_) => (None, "text/html"),
+            // A text part changes only for its unsubscribe placeholders.
+            PartType::Text(text) if how.unsub.is_some() && text.contains(UNSUB_PLACEHOLDER) => (
+                Some(replace_unsub_placeholders(
+                    text,
+                    how.unsub.unwrap_or_default(),
+                )),
+                "text/plain",
+            ),
+            _ => continue,
         };
         if part
             .content_disposition()
@@ -248,7 +343,11 @@ pub fn rewrite_message(raw: &[u8], how: &Rewrite<'_>) -> Result<Option<Vec<u8>>,
         if !(head <= body && body <= end && end <= raw.len()) {
             return Err("the message's MIME structure could not be read".into());
         }
-        let rewritten = rewrite_html(html, how)?;
+        let rewritten = match (rewritten, &part.body) {
+            (Some(text), _) => text,
+            (None, PartType::Html(html)) => rewrite_html(html, how)?,
+            (None, _) => continue,
+        };
         // The part's header without its transfer encoding (a field and its folded lines).
         let mut header = Vec::with_capacity(body - head + 40);
         let mut skipping = false;
@@ -265,7 +364,9 @@ pub fn rewrite_message(raw: &[u8], how: &Rewrite<'_>) -> Result<Option<Vec<u8>>,
             }
             header.extend_from_slice(line);
         }
-        header.extend_from_slice(b"Content-Type: text/html; charset=utf-8\r\n");
+        header.extend_from_slice(
+            format!("Content-Type: {content_type}; charset=utf-8\r\n").as_bytes(),
+        );
         header.extend_from_slice(b"Content-Transfer-Encoding: base64\r\n\r\n");
         header.extend(crate::compose::base64_lines(rewritten.as_bytes()));
         // The body ended where the original did (its line end before the boundary is kept).
@@ -369,6 +470,7 @@ mod tests {
             &Rewrite {
                 pixel: Some("https://t.test/o/TOKEN"),
                 click: Some(&click),
+                unsub: None,
             },
         )
         .unwrap();
@@ -397,6 +499,7 @@ mod tests {
             &Rewrite {
                 pixel: Some("https://t.test/o/T"),
                 click: None,
+                unsub: None,
             },
         )
         .unwrap();
@@ -408,6 +511,7 @@ mod tests {
         let none = Rewrite {
             pixel: None,
             click: None,
+            unsub: None,
         };
         assert_eq!(rewrite_html(html, &none).unwrap(), html);
     }
@@ -461,6 +565,7 @@ mod tests {
             let how = Rewrite {
                 pixel: Some("https://t.test/o/P"),
                 click: Some(&click),
+                unsub: None,
             };
             let out = rewrite_message(&raw, &how).unwrap().expect("an HTML part");
             let parsed = mail_parser::MessageParser::new().parse(&out).unwrap();
@@ -490,8 +595,85 @@ mod tests {
         let how = Rewrite {
             pixel: Some("p"),
             click: Some(&click),
+            unsub: None,
         };
         assert_eq!(rewrite_message(&plain, &how).unwrap(), None);
+    }
+
+    #[test]
+    fn unsubscribe_placeholders_and_headers() {
+        let t = tokens();
+        let u = t.unsub(9, 1_800_000_000);
+        assert_eq!(
+            t.read(&u).map(|t| (t.kind, t.recipient_id)),
+            Some((TokenKind::Unsub, 9))
+        );
+        assert_ne!(
+            u,
+            t.open(9, 1_800_000_000),
+            "an open token is not an unsubscribe token"
+        );
+        let url = "https://t.test/u/TOK";
+        assert_eq!(
+            replace_unsub_placeholders(
+                "a [[UNSUB_LINK]] b [[UNSUB_LINK_FR]] c [[UNSUB_LINK_EN]]",
+                url
+            ),
+            "a https://t.test/u/TOK b https://t.test/u/TOK?l=fr c https://t.test/u/TOK?l=en"
+        );
+        // Not a placeholder: kept.
+        for keep in [
+            "[[UNSUB_LINK",
+            "[[UNSUB_LINK_]]",
+            "[[UNSUB_LINK_FRANCE]]",
+            "[[UNSUB_LINKS]]",
+        ] {
+            assert_eq!(replace_unsub_placeholders(keep, url), keep);
+        }
+        let html = "<html><body><a href=\"https://a.test/\">shop</a> \
+            <a href=\"[[UNSUB_LINK_FR]]\">désabonnement</a></body></html>";
+        let raw = composed(html, "Se désabonner : [[UNSUB_LINK_FR]]");
+        assert!(has_unsub_placeholder(&raw));
+        let click = |n: u16, _: &str| format!("https://t.test/c/{n}");
+        let how = Rewrite {
+            pixel: None,
+            click: Some(&click),
+            unsub: Some(url),
+        };
+        let mut out = rewrite_message(&raw, &how).unwrap().unwrap();
+        add_list_unsubscribe(&mut out, url);
+        let parsed = mail_parser::MessageParser::new().parse(&out).unwrap();
+        let got = parsed.body_html(0).unwrap();
+        // The unsubscribe link is not a tracked click.
+        assert!(got.contains("href=\"https://t.test/c/0\""), "{got}");
+        assert!(got.contains("href=\"https://t.test/u/TOK?l=fr\""), "{got}");
+        assert!(!got.contains("/c/1"), "{got}");
+        assert_eq!(
+            parsed.body_text(0).unwrap().trim_end(),
+            "Se désabonner : https://t.test/u/TOK?l=fr"
+        );
+        assert_eq!(
+            crate::header_value(&out, "list-unsubscribe").as_deref(),
+            Some("<https://t.test/u/TOK>")
+        );
+        assert_eq!(
+            crate::header_value(&out, "list-unsubscribe-post").as_deref(),
+            Some("List-Unsubscribe=One-Click")
+        );
+        // The sender's own List-Unsubscribe is kept, and not doubled.
+        let mut again = out.clone();
+        add_list_unsubscribe(&mut again, "https://other.test/");
+        assert_eq!(again, out);
+        // Without a placeholder and nothing tracked, the message is left alone.
+        let plain = composed("<p>hi</p>", "hi");
+        let how = Rewrite {
+            pixel: None,
+            click: None,
+            unsub: Some(url),
+        };
+        let out = rewrite_message(&plain, &how).unwrap().unwrap();
+        let parsed = mail_parser::MessageParser::new().parse(&out).unwrap();
+        assert_eq!(parsed.body_html(0).unwrap().trim(), "<p>hi</p>");
     }
 
     #[test]

@@ -23,6 +23,9 @@ pub struct Domain {
     /// When a check first found the domain's DKIM record (the domain is proven the account's:
     /// its addresses may send when the account enforces sender validation).
     pub verified_at: Option<i64>,
+    /// The base URL of the tracking and unsubscribe links of its mail; empty: the account's,
+    /// else the server's `public_url`.
+    pub track_host: String,
 }
 
 /// Where a key is in its life: `pending` (published, not yet signing), `active` (signing),
@@ -266,7 +269,7 @@ impl Store {
     /// One of the account's domains, by id.
     pub async fn domain(&self, account_id: i64, id: i64) -> Result<Domain> {
         let r = sqlx::query(
-            "SELECT id, account_id, name, created_at, checked_at, check_result, verified_at FROM domains WHERE id = $1 AND account_id = $2",
+            "SELECT id, account_id, name, created_at, checked_at, check_result, verified_at, track_host FROM domains WHERE id = $1 AND account_id = $2",
         )
         .bind(id)
         .bind(account_id)
@@ -292,7 +295,23 @@ impl Store {
             checked_at: r.try_get("checked_at")?,
             check_result: r.try_get("check_result")?,
             verified_at: r.try_get("verified_at")?,
+            track_host: r.try_get("track_host")?,
         })
+    }
+
+    /// Sets the tracking host of one of the account's domains (`""`: none).
+    pub async fn set_domain_track_host(&self, account_id: i64, id: i64, host: &str) -> Result<()> {
+        let done =
+            sqlx::query("UPDATE domains SET track_host = $1 WHERE id = $2 AND account_id = $3")
+                .bind(host)
+                .bind(id)
+                .bind(account_id)
+                .execute(&self.pool)
+                .await?;
+        if done.rows_affected() == 0 {
+            return Err(Error::NotFound);
+        }
+        Ok(())
     }
 
     /// Records a DNS check of a domain; `verified`: its DKIM record was found (the first time
@@ -419,6 +438,8 @@ impl Store {
     // ---- suppression ----------------------------------------------------------------------
 
     /// Puts an address on a list (`account_id` 0: the global list), or updates its entry.
+    /// An unsubscription never replaces an entry that stops all mail (a hard bounce, a
+    /// complaint, a manual entry): it stops only marketing mail.
     pub async fn suppress(&self, entry: &Suppression) -> Result<()> {
         let address = entry.address.trim().to_ascii_lowercase();
         if !address.contains('@') {
@@ -433,7 +454,10 @@ impl Store {
              ON CONFLICT (account_id, address) DO UPDATE SET reason = excluded.reason,
                 detail = excluded.detail, message_id = excluded.message_id,
                 failures = excluded.failures, updated_at = excluded.updated_at,
-                expires_at = excluded.expires_at, active = excluded.active",
+                expires_at = excluded.expires_at, active = excluded.active
+             WHERE NOT (excluded.reason = 'unsubscribe' AND suppressions.active = 1
+                AND suppressions.reason IN ('hard-bounce', 'complaint', 'manual')
+                AND (suppressions.expires_at IS NULL OR suppressions.expires_at > excluded.updated_at))",
         )
         .bind(entry.account_id)
         .bind(&address)

@@ -17,6 +17,8 @@ pub struct RecipientRef {
     pub account_id: Option<i64>,
     pub address: String,
     pub status: RcptStatus,
+    /// It unsubscribed with its message's link.
+    pub unsubscribed: bool,
 }
 
 /// What a report did to its recipient: a `bounced` event that moves it to `bounced`, or a
@@ -72,7 +74,7 @@ impl Store {
     pub async fn recipient_ref(&self, id: i64) -> Result<Option<RecipientRef>> {
         let row = sqlx::query(
             "SELECT r.id AS id, r.message_id AS message_id, m.account_id AS account_id,
-                    r.address AS address, r.status AS status
+                    r.address AS address, r.status AS status, r.unsub_at AS unsub_at
              FROM recipients r JOIN messages m ON m.id = r.message_id WHERE r.id = $1",
         )
         .bind(id)
@@ -85,6 +87,7 @@ impl Store {
                 account_id: r.try_get("account_id")?,
                 address: r.try_get("address")?,
                 status: r.try_get::<String, _>("status")?.parse()?,
+                unsubscribed: r.try_get::<Option<i64>, _>("unsub_at")?.is_some(),
             })
         })
         .transpose()

@@ -8,6 +8,7 @@
 //! Unix milliseconds): the store never reads a clock.
 
 mod accounts;
+pub use accounts::TrackingSettings;
 mod batch;
 mod engagement;
 pub mod identity;
@@ -72,6 +73,26 @@ pub struct Account {
     pub is_active: bool,
     /// Whether messages may set a `Sender` different from `From`.
     pub allow_sender: bool,
+    /// Whether its messages that leave it to the account (`account_default`) track opens and
+    /// clicks; `None`: the server's `track_opens` / `track_clicks`.
+    pub track_opens: Option<bool>,
+    pub track_clicks: Option<bool>,
+    /// The base URL of its tracking and unsubscribe links (Mailjet's `TrackHost`); empty: the
+    /// server's `public_url`.
+    pub track_host: String,
+}
+
+/// What may change on a key ([`Store::update_key`]); `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct KeyChanges {
+    pub name: Option<String>,
+    pub is_active: Option<bool>,
+    pub allow_sender: Option<bool>,
+    /// `Some(None)`: back to the server's default.
+    pub track_opens: Option<Option<bool>>,
+    pub track_clicks: Option<Option<bool>>,
+    /// `Some("")`: back to `public_url`.
+    pub track_host: Option<String>,
 }
 
 /// What the Send API and the X-MJ headers attach to a message: echoed in events and looked up

@@ -279,6 +279,14 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         PRIMARY KEY (account_id, address)
     );",
     ),
+    (
+        12,
+        "each account's tracking defaults and tracking host; a domain's tracking host",
+        "ALTER TABLE accounts ADD COLUMN track_opens BIGINT;
+    ALTER TABLE accounts ADD COLUMN track_clicks BIGINT;
+    ALTER TABLE accounts ADD COLUMN track_host TEXT NOT NULL DEFAULT '';
+    ALTER TABLE domains ADD COLUMN track_host TEXT NOT NULL DEFAULT '';",
+    ),
 ];
 
 /// The migration's SQL for a backend: BLOB is BYTEA and AUTOINCREMENT keys are identities on

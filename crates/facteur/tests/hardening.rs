@@ -60,7 +60,14 @@ async fn a_suspended_key_cannot_authenticate_over_smtp() {
     let ok = converse(smtp, &["EHLO client.test", &format!("AUTH PLAIN {plain}")]).await;
     assert!(ok[2].starts_with("235"), "{ok:?}");
     store
-        .update_key(&master, sub.id, None, Some(false), None)
+        .update_key(
+            &master,
+            sub.id,
+            &facteur_store::KeyChanges {
+                is_active: Some(false),
+                ..Default::default()
+            },
+        )
         .await
         .unwrap();
     let refused = converse(
@@ -727,7 +734,14 @@ async fn suspending_a_key_stops_its_open_smtp_sessions() {
     }
     // Suspended while the session is open: the next message is refused.
     store
-        .update_key(&master, sub.id, None, Some(false), None)
+        .update_key(
+            &master,
+            sub.id,
+            &facteur_store::KeyChanges {
+                is_active: Some(false),
+                ..Default::default()
+            },
+        )
         .await
         .unwrap();
     for line in [

@@ -4,7 +4,9 @@
 //! of the other kind, is 404 and records nothing; the webhooks carry Mailjet's open and click
 //! payloads. A message sent with `TrackOpens`/`TrackClicks` reaches each recipient with their
 //! own pixel and links (the text part and an untracked message unchanged), and following them
-//! with a real HTTP client lands on the original URLs with their URL tags.
+//! with a real HTTP client lands on the original URLs with their URL tags. Marketing mail gets
+//! each recipient's unsubscribe link (placeholders and RFC 8058 headers); its one-click `POST`
+//! suppresses the address for marketing mail only.
 
 mod common;
 
@@ -21,10 +23,29 @@ async fn request(
     path: &str,
     agent: &str,
 ) -> (u16, Vec<(String, String)>, Vec<u8>) {
+    request_with(addr, method, path, agent, "").await
+}
+
+/// [`request`] with a form body (`application/x-www-form-urlencoded`) when `form` is not empty.
+async fn request_with(
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    agent: &str,
+    form: &str,
+) -> (u16, Vec<(String, String)>, Vec<u8>) {
     let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let body = if form.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n",
+            form.len()
+        )
+    };
     s.write_all(
         format!(
-            "{method} {path} HTTP/1.1\r\nHost: t.facteur.test\r\nUser-Agent: {agent}\r\nConnection: close\r\n\r\n"
+            "{method} {path} HTTP/1.1\r\nHost: t.facteur.test\r\nUser-Agent: {agent}\r\n{body}Connection: close\r\n\r\n{form}"
         )
         .as_bytes(),
     )
@@ -341,5 +362,337 @@ async fn a_tracked_message_gets_its_recipients_pixel_and_links_and_they_lead_hom
             ))
             .all(|e| e.recipient.as_deref() == Some("ada@example.net"))
     );
+    // The template language's HasOpenedSince answers from these opens: Ada opened (a person's
+    // browser), Bob did not.
+    let follow_ups = ["ada@example.net", "bob@example.net"].map(|a| {
+        json!({"From": {"Email": "news@example.com"}, "To": [{"Email": a}],
+            "Subject": "Follow-up", "TemplateLanguage": true,
+            "TextPart": "{% if HasOpenedSince(7) %}thanks for reading{% else %}you missed it{% endif %}"})
+    });
+    let body = json!({ "Messages": follow_ups });
+    let (s, v) = http_json(http, "POST", "/v3.1/send", auth, Some(&body.to_string())).await;
+    assert_eq!(s, 200, "{v}");
+    let got = receiver
+        .wait_for(10, "the follow-ups", |m| m.len() == 5)
+        .await;
+    let text = |rcpt: &str| {
+        let m = got[3..].iter().find(|m| m.rcpts == [rcpt]).unwrap();
+        let parsed = mail_parser::MessageParser::new()
+            .parse(m.data.as_bytes())
+            .unwrap();
+        parsed.body_text(0).unwrap().trim_end().to_string()
+    };
+    assert_eq!(text("ada@example.net"), "thanks for reading");
+    assert_eq!(text("bob@example.net"), "you missed it");
+    node.running.stop().await;
+}
+
+#[tokio::test]
+async fn one_click_unsubscribe_stops_marketing_mail_and_not_transactional_mail() {
+    let receiver = Receiver::start().await;
+    let node = node_with(receiver.addr, |s| {
+        s.webhook_allow_private = Some(true);
+        s.webhook_retry = Some("300ms".into());
+    })
+    .await;
+    let http = node.running.http;
+    let auth = Some((node.api_key.as_str(), node.secret.as_str()));
+    let hook = Hook::start(0).await;
+    let body = json!({"EventType": "unsub", "Url": format!("http://{}/unsub", hook.addr)});
+    let (s, v) = http_json(
+        http,
+        "POST",
+        "/v3/REST/eventcallbackurl",
+        auth,
+        Some(&body.to_string()),
+    )
+    .await;
+    assert_eq!(s, 201, "{v}");
+    let send = |m: serde_json::Value| async move {
+        let body = json!({ "Messages": [m] });
+        let (s, sent) = http_json(http, "POST", "/v3.1/send", auth, Some(&body.to_string())).await;
+        assert_eq!(s, 200, "{sent}");
+        sent["Messages"][0]["To"][0]["MessageID"].as_i64().unwrap()
+    };
+    // A newsletter: Mailjet's placeholder, and the language's mj:unsub_link.
+    let newsletter = |subject: &str| {
+        json!({"From": {"Email": "news@example.com"}, "To": [{"Email": "ada@example.net"}],
+            "Subject": subject, "TemplateLanguage": true,
+            "HTMLPart": "<p>Spring</p><a href=\"https://shop.example.com/\">Shop</a> \
+                <a href=\"[[UNSUB_LINK_FR]]\">Se désabonner</a> <a href=\"{{mj:unsub_link}}\">Unsubscribe</a>",
+            "TextPart": "Unsubscribe: [[UNSUB_LINK_EN]]"})
+    };
+    let first = send(newsletter("Spring")).await;
+    let got = receiver
+        .wait_for(10, "the newsletter", |m| m.len() == 1)
+        .await;
+    let raw = got[0].data.as_bytes();
+    let base = format!("http://{http}/u/");
+    let list_unsub =
+        facteur_message::header_value(raw, "list-unsubscribe").expect("List-Unsubscribe");
+    assert!(list_unsub.starts_with(&format!("<{base}")), "{list_unsub}");
+    assert_eq!(
+        facteur_message::header_value(raw, "list-unsubscribe-post").as_deref(),
+        Some("List-Unsubscribe=One-Click")
+    );
+    let link = list_unsub.trim_matches(['<', '>']).to_string();
+    let parsed = mail_parser::MessageParser::new().parse(raw).unwrap();
+    let html = parsed.body_html(0).unwrap().into_owned();
+    let links = hrefs(&html);
+    assert_eq!(
+        links,
+        [
+            "https://shop.example.com/".to_string(),
+            format!("{link}?l=fr"),
+            link.clone()
+        ],
+        "{html}"
+    );
+    assert_eq!(
+        parsed.body_text(0).unwrap().trim_end(),
+        format!("Unsubscribe: {link}?l=en")
+    );
+    let path = link
+        .strip_prefix(&format!("http://{http}"))
+        .unwrap()
+        .to_string();
+
+    // The page (GET) asks; opening it unsubscribes nobody.
+    let (s, h, page) = request(http, "GET", &format!("{path}?l=fr"), PERSON).await;
+    let page = String::from_utf8(page).unwrap();
+    assert_eq!(s, 200, "{page}");
+    assert!(header(&h, "content-type").unwrap().starts_with("text/html"));
+    assert!(
+        page.contains("lang=\"fr\"") && page.contains("Me désabonner"),
+        "{page}"
+    );
+    assert!(
+        page.contains("ada@example.net") && page.contains("method=\"post\""),
+        "{page}"
+    );
+    let (_, _, page) = request(http, "GET", &path, PERSON).await;
+    assert!(String::from_utf8(page).unwrap().contains("Unsubscribe"));
+    let store = &node.running.app.store;
+    let account = node
+        .running
+        .app
+        .store
+        .account_by_key(&node.api_key)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        store
+            .suppression(account.id, "ada@example.net")
+            .await
+            .unwrap(),
+        None
+    );
+
+    // A changed token, or a token of another kind: 404, nothing recorded.
+    let tokens = node.running.app.tracking_tokens();
+    let token = path.strip_prefix("/u/").unwrap();
+    let mut forged = token.to_string();
+    let c = if forged.ends_with('A') { 'B' } else { 'A' };
+    forged.pop();
+    forged.push(c);
+    let open = tokens.open(first, 0);
+    for bad in [forged.as_str(), open.as_str(), "AAAA.BBBB"] {
+        let (s, _, _) = request_with(
+            http,
+            "POST",
+            &format!("/u/{bad}"),
+            PERSON,
+            "List-Unsubscribe=One-Click",
+        )
+        .await;
+        assert_eq!(s, 404, "{bad}");
+    }
+    assert_eq!(
+        store
+            .suppression(account.id, "ada@example.net")
+            .await
+            .unwrap(),
+        None
+    );
+
+    // RFC 8058 one-click, as a mail client sends it.
+    let (s, _, page) = request_with(
+        http,
+        "POST",
+        &path,
+        "Gmail one-click",
+        "List-Unsubscribe=One-Click",
+    )
+    .await;
+    assert_eq!(s, 200, "{}", String::from_utf8_lossy(&page));
+    let entry = store
+        .suppression(account.id, "ada@example.net")
+        .await
+        .unwrap()
+        .expect("on the account's list");
+    assert_eq!(
+        entry.reason,
+        facteur_store::identity::SuppressionReason::Unsubscribe
+    );
+    // Twice is once.
+    let (s, _, _) = request_with(http, "POST", &path, PERSON, "List-Unsubscribe=One-Click").await;
+    assert_eq!(s, 200);
+    let (_, _, page) = request(http, "GET", &path, PERSON).await;
+    assert!(
+        String::from_utf8(page)
+            .unwrap()
+            .contains("You are unsubscribed")
+    );
+
+    // The event, its webhook, the status and the counters.
+    hook.wait(15, "the unsub webhook", |calls| !calls.is_empty())
+        .await;
+    let events = hook.events();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["event"], "unsub");
+    assert_eq!(events[0]["MessageID"], first);
+    assert_eq!(events[0]["email"], "ada@example.net");
+    assert_eq!(events[0]["agent"], "Gmail one-click");
+    let (s, v) = http_json(
+        http,
+        "GET",
+        &format!("/v3/REST/message/{first}"),
+        auth,
+        None,
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["Data"][0]["Status"], "unsub", "{v}");
+    let (_, v) = http_json(http, "GET", "/v3/REST/statcounters", auth, None).await;
+    assert_eq!(v["Data"][0]["MessageUnsubscribedCount"], 1, "{v}");
+
+    // The next newsletter is blocked for her; a receipt still reaches her.
+    let second = send(newsletter("Summer")).await;
+    let receipt = send(json!({"From": {"Email": "shop@example.com"},
+        "To": [{"Email": "ada@example.net"}], "Subject": "Your receipt", "TextPart": "Thanks"}))
+    .await;
+    let got = receiver.wait_for(10, "the receipt", |m| m.len() == 2).await;
+    assert!(got[1].data.contains("Your receipt"));
+    assert!(facteur_message::header_value(got[1].data.as_bytes(), "list-unsubscribe").is_none());
+    let (_, v) = http_json(
+        http,
+        "GET",
+        &format!("/v3/REST/message/{second}"),
+        auth,
+        None,
+    )
+    .await;
+    assert_eq!(v["Data"][0]["Status"], "blocked", "{v}");
+    // (The attempt is recorded just after the receiver has the message.)
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let path = format!("/v3/REST/message/{receipt}");
+        let (_, v) = http_json(http, "GET", &path, auth, None).await;
+        if v["Data"][0]["Status"] == "sent" {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{v}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        receiver.received().len(),
+        2,
+        "the second newsletter never left"
+    );
+    node.running.stop().await;
+}
+
+#[tokio::test]
+async fn account_and_domain_tracking_settings_apply_to_messages_that_leave_it_to_them() {
+    let receiver = Receiver::start().await;
+    let node = node(receiver.addr).await;
+    let http = node.running.http;
+    let auth = Some((node.api_key.as_str(), node.secret.as_str()));
+    let (_, keys) = http_json(http, "GET", "/v3/REST/apikey", auth, None).await;
+    let id = keys["Data"][0]["ID"].as_i64().unwrap();
+    let key_path = format!("/v3/REST/apikey/{id}");
+    // Bad settings: 400 naming what is wrong; nothing changes.
+    for bad in [
+        json!({"TrackHost": "ftp://t.example.test"}),
+        json!({"TrackOpens": "yes"}),
+    ] {
+        let (s, v) = http_json(http, "PUT", &key_path, auth, Some(&bad.to_string())).await;
+        assert_eq!(s, 400, "{v}");
+        let why = v["ErrorMessage"].as_str().unwrap().to_ascii_lowercase();
+        assert!(why.contains("track"), "{v}");
+    }
+    let body = json!({"TrackOpens": true, "TrackClicks": true, "TrackHost": "t.example.test"});
+    let (s, v) = http_json(http, "PUT", &key_path, auth, Some(&body.to_string())).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["Data"][0]["TrackHost"], "https://t.example.test");
+    assert_eq!(v["Data"][0]["TrackOpens"], true);
+    // A domain with its own host.
+    let (s, v) = http_json(
+        http,
+        "POST",
+        "/v3/REST/dns",
+        auth,
+        Some(&json!({"Domain": "brand.example"}).to_string()),
+    )
+    .await;
+    assert_eq!(s, 201, "{v}");
+    let domain = v["Data"][0]["ID"].as_i64().unwrap();
+    let (s, v) = http_json(
+        http,
+        "PUT",
+        &format!("/v3/REST/dns/{domain}"),
+        auth,
+        Some(&json!({"TrackHost": "http://links.brand.example/"}).to_string()),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["Data"][0]["TrackHost"], "http://links.brand.example");
+
+    let message = |from: &str, to: &str| {
+        json!({"From": {"Email": from}, "To": [{"Email": to}], "Subject": "Hi",
+            "HTMLPart": "<p><a href=\"https://shop.example.com/\">Shop</a></p>"})
+    };
+    let body = json!({"Messages": [
+        message("news@example.com", "ada@example.net"),
+        message("news@brand.example", "bob@example.net"),
+        {"From": {"Email": "news@example.com"}, "To": [{"Email": "cy@example.net"}],
+            "Subject": "Hi", "TrackOpens": "disabled", "TrackClicks": "disabled",
+            "HTMLPart": "<p><a href=\"https://shop.example.com/\">Shop</a></p>"},
+    ]});
+    let (s, v) = http_json(http, "POST", "/v3.1/send", auth, Some(&body.to_string())).await;
+    assert_eq!(s, 200, "{v}");
+    let got = receiver
+        .wait_for(10, "three messages", |m| m.len() == 3)
+        .await;
+    let html = |rcpt: &str| {
+        let m = got.iter().find(|m| m.rcpts == [rcpt]).unwrap();
+        let parsed = mail_parser::MessageParser::new()
+            .parse(m.data.as_bytes())
+            .unwrap();
+        parsed.body_html(0).unwrap().into_owned()
+    };
+    // The account's default and host; the domain's host; the message's own choice wins.
+    let ada = html("ada@example.net");
+    assert!(ada.contains("src=\"https://t.example.test/o/"), "{ada}");
+    assert!(
+        hrefs(&ada)[0].starts_with("https://t.example.test/c/"),
+        "{ada}"
+    );
+    let bob = html("bob@example.net");
+    assert!(
+        hrefs(&bob)[0].starts_with("http://links.brand.example/c/"),
+        "{bob}"
+    );
+    let cy = html("cy@example.net");
+    assert_eq!(hrefs(&cy), ["https://shop.example.com/"], "{cy}");
+    assert!(!cy.contains("/o/"), "{cy}");
+    // Back to the server's defaults.
+    let body = json!({"TrackOpens": null, "TrackClicks": null, "TrackHost": ""});
+    let (s, v) = http_json(http, "PUT", &key_path, auth, Some(&body.to_string())).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["Data"][0]["TrackOpens"], serde_json::Value::Null);
+    assert_eq!(v["Data"][0]["TrackHost"], "");
     node.running.stop().await;
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use facteur_store::Account;
+use facteur_store::{Account, KeyChanges};
 use serde_json::{Value, json};
 
 use super::{
@@ -26,6 +26,9 @@ fn key_json(a: &Account, secret: Option<&str>) -> Value {
         "AllowSender": a.allow_sender,
         "MasterID": a.parent_id,
         "CreatedAt": rfc3339(a.created_at),
+        "TrackHost": a.track_host,
+        "TrackOpens": a.track_opens,
+        "TrackClicks": a.track_clicks,
     });
     if let Some(s) = secret {
         v["SecretKey"] = json!(s);
@@ -70,6 +73,47 @@ fn opt_bool(body: &serde_json::Map<String, Value>, key: &str) -> Result<Option<b
     }
 }
 
+/// The tracking settings of a body: `TrackOpens` / `TrackClicks` (a boolean, or `null` for
+/// the server's default), `TrackHost` (a host name or base URL; `""` for `public_url`).
+fn tracking_changes(
+    body: &serde_json::Map<String, Value>,
+    changes: &mut KeyChanges,
+) -> Result<(), ApiError> {
+    for (key, field) in [
+        ("TrackOpens", &mut changes.track_opens),
+        ("TrackClicks", &mut changes.track_clicks),
+    ] {
+        *field = match body.get(key) {
+            None => None,
+            Some(Value::Null) => Some(None),
+            Some(Value::Bool(b)) => Some(Some(*b)),
+            Some(_) => {
+                return Err(ApiError::bad_request(format!(
+                    "\"{key}\" must be a boolean, or null for the server's default"
+                )));
+            }
+        };
+    }
+    changes.track_host = match body.get("TrackHost") {
+        None => None,
+        Some(Value::Null) => Some(String::new()),
+        Some(Value::String(s)) => {
+            Some(facteur_engine::tracking::normalize_track_host(s).map_err(ApiError::bad_request)?)
+        }
+        Some(_) => return Err(ApiError::bad_request("\"TrackHost\" must be a string")),
+    };
+    Ok(())
+}
+
+const KEY_PROPS: &[&str] = &[
+    "Name",
+    "IsActive",
+    "AllowSender",
+    "TrackHost",
+    "TrackOpens",
+    "TrackClicks",
+];
+
 fn opt_name(body: &serde_json::Map<String, Value>) -> Result<Option<String>, ApiError> {
     match body.get("Name") {
         None | Some(Value::Null) => Ok(None),
@@ -87,8 +131,14 @@ pub(crate) async fn create(
     ApiJson(body): ApiJson,
 ) -> Result<impl IntoResponse, ApiError> {
     let body = object(&body)?;
-    known_props(body, &["Name", "IsActive", "AllowSender"])?;
+    known_props(body, KEY_PROPS)?;
     let name = opt_name(body)?.ok_or_else(|| ApiError::bad_request("\"Name\" is required"))?;
+    let mut changes = KeyChanges {
+        is_active: opt_bool(body, "IsActive")?,
+        allow_sender: opt_bool(body, "AllowSender")?,
+        ..KeyChanges::default()
+    };
+    tracking_changes(body, &mut changes)?;
     if account.parent_id.is_some() {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
@@ -99,20 +149,15 @@ pub(crate) async fn create(
         .store
         .create_subaccount(&account, &name, now_ms())
         .await?;
-    let (active, sender) = (opt_bool(body, "IsActive")?, opt_bool(body, "AllowSender")?);
-    if active.is_some() || sender.is_some() {
-        key = app
-            .store
-            .update_key(&account, key.id, None, active, sender)
-            .await?;
-    }
+    key = app.store.update_key(&account, key.id, &changes).await?;
+    app.reload_tracking().await?;
     Ok((
         StatusCode::CREATED,
         envelope(vec![key_json(&key, Some(&secret))], 1),
     ))
 }
 
-/// Body: any of `{"Name", "IsActive", "AllowSender"}`.
+/// Body: any of `{"Name", "IsActive", "AllowSender", "TrackHost", "TrackOpens", "TrackClicks"}`.
 pub(crate) async fn update(
     State(app): State<Arc<Engine>>,
     ApiAccount(account): ApiAccount,
@@ -120,7 +165,7 @@ pub(crate) async fn update(
     ApiJson(body): ApiJson,
 ) -> Result<impl IntoResponse, ApiError> {
     let body = object(&body)?;
-    known_props(body, &["Name", "IsActive", "AllowSender"])?;
+    known_props(body, KEY_PROPS)?;
     if account.parent_id.is_some()
         && (body.contains_key("IsActive") || body.contains_key("AllowSender"))
     {
@@ -129,15 +174,14 @@ pub(crate) async fn update(
             "Only the master API key can change IsActive or AllowSender",
         ));
     }
-    let key = app
-        .store
-        .update_key(
-            &account,
-            id,
-            opt_name(body)?.as_deref(),
-            opt_bool(body, "IsActive")?,
-            opt_bool(body, "AllowSender")?,
-        )
-        .await?;
+    let mut changes = KeyChanges {
+        name: opt_name(body)?,
+        is_active: opt_bool(body, "IsActive")?,
+        allow_sender: opt_bool(body, "AllowSender")?,
+        ..KeyChanges::default()
+    };
+    tracking_changes(body, &mut changes)?;
+    let key = app.store.update_key(&account, id, &changes).await?;
+    app.reload_tracking().await?;
     Ok(envelope(vec![key_json(&key, None)], 1))
 }

@@ -56,6 +56,7 @@ pub fn domain_json(app: &Engine, d: &Domain) -> Value {
         "IsCheckInProgress": false,
         "LastCheckAt": d.checked_at.map(rfc3339).unwrap_or_default(),
         "Verified": d.verified_at.is_some(),
+        "TrackHost": d.track_host,
         "CreatedAt": rfc3339(d.created_at),
         "DKIMKeys": d.keys.iter().map(|k| json!({
             "Selector": k.selector,
@@ -110,6 +111,36 @@ pub(crate) async fn one(
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     let d = find(&app, account.id, &id).await?;
+    Ok(envelope(vec![domain_json(&app, &d)], 1))
+}
+
+/// `PUT /v3/REST/dns/{id}`, body `{"TrackHost": "t.example.com"}`: where the tracking and
+/// unsubscribe links of the domain's mail point (`""`: the account's host, else `public_url`).
+pub(crate) async fn update(
+    State(app): State<Arc<Engine>>,
+    ApiAccount(account): ApiAccount,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson,
+) -> Result<impl IntoResponse, ApiError> {
+    let body = object(&body)?;
+    known_props(body, &["TrackHost"])?;
+    let host = match body.get("TrackHost") {
+        Some(Value::String(s)) => {
+            facteur_engine::tracking::normalize_track_host(s).map_err(ApiError::bad_request)?
+        }
+        Some(Value::Null) => String::new(),
+        _ => {
+            return Err(ApiError::bad_request(
+                "\"TrackHost\" (a host name or base URL, \"\" for the default) is required",
+            ));
+        }
+    };
+    let d = find(&app, account.id, &id).await?;
+    app.store
+        .set_domain_track_host(account.id, d.id, &host)
+        .await?;
+    app.reload_tracking().await?;
+    let d = app.store.domain(account.id, d.id).await?;
     Ok(envelope(vec![domain_json(&app, &d)], 1))
 }
 

@@ -62,6 +62,13 @@ fn schemas() -> Value {
     let sent_to = json!({"type": "array", "items": {"type": "object", "properties": {"Email": {"type": "string"}, "MessageUUID": {"type": "string"}, "MessageID": {"type": "integer", "format": "int64"}, "MessageHref": {"type": "string"}}}});
     let envelope = |item: Value| json!({"type": "object", "properties": {"Count": {"type": "integer"}, "Total": {"type": "integer"}, "Data": {"type": "array", "items": item}}});
     let sender_input = json!({"type": "object", "required": ["Email"], "properties": {"Email": {"type": "string", "description": "an address, or *@domain for all of a domain"}, "Name": {"type": "string"}, "EmailType": {"type": "string", "enum": ["transactional", "bulk", "unknown"]}, "IsDefaultSender": {"type": "boolean"}}});
+    let domain_list = envelope(
+        json!({"type": "object", "properties": {"ID": {"type": "integer"}, "Domain": {"type": "string"},
+            "TrackHost": {"type": "string"},
+            "DKIMRecordName": {"type": "string"}, "DKIMRecordValue": {"type": "string"}, "DKIMStatus": {"type": "string"}, "SPFRecordValue": {"type": "string"}, "SPFStatus": {"type": "string"},
+            "DKIMKeys": {"type": "array", "items": {"type": "object", "properties": {"Selector": {"type": "string"}, "Algorithm": {"type": "string"}, "State": {"type": "string", "enum": ["pending", "active", "retired"]}, "RecordName": {"type": "string"}}}},
+            "Records": {"type": "array", "items": {"type": "object", "properties": {"Type": {"type": "string"}, "Name": {"type": "string"}, "Value": {"type": "string"}, "Purpose": {"type": "string"}}}}}}),
+    );
     let sender_list = envelope(
         json!({"type": "object", "properties": {"ID": {"type": "integer"}, "Email": {"type": "string"}, "Name": {"type": "string"},
             "Status": {"type": "string", "enum": ["Inactive", "Active", "Deleted"]}, "EmailType": {"type": "string"}, "IsDefaultSender": {"type": "boolean"},
@@ -94,20 +101,22 @@ fn schemas() -> Value {
             "enum": ["queued", "deferred", "sent", "opened", "clicked", "unsub", "hardbounced", "softbounced", "blocked"]}, "ContactAlt": {"type": "string"}, "Subject": {"type": "string"},
             "CustomID": {"type": "string"}, "ArrivedAt": {"type": "string", "format": "date-time"}, "AttemptCount": {"type": "integer"}, "MessageSize": {"type": "integer"}}})),
         "HistoryList": envelope(json!({"type": "object", "properties": {"EventAt": {"type": "integer"}, "EventType": {"type": "string"}, "State": {"type": "string"}, "Comment": {"type": "string"}}})),
-        "ApiKeyInput": {"type": "object", "properties": {"Name": {"type": "string"}, "IsActive": {"type": "boolean"}, "AllowSender": {"type": "boolean"}}},
+        "ApiKeyInput": {"type": "object", "properties": {"Name": {"type": "string"}, "IsActive": {"type": "boolean"}, "AllowSender": {"type": "boolean"},
+            "TrackHost": {"type": "string", "description": "host name or base URL of the key's tracking and unsubscribe links; empty: public_url"},
+            "TrackOpens": {"type": ["boolean", "null"], "description": "default of TrackOpens account_default; null: the server's track_opens"},
+            "TrackClicks": {"type": ["boolean", "null"], "description": "default of TrackClicks account_default; null: the server's track_clicks"}}},
         "ApiKeyList": envelope(json!({"type": "object", "properties": {"ID": {"type": "integer"}, "APIKey": {"type": "string"}, "SecretKey": {"type": "string"},
-            "Name": {"type": "string"}, "IsActive": {"type": "boolean"}, "IsMaster": {"type": "boolean"}, "AllowSender": {"type": "boolean"}, "CreatedAt": {"type": "string"}}})),
+            "Name": {"type": "string"}, "IsActive": {"type": "boolean"}, "IsMaster": {"type": "boolean"}, "AllowSender": {"type": "boolean"}, "CreatedAt": {"type": "string"},
+            "TrackHost": {"type": "string"}, "TrackOpens": {"type": ["boolean", "null"]}, "TrackClicks": {"type": ["boolean", "null"]}}})),
         "WebhookInput": {"type": "object", "properties": {"EventType": {"type": "string", "enum": facteur_store::webhooks::EVENT_TYPES},
             "Url": {"type": "string", "format": "uri"}, "Version": {"type": "integer", "enum": [1, 2]}, "IsBackup": {"type": "boolean"}, "Status": {"type": "string", "enum": ["alive", "dead"]}}},
         "WebhookList": envelope(json!({"type": "object", "properties": {"ID": {"type": "integer"}, "EventType": {"type": "string"}, "Url": {"type": "string"},
             "Version": {"type": "integer"}, "IsBackup": {"type": "boolean"}, "Status": {"type": "string"}, "SigningSecret": {"type": "string",
             "description": "X-Facteur-Signature = sha256=hex(HMAC-SHA256(SigningSecret, body))"}}})),
         "DomainInput": {"type": "object", "required": ["Domain"], "properties": {"Domain": {"type": "string"}, "Keys": {"type": "string", "enum": ["rsa", "ed25519", "both"]}}},
+        "DomainUpdate": {"type": "object", "required": ["TrackHost"], "properties": {"TrackHost": {"type": "string", "description": "host name or base URL of the tracking and unsubscribe links of the domain's mail; empty: the account's"}}},
         "DomainRotate": {"type": "object", "properties": {"Keys": {"type": "string", "enum": ["rsa", "ed25519", "both"]}}},
-        "DomainList": envelope(json!({"type": "object", "properties": {"ID": {"type": "integer"}, "Domain": {"type": "string"},
-            "DKIMRecordName": {"type": "string"}, "DKIMRecordValue": {"type": "string"}, "DKIMStatus": {"type": "string"}, "SPFRecordValue": {"type": "string"}, "SPFStatus": {"type": "string"},
-            "DKIMKeys": {"type": "array", "items": {"type": "object", "properties": {"Selector": {"type": "string"}, "Algorithm": {"type": "string"}, "State": {"type": "string", "enum": ["pending", "active", "retired"]}, "RecordName": {"type": "string"}}}},
-            "Records": {"type": "array", "items": {"type": "object", "properties": {"Type": {"type": "string"}, "Name": {"type": "string"}, "Value": {"type": "string"}, "Purpose": {"type": "string"}}}}}})),
+        "DomainList": domain_list,
         "SenderInput": sender_input,
         "SenderList": sender_list,
         "SenderValidation": sender_validation,

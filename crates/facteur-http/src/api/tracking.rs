@@ -4,6 +4,12 @@
 //! disk before it is sent. A token that is not ours, or was changed, is 404: never a redirect.
 //! A store that cannot write does not break the reader's click: the redirect still goes, and
 //! the failure is logged and counted.
+//!
+//! `GET /u/{token}` is a recipient's unsubscribe page (English or French: `?l=fr` or the
+//! browser's language), with a button; `POST /u/{token}` unsubscribes: the page's button, and
+//! RFC 8058's one-click (`List-Unsubscribe=One-Click`, sent by mail clients from the
+//! `List-Unsubscribe-Post` header). Opening the link alone unsubscribes nobody, so the link
+//! scanners of mail providers cannot.
 
 use std::sync::Arc;
 
@@ -13,7 +19,7 @@ use axum::response::{IntoResponse, Response};
 use facteur_engine::Engine;
 use facteur_message::tracking::TokenKind;
 
-use super::ApiPath as Path;
+use super::{ApiPath as Path, ApiQuery as Query};
 use crate::auth::ClientIp;
 use crate::errors::ApiError;
 
@@ -114,4 +120,170 @@ pub(crate) async fn click(
     r.headers_mut().insert(header::LOCATION, location);
     no_cache(r.headers_mut());
     Ok(r)
+}
+
+/// The hosted unsubscribe page's language.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lang {
+    En,
+    Fr,
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(default)]
+pub(crate) struct UnsubQuery {
+    /// The language the link asked for (`[[UNSUB_LINK_FR]]` gives `?l=fr`).
+    l: Option<String>,
+}
+
+fn lang(q: &UnsubQuery, h: &HeaderMap) -> Lang {
+    let asked = q.l.clone().unwrap_or_else(|| {
+        h.get(header::ACCEPT_LANGUAGE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string()
+    });
+    if asked.trim().to_ascii_lowercase().starts_with("fr") {
+        Lang::Fr
+    } else {
+        Lang::En
+    }
+}
+
+/// The page's words in each language.
+struct Words {
+    html_lang: &'static str,
+    title: &'static str,
+    ask: &'static str,
+    button: &'static str,
+    done_title: &'static str,
+    done: &'static str,
+    unknown_title: &'static str,
+    unknown: &'static str,
+}
+
+const EN: Words = Words {
+    html_lang: "en",
+    title: "Unsubscribe",
+    ask: "Stop sending marketing e-mail to {address}?",
+    button: "Unsubscribe",
+    done_title: "You are unsubscribed",
+    done: "{address} will no longer receive these e-mails. Messages you asked for (receipts, password resets) still arrive.",
+    unknown_title: "Unknown link",
+    unknown: "This unsubscribe link is not valid. Use the link of a more recent e-mail, or reply to its sender.",
+};
+
+const FR: Words = Words {
+    html_lang: "fr",
+    title: "Se désabonner",
+    ask: "Ne plus envoyer d’e-mails marketing à {address} ?",
+    button: "Me désabonner",
+    done_title: "Vous êtes désabonné",
+    done: "{address} ne recevra plus ces e-mails. Les messages que vous avez demandés (reçus, mots de passe) arrivent toujours.",
+    unknown_title: "Lien inconnu",
+    unknown: "Ce lien de désabonnement n’est pas valide. Utilisez celui d’un e-mail plus récent, ou répondez à son expéditeur.",
+};
+
+fn words(l: Lang) -> &'static Words {
+    match l {
+        Lang::En => &EN,
+        Lang::Fr => &FR,
+    }
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}
+
+fn unsub_page(status: StatusCode, w: &Words, title: &str, body: &str) -> Response {
+    let html = format!(
+        "<!doctype html><html lang=\"{}\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{title}</title></head>\
+         <body style=\"font-family: sans-serif; max-width: 36em; margin: 4em auto; padding: 0 1em\"><h1>{title}</h1>{body}</body></html>",
+        w.html_lang
+    );
+    let mut r = (status, html).into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    no_cache(r.headers_mut());
+    r.headers_mut().insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'",
+        ),
+    );
+    r
+}
+
+fn unknown(w: &Words) -> Response {
+    unsub_page(
+        StatusCode::NOT_FOUND,
+        w,
+        w.unknown_title,
+        &format!("<p>{}</p>", w.unknown),
+    )
+}
+
+/// `GET /u/{token}`: the unsubscribe page, with its button.
+pub(crate) async fn unsub_page_get(
+    State(app): State<Arc<Engine>>,
+    Path(token): Path<String>,
+    Query(q): Query<UnsubQuery>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let w = words(lang(&q, &headers));
+    let Some(target) = app.unsub_target(&token).await? else {
+        return Ok(unknown(w));
+    };
+    let address = escape(&target.address);
+    if target.unsubscribed {
+        return Ok(unsub_page(
+            StatusCode::OK,
+            w,
+            w.done_title,
+            &format!("<p>{}</p>", w.done.replace("{address}", &address)),
+        ));
+    }
+    Ok(unsub_page(
+        StatusCode::OK,
+        w,
+        w.title,
+        &format!(
+            "<p>{}</p><form method=\"post\"><input type=\"hidden\" name=\"List-Unsubscribe\" value=\"One-Click\">\
+             <button type=\"submit\">{}</button></form>",
+            w.ask.replace("{address}", &address),
+            w.button
+        ),
+    ))
+}
+
+/// `POST /u/{token}`: unsubscribes (the page's button, or a mail client's RFC 8058
+/// one-click). The address is on the account's suppression list for marketing mail when
+/// this answers 200.
+pub(crate) async fn unsub_post(
+    State(app): State<Arc<Engine>>,
+    Path(token): Path<String>,
+    Query(q): Query<UnsubQuery>,
+    asker: Asker,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let w = words(lang(&q, &headers));
+    match app.unsubscribe(&token, asker.ip, &asker.agent).await? {
+        Some(target) => Ok(unsub_page(
+            StatusCode::OK,
+            w,
+            w.done_title,
+            &format!(
+                "<p>{}</p>",
+                w.done.replace("{address}", &escape(&target.address))
+            ),
+        )),
+        None => Ok(unknown(w)),
+    }
 }

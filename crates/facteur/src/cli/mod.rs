@@ -1,7 +1,8 @@
 //! The `facteur` command line: `serve`, `migrate`, `account`, `queue`, `template`, `domain`,
-//! `bounce`.
+//! `bounce`, `stats`.
 
 pub mod identity;
+mod stats;
 pub mod template;
 
 use std::io::Write;
@@ -74,6 +75,9 @@ enum Command {
         #[command(subcommand)]
         command: identity::BounceCommand,
     },
+    /// Statistics: sent, bounced, opened, clicked, spam, unsubscribed by day, hour or
+    /// recipient domain, with open and click rates
+    Stats(Box<stats::StatsArgs>),
 }
 
 #[derive(Subcommand)]
@@ -236,6 +240,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Template { command } => Ok(template(command)),
         Command::Domain { command } => identity::domain(command).await,
         Command::Bounce { command } => identity::bounce(command).await,
+        Command::Stats(args) => stats::stats(*args).await,
     }
 }
 
