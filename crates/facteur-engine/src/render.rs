@@ -68,11 +68,12 @@ impl CompiledTemplate {
     }
 }
 
-/// Compiled templates by (template id, version number). Versions never change once
-/// published, so an entry is never stale; a new publication is a new key.
+/// Compiled templates by (template id, version number, when its settings changed). Versions
+/// never change once published, and a change of the template's settings (its purposes, text
+/// generation) moves its `updated_at`: an entry is never stale; either is a new key.
 #[derive(Default)]
 pub struct TemplateCache {
-    map: Mutex<HashMap<(i64, i64), Arc<CompiledTemplate>>>,
+    map: Mutex<HashMap<(i64, i64, i64), Arc<CompiledTemplate>>>,
 }
 
 /// Most compiled templates kept; past this the cache starts over.
@@ -87,8 +88,8 @@ impl TemplateCache {
         account_id: i64,
         id: i64,
     ) -> Result<Arc<CompiledTemplate>, facteur_store::Error> {
-        let version = store.published_number(account_id, id).await?;
-        if let Some(t) = self.map.lock().unwrap().get(&(id, version)) {
+        let (version, updated_at) = store.published_number(account_id, id).await?;
+        if let Some(t) = self.map.lock().unwrap().get(&(id, version, updated_at)) {
             return Ok(t.clone());
         }
         let content = store.version_content(id, version).await?;
@@ -116,7 +117,7 @@ impl TemplateCache {
         if map.len() >= CACHE_MAX {
             map.clear();
         }
-        map.insert((id, version), compiled.clone());
+        map.insert((id, version, updated_at), compiled.clone());
         Ok(compiled)
     }
 }

@@ -326,15 +326,54 @@ async fn route(
 
 /// One attempt for one row at its destination, recorded. A tracked message goes to each
 /// recipient with its own copy (its pixel and links, signed), one recipient at a time.
+/// Marketing mail is not sent to an address put on a suppression list since it was accepted
+/// (an unsubscription takes effect at once, not after the queue's retries).
 async fn deliver(
     core: &Arc<Core>,
     deliverer: Arc<dyn Deliverer>,
-    entry: QueueEntry,
+    mut entry: QueueEntry,
     to: Destination,
 ) {
     if entry.tracking == 0 {
         let results = deliverer.deliver(&entry, &to, &entry.body).await;
         return record(core, entry, results).await;
+    }
+    let mut results = Vec::with_capacity(entry.recipients.len());
+    if entry.tracking & facteur_store::TRACK_UNSUB != 0
+        && let Some(account) = entry.account_id
+        && core.may_suppress(Some(account))
+    {
+        let addresses: Vec<String> = entry.recipients.iter().map(|r| r.address.clone()).collect();
+        match core
+            .store
+            .suppressed(Some(account), &addresses, now_ms())
+            .await
+        {
+            Ok(listed) => {
+                let (gone, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut entry.recipients)
+                    .into_iter()
+                    .partition(|r| {
+                        listed
+                            .iter()
+                            .any(|s| s.address.eq_ignore_ascii_case(&r.address))
+                    });
+                entry.recipients = keep;
+                results.extend(gone.iter().map(|r| {
+                    RcptOutcome::local(
+                        r.id,
+                        &r.address,
+                        RcptStatus::Blocked,
+                        "5.7.1",
+                        Some(BounceClass::Preblocked),
+                        "preblocked: put on a suppression list (unsubscribed) after the message was accepted",
+                    )
+                }));
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, msg_id = entry.message_id, "cannot read the suppression lists before sending marketing mail; trying again later");
+                return record(core, entry, Vec::new()).await;
+            }
+        }
     }
     // Rewriting and signing cost CPU: on the blocking pool, all copies at once.
     let now_secs = now_ms() / 1000;
@@ -356,7 +395,6 @@ async fn deliver(
             return record(core, entry, Vec::new()).await;
         }
     };
-    let mut results = Vec::with_capacity(entry.recipients.len());
     for (r, body) in entry.recipients.iter().zip(copies) {
         // The row with this one recipient (its body is `body`, passed beside it).
         let one = QueueEntry {

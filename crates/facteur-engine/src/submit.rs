@@ -27,7 +27,7 @@ use facteur_mailjet::mj_headers::{parts as mj_parts, replace_body};
 use facteur_mailjet::send::add_url_tags;
 use facteur_mailjet::{MailjetOptions, TemplateRef};
 use facteur_message::compose::{Attachment, Composed, Mailbox, compose, mime_body};
-use facteur_message::tracking::has_unsub_placeholder;
+use facteur_message::tracking::{has_unsub_placeholder, message_has_unsub_placeholder};
 use facteur_message::{
     Dsn, DsnAction, DsnRecipient, ReceivedInfo, build_dsn, header_value, normalize_on_accept,
 };
@@ -338,13 +338,18 @@ impl Core {
                 }
                 let template_marketing = template.as_ref().is_some_and(|t| t.marketing);
                 let (body, errors, placeholders) = if options.renders() {
-                    let contact = recipients.first().cloned();
+                    // The first address of the To header (never a Bcc recipient's, which
+                    // the others would see).
+                    let contact = facteur_message::header_mailboxes(&body, "to")
+                        .and_then(|to| to.into_iter().next());
                     self.render_raw(template, body, &mut options, account_id, contact.as_deref())
                         .await
                 } else {
-                    // Parts written as they are sent (7bit, 8bit, quoted-printable) show
-                    // their placeholders; a base64 part's are not looked for.
-                    let found = has_unsub_placeholder(&body);
+                    // Read decoded when a part is encoded (a quoted-printable soft break or
+                    // base64 hides a placeholder from the raw bytes).
+                    let found = origin.is_user_content()
+                        && account_id.is_some()
+                        && message_has_unsub_placeholder(&body);
                     (body, Vec::new(), found)
                 };
                 // 4. Compose: trace header on mail received over SMTP, Message-ID and Date

@@ -134,7 +134,8 @@ impl Core {
     }
 
     /// Where the tracking and unsubscribe links of an account's mail from `mail_from` point:
-    /// the sender domain's tracking host, else the account's, else `public_url`.
+    /// the sender domain's tracking host (or its nearest parent's), else the account's, else
+    /// `public_url`.
     pub fn track_base(&self, account_id: Option<i64>, mail_from: &str) -> String {
         let Some(account) = account_id else {
             return self.public_url.clone();
@@ -144,8 +145,11 @@ impl Core {
             .rsplit_once('@')
             .map(|(_, d)| d.to_ascii_lowercase())
             .unwrap_or_default();
-        if let Some(h) = t.domains.get(&(account, domain)) {
-            return h.clone();
+        // The domain or the nearest parent with a host (news.example.com under example.com).
+        for d in crate::senders::domain_and_parents(&domain) {
+            if let Some(h) = t.domains.get(&(account, d.to_string())) {
+                return h.clone();
+            }
         }
         match t.accounts.get(&account) {
             Some((_, _, h)) if !h.is_empty() => h.clone(),
@@ -306,6 +310,24 @@ impl Core {
             .recipient_ref(t.recipient_id)
             .await?
             .filter(|r| r.account_id.is_some()))
+    }
+
+    /// Whether the recipient's address is on its account's list as unsubscribed now (taken
+    /// off the list, it is subscribed again).
+    pub async fn is_unsubscribed(
+        &self,
+        target: &facteur_store::inbound::RecipientRef,
+    ) -> Result<bool, facteur_store::Error> {
+        let Some(account) = target.account_id else {
+            return Ok(false);
+        };
+        Ok(self
+            .store
+            .suppression(account, &target.address)
+            .await?
+            .is_some_and(|s| {
+                s.active && s.reason == facteur_store::identity::SuppressionReason::Unsubscribe
+            }))
     }
 
     /// Unsubscribes the recipient a token names: the address goes on its account's

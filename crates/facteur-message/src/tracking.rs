@@ -56,28 +56,28 @@ impl Tokens {
         out
     }
 
-    /// The token of a recipient's open pixel, written at `issued_at` (Unix seconds).
-    pub fn open(&self, recipient_id: i64, issued_at: i64) -> String {
-        let mut p = vec![VERSION, b'o'];
+    /// A payload's head: the version, the kind, the recipient, when it was written.
+    fn head(kind: u8, recipient_id: i64, issued_at: i64, extra: usize) -> Vec<u8> {
+        let mut p = Vec::with_capacity(14 + extra);
+        p.extend_from_slice(&[VERSION, kind]);
         p.extend_from_slice(&recipient_id.to_be_bytes());
         p.extend_from_slice(&(issued_at.clamp(0, u32::MAX.into()) as u32).to_be_bytes());
-        self.seal(p)
+        p
+    }
+
+    /// The token of a recipient's open pixel, written at `issued_at` (Unix seconds).
+    pub fn open(&self, recipient_id: i64, issued_at: i64) -> String {
+        self.seal(Self::head(b'o', recipient_id, issued_at, 0))
     }
 
     /// The token of a recipient's unsubscribe link.
     pub fn unsub(&self, recipient_id: i64, issued_at: i64) -> String {
-        let mut p = vec![VERSION, b'u'];
-        p.extend_from_slice(&recipient_id.to_be_bytes());
-        p.extend_from_slice(&(issued_at.clamp(0, u32::MAX.into()) as u32).to_be_bytes());
-        self.seal(p)
+        self.seal(Self::head(b'u', recipient_id, issued_at, 0))
     }
 
     /// The token of one link of a recipient's message.
     pub fn click(&self, recipient_id: i64, issued_at: i64, position: u16, url: &str) -> String {
-        let mut p = Vec::with_capacity(16 + url.len());
-        p.extend_from_slice(&[VERSION, b'c']);
-        p.extend_from_slice(&recipient_id.to_be_bytes());
-        p.extend_from_slice(&(issued_at.clamp(0, u32::MAX.into()) as u32).to_be_bytes());
+        let mut p = Self::head(b'c', recipient_id, issued_at, 2 + url.len());
         p.extend_from_slice(&position.to_be_bytes());
         p.extend_from_slice(url.as_bytes());
         self.seal(p)
@@ -162,8 +162,39 @@ const UNSUB_PLACEHOLDER: &str = "[[UNSUB_LINK";
 
 /// Whether a text holds an unsubscribe placeholder (`[[UNSUB_LINK]]`, `[[UNSUB_LINK_EN]]`…).
 pub fn has_unsub_placeholder(s: &[u8]) -> bool {
-    s.windows(UNSUB_PLACEHOLDER.len())
-        .any(|w| w == UNSUB_PLACEHOLDER.as_bytes())
+    memchr::memmem::find(s, UNSUB_PLACEHOLDER.as_bytes()).is_some()
+}
+
+/// Whether a whole message holds an unsubscribe placeholder in its text or HTML body, read
+/// decoded: a quoted-printable soft line break or a base64 part hides it from the raw bytes.
+/// The raw bytes answer first; only a message with an encoded part is parsed.
+pub fn message_has_unsub_placeholder(raw: &[u8]) -> bool {
+    use mail_parser::{MessageParser, PartType};
+    if has_unsub_placeholder(raw) {
+        return true;
+    }
+    let encoded = |name: &[u8]| {
+        memchr::memmem::find_iter(raw, name).any(|at| {
+            let value = &raw[at + name.len()..raw.len().min(at + name.len() + 40)];
+            let v = String::from_utf8_lossy(value).to_ascii_lowercase();
+            v.contains("base64") || v.contains("quoted-printable")
+        })
+    };
+    if !encoded(b"ransfer-Encoding:")
+        && !encoded(b"ransfer-encoding:")
+        && !encoded(b"RANSFER-ENCODING:")
+    {
+        return false;
+    }
+    let Some(m) = MessageParser::new().parse(raw) else {
+        return false;
+    };
+    m.text_body.iter().chain(&m.html_body).any(|&i| {
+        match m.parts.get(i as usize).map(|p| &p.body) {
+            Some(PartType::Text(t)) | Some(PartType::Html(t)) => t.contains(UNSUB_PLACEHOLDER),
+            _ => false,
+        }
+    })
 }
 
 /// Replaces Mailjet's unsubscribe placeholders with `url`: `[[UNSUB_LINK]]` (what
@@ -316,17 +347,27 @@ pub fn rewrite_message(raw: &[u8], how: &Rewrite<'_>) -> Result<Option<Vec<u8>>,
         return Ok(None);
     };
     let mut edits: Vec<(usize, usize, Vec<u8>)> = Vec::new();
-    for part in &message.parts {
+    for (index, part) in message.parts.iter().enumerate() {
         let (rewritten, content_type) = match &part.body {
             PartType::Html(_) => (None, "text/html"),
-            // A text part changes only for its unsubscribe placeholders.
-            PartType::Text(text) if how.unsub.is_some() && text.contains(UNSUB_PLACEHOLDER) => (
-                Some(replace_unsub_placeholders(
-                    text,
-                    how.unsub.unwrap_or_default(),
-                )),
-                "text/plain",
-            ),
+            // A text body part (text/plain; not a calendar, a CSV or a text attachment)
+            // changes only for its unsubscribe placeholders.
+            PartType::Text(text)
+                if how.unsub.is_some()
+                    && message.text_body.contains(&(index as u32))
+                    && part.content_type().is_none_or(|c| {
+                        c.subtype().is_none_or(|s| s.eq_ignore_ascii_case("plain"))
+                    })
+                    && text.contains(UNSUB_PLACEHOLDER) =>
+            {
+                (
+                    Some(replace_unsub_placeholders(
+                        text,
+                        how.unsub.unwrap_or_default(),
+                    )),
+                    "text/plain",
+                )
+            }
             _ => continue,
         };
         if part
@@ -608,9 +649,10 @@ mod tests {
             t.read(&u).map(|t| (t.kind, t.recipient_id)),
             Some((TokenKind::Unsub, 9))
         );
-        assert_ne!(
-            u,
-            t.open(9, 1_800_000_000),
+        let open = t.read(&t.open(9, 1_800_000_000)).unwrap();
+        assert_eq!(
+            open.kind,
+            TokenKind::Open,
             "an open token is not an unsubscribe token"
         );
         let url = "https://t.test/u/TOK";
@@ -664,7 +706,8 @@ mod tests {
         let mut again = out.clone();
         add_list_unsubscribe(&mut again, "https://other.test/");
         assert_eq!(again, out);
-        // Without a placeholder and nothing tracked, the message is left alone.
+        // Without a placeholder and nothing tracked, the HTML reads the same (written back
+        // base64).
         let plain = composed("<p>hi</p>", "hi");
         let how = Rewrite {
             pixel: None,
@@ -674,6 +717,32 @@ mod tests {
         let out = rewrite_message(&plain, &how).unwrap().unwrap();
         let parsed = mail_parser::MessageParser::new().parse(&out).unwrap();
         assert_eq!(parsed.body_html(0).unwrap().trim(), "<p>hi</p>");
+    }
+
+    #[test]
+    fn placeholders_are_found_in_encoded_parts() {
+        let head =
+            "From: a@example.com\r\nTo: b@example.net\r\nSubject: x\r\nMIME-Version: 1.0\r\n";
+        // Quoted-printable with a soft line break inside the placeholder.
+        let qp = format!(
+            "{head}Content-Type: text/html; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n<a href=3D\"[[UNSUB_LI=\r\nNK_EN]]\">stop</a>\r\n"
+        );
+        assert!(!has_unsub_placeholder(qp.as_bytes()));
+        assert!(message_has_unsub_placeholder(qp.as_bytes()));
+        // Base64.
+        use base64::Engine as _;
+        let b64 = base64::engine::general_purpose::STANDARD.encode("Stop: [[UNSUB_LINK_FR]]");
+        let raw = format!(
+            "{head}Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: BASE64\r\n\r\n{b64}\r\n"
+        );
+        assert!(message_has_unsub_placeholder(raw.as_bytes()));
+        // Plain text, or a placeholder only in an attachment: no.
+        let plain = format!("{head}\r\nHello\r\n");
+        assert!(!message_has_unsub_placeholder(plain.as_bytes()));
+        let attached = format!(
+            "{head}Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nHi\r\n--b\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename=x.bin\r\nContent-Transfer-Encoding: base64\r\n\r\n{b64}\r\n--b--\r\n"
+        );
+        assert!(!message_has_unsub_placeholder(attached.as_bytes()));
     }
 
     #[test]

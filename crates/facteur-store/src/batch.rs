@@ -205,6 +205,8 @@ impl Batch {
                 RcptStatus::Bounced => Some((Counter::HardBounced, true)),
                 RcptStatus::Expired => Some((Counter::SoftBounced, true)),
                 RcptStatus::Deferred => Some((Counter::Deferred, r.first_attempt)),
+                // Suppressed after it was accepted (marketing mail to an unsubscribed address).
+                RcptStatus::Blocked => Some((Counter::Blocked, true)),
                 _ => None,
             };
             if let (Some((c, per_message)), Some(f)) = (counted, &r.facts) {

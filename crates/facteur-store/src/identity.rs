@@ -438,8 +438,9 @@ impl Store {
     // ---- suppression ----------------------------------------------------------------------
 
     /// Puts an address on a list (`account_id` 0: the global list), or updates its entry.
-    /// An unsubscription never replaces an entry that stops all mail (a hard bounce, a
-    /// complaint, a manual entry): it stops only marketing mail.
+    /// An unsubscription never replaces an entry that stops all mail now (a hard bounce, a
+    /// complaint, a manual entry, soft bounces that reached their threshold): it stops only
+    /// marketing mail.
     pub async fn suppress(&self, entry: &Suppression) -> Result<()> {
         let address = entry.address.trim().to_ascii_lowercase();
         if !address.contains('@') {
@@ -456,7 +457,7 @@ impl Store {
                 failures = excluded.failures, updated_at = excluded.updated_at,
                 expires_at = excluded.expires_at, active = excluded.active
              WHERE NOT (excluded.reason = 'unsubscribe' AND suppressions.active = 1
-                AND suppressions.reason IN ('hard-bounce', 'complaint', 'manual')
+                AND suppressions.reason IN ('hard-bounce', 'complaint', 'manual', 'soft-bounce')
                 AND (suppressions.expires_at IS NULL OR suppressions.expires_at > excluded.updated_at))",
         )
         .bind(entry.account_id)

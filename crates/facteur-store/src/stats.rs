@@ -86,10 +86,12 @@ impl Counter {
 /// Mailjet's `CounterTiming`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Timing {
-    /// In the slot the message was accepted in, each recipient once per state.
-    Message,
+    // (Declared in the order of their names: the tally's rows are locked in this order, the
+    // same on every node and version.)
     /// In the slot the event happened in, every event.
     Event,
+    /// In the slot the message was accepted in, each recipient once per state.
+    Message,
 }
 
 impl Timing {

@@ -407,9 +407,11 @@ impl Store {
 
     /// The number of the version sends use (the newest published one), if `account_id` owns
     /// the template and it has one: one indexed row, cheap enough for every send.
-    pub async fn published_number(&self, account_id: i64, id: i64) -> Result<i64> {
+    /// The number of the template's published version, and when the template's settings
+    /// (purposes, text generation…) last changed.
+    pub async fn published_number(&self, account_id: i64, id: i64) -> Result<(i64, i64)> {
         let row = sqlx::query(
-            "SELECT v.number AS number FROM template_versions v JOIN templates t ON t.id = v.template_id
+            "SELECT v.number AS number, t.updated_at AS updated_at FROM template_versions v JOIN templates t ON t.id = v.template_id
              WHERE t.id = $1 AND t.account_id = $2 AND v.status = 'published'
              ORDER BY v.number DESC LIMIT 1",
         )
@@ -418,7 +420,7 @@ impl Store {
         .fetch_optional(&self.pool)
         .await?
         .ok_or(Error::NotFound)?;
-        Ok(row.try_get("number")?)
+        Ok((row.try_get("number")?, row.try_get("updated_at")?))
     }
 
     /// The id of the account's template with this exact name (X-MJ-TemplateID takes names).

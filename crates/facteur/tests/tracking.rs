@@ -470,8 +470,13 @@ async fn one_click_unsubscribe_stops_marketing_mail_and_not_transactional_mail()
         page.contains("ada@example.net") && page.contains("method=\"post\""),
         "{page}"
     );
-    let (_, _, page) = request(http, "GET", &path, PERSON).await;
-    assert!(String::from_utf8(page).unwrap().contains("Unsubscribe"));
+    let (s, _, page) = request(http, "GET", &path, PERSON).await;
+    assert_eq!(s, 200);
+    let page = String::from_utf8(page).unwrap();
+    assert!(
+        page.contains("lang=\"en\"") && page.contains("Unsubscribe"),
+        "{page}"
+    );
     let store = &node.running.app.store;
     let account = node
         .running
@@ -545,7 +550,22 @@ async fn one_click_unsubscribe_stops_marketing_mail_and_not_transactional_mail()
             .contains("You are unsubscribed")
     );
 
-    // The event, its webhook, the status and the counters.
+    // The event (one), its webhook, the status and the counters.
+    let unsubs = store
+        .events(
+            store
+                .recipient_ref(first)
+                .await
+                .unwrap()
+                .unwrap()
+                .message_id,
+        )
+        .await
+        .unwrap()
+        .iter()
+        .filter(|e| e.kind == facteur_store::EventKind::Unsub)
+        .count();
+    assert_eq!(unsubs, 1);
     hook.wait(15, "the unsub webhook", |calls| !calls.is_empty())
         .await;
     let events = hook.events();
@@ -623,6 +643,9 @@ async fn account_and_domain_tracking_settings_apply_to_messages_that_leave_it_to
         let why = v["ErrorMessage"].as_str().unwrap().to_ascii_lowercase();
         assert!(why.contains("track"), "{v}");
     }
+    let (_, v) = http_json(http, "GET", &key_path, auth, None).await;
+    assert_eq!(v["Data"][0]["TrackHost"], "", "{v}");
+    assert_eq!(v["Data"][0]["TrackOpens"], serde_json::Value::Null, "{v}");
     let body = json!({"TrackOpens": true, "TrackClicks": true, "TrackHost": "t.example.test"});
     let (s, v) = http_json(http, "PUT", &key_path, auth, Some(&body.to_string())).await;
     assert_eq!(s, 200, "{v}");
@@ -694,5 +717,63 @@ async fn account_and_domain_tracking_settings_apply_to_messages_that_leave_it_to
     assert_eq!(s, 200, "{v}");
     assert_eq!(v["Data"][0]["TrackOpens"], serde_json::Value::Null);
     assert_eq!(v["Data"][0]["TrackHost"], "");
+    node.running.stop().await;
+}
+
+#[tokio::test]
+async fn an_unsubscription_stops_marketing_mail_already_in_the_queue() {
+    let receiver = Receiver::start().await;
+    let node = node_with(receiver.addr, |s| {
+        s.retry_initial = Some("2s".into());
+        s.retry_max = Some("2s".into());
+    })
+    .await;
+    let http = node.running.http;
+    let auth = Some((node.api_key.as_str(), node.secret.as_str()));
+    // The receiver defers the first delivery of a `defer…` recipient.
+    let message = |to: &str| {
+        json!({"From": {"Email": "news@example.com"}, "To": [{"Email": to}],
+            "Subject": "Spring", "HTMLPart": "<p>Spring</p><a href=\"[[UNSUB_LINK_EN]]\">stop</a>"})
+    };
+    let body =
+        json!({"Messages": [message("defer-dana@example.net"), message("defer-eve@example.net")]});
+    let (s, sent) = http_json(http, "POST", "/v3.1/send", auth, Some(&body.to_string())).await;
+    assert_eq!(s, 200, "{sent}");
+    let dana = sent["Messages"][0]["To"][0]["MessageID"].as_i64().unwrap();
+    let eve = sent["Messages"][1]["To"][0]["MessageID"].as_i64().unwrap();
+    let store = &node.running.app.store;
+    let status = |id: i64| async move { store.recipient_ref(id).await.unwrap().unwrap().status };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    while status(dana).await != facteur_store::RcptStatus::Deferred
+        || status(eve).await != facteur_store::RcptStatus::Deferred
+    {
+        assert!(tokio::time::Instant::now() < deadline, "never deferred");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Dana unsubscribes (her link, as a copy carried it) while the retry waits.
+    let token = node.running.app.tracking_tokens().unsub(dana, 0);
+    let (s, _, _) = request_with(
+        http,
+        "POST",
+        &format!("/u/{token}"),
+        PERSON,
+        "List-Unsubscribe=One-Click",
+    )
+    .await;
+    assert_eq!(s, 200);
+    // The retry sends Eve's copy and records Dana's blocked.
+    let got = receiver.wait_for(15, "Eve's copy", |m| !m.is_empty()).await;
+    assert_eq!(got[0].rcpts, ["defer-eve@example.net"]);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    while status(dana).await != facteur_store::RcptStatus::Blocked {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{:?}",
+            status(dana).await
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(receiver.received().len(), 1, "Dana's copy never left");
     node.running.stop().await;
 }

@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 
 use super::{
     ApiAccount, ApiError, ApiJson, ApiPath as Path, envelope, known_props, object, rfc3339,
+    track_host,
 };
 use facteur_engine::Engine;
 use facteur_engine::time::now_ms;
@@ -94,14 +95,7 @@ fn tracking_changes(
             }
         };
     }
-    changes.track_host = match body.get("TrackHost") {
-        None => None,
-        Some(Value::Null) => Some(String::new()),
-        Some(Value::String(s)) => {
-            Some(facteur_engine::tracking::normalize_track_host(s).map_err(ApiError::bad_request)?)
-        }
-        Some(_) => return Err(ApiError::bad_request("\"TrackHost\" must be a string")),
-    };
+    changes.track_host = body.get("TrackHost").map(track_host).transpose()?;
     Ok(())
 }
 

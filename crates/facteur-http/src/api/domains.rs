@@ -18,6 +18,7 @@ use serde_json::{Value, json};
 
 use super::{
     ApiAccount, ApiError, ApiJson, ApiPath as Path, envelope, known_props, object, rfc3339,
+    track_host,
 };
 
 /// A domain as the API shows it.
@@ -124,17 +125,15 @@ pub(crate) async fn update(
 ) -> Result<impl IntoResponse, ApiError> {
     let body = object(&body)?;
     known_props(body, &["TrackHost"])?;
-    let host = match body.get("TrackHost") {
-        Some(Value::String(s)) => {
-            facteur_engine::tracking::normalize_track_host(s).map_err(ApiError::bad_request)?
-        }
-        Some(Value::Null) => String::new(),
-        _ => {
-            return Err(ApiError::bad_request(
+    let host = body
+        .get("TrackHost")
+        .map(track_host)
+        .transpose()?
+        .ok_or_else(|| {
+            ApiError::bad_request(
                 "\"TrackHost\" (a host name or base URL, \"\" for the default) is required",
-            ));
-        }
-    };
+            )
+        })?;
     let d = find(&app, account.id, &id).await?;
     app.store
         .set_domain_track_host(account.id, d.id, &host)

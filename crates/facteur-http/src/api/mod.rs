@@ -142,6 +142,19 @@ pub fn envelope(data: Vec<Value>, total: i64) -> Json<Value> {
     Json(json!({"Count": data.len(), "Data": data, "Total": total}))
 }
 
+/// A `TrackHost` value: a host name or base URL, normalised; `null` or `""` for the default.
+pub(crate) fn track_host(v: &Value) -> Result<String, ApiError> {
+    match v {
+        Value::Null => Ok(String::new()),
+        Value::String(s) => {
+            facteur_engine::tracking::normalize_track_host(s).map_err(ApiError::bad_request)
+        }
+        _ => Err(ApiError::bad_request(
+            "\"TrackHost\" must be a host name or a base URL (\"\" for the default)",
+        )),
+    }
+}
+
 /// Unix milliseconds as RFC 3339 (Mailjet's timestamps).
 pub fn rfc3339(ms: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)

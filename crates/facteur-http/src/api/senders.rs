@@ -284,9 +284,4 @@ pub(crate) async fn confirm(
     }
 }
 
-fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
+use facteur_template::escape_html as html_escape;

@@ -191,13 +191,7 @@ fn words(l: Lang) -> &'static Words {
     }
 }
 
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
-}
+use facteur_template::escape_html as escape;
 
 fn unsub_page(status: StatusCode, w: &Words, title: &str, body: &str) -> Response {
     let html = format!(
@@ -215,7 +209,7 @@ fn unsub_page(status: StatusCode, w: &Words, title: &str, body: &str) -> Respons
     r.headers_mut().insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(
-            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'",
+            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
         ),
     );
     r
@@ -242,7 +236,7 @@ pub(crate) async fn unsub_page_get(
         return Ok(unknown(w));
     };
     let address = escape(&target.address);
-    if target.unsubscribed {
+    if app.is_unsubscribed(&target).await? {
         return Ok(unsub_page(
             StatusCode::OK,
             w,

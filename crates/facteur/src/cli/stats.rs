@@ -119,30 +119,13 @@ fn row(label: &str, s: &Slice) -> Vec<String> {
     r
 }
 
-/// Year, month, day of a day number since 1970-01-01 (proleptic Gregorian, UTC).
-fn civil(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
-}
-
 /// A slice's start as a date (`--by day`) or a date and time (UTC).
 fn label(start: i64, by: &str) -> String {
-    let (y, m, d) = civil(start.div_euclid(86_400));
-    let secs = start.rem_euclid(86_400);
+    // 2026-12-03T13:05:00Z
+    let t = facteur_http::api::rfc3339(start * 1000);
     match by {
-        "day" => format!("{y:04}-{m:02}-{d:02}"),
-        _ => format!(
-            "{y:04}-{m:02}-{d:02} {:02}:{:02}",
-            secs / 3600,
-            secs % 3600 / 60
-        ),
+        "day" => t.get(..10).unwrap_or(&t).to_string(),
+        _ => t.get(..16).unwrap_or(&t).replacen('T', " ", 1),
     }
 }
 
@@ -158,6 +141,11 @@ fn slice_json(label: &str, s: &Slice) -> Value {
 pub(super) async fn stats(a: StatsArgs) -> anyhow::Result<ExitCode> {
     if a.days < 1 {
         anyhow::bail!("--days {}: count at least 1 day", a.days);
+    }
+    if a.by == "domain" && (a.campaign.is_some() || a.sender.is_some() || a.event) {
+        anyhow::bail!(
+            "--by domain counts every message of the account, by message: leave out --campaign, --sender and --event"
+        );
     }
     let store = super::open_store(&a.common).await?;
     let accounts = match &a.account {
