@@ -134,8 +134,10 @@ say "rewriting: $rewrite"
   echo
   echo "Written by \`bench/tracking.sh\` on $(date -u '+%Y-%m-%d %H:%M UTC'); $(nproc) cores, $(free -g | awk '/Mem/ {print $2}') GiB."
   echo "wrk $THREADS threads, $CONNECTIONS keep-alive connections, ${DURATION} s each, on 127.0.0.1. Facteur"
-  echo "answers the click link of a real tracked message (token checked, click recorded through"
-  echo "the group commit on SQLite before the 302); nginx answers a static 302 with access logs off."
+  echo "answers the click link of a real tracked message (token checked, the click queued for the"
+  echo "group commit on SQLite, the 302 sent without waiting for its fsync); clicks recorded counts"
+  echo "only committed clicks (the rise of facteur_clicks_total). nginx answers a static 302 with"
+  echo "access logs off."
   echo
   echo "| system | redirects/s | clicks recorded/s | non-3xx answers |"
   echo "|---|---|---|---|"

@@ -41,6 +41,11 @@ const MACHINE_AGENTS: &[&str] = &[
     "crawler",
 ];
 
+/// The commit of a queued open or click.
+pub type Committed = std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<(), facteur_store::Error>> + Send + 'static>,
+>;
+
 /// Each account's tracking defaults and host, each domain's host, as the store has them.
 #[derive(Debug, Default)]
 pub struct TrackTable {
@@ -246,9 +251,12 @@ impl Core {
         body
     }
 
-    /// Reads a token of the `expected` kind, records its open or click (`head`: a HEAD
-    /// request), and returns it; `None` for a token that is not ours, was changed, or is of
-    /// the other kind (nothing is recorded). The event is on disk when this returns `Ok`.
+    /// Reads a token of the `expected` kind, queues its open or click for the group commit
+    /// (`head`: a HEAD request), and returns it with the future of its commit (pass its
+    /// outcome to [`Core::engaged`]); `None` for a token that is not ours, was changed, or is
+    /// of the other kind (nothing is recorded). The reader's answer needs no more than the
+    /// token: it does not wait for the commit (a crash loses at most the batch being
+    /// written, a few milliseconds of opens and clicks).
     pub async fn engage(
         &self,
         token: &str,
@@ -256,13 +264,13 @@ impl Core {
         ip: Option<IpAddr>,
         agent: &str,
         head: bool,
-    ) -> (Option<Token>, Result<(), facteur_store::Error>) {
+    ) -> (Option<Token>, Result<Committed, facteur_store::Error>) {
         let Some(t) = self
             .tracking
             .read(token)
             .filter(|t| t.kind == expected && t.kind != TokenKind::Unsub)
         else {
-            return (None, Ok(()));
+            return (None, Ok(Box::pin(async { Ok(()) })));
         };
         let now = now_ms();
         let machine = is_machine(t.kind, head, agent, ip, now / 1000 - t.issued_at);
@@ -280,15 +288,25 @@ impl Core {
             agent: agent.chars().take(512).collect(),
             machine,
         };
-        let counter = match t.kind {
-            TokenKind::Open => &self.metrics.opens_total,
-            _ => &self.metrics.clicks_total,
+        let queued = match self.writer.engagement_queued(e).await {
+            Ok(committed) => Ok(Box::pin(committed) as Committed),
+            Err(e) => Err(e),
         };
-        let written = self.writer.engagement(e).await;
-        if written.is_ok() {
-            crate::metrics::Metrics::inc(counter);
+        (Some(t), queued)
+    }
+
+    /// Counts an open or a click once its commit is known (`facteur_opens_total`,
+    /// `facteur_clicks_total`; a failure in `facteur_tracking_write_failures_total`).
+    pub fn engaged(&self, kind: TokenKind, committed: Result<(), facteur_store::Error>) {
+        use crate::metrics::Metrics;
+        match committed {
+            Ok(()) if kind == TokenKind::Open => Metrics::inc(&self.metrics.opens_total),
+            Ok(()) => Metrics::inc(&self.metrics.clicks_total),
+            Err(e) => {
+                Metrics::inc(&self.metrics.tracking_write_failures_total);
+                tracing::error!(error = %e, "cannot record an open or a click");
+            }
         }
-        (Some(t), written)
     }
 
     /// Whose unsubscribe link a token is: the recipient, its address and account, for the

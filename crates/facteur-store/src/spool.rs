@@ -52,9 +52,28 @@ impl GroupCommit {
         }
     }
 
-    /// Records an open or a click durably (its event; webhooks follow from it).
+    /// Records an open, a click or an unsubscription durably (its event; webhooks follow
+    /// from it); returns once committed.
     pub async fn engagement(&self, e: crate::Engagement) -> Result<()> {
-        self.submit(WriteOp::Engagement(e)).await.map(|_| ())
+        self.engagement_queued(e).await?.await
+    }
+
+    /// Queues an open or a click for the next batch; returns once it is queued (waiting
+    /// only while the writer is full), with a future that resolves once it is committed.
+    pub async fn engagement_queued(
+        &self,
+        e: crate::Engagement,
+    ) -> Result<impl std::future::Future<Output = Result<()>> + Send + 'static> {
+        let (done, wait) = oneshot::channel();
+        self.tx
+            .send((WriteOp::Engagement(e), done))
+            .await
+            .map_err(|_| Error::Unavailable("the group commit writer stopped".into()))?;
+        Ok(async move {
+            wait.await
+                .map_err(|_| Error::Unavailable("the group commit writer stopped".into()))?
+                .map(|_| ())
+        })
     }
 
     /// Leases due queue rows for `owner` (see [`Store::claim_due`]).

@@ -82,6 +82,32 @@ fn header<'a>(h: &'a [(String, String)], name: &str) -> Option<&'a str> {
     h.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
 }
 
+/// A message's events once at least `n` of them are opens or clicks: the answer to a reader
+/// does not wait for the commit of what it recorded.
+async fn engagements(
+    store: &facteur_store::Store,
+    message_id: i64,
+    n: usize,
+) -> Vec<facteur_store::Event> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let events = store.events(message_id).await.unwrap();
+        let count = events
+            .iter()
+            .filter(|e| {
+                matches!(
+                    e.kind,
+                    facteur_store::EventKind::Open | facteur_store::EventKind::Click
+                )
+            })
+            .count();
+        if count >= n || tokio::time::Instant::now() > deadline {
+            return events;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 const PERSON: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0";
 
 #[tokio::test]
@@ -159,10 +185,8 @@ async fn opens_and_clicks_are_recorded_and_redirect_only_where_the_token_says() 
 
     let store = &node.running.app.store;
     let message_id = store.recipient_ref(rid).await.unwrap().unwrap().message_id;
-    let kinds: Vec<_> = store
-        .events(message_id)
+    let kinds: Vec<_> = engagements(store, message_id, 3)
         .await
-        .unwrap()
         .iter()
         .map(|e| e.kind)
         .collect();
@@ -342,7 +366,7 @@ async fn a_tracked_message_gets_its_recipients_pixel_and_links_and_they_lead_hom
     let ada = sent["Messages"][0]["To"][0]["MessageID"].as_i64().unwrap();
     let store = &node.running.app.store;
     let message_id = store.recipient_ref(ada).await.unwrap().unwrap().message_id;
-    let events = store.events(message_id).await.unwrap();
+    let events = engagements(store, message_id, 4).await;
     let clicks = events
         .iter()
         .filter(|e| e.kind == facteur_store::EventKind::Click)

@@ -1,7 +1,8 @@
 //! The public tracking endpoints (no authentication): `GET /o/{token}`, the open pixel (a
 //! 1×1 transparent GIF that no cache keeps), and `GET /c/{token}`, the click redirect (302 to
-//! the link the token carries). The answer needs no database read; the open or click is on
-//! disk before it is sent. A token that is not ours, or was changed, is 404: never a redirect.
+//! the link the token carries). The answer needs no database read, nor the commit of the open
+//! or click it queued (a crash loses at most the batch being written). A token that is not
+//! ours, or was changed, is 404: never a redirect.
 //! A store that cannot write does not break the reader's click: the redirect still goes, and
 //! the failure is logged and counted.
 //!
@@ -68,18 +69,24 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Asker {
     }
 }
 
+/// Reads the token and queues its open or click; the answer does not wait for the commit,
+/// which a task of its own counts (or logs when it fails).
 async fn engage(
-    app: &Engine,
+    app: &Arc<Engine>,
     asker: &Asker,
     token: &str,
     kind: TokenKind,
 ) -> Option<facteur_message::tracking::Token> {
-    let (token, written) = app
+    let (token, queued) = app
         .engage(token, kind, asker.ip, &asker.agent, asker.head)
         .await;
-    if let Err(e) = written {
-        facteur_engine::metrics::Metrics::inc(&app.metrics.tracking_write_failures_total);
-        tracing::error!(error = %e, "cannot record an open or a click");
+    match queued {
+        Ok(committed) if token.is_some() => {
+            let app = app.clone();
+            tokio::spawn(async move { app.engaged(kind, committed.await) });
+        }
+        Ok(_) => {}
+        Err(e) => app.engaged(kind, Err(e)),
     }
     token
 }
