@@ -275,7 +275,11 @@ impl Core {
                 let rendered = self
                     .render(
                         template.clone(),
-                        &mut draft,
+                        OwnedParts {
+                            subject: draft.subject.take(),
+                            html: draft.html.take(),
+                            text: draft.text.take(),
+                        },
                         &mut options,
                         account_id,
                         contact.as_deref(),
@@ -461,20 +465,16 @@ impl Core {
         self.templates.get(&self.store, account_id, id).await
     }
 
-    /// A draft's parts with the template applied and the language rendered.
+    /// A message's own parts (a draft's, or those read from a whole message) with the
+    /// template applied and the language rendered for `contact`.
     async fn render(
         &self,
         template: Option<Arc<CompiledTemplate>>,
-        draft: &mut Draft,
+        own: OwnedParts,
         options: &mut MailjetOptions,
         account_id: Option<i64>,
         contact: Option<&str>,
     ) -> Rendered {
-        let own = OwnedParts {
-            subject: draft.subject.take(),
-            html: draft.html.take(),
-            text: draft.text.take(),
-        };
         let activity = self
             .activity(options, template.as_deref(), &own, account_id, contact)
             .await;
@@ -544,23 +544,14 @@ impl Core {
             html: parts.html.take(),
             text: parts.text.take(),
         };
-        let activity = self
-            .activity(options, template.as_deref(), &own, account_id, contact)
-            .await;
         let Rendered {
             subject,
             html,
             text,
             errors,
-        } = render::render_message_blocking(
-            template,
-            own,
-            std::mem::take(&mut options.vars),
-            render::Audience::of(contact, activity),
-            options.template_language,
-            &self.cfg.template_limits,
-        )
-        .await;
+        } = self
+            .render(template, own, options, account_id, contact)
+            .await;
         let placeholders =
             has_unsub_placeholder(html.as_bytes()) || has_unsub_placeholder(text.as_bytes());
         let html = add_url_tags(&html, &options.url_tags);

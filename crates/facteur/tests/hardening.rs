@@ -34,6 +34,25 @@ fn status(raw: &str) -> u16 {
         .unwrap_or(0)
 }
 
+/// Deactivates `sub` with its master key.
+async fn suspend(
+    store: &facteur_store::Store,
+    master: &facteur_store::Account,
+    sub: &facteur_store::Account,
+) {
+    store
+        .update_key(
+            master,
+            sub.id,
+            &facteur_store::KeyChanges {
+                is_active: Some(false),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+}
+
 /// A node allowing plaintext AUTH, its master key, a sub-account key of it and that key's
 /// `AUTH PLAIN` token.
 async fn node_with_sub_key(
@@ -59,17 +78,7 @@ async fn a_suspended_key_cannot_authenticate_over_smtp() {
     let smtp = n.addr("smtp");
     let ok = converse(smtp, &["EHLO client.test", &format!("AUTH PLAIN {plain}")]).await;
     assert!(ok[2].starts_with("235"), "{ok:?}");
-    store
-        .update_key(
-            &master,
-            sub.id,
-            &facteur_store::KeyChanges {
-                is_active: Some(false),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    suspend(store, &master, &sub).await;
     let refused = converse(
         smtp,
         &[
@@ -733,17 +742,7 @@ async fn suspending_a_key_stops_its_open_smtp_sessions() {
         reply(&mut read).await;
     }
     // Suspended while the session is open: the next message is refused.
-    store
-        .update_key(
-            &master,
-            sub.id,
-            &facteur_store::KeyChanges {
-                is_active: Some(false),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    suspend(store, &master, &sub).await;
     for line in [
         "MAIL FROM:<a@example.org>",
         "RCPT TO:<b@example.net>",

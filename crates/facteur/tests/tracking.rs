@@ -108,23 +108,20 @@ async fn engagements(
     }
 }
 
-const PERSON: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0";
-
-#[tokio::test]
-async fn opens_and_clicks_are_recorded_and_redirect_only_where_the_token_says() {
-    let receiver = Receiver::start().await;
+/// A node whose webhooks may call loopback, quickly retried, with a hook registered for each
+/// of `events`.
+async fn hooked_node(receiver: &Receiver, events: &[&str]) -> (Node, Hook) {
     let node = node_with(receiver.addr, |s| {
         s.webhook_allow_private = Some(true);
         s.webhook_retry = Some("300ms".into());
     })
     .await;
-    let http = node.running.http;
     let auth = Some((node.api_key.as_str(), node.secret.as_str()));
     let hook = Hook::start(0).await;
-    for t in ["open", "click"] {
+    for t in events {
         let body = json!({"EventType": t, "Url": format!("http://{}/{t}", hook.addr)});
         let (s, v) = http_json(
-            http,
+            node.running.http,
             "POST",
             "/v3/REST/eventcallbackurl",
             auth,
@@ -133,6 +130,17 @@ async fn opens_and_clicks_are_recorded_and_redirect_only_where_the_token_says() 
         .await;
         assert_eq!(s, 201, "{v}");
     }
+    (node, hook)
+}
+
+const PERSON: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0";
+
+#[tokio::test]
+async fn opens_and_clicks_are_recorded_and_redirect_only_where_the_token_says() {
+    let receiver = Receiver::start().await;
+    let (node, hook) = hooked_node(&receiver, &["open", "click"]).await;
+    let http = node.running.http;
+    let auth = Some((node.api_key.as_str(), node.secret.as_str()));
     let body = json!({"Messages": [{"From": {"Email": "news@example.com"},
         "To": [{"Email": "reader@example.net"}], "Subject": "News", "HTMLPart": "<p>hi</p>"}]});
     let (s, sent) = http_json(http, "POST", "/v3.1/send", auth, Some(&body.to_string())).await;
@@ -414,24 +422,9 @@ async fn a_tracked_message_gets_its_recipients_pixel_and_links_and_they_lead_hom
 #[tokio::test]
 async fn one_click_unsubscribe_stops_marketing_mail_and_not_transactional_mail() {
     let receiver = Receiver::start().await;
-    let node = node_with(receiver.addr, |s| {
-        s.webhook_allow_private = Some(true);
-        s.webhook_retry = Some("300ms".into());
-    })
-    .await;
+    let (node, hook) = hooked_node(&receiver, &["unsub"]).await;
     let http = node.running.http;
     let auth = Some((node.api_key.as_str(), node.secret.as_str()));
-    let hook = Hook::start(0).await;
-    let body = json!({"EventType": "unsub", "Url": format!("http://{}/unsub", hook.addr)});
-    let (s, v) = http_json(
-        http,
-        "POST",
-        "/v3/REST/eventcallbackurl",
-        auth,
-        Some(&body.to_string()),
-    )
-    .await;
-    assert_eq!(s, 201, "{v}");
     let send = |m: serde_json::Value| async move {
         let body = json!({ "Messages": [m] });
         let (s, sent) = http_json(http, "POST", "/v3.1/send", auth, Some(&body.to_string())).await;
