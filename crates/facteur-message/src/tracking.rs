@@ -7,8 +7,7 @@
 //! parts, and RFC 8058's `List-Unsubscribe` / `List-Unsubscribe-Post` headers.
 
 use base64::Engine as _;
-use lol_html::html_content::ContentType;
-use lol_html::{HtmlRewriter, Settings, element, end};
+use lol_html::{ElementContentHandlers, HtmlRewriter, Selector, Settings};
 use ring::hmac;
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -137,13 +136,20 @@ impl Tokens {
 /// A link that goes through a click URL: http(s) only (never `mailto:`, `tel:`, anchors,
 /// `javascript:`), and not an unsubscribe link or a placeholder the template language fills.
 pub fn is_trackable(href: &str) -> bool {
-    let h = href.trim();
-    let lower = h.get(..8).unwrap_or(h).to_ascii_lowercase();
-    (lower.starts_with("http://") || lower.starts_with("https://"))
-        && !h.contains("[[UNSUB_LINK")
-        && !h.contains("{{")
-        && !h.contains("[[")
-        && !h.chars().any(|c| c.is_whitespace() || c.is_control())
+    let h = href.trim().as_bytes();
+    let scheme = |s: &[u8]| h.len() >= s.len() && h[..s.len()].eq_ignore_ascii_case(s);
+    // One pass: no placeholder (`{{…}}`, `[[…]]`, the unsubscribe link's among them), no
+    // space or control character (ASCII or not).
+    (scheme(b"http://") || scheme(b"https://"))
+        && !h
+            .windows(2)
+            .any(|w| w == b"{{" || w == b"[[" || w[0] <= b' ' || w[0] == 0x7f)
+        && h.last().is_none_or(|b| *b > b' ' && *b != 0x7f)
+        && (h.is_ascii()
+            || !std::str::from_utf8(h)
+                .unwrap_or("")
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control()))
 }
 
 /// How one recipient's HTML is rewritten.
@@ -248,6 +254,24 @@ pub fn add_list_unsubscribe(raw: &mut Vec<u8>, url: &str) {
     raw.splice(end..end, fields.into_bytes());
 }
 
+/// The selectors the rewriter matches, parsed once (not once per recipient's copy).
+static A_HREF: std::sync::LazyLock<Selector> =
+    std::sync::LazyLock::new(|| "a[href]".parse().expect("a valid selector"));
+
+/// An element handler on a selector parsed once.
+fn on<'h>(
+    selector: &'static Selector,
+    handler: impl FnMut(&mut lol_html::html_content::Element<'_, '_>) -> lol_html::HandlerResult + 'h,
+) -> (
+    std::borrow::Cow<'static, Selector>,
+    ElementContentHandlers<'h>,
+) {
+    (
+        std::borrow::Cow::Borrowed(selector),
+        ElementContentHandlers::default().element(handler),
+    )
+}
+
 /// Rewrites an HTML part for one recipient: each trackable `<a href>` (not marked
 /// `data-notrack`, at most 65,535) through its click URL, the pixel appended inside `<body>`
 /// (or at the end when there is none). Everything else stays byte for byte.
@@ -263,7 +287,6 @@ pub fn rewrite_html(html: &str, how: &Rewrite<'_>) -> Result<String, String> {
     }
     let mut out = Vec::with_capacity(html.len() + 2048);
     let position = std::cell::Cell::new(0u32);
-    let pixel_done = std::cell::Cell::new(false);
     let pixel_tag = how.pixel.map(|src| {
         format!(
             "<img src=\"{}\" width=\"1\" height=\"1\" alt=\"\" border=\"0\" style=\"height:1px !important;width:1px !important;border-width:0 !important;margin:0 !important;padding:0 !important\" />",
@@ -272,7 +295,7 @@ pub fn rewrite_html(html: &str, how: &Rewrite<'_>) -> Result<String, String> {
     });
     let mut element_handlers = Vec::new();
     if let Some(click) = how.click {
-        element_handlers.push(element!("a[href]", move |el| {
+        element_handlers.push(on(&A_HREF, move |el| {
             if el.has_attribute("data-notrack") {
                 el.remove_attribute("data-notrack");
                 return Ok(());
@@ -291,39 +314,9 @@ pub fn rewrite_html(html: &str, how: &Rewrite<'_>) -> Result<String, String> {
             Ok(())
         }));
     }
-    if let Some(tag) = &pixel_tag {
-        let done = &pixel_done;
-        element_handlers.push(element!("body", move |el| {
-            if let Some(handlers) = el.end_tag_handlers() {
-                let tag = tag.clone();
-                let handler: lol_html::EndTagHandler<'static> = Box::new(move |end| {
-                    end.before(&tag, ContentType::Html);
-                    Ok(())
-                });
-                handlers.push(handler);
-                done.set(true);
-            }
-            Ok(())
-        }));
-    }
-    let document_handlers = match &pixel_tag {
-        Some(tag) => {
-            let done = &pixel_done;
-            vec![end!(move |e| {
-                if !done.get() {
-                    e.append(tag, ContentType::Html);
-                }
-                Ok(())
-            })]
-        }
-        None => Vec::new(),
-    };
     let mut settings = Settings::new();
     for h in element_handlers {
         settings = settings.append_element_content_handler(h);
-    }
-    for h in document_handlers {
-        settings = settings.append_document_content_handler(h);
     }
     let mut rewriter = HtmlRewriter::new(settings, |c: &[u8]| out.extend_from_slice(c));
     rewriter
@@ -332,9 +325,18 @@ pub fn rewrite_html(html: &str, how: &Rewrite<'_>) -> Result<String, String> {
     rewriter
         .end()
         .map_err(|e| format!("rewriting the HTML part: {e}"))?;
-    String::from_utf8(out)
-        .map(unsub)
-        .map_err(|_| "the rewritten HTML part is not UTF-8".to_string())
+    let mut out =
+        String::from_utf8(out).map_err(|_| "the rewritten HTML part is not UTF-8".to_string())?;
+    if let Some(tag) = &pixel_tag {
+        // Before the body's end tag (the last one), else at the end.
+        let at = out
+            .as_bytes()
+            .windows(7)
+            .rposition(|w| w.eq_ignore_ascii_case(b"</body>"))
+            .unwrap_or(out.len());
+        out.insert_str(at, tag);
+    }
+    Ok(unsub(out))
 }
 
 /// Rewrites every HTML part of a whole message (not attachments) for one recipient: each is
@@ -437,19 +439,45 @@ pub fn rewrite_message(raw: &[u8], how: &Rewrite<'_>) -> Result<Option<Vec<u8>>,
 /// `&amp;` and the other entities a URL in an attribute may carry, read as the browser reads
 /// them (the click URL must go where the link went).
 fn decode_entities(s: &str) -> String {
-    if !s.contains('&') {
-        return s.to_string();
+    const ENTITIES: [(&str, char); 6] = [
+        ("&amp;", '&'),
+        ("&#38;", '&'),
+        ("&quot;", '"'),
+        ("&#39;", '\''),
+        ("&lt;", '<'),
+        ("&gt;", '>'),
+    ];
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    // One pass: each `&` is an entity of the list, or itself.
+    while let Some(at) = rest.find('&') {
+        out.push_str(&rest[..at]);
+        let tail = &rest[at..];
+        match ENTITIES.iter().find(|(e, _)| tail.starts_with(e)) {
+            Some((e, c)) => {
+                out.push(*c);
+                rest = &tail[e.len()..];
+            }
+            None => {
+                out.push('&');
+                rest = &tail[1..];
+            }
+        }
     }
-    s.replace("&amp;", "&")
-        .replace("&#38;", "&")
-        .replace("&quot;", "\"")
-        .replace("&#39;", "'")
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
+    out.push_str(rest);
+    out
 }
 
 fn html_attr(s: &str) -> String {
-    s.replace('&', "&amp;").replace('"', "&quot;")
+    let mut out = String::with_capacity(s.len() + 16);
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '"' => out.push_str("&quot;"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -758,8 +786,18 @@ mod tests {
             "https://a.test/{{var:x}}",
             "https://a.test/a b",
             "ftp://a.test/",
+            "https://a.test/\u{a0}x",
+            "https://a.test/\tx",
+            "https://a.test/[[UNSUB_LINK_EN]]",
         ] {
             assert!(!is_trackable(no), "{no}");
         }
+        assert!(is_trackable("HTTPS://a.test/é?q=1#x"));
+        // Entities are read once, as a browser reads them.
+        assert_eq!(
+            decode_entities("a?b=1&amp;c=2&amp;lt;&x"),
+            "a?b=1&c=2&lt;&x"
+        );
+        assert_eq!(html_attr("a?b=\"1\"&c"), "a?b=&quot;1&quot;&amp;c");
     }
 }
