@@ -41,11 +41,6 @@ const MACHINE_AGENTS: &[&str] = &[
     "crawler",
 ];
 
-/// The commit of a queued open or click.
-pub type Committed = std::pin::Pin<
-    Box<dyn std::future::Future<Output = Result<(), facteur_store::Error>> + Send + 'static>,
->;
-
 /// Each account's tracking defaults and host, each domain's host, as the store has them.
 #[derive(Debug, Default)]
 pub struct TrackTable {
@@ -252,11 +247,13 @@ impl Core {
     }
 
     /// Reads a token of the `expected` kind, queues its open or click for the group commit
-    /// (`head`: a HEAD request), and returns it with the future of its commit (pass its
-    /// outcome to [`Core::engaged`]); `None` for a token that is not ours, was changed, or is
-    /// of the other kind (nothing is recorded). The reader's answer needs no more than the
-    /// token: it does not wait for the commit (a crash loses at most the batch being
-    /// written, a few milliseconds of opens and clicks).
+    /// (`head`: a HEAD request), and returns it; `then` runs once the batch holding it is
+    /// committed (pass its outcome to [`Core::engaged`]). `None` for a token that is not
+    /// ours, was changed, or is of the other kind (nothing is recorded). The reader's answer
+    /// needs no more than the token: it does not wait for the commit (a crash loses at most
+    /// the batch being written, a few milliseconds of opens and clicks). `Err`: it could not
+    /// be queued.
+    #[allow(clippy::too_many_arguments)]
     pub async fn engage(
         &self,
         token: &str,
@@ -264,13 +261,14 @@ impl Core {
         ip: Option<IpAddr>,
         agent: &str,
         head: bool,
-    ) -> (Option<Token>, Result<Committed, facteur_store::Error>) {
+        then: impl FnOnce(Result<(), facteur_store::Error>) + Send + 'static,
+    ) -> (Option<Token>, Result<(), facteur_store::Error>) {
         let Some(t) = self
             .tracking
             .read(token)
             .filter(|t| t.kind == expected && t.kind != TokenKind::Unsub)
         else {
-            return (None, Ok(Box::pin(async { Ok(()) })));
+            return (None, Ok(()));
         };
         let now = now_ms();
         let machine = is_machine(t.kind, head, agent, ip, now / 1000 - t.issued_at);
@@ -288,10 +286,7 @@ impl Core {
             agent: agent.chars().take(512).collect(),
             machine,
         };
-        let queued = match self.writer.engagement_queued(e).await {
-            Ok(committed) => Ok(Box::pin(committed) as Committed),
-            Err(e) => Err(e),
-        };
+        let queued = self.writer.engagement_then(e, then).await;
         (Some(t), queued)
     }
 

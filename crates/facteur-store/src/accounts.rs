@@ -97,19 +97,25 @@ impl Store {
                 "a key cannot deactivate itself: use its master key".into(),
             ));
         }
+        // Only the fields given change, in one statement: two requests changing different
+        // fields at once both take effect.
         let flag = |v: Option<bool>| v.map(i64::from);
+        let set = |v: &Option<Option<bool>>| i64::from(v.is_some());
         sqlx::query(
-            "UPDATE accounts SET name = $1, is_active = $2, allow_sender = $3, track_opens = $4,
-                track_clicks = $5, track_host = $6 WHERE id = $7",
+            "UPDATE accounts SET name = COALESCE($1, name), is_active = COALESCE($2, is_active),
+                allow_sender = COALESCE($3, allow_sender),
+                track_opens = CASE WHEN $4 <> 0 THEN $5 ELSE track_opens END,
+                track_clicks = CASE WHEN $6 <> 0 THEN $7 ELSE track_clicks END,
+                track_host = COALESCE($8, track_host) WHERE id = $9",
         )
-        .bind(changes.name.as_deref().unwrap_or(&target.name))
-        .bind(i64::from(changes.is_active.unwrap_or(target.is_active)))
-        .bind(i64::from(
-            changes.allow_sender.unwrap_or(target.allow_sender),
-        ))
-        .bind(flag(changes.track_opens.unwrap_or(target.track_opens)))
-        .bind(flag(changes.track_clicks.unwrap_or(target.track_clicks)))
-        .bind(changes.track_host.as_deref().unwrap_or(&target.track_host))
+        .bind(changes.name.as_deref())
+        .bind(flag(changes.is_active))
+        .bind(flag(changes.allow_sender))
+        .bind(set(&changes.track_opens))
+        .bind(flag(changes.track_opens.flatten()))
+        .bind(set(&changes.track_clicks))
+        .bind(flag(changes.track_clicks.flatten()))
+        .bind(changes.track_host.as_deref())
         .bind(id)
         .execute(&self.pool)
         .await?;

@@ -9,7 +9,25 @@ use crate::{
     WriteResult,
 };
 
-type Job = (WriteOp, oneshot::Sender<Result<WriteResult>>);
+type Job = (WriteOp, Reply);
+
+/// Who hears of a write once its batch is committed: a caller waiting for it, or a callback
+/// run by the writer (for opens and clicks, whose callers do not wait).
+enum Reply {
+    Wait(oneshot::Sender<Result<WriteResult>>),
+    Then(Box<dyn FnOnce(Result<WriteResult>) + Send>),
+}
+
+impl Reply {
+    fn answer(self, r: Result<WriteResult>) {
+        match self {
+            Reply::Wait(tx) => {
+                let _ = tx.send(r);
+            }
+            Reply::Then(f) => f(r),
+        }
+    }
+}
 
 /// Most writes committed together.
 const MAX_BATCH: usize = 256;
@@ -32,7 +50,7 @@ impl GroupCommit {
     async fn submit(&self, op: WriteOp) -> Result<WriteResult> {
         let (done, wait) = oneshot::channel();
         self.tx
-            .send((op, done))
+            .send((op, Reply::Wait(done)))
             .await
             .map_err(|_| Error::Unavailable("the group commit writer stopped".into()))?;
         wait.await
@@ -55,25 +73,22 @@ impl GroupCommit {
     /// Records an open, a click or an unsubscription durably (its event; webhooks follow
     /// from it); returns once committed.
     pub async fn engagement(&self, e: crate::Engagement) -> Result<()> {
-        self.engagement_queued(e).await?.await
+        self.submit(WriteOp::Engagement(e)).await.map(|_| ())
     }
 
-    /// Queues an open or a click for the next batch; returns once it is queued (waiting
-    /// only while the writer is full), with a future that resolves once it is committed.
-    pub async fn engagement_queued(
+    /// Queues an open or a click for the next batch and returns once it is queued (waiting
+    /// only while the writer is full); `then` runs on the writer once the batch is committed
+    /// (or failed): it must be quick.
+    pub async fn engagement_then(
         &self,
         e: crate::Engagement,
-    ) -> Result<impl std::future::Future<Output = Result<()>> + Send + 'static> {
-        let (done, wait) = oneshot::channel();
+        then: impl FnOnce(Result<()>) + Send + 'static,
+    ) -> Result<()> {
+        let reply = Reply::Then(Box::new(move |r: Result<WriteResult>| then(r.map(|_| ()))));
         self.tx
-            .send((WriteOp::Engagement(e), done))
+            .send((WriteOp::Engagement(e), reply))
             .await
-            .map_err(|_| Error::Unavailable("the group commit writer stopped".into()))?;
-        Ok(async move {
-            wait.await
-                .map_err(|_| Error::Unavailable("the group commit writer stopped".into()))?
-                .map(|_| ())
-        })
+            .map_err(|_| Error::Unavailable("the group commit writer stopped".into()))
     }
 
     /// Leases due queue rows for `owner` (see [`Store::claim_due`]).
@@ -163,7 +178,7 @@ async fn run(
         match result {
             Ok(results) => {
                 for (waiter, r) in waiters.into_iter().zip(results) {
-                    let _ = waiter.send(Ok(r));
+                    waiter.answer(Ok(r));
                 }
             }
             Err(e) if ops.len() > 1 => {
@@ -174,13 +189,13 @@ async fn run(
                         .write_batch(std::slice::from_ref(&op))
                         .await
                         .map(|mut r| r.remove(0));
-                    let _ = waiter.send(r);
+                    waiter.answer(r);
                 }
             }
             Err(e) => {
                 tracing::error!(error = %e, "write failed");
                 if let Some(waiter) = waiters.into_iter().next() {
-                    let _ = waiter.send(Err(e));
+                    waiter.answer(Err(e));
                 }
             }
         }

@@ -594,3 +594,78 @@ async fn opens_and_clicks_are_events_of_their_recipient() {
         );
     }
 }
+
+#[tokio::test]
+async fn key_changes_touch_only_the_fields_given_and_tracking_settings_read_back() {
+    use facteur_store::KeyChanges;
+    for (db, store) in stores().await {
+        let (master, _) = store.create_account("m", 1).await.unwrap();
+        let (sub, _) = store.create_subaccount(&master, "s", 2).await.unwrap();
+        let set = |c: KeyChanges| {
+            let (store, master) = (&store, &master);
+            async move { store.update_key(master, sub.id, &c).await.unwrap() }
+        };
+        let k = set(KeyChanges {
+            track_opens: Some(Some(true)),
+            track_host: Some("https://t.example.test".into()),
+            ..Default::default()
+        })
+        .await;
+        assert_eq!(
+            (k.track_opens, k.track_clicks, k.track_host.as_str()),
+            (Some(true), None, "https://t.example.test"),
+            "{:?}",
+            db.backend
+        );
+        // Changing one field leaves the others as they are.
+        let k = set(KeyChanges {
+            is_active: Some(false),
+            ..Default::default()
+        })
+        .await;
+        assert!(!k.is_active);
+        assert_eq!(k.track_opens, Some(true));
+        assert_eq!(k.name, "s");
+        let k = set(KeyChanges {
+            name: Some("renamed".into()),
+            track_opens: Some(None),
+            track_clicks: Some(Some(false)),
+            ..Default::default()
+        })
+        .await;
+        assert_eq!(
+            (k.name.as_str(), k.is_active, k.track_opens, k.track_clicks),
+            ("renamed", false, None, Some(false))
+        );
+        let d = store
+            .create_domain(master.id, "brand.example", vec![], 3)
+            .await
+            .unwrap();
+        store
+            .set_domain_track_host(master.id, d.id, "http://links.brand.example")
+            .await
+            .unwrap();
+        assert!(matches!(
+            store.set_domain_track_host(sub.id, d.id, "x").await,
+            Err(Error::NotFound)
+        ));
+        let t = store.tracking_settings().await.unwrap();
+        assert_eq!(
+            t.accounts,
+            vec![(
+                sub.id,
+                None,
+                Some(false),
+                "https://t.example.test".to_string()
+            )]
+        );
+        assert_eq!(
+            t.domains,
+            vec![(
+                master.id,
+                "brand.example".to_string(),
+                "http://links.brand.example".to_string()
+            )]
+        );
+    }
+}

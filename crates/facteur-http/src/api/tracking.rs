@@ -70,23 +70,21 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Asker {
 }
 
 /// Reads the token and queues its open or click; the answer does not wait for the commit,
-/// which a task of its own counts (or logs when it fails).
+/// which the writer counts (or logs when it fails) once it is done.
 async fn engage(
     app: &Arc<Engine>,
     asker: &Asker,
     token: &str,
     kind: TokenKind,
 ) -> Option<facteur_message::tracking::Token> {
+    let counted = app.clone();
     let (token, queued) = app
-        .engage(token, kind, asker.ip, &asker.agent, asker.head)
+        .engage(token, kind, asker.ip, &asker.agent, asker.head, move |r| {
+            counted.engaged(kind, r)
+        })
         .await;
-    match queued {
-        Ok(committed) if token.is_some() => {
-            let app = app.clone();
-            tokio::spawn(async move { app.engaged(kind, committed.await) });
-        }
-        Ok(_) => {}
-        Err(e) => app.engaged(kind, Err(e)),
+    if let Err(e) = queued {
+        app.engaged(kind, Err(e));
     }
     token
 }
