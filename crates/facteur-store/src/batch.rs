@@ -46,15 +46,22 @@ pub(crate) fn bind(
 /// `$N` up among the names seen so far (a statement of many rows costs the square of its
 /// parameters to prepare) while anonymous `?` are numbered as they come.
 pub(crate) fn placeholders(rows: usize, cols: usize, backend: Backend) -> String {
-    (0..rows)
-        .map(|r| {
-            let cells: Vec<String> = (0..cols)
-                .map(|c| param(r * cols + c + 1, backend))
-                .collect();
-            format!("({})", cells.join(", "))
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
+    // Written into one string: a batch's statements hold hundreds of parameters each.
+    let mut out = String::with_capacity(rows * cols * 6);
+    for r in 0..rows {
+        if r > 0 {
+            out.push_str(", ");
+        }
+        out.push('(');
+        for c in 0..cols {
+            if c > 0 {
+                out.push_str(", ");
+            }
+            push_param(&mut out, r * cols + c + 1, backend);
+        }
+        out.push(')');
+    }
+    out
 }
 
 /// Everything one batch writes, by table.
@@ -336,10 +343,14 @@ impl Batch {
 
 /// `$1, $2, …` (or `?, ?, …`) for an `IN (…)` list of `n` values.
 pub(crate) fn param_list(n: usize, backend: Backend) -> String {
-    (1..=n)
-        .map(|i| param(i, backend))
-        .collect::<Vec<_>>()
-        .join(", ")
+    let mut out = String::with_capacity(n * 5);
+    for i in 1..=n {
+        if i > 1 {
+            out.push_str(", ");
+        }
+        push_param(&mut out, i, backend);
+    }
+    out
 }
 
 /// `INSERT INTO <table_cols> VALUES (…), (…)` in chunks (new queue rows start at attempt 0
@@ -355,10 +366,13 @@ async fn insert(
 }
 
 /// The `n`th parameter (from 1) of a statement on `backend`.
-fn param(n: usize, backend: Backend) -> String {
+fn push_param(out: &mut String, n: usize, backend: Backend) {
+    use std::fmt::Write;
     match backend {
-        Backend::Sqlite => "?".to_string(),
-        Backend::Postgres => format!("${n}"),
+        Backend::Sqlite => out.push('?'),
+        Backend::Postgres => {
+            let _ = write!(out, "${n}");
+        }
     }
 }
 
