@@ -20,6 +20,7 @@ pub mod inbound;
 pub mod io;
 pub mod limits;
 pub mod metrics;
+pub mod people;
 pub mod queue;
 pub mod render;
 pub mod scheduler;

@@ -251,7 +251,7 @@ pub struct TrackingSettings {
     pub domains: Vec<(i64, String, String)>,
 }
 
-fn secret_hash(secret: &str) -> String {
+pub(crate) fn secret_hash(secret: &str) -> String {
     hex(ring::digest::digest(&ring::digest::SHA256, secret.as_bytes()).as_ref())
 }
 

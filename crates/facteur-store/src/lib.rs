@@ -15,6 +15,7 @@ pub mod identity;
 mod ids;
 pub mod inbound;
 pub mod messages;
+pub mod people;
 mod queue;
 mod schema;
 pub mod senders;

@@ -287,6 +287,47 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     ALTER TABLE accounts ADD COLUMN track_host TEXT NOT NULL DEFAULT '';
     ALTER TABLE domains ADD COLUMN track_host TEXT NOT NULL DEFAULT '';",
     ),
+    (
+        13,
+        "people who sign in to the web app: users, their roles per account, sessions, one-time links",
+        "CREATE TABLE users (
+        id BIGINT PRIMARY KEY,
+        email TEXT NOT NULL UNIQUE,
+        name TEXT NOT NULL DEFAULT '',
+        password_hash TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        disabled_at BIGINT
+    );
+    CREATE TABLE memberships (
+        user_id BIGINT NOT NULL,
+        account_id BIGINT NOT NULL,
+        role TEXT NOT NULL,
+        PRIMARY KEY (user_id, account_id)
+    );
+    CREATE INDEX memberships_account ON memberships (account_id);
+    CREATE TABLE user_sessions (
+        token_hash TEXT PRIMARY KEY,
+        user_id BIGINT NOT NULL,
+        csrf TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        last_seen_at BIGINT NOT NULL,
+        expires_at BIGINT NOT NULL,
+        ip TEXT NOT NULL DEFAULT '',
+        agent TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX user_sessions_user ON user_sessions (user_id);
+    CREATE TABLE user_links (
+        token_hash TEXT PRIMARY KEY,
+        kind TEXT NOT NULL,
+        email TEXT NOT NULL,
+        user_id BIGINT,
+        account_id BIGINT,
+        role TEXT,
+        created_at BIGINT NOT NULL,
+        expires_at BIGINT NOT NULL,
+        used_at BIGINT
+    );",
+    ),
 ];
 
 /// The migration's SQL for a backend: BLOB is BYTEA and AUTOINCREMENT keys are identities on

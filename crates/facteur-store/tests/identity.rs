@@ -669,3 +669,119 @@ async fn key_changes_touch_only_the_fields_given_and_tracking_settings_read_back
         );
     }
 }
+
+#[tokio::test]
+async fn people_roles_sessions_and_one_time_links() {
+    use facteur_store::people::{Link, LinkKind, Role};
+    for (db, store) in stores().await {
+        let (a, _) = store.create_account("a", 1).await.unwrap();
+        let (b, _) = store.create_account("b", 1).await.unwrap();
+        assert_eq!(store.users_count().await.unwrap(), 0);
+        let ada = store
+            .create_user(" Ada@Example.com ", "Ada", "$argon2id$x", 10)
+            .await
+            .unwrap();
+        assert_eq!(ada.email, "ada@example.com");
+        assert!(
+            matches!(
+                store.create_user("ada@example.COM", "Other", "h", 11).await,
+                Err(Error::Conflict(_))
+            ),
+            "{:?}",
+            db.backend
+        );
+        assert!(matches!(
+            store.create_user("not an address", "x", "h", 11).await,
+            Err(Error::Invalid(_))
+        ));
+        store.grant(ada.id, a.id, Role::Marketer).await.unwrap();
+        store.grant(ada.id, b.id, Role::Developer).await.unwrap();
+        store.grant(ada.id, a.id, Role::Manager).await.unwrap();
+        assert_eq!(
+            store.memberships(ada.id).await.unwrap(),
+            vec![(a.id, Role::Manager), (b.id, Role::Developer)]
+        );
+        let members = store.members(a.id).await.unwrap();
+        assert_eq!(members.len(), 1);
+        assert_eq!((members[0].0.id, members[0].1), (ada.id, Role::Manager));
+        assert!(store.revoke(ada.id, b.id).await.unwrap());
+        assert!(!store.revoke(ada.id, b.id).await.unwrap());
+
+        // Sessions: found by token until they expire; ended one by one or all at once.
+        store
+            .create_session(ada.id, "tok-1", "csrf-1", 100, 1_000, "127.0.0.1", "ua")
+            .await
+            .unwrap();
+        store
+            .create_session(ada.id, "tok-2", "csrf-2", 100, 1_000, "", "")
+            .await
+            .unwrap();
+        let s = store.session("tok-1", 500).await.unwrap().unwrap();
+        assert_eq!((s.user_id, s.csrf.as_str()), (ada.id, "csrf-1"));
+        assert_eq!(store.session("tok-1", 1_000).await.unwrap(), None);
+        assert_eq!(store.session("tok-x", 500).await.unwrap(), None);
+        assert!(store.end_session("tok-1").await.unwrap());
+        assert_eq!(store.session("tok-1", 500).await.unwrap(), None);
+        store
+            .create_session(ada.id, "tok-3", "c", 100, 1_000, "", "")
+            .await
+            .unwrap();
+        assert_eq!(store.end_sessions_of(ada.id).await.unwrap(), 2);
+        // A new password signs out everywhere.
+        store
+            .create_session(ada.id, "tok-4", "c", 100, 1_000, "", "")
+            .await
+            .unwrap();
+        store.set_password(ada.id, "$argon2id$y").await.unwrap();
+        assert_eq!(store.session("tok-4", 500).await.unwrap(), None);
+        assert_eq!(
+            store.user(ada.id).await.unwrap().password_hash,
+            "$argon2id$y"
+        );
+
+        // One-time links: used once, of their kind, before they expire.
+        let invite = Link {
+            kind: LinkKind::Invitation,
+            email: "Bob@Example.com".into(),
+            user_id: None,
+            account_id: Some(b.id),
+            role: Some(Role::Designer),
+            created_at: 100,
+            expires_at: 1_000,
+        };
+        store.create_link("link-1", &invite).await.unwrap();
+        store.create_link("link-2", &invite).await.unwrap();
+        assert_eq!(
+            store
+                .use_link("link-1", LinkKind::PasswordReset, 200)
+                .await
+                .unwrap(),
+            None
+        );
+        let used = store
+            .use_link("link-1", LinkKind::Invitation, 200)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(used.email, "bob@example.com");
+        assert_eq!(
+            (used.account_id, used.role),
+            (Some(b.id), Some(Role::Designer))
+        );
+        assert_eq!(
+            store
+                .use_link("link-1", LinkKind::Invitation, 201)
+                .await
+                .unwrap(),
+            None
+        );
+        assert_eq!(
+            store
+                .use_link("link-2", LinkKind::Invitation, 1_000)
+                .await
+                .unwrap(),
+            None,
+            "expired"
+        );
+    }
+}
