@@ -118,6 +118,30 @@ impl Core {
         self.open_session(user, ip, agent, now).await
     }
 
+    /// Makes a one-time link valid `ttl_ms`; its token (the only copy: the store keeps a hash).
+    async fn new_link(
+        &self,
+        kind: LinkKind,
+        email: String,
+        user_id: Option<i64>,
+        grants: Option<(i64, Role)>,
+        ttl_ms: i64,
+        now: i64,
+    ) -> Result<String, PeopleError> {
+        let token = new_secret();
+        let link = Link {
+            kind,
+            email,
+            user_id,
+            account_id: grants.map(|g| g.0),
+            role: grants.map(|g| g.1),
+            created_at: now,
+            expires_at: now + ttl_ms,
+        };
+        self.store.create_link(&token, &link).await?;
+        Ok(token)
+    }
+
     async fn open_session(
         &self,
         user: User,
@@ -149,22 +173,17 @@ impl Core {
         if self.store.users_count().await? > 0 {
             return Ok(None);
         }
-        let token = new_secret();
-        self.store
-            .create_link(
-                &token,
-                &Link {
-                    kind: LinkKind::Owner,
-                    email: String::new(),
-                    user_id: None,
-                    account_id: None,
-                    role: None,
-                    created_at: now,
-                    expires_at: now + OWNER_LINK_MS,
-                },
+        let link = self
+            .new_link(
+                LinkKind::Owner,
+                String::new(),
+                None,
+                None,
+                OWNER_LINK_MS,
+                now,
             )
             .await?;
-        Ok(Some(token))
+        Ok(Some(link))
     }
 
     /// Creates the owner with the first start's link: Owner of every account there is, and
@@ -203,22 +222,15 @@ impl Core {
         now: i64,
     ) -> Result<String, PeopleError> {
         let email = facteur_store::people::normalize_email(email)?;
-        let token = new_secret();
-        self.store
-            .create_link(
-                &token,
-                &Link {
-                    kind: LinkKind::Invitation,
-                    email,
-                    user_id: None,
-                    account_id: Some(account_id),
-                    role: Some(role),
-                    created_at: now,
-                    expires_at: now + INVITATION_MS,
-                },
-            )
-            .await?;
-        Ok(token)
+        self.new_link(
+            LinkKind::Invitation,
+            email,
+            None,
+            Some((account_id, role)),
+            INVITATION_MS,
+            now,
+        )
+        .await
     }
 
     /// Accepts an invitation: the invited person is created (or, if they have an account
@@ -261,22 +273,17 @@ impl Core {
         let Some(user) = self.store.user_by_email(email).await? else {
             return Ok(None);
         };
-        let token = new_secret();
-        self.store
-            .create_link(
-                &token,
-                &Link {
-                    kind: LinkKind::PasswordReset,
-                    email: user.email.clone(),
-                    user_id: Some(user.id),
-                    account_id: None,
-                    role: None,
-                    created_at: now,
-                    expires_at: now + RESET_MS,
-                },
+        let link = self
+            .new_link(
+                LinkKind::PasswordReset,
+                user.email.clone(),
+                Some(user.id),
+                None,
+                RESET_MS,
+                now,
             )
             .await?;
-        Ok(Some(token))
+        Ok(Some(link))
     }
 
     /// Sets a new password with a reset link; every session of the person ends.
