@@ -108,10 +108,7 @@ impl Core {
             Some(u) if u.disabled_at.is_none() => (u.password_hash.clone(), Some(u)),
             _ => (DUMMY_HASH.clone(), None),
         };
-        let password = password.to_string();
-        let ok = crate::render::blocking(move || verify_password(&hash, &password))
-            .await
-            .unwrap_or(false);
+        let ok = verify_blocking(hash, password).await;
         let Some(user) = user.filter(|_| ok) else {
             return Err(PeopleError::BadCredentials);
         };
@@ -254,7 +251,7 @@ impl Core {
             return Err(PeopleError::BadLink);
         };
         let user = match self.store.user_by_email(&link.email).await? {
-            Some(u) if verify_password(&u.password_hash, password) => u,
+            Some(u) if verify_blocking(u.password_hash.clone(), password).await => u,
             Some(_) => return Err(PeopleError::BadCredentials),
             None => {
                 let hash = hash_blocking(password).await?;
@@ -305,6 +302,14 @@ impl Core {
         self.store.set_password(user_id, &hash).await?;
         Ok(self.store.user(user_id).await?)
     }
+}
+
+/// [`verify_password`] on the blocking pool (argon2 takes tens of milliseconds).
+async fn verify_blocking(hash: String, password: &str) -> bool {
+    let password = password.to_string();
+    crate::render::blocking(move || verify_password(&hash, &password))
+        .await
+        .unwrap_or(false)
 }
 
 /// [`hash_password`] on the blocking pool (argon2 takes tens of milliseconds).

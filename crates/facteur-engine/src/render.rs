@@ -26,21 +26,11 @@ pub struct CompiledTemplate {
     /// One of its purposes is `marketing`: its mail gets an unsubscribe link and headers, and
     /// unsubscribed addresses do not receive it.
     pub marketing: bool,
+    /// One of its parts calls HasOpenedSince or HasClickedSince (found once, when compiled).
+    pub reads_activity: bool,
 }
 
 impl CompiledTemplate {
-    /// Whether any of its parts calls one of the functions (lower case), e.g.
-    /// `hasopenedsince`.
-    pub fn calls(&self, names: &[&str]) -> bool {
-        [
-            self.subject_source(),
-            self.content.html.as_str(),
-            self.content.text.as_str(),
-        ]
-        .iter()
-        .any(|s| calls(s, names))
-    }
-
     fn header(&self, name: &str) -> Option<String> {
         let headers = self.content.headers.as_object()?;
         headers
@@ -99,6 +89,14 @@ impl TemplateCache {
             .purposes
             .iter()
             .any(|p| p.eq_ignore_ascii_case("marketing"));
+        let subject = content
+            .headers
+            .get("Subject")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let reads_activity = [subject, content.html.as_str(), content.text.as_str()]
+            .iter()
+            .any(|s| calls(s, ACTIVITY_FUNCTIONS));
         let compiled = Arc::new(CompiledTemplate {
             subject: Template::parse(
                 content
@@ -112,6 +110,7 @@ impl TemplateCache {
             content,
             generate_text,
             marketing,
+            reads_activity,
         });
         let mut map = self.map.lock().unwrap();
         if map.len() >= CACHE_MAX {
@@ -180,10 +179,14 @@ pub fn mj_values(contact: Option<&str>) -> Value {
 /// The functions that read a contact's activity (lower case, as the language reads names).
 pub const ACTIVITY_FUNCTIONS: &[&str] = &["hasopenedsince", "hasclickedsince"];
 
-/// Whether `source` calls one of `names` (compared in lower case).
+/// Whether `source` calls one of `names` (lower case; compared without case, and without
+/// copying the source).
 pub fn calls(source: &str, names: &[&str]) -> bool {
-    let lower = source.to_ascii_lowercase();
-    names.iter().any(|n| lower.contains(n))
+    let s = source.as_bytes();
+    names.iter().any(|n| {
+        s.windows(n.len())
+            .any(|w| w.eq_ignore_ascii_case(n.as_bytes()))
+    })
 }
 
 /// One part to render: its name in error reports, its source, and the template parsed from

@@ -500,15 +500,16 @@ impl Core {
         account_id: Option<i64>,
         contact: Option<&str>,
     ) -> facteur_template::Activity {
-        let names = render::ACTIVITY_FUNCTIONS;
-        let (Some(account), Some(contact)) = (account_id, contact) else {
+        let (Some(account), Some(contact), true) = (account_id, contact, options.template_language)
+        else {
             return Default::default();
         };
-        let called = template.is_some_and(|t| t.calls(names))
-            || [&own.subject, &own.html, &own.text]
-                .iter()
-                .any(|p| p.as_deref().is_some_and(|s| render::calls(s, names)));
-        if !options.template_language || !called {
+        let called = template.is_some_and(|t| t.reads_activity)
+            || [&own.subject, &own.html, &own.text].iter().any(|p| {
+                p.as_deref()
+                    .is_some_and(|s| render::calls(s, render::ACTIVITY_FUNCTIONS))
+            });
+        if !called {
             return Default::default();
         }
         match self.store.contact_activity(account, contact).await {

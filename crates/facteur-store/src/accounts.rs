@@ -139,8 +139,8 @@ impl Store {
         .map(|r| {
             Ok((
                 r.try_get("id")?,
-                r.try_get::<Option<i64>, _>("track_opens")?.map(|v| v != 0),
-                r.try_get::<Option<i64>, _>("track_clicks")?.map(|v| v != 0),
+                opt_flag(r, "track_opens")?,
+                opt_flag(r, "track_clicks")?,
                 r.try_get("track_host")?,
             ))
         })
@@ -270,6 +270,11 @@ fn random_hex(n: usize) -> String {
 
 const ACCOUNT_COLS: &str = "id, name, api_key, created_at, parent_id, is_active, allow_sender, track_opens, track_clicks, track_host";
 
+/// A nullable 0/1 column: `None` where it is NULL (the server's default applies).
+fn opt_flag(row: &AnyRow, col: &str) -> Result<Option<bool>> {
+    Ok(row.try_get::<Option<i64>, _>(col)?.map(|v| v != 0))
+}
+
 fn account_from_row(row: &AnyRow) -> Result<Account> {
     Ok(Account {
         id: row.try_get("id")?,
@@ -279,12 +284,8 @@ fn account_from_row(row: &AnyRow) -> Result<Account> {
         parent_id: row.try_get("parent_id")?,
         is_active: row.try_get::<i64, _>("is_active")? != 0,
         allow_sender: row.try_get::<i64, _>("allow_sender")? != 0,
-        track_opens: row
-            .try_get::<Option<i64>, _>("track_opens")?
-            .map(|v| v != 0),
-        track_clicks: row
-            .try_get::<Option<i64>, _>("track_clicks")?
-            .map(|v| v != 0),
+        track_opens: opt_flag(row, "track_opens")?,
+        track_clicks: opt_flag(row, "track_clicks")?,
         track_host: row.try_get("track_host")?,
     })
 }
