@@ -9,7 +9,10 @@ use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use facteur_store::people::{Link, LinkKind, Role, Session, User};
 
+use facteur_message::compose::Mailbox;
+
 use crate::core::Core;
+use crate::submission::{Content, Draft, Submission, SubmitError};
 
 /// Shortest and longest password taken (argon2 hashes any length; a limit keeps a request
 /// from costing more than a hash of a page of text).
@@ -301,6 +304,61 @@ impl Core {
         };
         self.store.set_password(user_id, &hash).await?;
         Ok(self.store.user(user_id).await?)
+    }
+}
+
+/// What a people mail is about: the link it carries and its words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PeopleMail<'a> {
+    /// An invitation to an account (its name) with a role (its name).
+    Invitation {
+        account: &'a str,
+        role: &'a str,
+        by: &'a str,
+    },
+    PasswordReset,
+}
+
+impl Core {
+    /// Mails a one-time link through Facteur itself (the accept pipeline, as a notice from
+    /// `no-reply@` the server's hostname): an invitation or a password reset.
+    pub async fn mail_link(
+        &self,
+        to: &str,
+        link: &str,
+        what: PeopleMail<'_>,
+    ) -> Result<(), SubmitError> {
+        let host = &self.cfg.hostname;
+        let (subject, text) = match what {
+            PeopleMail::Invitation { account, role, by } => (
+                format!("{by} invites you to {account} on Facteur"),
+                format!(
+                    "{by} invites you to the account \"{account}\" on {host}, as {role}.\r\n\r\nOpen this link within 7 days to accept (you will choose a password, or use yours if you have one):\r\n\r\n{link}\r\n\r\nIf you did not expect this, ignore this message.\r\n"
+                ),
+            ),
+            PeopleMail::PasswordReset => (
+                "Reset your Facteur password".to_string(),
+                format!(
+                    "Someone asked to reset the password of {to} on {host}.\r\n\r\nIf it was you, choose a new password within an hour with this link (every session of yours will be signed out):\r\n\r\n{link}\r\n\r\nIf it was not, ignore this message: your password stays as it is.\r\n"
+                ),
+            ),
+        };
+        let draft = Draft {
+            from: Some(Mailbox {
+                email: format!("no-reply@{host}"),
+                name: "Facteur".into(),
+            }),
+            to: vec![Mailbox {
+                email: to.to_string(),
+                name: String::new(),
+            }],
+            subject: Some(subject),
+            text: Some(text),
+            ..Draft::default()
+        };
+        Box::pin(self.submit(Submission::notice(Content::Draft(Box::new(draft)))))
+            .await
+            .map(|_| ())
     }
 }
 

@@ -122,3 +122,30 @@ pub fn unavailable(e: facteur_store::Error) -> SendError {
         &[],
     )
 }
+
+/// The Content-Security-Policy of the app's pages: its own scripts, styles and images only,
+/// no plugins, no framing by others; previews are sandboxed frames (`frame-src 'self'`).
+pub const APP_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: https: http:; frame-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'";
+
+/// An error page of the web app (a refused or failed page request): the reason, escaped, and
+/// a way back.
+pub fn page_error(status: StatusCode, message: &str) -> Response {
+    let message = facteur_template::escape_html(message);
+    let body = format!(
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{code} · Facteur</title>\
+         <link rel=\"stylesheet\" href=\"/app/assets/app.css\"></head><body class=\"error-page\"><main class=\"narrow\">\
+         <h1>{code} {reason}</h1><p class=\"error\">{message}</p><p><a href=\"/app\">Back to the app</a></p></main></body></html>",
+        code = status.as_u16(),
+        reason = status.canonical_reason().unwrap_or(""),
+    );
+    (
+        status,
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CONTENT_SECURITY_POLICY, APP_CSP),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        body,
+    )
+        .into_response()
+}

@@ -68,7 +68,100 @@ async fn openapi_json() -> impl IntoResponse {
 
 use Body::{Binary, None as NoBody, Object, Schema};
 
-/// Every route.
+/// A page of the web app (not in the OpenAPI document).
+fn page(
+    method: &'static str,
+    path: &'static str,
+    permission: Permission,
+    handler: MethodRouter<Arc<Engine>>,
+) -> Route {
+    Route {
+        method,
+        path,
+        permission,
+        handler,
+        doc: doc("Web app", "A page of the web app.", NoBody, "Html", 200),
+    }
+}
+
+/// Every page of the web app, with the permission each needs.
+pub fn pages() -> Vec<Route> {
+    use crate::web::{self, messages as wm, people as wp, templates as wt};
+    use Permission as P;
+    vec![
+        page("get", "/app/assets/{*path}", P::Public, get(web::asset)),
+        page("get", "/app/sign-in", P::Public, get(wp::sign_in_page)),
+        page("post", "/app/sign-in", P::Public, post(wp::sign_in)),
+        page("post", "/app/sign-out", P::Member, post(wp::sign_out)),
+        page(
+            "post",
+            "/app/sign-out-everywhere",
+            P::Member,
+            post(wp::sign_out_everywhere),
+        ),
+        page("get", "/app/setup/{token}", P::Public, get(wp::setup_page)),
+        page("post", "/app/setup/{token}", P::Public, post(wp::setup)),
+        page(
+            "get",
+            "/app/invitation/{token}",
+            P::Public,
+            get(wp::invitation_page),
+        ),
+        page(
+            "post",
+            "/app/invitation/{token}",
+            P::Public,
+            post(wp::accept_invitation),
+        ),
+        page("get", "/app/reset", P::Public, get(wp::reset_request_page)),
+        page("post", "/app/reset", P::Public, post(wp::reset_request)),
+        page("get", "/app/reset/{token}", P::Public, get(wp::reset_page)),
+        page("post", "/app/reset/{token}", P::Public, post(wp::reset)),
+        page("get", "/app", P::Member, get(web::home)),
+        page("post", "/app/account", P::Member, post(web::switch_account)),
+        page("get", "/app/people", P::ViewPeople, get(wp::people_page)),
+        page(
+            "post",
+            "/app/people/invite",
+            P::ManagePeople,
+            post(wp::invite),
+        ),
+        page(
+            "post",
+            "/app/people/{user}/{action}",
+            P::ManagePeople,
+            post(wp::change_role),
+        ),
+        page("get", "/app/templates", P::ViewTemplates, get(wt::gallery)),
+        page(
+            "get",
+            "/app/templates/{id}",
+            P::ViewTemplates,
+            get(wt::editor),
+        ),
+        page(
+            "get",
+            "/app/templates/{id}/thumbnail",
+            P::ViewTemplates,
+            get(wt::thumbnail),
+        ),
+        page("get", "/app/messages", P::ViewMessages, get(wm::log)),
+        page(
+            "get",
+            "/app/messages/{id}",
+            P::ViewMessages,
+            get(wm::message),
+        ),
+        page(
+            "get",
+            "/app/messages/{id}/html",
+            P::ViewMessages,
+            get(wm::message_html),
+        ),
+    ]
+}
+
+/// Every route of the API.
 pub fn table() -> Vec<Route> {
     vec![
         Route {
@@ -823,7 +916,7 @@ pub fn table() -> Vec<Route> {
         Route {
             method: "post",
             path: "/v3/REST/template/{id}/test",
-            permission: Permission::Send,
+            permission: Permission::TestSend,
             handler: post(templates::preview::send_test),
             doc: doc(
                 "Templates",
@@ -880,7 +973,7 @@ pub fn table() -> Vec<Route> {
 /// ([`crate::auth::require`]). Routes that share a path share one method router.
 pub fn router(engine: &Arc<Engine>) -> Router<Arc<Engine>> {
     let mut router = Router::new();
-    for route in table() {
+    for route in table().into_iter().chain(pages()) {
         let handler = route
             .handler
             .route_layer(axum::middleware::from_fn_with_state(

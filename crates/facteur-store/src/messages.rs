@@ -69,7 +69,80 @@ fn view_from_row(r: &AnyRow) -> Result<MessageView> {
     })
 }
 
+/// What the message log searches by; every field optional.
+#[derive(Debug, Clone, Default)]
+pub struct MessageSearch {
+    /// A part of the recipient's address (case-insensitive).
+    pub recipient: Option<String>,
+    pub custom_id: Option<String>,
+    pub status: Option<RcptStatus>,
+    /// Created at or after / before (unix ms).
+    pub from: Option<i64>,
+    pub to: Option<i64>,
+}
+
 impl Store {
+    /// The account's messages matching `search`, newest first, with the total before paging.
+    pub async fn message_search(
+        &self,
+        account_id: i64,
+        search: &MessageSearch,
+        limit: i64,
+        offset: i64,
+    ) -> Result<(Vec<MessageView>, i64)> {
+        let pattern = search.recipient.as_deref().map(|r| {
+            format!(
+                "%{}%",
+                r.trim()
+                    .to_lowercase()
+                    .replace('\\', "\\\\")
+                    .replace('%', "\\%")
+                    .replace('_', "\\_")
+            )
+        });
+        let filter = "m.account_id = $1 AND ($2 = '' OR LOWER(r.address) LIKE $2 ESCAPE '\\')
+            AND ($3 = '' OR m.custom_id = $3) AND ($4 = '' OR r.status = $4)
+            AND m.created_at >= $5 AND m.created_at < $6";
+        let binds = |q: sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments>| {
+            q.bind(account_id)
+                .bind(pattern.clone().unwrap_or_default())
+                .bind(search.custom_id.clone().unwrap_or_default())
+                .bind(search.status.map(|s| s.as_str()).unwrap_or(""))
+                .bind(search.from.unwrap_or(i64::MIN))
+                .bind(search.to.unwrap_or(i64::MAX))
+        };
+        let rows = binds(sqlx::query(sqlx::AssertSqlSafe(format!(
+            "{VIEW} WHERE {filter} ORDER BY r.id DESC LIMIT $7 OFFSET $8"
+        ))))
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(&self.pool)
+        .await?;
+        let total: i64 = binds(sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT COUNT(*) AS n FROM recipients r JOIN messages m ON m.id = r.message_id WHERE {filter}"
+        ))))
+        .fetch_one(&self.pool)
+        .await?
+        .try_get("n")?;
+        Ok((
+            rows.iter().map(view_from_row).collect::<Result<_>>()?,
+            total,
+        ))
+    }
+
+    /// A spooled message's content as stored (before per-recipient tracking), if it belongs
+    /// to `account_id`.
+    pub async fn message_body(&self, account_id: i64, message_id: i64) -> Result<Vec<u8>> {
+        sqlx::query("SELECT body FROM messages WHERE id = $1 AND account_id = $2")
+            .bind(message_id)
+            .bind(account_id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(Error::NotFound)?
+            .try_get("body")
+            .map_err(Error::from)
+    }
+
     /// One recipient's message, if it belongs to `account_id`.
     pub async fn message_view(&self, account_id: i64, id: i64) -> Result<MessageView> {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(

@@ -290,6 +290,16 @@ async fn serve(cfg: Config) -> anyhow::Result<ExitCode> {
             )?;
         }
     }
+    // The web app: a one-time link creating the owner while no one can sign in.
+    match running.app.owner_link(now_ms()).await {
+        Ok(Some(token)) => writeln!(
+            out,
+            "\nWeb app: {url}/app\nNo one can sign in yet. Create the owner with this one-time link (valid 24 hours; each start prints a new one until the owner exists):\n  {url}/app/setup/{token}",
+            url = running.app.public_url
+        )?,
+        Ok(None) => writeln!(out, "Web app: {}/app", running.app.public_url)?,
+        Err(e) => writeln!(out, "Web app: cannot make the owner's link: {e}")?,
+    }
     // Say which accounts send from any address (sender validation off).
     let open: Vec<String> = running
         .app

@@ -60,11 +60,12 @@ fn text_part(
 }
 
 /// Sends the template, rendered with its saved test values, to the given addresses through the
-/// real queue. Body: `{"To": "a@b.c" | ["a@b.c", …], "From": "Name <x@y.z>" (default: the
+/// real queue (a person whose role may not send mail: to their own address only). Body: `{"To": "a@b.c" | ["a@b.c", …], "From": "Name <x@y.z>" (default: the
 /// template's From header), "Version": "draft" | "published"}`.
 pub(crate) async fn send_test(
     State(app): State<Arc<Engine>>,
     ApiAccount(account): ApiAccount,
+    axum::Extension(principal): axum::Extension<crate::auth::Principal>,
     Path(id): Path<i64>,
     ApiJson(body): ApiJson,
 ) -> Result<impl IntoResponse, ApiError> {
@@ -92,6 +93,23 @@ pub(crate) async fn send_test(
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
+    // A person who may not send mail (a Marketer, a Designer) sends tests to themselves only.
+    if let Some(person) = &principal.person
+        && !principal.allows(crate::auth::Permission::Send)
+        && let Some(other) = to
+            .iter()
+            .find(|m| !m.email.eq_ignore_ascii_case(&person.user.email))
+    {
+        return Err(ApiError::new(
+            axum::http::StatusCode::FORBIDDEN,
+            format!(
+                "Your role ({}) sends tests to your own address ({}) only, not to {}",
+                person.role.as_str(),
+                person.user.email,
+                other.email
+            ),
+        ));
+    }
     let content = content_version(
         &app,
         account.id,

@@ -1,0 +1,464 @@
+//! The web app on the server side: every route of the table (API and pages) × every role,
+//! allowed or refused by the server itself; sessions and their CSRF tokens; the sign-in form
+//! (cookie flags, throttling, other origins); escaping of what people type.
+
+mod common;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+use common::*;
+use facteur_http::auth::{Permission, role_allows};
+use facteur_store::people::Role;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+
+/// An answer: status, headers (lower-case names; repeated ones joined by "\n"), body.
+struct Answer {
+    status: u16,
+    headers: HashMap<String, String>,
+    body: String,
+}
+
+impl Answer {
+    fn header(&self, name: &str) -> &str {
+        self.headers.get(name).map(String::as_str).unwrap_or("")
+    }
+}
+
+/// One request over a fresh connection.
+async fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Answer {
+    let mut req =
+        format!("{method} {path} HTTP/1.1\r\nHost: facteur.test\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream.write_all(req.as_bytes()).await.unwrap();
+    let raw = read_all(stream).await;
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let mut map: HashMap<String, String> = HashMap::new();
+    for l in lines {
+        if let Some((k, v)) = l.split_once(':') {
+            let e = map.entry(k.trim().to_ascii_lowercase()).or_default();
+            if !e.is_empty() {
+                e.push('\n');
+            }
+            e.push_str(v.trim());
+        }
+    }
+    Answer {
+        status,
+        headers: map,
+        body: body.to_string(),
+    }
+}
+
+/// A person with `role` on the node's account, and an open session: (cookie, CSRF token).
+async fn person(node: &Node, email: &str, role: Role) -> (String, String) {
+    let app = &node.running.app;
+    let now = facteur::time::now_ms();
+    let account = app
+        .store
+        .account_by_key(&node.api_key)
+        .await
+        .unwrap()
+        .unwrap();
+    let hash = facteur_engine::people::hash_password("a long password").unwrap();
+    let user = match app.store.user_by_email(email).await.unwrap() {
+        Some(u) => u,
+        None => app
+            .store
+            .create_user(email, "Tester", &hash, now)
+            .await
+            .unwrap(),
+    };
+    app.store.grant(user.id, account.id, role).await.unwrap();
+    let signed = app
+        .sign_in(email, "a long password", "127.0.0.1", "test", now)
+        .await
+        .unwrap();
+    (
+        format!("facteur_session={}", signed.token),
+        signed.session.csrf,
+    )
+}
+
+/// The node's key as an HTTP Basic `Authorization` value.
+fn basic_auth(node: &Node) -> String {
+    format!(
+        "Basic {}",
+        base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            format!("{}:{}", node.api_key, node.secret)
+        )
+    )
+}
+
+/// A route's path with its parameters filled with values that name nothing.
+fn concrete(path: &str) -> String {
+    path.replace("{id}", "999999")
+        .replace("{number}", "1")
+        .replace("{slug}", "no-such-starter")
+        .replace("{token}", "no-such-token")
+        .replace("{email}", "nobody@example.com")
+        .replace("{user}", "999999")
+        .replace("{action}", "role")
+        .replace("{*path}", "app.css")
+}
+
+/// Routes that end the session they are called with: checked on their own below.
+fn ends_session(path: &str) -> bool {
+    path.starts_with("/app/sign-out")
+}
+
+#[tokio::test]
+async fn every_route_allows_or_refuses_every_role_on_the_server() {
+    let receiver = Receiver::start().await;
+    let node = node(receiver.addr).await;
+    let http = node.running.http;
+    let routes: Vec<_> = facteur_http::routes::table()
+        .into_iter()
+        .chain(facteur_http::routes::pages())
+        .filter(|r| r.permission != Permission::Public && !ends_session(r.path))
+        .collect();
+    assert!(routes.len() > 50, "{} routes", routes.len());
+    let mut checked = 0;
+    for role in Role::ALL {
+        let email = format!("{}@example.com", role.as_str());
+        for r in &routes {
+            // A fresh session each time: a route may sign out or change roles.
+            let (cookie, csrf) = person(&node, &email, role).await;
+            let path = concrete(r.path);
+            let method = r.method.to_ascii_uppercase();
+            let a = request(
+                http,
+                &method,
+                &path,
+                &[
+                    ("Cookie", &cookie),
+                    ("X-CSRF-Token", &csrf),
+                    ("Content-Type", "application/json"),
+                ],
+                "{}",
+            )
+            .await;
+            let allowed = role_allows(role, r.permission);
+            let refused = a.status == 403
+                && (a.body.contains(r.permission.name()) || a.body.contains("may not"));
+            if allowed {
+                assert!(
+                    !refused && a.status != 401 && a.header("location").find("sign-in").is_none(),
+                    "{} may {} {path} ({}): got {} {}",
+                    role.as_str(),
+                    method,
+                    r.permission.name(),
+                    a.status,
+                    &a.body[..a.body.len().min(300)]
+                );
+            } else {
+                assert!(
+                    refused,
+                    "{} may not {} {path} ({}): got {} {}",
+                    role.as_str(),
+                    method,
+                    r.permission.name(),
+                    a.status,
+                    &a.body[..a.body.len().min(300)]
+                );
+            }
+            checked += 1;
+        }
+    }
+    // Keys hold every permission on their account.
+    for r in &routes {
+        let path = concrete(r.path);
+        if r.path.starts_with("/app") {
+            continue;
+        }
+        let basic = basic_auth(&node);
+        let a = request(
+            http,
+            &r.method.to_ascii_uppercase(),
+            &path,
+            &[
+                ("Authorization", &basic),
+                ("Content-Type", "application/json"),
+            ],
+            "{}",
+        )
+        .await;
+        assert!(
+            a.status != 401 && !(a.status == 403 && a.body.contains("needed")),
+            "the key may {} {path}: got {} {}",
+            r.method,
+            a.status,
+            a.body
+        );
+    }
+    assert_eq!(checked, routes.len() * Role::ALL.len());
+}
+
+#[tokio::test]
+async fn sessions_need_their_csrf_token_and_pages_send_strangers_to_sign_in() {
+    let receiver = Receiver::start().await;
+    let node = node(receiver.addr).await;
+    let http = node.running.http;
+    let (cookie, csrf) = person(&node, "dev@example.com", Role::Developer).await;
+
+    // No session: pages go to the sign-in page (and come back), the API answers 401.
+    let a = request(http, "GET", "/app/templates?q=x", &[], "").await;
+    assert_eq!(a.status, 303);
+    assert_eq!(
+        a.header("location"),
+        "/app/sign-in?next=%2Fapp%2Ftemplates%3Fq%3Dx"
+    );
+    let a = request(http, "GET", "/v3/REST/template", &[], "").await;
+    assert_eq!(a.status, 401);
+    // A made-up session is no session.
+    let a = request(
+        http,
+        "GET",
+        "/app",
+        &[("Cookie", "facteur_session=0000")],
+        "",
+    )
+    .await;
+    assert_eq!(a.status, 303);
+    // An API key signs nobody in to the pages.
+    let basic = basic_auth(&node);
+    let a = request(http, "GET", "/app", &[("Authorization", &basic)], "").await;
+    assert_eq!(a.status, 303);
+
+    // A session reads the API and the pages.
+    let a = request(http, "GET", "/v3/REST/template", &[("Cookie", &cookie)], "").await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let a = request(http, "GET", "/app", &[("Cookie", &cookie)], "").await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert!(
+        a.header("content-security-policy")
+            .contains("script-src 'self'")
+    );
+    assert!(
+        a.body
+            .contains(&format!("<meta name=\"csrf\" content=\"{csrf}\">"))
+    );
+    assert_eq!(a.header("cache-control"), "no-store");
+
+    // Writing needs the CSRF token: none, a wrong one, then the header and a form field.
+    let create = r#"{"Name": "Hello"}"#;
+    let json = ("Content-Type", "application/json");
+    for headers in [
+        vec![("Cookie", cookie.as_str()), json],
+        vec![("Cookie", cookie.as_str()), json, ("X-CSRF-Token", "0123")],
+    ] {
+        let a = request(http, "POST", "/v3/REST/template", &headers, create).await;
+        assert_eq!(a.status, 403, "{}", a.body);
+        assert!(a.body.contains("CSRF"), "{}", a.body);
+    }
+    let a = request(
+        http,
+        "POST",
+        "/v3/REST/template",
+        &[("Cookie", &cookie), json, ("X-CSRF-Token", &csrf)],
+        create,
+    )
+    .await;
+    assert_eq!(a.status, 201, "{}", a.body);
+    let form = ("Content-Type", "application/x-www-form-urlencoded");
+    let a = request(
+        http,
+        "POST",
+        "/app/people/invite",
+        &[("Cookie", &cookie), form],
+        "email=x%40example.com&role=designer",
+    )
+    .await;
+    assert_eq!(a.status, 403, "a Developer does not manage people");
+    let (owner, owner_csrf) = person(&node, "owner@example.com", Role::Owner).await;
+    let a = request(
+        http,
+        "POST",
+        "/app/people/invite",
+        &[("Cookie", &owner), form],
+        "email=x%40example.com&role=designer",
+    )
+    .await;
+    assert_eq!(a.status, 403, "no token in the form: {}", a.body);
+    let a = request(
+        http,
+        "POST",
+        "/app/people/invite",
+        &[("Cookie", &owner), form],
+        &format!("email=x%40example.com&role=designer&_csrf={owner_csrf}"),
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert!(a.body.contains("/app/invitation/"), "{}", a.body);
+
+    // An account the person has no role on.
+    let a = request(
+        http,
+        "GET",
+        "/v3/REST/template",
+        &[("Cookie", &cookie), ("X-Facteur-Account", "424242")],
+        "",
+    )
+    .await;
+    assert_eq!(a.status, 403, "{}", a.body);
+
+    // Signing out ends the session: the cookie no longer works.
+    let a = request(
+        http,
+        "POST",
+        "/app/sign-out",
+        &[("Cookie", &cookie), ("X-CSRF-Token", &csrf)],
+        "",
+    )
+    .await;
+    assert_eq!(a.status, 303);
+    assert!(a.header("set-cookie").contains("Max-Age=0"));
+    let a = request(http, "GET", "/v3/REST/template", &[("Cookie", &cookie)], "").await;
+    assert_eq!(a.status, 401);
+}
+
+#[tokio::test]
+async fn the_sign_in_form_sets_a_safe_cookie_and_is_throttled() {
+    let receiver = Receiver::start().await;
+    let node = node_with(receiver.addr, |s| s.auth_failures_per_ip = Some(3)).await;
+    let http = node.running.http;
+    person(&node, "ada@example.com", Role::Designer).await;
+    let form = ("Content-Type", "application/x-www-form-urlencoded");
+
+    let a = request(
+        http,
+        "POST",
+        "/app/sign-in",
+        &[form],
+        "email=ada%40example.com&password=a+long+password&next=%2Fapp%2Ftemplates",
+    )
+    .await;
+    assert_eq!(a.status, 303, "{}", a.body);
+    assert_eq!(a.header("location"), "/app/templates");
+    let cookie = a.header("set-cookie");
+    assert!(cookie.starts_with("facteur_session="), "{cookie}");
+    for flag in ["HttpOnly", "SameSite=Lax", "Path=/"] {
+        assert!(cookie.contains(flag), "{cookie}");
+    }
+    assert!(!cookie.contains("Secure"), "plain http here: {cookie}");
+    // Another site's form is refused; `next` never leaves the app.
+    let a = request(
+        http,
+        "POST",
+        "/app/sign-in",
+        &[form, ("Origin", "https://evil.example")],
+        "email=ada%40example.com&password=a+long+password",
+    )
+    .await;
+    assert_eq!(a.status, 403);
+    let a = request(
+        http,
+        "POST",
+        "/app/sign-in",
+        &[form, ("Origin", "http://facteur.test")],
+        "email=ada%40example.com&password=a+long+password&next=https%3A%2F%2Fevil.example",
+    )
+    .await;
+    assert_eq!(a.status, 303);
+    assert_eq!(a.header("location"), "/app");
+
+    // Wrong passwords: the form again (401), then throttled (429) even with the right one.
+    for _ in 0..3 {
+        let a = request(
+            http,
+            "POST",
+            "/app/sign-in",
+            &[form],
+            "email=ada%40example.com&password=wrong+password",
+        )
+        .await;
+        assert_eq!(a.status, 401);
+        assert!(a.body.contains("not right"), "{}", a.body);
+        assert!(a.body.contains("value=\"ada@example.com\""));
+    }
+    let a = request(
+        http,
+        "POST",
+        "/app/sign-in",
+        &[form],
+        "email=ada%40example.com&password=a+long+password",
+    )
+    .await;
+    assert_eq!(a.status, 429);
+}
+
+#[tokio::test]
+async fn what_people_type_is_escaped_in_pages() {
+    let receiver = Receiver::start().await;
+    let node = node(receiver.addr).await;
+    let http = node.running.http;
+    let (cookie, csrf) = person(&node, "mara@example.com", Role::Marketer).await;
+    let evil = "<script>alert(1)</script><img src=x onerror=alert(2)>";
+    let body = serde_json::json!({"Name": evil, "Description": evil}).to_string();
+    let a = request(
+        http,
+        "POST",
+        "/v3/REST/template",
+        &[
+            ("Cookie", &cookie),
+            ("X-CSRF-Token", &csrf),
+            ("Content-Type", "application/json"),
+        ],
+        &body,
+    )
+    .await;
+    assert_eq!(a.status, 201, "{}", a.body);
+    let id = serde_json::from_str::<serde_json::Value>(&a.body).unwrap()["Data"][0]["ID"]
+        .as_i64()
+        .unwrap();
+    for path in [
+        "/app/templates".to_string(),
+        format!("/app/templates/{id}"),
+        format!("/app/templates?q={}", "%3Cscript%3E"),
+    ] {
+        let a = request(http, "GET", &path, &[("Cookie", &cookie)], "").await;
+        assert_eq!(a.status, 200, "{path}: {}", a.body);
+        assert!(!a.body.contains("<script>alert"), "{path} shows raw HTML");
+        assert!(!a.body.contains("<img src=x"), "{path} shows raw HTML");
+        assert!(a.body.contains("&lt;script&gt;alert(1)"), "{path}");
+    }
+    // The template's own HTML is served only as a sandboxed document.
+    let a = request(
+        http,
+        "GET",
+        &format!("/app/templates/{id}/thumbnail"),
+        &[("Cookie", &cookie)],
+        "",
+    )
+    .await;
+    assert_eq!(a.status, 200);
+    assert!(a.header("content-security-policy").starts_with("sandbox"));
+    let etag = a.header("etag").to_string();
+    let a = request(
+        http,
+        "GET",
+        &format!("/app/templates/{id}/thumbnail"),
+        &[("Cookie", &cookie), ("If-None-Match", &etag)],
+        "",
+    )
+    .await;
+    assert_eq!(a.status, 304, "unchanged: the cached thumbnail is good");
+}
