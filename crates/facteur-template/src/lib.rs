@@ -24,6 +24,7 @@
 //! and each render, MJML compilation and HTML-to-text conversion has [`Limits`] (output size,
 //! string size, loop iterations, time, element depth).
 
+pub mod advice;
 pub mod diff;
 mod eval;
 pub mod limits;
