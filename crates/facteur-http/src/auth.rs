@@ -31,6 +31,8 @@ pub enum Permission {
     /// Send messages (`/v3.1/send`, a template's test send).
     Send,
     ViewMessages,
+    /// Remove what is kept of messages (captured messages in capture mode).
+    ManageMessages,
     ViewTemplates,
     EditTemplates,
     PublishTemplates,
@@ -58,6 +60,7 @@ impl Permission {
             Permission::Public => "public",
             Permission::Send => "send",
             Permission::ViewMessages => "messages:view",
+            Permission::ManageMessages => "messages:manage",
             Permission::ViewTemplates => "templates:view",
             Permission::EditTemplates => "templates:edit",
             Permission::PublishTemplates => "templates:publish",
