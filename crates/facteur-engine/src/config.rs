@@ -150,6 +150,9 @@ pub struct Config {
     /// (`TrackOpens`/`TrackClicks` `account_default`, no `X-Mailjet-Track*` header): off.
     pub track_opens: bool,
     pub track_clicks: bool,
+    /// Development capture mode: no mail leaves; every message is kept, as it would have been
+    /// sent, for the API to show (`delivery::capture`). Off.
+    pub capture: bool,
 }
 
 /// `30s`, `5m`, `4h`, `5d`, or a number of seconds.

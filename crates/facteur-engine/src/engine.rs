@@ -1,8 +1,8 @@
 //! The engine as a whole: the [`Core`] every stage shares, the per-address limits of the
-//! listeners, and the deliverer; `open` makes one from a configuration and `start` runs its
-//! background work (the scheduler, the webhook dispatcher, the minute summaries, the DKIM key
-//! reload). No globals,
-//! so several nodes can run in one process.
+//! listeners, and the deliverer (SMTP, or the store in capture mode); `open` makes one from a
+//! configuration and `start` runs its background work (the scheduler, the webhook dispatcher,
+//! the minute summaries, the DKIM key reload). No globals, so several nodes can run in one
+//! process.
 
 use std::ops::Deref;
 use std::sync::Arc;
@@ -13,6 +13,7 @@ use tokio::task::JoinSet;
 
 use crate::config::Config;
 use crate::core::Core;
+use crate::delivery::capture::CaptureDeliverer;
 use crate::delivery::mx::Resolver;
 use crate::delivery::{Deliverer, DeliverySettings, SmtpDeliverer};
 use crate::hooks::Hooks;
@@ -60,8 +61,8 @@ pub struct Background {
 }
 
 impl Engine {
-    /// Opens the store and builds the engine. `resolver` replaces the system's DNS (tests);
-    /// `public_url` is the base of the links the API returns.
+    /// Opens the store and builds the engine. `resolver` replaces the system's DNS (tests; no
+    /// resolver is made in capture mode); `public_url` is the base of the links the API returns.
     pub async fn open(
         cfg: Config,
         resolver: Option<Resolver>,
@@ -81,30 +82,35 @@ impl Engine {
             ),
             None => None,
         };
-        let resolver = match resolver {
-            Some(r) => r,
-            None if cfg.relay_host.is_some() => Resolver::Static {
-                routes: Default::default(),
-                hosts: Default::default(),
-            },
-            None => Resolver::system()?,
-        };
         let sealer = crate::identity::Sealer::load(cfg.secret_key.as_deref(), &cfg.data_dir)?;
         let verp = cfg
             .bounce_domain
             .as_deref()
             .map(|d| Arc::new(crate::verp::Verp::new(d, sealer.mac_key("verp"))));
-        let deliverer = SmtpDeliverer::new(
-            DeliverySettings {
-                return_paths: verp.clone(),
-                hostname: cfg.hostname.clone(),
-                relay_host: cfg.relay_host.clone(),
-                mx_port: cfg.mx_port,
-                timeout: cfg.delivery_timeout,
-                idle_per_host: cfg.destination_concurrency,
-            },
-            resolver,
-        );
+        // Capture mode: no resolver, no connection; every message is kept in the store.
+        let deliverer: Arc<dyn Deliverer> = if cfg.capture {
+            Arc::new(CaptureDeliverer::new(store.clone()))
+        } else {
+            let resolver = match resolver {
+                Some(r) => r,
+                None if cfg.relay_host.is_some() => Resolver::Static {
+                    routes: Default::default(),
+                    hosts: Default::default(),
+                },
+                None => Resolver::system()?,
+            };
+            Arc::new(SmtpDeliverer::new(
+                DeliverySettings {
+                    return_paths: verp.clone(),
+                    hostname: cfg.hostname.clone(),
+                    relay_host: cfg.relay_host.clone(),
+                    mx_port: cfg.mx_port,
+                    timeout: cfg.delivery_timeout,
+                    idle_per_host: cfg.destination_concurrency,
+                },
+                resolver,
+            ))
+        };
         let tracking = facteur_message::tracking::Tokens::new(sealer.mac_key("tracking"));
         let dkim = Arc::new(crate::identity::DkimKeys::default());
         let hooks = Hooks {
@@ -114,7 +120,7 @@ impl Engine {
         let engine = Engine {
             auth_limiter: AuthLimiter::new(cfg.auth_failures_per_ip),
             connections: ConnectionLimiter::new(cfg.max_connections_per_ip, cfg.max_connections),
-            deliverer: Arc::new(deliverer),
+            deliverer,
             trusted_account_id,
             core: Arc::new(Core {
                 writer: GroupCommit::start(store.clone()),

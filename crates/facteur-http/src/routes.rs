@@ -13,8 +13,8 @@ use serde_json::Value;
 
 use crate::api::openapi::{self, Body, Doc, Operation};
 use crate::api::{
-    apikeys, domains, health, messages, send, senders, stats, suppression, templates, tracking,
-    webhooks,
+    apikeys, capture, domains, health, messages, send, senders, stats, suppression, templates,
+    tracking, webhooks,
 };
 use crate::auth::Permission;
 
@@ -239,6 +239,71 @@ pub fn table() -> Vec<Route> {
                 "Every event of one message (queued, deferred, sent, bounce, blocked).",
                 NoBody,
                 "HistoryList",
+                200,
+            ),
+        },
+        Route {
+            method: "get",
+            path: "/v3/REST/capture",
+            permission: Permission::ViewMessages,
+            handler: get(capture::list),
+            doc: doc(
+                "Capture",
+                "Capture mode: the messages kept instead of sent (one per recipient), newest first; Search (recipient or subject contains), Limit (≤ 1000) and Offset.",
+                NoBody,
+                "CaptureList",
+                200,
+            ),
+        },
+        Route {
+            method: "delete",
+            path: "/v3/REST/capture",
+            permission: Permission::ManageMessages,
+            handler: delete(capture::clear),
+            doc: doc(
+                "Capture",
+                "Remove every captured message of the account.",
+                NoBody,
+                "Empty",
+                204,
+            ),
+        },
+        Route {
+            method: "get",
+            path: "/v3/REST/capture/{id}",
+            permission: Permission::ViewMessages,
+            handler: get(capture::one),
+            doc: doc(
+                "Capture",
+                "One captured message: its Headers as written, HtmlPart and TextPart decoded (null when absent).",
+                NoBody,
+                "Capture",
+                200,
+            ),
+        },
+        Route {
+            method: "delete",
+            path: "/v3/REST/capture/{id}",
+            permission: Permission::ManageMessages,
+            handler: delete(capture::remove),
+            doc: doc(
+                "Capture",
+                "Remove one captured message.",
+                NoBody,
+                "Empty",
+                204,
+            ),
+        },
+        Route {
+            method: "get",
+            path: "/v3/REST/capture/{id}/raw",
+            permission: Permission::ViewMessages,
+            handler: get(capture::raw),
+            doc: doc(
+                "Capture",
+                "The captured message's source, byte for byte as it would have been sent (tracked, signed).",
+                NoBody,
+                "Rfc822",
                 200,
             ),
         },

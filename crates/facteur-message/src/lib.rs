@@ -11,6 +11,7 @@ pub mod report;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod tracking;
+pub mod view;
 
 pub use dsn::{Dsn, DsnAction, DsnRecipient, build_dsn};
 pub use headers::{

@@ -10,6 +10,7 @@
 mod accounts;
 pub use accounts::TrackingSettings;
 mod batch;
+pub mod capture;
 mod engagement;
 pub mod identity;
 mod ids;

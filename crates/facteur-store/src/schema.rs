@@ -328,6 +328,23 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         used_at BIGINT
     );",
     ),
+    (
+        14,
+        "capture mode: messages kept instead of sent, one row per recipient",
+        "CREATE TABLE captured (
+        id BIGINT PRIMARY KEY,
+        account_id BIGINT,
+        message_id BIGINT NOT NULL,
+        recipient_id BIGINT NOT NULL,
+        recipient TEXT NOT NULL,
+        mail_from TEXT NOT NULL,
+        subject TEXT NOT NULL DEFAULT '',
+        size BIGINT NOT NULL,
+        captured_at BIGINT NOT NULL,
+        raw BLOB NOT NULL
+    );
+    CREATE INDEX captured_account ON captured (account_id, captured_at);",
+    ),
 ];
 
 /// The migration's SQL for a backend: BLOB is BYTEA and AUTOINCREMENT keys are identities on

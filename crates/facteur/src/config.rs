@@ -187,6 +187,10 @@ pub struct Settings {
     /// [default: false]
     #[arg(long, env = "FACTEUR_TRACK_CLICKS")]
     pub track_clicks: Option<bool>,
+    /// Development capture mode: no mail leaves this machine; every message is kept as it
+    /// would have been sent and shown by the API (/v3/REST/capture) [default: false]
+    #[arg(long, env = "FACTEUR_CAPTURE", num_args = 0..=1, default_missing_value = "true")]
+    pub capture: Option<bool>,
 }
 
 macro_rules! merge_fields {
@@ -212,7 +216,8 @@ impl Settings {
                 scheduler, lease, delivery_workers, destination_concurrency, delivery_timeout, mx_port,
                 http_max_body, public_url, webhook_retry, webhook_give_up, webhook_allow_private,
                 secret_key, dkim_rsa_bits, spf_include, soft_bounce_threshold, soft_bounce_span,
-                soft_bounce_expiry, bounce_domain, dns_resolver, track_opens, track_clicks;
+                soft_bounce_expiry, bounce_domain, dns_resolver, track_opens, track_clicks,
+                capture;
             lists: smtp, smtps, relay, trusted_networks)
     }
 
@@ -476,6 +481,7 @@ pub fn resolve(s: Settings) -> Result<Config, Vec<String>> {
         dns_resolver,
         track_opens: s.track_opens.unwrap_or(false),
         track_clicks: s.track_clicks.unwrap_or(false),
+        capture: s.capture.unwrap_or(false),
         secret_key: s.secret_key,
         dkim_rsa_bits,
         spf_include: s.spf_include,
@@ -581,5 +587,26 @@ mod tests {
         assert_eq!(merged.smtp, vec!["127.0.0.1:1".to_string()]);
         assert_eq!(merged.max_errors, Some(3));
         assert!(toml::from_str::<Settings>("unknown_key = 1").is_err());
+    }
+
+    #[test]
+    fn capture_from_flag_and_file() {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Flags {
+            #[command(flatten)]
+            settings: Settings,
+        }
+        let flag = |args: &[&str]| {
+            let flags = Flags::try_parse_from([&["facteur"], args].concat()).unwrap();
+            resolve(flags.settings).unwrap().capture
+        };
+        assert!(!flag(&[]));
+        assert!(flag(&["--capture"]));
+        assert!(flag(&["--capture", "true"]));
+        assert!(!flag(&["--capture=false"]));
+        assert!(flag(&["--capture", "--hostname", "dev.test"]));
+        let file: Settings = toml::from_str("capture = true").unwrap();
+        assert!(resolve(Settings::default().over(file)).unwrap().capture);
     }
 }

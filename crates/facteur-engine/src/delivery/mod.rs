@@ -2,8 +2,10 @@
 //! [`Deliverer`] trait. [`SmtpDeliverer`] finds the route (relay host or MX), reuses idle
 //! connections, and turns the replies into a per-recipient outcome. It knows nothing of the
 //! queue's schedule, nor of concurrency: the scheduler runs at most `destination_concurrency`
-//! attempts per [`Destination::site`] at once.
+//! attempts per [`Destination::site`] at once. [`capture::CaptureDeliverer`] (capture mode)
+//! keeps each message in the store instead of sending it.
 
+pub mod capture;
 pub mod client;
 pub mod mx;
 pub mod tls;
@@ -38,7 +40,7 @@ pub struct Destination {
 }
 
 /// How a message leaves: SMTP to the recipients' mail servers (or a relay host) in production;
-/// a capture deliverer for development comes with the web app.
+/// into the store in capture mode ([`capture::CaptureDeliverer`]), for development.
 pub trait Deliverer: Send + Sync {
     /// Where the entry goes, or every recipient's outcome when it cannot go anywhere (null MX,
     /// no such domain, a DNS failure).

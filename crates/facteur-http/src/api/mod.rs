@@ -3,6 +3,7 @@
 //! route table (`crate::routes`) lists every handler in one place, with its permission.
 
 pub mod apikeys;
+pub mod capture;
 pub mod domains;
 pub mod health;
 pub mod messages;

@@ -78,7 +78,15 @@ fn schemas() -> Value {
     let domain_check = json!({"type": "object", "properties": {"DKIMStatus": {"type": "string"}, "DKIMErrors": {"type": "array", "items": {"type": "string"}}, "DKIMRecordCurrentValue": {"type": "string"},
             "SPFStatus": {"type": "string"}, "SPFErrors": {"type": "array", "items": {"type": "string"}}, "SPFRecordsCurrentValues": {"type": "array", "items": {"type": "string"}},
             "Records": {"type": "array", "items": {"type": "object", "properties": {"Type": {"type": "string"}, "Name": {"type": "string"}, "Expected": {"type": "string"}, "Status": {"type": "string", "enum": ["OK", "Not found", "Error"]}, "CurrentValues": {"type": "array", "items": {"type": "string"}}, "Errors": {"type": "array", "items": {"type": "string"}}}}}}});
-    json!({
+    let capture = json!({"type": "object", "properties": {"ID": {"type": "integer", "format": "int64"},
+        "MessageID": {"type": "integer", "format": "int64", "description": "the recipient's MessageID (/v3/REST/message/{id})"},
+        "From": {"type": "string", "description": "the envelope sender"}, "To": {"type": "string", "description": "the recipient"},
+        "Subject": {"type": "string"}, "Size": {"type": "integer"}, "CapturedAt": {"type": "string", "format": "date-time"}}});
+    let mut capture_detail = capture.clone();
+    capture_detail["properties"]["Headers"] = json!({"type": "array", "items": {"type": "object", "properties": {"Name": {"type": "string"}, "Value": {"type": "string"}}}});
+    capture_detail["properties"]["HtmlPart"] = json!({"type": ["string", "null"]});
+    capture_detail["properties"]["TextPart"] = json!({"type": ["string", "null"]});
+    let mut all = json!({
         "Mailbox": mailbox,
         "Attachment": attachment,
         "Message": message,
@@ -133,7 +141,12 @@ fn schemas() -> Value {
         "Binary": {"type": "string", "contentMediaType": "application/zip"},
         "Gif": {"type": "string", "contentMediaType": "image/gif"},
         "Html": {"type": "string", "contentMediaType": "text/html"},
-    })
+    });
+    // Beside the literal: one json! more of this size exceeds the macro recursion limit.
+    all["CaptureList"] = envelope(capture);
+    all["Capture"] = envelope(capture_detail);
+    all["Rfc822"] = json!({"type": "string", "contentMediaType": "message/rfc822"});
+    all
 }
 
 /// The whole document.
@@ -162,6 +175,9 @@ pub fn document<'a>(operations: impl IntoIterator<Item = Operation<'a>>) -> Valu
             "Html" => json!({"text/html": {"schema": {"$ref": "#/components/schemas/Html"}}}),
             "Gif" => json!({"image/gif": {"schema": {"$ref": "#/components/schemas/Gif"}}}),
             "Text" => json!({"text/plain": {"schema": {"$ref": "#/components/schemas/Text"}}}),
+            "Rfc822" => {
+                json!({"message/rfc822": {"schema": {"$ref": "#/components/schemas/Rfc822"}}})
+            }
             s => {
                 json!({"application/json": {"schema": {"$ref": format!("#/components/schemas/{s}")}}})
             }

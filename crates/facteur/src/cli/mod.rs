@@ -1,6 +1,7 @@
 //! The `facteur` command line: `serve`, `migrate`, `account`, `queue`, `template`, `domain`,
-//! `bounce`, `stats`.
+//! `bounce`, `stats`, `capture`.
 
+mod capture;
 pub mod identity;
 mod stats;
 pub mod template;
@@ -78,6 +79,11 @@ enum Command {
     /// Statistics: sent, bounced, opened, clicked, spam, unsubscribed by day, hour or
     /// recipient domain, with open and click rates
     Stats(Box<stats::StatsArgs>),
+    /// Capture mode (--capture): the messages kept instead of sent
+    Capture {
+        #[command(subcommand)]
+        command: capture::CaptureCommand,
+    },
 }
 
 #[derive(Subcommand)]
@@ -241,6 +247,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Domain { command } => identity::domain(command).await,
         Command::Bounce { command } => identity::bounce(command).await,
         Command::Stats(args) => stats::stats(*args).await,
+        Command::Capture { command } => capture::capture(command).await,
     }
 }
 
@@ -267,6 +274,13 @@ async fn serve(cfg: Config) -> anyhow::Result<ExitCode> {
         "database {} ; TLS certificate {}",
         cfg.database, running.tls_description
     )?;
+    if cfg.capture {
+        writeln!(
+            out,
+            "capture mode: nothing leaves this machine; captured messages at {}/v3/REST/capture (or `facteur capture list`)",
+            running.app.public_url
+        )?;
+    }
     if let Some((account, secret)) = &first {
         writeln!(
             out,
@@ -283,7 +297,7 @@ async fn serve(cfg: Config) -> anyhow::Result<ExitCode> {
                 account.api_key
             )?;
         }
-        if cfg.relay_host.is_none() {
+        if cfg.relay_host.is_none() && !cfg.capture {
             writeln!(
                 out,
                 "Mail is delivered to each domain's MX hosts; with no Internet access, pass --relay-host HOST:PORT."
