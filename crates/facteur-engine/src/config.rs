@@ -102,6 +102,12 @@ pub struct Config {
     pub allow_plaintext_auth: bool,
     pub trusted_networks: Vec<Network>,
     pub trusted_account: Option<String>,
+    /// The HTTPS listener (API and web app, the SMTP listeners' certificate); none by default.
+    pub https: Option<SocketAddr>,
+    /// Strict-Transport-Security on HTTPS answers.
+    pub hsts: bool,
+    /// Domains whose links the content advice flags (lower case).
+    pub link_blocklist: Vec<String>,
     pub max_message_size: usize,
     pub max_recipients: usize,
     pub max_errors: usize,

@@ -10,4 +10,4 @@ pub mod routes;
 pub mod server;
 pub mod web;
 
-pub use server::serve;
+pub use server::{serve, serve_tls};

@@ -86,7 +86,7 @@ fn page(
 
 /// Every page of the web app, with the permission each needs.
 pub fn pages() -> Vec<Route> {
-    use crate::web::{self, messages as wm, people as wp, templates as wt};
+    use crate::web::{self, capture as wc, messages as wm, people as wp, templates as wt};
     use Permission as P;
     vec![
         page("get", "/app/assets/{*path}", P::Public, get(web::asset)),
@@ -144,6 +144,20 @@ pub fn pages() -> Vec<Route> {
             "/app/templates/{id}/thumbnail",
             P::ViewTemplates,
             get(wt::thumbnail),
+        ),
+        page("get", "/app/captured", P::ViewMessages, get(wc::list)),
+        page("get", "/app/captured/{id}", P::ViewMessages, get(wc::one)),
+        page(
+            "get",
+            "/app/captured/{id}/html",
+            P::ViewMessages,
+            get(wc::html),
+        ),
+        page(
+            "post",
+            "/app/captured/{id}/delete",
+            P::ManageMessages,
+            post(wc::delete),
         ),
         page("get", "/app/messages", P::ViewMessages, get(wm::log)),
         page(
@@ -923,6 +937,19 @@ pub fn table() -> Vec<Route> {
                 "Render subject, HTML and text with test values (Normal or Expert mode) without sending.",
                 Object,
                 "Object",
+                200,
+            ),
+        },
+        Route {
+            method: "post",
+            path: "/v3/REST/template/{id}/check",
+            permission: Permission::ViewTemplates,
+            handler: post(templates::preview::check),
+            doc: doc(
+                "Templates",
+                "Content advice on the template rendered with test values: text/image ratio, weight, calls to action (number, position, wording, contrast), preheader, subject, unsubscribe link, links, alt texts. Each advice names its element: [{Code, Severity, Message, Element, Line}].",
+                Object,
+                "Envelope",
                 200,
             ),
         },

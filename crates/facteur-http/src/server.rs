@@ -63,7 +63,31 @@ pub fn router(app: Arc<Engine>) -> Router {
         .with_state(app)
 }
 
-pub async fn serve(listener: TcpListener, app: Arc<Engine>, mut shutdown: watch::Receiver<bool>) {
+pub async fn serve(listener: TcpListener, app: Arc<Engine>, shutdown: watch::Receiver<bool>) {
+    serve_with(listener, app, shutdown, None).await
+}
+
+/// The same routes over TLS (`https`): the handshake must end within `http_header_timeout`;
+/// answers carry Strict-Transport-Security when `hsts` is on, and session cookies are `Secure`.
+pub async fn serve_tls(
+    listener: TcpListener,
+    app: Arc<Engine>,
+    shutdown: watch::Receiver<bool>,
+    tls: tokio_rustls::TlsAcceptor,
+) {
+    serve_with(listener, app, shutdown, Some(tls)).await
+}
+
+/// Marks a request that came over TLS.
+#[derive(Debug, Clone, Copy)]
+pub struct OverTls;
+
+async fn serve_with(
+    listener: TcpListener,
+    app: Arc<Engine>,
+    mut shutdown: watch::Receiver<bool>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+) {
     let router = router(app.clone());
     let mut connections = JoinSet::new();
     let mut accept_errors = 0u32;
@@ -77,8 +101,20 @@ pub async fn serve(listener: TcpListener, app: Arc<Engine>, mut shutdown: watch:
                         Ok(guard) => {
                             Metrics::inc(&app.metrics.http_connections_total);
                             let (app, router, shutdown) = (app.clone(), router.clone(), shutdown.clone());
+                            let tls = tls.clone();
                             connections.spawn(async move {
-                                connection(tcp, peer, app, router, shutdown).await;
+                                let _ = tcp.set_nodelay(true);
+                                match tls {
+                                    None => connection(tcp, peer, app, router, shutdown, false).await,
+                                    Some(tls) => {
+                                        let wait = app.cfg.http_header_timeout;
+                                        match tokio::time::timeout(wait, tls.accept(tcp)).await {
+                                            Ok(Ok(stream)) => connection(stream, peer, app, router, shutdown, true).await,
+                                            Ok(Err(e)) => tracing::debug!(client = %peer, error = %e, "TLS handshake failed (https)"),
+                                            Err(_) => tracing::debug!(client = %peer, "TLS handshake too slow (https)"),
+                                        }
+                                    }
+                                }
                                 drop(guard);
                             });
                         }
@@ -108,22 +144,33 @@ pub async fn serve(listener: TcpListener, app: Arc<Engine>, mut shutdown: watch:
     .await;
 }
 
-async fn connection(
-    tcp: TcpStream,
+async fn connection<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
+    tcp: S,
     peer: SocketAddr,
     app: Arc<Engine>,
     router: Router,
     mut shutdown: watch::Receiver<bool>,
+    over_tls: bool,
 ) {
-    let _ = tcp.set_nodelay(true);
     let ip = ClientIp(peer.ip());
+    let hsts = over_tls && app.cfg.hsts;
     let service =
         hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
             req.extensions_mut().insert(ip);
+            if over_tls {
+                req.extensions_mut().insert(OverTls);
+            }
             let mut router = router.clone();
             async move {
                 use tower::Service;
-                router.call(req.map(Body::new)).await
+                let mut response = router.call(req.map(Body::new)).await;
+                if hsts && let Ok(r) = &mut response {
+                    r.headers_mut().insert(
+                        header::STRICT_TRANSPORT_SECURITY,
+                        HeaderValue::from_static("max-age=31536000"),
+                    );
+                }
+                response
             }
         });
     let io = TokioIo::new(GuardedIo::new(tcp, app.cfg.http_idle_timeout));
@@ -268,16 +315,16 @@ async fn collect(mut body: Body, max: usize) -> Result<axum::body::Bytes, axum::
 /// A socket that fails reads after `idle` of silence, and that gives JSON bodies to the
 /// responses hyper writes on its own for requests it cannot parse (`400`, `414`, `431` with an
 /// empty body).
-struct GuardedIo {
-    inner: TcpStream,
+struct GuardedIo<S> {
+    inner: S,
     idle: Duration,
     deadline: Pin<Box<Sleep>>,
     /// A rewritten response still to be written, and how much of it is.
     replacement: Option<(Vec<u8>, usize)>,
 }
 
-impl GuardedIo {
-    fn new(inner: TcpStream, idle: Duration) -> Self {
+impl<S: AsyncRead + AsyncWrite + Unpin> GuardedIo<S> {
+    fn new(inner: S, idle: Duration) -> Self {
         GuardedIo {
             inner,
             idle,
@@ -337,7 +384,7 @@ fn rewrite_automatic_response(buf: &[u8]) -> Option<Vec<u8>> {
     )
 }
 
-impl AsyncRead for GuardedIo {
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for GuardedIo<S> {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -360,7 +407,7 @@ impl AsyncRead for GuardedIo {
     }
 }
 
-impl AsyncWrite for GuardedIo {
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for GuardedIo<S> {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,

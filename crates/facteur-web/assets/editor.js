@@ -61,7 +61,7 @@ function content() {
 async function save() {
   if (readonly) return true;
   try {
-    const r = await api("POST", `/v3/REST/template/${id}/draft`, content());
+    const r = await api("PUT", `/v3/REST/template/${id}/draft`, content());
     Object.assign(headers, content().Headers);
     dirty = false;
     delete root.dataset.errorLine;
@@ -114,8 +114,37 @@ async function preview(saveValues = false) {
       document.getElementById(frame).srcdoc = out["Html-part"];
     }
     if (saveValues) say(noticeEl, "Test values saved.");
+    await advise(body);
   } catch (err) {
     showError(err);
+  }
+}
+
+/** Content advice on what the preview shows: each advice with its severity and element. */
+async function advise(body) {
+  const list = document.getElementById("advice");
+  const count = document.getElementById("advice-count");
+  try {
+    const r = await api("POST", `/v3/REST/template/${id}/check`, { ...body, Save: undefined });
+    list.replaceChildren();
+    for (const a of r.Data) {
+      const li = document.createElement("li");
+      li.className = `advice-${a.Severity}`;
+      li.dataset.code = a.Code;
+      const sev = document.createElement("strong");
+      sev.textContent = a.Severity;
+      li.append(sev, " ", a.Message);
+      if (a.Element) {
+        const el = document.createElement("code");
+        el.textContent = a.Element;
+        li.append(" ", el);
+      }
+      list.append(li);
+    }
+    count.textContent = r.Total ? String(r.Total) : "none";
+  } catch (err) {
+    count.textContent = "";
+    list.replaceChildren();
   }
 }
 

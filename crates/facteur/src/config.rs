@@ -49,6 +49,17 @@ pub struct Settings {
     /// Accept AUTH on connections without TLS (not recommended)
     #[arg(long, env = "FACTEUR_ALLOW_PLAINTEXT_AUTH")]
     pub allow_plaintext_auth: Option<bool>,
+    /// HTTPS listener for the API and the web app, with the SMTP listeners' certificate
+    /// (e.g. 0.0.0.0:8443) [default: none]
+    #[arg(long, env = "FACTEUR_HTTPS")]
+    pub https: Option<String>,
+    /// Send Strict-Transport-Security on HTTPS answers (browsers then refuse plain http for a
+    /// year: turn on once HTTPS works) [default: false]
+    #[arg(long, env = "FACTEUR_HSTS")]
+    pub hsts: Option<bool>,
+    /// Domains whose links the content advice flags (link-blocklisted), comma-separated
+    #[arg(long, env = "FACTEUR_LINK_BLOCKLIST", value_delimiter = ',')]
+    pub link_blocklist: Vec<String>,
     /// Client networks whose unauthenticated mail is accepted and relayed, e.g. 127.0.0.0/8,::1/128
     #[arg(long, env = "FACTEUR_TRUSTED_NETWORKS", value_delimiter = ',')]
     pub trusted_networks: Vec<String>,
@@ -217,8 +228,8 @@ impl Settings {
                 http_max_body, public_url, webhook_retry, webhook_give_up, webhook_allow_private,
                 secret_key, dkim_rsa_bits, spf_include, soft_bounce_threshold, soft_bounce_span,
                 soft_bounce_expiry, bounce_domain, dns_resolver, track_opens, track_clicks,
-                capture;
-            lists: smtp, smtps, relay, trusted_networks)
+                capture, https, hsts;
+            lists: smtp, smtps, relay, trusted_networks, link_blocklist)
     }
 
     pub fn from_file(path: &std::path::Path) -> Result<Settings, String> {
@@ -302,6 +313,23 @@ pub fn resolve(s: Settings) -> Result<Config, Vec<String>> {
             }
         }
     }
+    let https = match s.https.as_deref().map(str::parse::<SocketAddr>) {
+        None => None,
+        Some(Ok(a)) => Some(a),
+        Some(Err(_)) => {
+            problems.push(format!(
+                "https listener {:?} is not an IP:PORT address",
+                s.https.as_deref().unwrap_or("")
+            ));
+            None
+        }
+    };
+    let link_blocklist: Vec<String> = s
+        .link_blocklist
+        .iter()
+        .map(|d| d.trim().trim_end_matches('.').to_ascii_lowercase())
+        .filter(|d| !d.is_empty())
+        .collect();
     let http = match s.http.as_deref().unwrap_or("127.0.0.1:8025").parse() {
         Ok(a) => a,
         Err(_) => {
@@ -503,6 +531,9 @@ pub fn resolve(s: Settings) -> Result<Config, Vec<String>> {
         allow_plaintext_auth: s.allow_plaintext_auth.unwrap_or(false),
         trusted_networks,
         trusted_account: s.trusted_account,
+        https,
+        hsts: s.hsts.unwrap_or(false),
+        link_blocklist,
         max_message_size,
         max_recipients,
         max_errors,

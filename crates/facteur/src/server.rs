@@ -20,6 +20,8 @@ pub struct Running {
     pub app: Arc<Engine>,
     pub listeners: Vec<(ListenerKind, SocketAddr)>,
     pub http: SocketAddr,
+    /// The HTTPS listener, when configured (`https`).
+    pub https: Option<SocketAddr>,
     /// What the TLS certificate is (configured, or the generated development one).
     pub tls_description: String,
     shutdown: watch::Sender<bool>,
@@ -62,6 +64,16 @@ pub async fn start(cfg: Config, resolver: Option<Resolver>) -> anyhow::Result<Ru
         .await
         .with_context(|| format!("cannot listen on {} (http): is the port in use?", cfg.http))?;
     let http = http_listener.local_addr()?;
+    let https_listener = match cfg.https {
+        Some(addr) => Some(TcpListener::bind(addr).await.with_context(|| {
+            format!("cannot listen on {addr} (https): is the port in use, or privileged?")
+        })?),
+        None => None,
+    };
+    let https = https_listener
+        .as_ref()
+        .map(TcpListener::local_addr)
+        .transpose()?;
     let public_url = cfg
         .public_url
         .clone()
@@ -73,7 +85,7 @@ pub async fn start(cfg: Config, resolver: Option<Resolver>) -> anyhow::Result<Ru
     );
     let smtp = Arc::new(SmtpListeners::new(
         engine.clone(),
-        TlsAcceptor::from(server_tls),
+        TlsAcceptor::from(server_tls.clone()),
     ));
 
     let (shutdown, shutdown_rx) = watch::channel(false);
@@ -96,6 +108,14 @@ pub async fn start(cfg: Config, resolver: Option<Resolver>) -> anyhow::Result<Ru
         engine.clone(),
         shutdown_rx.clone(),
     ));
+    if let Some(listener) = https_listener {
+        tasks.spawn(facteur_http::serve_tls(
+            listener,
+            engine.clone(),
+            shutdown_rx.clone(),
+            TlsAcceptor::from(server_tls),
+        ));
+    }
     let scheduler = engine
         .start(&mut tasks, shutdown_rx)
         .await?
@@ -104,6 +124,7 @@ pub async fn start(cfg: Config, resolver: Option<Resolver>) -> anyhow::Result<Ru
         app: engine,
         listeners,
         http,
+        https,
         tls_description,
         shutdown,
         tasks,

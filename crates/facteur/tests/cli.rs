@@ -289,4 +289,39 @@ async fn template_render_and_check() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("error: not valid template"));
+
+    // Content advice: a marketing email of one image, a button that says nothing, no
+    // unsubscribe link, a link to a blocklisted domain.
+    let promo = dir.path().join("promo.mjml");
+    std::fs::write(
+        &promo,
+        "<mjml><mj-body><mj-section><mj-column>\n<mj-image src=\"https://cdn.example.com/all.png\" width=\"600px\" height=\"900px\"></mj-image>\n<mj-button href=\"https://spam.example/x\">Cliquez ici</mj-button>\n</mj-column></mj-section></mj-body></mjml>",
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .args(["template", "check", "--marketing", "--locale", "fr"])
+        .args(["--blocklist", "spam.example", "--subject", "PROMO!!!"])
+        .arg(&promo)
+        .output()
+        .await
+        .unwrap();
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !out.status.success(),
+        "advice errors fail the check: {report}"
+    );
+    for code in [
+        "[unsubscribe-missing]",
+        "[image-missing-alt]",
+        "[cta-vague]",
+        "[link-blocklisted]",
+        "[image-only]",
+        "[subject-all-caps]",
+    ] {
+        assert!(report.contains(code), "{code} in {report}");
+    }
+    assert!(
+        report.contains("promo.mjml: content advice has errors"),
+        "{report}"
+    );
 }

@@ -462,3 +462,235 @@ async fn what_people_type_is_escaped_in_pages() {
     .await;
     assert_eq!(a.status, 304, "unchanged: the cached thumbnail is good");
 }
+
+#[tokio::test]
+async fn content_advice_over_the_api_names_each_element() {
+    let receiver = Receiver::start().await;
+    let node = node_with(receiver.addr, |s| {
+        s.link_blocklist = vec!["Spam.Example".into()]
+    })
+    .await;
+    let http = node.running.http;
+    let key = Some((node.api_key.as_str(), node.secret.as_str()));
+    let (status, t) = http_json(
+        http,
+        "POST",
+        "/v3/REST/template",
+        key,
+        Some(r#"{"Name": "Promo", "Purposes": ["marketing"], "Locale": "fr_FR"}"#),
+    )
+    .await;
+    assert_eq!(status, 201, "{t}");
+    let id = t["Data"][0]["ID"].as_i64().unwrap();
+    let mjml = "<mjml><mj-body><mj-section><mj-column>\n<mj-text>Bonjour {{var:name}}, voici nos offres de la semaine pour vous.</mj-text>\n<mj-image src=\"https://cdn.example.com/a.png\" width=\"300px\" height=\"200px\"></mj-image>\n<mj-button href=\"https://spam.example/offre\" background-color=\"#ffffff\" color=\"#eeeeee\">Cliquez ici</mj-button>\n</mj-column></mj-section></mj-body></mjml>";
+    let body = serde_json::json!({"MJMLContent": mjml, "Headers": {"Subject": "Nos offres", "From": "shop@shop.example"}});
+    let (status, r) = http_json(
+        http,
+        "PUT",
+        &format!("/v3/REST/template/{id}/draft"),
+        key,
+        Some(&body.to_string()),
+    )
+    .await;
+    assert_eq!(status, 200, "{r}");
+    let (status, r) = http_json(
+        http,
+        "POST",
+        &format!("/v3/REST/template/{id}/check"),
+        key,
+        Some(r#"{"Version": "draft", "Variables": {"name": "Ada"}}"#),
+    )
+    .await;
+    assert_eq!(status, 200, "{r}");
+    let codes: Vec<&str> = r["Data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["Code"].as_str().unwrap())
+        .collect();
+    for code in [
+        "unsubscribe-missing",
+        "image-missing-alt",
+        "cta-vague",
+        "cta-contrast",
+        "link-blocklisted",
+        "preheader-missing",
+    ] {
+        assert!(codes.contains(&code), "{code} in {codes:?}");
+    }
+    let image = r["Data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["Code"] == "image-missing-alt")
+        .unwrap();
+    assert!(
+        image["Element"].as_str().unwrap().contains("a.png"),
+        "{image}"
+    );
+    assert_eq!(r["Total"], r["Data"].as_array().unwrap().len());
+    // Another account's template is not found.
+    let (status, _) = http_json(http, "POST", "/v3/REST/template/999999/check", key, None).await;
+    assert_eq!(status, 404);
+}
+
+/// `curl` over https to `addr`, trusting only the node's certificate (for `facteur.test`):
+/// the response head and body, or `None` when curl is not installed.
+async fn curl_https(node: &Node, addr: SocketAddr, args: &[&str]) -> Option<String> {
+    let cert = node.dir.path().join("tls-cert.pem");
+    let out = tokio::process::Command::new("curl")
+        .args(["-sS", "-i", "--cacert"])
+        .arg(&cert)
+        .arg("--resolve")
+        .arg(format!("facteur.test:{}:127.0.0.1", addr.port()))
+        .args(args)
+        .output()
+        .await
+        .ok()?;
+    assert!(
+        out.status.success(),
+        "curl: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+#[tokio::test]
+async fn https_serves_the_api_and_the_app_with_hsts_and_secure_cookies() {
+    let receiver = Receiver::start().await;
+    let node = node_with(receiver.addr, |s| {
+        s.https = Some("127.0.0.1:0".into());
+        s.hsts = Some(true);
+    })
+    .await;
+    let https = node.running.https.expect("an https listener");
+    person(&node, "ada@example.com", Role::Developer).await;
+    let base = format!("https://facteur.test:{}", https.port());
+    let Some(health) = curl_https(&node, https, &[&format!("{base}/healthz")]).await else {
+        eprintln!("NOTICE: curl is not installed; the https test is skipped");
+        return;
+    };
+    assert!(health.starts_with("HTTP/1.1 200"), "{health}");
+    assert!(
+        health
+            .to_ascii_lowercase()
+            .contains("strict-transport-security: max-age=31536000"),
+        "{health}"
+    );
+    // The Send API with a key, as Mailjet's https-only clients call it.
+    let user = format!("{}:{}", node.api_key, node.secret);
+    let send = curl_https(
+        &node,
+        https,
+        &[
+            "-u",
+            &user,
+            "-H",
+            "Content-Type: application/json",
+            "--data",
+            r#"{"Messages":[{"From":{"Email":"a@example.com"},"To":[{"Email":"b@example.net"}],"Subject":"over https","TextPart":"hi"}]}"#,
+            &format!("{base}/v3.1/send"),
+        ],
+    )
+    .await
+    .unwrap();
+    assert!(send.starts_with("HTTP/1.1 200"), "{send}");
+    assert!(send.contains("\"Status\":\"success\""), "{send}");
+    // Signing in over https: the cookie is Secure.
+    let signed = curl_https(
+        &node,
+        https,
+        &[
+            "--data",
+            "email=ada%40example.com&password=a+long+password",
+            &format!("{base}/app/sign-in"),
+        ],
+    )
+    .await
+    .unwrap();
+    assert!(signed.starts_with("HTTP/1.1 303"), "{signed}");
+    let cookie = signed
+        .lines()
+        .find(|l| l.to_ascii_lowercase().starts_with("set-cookie:"))
+        .unwrap_or_default();
+    assert!(cookie.contains("; Secure"), "{cookie}");
+    // Plain http stays plain: no HSTS there.
+    let a = request(node.running.http, "GET", "/healthz", &[], "").await;
+    assert_eq!(a.header("strict-transport-security"), "");
+}
+
+#[tokio::test]
+async fn capture_mode_shows_what_would_have_left_in_the_app() {
+    let receiver = Receiver::start().await;
+    let node = node_with(receiver.addr, |s| s.capture = Some(true)).await;
+    let http = node.running.http;
+    let key = Some((node.api_key.as_str(), node.secret.as_str()));
+    let send = r#"{"Messages":[{"From":{"Email":"shop@example.com"},"To":[{"Email":"ada@example.net"}],"Subject":"Your <order>","TextPart":"Thanks!","HTMLPart":"<p>Thanks <b>Ada</b></p>"}]}"#;
+    let (status, r) = http_json(http, "POST", "/v3.1/send", key, Some(send)).await;
+    assert_eq!(status, 200, "{r}");
+    let (cookie, csrf) = person(&node, "dev@example.com", Role::Developer).await;
+    let mut list = String::new();
+    for _ in 0..100 {
+        let a = request(http, "GET", "/app/captured", &[("Cookie", &cookie)], "").await;
+        assert_eq!(a.status, 200, "{}", a.body);
+        list = a.body;
+        if list.contains("ada@example.net") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(list.contains("Your &lt;order&gt;"), "{list}");
+    assert!(list.contains("Capture mode is on"));
+    let id: i64 = list
+        .split("href=\"/app/captured/")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .and_then(|s| s.parse().ok())
+        .expect("a link to the captured message");
+    let a = request(
+        http,
+        "GET",
+        &format!("/app/captured/{id}"),
+        &[("Cookie", &cookie)],
+        "",
+    )
+    .await;
+    assert_eq!(a.status, 200);
+    assert!(a.body.contains("Thanks!"), "the text part");
+    assert!(a.body.contains("Message-ID"), "the headers");
+    let a = request(
+        http,
+        "GET",
+        &format!("/app/captured/{id}/html"),
+        &[("Cookie", &cookie)],
+        "",
+    )
+    .await;
+    assert!(a.body.contains("<b>Ada</b>"));
+    assert!(a.header("content-security-policy").starts_with("sandbox"));
+    // A Designer may not read messages; a Developer deletes it.
+    let (designer, _) = person(&node, "dee@example.com", Role::Designer).await;
+    let a = request(http, "GET", "/app/captured", &[("Cookie", &designer)], "").await;
+    assert_eq!(a.status, 403);
+    let a = request(
+        http,
+        "POST",
+        &format!("/app/captured/{id}/delete"),
+        &[
+            ("Cookie", &cookie),
+            ("Content-Type", "application/x-www-form-urlencoded"),
+        ],
+        &format!("_csrf={csrf}"),
+    )
+    .await;
+    assert_eq!(a.status, 303, "{}", a.body);
+    let a = request(
+        http,
+        "GET",
+        &format!("/app/captured/{id}"),
+        &[("Cookie", &cookie)],
+        "",
+    )
+    .await;
+    assert_eq!(a.status, 404);
+}

@@ -129,18 +129,29 @@ fn errors_empty(ctx: &Value) -> bool {
     ctx["errors"].as_array().is_none_or(|e| e.is_empty())
 }
 
-/// The parts of a stored message: headers, HTML, text, source.
+/// The parts of a stored message: headers, HTML, text.
 fn parts(raw: &[u8]) -> (Vec<(String, String)>, Option<String>, Option<String>) {
-    let Some(msg) = mail_parser::MessageParser::default().parse(raw) else {
-        return (Vec::new(), None, None);
-    };
-    let headers = msg
-        .headers_raw()
-        .map(|(name, value)| (name.to_string(), value.trim().to_string()))
-        .collect();
-    let html = msg.body_html(0).map(|h| h.into_owned());
-    let text = msg.body_text(0).map(|t| t.into_owned());
-    (headers, html, text)
+    let v = facteur_message::view::read(raw);
+    (v.headers, v.html, v.text)
+}
+
+/// A stored message's HTML as a sandboxed document (no script, an opaque origin).
+pub(super) fn html_frame(html: String) -> Response {
+    let mut r = (StatusCode::OK, html).into_response();
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(FRAME_CSP),
+    );
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, no-cache"),
+    );
+    r
 }
 
 /// `GET /app/messages/{id}`: one message (a recipient's), its timeline and content.
@@ -195,20 +206,5 @@ pub async fn message_html(
         Ok(b) => b,
         Err(e) => return store_failed(e),
     };
-    let html = parts(&raw).1.unwrap_or_default();
-    let mut r = (StatusCode::OK, html).into_response();
-    let h = r.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(FRAME_CSP),
-    );
-    h.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("private, no-cache"),
-    );
-    r
+    html_frame(parts(&raw).1.unwrap_or_default())
 }

@@ -5,6 +5,7 @@
 //! Every page carries a Content-Security-Policy that allows only the app's own scripts;
 //! previews of e-mail HTML are iframes with an empty `sandbox` (no script, no origin).
 
+pub mod capture;
 pub mod messages;
 pub mod people;
 pub mod templates;

@@ -50,9 +50,13 @@ fn same_origin(headers: &HeaderMap) -> bool {
         .is_some_and(|(_, rest)| rest.trim_end_matches('/') == host)
 }
 
-/// The session cookie (`Secure` when the app is served over https).
-fn session_cookie(app: &facteur_engine::Engine, token: &str, max_age_s: i64) -> String {
-    let secure = if app.public_url.starts_with("https://") {
+/// Whether the request came over the https listener.
+type Tls = Option<Extension<crate::server::OverTls>>;
+
+/// The session cookie (`Secure` when the app is served over https: its public URL, or this
+/// request came over the https listener).
+fn session_cookie(app: &facteur_engine::Engine, tls: bool, token: &str, max_age_s: i64) -> String {
+    let secure = if tls || app.public_url.starts_with("https://") {
         "; Secure"
     } else {
         ""
@@ -60,14 +64,14 @@ fn session_cookie(app: &facteur_engine::Engine, token: &str, max_age_s: i64) -> 
     format!("{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age_s}{secure}")
 }
 
-fn signed_in(app: &facteur_engine::Engine, token: &str, to: &str) -> Response {
+fn signed_in(app: &facteur_engine::Engine, tls: bool, token: &str, to: &str) -> Response {
     (
         StatusCode::SEE_OTHER,
         [
             (header::LOCATION, to.to_string()),
             (
                 header::SET_COOKIE,
-                session_cookie(app, token, SESSION_MS / 1000),
+                session_cookie(app, tls, token, SESSION_MS / 1000),
             ),
         ],
     )
@@ -135,6 +139,7 @@ pub async fn sign_in_page(State(app): App, Query(q): Query<Next>) -> Response {
 /// `POST /app/sign-in`: email, password, next.
 pub async fn sign_in(
     State(app): App,
+    tls: Tls,
     Extension(ClientIp(ip)): Extension<ClientIp>,
     headers: HeaderMap,
     Form(form): Fields,
@@ -172,7 +177,7 @@ pub async fn sign_in(
         )
         .await
     {
-        Ok(s) => signed_in(&app, &s.token, &next),
+        Ok(s) => signed_in(&app, tls.is_some(), &s.token, &next),
         Err(e) => {
             if matches!(e, PeopleError::BadCredentials) {
                 app.auth_limiter.failed(ip, Instant::now());
@@ -184,35 +189,39 @@ pub async fn sign_in(
     }
 }
 
-fn signed_out(app: &facteur_engine::Engine) -> Response {
+fn signed_out(app: &facteur_engine::Engine, tls: bool) -> Response {
     (
         StatusCode::SEE_OTHER,
         [
             (header::LOCATION, "/app/sign-in?done=out".to_string()),
-            (header::SET_COOKIE, session_cookie(app, "", 0)),
+            (header::SET_COOKIE, session_cookie(app, tls, "", 0)),
         ],
     )
         .into_response()
 }
 
 /// `POST /app/sign-out`: ends this session.
-pub async fn sign_out(State(app): App, Extension(p): Extension<Principal>) -> Response {
+pub async fn sign_out(State(app): App, tls: Tls, Extension(p): Extension<Principal>) -> Response {
     if let Some(person) = &p.person
         && let Err(e) = app.store.end_session(&person.token).await
     {
         return failed(e.into());
     }
-    signed_out(&app)
+    signed_out(&app, tls.is_some())
 }
 
 /// `POST /app/sign-out-everywhere`: ends every session of this person.
-pub async fn sign_out_everywhere(State(app): App, Extension(p): Extension<Principal>) -> Response {
+pub async fn sign_out_everywhere(
+    State(app): App,
+    tls: Tls,
+    Extension(p): Extension<Principal>,
+) -> Response {
     if let Some(person) = &p.person
         && let Err(e) = app.store.end_sessions_of(person.user.id).await
     {
         return failed(e.into());
     }
-    signed_out(&app)
+    signed_out(&app, tls.is_some())
 }
 
 /// `GET /app/setup/{token}`: the first start's page that creates the owner.
@@ -228,6 +237,7 @@ pub async fn setup_page(Path(token): Path<String>) -> Response {
 /// `POST /app/setup/{token}`: email, name, password.
 pub async fn setup(
     State(app): App,
+    tls: Tls,
     Path(token): Path<String>,
     headers: HeaderMap,
     Form(form): Fields,
@@ -240,7 +250,7 @@ pub async fn setup(
         .create_owner(&token, email, name, field(&form, "password"), now_ms())
         .await
     {
-        Ok(s) => signed_in(&app, &s.token, "/app"),
+        Ok(s) => signed_in(&app, tls.is_some(), &s.token, "/app"),
         Err(e) => {
             let (status, why) = people_error(e);
             public_page(
@@ -266,6 +276,7 @@ pub async fn invitation_page(Path(token): Path<String>) -> Response {
 /// `POST /app/invitation/{token}`: name, password (theirs, if they have an account already).
 pub async fn accept_invitation(
     State(app): App,
+    tls: Tls,
     Path(token): Path<String>,
     headers: HeaderMap,
     Form(form): Fields,
@@ -278,7 +289,7 @@ pub async fn accept_invitation(
         .accept_invitation(&token, name, field(&form, "password"), now_ms())
         .await
     {
-        Ok(s) => signed_in(&app, &s.token, "/app"),
+        Ok(s) => signed_in(&app, tls.is_some(), &s.token, "/app"),
         Err(e) => {
             let (status, why) = people_error(e);
             public_page(

@@ -99,10 +99,23 @@ enum TemplateCommand {
         #[arg(long)]
         text: bool,
     },
-    /// Check templates: MJML and language errors with positions, variables without defaults
+    /// Check templates: MJML and language errors with positions, variables without defaults,
+    /// and content advice on the HTML (calls to action, text/image ratio, alt texts, links…)
     Check {
         #[arg(required = true)]
         files: Vec<PathBuf>,
+        /// The subject, for the subject and preheader advice
+        #[arg(long)]
+        subject: Option<String>,
+        /// The template's language (en, fr…): the words its buttons should start with
+        #[arg(long)]
+        locale: Option<String>,
+        /// A marketing email: it needs an unsubscribe link
+        #[arg(long)]
+        marketing: bool,
+        /// Domains no link may point to (comma-separated)
+        #[arg(long, value_delimiter = ',')]
+        blocklist: Vec<String>,
     },
 }
 
@@ -268,6 +281,9 @@ async fn serve(cfg: Config) -> anyhow::Result<ExitCode> {
         writeln!(out, "listening {}={addr}", kind.name())?;
     }
     writeln!(out, "listening http={}", running.http)?;
+    if let Some(https) = running.https {
+        writeln!(out, "listening https={https}")?;
+    }
     let cfg = &running.app.cfg;
     writeln!(
         out,
@@ -378,10 +394,22 @@ fn template(command: TemplateCommand) -> ExitCode {
                 }
             }
         }
-        TemplateCommand::Check { files } => {
+        TemplateCommand::Check {
+            files,
+            subject,
+            locale,
+            marketing,
+            blocklist,
+        } => {
             let mut failed = false;
+            let advice = template_cli::AdviceOptions {
+                subject,
+                locale,
+                marketing,
+                blocklist,
+            };
             for file in files {
-                let (report, errors) = template_cli::check(&file);
+                let (report, errors) = template_cli::check(&file, &advice);
                 for line in report {
                     println!("{line}");
                 }

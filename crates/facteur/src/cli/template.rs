@@ -90,8 +90,52 @@ pub fn render(path: &Path, vars: Option<&Path>, text: bool) -> Result<String, St
     }
 }
 
+/// What the content advice of `facteur template check` knows of the message.
+#[derive(Debug, Default)]
+pub struct AdviceOptions {
+    pub subject: Option<String>,
+    pub locale: Option<String>,
+    pub marketing: bool,
+    pub blocklist: Vec<String>,
+}
+
+/// Content advice on the template's HTML (compiled from MJML, placeholders left as they are):
+/// a report line each, `FILE:LINE: severity: message (element) [code]`; whether any is an error.
+fn advice(path: &Path, html: &str, options: &AdviceOptions) -> (Vec<String>, bool) {
+    use facteur_template::advice::{Input, Severity, check};
+    let blocklist: Vec<&str> = options.blocklist.iter().map(String::as_str).collect();
+    let found = check(&Input {
+        html,
+        subject: options.subject.as_deref(),
+        locale: options.locale.as_deref(),
+        marketing: options.marketing,
+        blocklist: &blocklist,
+        sender_domain: None,
+    });
+    let errors = found.iter().any(|a| a.severity == Severity::Error);
+    let lines = found
+        .iter()
+        .map(|a| {
+            let at = a.line.map(|l| format!(":{l}")).unwrap_or_default();
+            let element = a
+                .element
+                .as_deref()
+                .map(|e| format!(" ({e})"))
+                .unwrap_or_default();
+            format!(
+                "{}{at}: {}: advice: {}{element} [{}]",
+                path.display(),
+                a.severity.as_str(),
+                a.message,
+                a.code
+            )
+        })
+        .collect();
+    (lines, errors)
+}
+
 /// Lints a template file: the report's lines, and whether it has errors.
-pub fn check(path: &Path) -> (Vec<String>, bool) {
+pub fn check(path: &Path, options: &AdviceOptions) -> (Vec<String>, bool) {
     let loaded = match load(path) {
         Ok(x) => x,
         Err(e) => return (vec![format!("{e}")], true),
@@ -128,13 +172,21 @@ pub fn check(path: &Path) -> (Vec<String>, bool) {
                     v.name
                 ));
             }
+            let html = loaded.html.as_deref().unwrap_or(&loaded.source);
+            let (lines, advice_errors) = advice(path, html, options);
+            report.extend(lines);
             report.push(format!(
-                "{}: OK ({} variable reference(s), {} without a default)",
+                "{}: {} ({} variable reference(s), {} without a default)",
                 path.display(),
+                if advice_errors {
+                    "content advice has errors"
+                } else {
+                    "OK"
+                },
                 vars.len(),
                 without.len()
             ));
-            (report, false)
+            (report, advice_errors)
         }
     }
 }

@@ -238,3 +238,82 @@ pub(crate) async fn preview(
     .await?;
     Ok(envelope(vec![rendered], 1))
 }
+
+/// Content advice (brief D4): the template rendered with test values (as the preview renders
+/// it), then checked: text/image ratio, weight, calls to action (number, position, wording in
+/// the template's locale, contrast), preheader, subject, unsubscribe link for marketing,
+/// links (blocklisted domains, mismatched text, shorteners), images without alt text. Body
+/// (optional): the preview's (`Variables`, `ContactProperties`, `Version`).
+pub(crate) async fn check(
+    State(app): State<Arc<Engine>>,
+    ApiAccount(account): ApiAccount,
+    Path(id): Path<i64>,
+    ApiJson(body): ApiJson,
+) -> Result<impl IntoResponse, ApiError> {
+    let template = app.store.template(account.id, id).await?;
+    let body = match body {
+        Value::Null => Map::new(),
+        other => object(&other)?.clone(),
+    };
+    let content = content_version(
+        &app,
+        account.id,
+        id,
+        body.get("Version").and_then(Value::as_str),
+    )
+    .await?;
+    let mut values: Map<String, Value> = body.into_iter().filter(|(k, _)| k != "Version").collect();
+    if values.is_empty() {
+        values = template
+            .test_values
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
+    }
+    let (vars, data) = split_test_values(&Value::Object(values));
+    let header = |name: &str| {
+        content
+            .headers
+            .get(name)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    let subject = header("Subject");
+    let sender_domain = facteur_message::compose::Mailbox::parse(&header("From")).and_then(|m| {
+        m.email
+            .rsplit_once('@')
+            .map(|(_, d)| d.to_ascii_lowercase())
+    });
+    let marketing = template
+        .meta
+        .purposes
+        .iter()
+        .any(|p| p.eq_ignore_ascii_case("marketing"));
+    let locale = template.meta.locale.clone();
+    let blocklist = app.cfg.link_blocklist.clone();
+    let generate = template.meta.text_part_generation;
+    let limits = app.cfg.template_limits.clone();
+    let advice = cpu(move || {
+        let (subject, html, _) = render_parts(
+            (&vars, &data),
+            [&subject, &content.html, &content.text],
+            generate,
+            &limits,
+        )?;
+        let blocklist: Vec<&str> = blocklist.iter().map(String::as_str).collect();
+        let found = facteur_template::advice::check(&facteur_template::advice::Input {
+            html: &html,
+            subject: Some(&subject),
+            locale: Some(locale.as_str()).filter(|l| !l.is_empty()),
+            marketing,
+            blocklist: &blocklist,
+            sender_domain: sender_domain.as_deref(),
+        });
+        Ok(facteur_template::advice::to_json(&found))
+    })
+    .await?;
+    let items = advice.as_array().cloned().unwrap_or_default();
+    let total = items.len() as i64;
+    Ok(envelope(items, total))
+}
