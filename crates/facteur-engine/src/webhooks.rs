@@ -318,13 +318,13 @@ async fn make_call(core: &Core, client: &reqwest::Client, call: WebhookCall) {
             .map_err(|e| format!("{primary_error}; backup {}: {e}", backup.url));
     }
     let outcome = match &result {
-        Ok(()) => core.store.webhook_call_done(call.id).await,
+        Ok(()) => core.store.webhook_call_done(call.id, now).await,
         Err(error) => {
             let first = call.first_failed_at.unwrap_or(now);
             if now - first >= core.cfg.webhook_give_up.as_millis() as i64 {
                 tracing::warn!(url = %call.hook.url, error = %error, "webhook call given up; URL marked dead");
                 core.store
-                    .webhook_call_abandoned(call.id, call.hook.id)
+                    .webhook_call_abandoned(call.id, call.hook.id, now, error)
                     .await
             } else {
                 tracing::info!(url = %call.hook.url, error = %error, attempts = call.attempts + 1, "webhook call failed; will retry");

@@ -86,7 +86,9 @@ fn page(
 
 /// Every page of the web app, with the permission each needs.
 pub fn pages() -> Vec<Route> {
-    use crate::web::{self, capture as wc, messages as wm, people as wp, templates as wt};
+    use crate::web::{
+        self, account as wa, capture as wc, messages as wm, people as wp, templates as wt,
+    };
     use Permission as P;
     vec![
         page("get", "/app/assets/{*path}", P::Public, get(web::asset)),
@@ -145,6 +147,8 @@ pub fn pages() -> Vec<Route> {
             P::ViewTemplates,
             get(wt::thumbnail),
         ),
+        page("get", "/app/keys", P::ViewKeys, get(wa::keys)),
+        page("get", "/app/webhooks", P::ViewWebhooks, get(wa::webhooks)),
         page("get", "/app/captured", P::ViewMessages, get(wc::list)),
         page("get", "/app/captured/{id}", P::ViewMessages, get(wc::one)),
         page(

@@ -345,6 +345,19 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     );
     CREATE INDEX captured_account ON captured (account_id, captured_at);",
     ),
+    (
+        15,
+        "webhook call log: the recent calls of each callback URL and how they went",
+        "CREATE TABLE webhook_call_log (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        webhook_id BIGINT NOT NULL,
+        at BIGINT NOT NULL,
+        ok BIGINT NOT NULL,
+        attempt BIGINT NOT NULL,
+        error TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX webhook_call_log_hook ON webhook_call_log (webhook_id, id);",
+    ),
 ];
 
 /// The migration's SQL for a backend: BLOB is BYTEA and AUTOINCREMENT keys are identities on

@@ -89,6 +89,49 @@ pub struct WebhookCall {
     pub signing_secret: String,
 }
 
+/// How many recent calls the log keeps per callback URL.
+pub const CALL_LOG_KEPT: i64 = 50;
+
+/// One call made to a callback URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallLogEntry {
+    pub at: i64,
+    pub ok: bool,
+    /// Which attempt of its call it was (1 for the first).
+    pub attempt: i64,
+    /// Why it failed ("" when it succeeded).
+    pub error: String,
+}
+
+/// Logs an attempt of call `id` (in the caller's transaction), keeping the URL's last
+/// [`CALL_LOG_KEPT`].
+async fn log_call(tx: &mut crate::tx::Tx, id: i64, now: i64, ok: bool, error: &str) -> Result<()> {
+    let hook: Option<i64> = sqlx::query(
+        "INSERT INTO webhook_call_log (webhook_id, at, ok, attempt, error)
+         SELECT webhook_id, $1, $2, attempts + 1, $3 FROM webhook_calls WHERE id = $4
+         RETURNING webhook_id",
+    )
+    .bind(now)
+    .bind(i64::from(ok))
+    .bind(error.chars().take(500).collect::<String>())
+    .bind(id)
+    .fetch_optional(&mut **tx)
+    .await?
+    .map(|r| r.try_get("webhook_id"))
+    .transpose()?;
+    if let Some(hook) = hook {
+        sqlx::query(
+            "DELETE FROM webhook_call_log WHERE webhook_id = $1 AND id <= (
+                 SELECT id FROM webhook_call_log WHERE webhook_id = $1 ORDER BY id DESC LIMIT 1 OFFSET $2)",
+        )
+        .bind(hook)
+        .bind(CALL_LOG_KEPT)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
 const HOOK_COLS: &str = "id, account_id, event_type, url, version, is_backup, status, created_at";
 
 fn hook_from_row(r: &AnyRow) -> Result<Webhook> {
@@ -438,12 +481,51 @@ impl Store {
     }
 
     /// A call was answered 200: it is done.
-    pub async fn webhook_call_done(&self, id: i64) -> Result<()> {
+    pub async fn webhook_call_done(&self, id: i64, now: i64) -> Result<()> {
+        let mut tx = crate::tx::Tx::begin(&self.pool, self.backend).await?;
+        log_call(&mut tx, id, now, true, "").await?;
         sqlx::query("DELETE FROM webhook_calls WHERE id = $1")
             .bind(id)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
+        tx.commit().await?;
         Ok(())
+    }
+
+    /// The most recent calls of an account's callback URL (at most [`CALL_LOG_KEPT`]), newest
+    /// first, and how many of its calls wait to be made (or made again).
+    pub async fn webhook_call_log(
+        &self,
+        account_id: i64,
+        webhook_id: i64,
+    ) -> Result<(Vec<CallLogEntry>, i64)> {
+        self.webhook(account_id, webhook_id).await?;
+        let rows = sqlx::query(
+            "SELECT at, ok, attempt, error FROM webhook_call_log WHERE webhook_id = $1
+             ORDER BY id DESC LIMIT $2",
+        )
+        .bind(webhook_id)
+        .bind(CALL_LOG_KEPT)
+        .fetch_all(&self.pool)
+        .await?;
+        let pending: i64 =
+            sqlx::query("SELECT COUNT(*) AS n FROM webhook_calls WHERE webhook_id = $1")
+                .bind(webhook_id)
+                .fetch_one(&self.pool)
+                .await?
+                .try_get("n")?;
+        let log = rows
+            .iter()
+            .map(|r| {
+                Ok(CallLogEntry {
+                    at: r.try_get("at")?,
+                    ok: r.try_get::<i64, _>("ok")? != 0,
+                    attempt: r.try_get("attempt")?,
+                    error: r.try_get("error")?,
+                })
+            })
+            .collect::<Result<_>>()?;
+        Ok((log, pending))
     }
 
     /// A call failed: try again at `next_attempt_at`.
@@ -454,6 +536,8 @@ impl Store {
         next_attempt_at: i64,
         error: &str,
     ) -> Result<()> {
+        let mut tx = crate::tx::Tx::begin(&self.pool, self.backend).await?;
+        log_call(&mut tx, id, now, false, error).await?;
         sqlx::query(
             "UPDATE webhook_calls SET attempts = attempts + 1, next_attempt_at = $1,
                  first_failed_at = COALESCE(first_failed_at, $2), last_error = $3, lease_until = NULL
@@ -463,14 +547,29 @@ impl Store {
         .bind(now)
         .bind(error)
         .bind(id)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(())
     }
 
     /// A call failed for the whole retry window: it is dropped and its URL marked `dead`.
-    pub async fn webhook_call_abandoned(&self, id: i64, webhook_id: i64) -> Result<()> {
+    pub async fn webhook_call_abandoned(
+        &self,
+        id: i64,
+        webhook_id: i64,
+        now: i64,
+        error: &str,
+    ) -> Result<()> {
         let mut tx = crate::tx::Tx::begin(&self.pool, self.backend).await?;
+        log_call(
+            &mut tx,
+            id,
+            now,
+            false,
+            &format!("{error} (given up: the URL is marked dead)"),
+        )
+        .await?;
         sqlx::query("DELETE FROM webhook_calls WHERE id = $1")
             .bind(id)
             .execute(&mut *tx)

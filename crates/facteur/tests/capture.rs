@@ -194,9 +194,15 @@ async fn captured_not_sent_and_read_back_through_the_api() {
     // The list: newest first, one per recipient.
     assert_eq!(list["Count"], 4);
     let data = list["Data"].as_array().unwrap();
-    let times: Vec<&str> = data
+    // RFC 3339 times with their fraction's trailing zeros dropped ("…11.68Z"): compared with
+    // the fraction padded to milliseconds.
+    let times: Vec<String> = data
         .iter()
-        .map(|c| c["CapturedAt"].as_str().unwrap())
+        .map(|c| {
+            let t = c["CapturedAt"].as_str().unwrap().trim_end_matches('Z');
+            let (whole, fraction) = t.split_once('.').unwrap_or((t, ""));
+            format!("{whole}.{fraction:0<3}")
+        })
         .collect();
     assert!(times.windows(2).all(|w| w[0] >= w[1]), "{times:?}");
     let mut to: Vec<&str> = data.iter().map(|c| c["To"].as_str().unwrap()).collect();

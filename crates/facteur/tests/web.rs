@@ -694,3 +694,132 @@ async fn capture_mode_shows_what_would_have_left_in_the_app() {
     .await;
     assert_eq!(a.status, 404);
 }
+
+#[tokio::test]
+async fn keys_and_webhooks_pages_show_secrets_once_and_recent_calls() {
+    let receiver = Receiver::start().await;
+    let node = node_with(receiver.addr, |s| {
+        s.webhook_allow_private = Some(true);
+        s.webhook_retry = Some("300ms".into());
+    })
+    .await;
+    let http = node.running.http;
+    let (cookie, csrf) = person(&node, "owner@example.com", Role::Owner).await;
+    let json = ("Content-Type", "application/json");
+
+    // A sub-account made by a person: its secret in that answer only, and the master's
+    // owners own it (the organisation owns its sub-accounts).
+    let a = request(
+        http,
+        "POST",
+        "/v3/REST/apikey",
+        &[("Cookie", &cookie), ("X-CSRF-Token", &csrf), json],
+        r#"{"Name": "Shop"}"#,
+    )
+    .await;
+    assert_eq!(a.status, 201, "{}", a.body);
+    let created: serde_json::Value = serde_json::from_str(&a.body).unwrap();
+    let secret = created["Data"][0]["SecretKey"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let sub_id = created["Data"][0]["ID"].as_i64().unwrap();
+    let a = request(http, "GET", "/app/keys", &[("Cookie", &cookie)], "").await;
+    assert_eq!(a.status, 200);
+    assert!(a.body.contains("Shop") && a.body.contains("sub-account"));
+    assert!(!a.body.contains(&secret), "the secret is never shown again");
+    let a = request(
+        http,
+        "GET",
+        "/v3/REST/template",
+        &[
+            ("Cookie", &cookie),
+            ("X-Facteur-Account", &sub_id.to_string()),
+        ],
+        "",
+    )
+    .await;
+    assert_eq!(
+        a.status, 200,
+        "the owner owns the new sub-account: {}",
+        a.body
+    );
+
+    // A webhook that fails twice, then answers: the page shows both.
+    let hook = Hook::start(2).await;
+    let body =
+        serde_json::json!({"EventType": "sent", "Url": format!("http://{}/hook", hook.addr)});
+    let a = request(
+        http,
+        "POST",
+        "/v3/REST/eventcallbackurl",
+        &[("Cookie", &cookie), ("X-CSRF-Token", &csrf), json],
+        &body.to_string(),
+    )
+    .await;
+    assert_eq!(a.status, 201, "{}", a.body);
+    let key = Some((node.api_key.as_str(), node.secret.as_str()));
+    let send = r#"{"Messages":[{"From":{"Email":"a@example.com"},"To":[{"Email":"b@example.net"}],"Subject":"hooked","TextPart":"hi"}]}"#;
+    let (status, r) = http_json(http, "POST", "/v3.1/send", key, Some(send)).await;
+    assert_eq!(status, 200, "{r}");
+    hook.wait(20, "two failed calls and a successful one", |calls| {
+        calls.len() >= 3
+    })
+    .await;
+    let mut page = String::new();
+    for _ in 0..50 {
+        page = request(http, "GET", "/app/webhooks", &[("Cookie", &cookie)], "")
+            .await
+            .body;
+        if page.matches(">failed<").count() >= 2 && page.contains(">ok<") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(
+        page.contains(&format!("http://{}/hook", hook.addr)),
+        "{page}"
+    );
+    assert_eq!(page.matches(">failed<").count(), 2, "{page}");
+    assert!(
+        page.contains("answered HTTP 500") || page.contains("answered HTTP"),
+        "{page}"
+    );
+    assert!(page.contains(">ok<"), "{page}");
+    // A Designer sees neither page.
+    let (designer, _) = person(&node, "dee@example.com", Role::Designer).await;
+    for path in ["/app/keys", "/app/webhooks"] {
+        let a = request(http, "GET", path, &[("Cookie", &designer)], "").await;
+        assert_eq!(a.status, 403, "{path}");
+    }
+    // Assets are compressed for clients that take gzip, and validated by ETag.
+    let a = request(
+        http,
+        "GET",
+        "/app/assets/vendor/preact.module.js",
+        &[("Accept-Encoding", "gzip, br")],
+        "",
+    )
+    .await;
+    assert_eq!(a.status, 200);
+    assert_eq!(a.header("content-encoding"), "gzip");
+    let a = request(
+        http,
+        "GET",
+        "/app/assets/app.css",
+        &[("If-None-Match", a.header("etag"))],
+        "",
+    )
+    .await;
+    assert_eq!(a.status, 200, "another file's ETag does not match");
+    let etag = a.header("etag").to_string();
+    let a = request(
+        http,
+        "GET",
+        "/app/assets/app.css",
+        &[("If-None-Match", &etag)],
+        "",
+    )
+    .await;
+    assert_eq!(a.status, 304);
+}

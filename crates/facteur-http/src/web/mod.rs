@@ -5,6 +5,7 @@
 //! Every page carries a Content-Security-Policy that allows only the app's own scripts;
 //! previews of e-mail HTML are iframes with an empty `sandbox` (no script, no origin).
 
+pub mod account;
 pub mod capture;
 pub mod messages;
 pub mod people;
@@ -188,13 +189,60 @@ pub async fn asset(Path(path): Path<String>, headers: HeaderMap) -> Response {
     {
         return (StatusCode::NOT_MODIFIED, cache).into_response();
     }
+    let gzip_ok = headers
+        .get(header::ACCEPT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|e| e.trim().starts_with("gzip")));
+    let compressible = a.content_type.starts_with("text/") || a.content_type.contains("json");
+    let body = (gzip_ok && compressible && a.bytes.len() > 512)
+        .then(|| gzipped(&a.etag, &a.bytes))
+        .filter(|b| !b.is_empty());
+    if let Some(body) = body {
+        return (
+            StatusCode::OK,
+            [
+                (header::CONTENT_TYPE, a.content_type.to_string()),
+                (header::CONTENT_ENCODING, "gzip".to_string()),
+                (header::VARY, "Accept-Encoding".to_string()),
+            ],
+            cache,
+            body.as_ref().clone(),
+        )
+            .into_response();
+    }
     (
         StatusCode::OK,
-        [(header::CONTENT_TYPE, a.content_type.to_string())],
+        [
+            (header::CONTENT_TYPE, a.content_type.to_string()),
+            (header::VARY, "Accept-Encoding".to_string()),
+        ],
         cache,
         a.bytes.into_owned(),
     )
         .into_response()
+}
+
+/// An asset compressed once per content (keyed by its ETag: an edited file in a debug build
+/// gets a new entry).
+fn gzipped(etag: &str, bytes: &[u8]) -> Arc<Vec<u8>> {
+    use std::io::Write;
+    static CACHE: OnceLock<std::sync::Mutex<std::collections::HashMap<String, Arc<Vec<u8>>>>> =
+        OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    if let Some(hit) = cache.lock().unwrap_or_else(|e| e.into_inner()).get(etag) {
+        return hit.clone();
+    }
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    let body = Arc::new(
+        enc.write_all(bytes)
+            .and_then(|()| enc.finish())
+            .unwrap_or_default(),
+    );
+    cache
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(etag.to_string(), body.clone());
+    body
 }
 
 /// `GET /app`: the home page: the account's shortcuts by role.
