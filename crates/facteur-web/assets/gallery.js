@@ -75,7 +75,7 @@ document.getElementById("create-form")?.addEventListener("submit", async (e) => 
       const r = await api("POST", "/v3/REST/template", { Name: name, EditMode: mjml ? 4 : 2 });
       id = r.Data[0].ID;
       try {
-        await api("POST", `/v3/REST/template/${id}/draft`, mjml ? { MJMLContent: source } : { "Html-part": source });
+        await api("PUT", `/v3/REST/template/${id}/draft`, mjml ? { MJMLContent: source } : { "Html-part": source });
       } catch (err) {
         // The template exists: open it in the editor, which shows the error again on save.
         location.href = `/app/templates/${id}`;
@@ -135,7 +135,7 @@ async function showVersions(id, name) {
         const c = await api("POST", `/v3/REST/template/${id}/duplicate`, { Name: `${name} (v${v.Number})` });
         const newId = c.Data[0].ID;
         // The copy starts from the current content: this version becomes its draft.
-        await api("POST", `/v3/REST/template/${newId}/draft`, v.Content);
+        await api("PUT", `/v3/REST/template/${newId}/draft`, v.Content);
         location.href = `/app/templates/${newId}`;
       } catch (err) { say(versions.querySelector("[data-error]"), err.message); }
     });
