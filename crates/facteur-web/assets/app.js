@@ -3,6 +3,13 @@
 
 const meta = (name) => document.querySelector(`meta[name="${name}"]`)?.content ?? "";
 
+/** JSON.parse, but integers past 2^53 (the store's ids are 64-bit) come as strings rather
+ * than as the nearest double, which names another template or message. */
+export function parseJson(text) {
+  return JSON.parse(text.replace(/("(?:[^"\\]|\\.)*")|(?<![\w.+-])(-?\d{16,})(?=\s*[,}\]])/g,
+    (m, string, int) => string ?? (Number.isSafeInteger(Number(int)) ? int : `"${int}"`)));
+}
+
 /** Calls the REST API as the signed-in person: JSON in and out, the CSRF token and the
  * account of the page sent along. Resolves to the parsed body; rejects with an Error whose
  * message is the API's ErrorMessage (and `info`, its ErrorInfo: e.g. "MJMLContent, line 3,
@@ -20,7 +27,7 @@ export async function api(method, path, body) {
   const res = await fetch(path, { method, headers, body: payload, credentials: "same-origin" });
   const text = await res.text();
   let data = null;
-  try { data = text ? JSON.parse(text) : null; } catch { data = text; }
+  try { data = text ? parseJson(text) : null; } catch { data = text; }
   if (!res.ok) {
     const err = new Error((data && data.ErrorMessage) || `${res.status} ${res.statusText}`);
     err.info = (data && data.ErrorInfo) || "";

@@ -99,7 +99,6 @@ function checkJson() {
   const el = document.getElementById("json-error");
   try { values(); say(el, ""); return true; } catch (err) { say(el, err.message); return false; }
 }
-document.getElementById("values-json").addEventListener("input", checkJson);
 
 async function preview(saveValues = false) {
   if (!checkJson()) return;
@@ -149,14 +148,22 @@ async function advise(body) {
 }
 
 let timer = 0;
+function previewSoon(ms) {
+  clearTimeout(timer);
+  timer = setTimeout(() => preview(), ms);
+}
 for (const el of [source, subject, textPart, from].filter(Boolean)) {
   el.addEventListener("input", () => {
     dirty = true;
     if (el === source) drawGutter();
-    clearTimeout(timer);
-    timer = setTimeout(() => preview(), 1200);
+    previewSoon(1200);
   });
 }
+// The preview follows the test values as they are typed (Expert mode: once the JSON parses);
+// Enter in a field previews rather than sending the form (which would reload the page).
+document.getElementById("normal-values").addEventListener("input", () => previewSoon(400));
+document.getElementById("normal-values").addEventListener("submit", (e) => { e.preventDefault(); preview(); });
+document.getElementById("values-json").addEventListener("input", () => { if (checkJson()) previewSoon(400); });
 
 document.getElementById("save")?.addEventListener("click", async () => { await save(); await preview(); });
 document.getElementById("publish")?.addEventListener("click", async () => {
