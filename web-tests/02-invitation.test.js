@@ -55,7 +55,7 @@ test("an invited Designer joins, and the owner makes them a Marketer", () =>
       // It takes effect on the invitee's next page: the messages are theirs to see now.
       await p.reload();
       await p.getByText(`Signed in as ${invitee.email}, marketer of this account.`).waitFor();
-      assert.deepEqual(await navLinks(p), ["Templates", "Messages"]);
+      assert.deepEqual(await navLinks(p), ["Templates", "Messages", "Captured"]);
       const res = await p.goto(`${base}/app/messages`);
       assert.equal(res.status(), 200);
       await other.shot("marketer-messages");

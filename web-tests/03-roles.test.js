@@ -17,11 +17,21 @@ after(() => browser.stop());
 const may = {
   templates: ["owner", "manager", "developer", "marketer", "designer"],
   messages: ["owner", "manager", "developer", "marketer"],
+  captured: ["owner", "manager", "developer", "marketer"],
+  keys: ["owner", "manager", "developer"],
+  webhooks: ["owner", "manager", "developer"],
   people: ["owner", "manager"],
   publish: ["owner", "manager", "developer"],
   send: ["owner", "manager", "developer"],
 };
-const NAV = { templates: "Templates", messages: "Messages", people: "People" };
+const NAV = {
+  templates: "Templates",
+  messages: "Messages",
+  captured: "Captured",
+  keys: "API keys",
+  webhooks: "Webhooks",
+  people: "People",
+};
 
 for (const role of ROLES) {
   test(`${role}: navigation, pages, editor actions`, () =>

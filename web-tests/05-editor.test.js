@@ -52,6 +52,8 @@ test("the editor saves, points at errors, publishes, previews with test values a
     async function saveBroken(source, step) {
       await page.fill("#source", source);
       await page.locator("#source").evaluate((el) => el.setSelectionRange(0, 0));
+      // The previous error's text must not be taken for this one's.
+      await error.evaluate((el) => { el.textContent = ""; el.hidden = true; });
       await page.click("#save");
       await error.filter({ hasText: /line \d+, column \d+/ }).waitFor();
       const text = await error.textContent();
