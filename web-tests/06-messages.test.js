@@ -1,6 +1,7 @@
 // The message log as a Marketer: a test sent from the editor is listed; a search by recipient
-// narrows the list; the message's page shows its timeline (queued, then sent to the local
-// receiver the node relays to) and its HTML in a sandboxed frame.
+// narrows the list; the message's page shows its timeline (queued, then sent: the team
+// node runs in capture mode, so the message is kept rather than relayed) and its
+// HTML in a sandboxed frame.
 import { after, before, test } from "node:test";
 import { api, assert, Browser, env, makeTemplate, person, signIn } from "./helpers.js";
 
@@ -47,7 +48,7 @@ test("a test send shows in the log, is found by recipient, and has its timeline 
     assert.deepEqual([...new Set(found)], [me.email]);
     await s.shot("search-by-recipient");
 
-    // The message's page: its timeline reaches "sent" once the receiver took it.
+    // The message's page: its timeline reaches "sent" once captured.
     const row = rows.filter({ hasText: "Log check there" }).first();
     await Promise.all([page.waitForURL(/\/app\/messages\/\d+$/), row.getByRole("link", { name: me.email }).click()]);
     const timeline = page.locator("#timeline");

@@ -110,7 +110,12 @@ async fn the_web_app_works_in_chromium() {
         .unwrap()
         .expect("no one can sign in yet");
     // A node with a person of every role (sign-ins are many here: no throttling in the way).
-    let team = node_with(receiver.addr, |s| s.auth_failures_per_ip = Some(1000)).await;
+    let team = node_with(receiver.addr, |s| {
+        s.auth_failures_per_ip = Some(1000);
+        // Capture mode: what would leave is kept and shown in the app (08-capture).
+        s.capture = Some(true);
+    })
+    .await;
     let mut people = serde_json::Map::new();
     for role in Role::ALL {
         let email = format!("{}@example.com", role.as_str());
