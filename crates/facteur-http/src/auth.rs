@@ -105,6 +105,19 @@ impl Permission {
         Permission::ManageMessages,
     ];
 
+    /// The permission a name stands for (custom roles keep names).
+    pub fn from_name(name: &str) -> Option<Permission> {
+        Permission::ALL.into_iter().find(|p| p.name() == name)
+    }
+
+    /// The permissions a custom role may hold (all but `public` and `member`, which everyone
+    /// has).
+    pub fn grantable() -> impl Iterator<Item = Permission> {
+        Permission::ALL
+            .into_iter()
+            .filter(|p| !matches!(p, Permission::Public | Permission::Member))
+    }
+
     /// The name in the OpenAPI document (`x-permission`).
     pub fn name(self) -> &'static str {
         match self {
@@ -168,7 +181,7 @@ pub fn role_allows(role: Role, permission: Permission) -> bool {
             matches!(role, R::Owner | R::Manager | R::Developer | R::Marketer)
         }
         P::ManageSuppression => matches!(role, R::Owner | R::Manager | R::Marketer),
-        P::ViewStatistics => role != R::Designer,
+        P::ViewStatistics => !matches!(role, R::Designer | R::Custom(_)),
     }
 }
 
@@ -178,6 +191,10 @@ pub struct Person {
     pub user: User,
     /// Their role on the principal's account.
     pub role: Role,
+    /// The role's name (a custom role's own).
+    pub role_name: String,
+    /// A custom role's permissions.
+    pub custom: Option<Vec<Permission>>,
     /// The session's CSRF token (pages put it in their forms and `<meta name="csrf">`).
     pub csrf: String,
     /// The session's token (to sign out).
@@ -209,7 +226,13 @@ impl Principal {
         match (&self.credential, &self.person) {
             // A key is its account's: it may do everything there.
             (Credential::ApiKey, _) => true,
-            (Credential::Session, Some(p)) => role_allows(p.role, permission),
+            (Credential::Session, Some(p)) => match &p.custom {
+                Some(granted) => {
+                    matches!(permission, Permission::Public | Permission::Member)
+                        || granted.contains(&permission)
+                }
+                None => role_allows(p.role, permission),
+            },
             (Credential::Session, None) => false,
         }
     }
@@ -314,12 +337,31 @@ async fn session_principal(engine: &Engine, headers: &HeaderMap) -> Result<Princ
             .or(accounts.first()),
     };
     let (account, role) = chosen.cloned().ok_or(Denied::NotMember)?;
+    let (role_name, custom) = match role {
+        Role::Custom(id) => match engine.store.custom_role(id).await {
+            Ok(c) => (
+                c.name,
+                Some(
+                    c.permissions
+                        .iter()
+                        .filter_map(|n| Permission::from_name(n))
+                        .collect(),
+                ),
+            ),
+            // A role deleted under someone: nothing beyond being a member.
+            Err(facteur_store::Error::NotFound) => ("(deleted role)".to_string(), Some(Vec::new())),
+            Err(e) => return Err(e.into()),
+        },
+        r => (r.as_str().to_string(), None),
+    };
     Ok(Principal {
         account,
         credential: Credential::Session,
         person: Some(Arc::new(Person {
             user,
             role,
+            role_name,
+            custom,
             csrf: session.csrf,
             token: token.to_string(),
             accounts,
@@ -416,7 +458,7 @@ pub async fn require(
         }
         Ok(principal) => {
             let who = match &principal.person {
-                Some(p) => format!("Your role ({})", p.role.as_str()),
+                Some(p) => format!("Your role ({})", p.role_name),
                 None => "This key".to_string(),
             };
             let why = format!("{who} may not do this ({} is needed)", permission.name());

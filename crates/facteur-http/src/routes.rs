@@ -134,6 +134,14 @@ pub fn pages() -> Vec<Route> {
             P::ManagePeople,
             post(wp::change_role),
         ),
+        page("get", "/app/roles", P::ViewPeople, get(wp::roles_page)),
+        page("post", "/app/roles", P::ManagePeople, post(wp::create_role)),
+        page(
+            "post",
+            "/app/roles/{id}/delete",
+            P::ManagePeople,
+            post(wp::delete_role),
+        ),
         page("get", "/app/templates", P::ViewTemplates, get(wt::gallery)),
         page(
             "get",

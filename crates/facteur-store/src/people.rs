@@ -11,7 +11,8 @@ use sqlx::any::AnyRow;
 use crate::accounts::secret_hash;
 use crate::{Error, Result, Store};
 
-/// A role on an account, as Mailjet's account sharing names them.
+/// A role on an account, as Mailjet's account sharing names them, or a custom role (one of
+/// [`CustomRole`], by id) built from permissions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Role {
     Owner,
@@ -20,6 +21,7 @@ pub enum Role {
     Marketer,
     Designer,
     Accountant,
+    Custom(i64),
 }
 
 impl Role {
@@ -40,14 +42,48 @@ impl Role {
             Role::Marketer => "marketer",
             Role::Designer => "designer",
             Role::Accountant => "accountant",
+            Role::Custom(_) => "custom",
         }
     }
 
+    /// How the role is kept and sent in forms: its name, or `custom:ID`.
+    pub fn key(self) -> String {
+        match self {
+            Role::Custom(id) => format!("custom:{id}"),
+            r => r.as_str().to_string(),
+        }
+    }
+
+    /// A predefined role's name (any case) or a custom role's `custom:ID`.
     pub fn parse(s: &str) -> Option<Role> {
+        let s = s.trim();
+        if let Some(id) = s.strip_prefix("custom:") {
+            return id.parse().ok().map(Role::Custom);
+        }
         Role::ALL
             .into_iter()
-            .find(|r| r.as_str().eq_ignore_ascii_case(s.trim()))
+            .find(|r| r.as_str().eq_ignore_ascii_case(s))
     }
+}
+
+/// A role built from permissions (their names, as the HTTP layer defines them:
+/// `templates:view`, `templates:publish`, …), granted like the predefined ones.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustomRole {
+    pub id: i64,
+    pub name: String,
+    pub permissions: Vec<String>,
+    pub created_at: i64,
+}
+
+fn custom_role_of(r: &AnyRow) -> Result<CustomRole> {
+    Ok(CustomRole {
+        id: r.try_get("id")?,
+        name: r.try_get("name")?,
+        permissions: serde_json::from_str(&r.try_get::<String, _>("permissions")?)
+            .map_err(|e| Error::Unavailable(format!("a custom role's permissions: {e}")))?,
+        created_at: r.try_get("created_at")?,
+    })
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -234,7 +270,7 @@ impl Store {
         )
         .bind(user_id)
         .bind(account_id)
-        .bind(role.as_str())
+        .bind(role.key())
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -248,6 +284,92 @@ impl Store {
             .execute(&self.pool)
             .await?;
         Ok(done.rows_affected() > 0)
+    }
+
+    /// Makes a custom role; its name is unique (any case).
+    pub async fn create_custom_role(
+        &self,
+        name: &str,
+        permissions: &[String],
+        now: i64,
+    ) -> Result<CustomRole> {
+        let name = name.trim();
+        if name.is_empty() || name.chars().count() > 60 {
+            return Err(Error::Invalid(
+                "a role's name has 1 to 60 characters".into(),
+            ));
+        }
+        if Role::parse(name).is_some()
+            || self
+                .custom_roles()
+                .await?
+                .iter()
+                .any(|r| r.name.eq_ignore_ascii_case(name))
+        {
+            return Err(Error::Conflict(format!("a role is already named {name:?}")));
+        }
+        let mut permissions = permissions.to_vec();
+        permissions.sort();
+        permissions.dedup();
+        let row = sqlx::query(
+            "INSERT INTO custom_roles (name, permissions, created_at) VALUES ($1, $2, $3) RETURNING id",
+        )
+        .bind(name)
+        .bind(serde_json::Value::from(permissions.clone()).to_string())
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(CustomRole {
+            id: row.try_get("id")?,
+            name: name.to_string(),
+            permissions,
+            created_at: now,
+        })
+    }
+
+    /// Every custom role, by name.
+    pub async fn custom_roles(&self) -> Result<Vec<CustomRole>> {
+        sqlx::query(
+            "SELECT id, name, permissions, created_at FROM custom_roles ORDER BY LOWER(name), id",
+        )
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(custom_role_of)
+        .collect()
+    }
+
+    pub async fn custom_role(&self, id: i64) -> Result<CustomRole> {
+        sqlx::query("SELECT id, name, permissions, created_at FROM custom_roles WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(custom_role_of)
+            .ok_or(Error::NotFound)?
+    }
+
+    /// Deletes a custom role no one holds (a role in use is a conflict: give those people
+    /// another role first).
+    pub async fn delete_custom_role(&self, id: i64) -> Result<()> {
+        let held: i64 = sqlx::query("SELECT COUNT(*) AS n FROM memberships WHERE role = $1")
+            .bind(Role::Custom(id).key())
+            .fetch_one(&self.pool)
+            .await?
+            .try_get("n")?;
+        if held > 0 {
+            return Err(Error::Conflict(format!(
+                "{held} person(s) hold this role: give them another role first"
+            )));
+        }
+        let done = sqlx::query("DELETE FROM custom_roles WHERE id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(Error::NotFound);
+        }
+        Ok(())
     }
 
     /// A person's roles: (account, role), by account.
@@ -366,7 +488,7 @@ impl Store {
         .bind(link.email.trim().to_ascii_lowercase())
         .bind(link.user_id)
         .bind(link.account_id)
-        .bind(link.role.map(Role::as_str))
+        .bind(link.role.map(Role::key))
         .bind(link.created_at)
         .bind(link.expires_at)
         .execute(&self.pool)
@@ -416,6 +538,9 @@ mod tests {
         }
         assert_eq!(Role::parse(" Marketer "), Some(Role::Marketer));
         assert_eq!(Role::parse("admin"), None);
+        assert_eq!(Role::parse("custom:42"), Some(Role::Custom(42)));
+        assert_eq!(Role::Custom(42).key(), "custom:42");
+        assert_eq!(Role::parse("custom:x"), None);
         assert_eq!(
             normalize_email(" Ada@Example.COM ").unwrap(),
             "ada@example.com"

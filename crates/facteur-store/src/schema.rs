@@ -358,6 +358,16 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     );
     CREATE INDEX webhook_call_log_hook ON webhook_call_log (webhook_id, id);",
     ),
+    (
+        16,
+        "custom roles: roles built from permissions, granted like the predefined ones (custom:ID)",
+        "CREATE TABLE custom_roles (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        name TEXT NOT NULL,
+        permissions TEXT NOT NULL,
+        created_at BIGINT NOT NULL
+    );",
+    ),
 ];
 
 /// The migration's SQL for a backend: BLOB is BYTEA and AUTOINCREMENT keys are identities on

@@ -707,6 +707,43 @@ async fn people_roles_sessions_and_one_time_links() {
         assert!(store.revoke(ada.id, b.id).await.unwrap());
         assert!(!store.revoke(ada.id, b.id).await.unwrap());
 
+        // Custom roles: unique names (any case), granted as custom:ID, deleted once unused.
+        let perms = ["templates:view".to_string(), "messages:view".to_string()];
+        let reviewer = store
+            .create_custom_role(" Reviewer ", &perms, 20)
+            .await
+            .unwrap();
+        assert_eq!(reviewer.name, "Reviewer");
+        assert_eq!(reviewer.permissions, ["messages:view", "templates:view"]);
+        assert!(matches!(
+            store.create_custom_role("REVIEWER", &perms, 21).await,
+            Err(facteur_store::Error::Conflict(_))
+        ));
+        assert!(matches!(
+            store.create_custom_role("owner", &perms, 21).await,
+            Err(facteur_store::Error::Conflict(_))
+        ));
+        assert_eq!(store.custom_role(reviewer.id).await.unwrap(), reviewer);
+        store
+            .grant(ada.id, b.id, Role::Custom(reviewer.id))
+            .await
+            .unwrap();
+        assert_eq!(
+            store.memberships(ada.id).await.unwrap(),
+            vec![(a.id, Role::Manager), (b.id, Role::Custom(reviewer.id))]
+        );
+        assert!(matches!(
+            store.delete_custom_role(reviewer.id).await,
+            Err(facteur_store::Error::Conflict(_))
+        ));
+        assert!(store.revoke(ada.id, b.id).await.unwrap());
+        store.delete_custom_role(reviewer.id).await.unwrap();
+        assert!(store.custom_roles().await.unwrap().is_empty());
+        assert!(matches!(
+            store.custom_role(reviewer.id).await,
+            Err(facteur_store::Error::NotFound)
+        ));
+
         // Sessions: found by token until they expire; ended one by one or all at once.
         store
             .create_session(ada.id, "tok-1", "csrf-1", 100, 1_000, "127.0.0.1", "ua")

@@ -136,9 +136,31 @@ async fn every_route_allows_or_refuses_every_role_on_the_server() {
         .filter(|r| r.permission != Permission::Public && !ends_session(r.path))
         .collect();
     assert!(routes.len() > 50, "{} routes", routes.len());
+    // A custom role with a few permissions, walked like the predefined ones.
+    let reviewer = node
+        .running
+        .app
+        .store
+        .create_custom_role(
+            "Reviewer",
+            &[
+                "templates:view".to_string(),
+                "messages:view".to_string(),
+                "statistics:view".to_string(),
+            ],
+            facteur::time::now_ms(),
+        )
+        .await
+        .unwrap();
+    let granted = [
+        Permission::ViewTemplates,
+        Permission::ViewMessages,
+        Permission::ViewStatistics,
+    ];
     let mut checked = 0;
-    for role in Role::ALL {
-        let email = format!("{}@example.com", role.as_str());
+    let roles = Role::ALL.into_iter().chain([Role::Custom(reviewer.id)]);
+    for role in roles {
+        let email = format!("{}@example.com", role.key().replace(':', "-"));
         for r in &routes {
             // A fresh session each time: a route may sign out or change roles.
             let (cookie, csrf) = person(&node, &email, role).await;
@@ -156,7 +178,12 @@ async fn every_route_allows_or_refuses_every_role_on_the_server() {
                 "{}",
             )
             .await;
-            let allowed = role_allows(role, r.permission);
+            let allowed = match role {
+                Role::Custom(_) => {
+                    r.permission == Permission::Member || granted.contains(&r.permission)
+                }
+                role => role_allows(role, r.permission),
+            };
             let refused = a.status == 403
                 && (a.body.contains(r.permission.name()) || a.body.contains("may not"));
             if allowed {
@@ -209,7 +236,7 @@ async fn every_route_allows_or_refuses_every_role_on_the_server() {
             a.body
         );
     }
-    assert_eq!(checked, routes.len() * Role::ALL.len());
+    assert_eq!(checked, routes.len() * (Role::ALL.len() + 1));
 }
 
 #[tokio::test]
@@ -822,4 +849,137 @@ async fn keys_and_webhooks_pages_show_secrets_once_and_recent_calls() {
     )
     .await;
     assert_eq!(a.status, 304);
+}
+
+#[tokio::test]
+async fn the_owner_builds_custom_roles_from_permissions() {
+    let receiver = Receiver::start().await;
+    let node = node(receiver.addr).await;
+    let http = node.running.http;
+    let (owner, csrf) = person(&node, "owner@example.com", Role::Owner).await;
+    let form = ("Content-Type", "application/x-www-form-urlencoded");
+    let post = |path: &'static str, body: String| {
+        let owner = owner.clone();
+        async move { request(http, "POST", path, &[("Cookie", &owner), form], &body).await }
+    };
+    // A role of two permissions; a name taken, no permission, an unknown one: refused.
+    let a = post(
+        "/app/roles",
+        format!(
+            "_csrf={csrf}&name=Reviewer&permission=templates%3Aview&permission=messages%3Aview"
+        ),
+    )
+    .await;
+    assert_eq!(a.status, 303, "{}", a.body);
+    for (body, status) in [
+        (
+            format!("_csrf={csrf}&name=reviewer&permission=templates%3Aview"),
+            409,
+        ),
+        (format!("_csrf={csrf}&name=Empty"), 400),
+        (format!("_csrf={csrf}&name=Odd&permission=everything"), 400),
+        (
+            format!("_csrf={csrf}&name=Manager&permission=templates%3Aview"),
+            409,
+        ),
+    ] {
+        let a = post("/app/roles", body.clone()).await;
+        assert_eq!(a.status, status, "{body}: {}", a.body);
+    }
+    let roles = node.running.app.store.custom_roles().await.unwrap();
+    assert_eq!(roles.len(), 1);
+    let id = roles[0].id;
+    assert_eq!(roles[0].permissions, ["messages:view", "templates:view"]);
+    let page = request(http, "GET", "/app/roles", &[("Cookie", &owner)], "").await;
+    assert!(page.body.contains("Reviewer") && page.body.contains("messages:view"));
+
+    // Given to someone on the People page: they get those permissions and no others.
+    let (rita, rita_csrf) = person(&node, "rita@example.com", Role::Designer).await;
+    let user = node
+        .running
+        .app
+        .store
+        .user_by_email("rita@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    let people = request(http, "GET", "/app/people", &[("Cookie", &owner)], "").await;
+    assert!(
+        people.body.contains(&format!("value=\"custom:{id}\"")),
+        "the custom role is offered"
+    );
+    let a = request(
+        http,
+        "POST",
+        &format!("/app/people/{}/role", user.id),
+        &[("Cookie", &owner), form],
+        &format!("_csrf={csrf}&role=custom%3A{id}"),
+    )
+    .await;
+    assert_eq!(a.status, 303, "{}", a.body);
+    let get = |path: &'static str| {
+        let rita = rita.clone();
+        async move {
+            request(http, "GET", path, &[("Cookie", &rita)], "")
+                .await
+                .status
+        }
+    };
+    assert_eq!(get("/app/messages").await, 200, "messages:view");
+    assert_eq!(get("/app/templates").await, 200, "templates:view");
+    assert_eq!(get("/app/keys").await, 403);
+    let home = request(http, "GET", "/app", &[("Cookie", &rita)], "").await;
+    assert!(
+        home.body.contains("Reviewer of this account"),
+        "{}",
+        home.body
+    );
+    let a = request(
+        http,
+        "POST",
+        "/v3/REST/template",
+        &[
+            ("Cookie", &rita),
+            ("X-CSRF-Token", &rita_csrf),
+            ("Content-Type", "application/json"),
+        ],
+        r#"{"Name": "Nope"}"#,
+    )
+    .await;
+    assert_eq!(a.status, 403, "no templates:edit: {}", a.body);
+    assert!(a.body.contains("Reviewer"), "{}", a.body);
+    // A role someone holds cannot be deleted; once no one does, it can.
+    let delete = Box::leak(format!("/app/roles/{id}/delete").into_boxed_str());
+    let a = post(delete, format!("_csrf={csrf}")).await;
+    assert_eq!(a.status, 409, "{}", a.body);
+    let a = request(
+        http,
+        "POST",
+        &format!("/app/people/{}/role", user.id),
+        &[("Cookie", &owner), form],
+        &format!("_csrf={csrf}&role=designer"),
+    )
+    .await;
+    assert_eq!(a.status, 303);
+    let a = post(delete, format!("_csrf={csrf}")).await;
+    assert_eq!(a.status, 303, "{}", a.body);
+    assert!(
+        node.running
+            .app
+            .store
+            .custom_roles()
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // A made-up custom role is refused.
+    let a = request(
+        http,
+        "POST",
+        &format!("/app/people/{}/role", user.id),
+        &[("Cookie", &owner), form],
+        &format!("_csrf={csrf}&role=custom%3A{id}"),
+    )
+    .await;
+    assert_eq!(a.status, 400, "{}", a.body);
 }

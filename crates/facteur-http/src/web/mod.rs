@@ -135,11 +135,11 @@ pub fn base(principal: &Principal, title: &str, nav: &str) -> Value {
         "nav": nav,
         "csrf": person.map(|p| p.csrf.as_str()).unwrap_or(""),
         "me": person.map(|p| json!({
-            "id": p.user.id, "name": p.user.name, "email": p.user.email, "role": p.role.as_str(),
+            "id": p.user.id, "name": p.user.name, "email": p.user.email, "role": p.role_name,
         })),
         "account": {"id": principal.account.id, "name": principal.account.name},
         "accounts": person.map(|p| p.accounts.iter().map(|(a, r)| json!({
-            "id": a.id, "name": a.name, "role": r.as_str(),
+            "id": a.id, "name": a.name, "role": if a.id == principal.account.id { p.role_name.clone() } else { r.as_str().to_string() },
         })).collect::<Vec<_>>()).unwrap_or_default(),
         "can": {
             "view_templates": can(Permission::ViewTemplates),

@@ -422,11 +422,31 @@ async fn people_view(
         Ok(m) => m,
         Err(e) => return failed(e.into()),
     };
+    let custom = match app.store.custom_roles().await {
+        Ok(c) => c,
+        Err(e) => return failed(e.into()),
+    };
+    let name_of = |r: &Role| match r {
+        Role::Custom(id) => custom
+            .iter()
+            .find(|c| c.id == *id)
+            .map(|c| c.name.clone())
+            .unwrap_or_else(|| "(deleted role)".into()),
+        r => r.as_str().to_string(),
+    };
     let members: Vec<Value> = members
         .iter()
-        .map(|(u, r)| json!({"id": u.id, "name": u.name, "email": u.email, "role": r.as_str(), "disabled": u.disabled_at.is_some()}))
+        .map(|(u, r)| json!({"id": u.id, "name": u.name, "email": u.email, "role": r.key(), "role_name": name_of(r), "disabled": u.disabled_at.is_some()}))
         .collect();
-    let roles: Vec<&str> = Role::ALL.iter().map(|r| r.as_str()).collect();
+    let roles: Vec<Value> = Role::ALL
+        .iter()
+        .map(|r| json!({"key": r.key(), "name": r.as_str()}))
+        .chain(
+            custom
+                .iter()
+                .map(|c| json!({"key": Role::Custom(c.id).key(), "name": c.name})),
+        )
+        .collect();
     let ctx = with(
         base(p, "People", "people"),
         with(json!({"members": members, "roles": roles}), extra),
@@ -442,7 +462,7 @@ pub async fn invite(
     Form(form): Fields,
 ) -> Response {
     let email = field(&form, "email").trim();
-    let Some(role) = Role::parse(field(&form, "role")) else {
+    let Some((role, role_name)) = known_role(&app, field(&form, "role")).await else {
         return people_view(
             &app,
             &p,
@@ -476,13 +496,13 @@ pub async fn invite(
             &link,
             PeopleMail::Invitation {
                 account: &p.account.name,
-                role: role.as_str(),
+                role: &role_name,
                 by: &by,
             },
         )
         .await;
     let notice = match mailed {
-        Ok(()) => format!("Invitation mailed to {email} as {}.", role.as_str()),
+        Ok(()) => format!("Invitation mailed to {email} as {role_name}."),
         Err(e) => format!("The invitation mail could not be queued ({e}); give them the link."),
     };
     people_view(
@@ -492,6 +512,133 @@ pub async fn invite(
         json!({"notice": notice, "link": link}),
     )
     .await
+}
+
+/// A role a form names that exists (a predefined one, or a custom one still there), with
+/// its name.
+async fn known_role(app: &facteur_engine::Engine, key: &str) -> Option<(Role, String)> {
+    match Role::parse(key)? {
+        Role::Custom(id) => app
+            .store
+            .custom_role(id)
+            .await
+            .ok()
+            .map(|c| (Role::Custom(id), c.name)),
+        r => Some((r, r.as_str().to_string())),
+    }
+}
+
+/// `GET /app/roles`: the custom roles and their permissions; the owner makes and deletes them.
+pub async fn roles_page(State(app): App, Extension(p): Extension<Principal>) -> Response {
+    roles_view(&app, &p, StatusCode::OK, json!({})).await
+}
+
+async fn roles_view(
+    app: &facteur_engine::Engine,
+    p: &Principal,
+    status: StatusCode,
+    extra: Value,
+) -> Response {
+    let custom = match app.store.custom_roles().await {
+        Ok(c) => c,
+        Err(e) => return failed(e.into()),
+    };
+    // The permissions, grouped by what they are about (`templates`, `messages`, …).
+    let mut groups: Vec<(String, Vec<Value>)> = Vec::new();
+    for perm in crate::auth::Permission::grantable() {
+        let name = perm.name();
+        let (kind, action) = name.split_once(':').unwrap_or((name, ""));
+        let item = json!({"name": name, "action": if action.is_empty() { kind } else { action }});
+        match groups.iter_mut().find(|(k, _)| k == kind) {
+            Some((_, items)) => items.push(item),
+            None => groups.push((kind.to_string(), vec![item])),
+        }
+    }
+    let roles: Vec<Value> = custom
+        .iter()
+        .map(|c| json!({"id": c.id, "name": c.name, "permissions": c.permissions}))
+        .collect();
+    let ctx = with(
+        base(p, "Roles", "people"),
+        with(
+            json!({"custom_roles": roles, "groups": groups.iter().map(|(k, v)| json!({"kind": k, "permissions": v})).collect::<Vec<_>>()}),
+            extra,
+        ),
+    );
+    render(status, "roles.html", ctx, Csp::App)
+}
+
+/// `POST /app/roles`: name, and a `permission` field per permission granted.
+pub async fn create_role(
+    State(app): App,
+    Extension(p): Extension<Principal>,
+    Form(form): Form<Vec<(String, String)>>,
+) -> Response {
+    let name = form
+        .iter()
+        .find(|(k, _)| k == "name")
+        .map(|(_, v)| v.trim().to_string())
+        .unwrap_or_default();
+    let mut granted = Vec::new();
+    for (k, v) in &form {
+        if k != "permission" {
+            continue;
+        }
+        match crate::auth::Permission::from_name(v) {
+            Some(perm) if crate::auth::Permission::grantable().any(|g| g == perm) => {
+                granted.push(v.clone())
+            }
+            _ => {
+                return roles_view(
+                    &app,
+                    &p,
+                    StatusCode::BAD_REQUEST,
+                    json!({"error": format!("Unknown permission {v:?}"), "name": name}),
+                )
+                .await;
+            }
+        }
+    }
+    if granted.is_empty() {
+        return roles_view(
+            &app,
+            &p,
+            StatusCode::BAD_REQUEST,
+            json!({"error": "Choose at least one permission", "name": name}),
+        )
+        .await;
+    }
+    match app
+        .store
+        .create_custom_role(&name, &granted, now_ms())
+        .await
+    {
+        Ok(_) => (StatusCode::SEE_OTHER, [(header::LOCATION, "/app/roles")]).into_response(),
+        Err(e) => {
+            let (status, why) = people_error(e.into());
+            let status = if status == StatusCode::BAD_REQUEST && why.contains("already") {
+                StatusCode::CONFLICT
+            } else {
+                status
+            };
+            roles_view(&app, &p, status, json!({"error": why, "name": name})).await
+        }
+    }
+}
+
+/// `POST /app/roles/{id}/delete`: a custom role no one holds.
+pub async fn delete_role(
+    State(app): App,
+    Extension(p): Extension<Principal>,
+    Path(id): Path<i64>,
+) -> Response {
+    match app.store.delete_custom_role(id).await {
+        Ok(()) => (StatusCode::SEE_OTHER, [(header::LOCATION, "/app/roles")]).into_response(),
+        Err(facteur_store::Error::Conflict(why)) => {
+            roles_view(&app, &p, StatusCode::CONFLICT, json!({"error": why})).await
+        }
+        Err(e) => failed(e.into()),
+    }
 }
 
 /// Whether changing `user_id` would leave the account without an owner.
@@ -525,8 +672,8 @@ pub async fn change_role(
             )));
         }
         let new_role = match action.as_str() {
-            "role" => match Role::parse(field(&form, "role")) {
-                Some(r) => Some(r),
+            "role" => match known_role(&app, field(&form, "role")).await {
+                Some((r, _)) => Some(r),
                 None => return Ok(Err((StatusCode::BAD_REQUEST, "Choose a role".into()))),
             },
             "revoke" => None,

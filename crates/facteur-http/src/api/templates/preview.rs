@@ -104,9 +104,7 @@ pub(crate) async fn send_test(
             axum::http::StatusCode::FORBIDDEN,
             format!(
                 "Your role ({}) sends tests to your own address ({}) only, not to {}",
-                person.role.as_str(),
-                person.user.email,
-                other.email
+                person.role_name, person.user.email, other.email
             ),
         ));
     }
