@@ -983,3 +983,134 @@ async fn the_owner_builds_custom_roles_from_permissions() {
     .await;
     assert_eq!(a.status, 400, "{}", a.body);
 }
+
+/// The link to this server in a received message's text (quoted-printable soft breaks undone).
+fn link_in(data: &str, prefix: &str) -> String {
+    let text = data.replace("=\r\n", "").replace("=3D", "=");
+    let start = text.find(prefix).expect("a link in the message");
+    text[start..]
+        .split(|c: char| c.is_whitespace())
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+#[tokio::test]
+async fn password_resets_and_invitations_arrive_by_mail_through_facteur() {
+    let receiver = Receiver::start().await;
+    let node = node(receiver.addr).await;
+    let http = node.running.http;
+    let (old_cookie, _) = person(&node, "ada@example.com", Role::Owner).await;
+    let form = ("Content-Type", "application/x-www-form-urlencoded");
+
+    // The same answer for an address no one has; a mail for the one someone has.
+    for email in ["nobody%40example.com", "ada%40example.com"] {
+        let a = request(
+            http,
+            "POST",
+            "/app/reset",
+            &[form],
+            &format!("email={email}"),
+        )
+        .await;
+        assert_eq!(a.status, 200);
+        assert!(a.body.contains("is on its way"), "{}", a.body);
+    }
+    let got = receiver
+        .wait_for(20, "the reset mail", |m| {
+            m.iter()
+                .any(|r| r.rcpts.contains(&"ada@example.com".to_string()))
+        })
+        .await;
+    assert!(
+        !got.iter()
+            .any(|r| r.rcpts.contains(&"nobody@example.com".to_string())),
+        "no mail for an unknown address"
+    );
+    let mail = got
+        .iter()
+        .find(|r| r.rcpts.contains(&"ada@example.com".to_string()))
+        .unwrap();
+    assert!(mail.data.contains("Subject: Reset your Facteur password"));
+    let base = format!("http://{http}");
+    let link = link_in(&mail.data, &format!("{base}/app/reset/"));
+    let path = link.strip_prefix(&base).unwrap();
+    let a = request(http, "GET", path, &[], "").await;
+    assert_eq!(a.status, 200);
+    let a = request(http, "POST", path, &[form], "password=a+brand+new+password").await;
+    assert_eq!(a.status, 303, "{}", a.body);
+    assert_eq!(a.header("location"), "/app/sign-in?done=reset");
+    // Used once; every earlier session is over; the new password signs in.
+    let a = request(http, "POST", path, &[form], "password=another+password+1").await;
+    assert_eq!(a.status, 400, "{}", a.body);
+    let a = request(http, "GET", "/app", &[("Cookie", &old_cookie)], "").await;
+    assert_eq!(a.status, 303, "signed out everywhere");
+    let a = request(
+        http,
+        "POST",
+        "/app/sign-in",
+        &[form],
+        "email=ada%40example.com&password=a+brand+new+password",
+    )
+    .await;
+    assert_eq!(a.status, 303, "{}", a.body);
+    let cookie = a
+        .header("set-cookie")
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let csrf = request(http, "GET", "/app", &[("Cookie", &cookie)], "")
+        .await
+        .body
+        .split("<meta name=\"csrf\" content=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .unwrap()
+        .to_string();
+
+    // An invitation, mailed: its link signs the invitee in with the role given.
+    let a = request(
+        http,
+        "POST",
+        "/app/people/invite",
+        &[("Cookie", &cookie), form],
+        &format!("_csrf={csrf}&email=bo%40example.net&role=designer"),
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let got = receiver
+        .wait_for(20, "the invitation", |m| {
+            m.iter()
+                .any(|r| r.rcpts.contains(&"bo@example.net".to_string()))
+        })
+        .await;
+    let mail = got
+        .iter()
+        .find(|r| r.rcpts.contains(&"bo@example.net".to_string()))
+        .unwrap();
+    assert!(mail.data.contains("invites you to"), "{}", mail.data);
+    let link = link_in(&mail.data, &format!("{base}/app/invitation/"));
+    let a = request(
+        http,
+        "POST",
+        link.strip_prefix(&base).unwrap(),
+        &[form],
+        "name=Bo&password=bo+has+a+long+password",
+    )
+    .await;
+    assert_eq!(a.status, 303, "{}", a.body);
+    let bo = a
+        .header("set-cookie")
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let home = request(http, "GET", "/app", &[("Cookie", &bo)], "").await;
+    assert!(
+        home.body
+            .contains("bo@example.net, designer of this account"),
+        "{}",
+        home.body
+    );
+}
