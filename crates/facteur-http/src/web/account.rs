@@ -8,25 +8,14 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::{Value, json};
 
-use super::{App, Csp, base, render, with};
+use super::{App, Csp, base, render, store_failed, with};
 use crate::auth::Principal;
-use crate::errors::page_error;
-
-fn store_failed(e: facteur_store::Error) -> Response {
-    match e {
-        facteur_store::Error::Unavailable(_) => page_error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "The database does not answer; try again in a moment",
-        ),
-        e => page_error(StatusCode::BAD_REQUEST, &e.to_string()),
-    }
-}
 
 /// `GET /app/keys`.
 pub async fn keys(State(app): App, Extension(p): Extension<Principal>) -> Response {
     let keys = match app.store.keys_of(&p.account).await {
         Ok(k) => k,
-        Err(e) => return store_failed(e),
+        Err(e) => return store_failed(e, "key"),
     };
     let rows: Vec<Value> = keys
         .iter()
@@ -47,13 +36,13 @@ pub async fn keys(State(app): App, Extension(p): Extension<Principal>) -> Respon
 pub async fn webhooks(State(app): App, Extension(p): Extension<Principal>) -> Response {
     let hooks = match app.store.webhooks(p.account.id).await {
         Ok(h) => h,
-        Err(e) => return store_failed(e),
+        Err(e) => return store_failed(e, "key"),
     };
     let mut rows = Vec::with_capacity(hooks.len());
     for h in &hooks {
         let (log, pending) = match app.store.webhook_call_log(p.account.id, h.id).await {
             Ok(l) => l,
-            Err(e) => return store_failed(e),
+            Err(e) => return store_failed(e, "key"),
         };
         let failures = log.iter().filter(|c| !c.ok).count();
         rows.push(json!({

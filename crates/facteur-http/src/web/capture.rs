@@ -9,25 +9,10 @@ use axum::response::{IntoResponse, Response};
 use facteur_store::capture::CaptureFilter;
 use serde_json::json;
 
-use super::messages::html_frame;
-use super::{App, Csp, base, render, with};
+use super::{App, Csp, base, frame, render, store_failed, with};
 use crate::auth::Principal;
-use crate::errors::page_error;
 
 const PAGE: i64 = 50;
-
-fn store_failed(e: facteur_store::Error) -> Response {
-    match e {
-        facteur_store::Error::NotFound => {
-            page_error(StatusCode::NOT_FOUND, "No such captured message")
-        }
-        facteur_store::Error::Unavailable(_) => page_error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "The database does not answer; try again in a moment",
-        ),
-        e => page_error(StatusCode::BAD_REQUEST, &e.to_string()),
-    }
-}
 
 #[derive(Debug, Default, serde::Deserialize)]
 pub struct ListQuery {
@@ -51,7 +36,7 @@ pub async fn list(
     };
     let (items, total) = match app.store.captures(Some(p.account.id), &filter).await {
         Ok(r) => r,
-        Err(e) => return store_failed(e),
+        Err(e) => return store_failed(e, "captured message"),
     };
     let rows: Vec<_> = items
         .iter()
@@ -76,7 +61,7 @@ pub async fn one(
 ) -> Response {
     let c = match app.store.capture(Some(p.account.id), id).await {
         Ok(c) => c,
-        Err(e) => return store_failed(e),
+        Err(e) => return store_failed(e, "captured message"),
     };
     let raw = c.raw.clone().unwrap_or_default();
     let view = facteur_message::view::read(&raw);
@@ -102,12 +87,13 @@ pub async fn html(
     Path(id): Path<i64>,
 ) -> Response {
     match app.store.capture(Some(p.account.id), id).await {
-        Ok(c) => html_frame(
+        Ok(c) => frame(
+            StatusCode::OK,
             facteur_message::view::read(&c.raw.unwrap_or_default())
                 .html
                 .unwrap_or_default(),
         ),
-        Err(e) => store_failed(e),
+        Err(e) => store_failed(e, "captured message"),
     }
 }
 
@@ -130,6 +116,6 @@ pub async fn delete(
     };
     match done {
         Ok(()) => (StatusCode::SEE_OTHER, [(header::LOCATION, "/app/captured")]).into_response(),
-        Err(e) => store_failed(e),
+        Err(e) => store_failed(e, "captured message"),
     }
 }

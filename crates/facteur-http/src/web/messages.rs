@@ -4,28 +4,16 @@
 
 use axum::Extension;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 use facteur_store::RcptStatus;
 use facteur_store::messages::{MessageSearch, MessageView};
 use serde_json::{Value, json};
 
-use super::{App, Csp, FRAME_CSP, base, render, with};
+use super::{App, Csp, base, frame, render, store_failed, with};
 use crate::auth::Principal;
-use crate::errors::page_error;
 
 const PAGE: i64 = 50;
-
-fn store_failed(e: facteur_store::Error) -> Response {
-    match e {
-        facteur_store::Error::NotFound => page_error(StatusCode::NOT_FOUND, "No such message"),
-        facteur_store::Error::Unavailable(_) => page_error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "The database does not answer; try again in a moment",
-        ),
-        e => page_error(StatusCode::BAD_REQUEST, &e.to_string()),
-    }
-}
 
 #[derive(Debug, Default, serde::Deserialize)]
 pub struct LogQuery {
@@ -103,7 +91,7 @@ pub async fn log(
         .await
     {
         Ok(r) => r,
-        Err(e) => return store_failed(e),
+        Err(e) => return store_failed(e, "message"),
     };
     let statuses = [
         "queued", "deferred", "sent", "bounced", "expired", "blocked", "deleted",
@@ -135,25 +123,6 @@ fn parts(raw: &[u8]) -> (Vec<(String, String)>, Option<String>, Option<String>) 
     (v.headers, v.html, v.text)
 }
 
-/// A stored message's HTML as a sandboxed document (no script, an opaque origin).
-pub(super) fn html_frame(html: String) -> Response {
-    let mut r = (StatusCode::OK, html).into_response();
-    let h = r.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(FRAME_CSP),
-    );
-    h.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("private, no-cache"),
-    );
-    r
-}
-
 /// `GET /app/messages/{id}`: one message (a recipient's), its timeline and content.
 pub async fn message(
     State(app): App,
@@ -162,15 +131,15 @@ pub async fn message(
 ) -> Response {
     let view = match app.store.message_view(p.account.id, id).await {
         Ok(v) => v,
-        Err(e) => return store_failed(e),
+        Err(e) => return store_failed(e, "message"),
     };
     let events = match app.store.message_history(p.account.id, id).await {
         Ok(e) => e,
-        Err(e) => return store_failed(e),
+        Err(e) => return store_failed(e, "message"),
     };
     let raw = match app.store.message_body(p.account.id, view.message_id).await {
         Ok(b) => b,
-        Err(e) => return store_failed(e),
+        Err(e) => return store_failed(e, "message"),
     };
     let (headers, html, text) = parts(&raw);
     let events: Vec<Value> = events
@@ -200,11 +169,11 @@ pub async fn message_html(
 ) -> Response {
     let view = match app.store.message_view(p.account.id, id).await {
         Ok(v) => v,
-        Err(e) => return store_failed(e),
+        Err(e) => return store_failed(e, "message"),
     };
     let raw = match app.store.message_body(p.account.id, view.message_id).await {
         Ok(b) => b,
-        Err(e) => return store_failed(e),
+        Err(e) => return store_failed(e, "message"),
     };
-    html_frame(parts(&raw).1.unwrap_or_default())
+    frame(StatusCode::OK, parts(&raw).1.unwrap_or_default())
 }

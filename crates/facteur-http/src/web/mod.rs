@@ -55,6 +55,33 @@ fn env() -> &'static Environment<'static> {
     })
 }
 
+/// A store error on a page: 404 naming `what` is missing, 503 while the database does not
+/// answer, 400 for the rest (bad input the store refused).
+pub fn store_failed(e: facteur_store::Error, what: &str) -> Response {
+    match e {
+        facteur_store::Error::NotFound => {
+            page_error(StatusCode::NOT_FOUND, &format!("No such {what}"))
+        }
+        facteur_store::Error::Unavailable(_) => page_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "The database does not answer; try again in a moment",
+        ),
+        e => page_error(StatusCode::BAD_REQUEST, &e.to_string()),
+    }
+}
+
+/// E-mail HTML as a document of its own (a thumbnail, a message's HTML part), for a frame:
+/// sandboxed by its CSP (no script, an opaque origin, even opened outside the frame), never
+/// cached without asking again.
+pub fn frame(status: StatusCode, html: String) -> Response {
+    let mut r = html_response(status, html, FRAME_CSP);
+    r.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, no-cache"),
+    );
+    r
+}
+
 /// `ms | datetime`: a Unix time in milliseconds as `YYYY-MM-DD HH:MM` (UTC).
 fn datetime(ms: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))

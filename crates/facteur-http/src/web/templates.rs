@@ -11,25 +11,13 @@ use std::collections::BTreeSet;
 use axum::Extension;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use facteur_store::templates::{TemplateContent, TemplateFilter, TemplateRecord};
 use facteur_template::{Context, Limits, Mode, Template};
 use serde_json::{Value, json};
 
-use super::{App, Csp, FRAME_CSP, base, render, with};
+use super::{App, Csp, base, frame, render, store_failed, with};
 use crate::auth::Principal;
-use crate::errors::page_error;
-
-fn store_failed(e: facteur_store::Error) -> Response {
-    match e {
-        facteur_store::Error::NotFound => page_error(StatusCode::NOT_FOUND, "No such template"),
-        facteur_store::Error::Unavailable(_) => page_error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "The database does not answer; try again in a moment",
-        ),
-        e => page_error(StatusCode::BAD_REQUEST, &e.to_string()),
-    }
-}
 
 #[derive(Debug, Default, serde::Deserialize)]
 pub struct GalleryQuery {
@@ -77,7 +65,7 @@ pub async fn gallery(
     };
     let everything = match app.store.list_templates(p.account.id, &all).await {
         Ok((items, _)) => items,
-        Err(e) => return store_failed(e),
+        Err(e) => return store_failed(e, "template"),
     };
     let facets = |f: fn(&TemplateRecord) -> Vec<String>| -> Vec<String> {
         everything
@@ -177,7 +165,7 @@ pub async fn thumbnail(
 ) -> Response {
     let t = match app.store.template(p.account.id, id).await {
         Ok(t) => t,
-        Err(e) => return store_failed(e),
+        Err(e) => return store_failed(e, "template"),
     };
     let etag = etag_of(&t);
     let fresh = headers
@@ -185,11 +173,11 @@ pub async fn thumbnail(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.split(',').any(|x| x.trim() == etag));
     let mut r = if fresh {
-        StatusCode::NOT_MODIFIED.into_response()
+        frame(StatusCode::NOT_MODIFIED, String::new())
     } else {
         let content = match shown_content(&app, &t).await {
             Ok(c) => c,
-            Err(e) => return store_failed(e),
+            Err(e) => return store_failed(e, "template"),
         };
         let limits = app.cfg.template_limits.clone();
         let values = t.test_values.clone();
@@ -197,23 +185,10 @@ pub async fn thumbnail(
             facteur_engine::render::blocking(move || rendered_html(&content, &values, &limits))
                 .await
                 .unwrap_or_default();
-        (StatusCode::OK, html).into_response()
+        frame(StatusCode::OK, html)
     };
-    let h = r.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(FRAME_CSP),
-    );
-    h.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("private, no-cache"),
-    );
     if let Ok(v) = HeaderValue::from_str(&etag) {
-        h.insert(header::ETAG, v);
+        r.headers_mut().insert(header::ETAG, v);
     }
     r
 }
@@ -226,11 +201,11 @@ pub async fn editor(
 ) -> Response {
     let t = match app.store.template(p.account.id, id).await {
         Ok(t) => t,
-        Err(e) => return store_failed(e),
+        Err(e) => return store_failed(e, "template"),
     };
     let content = match shown_content(&app, &t).await {
         Ok(c) => c,
-        Err(e) => return store_failed(e),
+        Err(e) => return store_failed(e, "template"),
     };
     let mjml =
         !content.mjml.trim().is_empty() || (content.html.is_empty() && t.meta.edit_mode == 4);
