@@ -2,7 +2,8 @@
 # Sourced after WORK and CARGO_TARGET_DIR are set.
 say() { printf '[bench] %s\n' "$*" >&2; }
 
-if ! command -v smtp-source >/dev/null || ! command -v postfix >/dev/null; then
+# BENCH_NO_POSTFIX=1: a benchmark that needs no mail tools (bench/web.sh) skips installing them.
+if [ "${BENCH_NO_POSTFIX:-}" != 1 ] && { ! command -v smtp-source >/dev/null || ! command -v postfix >/dev/null; }; then
   say "installing Debian's postfix (for smtp-source, smtp-sink and the reference relay)"
   apt-get update -qq
   echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
