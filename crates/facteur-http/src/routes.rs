@@ -1077,7 +1077,13 @@ pub fn table() -> Vec<Route> {
 /// ([`crate::auth::require`]). Routes that share a path share one method router.
 pub fn router(engine: &Arc<Engine>) -> Router<Arc<Engine>> {
     let mut router = Router::new();
-    for route in table().into_iter().chain(pages()) {
+    let pages = pages().into_iter().map(|mut p| {
+        p.handler = p
+            .handler
+            .layer(axum::middleware::from_fn(crate::web::compress));
+        p
+    });
+    for route in table().into_iter().chain(pages) {
         let handler = route
             .handler
             .route_layer(axum::middleware::from_fn_with_state(

@@ -3,6 +3,23 @@
 // a version).
 import { api, say } from "./app.js";
 
+// Thumbnails: a sandboxed frame of the template's own URL, made only when its card comes near
+// the viewport (a thousand frames at once cost the browser seconds; cards are cheap).
+const thumbnails = new IntersectionObserver((entries) => {
+  for (const entry of entries) {
+    if (!entry.isIntersecting) continue;
+    const link = entry.target;
+    thumbnails.unobserve(link);
+    const frame = document.createElement("iframe");
+    frame.setAttribute("sandbox", "");
+    frame.tabIndex = -1;
+    frame.title = link.dataset.title;
+    frame.src = link.dataset.thumb;
+    link.append(frame);
+  }
+}, { rootMargin: "600px 0px" });
+for (const link of document.querySelectorAll("[data-thumb]")) thumbnails.observe(link);
+
 const card = (el) => el.closest(".card");
 const idOf = (el) => card(el).dataset.id;
 

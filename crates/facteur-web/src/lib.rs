@@ -1,8 +1,8 @@
 //! The web app's files, and nothing else: the page templates (minijinja, rendered by
 //! `facteur-http`) and the static assets (ES modules, CSS, the vendored Preact and htm with
-//! their licences). Release builds embed them in the binary, so `facteur serve` needs no Node
-//! and no files beside it; debug builds read them from this crate's folders at run time, so a
-//! page or a script edited during development shows on the next reload without a rebuild.
+//! their licences). Every build embeds them in the binary (rust-embed with `debug-embed`), so
+//! `facteur serve` needs no Node and no files beside it, and a binary never reads the folder it
+//! was built from; `build.rs` makes an edited, added or removed file rebuild this small crate.
 
 use std::borrow::Cow;
 

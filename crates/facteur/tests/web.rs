@@ -752,7 +752,7 @@ async fn keys_and_webhooks_pages_show_secrets_once_and_recent_calls() {
         .to_string();
     let sub_id = created["Data"][0]["ID"].as_i64().unwrap();
     let a = request(http, "GET", "/app/keys", &[("Cookie", &cookie)], "").await;
-    assert_eq!(a.status, 200);
+    assert_eq!(a.status, 200, "{}", a.body);
     assert!(a.body.contains("Shop") && a.body.contains("sub-account"));
     assert!(!a.body.contains(&secret), "the secret is never shown again");
     let a = request(
@@ -819,7 +819,27 @@ async fn keys_and_webhooks_pages_show_secrets_once_and_recent_calls() {
         let a = request(http, "GET", path, &[("Cookie", &designer)], "").await;
         assert_eq!(a.status, 403, "{path}");
     }
-    // Assets are compressed for clients that take gzip, and validated by ETag.
+    // Pages and assets are compressed for clients that take gzip; assets validated by ETag.
+    let a = request(
+        http,
+        "GET",
+        "/app/keys",
+        &[
+            ("Cookie", &cookie),
+            ("Accept-Encoding", "gzip, deflate, br"),
+        ],
+        "",
+    )
+    .await;
+    assert_eq!(a.status, 200);
+    assert_eq!(a.header("content-encoding"), "gzip");
+    let a = request(http, "GET", "/app/keys", &[("Cookie", &cookie)], "").await;
+    assert_eq!(
+        a.header("content-encoding"),
+        "",
+        "identity without Accept-Encoding"
+    );
+    assert!(a.body.contains("API keys of"));
     let a = request(
         http,
         "GET",
