@@ -954,6 +954,19 @@ pub fn table() -> Vec<Route> {
         },
         Route {
             method: "post",
+            path: "/v3/REST/mjml",
+            permission: Permission::ViewTemplates,
+            handler: post(templates::preview::compile_mjml),
+            doc: doc(
+                "Templates",
+                "Compile MJML to HTML without storing it and without the templating language (other tools' placeholders are kept): {\"MJMLContent\"} → {\"Html-part\", \"Warnings\"}; an MJML error is a 400 with its line and column.",
+                Object,
+                "Object",
+                200,
+            ),
+        },
+        Route {
+            method: "post",
             path: "/v3/REST/template/{id}/check",
             permission: Permission::ViewTemplates,
             handler: post(templates::preview::check),

@@ -50,6 +50,16 @@ pub fn to_html(source: &str) -> Result<Compiled, MjmlError> {
 /// comment (`<!--[if mso]x`) is refused, and a `>` right after a character of three or four
 /// bytes in text (`Suite€>`) is written `&gt;`, which HTML reads the same.
 pub fn to_html_with(source: &str, limits: &Limits) -> Result<Compiled, MjmlError> {
+    // Windows (CRLF) and old Mac (CR) line endings read as LF: mrml's tokenizer refuses a `\r`
+    // in the whitespace of some elements (`mj-head`, `mj-navbar`), node mjml takes them all.
+    // Lines stay where they are, so error positions are the source's.
+    let normalized;
+    let source = if source.contains('\r') {
+        normalized = source.replace("\r\n", "\n").replace('\r', "\n");
+        normalized.as_str()
+    } else {
+        source
+    };
     let escapes = nesting::scan_xml(source, limits.max_depth).map_err(|e| {
         let (at, message) = match e {
             ScanError::TooDeep { at } => (
@@ -85,7 +95,14 @@ pub fn to_html_with(source: &str, limits: &Limits) -> Result<Compiled, MjmlError
         patched.as_str()
     };
     let to_source = |e: MjmlError| map_back(source, input, &escapes, e);
-    let parsed = mrml::parse(input).map_err(|e| to_source(parse_error(input, &e)))?;
+    // `mj-raw` content is marked, so that the post-pass can take it out of the Outlook-only
+    // conditional comments mrml puts it in between a wrapper's sections. An error is reported
+    // on the document as written.
+    let marked = mark_raw(input);
+    let parsed = match marked.as_deref().map(mrml::parse) {
+        Some(Ok(parsed)) => parsed,
+        _ => mrml::parse(input).map_err(|e| to_source(parse_error(input, &e)))?,
+    };
     let html = parsed
         .element
         .render(&RenderOptions::default())
@@ -94,8 +111,96 @@ pub fn to_html_with(source: &str, limits: &Limits) -> Result<Compiled, MjmlError
             line: None,
             column: None,
         })?;
+    let html = if marked.is_some() {
+        unmark_raw(&html)
+    } else {
+        html
+    };
     let warnings = parsed.warnings.iter().map(|w| format!("{w:?}")).collect();
     Ok(Compiled { html, warnings })
+}
+
+const RAW_START: &str = "<!--facteur:raw-->";
+const RAW_END: &str = "<!--/facteur:raw-->";
+const MSO_OPEN: &str = "<!--[if mso | IE]>";
+const MSO_CLOSE: &str = "<![endif]-->";
+
+/// The source with each `<mj-raw>`'s content between [`RAW_START`] and [`RAW_END`]; `None`
+/// when it has no `mj-raw` (or a self-closing one only).
+fn mark_raw(source: &str) -> Option<String> {
+    if !source.contains("<mj-raw") {
+        return None;
+    }
+    let mut out = String::with_capacity(source.len() + 64);
+    let mut rest = source;
+    let mut marked = false;
+    while let Some(at) = rest.find("<mj-raw") {
+        let after = &rest[at + "<mj-raw".len()..];
+        // `<mj-raw>` or `<mj-raw attr…>`, not `<mj-rawx`.
+        if !after.starts_with(['>', ' ', '\t', '\n']) {
+            out.push_str(&rest[..at + "<mj-raw".len()]);
+            rest = after;
+            continue;
+        }
+        let Some(end) = after.find('>') else { break };
+        let tag_end = at + "<mj-raw".len() + end + 1;
+        out.push_str(&rest[..tag_end]);
+        rest = &rest[tag_end..];
+        if after[..end].ends_with('/') {
+            continue;
+        }
+        let Some(close) = rest.find("</mj-raw>") else {
+            break;
+        };
+        out.push_str(RAW_START);
+        out.push_str(&rest[..close]);
+        out.push_str(RAW_END);
+        out.push_str("</mj-raw>");
+        rest = &rest[close + "</mj-raw>".len()..];
+        marked = true;
+    }
+    out.push_str(rest);
+    marked.then_some(out)
+}
+
+/// Takes the marks out of the compiled HTML; marked content that mrml left inside an
+/// Outlook-only conditional comment is lifted out of it (the comment is closed before it and
+/// opened again after), as node mjml writes it: every client shows it.
+fn unmark_raw(html: &str) -> String {
+    let mut out = String::with_capacity(html.len());
+    let mut rest = html;
+    while let Some(at) = rest.find(RAW_START) {
+        let before = &rest[..at];
+        // Inside a conditional comment when the last one opened before the mark is not closed.
+        let inside = before
+            .rfind(MSO_OPEN)
+            .is_some_and(|open| !before[open..].contains(MSO_CLOSE));
+        let Some(len) = rest[at..].find(RAW_END) else {
+            break;
+        };
+        let raw = &rest[at + RAW_START.len()..at + len];
+        let after = &rest[at + len + RAW_END.len()..];
+        if inside {
+            let before = before
+                .strip_suffix(MSO_OPEN)
+                .map_or_else(|| format!("{before}{MSO_CLOSE}"), str::to_string);
+            out.push_str(&before);
+            out.push_str(raw);
+            match after.strip_prefix(MSO_CLOSE) {
+                Some(after) => rest = after,
+                None => {
+                    out.push_str(MSO_OPEN);
+                    rest = after;
+                }
+            }
+        } else {
+            out.push_str(before);
+            out.push_str(raw);
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    out.replace(RAW_START, "").replace(RAW_END, "")
 }
 
 /// `source` with the `>` at each of `offsets` written `&gt;`.
@@ -192,6 +297,60 @@ mod tests {
         };
         let out = crate::render(&html, &ctx, crate::Mode::Html).unwrap();
         assert!(out.contains("Tea") && out.contains("Cake") && !out.contains("{%"));
+    }
+
+    #[test]
+    fn windows_and_mac_line_endings_compile_as_unix_ones() {
+        let lf = "<mjml>\n  <mj-head>\n    <mj-title>x</mj-title>\n  </mj-head>\n  <mj-body><mj-navbar>\n    <mj-navbar-link href=\"/a\">A</mj-navbar-link>\n    <mj-navbar-link href=\"/b\">B</mj-navbar-link>\n  </mj-navbar></mj-body>\n</mjml>";
+        let crlf = lf.replace('\n', "\r\n");
+        let cr = lf.replace('\n', "\r");
+        let expected = to_html(lf).unwrap().html;
+        assert_eq!(to_html(&crlf).unwrap().html, expected);
+        assert_eq!(to_html(&cr).unwrap().html, expected);
+        // The smallest case that failed: whitespace holding \r inside mj-head.
+        to_html("<mjml>\r\n  <mj-head>\r\n    <mj-title>x</mj-title>\r\n  </mj-head>\r\n  <mj-body></mj-body>\r\n</mjml>").unwrap();
+        // Errors keep the source's lines.
+        let e = to_html("<mjml>\r\n  <mj-head>\r\n    <mj-html-attributes></mj-html-attributes>\r\n  </mj-head>\r\n</mjml>").unwrap_err();
+        assert_eq!((e.line, e.column), (Some(3), Some(6)), "{e}");
+    }
+
+    #[test]
+    fn raw_html_between_a_wrappers_sections_is_outside_outlook_comments() {
+        let src = "<mjml><mj-body><mj-wrapper>\n<mj-section><mj-column><mj-text>ONE</mj-text></mj-column></mj-section>\n<mj-raw><p>RAW</p></mj-raw>\n<mj-section><mj-column><mj-text>TWO</mj-text></mj-column></mj-section>\n</mj-wrapper></mj-body></mjml>";
+        let html = to_html(src).unwrap().html;
+        let raw = html.find("<p>RAW</p>").expect("kept");
+        let before = &html[..raw];
+        let open = before.rfind("<!--[if mso | IE]>").unwrap();
+        assert!(
+            before[open..].contains("<![endif]-->"),
+            "the raw HTML is not inside an Outlook-only comment: {}",
+            &html[open..(raw + 40).min(html.len())]
+        );
+        assert!(!html.contains("facteur:raw"), "no mark left");
+        // The comment it was in is closed before it and opened again after: one more of each
+        // than mrml wrote.
+        let mrml_html = mrml::parse(src)
+            .unwrap()
+            .element
+            .render(&RenderOptions::default())
+            .unwrap();
+        let count = |h: &str, s: &str| h.matches(s).count();
+        assert_eq!(count(&html, MSO_OPEN), count(&mrml_html, MSO_OPEN) + 1);
+        assert_eq!(count(&html, MSO_CLOSE), count(&mrml_html, MSO_CLOSE) + 1);
+        assert!(html.contains("ONE") && html.contains("TWO"));
+        // Outside a wrapper, and in the head, it stays as it was (marks gone).
+        let plain = to_html("<mjml><mj-head><mj-raw><meta name=\"x\" content=\"y\"></mj-raw></mj-head><mj-body><mj-raw><p>HI</p></mj-raw></mj-body></mjml>").unwrap().html;
+        assert!(plain.contains("<p>HI</p>") && plain.contains("name=\"x\""));
+        assert!(!plain.contains("facteur:raw"));
+        // Language statements in mj-raw still reach the HTML.
+        let lang = to_html("<mjml><mj-body><mj-wrapper><mj-raw>{% if var:vip %}</mj-raw><mj-section><mj-column><mj-text>VIP</mj-text></mj-column></mj-section><mj-raw>{% endif %}</mj-raw></mj-wrapper></mj-body></mjml>").unwrap().html;
+        assert!(lang.contains("{% if var:vip %}") && lang.contains("{% endif %}"));
+        let i = lang.find("{% if var:vip %}").unwrap();
+        let b = &lang[..i];
+        assert!(
+            b.rfind("<!--[if mso | IE]>")
+                .is_none_or(|o| b[o..].contains("<![endif]-->"))
+        );
     }
 
     #[test]

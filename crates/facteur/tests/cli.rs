@@ -290,6 +290,40 @@ async fn template_render_and_check() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("error: not valid template"));
 
+    // --mjml-only: another tool's placeholders, which the language would refuse, are kept.
+    let foreign = dir.path().join("foreign.mjml");
+    std::fs::write(
+        &foreign,
+        "<mjml>\r\n  <mj-head>\r\n    <mj-title>Hi</mj-title>\r\n  </mj-head>\r\n  <mj-body><mj-section><mj-column><mj-text>Hello {{FirstName}}</mj-text></mj-column></mj-section></mj-body>\r\n</mjml>\r\n",
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .args(["template", "render"])
+        .arg(&foreign)
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        !out.status.success(),
+        "the language refuses {{{{FirstName}}}}"
+    );
+    let out = Command::new(BIN)
+        .args(["template", "render", "--mjml-only"])
+        .arg(&foreign)
+        .output()
+        .await
+        .unwrap();
+    let html = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        html.contains("Hello {{FirstName}}") && html.contains("<title>Hi</title>"),
+        "{html}"
+    );
+
     // Content advice: a marketing email of one image, a button that says nothing, no
     // unsubscribe link, a link to a blocklisted domain.
     let promo = dir.path().join("promo.mjml");

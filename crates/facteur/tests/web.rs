@@ -556,6 +556,21 @@ async fn content_advice_over_the_api_names_each_element() {
         "{image}"
     );
     assert_eq!(r["Total"], r["Data"].as_array().unwrap().len());
+    // MJML compiled alone: CRLF, another tool's placeholders kept; errors with a position.
+    let body = serde_json::json!({"MJMLContent": "<mjml>\r\n<mj-body><mj-section><mj-column><mj-text>Hi {{FirstName}}</mj-text></mj-column></mj-section></mj-body>\r\n</mjml>"});
+    let (status, r) = http_json(http, "POST", "/v3/REST/mjml", key, Some(&body.to_string())).await;
+    assert_eq!(status, 200, "{r}");
+    assert!(
+        r["Html-part"]
+            .as_str()
+            .unwrap()
+            .contains("Hi {{FirstName}}")
+    );
+    let body =
+        serde_json::json!({"MJMLContent": "<mjml>\n<mj-body>\n<mj-text>open</mj-body></mjml>"});
+    let (status, r) = http_json(http, "POST", "/v3/REST/mjml", key, Some(&body.to_string())).await;
+    assert_eq!(status, 400, "{r}");
+    assert!(r["ErrorInfo"].as_str().unwrap().contains("line"), "{r}");
     // Another account's template is not found.
     let (status, _) = http_json(http, "POST", "/v3/REST/template/999999/check", key, None).await;
     assert_eq!(status, 404);

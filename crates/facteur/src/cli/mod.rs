@@ -98,6 +98,10 @@ enum TemplateCommand {
         /// Render as a text part or subject (no HTML escaping of values)
         #[arg(long)]
         text: bool,
+        /// Only compile the MJML to HTML, without the templating language: for a file that
+        /// carries another tool's placeholders ({{FirstName}}), kept as they are
+        #[arg(long, conflicts_with_all = ["vars", "text"])]
+        mjml_only: bool,
     },
     /// Check templates: MJML and language errors with positions, variables without defaults,
     /// and content advice on the HTML (calls to action, text/image ratio, alt texts, links…)
@@ -382,8 +386,18 @@ async fn shutdown_signal() {
 fn template(command: TemplateCommand) -> ExitCode {
     use self::template as template_cli;
     match command {
-        TemplateCommand::Render { file, vars, text } => {
-            match template_cli::render(&file, vars.as_deref(), text) {
+        TemplateCommand::Render {
+            file,
+            vars,
+            text,
+            mjml_only,
+        } => {
+            let rendered = if mjml_only {
+                template_cli::compile_only(&file)
+            } else {
+                template_cli::render(&file, vars.as_deref(), text)
+            };
+            match rendered {
                 Ok(out) => {
                     print!("{out}");
                     ExitCode::SUCCESS

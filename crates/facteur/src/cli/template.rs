@@ -65,6 +65,25 @@ fn values(vars: Option<&Path>) -> Result<(Value, Value), String> {
     Ok(facteur_template::split_test_values(&json))
 }
 
+/// Compiles an MJML file to HTML without the templating language (`--mjml-only`): whatever
+/// placeholders it carries are kept as written. Warnings go to stderr.
+pub fn compile_only(path: &Path) -> Result<String, String> {
+    let is_mjml = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("mjml"));
+    if !is_mjml {
+        return Err(format!(
+            "{}: --mjml-only compiles .mjml files (this one is not)",
+            path.display()
+        ));
+    }
+    let loaded = load(path)?;
+    for w in &loaded.warnings {
+        eprintln!("{}: warning: MJML: {w}", path.display());
+    }
+    Ok(loaded.html.unwrap_or(loaded.source))
+}
+
 /// Renders a template file with test values.
 pub fn render(path: &Path, vars: Option<&Path>, text: bool) -> Result<String, String> {
     let loaded = load(path)?;

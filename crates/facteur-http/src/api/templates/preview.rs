@@ -315,3 +315,37 @@ pub(crate) async fn check(
     let total = items.len() as i64;
     Ok(envelope(items, total))
 }
+
+/// Compiles MJML to HTML without storing anything and without the templating language
+/// (`facteur template render --mjml-only` over HTTP): another tool's placeholders
+/// (`{{FirstName}}`) are kept as written. Body: `{"MJMLContent": "<mjml>…</mjml>"}`. An MJML
+/// error is a 400 naming its line and column.
+pub(crate) async fn compile_mjml(
+    State(app): State<Arc<Engine>>,
+    ApiAccount(_): ApiAccount,
+    ApiJson(body): ApiJson,
+) -> Result<impl IntoResponse, ApiError> {
+    let body = object(&body)?;
+    let source = match body.get("MJMLContent") {
+        Some(v) => string("MJMLContent", v)?,
+        None => {
+            return Err(ApiError::bad_request(
+                "Property \"MJMLContent\" is required: the MJML to compile",
+            ));
+        }
+    };
+    let limits = app.cfg.template_limits.clone();
+    let compiled = cpu(move || {
+        mjml::to_html_with(&source, &limits).map_err(|e| {
+            let info = match (e.line, e.column) {
+                (Some(l), Some(c)) => format!("MJMLContent, line {l}, column {c}"),
+                _ => "MJMLContent".to_string(),
+            };
+            ApiError::bad_request(e.message).with_info(info)
+        })
+    })
+    .await?;
+    Ok(Json(
+        json!({"Html-part": compiled.html, "Warnings": compiled.warnings}),
+    ))
+}
