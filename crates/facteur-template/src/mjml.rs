@@ -60,6 +60,10 @@ pub fn to_html_with(source: &str, limits: &Limits) -> Result<Compiled, MjmlError
     } else {
         source
     };
+    // `<mj-html-attributes>` (which mrml refuses) is taken out, blanked so that positions stay,
+    // and applied to the rendered HTML as node mjml does.
+    let (blanked, html_attributes) = take_html_attributes(source)?;
+    let source = blanked.as_deref().unwrap_or(source);
     let escapes = nesting::scan_xml(source, limits.max_depth).map_err(|e| {
         let (at, message) = match e {
             ScanError::TooDeep { at } => (
@@ -116,8 +120,156 @@ pub fn to_html_with(source: &str, limits: &Limits) -> Result<Compiled, MjmlError
     } else {
         html
     };
+    let html = apply_html_attributes(html, &html_attributes)?;
     let warnings = parsed.warnings.iter().map(|w| format!("{w:?}")).collect();
     Ok(Compiled { html, warnings })
+}
+
+/// One `<mj-selector path="…">` and the attributes it sets.
+type HtmlAttributes = Vec<(String, Vec<(String, String)>)>;
+
+/// The value of attribute `name` in a start tag's text (`path="…"` or `path='…'`).
+fn attribute(tag: &str, name: &str) -> Option<String> {
+    let mut rest = tag;
+    while let Some(at) = rest.find(name) {
+        let before_ok = rest[..at].ends_with(|c: char| c.is_whitespace());
+        let after = rest[at + name.len()..].trim_start();
+        if before_ok && let Some(value) = after.strip_prefix('=') {
+            let value = value.trim_start();
+            let quote = value.chars().next()?;
+            if quote == '"' || quote == '\'' {
+                let end = value[1..].find(quote)?;
+                return Some(xml_unescape(&value[1..1 + end]));
+            }
+        }
+        rest = &rest[at + name.len()..];
+    }
+    None
+}
+
+fn xml_unescape(s: &str) -> String {
+    s.replace("&quot;", "\"")
+        .replace("&apos;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+/// Reads and blanks every `<mj-html-attributes>` block: `(the source with each block's
+/// characters turned to spaces, its line breaks kept, or None when there is none; the
+/// selectors and their attributes)`.
+fn take_html_attributes(source: &str) -> Result<(Option<String>, HtmlAttributes), MjmlError> {
+    const OPEN: &str = "<mj-html-attributes";
+    const CLOSE: &str = "</mj-html-attributes>";
+    if !source.contains(OPEN) {
+        return Ok((None, Vec::new()));
+    }
+    let error = |at: usize, message: &str| {
+        let (line, column) = crate::position(source, at);
+        MjmlError {
+            message: message.to_string(),
+            line: Some(line),
+            column: Some(column),
+        }
+    };
+    let mut blanked = String::with_capacity(source.len());
+    let mut found = Vec::new();
+    let mut from = 0;
+    while let Some(rel) = source[from..].find(OPEN) {
+        let start = from + rel;
+        let end = source[start..]
+            .find(CLOSE)
+            .map(|e| start + e + CLOSE.len())
+            .ok_or_else(|| error(start, "<mj-html-attributes> is not closed"))?;
+        let block = &source[start..end];
+        let mut rest = block;
+        while let Some(s_at) = rest.find("<mj-selector") {
+            let tag_end = rest[s_at..]
+                .find('>')
+                .ok_or_else(|| error(start, "<mj-selector> is not closed"))?;
+            let path = attribute(&rest[s_at..s_at + tag_end], "path").ok_or_else(|| {
+                error(
+                    start + (block.len() - rest.len()) + s_at,
+                    "<mj-selector> needs a path (a CSS selector)",
+                )
+            })?;
+            let body_end = rest[s_at..]
+                .find("</mj-selector>")
+                .ok_or_else(|| error(start, "<mj-selector> is not closed"))?;
+            let body = &rest[s_at + tag_end + 1..s_at + body_end];
+            let mut attrs = Vec::new();
+            let mut b = body;
+            while let Some(a_at) = b.find("<mj-html-attribute") {
+                let a_tag_end = b[a_at..]
+                    .find('>')
+                    .ok_or_else(|| error(start, "<mj-html-attribute> is not closed"))?;
+                let name = attribute(&b[a_at..a_at + a_tag_end], "name")
+                    .ok_or_else(|| error(start, "<mj-html-attribute> needs a name"))?;
+                let close = b[a_at..]
+                    .find("</mj-html-attribute>")
+                    .ok_or_else(|| error(start, "<mj-html-attribute> is not closed"))?;
+                let value = xml_unescape(b[a_at + a_tag_end + 1..a_at + close].trim());
+                attrs.push((name, value));
+                b = &b[a_at + close + "</mj-html-attribute>".len()..];
+            }
+            found.push((path, attrs));
+            rest = &rest[s_at + body_end + "</mj-selector>".len()..];
+        }
+        blanked.push_str(&source[from..start]);
+        blanked.extend(block.chars().map(|c| if c == '\n' { '\n' } else { ' ' }));
+        from = end;
+    }
+    blanked.push_str(&source[from..]);
+    Ok((Some(blanked), found))
+}
+
+/// Sets the attributes of each selector on the rendered HTML's matching elements (lol_html's
+/// CSS selectors: types, classes, ids, attributes, descendant and child combinators, …).
+fn apply_html_attributes(html: String, rules: &HtmlAttributes) -> Result<String, MjmlError> {
+    if rules.is_empty() {
+        return Ok(html);
+    }
+    let mut handlers = Vec::with_capacity(rules.len());
+    for (path, attrs) in rules {
+        let selector: lol_html::Selector = path.parse().map_err(|e| MjmlError {
+            message: format!(
+                "mj-selector path {path:?} is not a CSS selector this compiler reads: {e}"
+            ),
+            line: None,
+            column: None,
+        })?;
+        handlers.push((
+            std::borrow::Cow::Owned(selector),
+            lol_html::ElementContentHandlers::default().element(
+                move |el: &mut lol_html::html_content::Element<'_, '_>| {
+                    for (name, value) in attrs {
+                        el.set_attribute(name, value)?;
+                    }
+                    Ok(())
+                },
+            ),
+        ));
+    }
+    let mut out = Vec::with_capacity(html.len() + 256);
+    let mut settings = lol_html::Settings::new();
+    for h in handlers {
+        settings = settings.append_element_content_handler(h);
+    }
+    let mut rewriter =
+        lol_html::HtmlRewriter::new(settings, |chunk: &[u8]| out.extend_from_slice(chunk));
+    let done = rewriter
+        .write(html.as_bytes())
+        .and_then(|()| rewriter.end());
+    done.map_err(|e| MjmlError {
+        message: format!("applying mj-html-attributes: {e}"),
+        line: None,
+        column: None,
+    })?;
+    String::from_utf8(out).map_err(|e| MjmlError {
+        message: format!("applying mj-html-attributes: {e}"),
+        line: None,
+        column: None,
+    })
 }
 
 const RAW_START: &str = "<!--facteur:raw-->";
@@ -169,12 +321,18 @@ fn mark_raw(source: &str) -> Option<String> {
 fn unmark_raw(html: &str) -> String {
     let mut out = String::with_capacity(html.len());
     let mut rest = html;
+    // Whether the text left in `rest` starts inside a conditional comment (one reopened after
+    // the content of the previous mark).
+    let mut carried = false;
     while let Some(at) = rest.find(RAW_START) {
         let before = &rest[..at];
-        // Inside a conditional comment when the last one opened before the mark is not closed.
-        let inside = before
-            .rfind(MSO_OPEN)
-            .is_some_and(|open| !before[open..].contains(MSO_CLOSE));
+        // Inside a conditional comment when the last one opened before the mark is not closed
+        // (or, with none opened or closed since the previous mark, when that one was inside).
+        let inside = match (before.rfind(MSO_OPEN), before.rfind(MSO_CLOSE)) {
+            (Some(open), close) => close.is_none_or(|c| c < open),
+            (None, Some(_)) => false,
+            (None, None) => carried,
+        };
         let Some(len) = rest[at..].find(RAW_END) else {
             break;
         };
@@ -187,16 +345,21 @@ fn unmark_raw(html: &str) -> String {
             out.push_str(&before);
             out.push_str(raw);
             match after.strip_prefix(MSO_CLOSE) {
-                Some(after) => rest = after,
+                Some(after) => {
+                    rest = after;
+                    carried = false;
+                }
                 None => {
                     out.push_str(MSO_OPEN);
                     rest = after;
+                    carried = true;
                 }
             }
         } else {
             out.push_str(before);
             out.push_str(raw);
             rest = after;
+            carried = false;
         }
     }
     out.push_str(rest);
@@ -310,7 +473,7 @@ mod tests {
         // The smallest case that failed: whitespace holding \r inside mj-head.
         to_html("<mjml>\r\n  <mj-head>\r\n    <mj-title>x</mj-title>\r\n  </mj-head>\r\n  <mj-body></mj-body>\r\n</mjml>").unwrap();
         // Errors keep the source's lines.
-        let e = to_html("<mjml>\r\n  <mj-head>\r\n    <mj-html-attributes></mj-html-attributes>\r\n  </mj-head>\r\n</mjml>").unwrap_err();
+        let e = to_html("<mjml>\r\n  <mj-head>\r\n    <mj-unknown-element></mj-unknown-element>\r\n  </mj-head>\r\n</mjml>").unwrap_err();
         assert_eq!((e.line, e.column), (Some(3), Some(6)), "{e}");
     }
 
@@ -338,6 +501,19 @@ mod tests {
         assert_eq!(count(&html, MSO_OPEN), count(&mrml_html, MSO_OPEN) + 1);
         assert_eq!(count(&html, MSO_CLOSE), count(&mrml_html, MSO_CLOSE) + 1);
         assert!(html.contains("ONE") && html.contains("TWO"));
+        // Two in a row in the same comment: both lifted out, the comment still balanced.
+        let two = src.replace(
+            "<mj-raw><p>RAW</p></mj-raw>",
+            "<mj-raw><p>RAW</p></mj-raw><mj-raw><p>RAW2</p></mj-raw>",
+        );
+        let html2 = to_html(&two).unwrap().html;
+        for text in ["<p>RAW</p>", "<p>RAW2</p>"] {
+            let b = &html2[..html2.find(text).unwrap()];
+            let open = b.rfind(MSO_OPEN).unwrap();
+            assert!(b[open..].contains(MSO_CLOSE), "{text} is outside: {html2}");
+        }
+        let balance = |h: &str| count(h, MSO_OPEN) as i64 - count(h, MSO_CLOSE) as i64;
+        assert_eq!(balance(&html2), balance(&mrml_html));
         // Outside a wrapper, and in the head, it stays as it was (marks gone).
         let plain = to_html("<mjml><mj-head><mj-raw><meta name=\"x\" content=\"y\"></mj-raw></mj-head><mj-body><mj-raw><p>HI</p></mj-raw></mj-body></mjml>").unwrap().html;
         assert!(plain.contains("<p>HI</p>") && plain.contains("name=\"x\""));
@@ -354,8 +530,34 @@ mod tests {
     }
 
     #[test]
+    fn html_attributes_are_set_on_the_elements_their_selectors_match() {
+        let src = "<mjml>\n  <mj-head>\n    <mj-html-attributes>\n      <mj-selector path=\".cta a\">\n        <mj-html-attribute name=\"data-id\">buy-1</mj-html-attribute>\n        <mj-html-attribute name=\"aria-label\">Buy &amp; save</mj-html-attribute>\n      </mj-selector>\n    </mj-html-attributes>\n  </mj-head>\n  <mj-body><mj-section><mj-column>\n    <mj-button css-class=\"cta\" href=\"https://shop.example/\">Buy</mj-button>\n    <mj-text>plain</mj-text>\n  </mj-column></mj-section></mj-body>\n</mjml>";
+        let html = to_html(src).unwrap().html;
+        let a = &html[html
+            .find("href=\"https://shop.example/\"")
+            .unwrap()
+            .saturating_sub(300)..];
+        let tag = &a[a[..300].rfind("<a").unwrap()..];
+        let tag = &tag[..tag.find('>').unwrap()];
+        assert!(tag.contains("data-id=\"buy-1\""), "{tag}");
+        assert!(tag.contains("aria-label=\"Buy & save\""), "{tag}"); // read the same by HTML
+        assert_eq!(
+            html.matches("data-id=").count(),
+            1,
+            "only the matching element"
+        );
+        // Errors after the block keep their lines (the block is blanked, not removed).
+        let broken = src.replace("<mj-text>plain</mj-text>", "<mj-text>plain");
+        let e = to_html(&broken).unwrap_err();
+        assert!(e.line.is_some_and(|l| l >= 12), "{e}");
+        // A selector this compiler cannot read is an error, not a silent skip.
+        let bad = src.replace(".cta a", "a::before(");
+        assert!(to_html(&bad).unwrap_err().message.contains("mj-selector"));
+    }
+
+    #[test]
     fn errors_have_a_position() {
-        let e = to_html("<mjml>\n  <mj-head>\n    <mj-html-attributes></mj-html-attributes>\n  </mj-head>\n</mjml>").unwrap_err();
+        let e = to_html("<mjml>\n  <mj-head>\n    <mj-unknown-element></mj-unknown-element>\n  </mj-head>\n</mjml>").unwrap_err();
         assert_eq!((e.line, e.column), (Some(3), Some(6)), "{e}"); // the element name
         let e = to_html(
             "<mjml>\n  <mj-body>\n    <mj-text>unclosed <b>bold</mj-text>\n  </mj-body>\n</mjml>",

@@ -127,8 +127,9 @@ fn mrml_matches_node_mjml_on_the_corpus() {
              **{summary}**\n\n\
              Only documents that differ are listed. Tag counts read `tag mrml/node`. Differences in\n\
              attribute order, CSS rule order and MSO conditional comments are not counted (known\n\
-             cosmetic differences); known gaps of mrml: `mj-html-attributes` / `mj-selector`\n\
-             (a parse error) and `<mj-style inline=\"inline\">` (kept as a `<style>` block, not inlined).\n\n\
+             cosmetic differences). Known gap: `<mj-style inline=\"inline\">` (kept as a `<style>` block,\n\
+             not inlined). Facteur corrects mrml where it differs (CRLF line endings, `mj-raw` in a\n\
+             wrapper, `mj-html-attributes` / `mj-selector`): see docs/templates.md, \"MJML\".\n\n\
              | document | mrml | visible text | tags (mrml/node) |\n|---|---|---|---|\n{}\n",
             rows.join("\n")
         );
