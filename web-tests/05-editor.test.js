@@ -68,7 +68,7 @@ test("the editor saves, points at errors, publishes, previews with test values a
     const unclosed = await saveBroken(MJML.replace("</mj-text>", ""), "mjml-error-unclosed");
     assert.equal(unclosed.line, MJML.split("\n").length, unclosed.text);
     // An element where it may not be: its own line and column.
-    const misplaced = MJML.replace("<mjml>\n", "<mjml>\n  <mj-head>\n    <mj-html-attributes></mj-html-attributes>\n  </mj-head>\n");
+    const misplaced = MJML.replace("<mjml>\n", "<mjml>\n  <mj-head>\n    <mj-unknown-element></mj-unknown-element>\n  </mj-head>\n");
     const at = await saveBroken(misplaced, "mjml-error-misplaced");
     assert.deepEqual([at.line, at.column], [3, 6], at.text);
 

@@ -177,10 +177,19 @@ fn take_html_attributes(source: &str) -> Result<(Option<String>, HtmlAttributes)
     let mut from = 0;
     while let Some(rel) = source[from..].find(OPEN) {
         let start = from + rel;
-        let end = source[start..]
-            .find(CLOSE)
-            .map(|e| start + e + CLOSE.len())
+        let tag_end = source[start..]
+            .find('>')
+            .map(|e| start + e + 1)
             .ok_or_else(|| error(start, "<mj-html-attributes> is not closed"))?;
+        let end = if source[..tag_end].ends_with("/>") {
+            // `<mj-html-attributes/>`: nothing to set.
+            tag_end
+        } else {
+            source[start..]
+                .find(CLOSE)
+                .map(|e| start + e + CLOSE.len())
+                .ok_or_else(|| error(start, "<mj-html-attributes> is not closed"))?
+        };
         let block = &source[start..end];
         let mut rest = block;
         while let Some(s_at) = rest.find("<mj-selector") {
@@ -216,7 +225,12 @@ fn take_html_attributes(source: &str) -> Result<(Option<String>, HtmlAttributes)
             rest = &rest[s_at + body_end + "</mj-selector>".len()..];
         }
         blanked.push_str(&source[from..start]);
-        blanked.extend(block.chars().map(|c| if c == '\n' { '\n' } else { ' ' }));
+        // Spaces keep the columns of what follows; mrml refuses a run of spaces in `mj-head`
+        // with no line break, so a block on one line goes away instead (columns after it on
+        // that line shift; lines never do).
+        if block.contains('\n') {
+            blanked.extend(block.chars().map(|c| if c == '\n' { '\n' } else { ' ' }));
+        }
         from = end;
     }
     blanked.push_str(&source[from..]);
@@ -550,6 +564,20 @@ mod tests {
         let broken = src.replace("<mj-text>plain</mj-text>", "<mj-text>plain");
         let e = to_html(&broken).unwrap_err();
         assert!(e.line.is_some_and(|l| l >= 12), "{e}");
+        // An empty block, self-closing or not, sets nothing.
+        for empty in [
+            "<mj-html-attributes/>",
+            "<mj-html-attributes></mj-html-attributes>",
+        ] {
+            let doc = format!(
+                "<mjml><mj-head>{empty}</mj-head><mj-body><mj-section><mj-column><mj-text>x</mj-text></mj-column></mj-section></mj-body></mjml>"
+            );
+            if let Err(e) = to_html(&doc) {
+                panic!("{empty}: {e}");
+            }
+        }
+        let open = to_html("<mjml><mj-head>\n<mj-html-attributes>\n</mj-head></mjml>").unwrap_err();
+        assert_eq!(open.line, Some(2), "{open}");
         // A selector this compiler cannot read is an error, not a silent skip.
         let bad = src.replace(".cta a", "a::before(");
         assert!(to_html(&bad).unwrap_err().message.contains("mj-selector"));

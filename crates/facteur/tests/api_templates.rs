@@ -99,7 +99,7 @@ async fn templates_crud_content_versions_preview() {
         "PUT",
         format!("/v3/REST/template/{id}/detailcontent"),
         Some(
-            json!({"MJMLContent": "<mjml><mj-head><mj-html-attributes/></mj-head></mjml>"})
+            json!({"MJMLContent": "<mjml><mj-head><mj-unknown-element/></mj-head></mjml>"})
                 .to_string(),
         ),
     )
