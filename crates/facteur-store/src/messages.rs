@@ -165,34 +165,12 @@ impl Store {
         limit: i64,
         offset: i64,
     ) -> Result<(Vec<MessageView>, i64)> {
-        let filter = if custom_id.is_some() {
-            "m.account_id = $1 AND m.custom_id = $2"
-        } else {
-            "m.account_id = $1"
+        let search = MessageSearch {
+            custom_id: custom_id.map(str::to_string),
+            ..MessageSearch::default()
         };
-        let (lim, off) = if custom_id.is_some() {
-            ("$3", "$4")
-        } else {
-            ("$2", "$3")
-        };
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "{VIEW} WHERE {filter} ORDER BY r.id DESC LIMIT {lim} OFFSET {off}"
-        )))
-        .bind(account_id);
-        let mut count = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT COUNT(*) AS n FROM recipients r JOIN messages m ON m.id = r.message_id WHERE {filter}"
-        )))
-        .bind(account_id);
-        if let Some(c) = custom_id {
-            q = q.bind(c.to_string());
-            count = count.bind(c.to_string());
-        }
-        let rows = q.bind(limit).bind(offset).fetch_all(&self.pool).await?;
-        let total: i64 = count.fetch_one(&self.pool).await?.try_get("n")?;
-        Ok((
-            rows.iter().map(view_from_row).collect::<Result<_>>()?,
-            total,
-        ))
+        self.message_search(account_id, &search, limit, offset)
+            .await
     }
 
     /// Every event of one recipient's message, oldest first.

@@ -22,6 +22,12 @@ pub struct ListQuery {
     page: i64,
 }
 
+/// What the pages show of a captured message.
+fn row(c: &facteur_store::capture::Captured) -> serde_json::Value {
+    json!({"id": c.id, "to": c.recipient, "from": c.mail_from, "subject": c.subject,
+           "size": c.size, "at": c.captured_at, "message_id": c.recipient_id})
+}
+
 /// `GET /app/captured`.
 pub async fn list(
     State(app): App,
@@ -38,13 +44,7 @@ pub async fn list(
         Ok(r) => r,
         Err(e) => return store_failed(e, "captured message"),
     };
-    let rows: Vec<_> = items
-        .iter()
-        .map(|c| {
-            json!({"id": c.id, "to": c.recipient, "from": c.mail_from, "subject": c.subject,
-                   "size": c.size, "at": c.captured_at, "message_id": c.recipient_id})
-        })
-        .collect();
+    let rows: Vec<_> = items.iter().map(row).collect();
     let ctx = with(
         base(&p, "Captured", "captured"),
         json!({"captured": rows, "total": total, "q": q.q, "page": page,
@@ -68,8 +68,7 @@ pub async fn one(
     let ctx = with(
         base(&p, &format!("Captured {id}"), "captured"),
         json!({
-            "c": {"id": c.id, "to": c.recipient, "from": c.mail_from, "subject": c.subject,
-                  "size": c.size, "at": c.captured_at, "message_id": c.recipient_id},
+            "c": row(&c),
             "headers": view.headers,
             "has_html": view.html.is_some(),
             "text": view.text,

@@ -216,10 +216,7 @@ pub async fn asset(Path(path): Path<String>, headers: HeaderMap) -> Response {
     {
         return (StatusCode::NOT_MODIFIED, cache).into_response();
     }
-    let gzip_ok = headers
-        .get(header::ACCEPT_ENCODING)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|e| e.trim().starts_with("gzip")));
+    let gzip_ok = takes_gzip(&headers);
     let compressible = a.content_type.starts_with("text/") || a.content_type.contains("json");
     let body = (gzip_ok && compressible && a.bytes.len() > 512)
         .then(|| gzipped(&a.etag, &a.bytes))
@@ -249,22 +246,15 @@ pub async fn asset(Path(path): Path<String>, headers: HeaderMap) -> Response {
         .into_response()
 }
 
-/// An asset compressed once per content (keyed by its ETag: an edited file in a debug build
-/// gets a new entry).
+/// An asset compressed once per content (keyed by its ETag).
 fn gzipped(etag: &str, bytes: &[u8]) -> Arc<Vec<u8>> {
-    use std::io::Write;
     static CACHE: OnceLock<std::sync::Mutex<std::collections::HashMap<String, Arc<Vec<u8>>>>> =
         OnceLock::new();
     let cache = CACHE.get_or_init(Default::default);
     if let Some(hit) = cache.lock().unwrap_or_else(|e| e.into_inner()).get(etag) {
         return hit.clone();
     }
-    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
-    let body = Arc::new(
-        enc.write_all(bytes)
-            .and_then(|()| enc.finish())
-            .unwrap_or_default(),
-    );
+    let body = Arc::new(gzip(bytes, flate2::Compression::best()).unwrap_or_default());
     cache
         .lock()
         .unwrap_or_else(|e| e.into_inner())
@@ -272,15 +262,26 @@ fn gzipped(etag: &str, bytes: &[u8]) -> Arc<Vec<u8>> {
     body
 }
 
+/// `bytes` gzip-compressed at `level`.
+fn gzip(bytes: &[u8], level: flate2::Compression) -> std::io::Result<Vec<u8>> {
+    use std::io::Write;
+    let mut enc = flate2::write::GzEncoder::new(Vec::with_capacity(bytes.len() / 4), level);
+    enc.write_all(bytes)?;
+    enc.finish()
+}
+
+/// Whether a request's `Accept-Encoding` takes gzip.
+fn takes_gzip(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|e| e.trim().starts_with("gzip")))
+}
+
 /// Pages are compressed (gzip) for clients that take it: a gallery of a thousand templates is
 /// over a megabyte of HTML, a twentieth of that compressed.
 pub async fn compress(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
-    use std::io::Write;
-    let gzip_ok = req
-        .headers()
-        .get(header::ACCEPT_ENCODING)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|e| e.trim().starts_with("gzip")));
+    let gzip_ok = takes_gzip(req.headers());
     let response = next.run(req).await;
     let html = response
         .headers()
@@ -301,11 +302,7 @@ pub async fn compress(req: axum::extract::Request, next: axum::middleware::Next)
     if bytes.len() < 1024 {
         return Response::from_parts(parts, axum::body::Body::from(bytes));
     }
-    let mut enc = flate2::write::GzEncoder::new(
-        Vec::with_capacity(bytes.len() / 8),
-        flate2::Compression::fast(),
-    );
-    match enc.write_all(&bytes).and_then(|()| enc.finish()) {
+    match gzip(&bytes, flate2::Compression::fast()) {
         Ok(zipped) => {
             parts.headers.remove(header::CONTENT_LENGTH);
             parts

@@ -24,6 +24,15 @@ pub(super) async fn current_content(
 }
 
 /// Builds content from a detailcontent body over `base` (POST: empty; PUT: the current content).
+/// An MJML error as a 400 whose `ErrorInfo` names `MJMLContent` and the position.
+pub(super) fn mjml_error(e: mjml::MjmlError) -> ApiError {
+    let info = match (e.line, e.column) {
+        (Some(l), Some(c)) => format!("MJMLContent, line {l}, column {c}"),
+        _ => "MJMLContent".to_string(),
+    };
+    ApiError::bad_request(e.message).with_info(info)
+}
+
 pub(super) fn content_from(
     body: &Value,
     mut base: TemplateContent,
@@ -57,13 +66,7 @@ pub(super) fn content_from(
         }
     }
     if !base.mjml.trim().is_empty() && !html_given {
-        let compiled = mjml::to_html_with(&base.mjml, limits).map_err(|e| {
-            let info = match (e.line, e.column) {
-                (Some(l), Some(c)) => format!("MJMLContent, line {l}, column {c}"),
-                _ => "MJMLContent".to_string(),
-            };
-            ApiError::bad_request(e.message).with_info(info)
-        })?;
+        let compiled = mjml::to_html_with(&base.mjml, limits).map_err(mjml_error)?;
         base.html = compiled.html;
     }
     if base.headers.is_null() {

@@ -180,6 +180,20 @@ pub(crate) async fn send_test(
     ))
 }
 
+/// The test values a preview or check body gives (all but `Version` and `Save`), or the
+/// template's saved ones when it gives none; and whether the body gave them.
+fn test_values(body: Map<String, Value>, saved: &Value) -> (Map<String, Value>, bool) {
+    let given: Map<String, Value> = body
+        .into_iter()
+        .filter(|(k, _)| k != "Version" && k != "Save")
+        .collect();
+    if given.is_empty() {
+        (saved.as_object().cloned().unwrap_or_default(), false)
+    } else {
+        (given, true)
+    }
+}
+
 /// Renders subject, HTML and text with test values, without sending. Body (all optional):
 /// `{"Variables": {...}, "ContactProperties": {...}, "Version": "draft"|"published", "Save": true}`.
 /// Without `Variables`, the values saved with the template are used. A body holding neither
@@ -200,17 +214,8 @@ pub(crate) async fn preview(
     )
     .await?;
     let save = body.get("Save").and_then(Value::as_bool).unwrap_or(false);
-    let mut values: Map<String, Value> = body
-        .into_iter()
-        .filter(|(k, _)| k != "Version" && k != "Save")
-        .collect();
-    if values.is_empty() {
-        values = template
-            .test_values
-            .as_object()
-            .cloned()
-            .unwrap_or_default();
-    } else if save {
+    let (values, given) = test_values(body, &template.test_values);
+    if given && save {
         app.store
             .set_template_test_values(account.id, id, &Value::Object(values.clone()), now_ms())
             .await?;
@@ -260,14 +265,7 @@ pub(crate) async fn check(
         body.get("Version").and_then(Value::as_str),
     )
     .await?;
-    let mut values: Map<String, Value> = body.into_iter().filter(|(k, _)| k != "Version").collect();
-    if values.is_empty() {
-        values = template
-            .test_values
-            .as_object()
-            .cloned()
-            .unwrap_or_default();
-    }
+    let (values, _) = test_values(body, &template.test_values);
     let (vars, data) = split_test_values(&Value::Object(values));
     let header = |name: &str| {
         content
@@ -335,16 +333,9 @@ pub(crate) async fn compile_mjml(
         }
     };
     let limits = app.cfg.template_limits.clone();
-    let compiled = cpu(move || {
-        mjml::to_html_with(&source, &limits).map_err(|e| {
-            let info = match (e.line, e.column) {
-                (Some(l), Some(c)) => format!("MJMLContent, line {l}, column {c}"),
-                _ => "MJMLContent".to_string(),
-            };
-            ApiError::bad_request(e.message).with_info(info)
-        })
-    })
-    .await?;
+    let compiled =
+        cpu(move || mjml::to_html_with(&source, &limits).map_err(super::content::mjml_error))
+            .await?;
     Ok(Json(
         json!({"Html-part": compiled.html, "Warnings": compiled.warnings}),
     ))
