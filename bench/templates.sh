@@ -4,8 +4,12 @@
 #   templating language alone;
 # - MJML → HTML per second for each starter template, mrml (Facteur) side by side with the
 #   official node mjml on the same documents in the same run, and the ratio.
-# Needs node and npm (the mjml package is installed under ~/.cache/facteur-bench-node).
-# Usage: bench/templates.sh   (ITERATIONS=2000 NODE_ITERATIONS=200 RENDERS=200000 override)
+# - MJML → HTML per second on the newsletters corpus (25 full newsletters), Facteur against node
+#   mjml at both tools' default validation level (soft), and the ratio (target ≥ 30×);
+# - the time to preview a 100 KB template with its test values (MJML + language), p50/p95
+#   (target p95 ≤ 30 ms).
+# Needs node and npm (node mjml is installed from tools/mjml-node/package-lock.json).
+# Usage: bench/templates.sh   (ITERATIONS=2000 NODE_ITERATIONS=200 RENDERS=200000 PREVIEWS=300 override)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -13,14 +17,15 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/facteur-target}"
 ITERATIONS=${ITERATIONS:-2000}
 NODE_ITERATIONS=${NODE_ITERATIONS:-200}
 RENDERS=${RENDERS:-200000}
-NODE_DIR=${NODE_DIR:-$HOME/.cache/facteur-bench-node}
+PREVIEWS=${PREVIEWS:-300}
+NODE_DIR=$ROOT/tools/mjml-node
 say() { printf '[bench] %s\n' "$*" >&2; }
 
 say "building the examples (release)"
 cargo build --release -q -p facteur-template --examples
 if [ ! -d "$NODE_DIR/node_modules/mjml" ]; then
-  say "installing node mjml into $NODE_DIR"
-  mkdir -p "$NODE_DIR" && (cd "$NODE_DIR" && npm init -y >/dev/null && npm install --silent mjml >/dev/null 2>&1)
+  say "installing node mjml (npm ci in tools/mjml-node)"
+  (cd "$NODE_DIR" && npm ci --no-audit --no-fund --loglevel=error)
 fi
 MJML_VERSION=$(node -e "console.log(require('$NODE_DIR/node_modules/mjml/package.json').version)")
 
@@ -33,6 +38,16 @@ say "MJML: mrml, $ITERATIONS compilations per starter"
 mrml_out=$("$CARGO_TARGET_DIR/release/examples/mjml_bench" "$ITERATIONS")
 say "MJML: node mjml $MJML_VERSION, $NODE_ITERATIONS compilations per starter"
 node_out=$(NODE_PATH="$NODE_DIR/node_modules" ITERATIONS=$NODE_ITERATIONS node "$ROOT/bench/mjml-node.js" "$ROOT"/crates/facteur-template/starters/*.mjml)
+
+NEWSLETTERS=("$ROOT"/crates/facteur-template/tests/newsletters/*.mjml)
+NEWS_ITER=$((ITERATIONS / 4))
+NODE_NEWS_ITER=$((NODE_ITERATIONS / 4))
+say "newsletters: Facteur, $NEWS_ITER compilations each (${#NEWSLETTERS[@]} documents)"
+mrml_news=$("$CARGO_TARGET_DIR/release/examples/mjml_bench" "$NEWS_ITER" "${NEWSLETTERS[@]}")
+say "newsletters: node mjml $MJML_VERSION, $NODE_NEWS_ITER compilations each"
+node_news=$(NODE_PATH="$NODE_DIR/node_modules" VALIDATION=soft ITERATIONS=$NODE_NEWS_ITER node "$ROOT/bench/mjml-node.js" "${NEWSLETTERS[@]}")
+say "preview of a 100 KB template: $PREVIEWS previews"
+read -r preview_bytes _ p50 p95 pmax < <("$CARGO_TARGET_DIR/release/examples/preview_bench" "$PREVIEWS")
 
 {
   echo "## Templates (issue 4)"
@@ -53,5 +68,33 @@ node_out=$(NODE_PATH="$NODE_DIR/node_modules" ITERATIONS=$NODE_ITERATIONS node "
     ratio=$(python3 -c "print(f'{$rate/$nrate:.0f}')")
     echo "| $slug | $rate | $nrate | ${ratio}× | $bytes / $nbytes |"
   done <<< "$mrml_out"
+  echo
+  echo "**MJML → HTML, newsletters corpus (issue 15):** the ${#NEWSLETTERS[@]} full newsletters of"
+  echo "\`crates/facteur-template/tests/newsletters\`, Facteur (mrml with Facteur's passes: validation,"
+  echo "inline styles, html-attributes, raw placement) against node mjml $MJML_VERSION, both at their default"
+  echo "validation level (soft), in the same run. Target: ≥ 30×."
+  echo
+  python3 - "$mrml_news" "$node_news" <<'PY'
+import sys
+ours = {l.split()[0]: (float(l.split()[1]), int(l.split()[2])) for l in sys.argv[1].splitlines() if l.strip()}
+theirs = {l.split()[0]: (float(l.split()[1]), int(l.split()[2])) for l in sys.argv[2].splitlines() if l.strip()}
+ratios = []
+print("| newsletter | Facteur docs/s | node mjml docs/s | ratio |")
+print("|---|---|---|---|")
+for slug in sorted(ours):
+    r, n = ours[slug][0], theirs[slug][0]
+    ratios.append(r / n)
+    print(f"| {slug} | {r:.0f} | {n:.0f} | {r / n:.0f}× |")
+t_ours = sum(1 / ours[s][0] for s in ours)
+t_node = sum(1 / theirs[s][0] for s in ours)
+print(f"| **whole corpus** (time for one pass) | {t_ours * 1000:.1f} ms | {t_node * 1000:.1f} ms | **{t_node / t_ours:.0f}×** |")
+print()
+print(f"Slowest ratio {min(ratios):.0f}×, fastest {max(ratios):.0f}×.")
+PY
+  echo
+  echo "**Preview of a 100 KB template** (what the editor waits for): MJML → HTML at the default"
+  echo "validation level, then the language rendered with test values (a loop of 6 articles, conditions),"
+  echo "one preview at a time (\`crates/facteur-template/examples/preview_bench.rs\`): $preview_bytes bytes of"
+  echo "MJML, $PREVIEWS previews, **p50 $p50 ms, p95 $p95 ms**, max $pmax ms. Target: p95 ≤ 30 ms."
 } | python3 "$ROOT/bench/section.py" templates
 sed -n "/<!-- templates:begin -->/,/<!-- templates:end -->/p" "$ROOT/docs/benchmarks.md"

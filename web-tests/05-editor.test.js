@@ -67,10 +67,10 @@ test("the editor saves, points at errors, publishes, previews with test values a
     // The tag of line 5 left open: an unclosed element shows where the document ends.
     const unclosed = await saveBroken(MJML.replace("</mj-text>", ""), "mjml-error-unclosed");
     assert.equal(unclosed.line, MJML.split("\n").length, unclosed.text);
-    // An element where it may not be: its own line and column.
-    const misplaced = MJML.replace("<mjml>\n", "<mjml>\n  <mj-head>\n    <mj-unknown-element></mj-unknown-element>\n  </mj-head>\n");
+    // A malformed conditional comment: its own line and column.
+    const misplaced = MJML.replace("<mjml>\n", "<mjml>\n  <mj-raw><!--[if mso]x</mj-raw>\n");
     const at = await saveBroken(misplaced, "mjml-error-misplaced");
-    assert.deepEqual([at.line, at.column], [3, 6], at.text);
+    assert.deepEqual([at.line, at.column], [2, 11], at.text);
 
     // Fixed: saved as a draft.
     await page.fill("#source", MJML);

@@ -915,6 +915,19 @@ pub fn table() -> Vec<Route> {
         },
         Route {
             method: "get",
+            path: "/v3/REST/template/{id}/partials",
+            permission: Permission::ViewTemplates,
+            handler: get(templates::partials::partials),
+            doc: doc(
+                "Templates",
+                "Shared partials: {\"Uses\": the templates this one's newest version includes with <mj-include path=\"NAME\"/> and the version of each it was compiled with, \"UsedBy\": the templates whose newest version includes this one}. A draft compiles with each partial's current content, publishing with its newest published version.",
+                NoBody,
+                "Object",
+                200,
+            ),
+        },
+        Route {
+            method: "get",
             path: "/v3/REST/template/{id}/versions",
             permission: Permission::ViewTemplates,
             handler: get(templates::content::versions),
@@ -959,7 +972,7 @@ pub fn table() -> Vec<Route> {
             handler: post(templates::preview::compile_mjml),
             doc: doc(
                 "Templates",
-                "Compile MJML to HTML without storing it and without the templating language (other tools' placeholders are kept): {\"MJMLContent\"} → {\"Html-part\", \"Warnings\"}; an MJML error is a 400 with its line and column.",
+                "Compile MJML to HTML without storing it and without the templating language (other tools' placeholders are kept): {\"MJMLContent\", \"Validation\": \"strict\"|\"soft\" (default)|\"skip\", \"KeepComments\": true (default)|false} → {\"Html-part\", \"Warnings\": [{\"Message\", \"Line\", \"Column\"}], \"Partials\": the templates <mj-include> brought in}; an MJML error (or, at the strict level, a validation finding) is a 400 with its line and column.",
                 Object,
                 "Object",
                 200,

@@ -368,6 +368,18 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         created_at BIGINT NOT NULL
     );",
     ),
+    (
+        17,
+        "template partials: which partial versions (mj-include) each template version was compiled with",
+        "CREATE TABLE template_includes (
+        template_id BIGINT NOT NULL REFERENCES templates(id) ON DELETE CASCADE,
+        number BIGINT NOT NULL,
+        partial_id BIGINT NOT NULL,
+        partial_number BIGINT NOT NULL,
+        PRIMARY KEY (template_id, number, partial_id)
+    );
+    CREATE INDEX template_includes_partial ON template_includes (partial_id);",
+    ),
 ];
 
 /// The migration's SQL for a backend: BLOB is BYTEA and AUTOINCREMENT keys are identities on

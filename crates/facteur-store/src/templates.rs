@@ -293,6 +293,14 @@ impl Store {
     }
 
     pub async fn delete_template(&self, account_id: i64, id: i64) -> Result<()> {
+        let users = self.partial_users(account_id, id).await?;
+        if !users.is_empty() {
+            let names: Vec<String> = users.iter().map(|u| format!("{:?}", u.name)).collect();
+            return Err(Error::Conflict(format!(
+                "this template is a partial used by {}: remove their mj-include first",
+                names.join(", ")
+            )));
+        }
         let mut tx = crate::tx::Tx::begin(&self.pool, self.backend).await?;
         let owned = sqlx::query("SELECT id FROM templates WHERE id = $1 AND account_id = $2")
             .bind(id)
@@ -302,6 +310,10 @@ impl Store {
         if owned.is_none() {
             return Err(Error::NotFound);
         }
+        sqlx::query("DELETE FROM template_includes WHERE template_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
         sqlx::query("DELETE FROM template_versions WHERE template_id = $1")
             .bind(id)
             .execute(&mut *tx)
@@ -503,4 +515,100 @@ impl Store {
         }
         self.template(account_id, copy.id).await
     }
+
+    /// Records the partials (`(partial id, its version number)`) version `number` of a
+    /// template was compiled with, replacing what was recorded for that version.
+    pub async fn set_template_includes(
+        &self,
+        id: i64,
+        number: i64,
+        partials: &[(i64, i64)],
+    ) -> Result<()> {
+        let mut tx = crate::tx::Tx::begin(&self.pool, self.backend).await?;
+        sqlx::query("DELETE FROM template_includes WHERE template_id = $1 AND number = $2")
+            .bind(id)
+            .bind(number)
+            .execute(&mut *tx)
+            .await?;
+        for (partial_id, partial_number) in partials {
+            sqlx::query(
+                "INSERT INTO template_includes (template_id, number, partial_id, partial_number) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(id)
+            .bind(number)
+            .bind(partial_id)
+            .bind(partial_number)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The partials version `number` of a template was compiled with.
+    pub async fn template_includes(&self, id: i64, number: i64) -> Result<Vec<PartialUse>> {
+        let rows = sqlx::query(
+            "SELECT i.partial_id AS id, i.partial_number AS number, COALESCE(t.name, '') AS name \
+             FROM template_includes i LEFT JOIN templates t ON t.id = i.partial_id \
+             WHERE i.template_id = $1 AND i.number = $2 ORDER BY name",
+        )
+        .bind(id)
+        .bind(number)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(partial_use_from_row).collect()
+    }
+
+    /// The templates of the account whose newest version (draft or published) uses partial
+    /// `id`, with the partial's version each was compiled with.
+    pub async fn partial_users(&self, account_id: i64, id: i64) -> Result<Vec<PartialUse>> {
+        Ok(self
+            .partial_usage(account_id)
+            .await?
+            .remove(&id)
+            .unwrap_or_default())
+    }
+
+    /// For every partial of the account that is used: the templates whose newest version
+    /// uses it (one query, for the gallery).
+    pub async fn partial_usage(
+        &self,
+        account_id: i64,
+    ) -> Result<std::collections::HashMap<i64, Vec<PartialUse>>> {
+        let rows = sqlx::query(
+            "SELECT i.partial_id AS partial_id, t.id AS id, t.name AS name, i.partial_number AS number \
+             FROM template_includes i JOIN templates t ON t.id = i.template_id \
+             WHERE t.account_id = $1 \
+               AND i.number = (SELECT MAX(v.number) FROM template_versions v WHERE v.template_id = t.id) \
+             ORDER BY t.name, t.id",
+        )
+        .bind(account_id)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut usage: std::collections::HashMap<i64, Vec<PartialUse>> = Default::default();
+        for r in &rows {
+            usage
+                .entry(r.try_get("partial_id")?)
+                .or_default()
+                .push(partial_use_from_row(r)?);
+        }
+        Ok(usage)
+    }
+}
+
+/// A template on one side of an include: its id, name, and a version number (of the partial
+/// it was compiled with).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartialUse {
+    pub id: i64,
+    pub name: String,
+    pub number: i64,
+}
+
+fn partial_use_from_row(r: &AnyRow) -> Result<PartialUse> {
+    Ok(PartialUse {
+        id: r.try_get("id")?,
+        name: r.try_get("name")?,
+        number: r.try_get("number")?,
+    })
 }

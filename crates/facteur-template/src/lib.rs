@@ -27,8 +27,12 @@
 pub mod advice;
 pub mod diff;
 mod eval;
+pub mod include;
+pub mod inline_css;
 pub mod limits;
 pub mod mjml;
+pub mod mjml_rules;
+pub mod mjml_validate;
 mod nesting;
 pub mod starters;
 mod syntax;
@@ -136,6 +140,21 @@ pub(crate) fn position(src: &str, at: usize) -> (usize, usize) {
     let line = before.matches('\n').count() + 1;
     let column = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
     (line, column)
+}
+
+/// The byte offset of 1-based `line` and `column` (in characters), the inverse of
+/// [`position`]; past the end gives the length.
+pub(crate) fn offset_of(src: &str, line: usize, column: usize) -> usize {
+    let line_start: usize = src
+        .split_inclusive('\n')
+        .take(line.saturating_sub(1))
+        .map(str::len)
+        .sum();
+    let line_start = line_start.min(src.len());
+    src[line_start..]
+        .char_indices()
+        .nth(column.saturating_sub(1))
+        .map_or(src.len(), |(i, _)| line_start + i)
 }
 
 fn floor_char_boundary(s: &str, mut i: usize) -> usize {

@@ -6,8 +6,9 @@
 use mrml::prelude::parser::Error as ParseError;
 use mrml::prelude::render::RenderOptions;
 
-use crate::Limits;
+use crate::mjml_validate::{self, Level};
 use crate::nesting::{self, ScanError};
+use crate::{Limits, include, inline_css};
 
 /// An MJML document that could not be compiled, with its position when the parser knows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,13 +34,75 @@ impl std::error::Error for MjmlError {}
 #[derive(Debug, Clone)]
 pub struct Compiled {
     pub html: String,
-    /// Parser warnings (e.g. an unsupported attribute that was ignored).
-    pub warnings: Vec<String>,
+    /// What the document gets away with: validation findings at the `soft` level, and the
+    /// style rules an inlined `<mj-style>` holds that cannot be inlined.
+    pub warnings: Vec<Warning>,
+    /// The partials `<mj-include>` brought in, each once, in the order met.
+    pub partials: Vec<String>,
+}
+
+/// A finding that does not stop compilation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Warning {
+    pub message: String,
+    /// 1-based line and column, when the finding has a place.
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+}
+
+impl std::fmt::Display for Warning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (self.line, self.column) {
+            (Some(l), Some(c)) => write!(f, "{} (line {l}, column {c})", self.message),
+            _ => f.write_str(&self.message),
+        }
+    }
+}
+
+/// How to compile.
+pub struct Options<'a> {
+    pub limits: &'a Limits,
+    /// Keep the document's HTML comments in the output (node mjml's `keepComments`, on by
+    /// default). Outlook conditional comments are always kept.
+    pub keep_comments: bool,
+    /// Where `<mj-include>` finds partials; `None`: an include is an error saying so.
+    pub resolve: Option<&'a include::Resolver<'a>>,
+    /// The document's own name as a partial (a template's name), for cycle detection.
+    pub name: Option<&'a str>,
+    /// node mjml's validation levels: `Soft` (the default) reports what the validator finds
+    /// as warnings and compiles, leaving out unknown elements as node does; `Strict` refuses
+    /// the document; `Skip` does not validate (unknown elements are still left out).
+    pub validation: Level,
+}
+
+impl<'a> Options<'a> {
+    pub fn new(limits: &'a Limits) -> Self {
+        Options {
+            limits,
+            keep_comments: true,
+            resolve: None,
+            name: None,
+            validation: Level::Soft,
+        }
+    }
 }
 
 /// Compiles MJML to HTML with the default [`Limits`].
 pub fn to_html(source: &str) -> Result<Compiled, MjmlError> {
     to_html_with(source, &Limits::default())
+}
+
+/// Compiles MJML to HTML with these limits and the other options at their defaults.
+pub fn to_html_with(source: &str, limits: &Limits) -> Result<Compiled, MjmlError> {
+    compile(source, &Options::new(limits))
+}
+
+fn no_partials(_: &str, _: include::Kind, _: Option<&str>) -> Result<include::Partial, String> {
+    Err(
+        "partials are not available here (the command line reads them from files next to \
+         the document; the API and the web app from the account's templates)"
+            .to_string(),
+    )
 }
 
 /// Compiles MJML to HTML. Elements nested deeper than `limits.max_depth` are refused before
@@ -49,21 +112,162 @@ pub fn to_html(source: &str) -> Result<Compiled, MjmlError> {
 /// Two inputs on which mrml's tokenizer would panic are handled first: a malformed conditional
 /// comment (`<!--[if mso]x`) is refused, and a `>` right after a character of three or four
 /// bytes in text (`Suite€>`) is written `&gt;`, which HTML reads the same.
-pub fn to_html_with(source: &str, limits: &Limits) -> Result<Compiled, MjmlError> {
+pub fn compile(source: &str, options: &Options<'_>) -> Result<Compiled, MjmlError> {
     // Windows (CRLF) and old Mac (CR) line endings read as LF: mrml's tokenizer refuses a `\r`
     // in the whitespace of some elements (`mj-head`, `mj-navbar`), node mjml takes them all.
     // Lines stay where they are, so error positions are the source's.
     let normalized;
-    let source = if source.contains('\r') {
+    let document = if source.contains('\r') {
         normalized = source.replace("\r\n", "\n").replace('\r', "\n");
         normalized.as_str()
     } else {
         source
     };
-    // `<mj-html-attributes>` (which mrml refuses) is taken out, blanked so that positions stay,
-    // and applied to the rendered HTML as node mjml does.
+    // A fragment (a partial saved on its own: sections, or head elements) compiles inside a
+    // document made around it, on its first line so that lines stay.
+    let wrapped;
+    let (document, shift) = match fragment_wrapper(document) {
+        Some((open, close)) => {
+            wrapped = format!("{open}{document}{close}");
+            (wrapped.as_str(), open.len())
+        }
+        None => (document, 0),
+    };
+    let unshift = |mut e: MjmlError| {
+        if shift > 0 && e.line == Some(1) {
+            e.column = e.column.map(|c| c.saturating_sub(shift).max(1));
+        }
+        e
+    };
+    // Partials are expanded first; errors in the expanded text are moved back to the document.
+    let expanded = include::expand(
+        document,
+        options.name,
+        options.resolve.unwrap_or(&no_partials),
+    )
+    .map_err(unshift)?;
+    let source = expanded.as_ref().map_or(document, |e| e.source.as_str());
+    let locate = |e: MjmlError| {
+        unshift(match &expanded {
+            Some(x) => x.locate(document, e),
+            None => e,
+        })
+    };
+    let mut compiled = compile_expanded(source, options).map_err(locate)?;
+    compiled.warnings = compiled
+        .warnings
+        .into_iter()
+        .map(|w| {
+            let e = locate(MjmlError {
+                message: w.message,
+                line: w.line,
+                column: w.column,
+            });
+            Warning {
+                message: e.message,
+                line: e.line,
+                column: e.column,
+            }
+        })
+        .collect();
+    compiled.partials = expanded.map(|e| e.used).unwrap_or_default();
+    Ok(compiled)
+}
+
+/// For a fragment (the source starts with an element other than `<mjml>`), the text to put
+/// before and after it: head elements go in `<mj-head>`, anything else in `<mj-body>`.
+fn fragment_wrapper(source: &str) -> Option<(&'static str, &'static str)> {
+    let mut rest = source.trim_start();
+    while let Some(comment) = rest.strip_prefix("<!--") {
+        rest = comment
+            .find("-->")
+            .map_or("", |e| &comment[e + 3..])
+            .trim_start();
+    }
+    if rest.is_empty() || rest.starts_with("<mjml") || !rest.starts_with("<mj-") {
+        return None;
+    }
+    const HEAD: &[&str] = &[
+        "<mj-attributes",
+        "<mj-breakpoint",
+        "<mj-font",
+        "<mj-html-attributes",
+        "<mj-preview",
+        "<mj-style",
+        "<mj-title",
+    ];
+    if HEAD.iter().any(|h| {
+        rest.strip_prefix(h)
+            .is_some_and(|after| after.starts_with([' ', '>', '/', '\n', '\t']))
+    }) {
+        Some(("<mjml><mj-head>", "</mj-head><mj-body></mj-body></mjml>"))
+    } else {
+        Some(("<mjml><mj-body>", "</mj-body></mjml>"))
+    }
+}
+
+fn compile_expanded(source: &str, options: &Options<'_>) -> Result<Compiled, MjmlError> {
+    let limits = options.limits;
+    let mut warnings = Vec::new();
+    // Validation as node mjml does it, on the document with its partials.
+    let issues = mjml_validate::validate(source);
+    if options.validation == Level::Strict && !issues.is_empty() {
+        let first = &issues[0];
+        let more = match issues.len() {
+            1 => String::new(),
+            n => format!(
+                " (and {} more: {})",
+                n - 1,
+                issues[1..]
+                    .iter()
+                    .map(|i| format!("line {}: {}", i.line, i.message.trim_end()))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ),
+        };
+        return Err(MjmlError {
+            message: format!(
+                "{} (validation level strict){more}",
+                first.message.trim_end()
+            ),
+            line: Some(first.line),
+            column: Some(first.column),
+        });
+    }
+    // Unknown elements are left out, with what they hold, as node mjml renders them.
+    let unknown: Vec<(usize, &str)> = issues
+        .iter()
+        .filter(|i| i.message.ends_with("doesn't exist or is not registered"))
+        .map(|i| (crate::offset_of(source, i.line, i.column), i.tag.as_str()))
+        .collect();
+    let without_unknown = (!unknown.is_empty()).then(|| drop_elements(source, &unknown));
+    if options.validation == Level::Soft {
+        warnings.extend(issues.iter().map(|i| Warning {
+            message: format!("{} ({})", i.message.trim_end(), i.tag),
+            line: Some(i.line),
+            column: Some(i.column),
+        }));
+    }
+    let source = without_unknown.as_deref().unwrap_or(source);
+    // `<mj-html-attributes>` (which mrml refuses) and `<mj-style inline="inline">` (which
+    // mrml leaves as a style block) are taken out, blanked so that positions stay, and applied
+    // to the rendered HTML as node mjml does.
     let (blanked, html_attributes) = take_html_attributes(source)?;
     let source = blanked.as_deref().unwrap_or(source);
+    let (blanked, inline_css) = take_inline_styles(source)?;
+    let source = blanked.as_deref().unwrap_or(source);
+    let (blanked, file_start) = take_file_start(source)?;
+    let source = blanked.as_deref().unwrap_or(source);
+    // `thumbnails="supported"` (MJML 5) is unknown to mrml: thumbnails are rendered as for
+    // `visible`, then hidden inline (shown by the clients whose CSS supports them), as node
+    // mjml writes them, when every carousel of the document says so.
+    let supported_thumbnails = source.contains("thumbnails=\"supported\"");
+    let all_supported = supported_thumbnails
+        && source.matches("<mj-carousel ").count() + source.matches("<mj-carousel>").count()
+            == source.matches("thumbnails=\"supported\"").count();
+    let rewritten = supported_thumbnails
+        .then(|| source.replace("thumbnails=\"supported\"", "thumbnails=\"visible\""));
+    let source = rewritten.as_deref().unwrap_or(source);
     let escapes = nesting::scan_xml(source, limits.max_depth).map_err(|e| {
         let (at, message) = match e {
             ScanError::TooDeep { at } => (
@@ -107,9 +311,13 @@ pub fn to_html_with(source: &str, limits: &Limits) -> Result<Compiled, MjmlError
         Some(Ok(parsed)) => parsed,
         _ => mrml::parse(input).map_err(|e| to_source(parse_error(input, &e)))?,
     };
+    let render_options = RenderOptions {
+        disable_comments: !options.keep_comments,
+        ..RenderOptions::default()
+    };
     let html = parsed
         .element
-        .render(&RenderOptions::default())
+        .render(&render_options)
         .map_err(|e| MjmlError {
             message: e.to_string(),
             line: None,
@@ -120,16 +328,258 @@ pub fn to_html_with(source: &str, limits: &Limits) -> Result<Compiled, MjmlError
     } else {
         html
     };
-    let html = apply_html_attributes(html, &html_attributes)?;
-    let warnings = parsed.warnings.iter().map(|w| format!("{w:?}")).collect();
-    Ok(Compiled { html, warnings })
+    let mut html = apply_html_attributes(html, &html_attributes)?;
+    if !inline_css.is_empty() {
+        let sheet = inline_css::parse(&inline_css);
+        for skipped in &sheet.skipped {
+            warnings.push(Warning {
+                message: format!(
+                    "mj-style inline: {skipped:?} cannot be written into style attributes and was left out (put it in an mj-style without inline)"
+                ),
+                line: None,
+                column: None,
+            });
+        }
+        html = inline_css::inline(&html, &sheet).map_err(|e| MjmlError {
+            message: format!("inlining mj-style: {e}"),
+            line: None,
+            column: None,
+        })?;
+    }
+    if all_supported {
+        html = hide_thumbnails(&html);
+    }
+    // Fonts the document declares with mj-font are mrml's to link (with their own href).
+    let declared: Vec<String> = source
+        .match_indices("<mj-font")
+        .filter_map(|(at, _)| {
+            let tag_end = source[at..].find('>')?;
+            attribute(&source[at..at + tag_end + 1], "name")
+        })
+        .collect();
+    html = link_missing_fonts(html, &declared);
+    if !file_start.is_empty() {
+        html.insert_str(0, &file_start);
+    }
+    Ok(Compiled {
+        html,
+        warnings,
+        partials: Vec::new(),
+    })
+}
+
+/// Carousel thumbnails hidden inline (`thumbnails="supported"`).
+fn hide_thumbnails(html: &str) -> String {
+    let mut out = String::with_capacity(html.len());
+    let mut rest = html;
+    while let Some(at) = rest.find("class=\"mj-carousel-thumbnail ") {
+        let tag_start = rest[..at].rfind('<').unwrap_or(at);
+        let tag_end = rest[at..].find('>').map_or(rest.len(), |e| at + e);
+        out.push_str(&rest[..tag_start]);
+        out.push_str(&rest[tag_start..tag_end].replace("display:inline-block", "display:none"));
+        rest = &rest[tag_end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Links the default web fonts (Open Sans, Droid Sans, Lato, Roboto, Ubuntu) that the HTML
+/// uses in a `font-family` but mrml did not link: the navbar's hamburger icon is written in
+/// Ubuntu, and node mjml links it.
+fn link_missing_fonts(mut html: String, declared: &[String]) -> String {
+    let Some(head_end) = html.find("</head>") else {
+        return html;
+    };
+    let fonts = RenderOptions::default().fonts;
+    let mut names: Vec<(&String, &std::borrow::Cow<'static, str>)> = fonts.iter().collect();
+    names.sort();
+    let mut links = String::new();
+    let mut imports = String::new();
+    for (name, href) in names {
+        if html.contains(href.as_ref()) || declared.contains(name) {
+            continue;
+        }
+        // As node mjml: fonts named in the body (a style sheet in the head does not count).
+        let body = html.find("<body").unwrap_or(head_end);
+        let used = html[body..].match_indices("font-family:").any(|(rel, _)| {
+            let at = body + rel;
+            let value = &html[at + "font-family:".len()..];
+            let end = value.find([';', '"', '}']).unwrap_or(value.len());
+            value[..end].split(',').any(|f| {
+                f.trim()
+                    .trim_matches(['\'', '&', ' '])
+                    .trim_start_matches("quot;")
+                    .trim_end_matches("&quot")
+                    == name
+            })
+        });
+        if used {
+            links.push_str(&format!(
+                "<link href=\"{href}\" rel=\"stylesheet\" type=\"text/css\">"
+            ));
+            imports.push_str(&format!("@import url({href});"));
+        }
+    }
+    if !links.is_empty() {
+        html.insert_str(
+            head_end,
+            &format!(
+                "<!--[if !mso]><!-->{links}<style type=\"text/css\">{imports}</style><!--<![endif]-->"
+            ),
+        );
+    }
+    html
+}
+
+/// `source` with the elements starting at each offset blanked, up to their matching close tag
+/// (or the end of a self-closing one); an element never closed runs to the end of its parent,
+/// which is left alone.
+fn drop_elements(source: &str, starts: &[(usize, &str)]) -> String {
+    let mut out = String::with_capacity(source.len());
+    let mut from = 0;
+    for &(start, tag) in starts {
+        if start < from || !source[start..].starts_with('<') {
+            continue;
+        }
+        let Some(tag_len) = source[start..].find('>') else {
+            continue;
+        };
+        let open_end = start + tag_len + 1;
+        let end = if source[..open_end].ends_with("/>") {
+            open_end
+        } else {
+            // The matching close tag, counting nested elements of the same name.
+            let (open, close) = (format!("<{tag}"), format!("</{tag}"));
+            let mut depth = 1;
+            let mut at = open_end;
+            let mut end = None;
+            while let Some(rel) = source[at..].find('<') {
+                let here = at + rel;
+                let rest = &source[here..];
+                let boundary = |len: usize| {
+                    rest[len..].starts_with(|c: char| c.is_whitespace() || c == '>' || c == '/')
+                };
+                if rest.starts_with(&close) && boundary(close.len()) {
+                    depth -= 1;
+                    if depth == 0 {
+                        end = rest.find('>').map(|e| here + e + 1);
+                        break;
+                    }
+                } else if rest.starts_with(&open) && boundary(open.len()) {
+                    let self_closing = rest
+                        .find('>')
+                        .is_some_and(|e| rest[..e + 1].ends_with("/>"));
+                    if !self_closing {
+                        depth += 1;
+                    }
+                }
+                at = here + 1;
+            }
+            match end {
+                Some(end) => end,
+                None => continue,
+            }
+        };
+        out.push_str(&source[from..start]);
+        blank(&mut out, &source[start..end]);
+        from = end;
+    }
+    out.push_str(&source[from..]);
+    out
+}
+
+/// Reads and blanks every `<mj-style inline="inline">`: `(the source with each one blanked,
+/// or None when there is none; their style sheets, one after the other)`.
+fn take_inline_styles(source: &str) -> Result<(Option<String>, String), MjmlError> {
+    if !source.contains("inline") {
+        return Ok((None, String::new()));
+    }
+    let (blanked, sheets) = take_elements(source, "mj-style", |tag| {
+        attribute(tag, "inline").as_deref() == Some("inline")
+    })?;
+    let mut css = String::new();
+    for sheet in sheets {
+        css.push_str(&xml_unescape(&sheet));
+        css.push('\n');
+    }
+    Ok((blanked, css))
+}
+
+/// Reads and blanks every `<mj-raw position="file-start">` (mrml does not know it): node mjml
+/// writes its content at the very start of the file, before the doctype.
+fn take_file_start(source: &str) -> Result<(Option<String>, String), MjmlError> {
+    if !source.contains("file-start") {
+        return Ok((None, String::new()));
+    }
+    let (blanked, raws) = take_elements(source, "mj-raw", |tag| {
+        attribute(tag, "position").as_deref() == Some("file-start")
+    })?;
+    Ok((blanked, raws.concat()))
+}
+
+/// Blanks the `<name …>…</name>` elements whose start tag `wanted` accepts: `(the source
+/// with each blanked, or None when none was; their contents)`.
+fn take_elements(
+    source: &str,
+    name: &str,
+    wanted: impl Fn(&str) -> bool,
+) -> Result<(Option<String>, Vec<String>), MjmlError> {
+    let open = format!("<{name}");
+    let close = format!("</{name}>");
+    let mut blanked = String::with_capacity(source.len());
+    let mut contents = Vec::new();
+    let mut from = 0;
+    let mut cursor = 0;
+    while let Some(rel) = source[cursor..].find(&open) {
+        let start = cursor + rel;
+        let Some(tag_len) = source[start..].find('>') else {
+            break;
+        };
+        let tag = &source[start..start + tag_len + 1];
+        cursor = start + tag_len + 1;
+        if !tag[open.len()..].starts_with([' ', '\t', '\n', '>', '/']) || !wanted(tag) {
+            continue;
+        }
+        let end = if tag.ends_with("/>") {
+            cursor
+        } else {
+            let Some(c) = source[cursor..].find(&close) else {
+                let (line, column) = crate::position(source, start);
+                return Err(MjmlError {
+                    message: format!("<{name}> is not closed"),
+                    line: Some(line),
+                    column: Some(column),
+                });
+            };
+            contents.push(source[cursor..cursor + c].to_string());
+            cursor + c + close.len()
+        };
+        blanked.push_str(&source[from..start]);
+        blank(&mut blanked, &source[start..end]);
+        from = end;
+        cursor = end;
+    }
+    if from == 0 {
+        return Ok((None, contents));
+    }
+    blanked.push_str(&source[from..]);
+    Ok((Some(blanked), contents))
+}
+
+/// Writes `block` as spaces with its line breaks kept: columns of what follows stay. mrml
+/// refuses a run of spaces in `mj-head` with no line break, so a block on one line goes away
+/// instead (columns after it on that line shift; lines never do).
+fn blank(out: &mut String, block: &str) {
+    if block.contains('\n') {
+        out.extend(block.chars().map(|c| if c == '\n' { '\n' } else { ' ' }));
+    }
 }
 
 /// One `<mj-selector path="…">` and the attributes it sets.
 type HtmlAttributes = Vec<(String, Vec<(String, String)>)>;
 
 /// The value of attribute `name` in a start tag's text (`path="…"` or `path='…'`).
-fn attribute(tag: &str, name: &str) -> Option<String> {
+pub(crate) fn attribute(tag: &str, name: &str) -> Option<String> {
     let mut rest = tag;
     while let Some(at) = rest.find(name) {
         let before_ok = rest[..at].ends_with(|c: char| c.is_whitespace());
@@ -225,12 +675,7 @@ fn take_html_attributes(source: &str) -> Result<(Option<String>, HtmlAttributes)
             rest = &rest[s_at + body_end + "</mj-selector>".len()..];
         }
         blanked.push_str(&source[from..start]);
-        // Spaces keep the columns of what follows; mrml refuses a run of spaces in `mj-head`
-        // with no line break, so a block on one line goes away instead (columns after it on
-        // that line shift; lines never do).
-        if block.contains('\n') {
-            blanked.extend(block.chars().map(|c| if c == '\n' { '\n' } else { ' ' }));
-        }
+        blank(&mut blanked, block);
         from = end;
     }
     blanked.push_str(&source[from..]);
@@ -458,6 +903,66 @@ mod tests {
     use super::*;
 
     #[test]
+    fn inline_styles_are_written_into_the_elements() {
+        let doc = "<mjml>\n<mj-head>\n<mj-style inline=\"inline\">\n.red div { color: red !important; }\n.big { font-size: 30px }\n@media (max-width:400px) { .red div { color: blue } }\na:hover { color: pink }\n</mj-style>\n<mj-style>.kept { margin: 0 }</mj-style>\n</mj-head>\n<mj-body><mj-section><mj-column><mj-text css-class=\"red big\">Hi</mj-text></mj-column></mj-section></mj-body>\n</mjml>";
+        let out = to_html(doc).unwrap();
+        // The td keeps the font-size mjml wrote on it; the div's colour is replaced.
+        assert!(
+            out.html
+                .contains("class=\"red big\" style=\"font-size:0px;"),
+            "{}",
+            out.html
+        );
+        assert!(out.html.contains("color:red;\">Hi</div>"), "{}", out.html);
+        assert!(!out.html.contains("400px") && !out.html.contains("pink"));
+        assert!(out.html.contains(".kept { margin: 0 }"));
+        assert_eq!(out.warnings.len(), 2, "{:?}", out.warnings);
+    }
+
+    #[test]
+    fn comments_are_kept_or_dropped() {
+        let doc = "<mjml><mj-body><!-- note --><mj-section><mj-column><mj-text>x</mj-text></mj-column></mj-section></mj-body></mjml>";
+        assert!(to_html(doc).unwrap().html.contains("<!-- note -->"));
+        let limits = Limits::default();
+        let mut options = Options::new(&limits);
+        options.keep_comments = false;
+        let html = compile(doc, &options).unwrap().html;
+        assert!(!html.contains("note"), "{html}");
+        assert!(html.contains("<!--[if mso | IE]>"));
+    }
+
+    #[test]
+    fn partials_are_compiled_in_and_named() {
+        let doc = "<mjml>\n<mj-body>\n<mj-include path=\"footer\" />\n</mj-body>\n</mjml>";
+        let limits = Limits::default();
+        let resolve = |path: &str, _: include::Kind, _: Option<&str>| match path {
+            "footer" => Ok(include::Partial {
+                name: "footer".into(),
+                content:
+                    "<mj-section><mj-column><mj-text>Unsubscribe</mj-text></mj-column></mj-section>"
+                        .into(),
+            }),
+            "broken" => Ok(include::Partial {
+                name: "broken".into(),
+                content:
+                    "<mj-section><mj-column><mj-raw><!--[if mso]x</mj-raw></mj-column></mj-section>"
+                        .into(),
+            }),
+            _ => Err("no such template".into()),
+        };
+        let mut options = Options::new(&limits);
+        options.resolve = Some(&resolve);
+        let out = compile(doc, &options).unwrap();
+        assert!(out.html.contains("Unsubscribe"));
+        assert_eq!(out.partials, vec!["footer"]);
+        let e = compile(&doc.replace("footer", "broken"), &options).unwrap_err();
+        assert_eq!((e.line, e.column), (Some(3), Some(1)), "{e}");
+        assert!(e.message.starts_with("in partial \"broken\": "), "{e}");
+        let e = to_html(doc).unwrap_err();
+        assert!(e.message.contains("partials are not available here"), "{e}");
+    }
+
+    #[test]
     fn compiles_and_keeps_language_statements() {
         let src = r#"<mjml><mj-body><mj-section><mj-column>
 <mj-raw>{% for item in var:items %}</mj-raw>
@@ -487,8 +992,8 @@ mod tests {
         // The smallest case that failed: whitespace holding \r inside mj-head.
         to_html("<mjml>\r\n  <mj-head>\r\n    <mj-title>x</mj-title>\r\n  </mj-head>\r\n  <mj-body></mj-body>\r\n</mjml>").unwrap();
         // Errors keep the source's lines.
-        let e = to_html("<mjml>\r\n  <mj-head>\r\n    <mj-unknown-element></mj-unknown-element>\r\n  </mj-head>\r\n</mjml>").unwrap_err();
-        assert_eq!((e.line, e.column), (Some(3), Some(6)), "{e}");
+        let e = to_html("<mjml>\r\n  <mj-body>\r\n    <mj-raw><!--[if mso]x</mj-raw>\r\n  </mj-body>\r\n</mjml>").unwrap_err();
+        assert_eq!((e.line, e.column), (Some(3), Some(13)), "{e}");
     }
 
     #[test]
@@ -584,9 +1089,58 @@ mod tests {
     }
 
     #[test]
+    fn validation_levels_warn_refuse_or_skip() {
+        let doc = "<mjml>\n  <mj-body>\n    <mj-unknown><mj-section><mj-column><mj-text>GONE</mj-text></mj-column></mj-section></mj-unknown>\n    <mj-section><mj-column><mj-text color=\"nope\" bad=\"1\" font-size=\"{{ var:size }}\">KEPT</mj-text></mj-column></mj-section>\n  </mj-body>\n</mjml>";
+        let limits = Limits::default();
+        // Soft (the default): compiled, findings as warnings with their place; the unknown
+        // element is left out with its content, as node mjml does.
+        let soft = to_html(doc).unwrap();
+        assert!(soft.html.contains("KEPT") && !soft.html.contains("GONE"));
+        let found: Vec<(Option<usize>, Option<usize>, &str)> = soft
+            .warnings
+            .iter()
+            .map(|w| (w.line, w.column, w.message.as_str()))
+            .collect();
+        assert_eq!(
+            found,
+            vec![
+                (
+                    Some(3),
+                    Some(5),
+                    "Element mj-unknown doesn't exist or is not registered (mj-unknown)"
+                ),
+                (Some(4), Some(28), "Attribute bad is illegal (mj-text)"),
+                (
+                    Some(4),
+                    Some(28),
+                    "Attribute color has invalid value: nope for type Color (mj-text)"
+                ),
+            ]
+        );
+        // Strict: refused at the first finding, the others listed.
+        let mut options = Options::new(&limits);
+        options.validation = Level::Strict;
+        let e = compile(doc, &options).unwrap_err();
+        assert_eq!((e.line, e.column), (Some(3), Some(5)), "{e}");
+        assert!(
+            e.message
+                .contains("(and 2 more: line 4: Attribute bad is illegal"),
+            "{e}"
+        );
+        // Skip: no findings, the unknown element still left out.
+        options.validation = Level::Skip;
+        let skip = compile(doc, &options).unwrap();
+        assert!(skip.warnings.is_empty() && !skip.html.contains("GONE"));
+        assert_eq!(skip.html, soft.html);
+    }
+
+    #[test]
     fn errors_have_a_position() {
-        let e = to_html("<mjml>\n  <mj-head>\n    <mj-unknown-element></mj-unknown-element>\n  </mj-head>\n</mjml>").unwrap_err();
-        assert_eq!((e.line, e.column), (Some(3), Some(6)), "{e}"); // the element name
+        let e = to_html(
+            "<mjml>\n  <mj-body>\n    <mj-raw><!--[if mso]x</mj-raw>\n  </mj-body>\n</mjml>",
+        )
+        .unwrap_err();
+        assert_eq!((e.line, e.column), (Some(3), Some(13)), "{e}");
         let e = to_html(
             "<mjml>\n  <mj-body>\n    <mj-text>unclosed <b>bold</mj-text>\n  </mj-body>\n</mjml>",
         )

@@ -67,7 +67,15 @@ async function save() {
     delete root.dataset.errorLine;
     say(errorEl, "");
     statusEl.textContent = "draft";
-    say(noticeEl, `Draft saved (version ${r.Draft}).`);
+    const warnings = r.Warnings || [];
+    if (warnings.length === 0) {
+      say(noticeEl, `Draft saved (version ${r.Draft}).`);
+    } else {
+      // MJML validation findings (node mjml's soft level): saved, but worth a look.
+      const list = warnings.slice(0, 5).map((w) => (w.Line ? `line ${w.Line}, column ${w.Column}: ` : "") + w.Message);
+      say(noticeEl, `Draft saved (version ${r.Draft}), with ${warnings.length} MJML warning${warnings.length > 1 ? "s" : ""}: ${list.join("; ")}${warnings.length > 5 ? "; …" : ""}`);
+      if (warnings[0].Line) goTo(warnings[0].Line, warnings[0].Column);
+    }
     return true;
   } catch (err) {
     showError(err);

@@ -98,10 +98,7 @@ async fn templates_crud_content_versions_preview() {
     let (status, body) = call(
         "PUT",
         format!("/v3/REST/template/{id}/detailcontent"),
-        Some(
-            json!({"MJMLContent": "<mjml><mj-head><mj-unknown-element/></mj-head></mjml>"})
-                .to_string(),
-        ),
+        Some(json!({"MJMLContent": "<mjml><mj-body><mj-text>open</mj-body></mjml>"}).to_string()),
     )
     .await;
     assert_eq!(status, 400, "{body}");
@@ -685,4 +682,168 @@ async fn zip_export_and_import_of_many() {
     .await;
     assert_eq!(status, 400, "{body}");
     node.running.stop().await;
+}
+
+/// Shared partials: `<mj-include>` of another template by name, compiled from the store; a
+/// draft takes the partial's current content, publishing its published version (recorded, so
+/// a published template keeps its footer until it is published again); missing partials and
+/// cycles are 400s with the include's position; a used partial cannot be deleted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shared_partials_are_included_versioned_and_guarded() {
+    let receiver = Receiver::start().await;
+    let node = node(receiver.addr).await;
+    let http = node.running.http;
+    let auth = Some((node.api_key.as_str(), node.secret.as_str()));
+    let call = |method: &'static str, path: String, body: Option<String>| async move {
+        http_json(http, method, &path, auth, body.as_deref()).await
+    };
+    let create = |name: &'static str| async move {
+        let (status, body) = call(
+            "POST",
+            "/v3/REST/template".into(),
+            Some(json!({"Name": name, "EditMode": 4}).to_string()),
+        )
+        .await;
+        assert_eq!(status, 201, "{body}");
+        body["Data"][0]["ID"].as_i64().unwrap()
+    };
+    let section = |text: &str| {
+        format!("<mj-section><mj-column><mj-text>{text}</mj-text></mj-column></mj-section>")
+    };
+    let footer = create("footer").await;
+    let (status, body) = call(
+        "POST",
+        format!("/v3/REST/template/{footer}/detailcontent"),
+        Some(json!({"MJMLContent": format!("<mjml><mj-head><mj-preview>From the footer</mj-preview></mj-head><mj-body>{}</mj-body></mjml>", section("Footer v1"))}).to_string()),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+
+    let news = create("news").await;
+    let doc = format!(
+        "<mjml>\n<mj-body>\n{}\n  <mj-include path=\"./partials/footer.mjml\" />\n</mj-body>\n</mjml>",
+        section("Hello")
+    );
+    let (status, body) = call(
+        "POST",
+        format!("/v3/REST/template/{news}/detailcontent"),
+        Some(json!({"MJMLContent": doc}).to_string()),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let html = body["Data"][0]["Html-part"].as_str().unwrap();
+    assert!(
+        html.contains("Footer v1") && html.contains("From the footer"),
+        "{html}"
+    );
+    assert_eq!(
+        body["Data"][0]["MJMLContent"], doc,
+        "the include stays in the source"
+    );
+
+    // The footer changes in a draft: the news draft compiles with it, its publication with
+    // the footer's published version until the footer is published.
+    let (status, body) = call(
+        "PUT",
+        format!("/v3/REST/template/{footer}/draft"),
+        Some(json!({"MJMLContent": section("Footer v2")}).to_string()),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = call(
+        "PUT",
+        format!("/v3/REST/template/{news}/draft"),
+        Some(json!({"MJMLContent": doc}).to_string()),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let (_, body) = call(
+        "GET",
+        format!("/v3/REST/template/{news}/detailcontent"),
+        None,
+    )
+    .await;
+    assert!(
+        body["Data"][0]["Html-part"]
+            .as_str()
+            .unwrap()
+            .contains("Footer v2")
+    );
+    let (status, body) = call(
+        "POST",
+        format!("/v3/REST/template/{news}/publish"),
+        Some("{}".into()),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let (_, body) = call(
+        "GET",
+        format!("/v3/REST/template/{news}/detailcontent?Version=published"),
+        None,
+    )
+    .await;
+    let published = body["Data"][0]["Html-part"].as_str().unwrap();
+    assert!(
+        published.contains("Footer v1") && !published.contains("Footer v2"),
+        "{published}"
+    );
+    let (status, body) = call("GET", format!("/v3/REST/template/{news}/partials"), None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["Uses"],
+        json!([{"ID": footer, "Name": "footer", "PartialVersion": 1}])
+    );
+    let (_, body) = call("GET", format!("/v3/REST/template/{footer}/partials"), None).await;
+    assert_eq!(
+        body["UsedBy"],
+        json!([{"ID": news, "Name": "news", "PartialVersion": 1}])
+    );
+    assert_eq!(body["Uses"], json!([]));
+
+    // A used partial cannot be deleted.
+    let (status, body) = call("DELETE", format!("/v3/REST/template/{footer}"), None).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["ErrorMessage"].as_str().unwrap().contains("\"news\""),
+        "{body}"
+    );
+
+    // Missing partial and cycle: 400 at the include's line and column.
+    let (status, body) = call(
+        "PUT",
+        format!("/v3/REST/template/{news}/draft"),
+        Some(json!({"MJMLContent": doc.replace("./partials/footer.mjml", "header")}).to_string()),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["ErrorMessage"]
+            .as_str()
+            .unwrap()
+            .contains("mj-include \"header\""),
+        "{body}"
+    );
+    assert_eq!(body["ErrorInfo"], "MJMLContent, line 4, column 3");
+    let (status, body) = call(
+        "PUT",
+        format!("/v3/REST/template/{footer}/draft"),
+        Some(json!({"MJMLContent": "<mj-include path=\"news\"/>"}).to_string()),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(
+        body["ErrorMessage"],
+        "mj-include cycle: footer → news → footer (a partial cannot include itself)"
+    );
+
+    // The compile endpoint resolves partials too.
+    let (status, body) = call(
+        "POST",
+        "/v3/REST/mjml".into(),
+        Some(json!({"MJMLContent": doc}).to_string()),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["Partials"], json!(["footer"]));
+    assert!(body["Html-part"].as_str().unwrap().contains("Footer v2"));
 }

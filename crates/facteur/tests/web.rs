@@ -1146,3 +1146,80 @@ async fn password_resets_and_invitations_arrive_by_mail_through_facteur() {
         home.body
     );
 }
+
+/// The gallery and the editor show which templates use a partial (`<mj-include>`).
+#[tokio::test]
+async fn the_gallery_shows_who_uses_a_partial() {
+    let receiver = Receiver::start().await;
+    let node = node(receiver.addr).await;
+    let http = node.running.http;
+    let auth = basic_auth(&node);
+    let api = |method: &'static str, path: String, body: String| {
+        let auth = auth.clone();
+        async move {
+            let a = request(
+                http,
+                method,
+                &path,
+                &[
+                    ("Authorization", &auth),
+                    ("Content-Type", "application/json"),
+                ],
+                &body,
+            )
+            .await;
+            assert!(a.status < 300, "{method} {path}: {} {}", a.status, a.body);
+            serde_json::from_str::<serde_json::Value>(&a.body).unwrap_or_default()
+        }
+    };
+    let mut ids = Vec::new();
+    for (name, mjml) in [
+        (
+            "brand footer",
+            "<mj-section><mj-column><mj-text>Maison Lin, 3 rue des Lilas</mj-text></mj-column></mj-section>",
+        ),
+        (
+            "spring news",
+            "<mjml><mj-body><mj-include path=\"brand footer\"/></mj-body></mjml>",
+        ),
+    ] {
+        let t = api(
+            "POST",
+            "/v3/REST/template".into(),
+            serde_json::json!({"Name": name, "EditMode": 4}).to_string(),
+        )
+        .await;
+        let id = t["Data"][0]["ID"].as_i64().unwrap();
+        api(
+            "POST",
+            format!("/v3/REST/template/{id}/detailcontent"),
+            serde_json::json!({"MJMLContent": mjml}).to_string(),
+        )
+        .await;
+        ids.push(id);
+    }
+    let (cookie, _) = person(&node, "vera@example.com", Role::Marketer).await;
+    let gallery = request(http, "GET", "/app/templates", &[("Cookie", &cookie)], "").await;
+    assert_eq!(gallery.status, 200);
+    let used_by = format!(
+        "used by <a href=\"/app/templates/{}\">spring news</a>",
+        ids[1]
+    );
+    assert!(gallery.body.contains(&used_by), "{}", gallery.body);
+    let editor = request(
+        http,
+        "GET",
+        &format!("/app/templates/{}", ids[0]),
+        &[("Cookie", &cookie)],
+        "",
+    )
+    .await;
+    assert!(
+        editor.body.contains(&format!(
+            "included by <a href=\"/app/templates/{}\">spring news</a>",
+            ids[1]
+        )),
+        "{}",
+        editor.body
+    );
+}

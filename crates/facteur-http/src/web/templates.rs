@@ -12,7 +12,7 @@ use axum::Extension;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
-use facteur_store::templates::{TemplateContent, TemplateFilter, TemplateRecord};
+use facteur_store::templates::{PartialUse, TemplateContent, TemplateFilter, TemplateRecord};
 use facteur_template::{Context, Limits, Mode, Template};
 use serde_json::{Value, json};
 
@@ -35,8 +35,14 @@ pub struct GalleryQuery {
     starred: String,
 }
 
-fn card(t: &TemplateRecord) -> Value {
+fn card(t: &TemplateRecord, used_by: Option<&Vec<PartialUse>>) -> Value {
+    let used_by: Vec<Value> = used_by
+        .into_iter()
+        .flatten()
+        .map(|u| json!({"id": u.id, "name": u.name}))
+        .collect();
     json!({
+        "used_by": used_by,
         "id": t.id,
         "name": t.meta.name,
         "description": t.meta.description,
@@ -65,6 +71,11 @@ pub async fn gallery(
     };
     let everything = match app.store.list_templates(p.account.id, &all).await {
         Ok((items, _)) => items,
+        Err(e) => return store_failed(e, "template"),
+    };
+    // Which templates use each partial (`<mj-include>`), shown on the partial's card.
+    let usage = match app.store.partial_usage(p.account.id).await {
+        Ok(usage) => usage,
         Err(e) => return store_failed(e, "template"),
     };
     let facets = |f: fn(&TemplateRecord) -> Vec<String>| -> Vec<String> {
@@ -107,7 +118,7 @@ pub async fn gallery(
     let ctx = with(
         base(&p, "Templates", "templates"),
         json!({
-            "templates": shown.iter().map(|t| card(t)).collect::<Vec<_>>(),
+            "templates": shown.iter().map(|t| card(t, usage.get(&t.id))).collect::<Vec<_>>(),
             "total": everything.len(),
             "q": q.q, "sort": q.sort, "purpose": q.purpose, "category": q.category,
             "locale": q.locale, "starred": !q.starred.is_empty(),
@@ -207,6 +218,10 @@ pub async fn editor(
         Ok(c) => c,
         Err(e) => return store_failed(e, "template"),
     };
+    let used_by = match app.store.partial_users(p.account.id, id).await {
+        Ok(u) => u,
+        Err(e) => return store_failed(e, "template"),
+    };
     let mjml =
         !content.mjml.trim().is_empty() || (content.html.is_empty() && t.meta.edit_mode == 4);
     let source = if mjml { &content.mjml } else { &content.html };
@@ -227,7 +242,7 @@ pub async fn editor(
     let ctx = with(
         base(&p, &t.meta.name, "templates"),
         json!({
-            "template": card(&t),
+            "template": card(&t, Some(&used_by)),
             "language": if mjml { "mjml" } else { "html" },
             "source": source,
             "subject": subject,

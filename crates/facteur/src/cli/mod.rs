@@ -102,6 +102,9 @@ enum TemplateCommand {
         /// carries another tool's placeholders ({{FirstName}}), kept as they are
         #[arg(long, conflicts_with_all = ["vars", "text"])]
         mjml_only: bool,
+        /// MJML validation as node mjml's validationLevel: strict (refuse), soft (warn) or skip
+        #[arg(long, default_value = "soft")]
+        validation: facteur_template::mjml_validate::Level,
     },
     /// Check templates: MJML and language errors with positions, variables without defaults,
     /// and content advice on the HTML (calls to action, text/image ratio, alt texts, links…)
@@ -391,11 +394,12 @@ fn template(command: TemplateCommand) -> ExitCode {
             vars,
             text,
             mjml_only,
+            validation,
         } => {
             let rendered = if mjml_only {
-                template_cli::compile_only(&file)
+                template_cli::compile_only(&file, validation)
             } else {
-                template_cli::render(&file, vars.as_deref(), text)
+                template_cli::render(&file, vars.as_deref(), text, validation)
             };
             match rendered {
                 Ok(out) => {

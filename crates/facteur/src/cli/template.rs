@@ -3,7 +3,8 @@
 
 use std::path::Path;
 
-use facteur_template::{Context, Mode, Template, mjml};
+use facteur_template::mjml_validate::Level;
+use facteur_template::{Context, Mode, Template, include, mjml};
 use serde_json::Value;
 
 /// A template file: its source, and for `.mjml` files the compiled HTML and MJML warnings.
@@ -15,7 +16,7 @@ struct Loaded {
     warnings: Vec<String>,
 }
 
-fn load(path: &Path) -> Result<Loaded, String> {
+fn load(path: &Path, validation: Level) -> Result<Loaded, String> {
     let source = std::fs::read_to_string(path)
         .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
     if !path
@@ -28,14 +29,45 @@ fn load(path: &Path) -> Result<Loaded, String> {
             warnings: Vec::new(),
         });
     }
-    let compiled = mjml::to_html(&source).map_err(|e| match (e.line, e.column) {
+    let root_dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+    let resolve = |include: &str, _: include::Kind, from: Option<&str>| {
+        // As node mjml: a path is relative to the file that includes it.
+        let dir = from
+            .and_then(|f| Path::new(f).parent())
+            .map_or_else(|| root_dir.clone(), Path::to_path_buf);
+        let file = dir.join(include);
+        let file = if file.exists() || file.extension().is_some() {
+            file
+        } else {
+            file.with_extension("mjml")
+        };
+        let content = std::fs::read_to_string(&file)
+            .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+        let file = std::fs::canonicalize(&file).unwrap_or(file);
+        Ok(include::Partial {
+            name: file.display().to_string(),
+            content,
+        })
+    };
+    let limits = facteur_template::Limits::default();
+    let mut options = mjml::Options::new(&limits);
+    options.resolve = Some(&resolve);
+    options.validation = validation;
+    let compiled = mjml::compile(&source, &options).map_err(|e| match (e.line, e.column) {
         (Some(l), Some(c)) => format!("{}:{l}:{c}: {}", path.display(), e.message),
         _ => format!("{}: {}", path.display(), e.message),
     })?;
     Ok(Loaded {
         source,
         html: Some(compiled.html),
-        warnings: compiled.warnings,
+        warnings: compiled
+            .warnings
+            .iter()
+            .map(|w| match (w.line, w.column) {
+                (Some(l), Some(c)) => format!("{l}:{c}: {}", w.message),
+                _ => w.message.clone(),
+            })
+            .collect(),
     })
 }
 
@@ -67,7 +99,7 @@ fn values(vars: Option<&Path>) -> Result<(Value, Value), String> {
 
 /// Compiles an MJML file to HTML without the templating language (`--mjml-only`): whatever
 /// placeholders it carries are kept as written. Warnings go to stderr.
-pub fn compile_only(path: &Path) -> Result<String, String> {
+pub fn compile_only(path: &Path, validation: Level) -> Result<String, String> {
     let is_mjml = path
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("mjml"));
@@ -77,7 +109,7 @@ pub fn compile_only(path: &Path) -> Result<String, String> {
             path.display()
         ));
     }
-    let loaded = load(path)?;
+    let loaded = load(path, validation)?;
     for w in &loaded.warnings {
         eprintln!("{}: warning: MJML: {w}", path.display());
     }
@@ -85,8 +117,13 @@ pub fn compile_only(path: &Path) -> Result<String, String> {
 }
 
 /// Renders a template file with test values.
-pub fn render(path: &Path, vars: Option<&Path>, text: bool) -> Result<String, String> {
-    let loaded = load(path)?;
+pub fn render(
+    path: &Path,
+    vars: Option<&Path>,
+    text: bool,
+    validation: Level,
+) -> Result<String, String> {
+    let loaded = load(path, validation)?;
     let (vars, data) = values(vars)?;
     let located = |e: facteur_template::TemplateError| {
         format!("{}:{}:{}: {}", path.display(), e.line, e.column, e.message)
@@ -155,7 +192,7 @@ fn advice(path: &Path, html: &str, options: &AdviceOptions) -> (Vec<String>, boo
 
 /// Lints a template file: the report's lines, and whether it has errors.
 pub fn check(path: &Path, options: &AdviceOptions) -> (Vec<String>, bool) {
-    let loaded = match load(path) {
+    let loaded = match load(path, Level::Soft) {
         Ok(x) => x,
         Err(e) => return (vec![format!("{e}")], true),
     };

@@ -1,7 +1,9 @@
 //! A template's content and versions: `detailcontent` (read, replace, merge), drafts,
 //! publishing, the version list with diff summaries, restoring a version.
 
+use super::partials::{Partials, Use};
 use super::*;
+use facteur_template::include::Kind;
 
 pub(super) fn content_json(c: &TemplateContent) -> Value {
     json!({"Headers": c.headers, "Html-part": c.html, "Text-part": c.text, "MJMLContent": c.mjml})
@@ -33,11 +35,50 @@ pub(super) fn mjml_error(e: mjml::MjmlError) -> ApiError {
     ApiError::bad_request(e.message).with_info(info)
 }
 
+/// The MJML a detailcontent body leaves: its own `MJMLContent`, else `base`'s.
+pub(super) fn mjml_after(body: &Value, base: &TemplateContent) -> String {
+    body.get("MJMLContent")
+        .and_then(Value::as_str)
+        .map_or_else(|| base.mjml.clone(), str::to_string)
+}
+
+/// Content built from a body, and the partials its MJML was compiled with.
+pub(super) struct Built {
+    pub content: TemplateContent,
+    pub used: Vec<String>,
+    /// MJML validation findings (node mjml's soft level).
+    pub warnings: Vec<mjml::Warning>,
+}
+
+/// What [`build`] gives: the content, the partials it pins, and MJML warnings.
+pub(super) type BuiltContent = (TemplateContent, Vec<(i64, i64)>, Vec<mjml::Warning>);
+
+/// [`content_from`] with the partials its MJML includes read from the store first.
+pub(super) async fn build(
+    app: &Engine,
+    account_id: i64,
+    body: Value,
+    base: TemplateContent,
+    which: Use,
+    name: String,
+) -> Result<BuiltContent, ApiError> {
+    let partials = Partials::load(app, account_id, &mjml_after(&body, &base), which).await?;
+    let limits = app.cfg.template_limits.clone();
+    let (built, partials) = cpu(move || {
+        content_from(&body, base, &limits, &partials, Some(&name)).map(|built| (built, partials))
+    })
+    .await?;
+    let pins = partials.pins(&built.used);
+    Ok((built.content, pins, built.warnings))
+}
+
 pub(super) fn content_from(
     body: &Value,
     mut base: TemplateContent,
     limits: &Limits,
-) -> Result<TemplateContent, ApiError> {
+    partials: &Partials,
+    name: Option<&str>,
+) -> Result<Built, ApiError> {
     let mut html_given = false;
     for (key, v) in object(body)? {
         match key.as_str() {
@@ -65,9 +106,17 @@ pub(super) fn content_from(
             }
         }
     }
+    let mut used = Vec::new();
+    let mut warnings = Vec::new();
     if !base.mjml.trim().is_empty() && !html_given {
-        let compiled = mjml::to_html_with(&base.mjml, limits).map_err(mjml_error)?;
+        let resolve = |path: &str, kind: Kind, _: Option<&str>| partials.resolve(path, kind);
+        let mut options = mjml::Options::new(limits);
+        options.resolve = Some(&resolve);
+        options.name = name;
+        let compiled = mjml::compile(&base.mjml, &options).map_err(mjml_error)?;
         base.html = compiled.html;
+        used = compiled.partials;
+        warnings = compiled.warnings;
     }
     if base.headers.is_null() {
         base.headers = json!({});
@@ -89,7 +138,11 @@ pub(super) fn content_from(
                 .with_info(format!("{part}, line {}, column {}", e.line, e.column))
         })?;
     }
-    Ok(base)
+    Ok(Built {
+        content: base,
+        used,
+        warnings,
+    })
 }
 
 pub(crate) async fn content(
@@ -106,11 +159,14 @@ async fn save_and_publish(
     account_id: i64,
     id: i64,
     c: &TemplateContent,
+    pins: &[(i64, i64)],
 ) -> Result<(), ApiError> {
     let now = now_ms();
-    app.store
+    let number = app
+        .store
         .save_template_draft(account_id, id, c, now)
         .await?;
+    app.store.set_template_includes(id, number, pins).await?;
     app.store
         .publish_template(account_id, id, "saved through detailcontent", now)
         .await?;
@@ -123,10 +179,17 @@ pub(crate) async fn replace_content(
     Path(id): Path<i64>,
     ApiJson(body): ApiJson,
 ) -> Result<impl IntoResponse, ApiError> {
-    app.store.template(account.id, id).await?;
-    let limits = app.cfg.template_limits.clone();
-    let c = cpu(move || content_from(&body, TemplateContent::default(), &limits)).await?;
-    save_and_publish(&app, account.id, id, &c).await?;
+    let t = app.store.template(account.id, id).await?;
+    let (c, pins, _) = build(
+        &app,
+        account.id,
+        body,
+        TemplateContent::default(),
+        Use::Published,
+        t.meta.name,
+    )
+    .await?;
+    save_and_publish(&app, account.id, id, &c, &pins).await?;
     Ok((StatusCode::CREATED, envelope(vec![content_json(&c)], 1)))
 }
 
@@ -136,10 +199,10 @@ pub(crate) async fn merge_content(
     Path(id): Path<i64>,
     ApiJson(body): ApiJson,
 ) -> Result<impl IntoResponse, ApiError> {
+    let t = app.store.template(account.id, id).await?;
     let current = current_content(&app, account.id, id).await?;
-    let limits = app.cfg.template_limits.clone();
-    let c = cpu(move || content_from(&body, current, &limits)).await?;
-    save_and_publish(&app, account.id, id, &c).await?;
+    let (c, pins, _) = build(&app, account.id, body, current, Use::Published, t.meta.name).await?;
+    save_and_publish(&app, account.id, id, &c, &pins).await?;
     Ok(envelope(vec![content_json(&c)], 1))
 }
 
@@ -149,14 +212,19 @@ pub(crate) async fn save_draft(
     Path(id): Path<i64>,
     ApiJson(body): ApiJson,
 ) -> Result<impl IntoResponse, ApiError> {
+    let t = app.store.template(account.id, id).await?;
     let current = current_content(&app, account.id, id).await?;
-    let limits = app.cfg.template_limits.clone();
-    let c = cpu(move || content_from(&body, current, &limits)).await?;
+    let (c, pins, warnings) =
+        build(&app, account.id, body, current, Use::Current, t.meta.name).await?;
     let number = app
         .store
         .save_template_draft(account.id, id, &c, now_ms())
         .await?;
-    Ok(Json(json!({"Draft": number})))
+    app.store.set_template_includes(id, number, &pins).await?;
+    Ok(Json(json!({
+        "Draft": number,
+        "Warnings": super::preview::warnings_json(&warnings),
+    })))
 }
 
 pub(crate) async fn publish(
@@ -169,6 +237,20 @@ pub(crate) async fn publish(
         None => String::new(),
         Some(v) => string("Note", v)?,
     };
+    // A draft that includes partials is compiled again with their published versions.
+    let t = app.store.template(account.id, id).await?;
+    if let Some(draft) = t.draft {
+        let content = app.store.version_content(id, draft).await?;
+        if content.mjml.contains("<mj-include") {
+            let body = json!({"MJMLContent": content.mjml});
+            let name = t.meta.name.clone();
+            let (c, pins, _) = build(&app, account.id, body, content, Use::Published, name).await?;
+            app.store
+                .save_template_draft(account.id, id, &c, now_ms())
+                .await?;
+            app.store.set_template_includes(id, draft, &pins).await?;
+        }
+    }
     let number = app
         .store
         .publish_template(account.id, id, &note, now_ms())

@@ -26,6 +26,7 @@ use facteur_engine::time::now_ms;
 
 pub(crate) mod content;
 pub(crate) mod gallery;
+pub(crate) mod partials;
 pub(crate) mod preview;
 pub(crate) mod transfer;
 

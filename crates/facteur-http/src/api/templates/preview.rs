@@ -320,7 +320,7 @@ pub(crate) async fn check(
 /// error is a 400 naming its line and column.
 pub(crate) async fn compile_mjml(
     State(app): State<Arc<Engine>>,
-    ApiAccount(_): ApiAccount,
+    ApiAccount(account): ApiAccount,
     ApiJson(body): ApiJson,
 ) -> Result<impl IntoResponse, ApiError> {
     let body = object(&body)?;
@@ -332,11 +332,55 @@ pub(crate) async fn compile_mjml(
             ));
         }
     };
-    let limits = app.cfg.template_limits.clone();
-    let compiled =
-        cpu(move || mjml::to_html_with(&source, &limits).map_err(super::content::mjml_error))
+    let validation = match body.get("Validation") {
+        None => facteur_template::mjml_validate::Level::Soft,
+        Some(v) => string("Validation", v)?.parse().map_err(|_| {
+            ApiError::bad_request("Property \"Validation\" must be strict, soft or skip")
+        })?,
+    };
+    let keep_comments = match body.get("KeepComments") {
+        None => true,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "Property \"KeepComments\" must be true or false",
+            ));
+        }
+    };
+    if let Some(other) = body
+        .keys()
+        .find(|k| !["MJMLContent", "Validation", "KeepComments"].contains(&k.as_str()))
+    {
+        return Err(ApiError::bad_request(format!(
+            "Unknown property \"{other}\": MJMLContent, Validation and KeepComments are read"
+        )));
+    }
+    let partials =
+        super::partials::Partials::load(&app, account.id, &source, super::partials::Use::Current)
             .await?;
-    Ok(Json(
-        json!({"Html-part": compiled.html, "Warnings": compiled.warnings}),
-    ))
+    let limits = app.cfg.template_limits.clone();
+    let compiled = cpu(move || {
+        let resolve = |path: &str, kind: facteur_template::include::Kind, _: Option<&str>| {
+            partials.resolve(path, kind)
+        };
+        let mut options = mjml::Options::new(&limits);
+        options.resolve = Some(&resolve);
+        options.validation = validation;
+        options.keep_comments = keep_comments;
+        mjml::compile(&source, &options).map_err(super::content::mjml_error)
+    })
+    .await?;
+    Ok(Json(json!({
+        "Html-part": compiled.html,
+        "Warnings": warnings_json(&compiled.warnings),
+        "Partials": compiled.partials,
+    })))
+}
+
+/// Compilation warnings as `[{"Message", "Line", "Column"}]`.
+pub(crate) fn warnings_json(warnings: &[mjml::Warning]) -> Value {
+    warnings
+        .iter()
+        .map(|w| json!({"Message": w.message, "Line": w.line, "Column": w.column}))
+        .collect()
 }

@@ -2,6 +2,7 @@
 //! whole before anything is written), the rendered HTML as a download, duplicates.
 
 use super::content::{content_from, content_json};
+use super::partials::{Partials, Use};
 use super::preview::render_part;
 use super::*;
 
@@ -121,16 +122,23 @@ pub(crate) async fn export_zip(
     ))
 }
 
+/// Partials a version was compiled with: (template id, version number).
+type Pins = Vec<(i64, i64)>;
+
 /// A validated import, ready to write.
 struct PlannedImport {
     meta: TemplateMeta,
-    /// (publish?, note, content), oldest first.
-    versions: Vec<(bool, String, TemplateContent)>,
+    /// (publish?, note, content, the partials it was compiled with), oldest first.
+    versions: Vec<(bool, String, TemplateContent, Pins)>,
     test_values: Option<Value>,
 }
 
 /// Checks an exported document completely, writing nothing.
-fn plan_import(doc: &Value, limits: &Limits) -> Result<PlannedImport, ApiError> {
+fn plan_import(
+    doc: &Value,
+    limits: &Limits,
+    partials: &Partials,
+) -> Result<PlannedImport, ApiError> {
     if doc.get("Format").and_then(Value::as_str) != Some(EXPORT_FORMAT) {
         return Err(ApiError::bad_request(format!(
             "Not a template export: \"Format\" must be \"{EXPORT_FORMAT}\""
@@ -169,10 +177,12 @@ fn plan_import(doc: &Value, limits: &Limits) -> Result<PlannedImport, ApiError> 
                 "Only the last version may be a draft",
             ));
         }
-        let content = content_from(
+        let built = content_from(
             v.get("Content").unwrap_or(&Value::Null),
             TemplateContent::default(),
             limits,
+            partials,
+            Some(&meta.name),
         )
         .map_err(|e| ApiError {
             info: format!("Versions[{i}]: {}", e.info),
@@ -183,7 +193,8 @@ fn plan_import(doc: &Value, limits: &Limits) -> Result<PlannedImport, ApiError> 
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_string();
-        versions.push((status == "published", note, content));
+        let pins = partials.pins(&built.used);
+        versions.push((status == "published", note, built.content, pins));
     }
     let test_values = doc.get("TestValues").filter(|v| v.is_object()).cloned();
     Ok(PlannedImport {
@@ -205,10 +216,12 @@ async fn write_import(
         .store
         .create_template(account_id, &plan.meta, now)
         .await?;
-    for (publish, note, content) in &plan.versions {
-        app.store
+    for (publish, note, content, pins) in &plan.versions {
+        let number = app
+            .store
             .save_template_draft(account_id, t.id, content, now)
             .await?;
+        app.store.set_template_includes(t.id, number, pins).await?;
         if *publish {
             app.store
                 .publish_template(account_id, t.id, note, now)
@@ -265,11 +278,27 @@ pub(crate) async fn import(
             .map_err(|e| ApiError::bad_request("Invalid JSON").with_info(e.to_string()))?;
         vec![(String::new(), doc)]
     };
+    // Partials the imported MJML includes are the account's templates (exports carry their
+    // compiled HTML, so those compile nothing).
+    let mut sources = String::new();
+    for (_, doc) in &docs {
+        for v in doc
+            .get("Versions")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            if let Some(m) = v.pointer("/Content/MJMLContent").and_then(Value::as_str) {
+                sources.push_str(m);
+            }
+        }
+    }
+    let partials = Partials::load(&app, account.id, &sources, Use::Current).await?;
     let limits = app.cfg.template_limits.clone();
     let plans = cpu(move || {
         docs.iter()
             .map(|(name, doc)| {
-                plan_import(doc, &limits).map_err(|e| {
+                plan_import(doc, &limits, &partials).map_err(|e| {
                     if name.is_empty() {
                         e
                     } else {
