@@ -392,22 +392,25 @@ pub fn inline(html: &str, sheet: &Sheet) -> Result<String, String> {
             ),
         ));
     }
-    let first = rewrite(html, handlers)?;
-    // Second pass: the marks go.
-    let unmark = vec![(
-        std::borrow::Cow::Owned(
-            format!("[{MARK}]")
-                .parse::<lol_html::Selector>()
-                .map_err(|e| e.to_string())?,
-        ),
-        lol_html::ElementContentHandlers::default().element(
-            |el: &mut lol_html::html_content::Element<'_, '_>| {
-                el.remove_attribute(MARK);
-                Ok(())
-            },
-        ),
-    )];
-    rewrite(&first, unmark)
+    let marked = rewrite(html, handlers)?;
+    // The marks go (` data-facteur-inline="N"`, as lol_html writes an attribute it sets): a
+    // scan of the text, cheaper than a second rewriting pass.
+    let pattern = format!(" {MARK}=\"");
+    let mut out = String::with_capacity(marked.len());
+    let mut rest = marked.as_str();
+    while let Some(at) = rest.find(&pattern) {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + pattern.len()..];
+        let digits = after.bytes().take_while(u8::is_ascii_digit).count();
+        if after[digits..].starts_with('"') {
+            rest = &after[digits + 1..];
+        } else {
+            out.push_str(&pattern);
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    Ok(out)
 }
 
 type Handlers<'h> = Vec<(
