@@ -58,6 +58,7 @@ test("an invited Designer joins, and the owner makes them a Marketer", () =>
       assert.deepEqual(await navLinks(p), ["Templates", "Messages", "Captured"]);
       const res = await p.goto(`${base}/app/messages`);
       assert.equal(res.status(), 200);
+      await p.getByRole("heading", { name: /^Messages/ }).waitFor();
       await other.shot("marketer-messages");
       other.assertClean();
     } finally {

@@ -343,9 +343,20 @@ impl Core {
                 ),
             ),
         };
+        self.mail_notice(to, subject, text).await
+    }
+
+    /// Mails a text notice from `no-reply@` the server's hostname ("Facteur") through the
+    /// accept pipeline: confirmation links, invitations, password resets.
+    pub(crate) async fn mail_notice(
+        &self,
+        to: &str,
+        subject: String,
+        text: String,
+    ) -> Result<(), SubmitError> {
         let draft = Draft {
             from: Some(Mailbox {
-                email: format!("no-reply@{host}"),
+                email: format!("no-reply@{}", self.cfg.hostname),
                 name: "Facteur".into(),
             }),
             to: vec![Mailbox {

@@ -85,10 +85,7 @@ impl TemplateCache {
         let content = store.version_content(id, version).await?;
         let meta = store.template(account_id, id).await?.meta;
         let generate_text = meta.text_part_generation;
-        let marketing = meta
-            .purposes
-            .iter()
-            .any(|p| p.eq_ignore_ascii_case("marketing"));
+        let marketing = meta.is_marketing();
         let subject = content
             .headers
             .get("Subject")

@@ -8,12 +8,11 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::RwLock;
 
-use facteur_message::compose::Mailbox;
 use facteur_store::senders::{NewSender, Sender, SenderRules, SenderStatus};
 use ring::rand::{SecureRandom, SystemRandom};
 
 use crate::core::Core;
-use crate::submission::{Content, Draft, Origin, Submission};
+use crate::submission::Origin;
 
 /// The rules `submit` checks, by account.
 #[derive(Default)]
@@ -220,22 +219,8 @@ impl Core {
             address = sender.email,
             host = self.cfg.hostname,
         );
-        let from = Mailbox {
-            email: format!("no-reply@{}", self.cfg.hostname),
-            name: "Facteur".into(),
-        };
-        let draft = Draft {
-            from: Some(from),
-            to: vec![Mailbox {
-                email: sender.email.clone(),
-                name: String::new(),
-            }],
-            subject: Some(format!("Confirm {} as a sender", sender.email)),
-            text: Some(text),
-            ..Draft::default()
-        };
-        let submission = Submission::notice(Content::Draft(Box::new(draft)));
-        match Box::pin(self.submit(submission)).await {
+        let subject = format!("Confirm {} as a sender", sender.email);
+        match self.mail_notice(&sender.email, subject, text).await {
             Ok(_) => Ok(Validation::EmailSent),
             Err(crate::submission::SubmitError::Unavailable(e)) => Err(e),
             Err(e) => Ok(Validation::Failed(format!(

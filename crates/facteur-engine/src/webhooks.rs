@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use facteur_mailjet::events::{EventFacts, payload};
-use facteur_store::webhooks::{EventRow, NewCall, Webhook, WebhookCall};
+use facteur_store::webhooks::{EventRow, NewCall, Tried, Webhook, WebhookCall};
 use serde_json::Value;
 use tokio::sync::watch;
 
@@ -310,21 +310,30 @@ async fn make_call(core: &Core, client: &reqwest::Client, call: WebhookCall) {
     } else {
         Err("URL is dead".to_string())
     };
+    // Each URL posted to is logged under its own hook: a backup that answers does not make a
+    // failing primary look healthy.
+    let tried_one = |hook: &Webhook, result: &Result<(), String>| Tried {
+        webhook_id: hook.id,
+        attempt: call.attempts + 1,
+        ok: result.is_ok(),
+        error: result.as_ref().err().cloned().unwrap_or_default(),
+    };
+    let mut tried = vec![tried_one(&call.hook, &result)];
     if let Err(primary_error) = &result
         && let Some(backup) = call.backup.as_ref().filter(|b| b.status == "alive")
     {
-        result = post(core, client, backup, &call.body, &call.signing_secret)
-            .await
-            .map_err(|e| format!("{primary_error}; backup {}: {e}", backup.url));
+        let backup_result = post(core, client, backup, &call.body, &call.signing_secret).await;
+        tried.push(tried_one(backup, &backup_result));
+        result = backup_result.map_err(|e| format!("{primary_error}; backup {}: {e}", backup.url));
     }
     let outcome = match &result {
-        Ok(()) => core.store.webhook_call_done(call.id, now).await,
+        Ok(()) => core.store.webhook_call_done(call.id, now, &tried).await,
         Err(error) => {
             let first = call.first_failed_at.unwrap_or(now);
             if now - first >= core.cfg.webhook_give_up.as_millis() as i64 {
                 tracing::warn!(url = %call.hook.url, error = %error, "webhook call given up; URL marked dead");
                 core.store
-                    .webhook_call_abandoned(call.id, call.hook.id, now, error)
+                    .webhook_call_abandoned(call.id, call.hook.id, now, &tried)
                     .await
             } else {
                 tracing::info!(url = %call.hook.url, error = %error, attempts = call.attempts + 1, "webhook call failed; will retry");
@@ -334,6 +343,7 @@ async fn make_call(core: &Core, client: &reqwest::Client, call: WebhookCall) {
                         now,
                         now + core.cfg.webhook_retry.as_millis() as i64,
                         error,
+                        &tried,
                     )
                     .await
             }

@@ -308,22 +308,12 @@ pub async fn authenticate(
 async fn session_principal(engine: &Engine, headers: &HeaderMap) -> Result<Principal, Denied> {
     let token = cookie(headers, SESSION_COOKIE).ok_or(AuthDenied::Invalid)?;
     let now = facteur_engine::time::now_ms();
-    let session = engine
+    let (session, user) = engine
         .store
-        .session(token, now)
+        .session_user(token, now)
         .await?
         .ok_or(AuthDenied::Invalid)?;
-    let user = engine.store.user(session.user_id).await?;
-    let roles = engine.store.memberships(user.id).await?;
-    let accounts: Vec<(Account, Role)> = if roles.is_empty() {
-        Vec::new()
-    } else {
-        let all = engine.store.list_accounts().await?;
-        roles
-            .into_iter()
-            .filter_map(|(id, role)| all.iter().find(|a| a.id == id).map(|a| (a.clone(), role)))
-            .collect()
-    };
+    let accounts = engine.store.member_accounts(user.id).await?;
     let wanted = |v: Option<&str>| v.and_then(|v| v.trim().parse::<i64>().ok());
     let chosen = match wanted(headers.get(ACCOUNT_HEADER).and_then(|v| v.to_str().ok())) {
         Some(id) => Some(

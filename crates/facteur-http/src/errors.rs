@@ -138,14 +138,5 @@ pub fn page_error(status: StatusCode, message: &str) -> Response {
         code = status.as_u16(),
         reason = status.canonical_reason().unwrap_or(""),
     );
-    (
-        status,
-        [
-            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
-            (header::CONTENT_SECURITY_POLICY, APP_CSP),
-            (header::CACHE_CONTROL, "no-store"),
-        ],
-        body,
-    )
-        .into_response()
+    crate::web::html_response(status, body, APP_CSP)
 }

@@ -78,11 +78,16 @@ pub fn header_value(message: &[u8], name: &str) -> Option<String> {
         if !n.eq_ignore_ascii_case(name.as_bytes()) {
             return None;
         }
-        let value = String::from_utf8_lossy(&f[f.iter().position(|&b| b == b':')? + 1..])
-            .replace("\r\n", "")
-            .replace('\n', "");
-        Some(value.trim().to_string())
+        field_value(f)
     })
+}
+
+/// A field's value, unfolded and trimmed, as written (`None` for a line without a colon).
+pub fn field_value(field: &[u8]) -> Option<String> {
+    let value = String::from_utf8_lossy(&field[field.iter().position(|&b| b == b':')? + 1..])
+        .replace("\r\n", "")
+        .replace('\n', "");
+    Some(value.trim().to_string())
 }
 
 /// The mailboxes of a message's header field `name` (`From`, `Sender`), lower case, as a

@@ -4,7 +4,7 @@
 
 use mail_parser::{MessageParser, PartType};
 
-use crate::headers::{field_name, fields, header_section};
+use crate::headers::{field_name, field_value, fields, header_section};
 
 /// What a person reading the message sees.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -30,14 +30,9 @@ pub fn subject(message: &[u8]) -> String {
 pub fn read(message: &[u8]) -> View {
     let headers = fields(header_section(message))
         .filter_map(|f| {
-            let name = field_name(f)?;
-            let value = &f[f.iter().position(|&b| b == b':')? + 1..];
-            let value = String::from_utf8_lossy(value)
-                .replace("\r\n", "")
-                .replace('\n', "");
             Some((
-                String::from_utf8_lossy(name).into_owned(),
-                value.trim().to_string(),
+                String::from_utf8_lossy(field_name(f)?).into_owned(),
+                field_value(f)?,
             ))
         })
         .collect();

@@ -36,6 +36,7 @@ impl Store {
         let api_key = random_hex(16);
         let secret = random_hex(16);
         let id = self.ids.next(now);
+        let mut tx = crate::tx::Tx::begin(&self.pool, self.backend).await?;
         sqlx::query(
             // The sender check is on for every account but a new server's first, so that the
             // first message sends before any sender is validated (`serve` says so).
@@ -49,8 +50,21 @@ impl Store {
         .bind(now)
         .bind(parent_id)
         .bind(random_hex(32))
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        // The organisation owns its sub-accounts: the master account's owners own this one
+        // too, from the moment it exists.
+        if let Some(parent) = parent_id {
+            sqlx::query(
+                "INSERT INTO memberships (user_id, account_id, role)
+                 SELECT user_id, $1, role FROM memberships WHERE account_id = $2 AND role = 'owner'",
+            )
+            .bind(id)
+            .bind(parent)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
         Ok((
             Account {
                 id,
@@ -268,14 +282,14 @@ fn random_hex(n: usize) -> String {
     hex(&buf)
 }
 
-const ACCOUNT_COLS: &str = "id, name, api_key, created_at, parent_id, is_active, allow_sender, track_opens, track_clicks, track_host";
+pub(crate) const ACCOUNT_COLS: &str = "id, name, api_key, created_at, parent_id, is_active, allow_sender, track_opens, track_clicks, track_host";
 
 /// A nullable 0/1 column: `None` where it is NULL (the server's default applies).
 fn opt_flag(row: &AnyRow, col: &str) -> Result<Option<bool>> {
     Ok(row.try_get::<Option<i64>, _>(col)?.map(|v| v != 0))
 }
 
-fn account_from_row(row: &AnyRow) -> Result<Account> {
+pub(crate) fn account_from_row(row: &AnyRow) -> Result<Account> {
     Ok(Account {
         id: row.try_get("id")?,
         name: row.try_get("name")?,

@@ -11,7 +11,7 @@ use crate::{Error, Result, Store};
 
 /// One recipient's copy of a message, to keep.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewCapture {
+pub struct NewCapture<'a> {
     pub account_id: Option<i64>,
     /// The spooled message.
     pub message_id: i64,
@@ -23,7 +23,7 @@ pub struct NewCapture {
     /// The decoded `Subject`.
     pub subject: String,
     /// The message as it would have been sent (tracked, signed).
-    pub raw: Vec<u8>,
+    pub raw: &'a [u8],
     pub captured_at: i64,
 }
 
@@ -78,14 +78,17 @@ fn captured(r: &AnyRow, with_raw: bool) -> Result<Captured> {
 }
 
 impl Store {
-    /// Keeps captured copies, all in one transaction; returns their ids in order.
-    pub async fn add_captures(&self, captures: &[NewCapture]) -> Result<Vec<i64>> {
+    /// Keeps captured copies, all in one transaction; returns their ids in order. A recipient
+    /// keeps one copy: capturing it again (an attempt retried after a crash between the
+    /// capture and the attempt's record) keeps the first, whose id is returned.
+    pub async fn add_captures(&self, captures: &[NewCapture<'_>]) -> Result<Vec<i64>> {
         let mut tx = crate::tx::Tx::begin(&self.pool, self.backend).await?;
         let mut ids = Vec::with_capacity(captures.len());
         for c in captures {
             let id = self.ids.next(c.captured_at);
-            sqlx::query(sqlx::AssertSqlSafe(format!(
-                "INSERT INTO captured ({COLS}, raw) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+            let added = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "INSERT INTO captured ({COLS}, raw) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+                 ON CONFLICT (recipient_id) DO NOTHING"
             )))
             .bind(id)
             .bind(c.account_id)
@@ -96,10 +99,19 @@ impl Store {
             .bind(&c.subject)
             .bind(c.raw.len() as i64)
             .bind(c.captured_at)
-            .bind(c.raw.clone())
+            .bind(c.raw)
             .execute(&mut *tx)
-            .await?;
-            ids.push(id);
+            .await?
+            .rows_affected();
+            if added == 1 {
+                ids.push(id);
+            } else {
+                let kept = sqlx::query("SELECT id FROM captured WHERE recipient_id = $1")
+                    .bind(c.recipient_id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                ids.push(kept.try_get("id")?);
+            }
         }
         tx.commit().await?;
         Ok(ids)
@@ -112,14 +124,7 @@ impl Store {
         filter: &CaptureFilter,
     ) -> Result<(Vec<Captured>, i64)> {
         let search = filter.search.clone().unwrap_or_default();
-        let pattern = format!(
-            "%{}%",
-            search
-                .to_lowercase()
-                .replace('\\', "\\\\")
-                .replace('%', "\\%")
-                .replace('_', "\\_")
-        );
+        let pattern = crate::like_contains(&search);
         let cond = format!(
             "{SCOPE} AND ($2 = '' OR LOWER(recipient) LIKE $3 ESCAPE '\\' OR LOWER(subject) LIKE $3 ESCAPE '\\')"
         );

@@ -725,3 +725,16 @@ async fn write_planned(
         .collect::<Option<Vec<_>>>()
         .ok_or_else(|| Error::Unavailable("a write produced no result".into()))
 }
+
+/// A `LIKE … ESCAPE '\'` pattern for "contains `needle`, any case" (compared with `LOWER(…)`):
+/// `%`, `_` and `\` in the needle are plain characters.
+pub(crate) fn like_contains(needle: &str) -> String {
+    format!(
+        "%{}%",
+        needle
+            .to_lowercase()
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_")
+    )
+}

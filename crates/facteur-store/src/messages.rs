@@ -90,16 +90,10 @@ impl Store {
         limit: i64,
         offset: i64,
     ) -> Result<(Vec<MessageView>, i64)> {
-        let pattern = search.recipient.as_deref().map(|r| {
-            format!(
-                "%{}%",
-                r.trim()
-                    .to_lowercase()
-                    .replace('\\', "\\\\")
-                    .replace('%', "\\%")
-                    .replace('_', "\\_")
-            )
-        });
+        let pattern = search
+            .recipient
+            .as_deref()
+            .map(|r| crate::like_contains(r.trim()));
         let filter = "m.account_id = $1 AND ($2 = '' OR LOWER(r.address) LIKE $2 ESCAPE '\\')
             AND ($3 = '' OR m.custom_id = $3) AND ($4 = '' OR r.status = $4)
             AND m.created_at >= $5 AND m.created_at < $6";

@@ -390,6 +390,32 @@ impl Store {
         .collect()
     }
 
+    /// The accounts a person has a role on, with the role, by account id (one query).
+    pub async fn member_accounts(&self, user_id: i64) -> Result<Vec<(crate::Account, Role)>> {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {}, m.member_role AS member_role FROM accounts
+             JOIN (SELECT account_id AS member_of, role AS member_role FROM memberships WHERE user_id = $1) m
+               ON m.member_of = accounts.id
+             ORDER BY accounts.id",
+            crate::accounts::ACCOUNT_COLS
+                .split(", ")
+                .map(|c| format!("accounts.{c} AS {c}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )))
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok((
+                crate::accounts::account_from_row(r)?,
+                role_of(&r.try_get::<String, _>("member_role")?)?,
+            ))
+        })
+        .collect()
+    }
+
     /// An account's people and their roles, by address.
     pub async fn members(&self, account_id: i64) -> Result<Vec<(User, Role)>> {
         sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -439,22 +465,36 @@ impl Store {
 
     /// The live session of `token` (not expired, its person not disabled).
     pub async fn session(&self, token: &str, now: i64) -> Result<Option<Session>> {
-        sqlx::query(
-            "SELECT s.user_id AS user_id, s.csrf AS csrf, s.created_at AS created_at, s.expires_at AS expires_at
+        Ok(self.session_user(token, now).await?.map(|(s, _)| s))
+    }
+
+    /// [`Store::session`] with the person it belongs to, read in the same query.
+    pub async fn session_user(&self, token: &str, now: i64) -> Result<Option<(Session, User)>> {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {}, s.csrf AS csrf, s.created_at AS s_created_at, s.expires_at AS expires_at
              FROM user_sessions s JOIN users u ON u.id = s.user_id
              WHERE s.token_hash = $1 AND s.expires_at > $2 AND u.disabled_at IS NULL",
-        )
+            USER_COLS
+                .split(", ")
+                .map(|c| format!("u.{c} AS {c}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )))
         .bind(secret_hash(token))
         .bind(now)
         .fetch_optional(&self.pool)
         .await?
         .map(|r| {
-            Ok(Session {
-                user_id: r.try_get("user_id")?,
-                csrf: r.try_get("csrf")?,
-                created_at: r.try_get("created_at")?,
-                expires_at: r.try_get("expires_at")?,
-            })
+            let user = user_of(&r)?;
+            Ok((
+                Session {
+                    user_id: user.id,
+                    csrf: r.try_get("csrf")?,
+                    created_at: r.try_get("s_created_at")?,
+                    expires_at: r.try_get("expires_at")?,
+                },
+                user,
+            ))
         })
         .transpose()
     }

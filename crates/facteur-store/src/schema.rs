@@ -380,6 +380,12 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     );
     CREATE INDEX template_includes_partial ON template_includes (partial_id);",
     ),
+    (
+        18,
+        "captured: one copy per recipient (an attempt captured again after a crash keeps the first)",
+        "DELETE FROM captured WHERE id NOT IN (SELECT MIN(id) FROM captured GROUP BY recipient_id);
+    CREATE UNIQUE INDEX captured_recipient ON captured (recipient_id);",
+    ),
 ];
 
 /// The migration's SQL for a backend: BLOB is BYTEA and AUTOINCREMENT keys are identities on

@@ -75,6 +75,16 @@ pub struct TemplateFilter {
     pub offset: i64,
 }
 
+impl TemplateMeta {
+    /// Whether the template is for marketing mail (its purposes say so): such mail needs an
+    /// unsubscribe link.
+    pub fn is_marketing(&self) -> bool {
+        self.purposes
+            .iter()
+            .any(|p| p.eq_ignore_ascii_case("marketing"))
+    }
+}
+
 fn list_json(items: &[String]) -> String {
     Value::from(items.to_vec()).to_string()
 }
@@ -201,13 +211,7 @@ impl Store {
              AND ($2 = '' OR LOWER(t.name) LIKE $3 ESCAPE '\\') AND ($4 < 0 OR t.edit_mode = $4) AND ($5 = 0 OR t.is_starred = 1) ORDER BY {order}"
         );
         let name = filter.name.clone().unwrap_or_default();
-        let pattern = format!(
-            "%{}%",
-            name.to_lowercase()
-                .replace('\\', "\\\\")
-                .replace('%', "\\%")
-                .replace('_', "\\_")
-        );
+        let pattern = crate::like_contains(&name);
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(account_id)
             .bind(&name)
@@ -293,14 +297,6 @@ impl Store {
     }
 
     pub async fn delete_template(&self, account_id: i64, id: i64) -> Result<()> {
-        let users = self.partial_users(account_id, id).await?;
-        if !users.is_empty() {
-            let names: Vec<String> = users.iter().map(|u| format!("{:?}", u.name)).collect();
-            return Err(Error::Conflict(format!(
-                "this template is a partial used by {}: remove their mj-include first",
-                names.join(", ")
-            )));
-        }
         let mut tx = crate::tx::Tx::begin(&self.pool, self.backend).await?;
         let owned = sqlx::query("SELECT id FROM templates WHERE id = $1 AND account_id = $2")
             .bind(id)
@@ -309,6 +305,18 @@ impl Store {
             .await?;
         if owned.is_none() {
             return Err(Error::NotFound);
+        }
+        // Checked in the deleting transaction: an include saved meanwhile is seen.
+        let users = usage(&mut tx, account_id, Some(id))
+            .await?
+            .remove(&id)
+            .unwrap_or_default();
+        if !users.is_empty() {
+            let names: Vec<String> = users.iter().map(|u| format!("{:?}", u.name)).collect();
+            return Err(Error::Conflict(format!(
+                "this template is a partial used by {}: remove their mj-include first",
+                names.join(", ")
+            )));
         }
         sqlx::query("DELETE FROM template_includes WHERE template_id = $1")
             .bind(id)
@@ -463,12 +471,18 @@ impl Store {
 
     /// The content a message is sent with: the newest published version.
     pub async fn published_content(&self, account_id: i64, id: i64) -> Result<TemplateContent> {
-        let versions = self.template_versions(account_id, id).await?;
-        versions
-            .into_iter()
-            .find(|v| v.status == "published")
-            .map(|v| v.content)
-            .ok_or(Error::NotFound)
+        let t = self.template(account_id, id).await?;
+        self.version_content(id, t.published.ok_or(Error::NotFound)?)
+            .await
+    }
+
+    /// The content being edited: the draft, else the newest published version (empty for a
+    /// template that has neither).
+    pub async fn editing_content(&self, t: &TemplateRecord) -> Result<TemplateContent> {
+        match t.draft.or(t.published) {
+            Some(n) => self.version_content(t.id, n).await,
+            None => Ok(TemplateContent::default()),
+        }
     }
 
     /// Copies version `number` into the draft (a new version from any version).
@@ -562,8 +576,8 @@ impl Store {
     /// The templates of the account whose newest version (draft or published) uses partial
     /// `id`, with the partial's version each was compiled with.
     pub async fn partial_users(&self, account_id: i64, id: i64) -> Result<Vec<PartialUse>> {
-        Ok(self
-            .partial_usage(account_id)
+        let mut conn = self.pool.acquire().await?;
+        Ok(usage(&mut conn, account_id, Some(id))
             .await?
             .remove(&id)
             .unwrap_or_default())
@@ -575,25 +589,42 @@ impl Store {
         &self,
         account_id: i64,
     ) -> Result<std::collections::HashMap<i64, Vec<PartialUse>>> {
-        let rows = sqlx::query(
-            "SELECT i.partial_id AS partial_id, t.id AS id, t.name AS name, i.partial_number AS number \
-             FROM template_includes i JOIN templates t ON t.id = i.template_id \
-             WHERE t.account_id = $1 \
-               AND i.number = (SELECT MAX(v.number) FROM template_versions v WHERE v.template_id = t.id) \
-             ORDER BY t.name, t.id",
-        )
-        .bind(account_id)
-        .fetch_all(&self.pool)
-        .await?;
-        let mut usage: std::collections::HashMap<i64, Vec<PartialUse>> = Default::default();
-        for r in &rows {
-            usage
-                .entry(r.try_get("partial_id")?)
-                .or_default()
-                .push(partial_use_from_row(r)?);
-        }
-        Ok(usage)
+        let mut conn = self.pool.acquire().await?;
+        usage(&mut conn, account_id, None).await
     }
+}
+
+/// The templates whose newest version uses one partial, or each partial, of an account.
+async fn usage(
+    conn: &mut sqlx::AnyConnection,
+    account_id: i64,
+    partial: Option<i64>,
+) -> Result<std::collections::HashMap<i64, Vec<PartialUse>>> {
+    let sql = format!(
+        "SELECT i.partial_id AS partial_id, t.id AS id, t.name AS name, i.partial_number AS number \
+         FROM template_includes i JOIN templates t ON t.id = i.template_id \
+         WHERE t.account_id = $1 {} \
+           AND i.number = (SELECT MAX(v.number) FROM template_versions v WHERE v.template_id = t.id) \
+         ORDER BY t.name, t.id",
+        if partial.is_some() {
+            "AND i.partial_id = $2"
+        } else {
+            ""
+        }
+    );
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(account_id);
+    if let Some(id) = partial {
+        query = query.bind(id);
+    }
+    let rows = query.fetch_all(&mut *conn).await?;
+    let mut usage: std::collections::HashMap<i64, Vec<PartialUse>> = Default::default();
+    for r in &rows {
+        usage
+            .entry(r.try_get("partial_id")?)
+            .or_default()
+            .push(partial_use_from_row(r)?);
+    }
+    Ok(usage)
 }
 
 /// A template on one side of an include: its id, name, and a version number (of the partial

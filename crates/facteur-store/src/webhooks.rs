@@ -103,31 +103,45 @@ pub struct CallLogEntry {
     pub error: String,
 }
 
-/// Logs an attempt of call `id` (in the caller's transaction), keeping the URL's last
-/// [`CALL_LOG_KEPT`].
-async fn log_call(tx: &mut crate::tx::Tx, id: i64, now: i64, ok: bool, error: &str) -> Result<()> {
-    let hook: Option<i64> = sqlx::query(
-        "INSERT INTO webhook_call_log (webhook_id, at, ok, attempt, error)
-         SELECT webhook_id, $1, $2, attempts + 1, $3 FROM webhook_calls WHERE id = $4
-         RETURNING webhook_id",
-    )
-    .bind(now)
-    .bind(i64::from(ok))
-    .bind(error.chars().take(500).collect::<String>())
-    .bind(id)
-    .fetch_optional(&mut **tx)
-    .await?
-    .map(|r| r.try_get("webhook_id"))
-    .transpose()?;
-    if let Some(hook) = hook {
-        sqlx::query(
-            "DELETE FROM webhook_call_log WHERE webhook_id = $1 AND id <= (
-                 SELECT id FROM webhook_call_log WHERE webhook_id = $1 ORDER BY id DESC LIMIT 1 OFFSET $2)",
+/// One URL a call was posted to, and how it went: the primary URL, then its backup when the
+/// primary failed. Each goes to the log of the URL it was posted to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tried {
+    pub webhook_id: i64,
+    /// Which attempt of its call it was (1 for the first).
+    pub attempt: i64,
+    pub ok: bool,
+    /// Why it failed ("" when it succeeded).
+    pub error: String,
+}
+
+/// Logs the URLs an attempt was posted to (in the caller's transaction). Each URL keeps its
+/// last [`CALL_LOG_KEPT`] entries: older ones are trimmed every 16th entry (reads take the
+/// newest [`CALL_LOG_KEPT`]), not on every call.
+async fn log_call(tx: &mut crate::tx::Tx, now: i64, tried: &[Tried]) -> Result<()> {
+    for t in tried {
+        let id: i64 = sqlx::query(
+            "INSERT INTO webhook_call_log (webhook_id, at, ok, attempt, error)
+             VALUES ($1, $2, $3, $4, $5) RETURNING id",
         )
-        .bind(hook)
-        .bind(CALL_LOG_KEPT)
-        .execute(&mut **tx)
-        .await?;
+        .bind(t.webhook_id)
+        .bind(now)
+        .bind(i64::from(t.ok))
+        .bind(t.attempt)
+        .bind(t.error.chars().take(500).collect::<String>())
+        .fetch_one(&mut **tx)
+        .await?
+        .try_get("id")?;
+        if id % 16 == 0 {
+            sqlx::query(
+                "DELETE FROM webhook_call_log WHERE webhook_id = $1 AND id <= (
+                     SELECT id FROM webhook_call_log WHERE webhook_id = $1 ORDER BY id DESC LIMIT 1 OFFSET $2)",
+            )
+            .bind(t.webhook_id)
+            .bind(CALL_LOG_KEPT)
+            .execute(&mut **tx)
+            .await?;
+        }
     }
     Ok(())
 }
@@ -480,10 +494,10 @@ impl Store {
             .collect()
     }
 
-    /// A call was answered 200: it is done.
-    pub async fn webhook_call_done(&self, id: i64, now: i64) -> Result<()> {
+    /// A call was answered 200 (by the last URL `tried`): it is done.
+    pub async fn webhook_call_done(&self, id: i64, now: i64, tried: &[Tried]) -> Result<()> {
         let mut tx = crate::tx::Tx::begin(&self.pool, self.backend).await?;
-        log_call(&mut tx, id, now, true, "").await?;
+        log_call(&mut tx, now, tried).await?;
         sqlx::query("DELETE FROM webhook_calls WHERE id = $1")
             .bind(id)
             .execute(&mut *tx)
@@ -535,9 +549,10 @@ impl Store {
         now: i64,
         next_attempt_at: i64,
         error: &str,
+        tried: &[Tried],
     ) -> Result<()> {
         let mut tx = crate::tx::Tx::begin(&self.pool, self.backend).await?;
-        log_call(&mut tx, id, now, false, error).await?;
+        log_call(&mut tx, now, tried).await?;
         sqlx::query(
             "UPDATE webhook_calls SET attempts = attempts + 1, next_attempt_at = $1,
                  first_failed_at = COALESCE(first_failed_at, $2), last_error = $3, lease_until = NULL
@@ -559,17 +574,17 @@ impl Store {
         id: i64,
         webhook_id: i64,
         now: i64,
-        error: &str,
+        tried: &[Tried],
     ) -> Result<()> {
         let mut tx = crate::tx::Tx::begin(&self.pool, self.backend).await?;
-        log_call(
-            &mut tx,
-            id,
-            now,
-            false,
-            &format!("{error} (given up: the URL is marked dead)"),
-        )
-        .await?;
+        let tried: Vec<Tried> = tried
+            .iter()
+            .map(|t| Tried {
+                error: format!("{} (given up: the URL is marked dead)", t.error),
+                ..t.clone()
+            })
+            .collect();
+        log_call(&mut tx, now, &tried).await?;
         sqlx::query("DELETE FROM webhook_calls WHERE id = $1")
             .bind(id)
             .execute(&mut *tx)

@@ -534,3 +534,91 @@ async fn outcomes_are_stored_as_columns() {
         assert_eq!((queued.reply.as_deref(), queued.class), (None, None));
     }
 }
+
+/// A call whose primary URL fails and whose backup answers is logged under each URL as it
+/// went: the primary's log shows the failure, the backup's the success.
+#[tokio::test]
+async fn each_url_a_call_was_posted_to_keeps_its_own_log() {
+    use facteur_store::webhooks::{NewCall, Tried};
+    for (db, store) in stores().await {
+        let (account, _) = store.create_account("acme", T0).await.unwrap();
+        let mut m = msg(&["a@x.test"]);
+        m.account_id = Some(account.id);
+        store.spool_batch(&[m]).await.unwrap();
+        let primary = store
+            .create_webhook(
+                account.id,
+                "sent",
+                "https://hooks.example.com/a",
+                1,
+                false,
+                T0,
+            )
+            .await
+            .unwrap();
+        let backup = store
+            .create_webhook(
+                account.id,
+                "sent",
+                "https://hooks.example.com/b",
+                1,
+                true,
+                T0,
+            )
+            .await
+            .unwrap();
+        store
+            .collect_webhook_calls(T0 + 100_000, 100, |events, _| {
+                vec![NewCall {
+                    webhook_id: primary.id,
+                    body: format!("{} events", events.len()),
+                }]
+            })
+            .await
+            .unwrap();
+        let call = store
+            .claim_webhook_calls(T0 + 100_000, 60_000, 10)
+            .await
+            .unwrap()
+            .remove(0);
+        assert_eq!(call.backup.as_ref().map(|b| b.id), Some(backup.id));
+        let tried = [
+            Tried {
+                webhook_id: primary.id,
+                attempt: 1,
+                ok: false,
+                error: "answered HTTP 500".into(),
+            },
+            Tried {
+                webhook_id: backup.id,
+                attempt: 1,
+                ok: true,
+                error: String::new(),
+            },
+        ];
+        store
+            .webhook_call_done(call.id, T0 + 100_001, &tried)
+            .await
+            .unwrap();
+        let (log, pending) = store
+            .webhook_call_log(account.id, primary.id)
+            .await
+            .unwrap();
+        assert_eq!(pending, 0, "{:?}", db.backend);
+        assert_eq!(
+            log.iter()
+                .map(|e| (e.ok, e.error.as_str()))
+                .collect::<Vec<_>>(),
+            [(false, "answered HTTP 500")],
+            "{:?}",
+            db.backend
+        );
+        let (log, _) = store.webhook_call_log(account.id, backup.id).await.unwrap();
+        assert_eq!(
+            log.iter().map(|e| (e.ok, e.attempt)).collect::<Vec<_>>(),
+            [(true, 1)],
+            "{:?}",
+            db.backend
+        );
+    }
+}

@@ -701,6 +701,10 @@ async fn people_roles_sessions_and_one_time_links() {
             store.memberships(ada.id).await.unwrap(),
             vec![(a.id, Role::Manager), (b.id, Role::Developer)]
         );
+        assert_eq!(
+            store.member_accounts(ada.id).await.unwrap(),
+            vec![(a.clone(), Role::Manager), (b.clone(), Role::Developer)]
+        );
         let members = store.members(a.id).await.unwrap();
         assert_eq!(members.len(), 1);
         assert_eq!((members[0].0.id, members[0].1), (ada.id, Role::Manager));
@@ -755,6 +759,12 @@ async fn people_roles_sessions_and_one_time_links() {
             .unwrap();
         let s = store.session("tok-1", 500).await.unwrap().unwrap();
         assert_eq!((s.user_id, s.csrf.as_str()), (ada.id, "csrf-1"));
+        let (with_user, user) = store.session_user("tok-1", 500).await.unwrap().unwrap();
+        assert_eq!(
+            (with_user, user.email.as_str()),
+            (s.clone(), ada.email.as_str())
+        );
+        assert_eq!(user, store.user(ada.id).await.unwrap());
         assert_eq!(store.session("tok-1", 1_000).await.unwrap(), None);
         assert_eq!(store.session("tok-x", 500).await.unwrap(), None);
         assert!(store.end_session("tok-1").await.unwrap());
@@ -820,5 +830,37 @@ async fn people_roles_sessions_and_one_time_links() {
             None,
             "expired"
         );
+    }
+}
+
+/// A sub-account is owned by its master account's owners from the moment it exists (in the
+/// creating transaction), whoever creates it: the API, the app or the command line.
+#[tokio::test]
+async fn sub_accounts_are_owned_by_the_master_accounts_owners() {
+    use facteur_store::people::Role;
+    for (db, store) in stores().await {
+        let (master, _) = store.create_account("org", 1).await.unwrap();
+        let owner = store
+            .create_user("o@example.com", "O", "h", 1)
+            .await
+            .unwrap();
+        let dev = store
+            .create_user("d@example.com", "D", "h", 1)
+            .await
+            .unwrap();
+        store.grant(owner.id, master.id, Role::Owner).await.unwrap();
+        store
+            .grant(dev.id, master.id, Role::Developer)
+            .await
+            .unwrap();
+        let (sub, _) = store.create_subaccount(&master, "shop", 2).await.unwrap();
+        let members: Vec<(i64, Role)> = store
+            .members(sub.id)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|(u, r)| (u.id, r))
+            .collect();
+        assert_eq!(members, [(owner.id, Role::Owner)], "{:?}", db.backend);
     }
 }

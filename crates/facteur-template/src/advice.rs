@@ -1961,27 +1961,17 @@ fn paint(value: &str, background: bool) -> Paint {
 
 #[derive(Debug, Default)]
 struct Style {
-    decls: Vec<(String, String)>,
+    decls: Vec<crate::inline_css::Declaration>,
 }
 
 impl Style {
+    /// The declarations of a `style` attribute (its first [`MAX_STYLE`] bytes, at most 128
+    /// declarations), read as the CSS inliner reads them: `;` inside quotes or `url(…)`
+    /// does not end a declaration.
     fn parse(s: &str) -> Style {
         let s = &s[..crate::floor_char_boundary(s, s.len().min(MAX_STYLE))];
-        let mut decls = Vec::new();
-        for decl in s.split(';').take(128) {
-            let Some((name, value)) = decl.split_once(':') else {
-                continue;
-            };
-            let name = name.trim().to_ascii_lowercase();
-            let value = value.trim();
-            let value = match value.to_ascii_lowercase().find("!important") {
-                Some(i) => value[..i].trim(),
-                None => value,
-            };
-            if !name.is_empty() {
-                decls.push((name, value.to_string()));
-            }
-        }
+        let mut decls = crate::inline_css::parse_declarations(s);
+        decls.truncate(128);
         Style { decls }
     }
 
@@ -1990,8 +1980,8 @@ impl Style {
         self.decls
             .iter()
             .rev()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
+            .find(|d| d.property == name)
+            .map(|d| d.value.as_str())
     }
 
     fn is(&self, name: &str, value: &str) -> bool {
@@ -2015,8 +2005,8 @@ impl Style {
             .decls
             .iter()
             .rev()
-            .find(|(n, _)| n == "background" || n == "background-color");
-        last.map_or(Paint::Unset, |(_, v)| paint(v, true))
+            .find(|d| d.property == "background" || d.property == "background-color");
+        last.map_or(Paint::Unset, |d| paint(&d.value, true))
     }
 
     fn align(&self) -> Option<Align> {
@@ -2032,9 +2022,9 @@ impl Style {
     fn padded(&self) -> bool {
         self.decls
             .iter()
-            .filter(|(n, _)| n == "padding" || n.starts_with("padding-"))
-            .any(|(_, v)| {
-                v.split_whitespace().any(|t| {
+            .filter(|d| d.property == "padding" || d.property.starts_with("padding-"))
+            .any(|d| {
+                d.value.split_whitespace().any(|t| {
                     t.trim_end_matches(|c: char| c.is_ascii_alphabetic() || c == '%')
                         .parse::<f64>()
                         .is_ok_and(|x| x > 0.0)

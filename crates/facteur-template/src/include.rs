@@ -155,7 +155,17 @@ struct Builder<'r> {
     used: Vec<String>,
 }
 
-impl Builder<'_> {
+impl<'r> Builder<'r> {
+    fn new(resolve: &'r Resolver<'r>, capacity: usize) -> Self {
+        Builder {
+            resolve,
+            out: String::with_capacity(capacity),
+            pieces: Vec::new(),
+            head: Vec::new(),
+            used: Vec::new(),
+        }
+    }
+
     fn push(&mut self, text: &str, partial: &Option<(String, usize)>, offset: usize) {
         if text.is_empty() {
             return;
@@ -252,19 +262,10 @@ impl Builder<'_> {
                     let (head, body) = split_document(&content);
                     if let Some(head) = head {
                         // The head's own includes are expanded into a separate builder's text.
-                        let mut sub = Builder {
-                            resolve: self.resolve,
-                            out: String::new(),
-                            pieces: Vec::new(),
-                            head: Vec::new(),
-                            used: Vec::new(),
-                        };
+                        let mut sub = Builder::new(self.resolve, head.len());
+                        sub.used = std::mem::take(&mut self.used);
                         sub.expand(document, head, &inner_origin, stack)?;
-                        for u in sub.used {
-                            if !self.used.contains(&u) {
-                                self.used.push(u);
-                            }
-                        }
+                        self.used = sub.used;
                         self.head.append(&mut sub.head);
                         self.head.push((sub.out, inner_origin.clone()));
                     }
@@ -311,13 +312,7 @@ pub fn expand(
     if !document.contains("<mj-include") || requests(document).is_empty() {
         return Ok(None);
     }
-    let mut b = Builder {
-        resolve,
-        out: String::with_capacity(document.len() * 2),
-        pieces: Vec::new(),
-        head: Vec::new(),
-        used: Vec::new(),
-    };
+    let mut b = Builder::new(resolve, document.len() * 2);
     let mut stack: Vec<String> = name.map(str::to_string).into_iter().collect();
     b.expand(document, document, &None, &mut stack)?;
     let Builder {

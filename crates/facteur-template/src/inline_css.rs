@@ -33,6 +33,8 @@ pub struct Declaration {
 #[derive(Debug, Clone)]
 pub struct Rule {
     pub selector: String,
+    /// The selector as the matcher reads it (parsed once, when the sheet is read).
+    pub matcher: lol_html::Selector,
     /// (ids, classes + attributes + pseudo-classes, types).
     pub specificity: (u32, u32, u32),
     pub declarations: Vec<Declaration>,
@@ -258,12 +260,16 @@ pub fn parse(css: &str) -> Sheet {
                                 .starts_with(|c: char| c.is_alphanumeric() || c == '-')
                         })
                     });
-            if stateful || selector.parse::<lol_html::Selector>().is_err() {
-                sheet.skipped.push(selector);
-                continue;
-            }
+            let matcher = match selector.parse::<lol_html::Selector>() {
+                Ok(matcher) if !stateful => matcher,
+                _ => {
+                    sheet.skipped.push(selector);
+                    continue;
+                }
+            };
             sheet.rules.push(Rule {
                 specificity: specificity(&selector),
+                matcher,
                 selector,
                 declarations: declarations.clone(),
             });
@@ -275,12 +281,11 @@ pub fn parse(css: &str) -> Sheet {
 /// How a declaration ranks: `(important, from the style attribute, specificity, rule index)`.
 type Weight = (bool, bool, (u32, u32, u32), usize);
 
-/// What one element received: its own style (read when first matched) and the winning
-/// declaration of each property with its weight `(important, from the style attribute,
-/// specificity, rule index)`.
+/// What one element received: the winning declaration of each property with its [`Weight`]
+/// (its own style attribute is offered first, with the weight that beats any rule that is not
+/// `!important`), and the order properties first appeared in.
 #[derive(Default)]
 struct Touched {
-    own: Vec<Declaration>,
     winners: HashMap<String, (Weight, Declaration)>,
     order: Vec<String>,
 }
@@ -331,25 +336,20 @@ pub fn inline(html: &str, sheet: &Sheet) -> Result<String, String> {
     let touched: RefCell<Vec<Touched>> = RefCell::new(Vec::new());
     let mut handlers = Vec::with_capacity(sheet.rules.len());
     for (index, rule) in sheet.rules.iter().enumerate() {
-        let selector: lol_html::Selector = rule.selector.parse().map_err(|e| format!("{e}"))?;
         let touched = &touched;
         handlers.push((
-            std::borrow::Cow::Owned(selector),
+            std::borrow::Cow::Borrowed(&rule.matcher),
             lol_html::ElementContentHandlers::default().element(
                 move |el: &mut lol_html::html_content::Element<'_, '_>| {
                     let mut all = touched.borrow_mut();
                     let slot = match el.get_attribute(MARK).and_then(|m| m.parse::<usize>().ok()) {
                         Some(slot) => slot,
                         None => {
-                            let own = el
-                                .get_attribute("style")
-                                .map(|s| parse_declarations(&s))
-                                .unwrap_or_default();
                             let mut t = Touched::default();
-                            for d in &own {
+                            let own = el.get_attribute("style").unwrap_or_default();
+                            for d in &parse_declarations(&own) {
                                 t.offer((d.important, true, (0, 0, 0), 0), d);
                             }
-                            t.own = own;
                             all.push(t);
                             el.set_attribute(MARK, &(all.len() - 1).to_string())?;
                             all.len() - 1
@@ -359,12 +359,6 @@ pub fn inline(html: &str, sheet: &Sheet) -> Result<String, String> {
                     for d in &rule.declarations {
                         t.offer((d.important, false, rule.specificity, index), d);
                     }
-                    // The style attribute wins over any rule that is not !important.
-                    let own = std::mem::take(&mut t.own);
-                    for d in &own {
-                        t.offer((d.important, true, (0, 0, 0), 0), d);
-                    }
-                    t.own = own;
                     el.set_attribute("style", &t.style())?;
                     let tag = el.tag_name();
                     if TABLE_TAGS.contains(&tag.as_str()) {
@@ -413,12 +407,14 @@ pub fn inline(html: &str, sheet: &Sheet) -> Result<String, String> {
     Ok(out)
 }
 
-type Handlers<'h> = Vec<(
+/// Element handlers for [`rewrite`].
+pub(crate) type Handlers<'h> = Vec<(
     std::borrow::Cow<'h, lol_html::Selector>,
     lol_html::ElementContentHandlers<'h>,
 )>;
 
-fn rewrite(html: &str, handlers: Handlers<'_>) -> Result<String, String> {
+/// Streams `html` once through lol_html with these element handlers.
+pub(crate) fn rewrite(html: &str, handlers: Handlers<'_>) -> Result<String, String> {
     let mut out = Vec::with_capacity(html.len() + html.len() / 8);
     let mut settings = lol_html::Settings::new();
     for h in handlers {

@@ -59,6 +59,28 @@ impl std::fmt::Display for Warning {
     }
 }
 
+// A warning and an error carry the same place: each is moved like the other (see
+// `include::Expanded::locate`).
+impl From<Warning> for MjmlError {
+    fn from(w: Warning) -> Self {
+        MjmlError {
+            message: w.message,
+            line: w.line,
+            column: w.column,
+        }
+    }
+}
+
+impl From<MjmlError> for Warning {
+    fn from(e: MjmlError) -> Self {
+        Warning {
+            message: e.message,
+            line: e.line,
+            column: e.column,
+        }
+    }
+}
+
 /// How to compile.
 pub struct Options<'a> {
     pub limits: &'a Limits,
@@ -157,18 +179,7 @@ pub fn compile(source: &str, options: &Options<'_>) -> Result<Compiled, MjmlErro
     compiled.warnings = compiled
         .warnings
         .into_iter()
-        .map(|w| {
-            let e = locate(MjmlError {
-                message: w.message,
-                line: w.line,
-                column: w.column,
-            });
-            Warning {
-                message: e.message,
-                line: e.line,
-                column: e.column,
-            }
-        })
+        .map(|w| locate(w.into()).into())
         .collect();
     compiled.partials = expanded.map(|e| e.used).unwrap_or_default();
     Ok(compiled)
@@ -238,7 +249,7 @@ fn compile_expanded(source: &str, options: &Options<'_>) -> Result<Compiled, Mjm
     let unknown: Vec<(usize, &str)> = issues
         .iter()
         .filter(|i| i.message.ends_with("doesn't exist or is not registered"))
-        .map(|i| (crate::offset_of(source, i.line, i.column), i.tag.as_str()))
+        .map(|i| (i.offset, i.tag.as_str()))
         .collect();
     let without_unknown = (!unknown.is_empty()).then(|| drop_elements(source, &unknown));
     if options.validation == Level::Soft {
@@ -395,24 +406,30 @@ fn link_missing_fonts(mut html: String, declared: &[String]) -> String {
     names.sort();
     let mut links = String::new();
     let mut imports = String::new();
+    // The families the body names (a style sheet in the head does not count, as in node
+    // mjml), read once and only when a default font is not linked yet.
+    let mut families: Option<std::collections::HashSet<&str>> = None;
     for (name, href) in names {
         if html.contains(href.as_ref()) || declared.contains(name) {
             continue;
         }
-        // As node mjml: fonts named in the body (a style sheet in the head does not count).
-        let body = html.find("<body").unwrap_or(head_end);
-        let used = html[body..].match_indices("font-family:").any(|(rel, _)| {
-            let at = body + rel;
-            let value = &html[at + "font-family:".len()..];
-            let end = value.find([';', '"', '}']).unwrap_or(value.len());
-            value[..end].split(',').any(|f| {
-                f.trim()
-                    .trim_matches(['\'', '&', ' '])
-                    .trim_start_matches("quot;")
-                    .trim_end_matches("&quot")
-                    == name
+        let used = families
+            .get_or_insert_with(|| {
+                let body = html.find("<body").unwrap_or(head_end);
+                let mut set = std::collections::HashSet::new();
+                for (rel, _) in html[body..].match_indices("font-family:") {
+                    let value = &html[body + rel + "font-family:".len()..];
+                    let end = value.find([';', '"', '}']).unwrap_or(value.len());
+                    set.extend(value[..end].split(',').map(|f| {
+                        f.trim()
+                            .trim_matches(['\'', '&', ' '])
+                            .trim_start_matches("quot;")
+                            .trim_end_matches("&quot")
+                    }));
+                }
+                set
             })
-        });
+            .contains(name.as_str());
         if used {
             links.push_str(&format!(
                 "<link href=\"{href}\" rel=\"stylesheet\" type=\"text/css\">"
@@ -709,22 +726,7 @@ fn apply_html_attributes(html: String, rules: &HtmlAttributes) -> Result<String,
             ),
         ));
     }
-    let mut out = Vec::with_capacity(html.len() + 256);
-    let mut settings = lol_html::Settings::new();
-    for h in handlers {
-        settings = settings.append_element_content_handler(h);
-    }
-    let mut rewriter =
-        lol_html::HtmlRewriter::new(settings, |chunk: &[u8]| out.extend_from_slice(chunk));
-    let done = rewriter
-        .write(html.as_bytes())
-        .and_then(|()| rewriter.end());
-    done.map_err(|e| MjmlError {
-        message: format!("applying mj-html-attributes: {e}"),
-        line: None,
-        column: None,
-    })?;
-    String::from_utf8(out).map_err(|e| MjmlError {
+    inline_css::rewrite(&html, handlers).map_err(|e| MjmlError {
         message: format!("applying mj-html-attributes: {e}"),
         line: None,
         column: None,
@@ -846,15 +848,7 @@ fn map_back(source: &str, input: &str, escapes: &[usize], mut e: MjmlError) -> M
     }
     if let (Some(line), Some(column)) = (e.line, e.column) {
         // The offset of (line, column) in the input, then in the source.
-        let line_start: usize = input
-            .split_inclusive('\n')
-            .take(line.saturating_sub(1))
-            .map(str::len)
-            .sum();
-        let at = input[line_start.min(input.len())..]
-            .char_indices()
-            .nth(column.saturating_sub(1))
-            .map_or(input.len(), |(i, _)| line_start + i);
+        let at = crate::offset_of(input, line, column);
         let before = escapes
             .iter()
             .enumerate()

@@ -108,6 +108,8 @@ pub struct Issue {
     pub line: usize,
     /// 1-based column (in characters) of the element's `<`.
     pub column: usize,
+    /// Byte offset of the element's `<` in the source.
+    pub offset: usize,
     /// The element's tag name, lowercased (`mj-raw` for a comment).
     pub tag: String,
     /// Node mjml's message, e.g. `Attribute color has invalid value: nope for type Color `
@@ -146,9 +148,10 @@ pub fn validate(source: &str) -> Vec<Issue> {
     found
         .into_iter()
         .zip(positions(source, &offsets))
-        .map(|((_, tag, message), (line, column))| Issue {
+        .map(|((offset, tag, message), (line, column))| Issue {
             line,
             column,
+            offset,
             tag,
             message,
         })

@@ -45,7 +45,7 @@ function goTo(line, column) {
 
 function showError(err) {
   const where = /line (\d+), column (\d+)/.exec(err.info || "");
-  say(errorEl, where ? `${err.message} (${err.info})` : err.message + (err.info ? ` (${err.info})` : ""));
+  say(errorEl, err.message + (err.info ? ` (${err.info})` : ""));
   say(noticeEl, "");
   if (where && /MJMLContent|Html-part/.test(err.info)) goTo(Number(where[1]), Number(where[2]));
 }
@@ -61,8 +61,9 @@ function content() {
 async function save() {
   if (readonly) return true;
   try {
-    const r = await api("PUT", `/v3/REST/template/${id}/draft`, content());
-    Object.assign(headers, content().Headers);
+    const body = content();
+    const r = await api("PUT", `/v3/REST/template/${id}/draft`, body);
+    Object.assign(headers, body.Headers);
     dirty = false;
     delete root.dataset.errorLine;
     say(errorEl, "");

@@ -825,6 +825,9 @@ async fn keys_and_webhooks_pages_show_secrets_once_and_recent_calls() {
     assert_eq!(page.matches(">failed<").count(), 2, "{page}");
     assert!(page.contains("answered HTTP 500"), "{page}");
     assert!(page.contains(">ok<"), "{page}");
+    // The owner may manage webhooks: the page offers to add and delete them.
+    assert!(page.contains("<form id=\"new-hook\""), "{page}");
+    assert!(page.contains("data-action=\"delete-hook\""), "{page}");
     // A Designer sees neither page.
     let (designer, _) = person(&node, "dee@example.com", Role::Designer).await;
     for path in ["/app/keys", "/app/webhooks"] {

@@ -38,7 +38,7 @@ impl CaptureDeliverer {
                 recipient: r.address.clone(),
                 mail_from: entry.mail_from.clone(),
                 subject: subject.clone(),
-                raw: body.to_vec(),
+                raw: body,
                 captured_at: now,
             })
             .collect();
@@ -61,20 +61,13 @@ impl CaptureDeliverer {
                 })
                 .collect(),
             // Kept for the next attempt, as when a next hop cannot be reached.
-            Err(e) => entry
-                .recipients
-                .iter()
-                .map(|r| {
-                    RcptOutcome::local(
-                        r.id,
-                        &r.address,
-                        RcptStatus::Deferred,
-                        "4.3.0",
-                        Some(BounceClass::Connection),
-                        format!("cannot keep the captured message: {e}"),
-                    )
-                })
-                .collect(),
+            Err(e) => super::all(
+                entry,
+                RcptStatus::Deferred,
+                "4.3.0",
+                BounceClass::Connection,
+                &format!("cannot keep the captured message: {e}"),
+            ),
         }
     }
 }

@@ -144,12 +144,6 @@ pub(crate) async fn create(
         .create_subaccount(&account, &name, now_ms())
         .await?;
     key = app.store.update_key(&account, key.id, &changes).await?;
-    // The organisation owns its sub-accounts: the master account's owners own this one too.
-    for (user, role) in app.store.members(account.id).await? {
-        if role == facteur_store::people::Role::Owner {
-            app.store.grant(user.id, key.id, role).await?;
-        }
-    }
     app.reload_tracking().await?;
     Ok((
         StatusCode::CREATED,

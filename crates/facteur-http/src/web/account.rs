@@ -36,13 +36,13 @@ pub async fn keys(State(app): App, Extension(p): Extension<Principal>) -> Respon
 pub async fn webhooks(State(app): App, Extension(p): Extension<Principal>) -> Response {
     let hooks = match app.store.webhooks(p.account.id).await {
         Ok(h) => h,
-        Err(e) => return store_failed(e, "key"),
+        Err(e) => return store_failed(e, "webhook"),
     };
     let mut rows = Vec::with_capacity(hooks.len());
     for h in &hooks {
         let (log, pending) = match app.store.webhook_call_log(p.account.id, h.id).await {
             Ok(l) => l,
-            Err(e) => return store_failed(e, "key"),
+            Err(e) => return store_failed(e, "webhook"),
         };
         let failures = log.iter().filter(|c| !c.ok).count();
         rows.push(json!({

@@ -156,7 +156,18 @@ pub fn html_response(status: StatusCode, html: String, csp: &'static str) -> Res
 /// What every signed-in page gets: who, on which account, what they may do, the CSRF token.
 pub fn base(principal: &Principal, title: &str, nav: &str) -> Value {
     let person = principal.person.as_deref();
-    let can = |p: Permission| principal.allows(p);
+    // `can.view_templates`, `can.manage_webhooks`…: every permission, named verb_noun after
+    // its API name (`templates:view`), so that pages cannot ask for one that is not there.
+    let can: serde_json::Map<String, Value> = Permission::ALL
+        .into_iter()
+        .map(|p| {
+            let key = match p.name().split_once(':') {
+                Some((noun, verb)) => format!("{verb}_{noun}"),
+                None => p.name().to_string(),
+            };
+            (key, Value::Bool(principal.allows(p)))
+        })
+        .collect();
     json!({
         "title": title,
         "nav": nav,
@@ -168,20 +179,7 @@ pub fn base(principal: &Principal, title: &str, nav: &str) -> Value {
         "accounts": person.map(|p| p.accounts.iter().map(|(a, r)| json!({
             "id": a.id, "name": a.name, "role": if a.id == principal.account.id { p.role_name.clone() } else { r.as_str().to_string() },
         })).collect::<Vec<_>>()).unwrap_or_default(),
-        "can": {
-            "view_templates": can(Permission::ViewTemplates),
-            "edit_templates": can(Permission::EditTemplates),
-            "publish_templates": can(Permission::PublishTemplates),
-            "test_send": can(Permission::TestSend),
-            "view_messages": can(Permission::ViewMessages),
-            "manage_messages": can(Permission::ManageMessages),
-            "view_keys": can(Permission::ViewKeys),
-            "manage_keys": can(Permission::ManageKeys),
-            "view_webhooks": can(Permission::ViewWebhooks),
-            "view_people": can(Permission::ViewPeople),
-            "manage_people": can(Permission::ManagePeople),
-            "view_statistics": can(Permission::ViewStatistics),
-        },
+        "can": can,
     })
 }
 

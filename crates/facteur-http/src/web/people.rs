@@ -94,13 +94,15 @@ fn cross_site() -> Response {
     )
 }
 
-/// A people error on a page: bad input 400 (the form again, with the reason), the store 503.
+/// A people error on a page: bad input 400 (the form again, with the reason), a clash with
+/// what exists 409, the store 503.
 fn people_error(e: PeopleError) -> (StatusCode, String) {
     match e {
         PeopleError::Store(facteur_store::Error::Unavailable(_)) => (
             StatusCode::SERVICE_UNAVAILABLE,
             "The database does not answer; try again in a moment".into(),
         ),
+        PeopleError::Store(facteur_store::Error::Conflict(why)) => (StatusCode::CONFLICT, why),
         PeopleError::Store(e) => (StatusCode::BAD_REQUEST, e.to_string()),
         PeopleError::BadCredentials => (StatusCode::UNAUTHORIZED, e.to_string()),
         e => (StatusCode::BAD_REQUEST, e.to_string()),
@@ -381,16 +383,12 @@ pub async fn reset(
     if !same_origin(&headers) {
         return cross_site();
     }
-    let result = async {
-        let user = app
-            .reset_password(&token, field(&form, "password"), now_ms())
-            .await?;
-        app.store.end_sessions_of(user.id).await?;
-        Ok::<_, PeopleError>(())
-    }
-    .await;
+    // Setting the password ends every session of the person, in the same transaction.
+    let result = app
+        .reset_password(&token, field(&form, "password"), now_ms())
+        .await;
     match result {
-        Ok(()) => (
+        Ok(_) => (
             StatusCode::SEE_OTHER,
             [(header::LOCATION, "/app/sign-in?done=reset")],
         )
@@ -616,11 +614,6 @@ pub async fn create_role(
         Ok(_) => (StatusCode::SEE_OTHER, [(header::LOCATION, "/app/roles")]).into_response(),
         Err(e) => {
             let (status, why) = people_error(e.into());
-            let status = if status == StatusCode::BAD_REQUEST && why.contains("already") {
-                StatusCode::CONFLICT
-            } else {
-                status
-            };
             roles_view(&app, &p, status, json!({"error": why, "name": name})).await
         }
     }
@@ -639,21 +632,6 @@ pub async fn delete_role(
         }
         Err(e) => failed(e.into()),
     }
-}
-
-/// Whether changing `user_id` would leave the account without an owner.
-async fn last_owner(
-    app: &facteur_engine::Engine,
-    account_id: i64,
-    user_id: i64,
-) -> Result<bool, facteur_store::Error> {
-    let members = app.store.members(account_id).await?;
-    let owners: Vec<i64> = members
-        .iter()
-        .filter(|(_, r)| *r == Role::Owner)
-        .map(|(u, _)| u.id)
-        .collect();
-    Ok(owners == [user_id])
 }
 
 /// `POST /app/people/{user}/role`: role. `POST /app/people/{user}/revoke`.
@@ -679,7 +657,13 @@ pub async fn change_role(
             "revoke" => None,
             _ => return Ok(Err((StatusCode::NOT_FOUND, "No such action".into()))),
         };
-        if new_role != Some(Role::Owner) && last_owner(&app, p.account.id, user_id).await? {
+        // Whether the change would leave the account without an owner.
+        let owners: Vec<i64> = members
+            .iter()
+            .filter(|(_, r)| *r == Role::Owner)
+            .map(|(u, _)| u.id)
+            .collect();
+        if new_role != Some(Role::Owner) && owners == [user_id] {
             return Ok(Err((
                 StatusCode::CONFLICT,
                 "An account keeps at least one owner: make someone else owner first".into(),

@@ -141,17 +141,6 @@ fn etag_of(t: &TemplateRecord) -> String {
     )
 }
 
-/// The content a template shows: its draft if it has one, else its newest published version.
-async fn shown_content(
-    app: &facteur_engine::Engine,
-    t: &TemplateRecord,
-) -> Result<TemplateContent, facteur_store::Error> {
-    match t.draft.or(t.published) {
-        Some(n) => app.store.version_content(t.id, n).await,
-        None => Ok(TemplateContent::default()),
-    }
-}
-
 /// The HTML of `content` rendered with the template's test values; the source as it is when
 /// it does not render (a thumbnail shows something either way).
 fn rendered_html(content: &TemplateContent, test_values: &Value, limits: &Limits) -> String {
@@ -186,7 +175,7 @@ pub async fn thumbnail(
     let mut r = if fresh {
         frame(StatusCode::NOT_MODIFIED, String::new())
     } else {
-        let content = match shown_content(&app, &t).await {
+        let content = match app.store.editing_content(&t).await {
             Ok(c) => c,
             Err(e) => return store_failed(e, "template"),
         };
@@ -214,7 +203,7 @@ pub async fn editor(
         Ok(t) => t,
         Err(e) => return store_failed(e, "template"),
     };
-    let content = match shown_content(&app, &t).await {
+    let content = match app.store.editing_content(&t).await {
         Ok(c) => c,
         Err(e) => return store_failed(e, "template"),
     };

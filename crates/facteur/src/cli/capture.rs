@@ -49,11 +49,10 @@ pub(super) enum CaptureCommand {
 
 /// The account id of an API key, or `None` for every account.
 async fn account_of(store: &Store, key: Option<&str>) -> anyhow::Result<Option<i64>> {
-    let Some(key) = key else { return Ok(None) };
-    let account = store.account_by_key(key).await?.ok_or_else(|| {
-        anyhow::anyhow!("no account has the API key {key} (see `facteur account list`)")
-    })?;
-    Ok(Some(account.id))
+    Ok(match key {
+        Some(key) => Some(super::account_by_key(store, key).await?.id),
+        None => None,
+    })
 }
 
 fn capture_json(c: &Captured) -> Value {

@@ -470,9 +470,7 @@ async fn account(command: AccountCommand) -> anyhow::Result<ExitCode> {
                 other => anyhow::bail!("state {other:?}: say on or off"),
             };
             let store = open_store(&common).await?;
-            let account = store.account_by_key(&api_key).await?.ok_or_else(|| {
-                anyhow::anyhow!("no account has the API key {api_key} (see `facteur account list`)")
-            })?;
+            let account = account_by_key(&store, &api_key).await?;
             store.set_enforce_senders(account.id, on).await?;
             println!(
                 "sender validation is {} for {:?} (running servers apply it within a minute)",
@@ -610,4 +608,14 @@ async fn queue(command: QueueCommand) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The account of an API key, or an error saying where to find the keys.
+async fn account_by_key(
+    store: &facteur_store::Store,
+    key: &str,
+) -> anyhow::Result<facteur_store::Account> {
+    store.account_by_key(key).await?.ok_or_else(|| {
+        anyhow::anyhow!("no account has the API key {key} (see `facteur account list`)")
+    })
 }

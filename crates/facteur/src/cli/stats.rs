@@ -149,9 +149,7 @@ pub(super) async fn stats(a: StatsArgs) -> anyhow::Result<ExitCode> {
     }
     let store = super::open_store(&a.common).await?;
     let accounts = match &a.account {
-        Some(key) => vec![store.account_by_key(key).await?.ok_or_else(|| {
-            anyhow::anyhow!("no account has the API key {key} (see `facteur account list`)")
-        })?],
+        Some(key) => vec![super::account_by_key(&store, key).await?],
         None => store.list_accounts().await?,
     };
     if accounts.is_empty() {

@@ -100,20 +100,16 @@ fn values(vars: Option<&Path>) -> Result<(Value, Value), String> {
 /// Compiles an MJML file to HTML without the templating language (`--mjml-only`): whatever
 /// placeholders it carries are kept as written. Warnings go to stderr.
 pub fn compile_only(path: &Path, validation: Level) -> Result<String, String> {
-    let is_mjml = path
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("mjml"));
-    if !is_mjml {
-        return Err(format!(
-            "{}: --mjml-only compiles .mjml files (this one is not)",
-            path.display()
-        ));
-    }
     let loaded = load(path, validation)?;
     for w in &loaded.warnings {
         eprintln!("{}: warning: MJML: {w}", path.display());
     }
-    Ok(loaded.html.unwrap_or(loaded.source))
+    loaded.html.ok_or_else(|| {
+        format!(
+            "{}: --mjml-only compiles .mjml files (this one is not)",
+            path.display()
+        )
+    })
 }
 
 /// Renders a template file with test values.
@@ -157,7 +153,9 @@ pub struct AdviceOptions {
 
 /// Content advice on the template's HTML (compiled from MJML, placeholders left as they are):
 /// a report line each, `FILE:LINE: severity: message (element) [code]`; whether any is an error.
-fn advice(path: &Path, html: &str, options: &AdviceOptions) -> (Vec<String>, bool) {
+/// Advice lines on `html`; `compiled` when it is the HTML compiled from the file's MJML, whose
+/// lines are not the file's: they are named as such.
+fn advice(path: &Path, html: &str, compiled: bool, options: &AdviceOptions) -> (Vec<String>, bool) {
     use facteur_template::advice::{Input, Severity, check};
     let blocklist: Vec<&str> = options.blocklist.iter().map(String::as_str).collect();
     let found = check(&Input {
@@ -172,7 +170,11 @@ fn advice(path: &Path, html: &str, options: &AdviceOptions) -> (Vec<String>, boo
     let lines = found
         .iter()
         .map(|a| {
-            let at = a.line.map(|l| format!(":{l}")).unwrap_or_default();
+            let at = match a.line {
+                Some(l) if compiled => format!(" (compiled HTML, line {l})"),
+                Some(l) => format!(":{l}"),
+                None => String::new(),
+            };
             let element = a
                 .element
                 .as_deref()
@@ -229,7 +231,7 @@ pub fn check(path: &Path, options: &AdviceOptions) -> (Vec<String>, bool) {
                 ));
             }
             let html = loaded.html.as_deref().unwrap_or(&loaded.source);
-            let (lines, advice_errors) = advice(path, html, options);
+            let (lines, advice_errors) = advice(path, html, loaded.html.is_some(), options);
             report.extend(lines);
             report.push(format!(
                 "{}: {} ({} variable reference(s), {} without a default)",

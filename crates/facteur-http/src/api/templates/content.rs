@@ -3,29 +3,11 @@
 
 use super::partials::{Partials, Use};
 use super::*;
-use facteur_template::include::Kind;
 
 pub(super) fn content_json(c: &TemplateContent) -> Value {
     json!({"Headers": c.headers, "Html-part": c.html, "Text-part": c.text, "MJMLContent": c.mjml})
 }
 
-/// The content being edited: the draft if there is one, else the newest published version.
-pub(super) async fn current_content(
-    app: &Engine,
-    account_id: i64,
-    id: i64,
-) -> Result<TemplateContent, ApiError> {
-    Ok(app
-        .store
-        .template_versions(account_id, id)
-        .await?
-        .into_iter()
-        .next()
-        .map(|v| v.content)
-        .unwrap_or_default())
-}
-
-/// Builds content from a detailcontent body over `base` (POST: empty; PUT: the current content).
 /// An MJML error as a 400 whose `ErrorInfo` names `MJMLContent` and the position.
 pub(super) fn mjml_error(e: mjml::MjmlError) -> ApiError {
     let info = match (e.line, e.column) {
@@ -45,13 +27,11 @@ pub(super) fn mjml_after(body: &Value, base: &TemplateContent) -> String {
 /// Content built from a body, and the partials its MJML was compiled with.
 pub(super) struct Built {
     pub content: TemplateContent,
-    pub used: Vec<String>,
+    /// (partial id, version number) of each partial compiled in, to record with the version.
+    pub pins: Vec<(i64, i64)>,
     /// MJML validation findings (node mjml's soft level).
     pub warnings: Vec<mjml::Warning>,
 }
-
-/// What [`build`] gives: the content, the partials it pins, and MJML warnings.
-pub(super) type BuiltContent = (TemplateContent, Vec<(i64, i64)>, Vec<mjml::Warning>);
 
 /// [`content_from`] with the partials its MJML includes read from the store first.
 pub(super) async fn build(
@@ -61,17 +41,13 @@ pub(super) async fn build(
     base: TemplateContent,
     which: Use,
     name: String,
-) -> Result<BuiltContent, ApiError> {
+) -> Result<Built, ApiError> {
     let partials = Partials::load(app, account_id, &mjml_after(&body, &base), which).await?;
     let limits = app.cfg.template_limits.clone();
-    let (built, partials) = cpu(move || {
-        content_from(&body, base, &limits, &partials, Some(&name)).map(|built| (built, partials))
-    })
-    .await?;
-    let pins = partials.pins(&built.used);
-    Ok((built.content, pins, built.warnings))
+    cpu(move || content_from(&body, base, &limits, &partials, Some(&name))).await
 }
 
+/// Builds content from a detailcontent body over `base` (POST: empty; PUT: the current content).
 pub(super) fn content_from(
     body: &Value,
     mut base: TemplateContent,
@@ -106,16 +82,14 @@ pub(super) fn content_from(
             }
         }
     }
-    let mut used = Vec::new();
+    let mut pins = Vec::new();
     let mut warnings = Vec::new();
     if !base.mjml.trim().is_empty() && !html_given {
-        let resolve = |path: &str, kind: Kind, _: Option<&str>| partials.resolve(path, kind);
         let mut options = mjml::Options::new(limits);
-        options.resolve = Some(&resolve);
         options.name = name;
-        let compiled = mjml::compile(&base.mjml, &options).map_err(mjml_error)?;
+        let compiled = partials.compile(&base.mjml, options).map_err(mjml_error)?;
         base.html = compiled.html;
-        used = compiled.partials;
+        pins = partials.pins(&compiled.partials);
         warnings = compiled.warnings;
     }
     if base.headers.is_null() {
@@ -140,7 +114,7 @@ pub(super) fn content_from(
     }
     Ok(Built {
         content: base,
-        used,
+        pins,
         warnings,
     })
 }
@@ -150,7 +124,8 @@ pub(crate) async fn content(
     ApiAccount(account): ApiAccount,
     Path(id): Path<i64>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let c = current_content(&app, account.id, id).await?;
+    let t = app.store.template(account.id, id).await?;
+    let c = app.store.editing_content(&t).await?;
     Ok(envelope(vec![content_json(&c)], 1))
 }
 
@@ -180,7 +155,9 @@ pub(crate) async fn replace_content(
     ApiJson(body): ApiJson,
 ) -> Result<impl IntoResponse, ApiError> {
     let t = app.store.template(account.id, id).await?;
-    let (c, pins, _) = build(
+    let Built {
+        content: c, pins, ..
+    } = build(
         &app,
         account.id,
         body,
@@ -200,8 +177,10 @@ pub(crate) async fn merge_content(
     ApiJson(body): ApiJson,
 ) -> Result<impl IntoResponse, ApiError> {
     let t = app.store.template(account.id, id).await?;
-    let current = current_content(&app, account.id, id).await?;
-    let (c, pins, _) = build(&app, account.id, body, current, Use::Published, t.meta.name).await?;
+    let current = app.store.editing_content(&t).await?;
+    let Built {
+        content: c, pins, ..
+    } = build(&app, account.id, body, current, Use::Published, t.meta.name).await?;
     save_and_publish(&app, account.id, id, &c, &pins).await?;
     Ok(envelope(vec![content_json(&c)], 1))
 }
@@ -213,9 +192,12 @@ pub(crate) async fn save_draft(
     ApiJson(body): ApiJson,
 ) -> Result<impl IntoResponse, ApiError> {
     let t = app.store.template(account.id, id).await?;
-    let current = current_content(&app, account.id, id).await?;
-    let (c, pins, warnings) =
-        build(&app, account.id, body, current, Use::Current, t.meta.name).await?;
+    let current = app.store.editing_content(&t).await?;
+    let Built {
+        content: c,
+        pins,
+        warnings,
+    } = build(&app, account.id, body, current, Use::Current, t.meta.name).await?;
     let number = app
         .store
         .save_template_draft(account.id, id, &c, now_ms())
@@ -242,9 +224,12 @@ pub(crate) async fn publish(
     if let Some(draft) = t.draft {
         let content = app.store.version_content(id, draft).await?;
         if content.mjml.contains("<mj-include") {
-            let body = json!({"MJMLContent": content.mjml});
+            // An empty body: the draft as it is, compiled again.
+            let body = json!({});
             let name = t.meta.name.clone();
-            let (c, pins, _) = build(&app, account.id, body, content, Use::Published, name).await?;
+            let Built {
+                content: c, pins, ..
+            } = build(&app, account.id, body, content, Use::Published, name).await?;
             app.store
                 .save_template_draft(account.id, id, &c, now_ms())
                 .await?;

@@ -30,8 +30,6 @@ pub(crate) mod partials;
 pub(crate) mod preview;
 pub(crate) mod transfer;
 
-use content::current_content;
-
 fn meta_json(m: &TemplateMeta) -> Value {
     json!({
         "Name": m.name, "Author": m.author, "Categories": m.categories, "Copyright": m.copyright,
@@ -44,13 +42,15 @@ fn meta_json(m: &TemplateMeta) -> Value {
 /// published version) or `published` (what sends use).
 async fn content_version(
     app: &Engine,
-    account_id: i64,
-    id: i64,
+    t: &TemplateRecord,
     version: Option<&str>,
 ) -> Result<TemplateContent, ApiError> {
     match version {
-        None | Some("draft") => current_content(app, account_id, id).await,
-        Some("published") => Ok(app.store.published_content(account_id, id).await?),
+        None | Some("draft") => Ok(app.store.editing_content(t).await?),
+        Some("published") => match t.published {
+            Some(n) => Ok(app.store.version_content(t.id, n).await?),
+            None => Err(facteur_store::Error::NotFound.into()),
+        },
         Some(other) => Err(ApiError::bad_request(format!(
             "Invalid Version \"{other}\": use draft or published"
         ))),

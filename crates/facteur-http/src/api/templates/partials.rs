@@ -67,12 +67,21 @@ impl Partials {
         mjml: &str,
         which: Use,
     ) -> Result<Partials, ApiError> {
+        Self::load_all(app, account_id, &[mjml], which).await
+    }
+
+    /// [`Partials::load`] for several documents (an import's versions) at once.
+    pub(crate) async fn load_all(
+        app: &Engine,
+        account_id: i64,
+        sources: &[&str],
+        which: Use,
+    ) -> Result<Partials, ApiError> {
         let mut partials = Partials::default();
-        if !mjml.contains("<mj-include") {
-            return Ok(partials);
-        }
-        let mut queue: Vec<(String, Kind)> = include::requests(mjml)
-            .into_iter()
+        let mut queue: Vec<(String, Kind)> = sources
+            .iter()
+            .filter(|s| s.contains("<mj-include"))
+            .flat_map(|s| include::requests(s))
             .map(|r| (r.path, r.kind))
             .collect();
         while let Some((path, kind)) = queue.pop() {
@@ -123,18 +132,20 @@ impl Partials {
                 Err(e) => return Err(e.into()),
             }
         }
-        if id.is_none()
-            && let Ok(number) = path.trim().parse::<i64>()
-            && app.store.template(account_id, number).await.is_ok()
-        {
-            id = Some(number);
-        }
-        let Some(id) = id else {
-            return Ok(Err(
+        let missing = || {
+            Ok(Err(
                 "no template of this account has that name (a partial is a template: create it, then include it by its name)".into(),
-            ));
+            ))
         };
-        let t = app.store.template(account_id, id).await?;
+        // No template of that name: a number is a template ID.
+        let Some(id) = id.or_else(|| path.trim().parse::<i64>().ok()) else {
+            return missing();
+        };
+        let t = match app.store.template(account_id, id).await {
+            Ok(t) => t,
+            Err(facteur_store::Error::NotFound) => return missing(),
+            Err(e) => return Err(e.into()),
+        };
         let number = match which {
             Use::Published => match t.published {
                 Some(n) => n,
@@ -159,8 +170,24 @@ impl Partials {
         }))
     }
 
-    /// The synchronous resolver compilation calls.
-    pub(crate) fn resolve(&self, path: &str, kind: Kind) -> Result<Partial, String> {
+    /// Compiles `source` with `options`, its `<mj-include>`s resolved from these partials.
+    pub(crate) fn compile(
+        &self,
+        source: &str,
+        options: mjml::Options<'_>,
+    ) -> Result<mjml::Compiled, mjml::MjmlError> {
+        let resolve = |path: &str, kind: Kind, _: Option<&str>| self.resolve(path, kind);
+        mjml::compile(
+            source,
+            &mjml::Options {
+                resolve: Some(&resolve),
+                ..options
+            },
+        )
+    }
+
+    /// The partial an include names, as loaded.
+    fn resolve(&self, path: &str, kind: Kind) -> Result<Partial, String> {
         if let Some(why) = self.missing.get(path) {
             return Err(why.clone());
         }
@@ -182,7 +209,7 @@ impl Partials {
 
     /// `(partial id, version number)` of each partial named in `used` (as compilation reports
     /// them), to record with the template's version.
-    pub(crate) fn pins(&self, used: &[String]) -> Vec<(i64, i64)> {
+    pub(super) fn pins(&self, used: &[String]) -> Vec<(i64, i64)> {
         let mut pins: Vec<(i64, i64)> = self
             .found
             .values()

@@ -108,13 +108,7 @@ pub(crate) async fn send_test(
             ),
         ));
     }
-    let content = content_version(
-        &app,
-        account.id,
-        id,
-        body.get("Version").and_then(Value::as_str),
-    )
-    .await?;
+    let content = content_version(&app, &t, body.get("Version").and_then(Value::as_str)).await?;
     let header = |name: &str| {
         content
             .headers
@@ -194,6 +188,21 @@ fn test_values(body: Map<String, Value>, saved: &Value) -> (Map<String, Value>, 
     }
 }
 
+/// What the preview and the advice work on: the template, the content of the body's
+/// `Version`, the test values (the body's or the saved ones) and whether the body gave them.
+async fn previewed(
+    app: &Engine,
+    account_id: i64,
+    id: i64,
+    body: Map<String, Value>,
+) -> Result<(TemplateRecord, TemplateContent, Map<String, Value>, bool), ApiError> {
+    let template = app.store.template(account_id, id).await?;
+    let content =
+        content_version(app, &template, body.get("Version").and_then(Value::as_str)).await?;
+    let (values, given) = test_values(body, &template.test_values);
+    Ok((template, content, values, given))
+}
+
 /// Renders subject, HTML and text with test values, without sending. Body (all optional):
 /// `{"Variables": {...}, "ContactProperties": {...}, "Version": "draft"|"published", "Save": true}`.
 /// Without `Variables`, the values saved with the template are used. A body holding neither
@@ -204,17 +213,9 @@ pub(crate) async fn preview(
     Path(id): Path<i64>,
     ApiJson(body): ApiJson,
 ) -> Result<impl IntoResponse, ApiError> {
-    let template = app.store.template(account.id, id).await?;
     let body = object(&body)?.clone();
-    let content = content_version(
-        &app,
-        account.id,
-        id,
-        body.get("Version").and_then(Value::as_str),
-    )
-    .await?;
     let save = body.get("Save").and_then(Value::as_bool).unwrap_or(false);
-    let (values, given) = test_values(body, &template.test_values);
+    let (template, content, values, given) = previewed(&app, account.id, id, body).await?;
     if given && save {
         app.store
             .set_template_test_values(account.id, id, &Value::Object(values.clone()), now_ms())
@@ -253,19 +254,11 @@ pub(crate) async fn check(
     Path(id): Path<i64>,
     ApiJson(body): ApiJson,
 ) -> Result<impl IntoResponse, ApiError> {
-    let template = app.store.template(account.id, id).await?;
     let body = match body {
         Value::Null => Map::new(),
         other => object(&other)?.clone(),
     };
-    let content = content_version(
-        &app,
-        account.id,
-        id,
-        body.get("Version").and_then(Value::as_str),
-    )
-    .await?;
-    let (values, _) = test_values(body, &template.test_values);
+    let (template, content, values, _) = previewed(&app, account.id, id, body).await?;
     let (vars, data) = split_test_values(&Value::Object(values));
     let header = |name: &str| {
         content
@@ -276,25 +269,18 @@ pub(crate) async fn check(
             .to_string()
     };
     let subject = header("Subject");
-    let sender_domain = facteur_message::compose::Mailbox::parse(&header("From")).and_then(|m| {
-        m.email
-            .rsplit_once('@')
-            .map(|(_, d)| d.to_ascii_lowercase())
-    });
-    let marketing = template
-        .meta
-        .purposes
-        .iter()
-        .any(|p| p.eq_ignore_ascii_case("marketing"));
+    let sender_domain = facteur_message::compose::Mailbox::parse(&header("From"))
+        .map(|m| facteur_store::domain_of(&m.email));
+    let marketing = template.meta.is_marketing();
     let locale = template.meta.locale.clone();
     let blocklist = app.cfg.link_blocklist.clone();
-    let generate = template.meta.text_part_generation;
     let limits = app.cfg.template_limits.clone();
     let advice = cpu(move || {
+        // The advice reads the HTML: no text part is generated for it.
         let (subject, html, _) = render_parts(
             (&vars, &data),
             [&subject, &content.html, &content.text],
-            generate,
+            false,
             &limits,
         )?;
         let blocklist: Vec<&str> = blocklist.iter().map(String::as_str).collect();
@@ -360,14 +346,12 @@ pub(crate) async fn compile_mjml(
             .await?;
     let limits = app.cfg.template_limits.clone();
     let compiled = cpu(move || {
-        let resolve = |path: &str, kind: facteur_template::include::Kind, _: Option<&str>| {
-            partials.resolve(path, kind)
-        };
         let mut options = mjml::Options::new(&limits);
-        options.resolve = Some(&resolve);
         options.validation = validation;
         options.keep_comments = keep_comments;
-        mjml::compile(&source, &options).map_err(super::content::mjml_error)
+        partials
+            .compile(&source, options)
+            .map_err(super::content::mjml_error)
     })
     .await?;
     Ok(Json(json!({

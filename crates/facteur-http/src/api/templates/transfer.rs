@@ -137,7 +137,7 @@ struct PlannedImport {
 fn plan_import(
     doc: &Value,
     limits: &Limits,
-    partials: &Partials,
+    (published, drafts): &(Partials, Partials),
 ) -> Result<PlannedImport, ApiError> {
     if doc.get("Format").and_then(Value::as_str) != Some(EXPORT_FORMAT) {
         return Err(ApiError::bad_request(format!(
@@ -181,7 +181,7 @@ fn plan_import(
             v.get("Content").unwrap_or(&Value::Null),
             TemplateContent::default(),
             limits,
-            partials,
+            if status == "draft" { drafts } else { published },
             Some(&meta.name),
         )
         .map_err(|e| ApiError {
@@ -193,8 +193,7 @@ fn plan_import(
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_string();
-        let pins = partials.pins(&built.used);
-        versions.push((status == "published", note, built.content, pins));
+        versions.push((status == "published", note, built.content, built.pins));
     }
     let test_values = doc.get("TestValues").filter(|v| v.is_object()).cloned();
     Ok(PlannedImport {
@@ -279,8 +278,9 @@ pub(crate) async fn import(
         vec![(String::new(), doc)]
     };
     // Partials the imported MJML includes are the account's templates (exports carry their
-    // compiled HTML, so those compile nothing).
-    let mut sources = String::new();
+    // compiled HTML, so those compile nothing): published versions compile with the partials'
+    // published versions, as publishing does, a draft with their current content.
+    let (mut published, mut drafts) = (Vec::new(), Vec::new());
     for (_, doc) in &docs {
         for v in doc
             .get("Versions")
@@ -289,11 +289,17 @@ pub(crate) async fn import(
             .flatten()
         {
             if let Some(m) = v.pointer("/Content/MJMLContent").and_then(Value::as_str) {
-                sources.push_str(m);
+                match v.get("Status").and_then(Value::as_str) {
+                    Some("draft") => drafts.push(m),
+                    _ => published.push(m),
+                }
             }
         }
     }
-    let partials = Partials::load(&app, account.id, &sources, Use::Current).await?;
+    let partials = (
+        Partials::load_all(&app, account.id, &published, Use::Published).await?,
+        Partials::load_all(&app, account.id, &drafts, Use::Current).await?,
+    );
     let limits = app.cfg.template_limits.clone();
     let plans = cpu(move || {
         docs.iter()
@@ -335,7 +341,7 @@ pub(crate) async fn download_html(
     Query(q): Query<HtmlQuery>,
 ) -> Result<impl IntoResponse, ApiError> {
     let t = app.store.template(account.id, id).await?;
-    let content = content_version(&app, account.id, id, q.version.as_deref()).await?;
+    let content = content_version(&app, &t, q.version.as_deref()).await?;
     let (vars, data) = split_test_values(&t.test_values);
     let limits = app.cfg.template_limits.clone();
     let html = cpu(move || {
