@@ -25,6 +25,7 @@
 //! string size, loop iterations, time, element depth).
 
 pub mod advice;
+pub mod blocks;
 pub mod diff;
 mod eval;
 pub mod include;
