@@ -73,7 +73,7 @@ function appProblem(msg) {
   if (msg.type() !== "error") return null;
   const text = msg.text();
   const where = msg.location()?.url ?? "";
-  const emailContent = where === "about:srcdoc" || /\/thumbnail(\?|$)|\/app\/(messages|captured)\/\d+\/html/.test(where);
+  const emailContent = where === "about:srcdoc" || /\/thumbnail(\?|$)|\/app\/(messages|captured)\/\d+\/html|\/app\/requests\/\d+\/frame\/|\/blocks\/preview$/.test(where);
   if (emailContent || /sandboxed and the 'allow-scripts' permission is not set/.test(text)) return null;
   if (/Content Security Policy|Uncaught|SyntaxError|TypeError|ReferenceError|Failed to load module/i.test(text)) {
     return `console error at ${where}: ${text}`;

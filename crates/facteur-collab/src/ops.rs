@@ -509,7 +509,7 @@ fn check_property(
 // ---- Changing the document (every check has passed) ----
 
 fn blocks_in<'a>(doc: &'a mut Document, into: &str) -> Option<&'a mut Vec<Block>> {
-    fn walk<'a>(blocks: &'a mut Vec<Block>, id: &str) -> Option<&'a mut Vec<Block>> {
+    fn walk<'a>(blocks: &'a mut [Block], id: &str) -> Option<&'a mut Vec<Block>> {
         for b in blocks.iter_mut() {
             if b.id == id {
                 return Some(&mut b.children);

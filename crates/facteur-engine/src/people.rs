@@ -348,7 +348,7 @@ impl Core {
 
     /// Mails a text notice from `no-reply@` the server's hostname ("Facteur") through the
     /// accept pipeline: confirmation links, invitations, password resets.
-    pub(crate) async fn mail_notice(
+    pub async fn mail_notice(
         &self,
         to: &str,
         subject: String,

@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod collab;
 pub mod errors;
 pub mod routes;
 pub mod server;

@@ -86,6 +86,7 @@ fn page(
 
 /// Every page of the web app, with the permission each needs.
 pub fn pages() -> Vec<Route> {
+    use crate::collab::{live, rest as cr};
     use crate::web::{
         self, account as wa, capture as wc, messages as wm, people as wp, templates as wt,
     };
@@ -154,6 +155,91 @@ pub fn pages() -> Vec<Route> {
             "/app/templates/{id}/thumbnail",
             P::ViewTemplates,
             get(wt::thumbnail),
+        ),
+        // The block editor and co-editing (docs/collab.md).
+        page(
+            "get",
+            "/app/templates/{id}/live",
+            P::ViewTemplates,
+            get(live::live),
+        ),
+        page(
+            "post",
+            "/app/templates/{id}/mode",
+            P::EditTemplates,
+            post(cr::switch_mode),
+        ),
+        page(
+            "get",
+            "/app/templates/{id}/blocks/preview",
+            P::ViewTemplates,
+            get(cr::preview),
+        ),
+        page(
+            "get",
+            "/app/templates/{id}/comments",
+            P::ViewTemplates,
+            get(cr::list_comments),
+        ),
+        page(
+            "post",
+            "/app/templates/{id}/comments",
+            P::ViewTemplates,
+            post(cr::add_comment),
+        ),
+        page(
+            "patch",
+            "/app/comments/{id}",
+            P::ViewTemplates,
+            axum::routing::patch(cr::edit_comment).delete(cr::delete_comment),
+        ),
+        page(
+            "post",
+            "/app/comments/{id}/{action}",
+            P::ViewTemplates,
+            post(cr::resolve_comment),
+        ),
+        page(
+            "post",
+            "/app/templates/{id}/requests",
+            P::EditTemplates,
+            post(cr::create_request),
+        ),
+        page(
+            "post",
+            "/app/templates/{id}/images",
+            P::EditTemplates,
+            post(cr::upload_image),
+        ),
+        page(
+            "get",
+            "/app/requests/{id}",
+            P::ViewTemplates,
+            get(cr::request_page),
+        ),
+        page(
+            "get",
+            "/app/requests/{id}/frame/{which}",
+            P::ViewTemplates,
+            get(cr::request_frame),
+        ),
+        page(
+            "post",
+            "/app/requests/{id}/{action}",
+            P::PublishTemplates,
+            post(cr::decide_request),
+        ),
+        page(
+            "get",
+            "/app/notifications",
+            P::Member,
+            get(cr::notifications),
+        ),
+        page(
+            "post",
+            "/app/notifications/read",
+            P::Member,
+            post(cr::read_notifications),
         ),
         page("get", "/app/keys", P::ViewKeys, get(wa::keys)),
         page("get", "/app/webhooks", P::ViewWebhooks, get(wa::webhooks)),
@@ -910,6 +996,45 @@ pub fn table() -> Vec<Route> {
                 "Publish the draft as the next version.",
                 Object,
                 "Envelope",
+                200,
+            ),
+        },
+        Route {
+            method: "post",
+            path: "/v3/REST/template/{id}/operations",
+            permission: Permission::EditTemplates,
+            handler: post(crate::collab::rest::operation),
+            doc: doc(
+                "Templates",
+                "Apply one operation of the block editor (docs/collab.md: set, insert_block, move_block, delete_block, insert_section, move_section, delete_section, insert_column, delete_column, lock) to a template edited visually. Checked as the editor's own are: 403 for a role that may not, 409 when another person holds the section's lease, 423 when a lock of the section forbids it (ErrorInfo: role, lease, locked, invalid). 200 {\"Seq\": n}.",
+                Object,
+                "Object",
+                200,
+            ),
+        },
+        Route {
+            method: "get",
+            path: "/v3/REST/template/{id}/blocks",
+            permission: Permission::ViewTemplates,
+            handler: get(crate::collab::rest::document),
+            doc: doc(
+                "Templates",
+                "The block document of a template edited visually: {\"Seq\": the op log's last sequence number, \"Document\": sections → columns → blocks, \"MJML\": what it compiles to}. 404 for a template edited as code.",
+                NoBody,
+                "Object",
+                200,
+            ),
+        },
+        Route {
+            method: "get",
+            path: "/i/{token}",
+            permission: Permission::Public,
+            handler: get(crate::collab::rest::image),
+            doc: doc(
+                "Tracking",
+                "An image uploaded in the block editor, as recipients load it (cached for good).",
+                NoBody,
+                "Binary",
                 200,
             ),
         },

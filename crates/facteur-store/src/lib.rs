@@ -11,6 +11,7 @@ mod accounts;
 pub use accounts::TrackingSettings;
 mod batch;
 pub mod capture;
+pub mod collab;
 mod engagement;
 pub mod identity;
 mod ids;

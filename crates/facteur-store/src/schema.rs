@@ -386,6 +386,93 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "DELETE FROM captured WHERE id NOT IN (SELECT MIN(id) FROM captured GROUP BY recipient_id);
     CREATE UNIQUE INDEX captured_recipient ON captured (recipient_id);",
     ),
+    (
+        19,
+        "the block editor: documents, op log, section leases, presence, comments, publish requests, notifications, images",
+        "CREATE TABLE template_docs (
+        template_id BIGINT PRIMARY KEY REFERENCES templates(id) ON DELETE CASCADE,
+        doc TEXT NOT NULL,
+        seq BIGINT NOT NULL DEFAULT 0,
+        updated_at BIGINT NOT NULL
+    );
+    CREATE TABLE template_ops (
+        template_id BIGINT NOT NULL REFERENCES templates(id) ON DELETE CASCADE,
+        seq BIGINT NOT NULL,
+        user_id BIGINT NOT NULL,
+        cid TEXT NOT NULL DEFAULT '',
+        op TEXT NOT NULL,
+        at BIGINT NOT NULL,
+        PRIMARY KEY (template_id, seq)
+    );
+    CREATE TABLE section_leases (
+        template_id BIGINT NOT NULL REFERENCES templates(id) ON DELETE CASCADE,
+        section_id TEXT NOT NULL,
+        user_id BIGINT NOT NULL,
+        conn TEXT NOT NULL,
+        expires_at BIGINT NOT NULL,
+        PRIMARY KEY (template_id, section_id)
+    );
+    CREATE INDEX section_leases_conn ON section_leases (conn);
+    CREATE TABLE editor_presence (
+        conn TEXT PRIMARY KEY,
+        template_id BIGINT NOT NULL,
+        user_id BIGINT NOT NULL,
+        section_id TEXT NOT NULL DEFAULT '',
+        block_id TEXT NOT NULL DEFAULT '',
+        seen_at BIGINT NOT NULL
+    );
+    CREATE INDEX editor_presence_template ON editor_presence (template_id);
+    CREATE TABLE template_comments (
+        id BIGINT PRIMARY KEY,
+        template_id BIGINT NOT NULL REFERENCES templates(id) ON DELETE CASCADE,
+        mode TEXT NOT NULL DEFAULT 'template',
+        block_id TEXT NOT NULL,
+        parent_id BIGINT,
+        author_id BIGINT NOT NULL,
+        body TEXT NOT NULL,
+        mentions TEXT NOT NULL DEFAULT '[]',
+        resolved_at BIGINT,
+        resolved_by BIGINT,
+        created_at BIGINT NOT NULL,
+        edited_at BIGINT
+    );
+    CREATE INDEX template_comments_template ON template_comments (template_id);
+    CREATE TABLE publish_requests (
+        id BIGINT PRIMARY KEY,
+        template_id BIGINT NOT NULL REFERENCES templates(id) ON DELETE CASCADE,
+        requester_id BIGINT NOT NULL,
+        message TEXT NOT NULL DEFAULT '',
+        status TEXT NOT NULL,
+        html TEXT NOT NULL DEFAULT '',
+        text TEXT NOT NULL DEFAULT '',
+        mjml TEXT NOT NULL DEFAULT '',
+        headers TEXT NOT NULL DEFAULT '{}',
+        decided_by BIGINT,
+        reason TEXT NOT NULL DEFAULT '',
+        version BIGINT,
+        decided_at BIGINT,
+        created_at BIGINT NOT NULL
+    );
+    CREATE INDEX publish_requests_template ON publish_requests (template_id);
+    CREATE TABLE notifications (
+        id BIGINT PRIMARY KEY,
+        user_id BIGINT NOT NULL,
+        account_id BIGINT NOT NULL,
+        text TEXT NOT NULL,
+        link TEXT NOT NULL DEFAULT '',
+        created_at BIGINT NOT NULL,
+        read_at BIGINT
+    );
+    CREATE INDEX notifications_user ON notifications (user_id, read_at);
+    CREATE TABLE images (
+        id BIGINT PRIMARY KEY,
+        account_id BIGINT NOT NULL,
+        token TEXT NOT NULL UNIQUE,
+        content_type TEXT NOT NULL,
+        body BLOB NOT NULL,
+        created_at BIGINT NOT NULL
+    );",
+    ),
 ];
 
 /// The migration's SQL for a backend: BLOB is BYTEA and AUTOINCREMENT keys are identities on

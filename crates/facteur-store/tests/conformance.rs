@@ -622,3 +622,215 @@ async fn each_url_a_call_was_posted_to_keeps_its_own_log() {
         );
     }
 }
+
+/// The block editor's storage: operations append in order under a lock, refusals write
+/// nothing, leases have one holder until they expire, threads resolve and reopen, a request
+/// is decided once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn block_editor_storage() {
+    use facteur_store::templates::{TemplateContent, TemplateMeta};
+    for (db, store) in stores().await {
+        let (account, _) = store.create_account("acme", T0).await.unwrap();
+        let meta = TemplateMeta {
+            name: "news".into(),
+            ..Default::default()
+        };
+        let t = store.create_template(account.id, &meta, T0).await.unwrap();
+        assert_eq!(store.blocks(t.id).await.unwrap(), None);
+        let seq = store.start_blocks(t.id, "[]", T0).await.unwrap();
+        assert_eq!(store.blocks(t.id).await.unwrap(), Some(("[]".into(), seq)));
+        // Concurrent writers: every op gets its own sequence number, in order, none lost.
+        let mut tasks = Vec::new();
+        for n in 0..20 {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                store
+                    .apply_op(t.id, 7, &format!("c{n}"), T0, |doc, _| {
+                        let mut v: Vec<i64> = serde_json::from_str(doc).unwrap();
+                        v.push(n);
+                        Ok::<_, ()>((serde_json::to_string(&v).unwrap(), format!("{n}")))
+                    })
+                    .await
+                    .unwrap()
+                    .unwrap()
+            }));
+        }
+        let mut seqs = Vec::new();
+        for task in tasks {
+            seqs.push(task.await.unwrap());
+        }
+        seqs.sort();
+        assert_eq!(
+            seqs,
+            (seq + 1..=seq + 20).collect::<Vec<_>>(),
+            "{:?}",
+            db.backend
+        );
+        let (doc, last) = store.blocks(t.id).await.unwrap().unwrap();
+        assert_eq!(last, seq + 20);
+        let ops = store.ops_since(t.id, seq, 100).await.unwrap();
+        let applied: Vec<i64> = serde_json::from_str(&doc).unwrap();
+        let logged: Vec<i64> = ops.iter().map(|o| o.op.parse().unwrap()).collect();
+        assert_eq!(applied, logged, "the log replays to the document");
+        assert_eq!(store.op_log_size(t.id).await.unwrap().0, 20);
+        // A refusal writes nothing.
+        let refused = store
+            .apply_op(t.id, 7, "x", T0, |_, _| Err::<(String, String), _>("no"))
+            .await
+            .unwrap();
+        assert_eq!(refused, Err("no"));
+        assert_eq!(store.blocks(t.id).await.unwrap().unwrap().1, last);
+
+        // Leases: one holder; the holder renews; another takes it once it expired.
+        assert_eq!(
+            store
+                .take_lease(t.id, "s1", 1, "a", T0, T0 + 30_000)
+                .await
+                .unwrap(),
+            Ok(())
+        );
+        assert_eq!(
+            store
+                .take_lease(t.id, "s1", 2, "b", T0 + 1, T0 + 30_001)
+                .await
+                .unwrap(),
+            Err(1)
+        );
+        assert_eq!(
+            store
+                .take_lease(t.id, "s1", 1, "a", T0 + 2, T0 + 30_002)
+                .await
+                .unwrap(),
+            Ok(())
+        );
+        // Taking another section releases the first (one section per connection).
+        assert_eq!(
+            store
+                .take_lease(t.id, "s2", 1, "a", T0 + 3, T0 + 30_003)
+                .await
+                .unwrap(),
+            Ok(())
+        );
+        let held: Vec<String> = store
+            .leases(t.id, T0 + 4)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|l| l.section)
+            .collect();
+        assert_eq!(held, ["s2"]);
+        assert_eq!(
+            store
+                .take_lease(t.id, "s2", 2, "b", T0 + 30_004, T0 + 60_000)
+                .await
+                .unwrap(),
+            Ok(()),
+            "expired"
+        );
+        // Leases are visible to the operation's check.
+        store
+            .apply_op(t.id, 1, "y", T0 + 30_005, |doc, leases| {
+                assert_eq!(leases.len(), 1);
+                assert_eq!(leases[0].user_id, 2);
+                Ok::<_, ()>((doc.to_string(), "{}".into()))
+            })
+            .await
+            .unwrap()
+            .unwrap();
+        store
+            .touch_presence("b", t.id, 2, "s2", "b1", T0)
+            .await
+            .unwrap();
+        assert_eq!(store.presence(t.id, T0).await.unwrap().len(), 1);
+        store.end_conn("b").await.unwrap();
+        assert!(store.leases(t.id, T0 + 30_006).await.unwrap().is_empty());
+        assert!(store.presence(t.id, 0).await.unwrap().is_empty());
+
+        // Comments: a thread with a reply, resolved then reopened; deleting the first comment
+        // takes its replies.
+        let root = store
+            .add_comment(t.id, "template", "b1", None, 1, "hello @bo", &[2], T0)
+            .await
+            .unwrap();
+        let reply = store
+            .add_comment(t.id, "template", "b1", Some(root.id), 2, "yes", &[], T0 + 1)
+            .await
+            .unwrap();
+        assert!(
+            store
+                .add_comment(t.id, "template", "b1", Some(reply.id), 2, "no", &[], T0)
+                .await
+                .is_err()
+        );
+        assert_eq!(store.comment(root.id).await.unwrap().mentions, [2]);
+        assert!(store.resolve_thread(reply.id, 1, Some(T0)).await.is_err());
+        store
+            .resolve_thread(root.id, 1, Some(T0 + 2))
+            .await
+            .unwrap();
+        assert_eq!(
+            store.comment(root.id).await.unwrap().resolved_at,
+            Some(T0 + 2)
+        );
+        store.resolve_thread(root.id, 1, None).await.unwrap();
+        assert_eq!(store.comment(root.id).await.unwrap().resolved_at, None);
+        store
+            .edit_comment(reply.id, "yes!", &[], T0 + 3)
+            .await
+            .unwrap();
+        assert_eq!(store.comments(t.id).await.unwrap().len(), 2);
+        store.delete_comment(root.id).await.unwrap();
+        assert!(store.comments(t.id).await.unwrap().is_empty());
+
+        // Publish requests: a newer one withdraws the older; a decision happens once.
+        let content = TemplateContent {
+            mjml: "<mjml/>".into(),
+            ..Default::default()
+        };
+        let first = store
+            .create_request(t.id, 2, "please", &content, T0)
+            .await
+            .unwrap();
+        let second = store
+            .create_request(t.id, 2, "again", &content, T0 + 1)
+            .await
+            .unwrap();
+        assert_eq!(store.request(first.id).await.unwrap().status, "withdrawn");
+        store
+            .decide_request(second.id, "approved", 1, "", Some(1), T0 + 2)
+            .await
+            .unwrap();
+        assert!(matches!(
+            store
+                .decide_request(second.id, "refused", 1, "late", None, T0 + 3)
+                .await,
+            Err(facteur_store::Error::Conflict(_))
+        ));
+        let r = store.request(second.id).await.unwrap();
+        assert_eq!(
+            (r.status.as_str(), r.version, r.content.mjml.as_str()),
+            ("approved", Some(1), "<mjml/>")
+        );
+        assert_eq!(store.requests(t.id).await.unwrap().len(), 2);
+
+        // Notifications and images.
+        store
+            .notify_person(2, account.id, "Ana mentioned you", "/app/templates/1", T0)
+            .await
+            .unwrap();
+        assert_eq!(store.unread_notifications(2).await.unwrap(), 1);
+        store.read_notifications(2, T0).await.unwrap();
+        assert_eq!(store.unread_notifications(2).await.unwrap(), 0);
+        assert!(store.notifications(2, 10).await.unwrap()[0].read);
+        store
+            .save_image(account.id, "tok", "image/png", b"\x89PNG", T0)
+            .await
+            .unwrap();
+        assert_eq!(
+            store.image("tok").await.unwrap(),
+            ("image/png".into(), b"\x89PNG".to_vec())
+        );
+        store.drop_blocks(t.id).await.unwrap();
+        assert_eq!(store.blocks(t.id).await.unwrap(), None);
+    }
+}

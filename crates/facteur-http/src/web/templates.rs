@@ -155,6 +155,19 @@ fn rendered_html(content: &TemplateContent, test_values: &Value, limits: &Limits
         .unwrap_or_else(|_| content.html.clone())
 }
 
+/// [`rendered_html`] on a blocking thread, with the server's template limits.
+pub async fn rendered(
+    app: &facteur_engine::Engine,
+    content: &TemplateContent,
+    test_values: &Value,
+) -> String {
+    let (content, values) = (content.clone(), test_values.clone());
+    let limits = app.cfg.template_limits.clone();
+    facteur_engine::render::blocking(move || rendered_html(&content, &values, &limits))
+        .await
+        .unwrap_or_default()
+}
+
 /// `GET /app/templates/{id}/thumbnail`: the template's HTML with its test values, as a
 /// sandboxed document (no script, an opaque origin), validated by ETag.
 pub async fn thumbnail(
@@ -203,6 +216,11 @@ pub async fn editor(
         Ok(t) => t,
         Err(e) => return store_failed(e, "template"),
     };
+    match app.store.blocks(id).await {
+        Ok(Some(_)) => return visual_editor(&p, &t),
+        Ok(None) => {}
+        Err(e) => return store_failed(e, "template"),
+    }
     let content = match app.store.editing_content(&t).await {
         Ok(c) => c,
         Err(e) => return store_failed(e, "template"),
@@ -244,4 +262,17 @@ pub async fn editor(
         }),
     );
     render(StatusCode::OK, "editor.html", ctx, Csp::Preview)
+}
+
+/// The block editor (docs/collab.md): the page; the document comes over its live connection.
+fn visual_editor(p: &Principal, t: &TemplateRecord) -> Response {
+    let ctx = with(
+        base(p, &t.meta.name, "templates"),
+        json!({
+            "template": card(t, None),
+            "test_values": t.test_values.to_string(),
+            "status": if t.draft.is_some() { "draft" } else if t.published.is_some() { "published" } else { "new" },
+        }),
+    );
+    render(StatusCode::OK, "blocks.html", ctx, Csp::Preview)
 }

@@ -25,7 +25,7 @@ pub(super) fn mjml_after(body: &Value, base: &TemplateContent) -> String {
 }
 
 /// Content built from a body, and the partials its MJML was compiled with.
-pub(super) struct Built {
+pub(crate) struct Built {
     pub content: TemplateContent,
     /// (partial id, version number) of each partial compiled in, to record with the version.
     pub pins: Vec<(i64, i64)>,
@@ -34,7 +34,7 @@ pub(super) struct Built {
 }
 
 /// [`content_from`] with the partials its MJML includes read from the store first.
-pub(super) async fn build(
+pub(crate) async fn build(
     app: &Engine,
     account_id: i64,
     body: Value,
@@ -219,6 +219,8 @@ pub(crate) async fn publish(
         None => String::new(),
         Some(v) => string("Note", v)?,
     };
+    // A template edited in the visual editor: its document as it is now is the draft.
+    crate::collab::rest::save_doc_draft(&app, account.id, id).await?;
     // A draft that includes partials is compiled again with their published versions.
     let t = app.store.template(account.id, id).await?;
     if let Some(draft) = t.draft {
