@@ -110,12 +110,27 @@ async fn the_web_app_works_in_chromium() {
         .unwrap()
         .expect("no one can sign in yet");
     // A node with a person of every role (sign-ins are many here: no throttling in the way).
-    let team = node_with(receiver.addr, |s| {
+    // With PostgreSQL (FACTEUR_TEST_POSTGRES), a second node shares its database: the
+    // co-editing test puts its second person there (FACTEUR_URL2).
+    let pg = facteur_store::testing::TestDb::postgres().await;
+    let team_settings = |s: &mut facteur::config::Settings| {
         s.auth_failures_per_ip = Some(1000);
         // Capture mode: what would leave is kept and shown in the app (08-capture).
         s.capture = Some(true);
-    })
-    .await;
+        if let Some(db) = &pg {
+            s.database = Some(db.url.clone());
+        }
+    };
+    let team = node_with(receiver.addr, team_settings).await;
+    let second = match &pg {
+        Some(_) => Some(node_with(receiver.addr, team_settings).await),
+        None => {
+            say(
+                "NOTICE: FACTEUR_TEST_POSTGRES is unset: co-editing across two nodes is not tested",
+            );
+            None
+        }
+    };
     let mut people = serde_json::Map::new();
     for role in Role::ALL {
         let email = format!("{}@example.com", role.as_str());
@@ -166,6 +181,13 @@ async fn the_web_app_works_in_chromium() {
             format!("http://{}", fresh.running.http),
         )
         .env("FACTEUR_URL", format!("http://{}", team.running.http))
+        .env(
+            "FACTEUR_URL2",
+            second
+                .as_ref()
+                .map(|n| format!("http://{}", n.running.http))
+                .unwrap_or_default(),
+        )
         .env("FACTEUR_API_KEY", &team.api_key)
         .env("FACTEUR_API_SECRET", &team.secret)
         .env(
@@ -205,6 +227,9 @@ async fn the_web_app_works_in_chromium() {
     );
     fresh.running.stop().await;
     team.running.stop().await;
+    if let Some(second) = second {
+        second.running.stop().await;
+    }
 }
 
 /// Prints each line of node's output as it comes.
