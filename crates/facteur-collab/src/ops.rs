@@ -209,8 +209,50 @@ pub fn apply(
             return Err(Refusal::Locked(m.into()));
         }
     }
-    mutate(doc, &op)?;
+    if writes_markup(doc, &op) {
+        // Verbatim MJML, raw HTML, a button's label or a condition go into the MJML as written:
+        // the document must still compile with them, or the change is refused.
+        let mut probe = doc.clone();
+        mutate(&mut probe, &op)?;
+        if let Err(e) = facteur_template::mjml::to_html(&probe.to_mjml()) {
+            return Err(invalid(format!(
+                "With this change the template's MJML no longer compiles: {}",
+                e.message
+            )));
+        }
+        *doc = probe;
+    } else {
+        mutate(doc, &op)?;
+    }
     Ok(op)
+}
+
+/// Whether an operation writes markup that goes into the MJML unescaped (anything but
+/// sanitised rich text, style values and structure).
+fn writes_markup(doc: &Document, op: &Op) -> bool {
+    fn markup(b: &Block) -> bool {
+        !matches!(
+            b.kind,
+            BlockKind::Text | BlockKind::Divider | BlockKind::Spacer
+        ) || b.children.iter().any(markup)
+    }
+    match op {
+        Op::Set {
+            target,
+            group: Group::Content,
+            ..
+        } => !matches!(
+            doc.find(target),
+            Some((_, Found::Block(BlockKind::Text))) | None
+        ),
+        Op::InsertBlock { block, .. } => markup(block),
+        Op::InsertSection { section, .. } => {
+            section.kind == SectionKind::Mjml
+                || section.columns.iter().flat_map(|c| &c.blocks).any(markup)
+        }
+        Op::InsertColumn { column, .. } => column.blocks.iter().any(markup),
+        _ => false,
+    }
 }
 
 /// What a touched section must allow.

@@ -301,6 +301,21 @@ fn refusals_name_their_reason() {
     assert_eq!(e.code(), "lease");
     let e = apply(&mut doc, set("nope", Group::Content), &owner, &free).unwrap_err();
     assert_eq!(e.code(), "invalid");
+    // Verbatim MJML that would break the document is refused (found by the property test).
+    let broken = Op::InsertSection {
+        index: 0,
+        section: Section {
+            id: "v1".into(),
+            kind: SectionKind::Mjml,
+            style: Props::new(),
+            content: Props::from([("source".into(), "\"><mj-raw>".into())]),
+            lock: Default::default(),
+            columns: vec![],
+        },
+    };
+    let e = apply(&mut doc, broken, &owner, &free).unwrap_err();
+    assert_eq!(e.code(), "invalid");
+    assert!(e.to_string().contains("no longer compiles"), "{e}");
     let e = apply(
         &mut doc,
         Op::DeleteSection {
