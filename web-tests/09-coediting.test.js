@@ -210,3 +210,58 @@ test("a locked section is refused over the API", async () => {
   res = await op({ op: "set", target: "b3", group: "style", key: "color", value: "#333333" });
   assert.equal(res.status, 200);
 });
+
+/** Visible text (tags out, entities decoded, spaces collapsed) and the set of link targets. */
+function readable(html) {
+  const body = html.replace(/<head[\s\S]*?<\/head>/i, "").replace(/<style[\s\S]*?<\/style>/gi, "")
+    .replace(/<!--[\s\S]*?-->/g, "");
+  const text = body.replace(/<[^>]+>/g, " ")
+    .replace(/&nbsp;/g, " ").replace(/&amp;/g, "&").replace(/&quot;/g, "\"").replace(/&#39;/g, "'")
+    .replace(/&lt;/g, "<").replace(/&gt;/g, ">")
+    .replace(/\s+/g, " ").trim();
+  const links = [...new Set([...body.matchAll(/href="([^"]*)"/g)].map((m) => m[1].replace(/&amp;/g, "&")))].sort();
+  return { text, links };
+}
+
+test("a template built in the editor renders the same text and links in node mjml", async (t) => {
+  const { existsSync } = await import("node:fs");
+  const { createRequire } = await import("node:module");
+  const pkg = new URL("../tools/mjml-node/package.json", import.meta.url);
+  if (!existsSync(new URL("../tools/mjml-node/node_modules/mjml/package.json", import.meta.url))) {
+    if (process.env.CI) assert.fail("node mjml is missing: .ci/run runs npm ci in tools/mjml-node");
+    t.skip("node mjml is not installed (cd tools/mjml-node && npm ci)");
+    return;
+  }
+  const mjml2html = createRequire(pkg)("mjml");
+  // Every kind of block, added as the editor adds them.
+  const add = (index, block) => api("POST", `/v3/REST/template/${id}/operations`,
+    { op: "insert_block", into: "c2", index, block: { style: {}, children: [], ...block } });
+  await add(1, { id: "img1", kind: "image", content: { src: "https://example.com/logo.png", alt: "Logo", href: "https://example.com/" } });
+  await add(2, { id: "div1", kind: "divider", content: {} });
+  await add(3, { id: "soc1", kind: "social", content: { facebook: "https://facebook.com/acme", x: "https://x.com/acme", youtube: "https://youtube.com/@acme" } });
+  await add(4, { id: "if1", kind: "if", content: { expr: "var:vip" }, children: [
+    { id: "vip1", kind: "text", content: { html: "<p>Thanks for being a <a href=\"https://example.com/vip\">VIP</a></p>" }, style: {}, children: [] },
+  ] });
+  await add(5, { id: "sp1", kind: "spacer", content: {}, style: { height: "30px" } });
+  await add(6, { id: "raw1", kind: "raw", content: { html: "<p>Raw <b>HTML</b> footer</p>" } });
+  const { MJML } = await api("GET", `/v3/REST/template/${id}/blocks`);
+  const node = await mjml2html(MJML, { validationLevel: "soft" });
+  // Facteur's compile of the same document is the draft (saved 300 ms after the last change).
+  let ours;
+  for (let i = 0; i < 50; i += 1) {
+    const c = (await api("GET", `/v3/REST/template/${id}/detailcontent`)).Data[0];
+    if (c.MJMLContent === MJML) { ours = c["Html-part"]; break; }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.ok(ours, "the draft is the document compiled");
+  const a = readable(ours);
+  const b = readable(node.html);
+  assert.equal(a.text, b.text);
+  assert.deepEqual(a.links, b.links);
+  for (const want of ["Thanks for being a VIP", "Raw HTML footer", "Buy now", "and welcome!"]) {
+    assert.ok(a.text.includes(want), `${want} in ${a.text}`);
+  }
+  for (const link of ["https://example.com/buy", "https://example.com/vip", "https://facebook.com/acme", "https://x.com/acme"]) {
+    assert.ok(a.links.includes(link), `${link} in ${a.links}`);
+  }
+});
