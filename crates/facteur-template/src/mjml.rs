@@ -410,7 +410,8 @@ fn link_missing_fonts(mut html: String, declared: &[String]) -> String {
     // mjml), read once and only when a default font is not linked yet.
     let mut families: Option<std::collections::HashSet<&str>> = None;
     for (name, href) in names {
-        if html.contains(href.as_ref()) || declared.contains(name) {
+        // mrml links fonts in the head: the body (most of the document) is not searched.
+        if html[..head_end].contains(href.as_ref()) || declared.contains(name) {
             continue;
         }
         let used = families
