@@ -93,3 +93,7 @@ fn main() {
         );
     }
 }
+
+/// The facteur binary's allocator.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;

@@ -89,3 +89,7 @@ fn main() {
         times[times.len() - 1]
     );
 }
+
+/// The facteur binary's allocator.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;

@@ -44,3 +44,7 @@ fn main() {
         bytes / renders
     );
 }
+
+/// The facteur binary's allocator.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;

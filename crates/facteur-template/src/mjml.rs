@@ -398,39 +398,47 @@ fn hide_thumbnails(html: &str) -> String {
 /// uses in a `font-family` but mrml did not link: the navbar's hamburger icon is written in
 /// Ubuntu, and node mjml links it.
 fn link_missing_fonts(mut html: String, declared: &[String]) -> String {
-    let Some(head_end) = html.find("</head>") else {
+    let Some(head_end) = memchr::memmem::find(html.as_bytes(), b"</head>") else {
         return html;
     };
     let fonts = RenderOptions::default().fonts;
-    let mut names: Vec<(&String, &std::borrow::Cow<'static, str>)> = fonts.iter().collect();
-    names.sort();
+    let mut missing: Vec<(&String, &std::borrow::Cow<'static, str>)> = fonts
+        .iter()
+        // mrml links fonts in the head: the body (most of the document) is not searched.
+        .filter(|(name, href)| {
+            !declared.contains(name)
+                && memchr::memmem::find(html[..head_end].as_bytes(), href.as_bytes()).is_none()
+        })
+        .collect();
+    if missing.is_empty() {
+        return html;
+    }
+    missing.sort();
+    // The families the body names in `font-family` declarations (a style sheet in the head
+    // does not count, as in node mjml).
+    let body = memchr::memmem::find(html.as_bytes(), b"<body").unwrap_or(head_end);
+    let mut used = vec![false; missing.len()];
+    const PROPERTY: &[u8] = b"font-family:";
+    for at in memchr::memmem::find_iter(html[body..].as_bytes(), PROPERTY) {
+        let value = &html[body + at + PROPERTY.len()..];
+        let end = value.find([';', '"', '}']).unwrap_or(value.len());
+        for family in value[..end].split(',') {
+            let family = family
+                .trim()
+                .trim_matches(['\'', '&', ' '])
+                .trim_start_matches("quot;")
+                .trim_end_matches("&quot");
+            for (k, (name, _)) in missing.iter().enumerate() {
+                used[k] |= family == name.as_str();
+            }
+        }
+        if used.iter().all(|u| *u) {
+            break;
+        }
+    }
     let mut links = String::new();
     let mut imports = String::new();
-    // The families the body names (a style sheet in the head does not count, as in node
-    // mjml), read once and only when a default font is not linked yet.
-    let mut families: Option<std::collections::HashSet<&str>> = None;
-    for (name, href) in names {
-        // mrml links fonts in the head: the body (most of the document) is not searched.
-        if html[..head_end].contains(href.as_ref()) || declared.contains(name) {
-            continue;
-        }
-        let used = families
-            .get_or_insert_with(|| {
-                let body = html.find("<body").unwrap_or(head_end);
-                let mut set = std::collections::HashSet::new();
-                for (rel, _) in html[body..].match_indices("font-family:") {
-                    let value = &html[body + rel + "font-family:".len()..];
-                    let end = value.find([';', '"', '}']).unwrap_or(value.len());
-                    set.extend(value[..end].split(',').map(|f| {
-                        f.trim()
-                            .trim_matches(['\'', '&', ' '])
-                            .trim_start_matches("quot;")
-                            .trim_end_matches("&quot")
-                    }));
-                }
-                set
-            })
-            .contains(name.as_str());
+    for ((_, href), used) in missing.iter().zip(used) {
         if used {
             links.push_str(&format!(
                 "<link href=\"{href}\" rel=\"stylesheet\" type=\"text/css\">"

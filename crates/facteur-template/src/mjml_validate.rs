@@ -31,7 +31,6 @@
 //!   element `<constructor>` make node's validator throw a TypeError; here they are ordinary
 //!   (illegal, unknown) names.
 
-use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::str::FromStr;
 
@@ -697,12 +696,9 @@ fn implied_closes(tag: &str) -> &'static [&'static str] {
 struct Parser {
     tree: Tree,
     stack: Vec<String>,
-    /// How many times each name is on the stack (a close tag searches it only when there).
-    on_stack: HashMap<String, usize>,
     tag: String,
     tag_at: usize,
     attributes: Option<Vec<(String, String)>>,
-    seen: HashSet<String>,
     attribute: String,
     value: String,
 }
@@ -710,15 +706,10 @@ struct Parser {
 impl Parser {
     fn push_stack(&mut self, tag: &str) {
         self.stack.push(tag.to_string());
-        *self.on_stack.entry(tag.to_string()).or_insert(0) += 1;
     }
 
     fn pop_stack(&mut self) -> Option<String> {
-        let tag = self.stack.pop()?;
-        if let Some(n) = self.on_stack.get_mut(&tag) {
-            *n -= 1;
-        }
-        Some(tag)
+        self.stack.pop()
     }
 
     fn open_tag_name(&mut self, tag: String, at: usize) {
@@ -738,7 +729,6 @@ impl Parser {
         self.tag = tag;
         self.tag_at = at;
         self.attributes = Some(Vec::new());
-        self.seen.clear();
     }
 
     fn attribute_end(&mut self) {
@@ -747,7 +737,7 @@ impl Parser {
         // Assigning `__proto__` on a JavaScript object does not add a key.
         if let Some(attributes) = &mut self.attributes
             && name != "__proto__"
-            && self.seen.insert(name.clone())
+            && !attributes.iter().any(|(seen, _)| *seen == name)
         {
             attributes.push((name, value));
         }
@@ -774,7 +764,9 @@ impl Parser {
 
     fn close_tag(&mut self, tag: String, at: usize) {
         if !VOID_ELEMENTS.contains(&tag.as_str()) {
-            if self.on_stack.get(&tag).is_some_and(|&n| n > 0) {
+            // The stack is as deep as the document (tens of elements): a scan is cheaper
+            // than keeping a count per name.
+            if self.stack.contains(&tag) {
                 while let Some(closed) = self.pop_stack() {
                     self.tree.close(&closed);
                     if closed == tag {
@@ -868,6 +860,24 @@ fn parse(source: &str) -> Tree {
         parser: Parser::default(),
     };
     while t.index < t.src.len() {
+        // States that only wait for one byte skip straight to it (memchr): most of a document
+        // is text, attribute values and comments.
+        let wanted = match t.state {
+            State::Text => Some(b'<'),
+            State::InAttributeValue(quote) => Some(quote),
+            State::InCommentLike if t.sequence_index == 0 => Some(t.sequence[0]),
+            State::InDeclaration
+            | State::InProcessingInstruction
+            | State::AfterClosingTagName
+            | State::InSpecialComment => Some(b'>'),
+            _ => None,
+        };
+        if let Some(byte) = wanted {
+            match memchr::memchr(byte, &t.src[t.index..]) {
+                Some(p) => t.index += p,
+                None => break,
+            }
+        }
         let c = t.src[t.index];
         t.step(c);
         t.index += 1;
