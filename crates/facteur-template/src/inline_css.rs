@@ -14,12 +14,16 @@
 //!   `bgcolor`, `align` and `valign` attributes, and a pixel `width`/`height` on `img`, `table`,
 //!   `td` and `th` sets the attribute, as juice does for old clients.
 //!
-//! Matching uses lol_html's selectors (types, `*`, classes, ids, attribute operators,
-//! descendant and child combinators, `:first-child`, `:nth-child()`, `:not()`, …), streaming
-//! over the HTML once.
+//! Matching uses [`crate::css_select`] (types, `*`, classes, ids, attribute operators,
+//! descendant and child combinators, `:first-child`, `:nth-child()`, `:not()`, …) on one pass
+//! over the HTML ([`apply`]), which also sets the attributes of `<mj-html-attributes>`: a
+//! tag scanner made for this (comments, raw-text elements, void elements and implied end tags
+//! as HTML reads them) that copies the page and rewrites only the start tags it changes.
 
-use std::cell::RefCell;
+use std::borrow::Cow;
 use std::collections::HashMap;
+
+use crate::css_select::{Element, Selector};
 
 /// One `property: value` of a rule or a style attribute.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,7 +38,7 @@ pub struct Declaration {
 pub struct Rule {
     pub selector: String,
     /// The selector as the matcher reads it (parsed once, when the sheet is read).
-    pub matcher: lol_html::Selector,
+    pub matcher: Selector,
     /// (ids, classes + attributes + pseudo-classes, types).
     pub specificity: (u32, u32, u32),
     pub declarations: Vec<Declaration>,
@@ -260,7 +264,7 @@ pub fn parse(css: &str) -> Sheet {
                                 .starts_with(|c: char| c.is_alphanumeric() || c == '-')
                         })
                     });
-            let matcher = match selector.parse::<lol_html::Selector>() {
+            let matcher = match selector.parse::<Selector>() {
                 Ok(matcher) if !stateful => matcher,
                 _ => {
                     sheet.skipped.push(selector);
@@ -325,108 +329,525 @@ impl Touched {
     }
 }
 
-/// The attribute marking an element being inlined while the page streams (removed after).
-const MARK: &str = "data-facteur-inline";
+/// Selectors of `<mj-html-attributes>` and the attributes each sets, in document order.
+pub type AttributeRules = [(Selector, Vec<(String, String)>)];
 
 /// Writes the sheet's rules into the HTML's `style` attributes.
-pub fn inline(html: &str, sheet: &Sheet) -> Result<String, String> {
-    if sheet.rules.is_empty() {
-        return Ok(html.to_string());
+pub fn inline(html: &str, sheet: &Sheet) -> String {
+    apply(html, &[], sheet)
+}
+
+/// One pass over `html`: on each element, the attributes of the `attributes` rules whose
+/// selector matches it are set (in order; a later rule wins), then the sheet's declarations
+/// that match it are written into its `style` attribute. Both see the attributes set before
+/// them, as two passes one after the other would (node mjml sets html-attributes, then
+/// inlines).
+pub fn apply(html: &str, attributes: &AttributeRules, sheet: &Sheet) -> String {
+    if attributes.is_empty() && sheet.rules.is_empty() {
+        return html.to_string();
     }
-    let touched: RefCell<Vec<Touched>> = RefCell::new(Vec::new());
-    let mut handlers = Vec::with_capacity(sheet.rules.len());
-    for (index, rule) in sheet.rules.iter().enumerate() {
-        let touched = &touched;
-        handlers.push((
-            std::borrow::Cow::Borrowed(&rule.matcher),
-            lol_html::ElementContentHandlers::default().element(
-                move |el: &mut lol_html::html_content::Element<'_, '_>| {
-                    let mut all = touched.borrow_mut();
-                    let slot = match el.get_attribute(MARK).and_then(|m| m.parse::<usize>().ok()) {
-                        Some(slot) => slot,
-                        None => {
-                            let mut t = Touched::default();
-                            let own = el.get_attribute("style").unwrap_or_default();
-                            for d in &parse_declarations(&own) {
-                                t.offer((d.important, true, (0, 0, 0), 0), d);
-                            }
-                            all.push(t);
-                            el.set_attribute(MARK, &(all.len() - 1).to_string())?;
-                            all.len() - 1
-                        }
-                    };
-                    let t = &mut all[slot];
-                    for d in &rule.declarations {
-                        t.offer((d.important, false, rule.specificity, index), d);
-                    }
-                    el.set_attribute("style", &t.style())?;
-                    let tag = el.tag_name();
-                    if TABLE_TAGS.contains(&tag.as_str()) {
-                        for (property, attribute) in [
-                            ("background-color", "bgcolor"),
-                            ("text-align", "align"),
-                            ("vertical-align", "valign"),
-                        ] {
-                            if let Some(v) = t.value(property) {
-                                el.set_attribute(attribute, v)?;
-                            }
-                        }
-                    }
-                    if matches!(tag.as_str(), "img" | "table" | "td" | "th") {
-                        for property in ["width", "height"] {
-                            if let Some(px) = t.value(property).and_then(|v| v.strip_suffix("px"))
-                                && px.trim().parse::<f64>().is_ok()
-                            {
-                                el.set_attribute(property, px.trim())?;
-                            }
-                        }
-                    }
-                    Ok(())
-                },
-            ),
-        ));
+    let b = html.as_bytes();
+    let mut out = String::with_capacity(html.len() + html.len() / 8);
+    let mut stack: Vec<Frame<'_>> = Vec::new();
+    // The children of the document itself (no parent frame).
+    let mut top = Siblings::default();
+    let mut copied = 0;
+    let mut i = 0;
+    while let Some(p) = memchr::memchr(b'<', &b[i..]) {
+        let lt = i + p;
+        let rest = &b[lt..];
+        if rest.starts_with(b"<!--") {
+            i = memchr::memmem::find(&b[lt + 4..], b"-->").map_or(b.len(), |e| lt + 4 + e + 3);
+            continue;
+        }
+        if rest.starts_with(b"<!") || rest.starts_with(b"<?") {
+            i = memchr::memchr(b'>', &b[lt..]).map_or(b.len(), |e| lt + e + 1);
+            continue;
+        }
+        if rest.starts_with(b"</") {
+            let name_len = rest[2..]
+                .iter()
+                .take_while(|c| !c.is_ascii_whitespace() && **c != b'>' && **c != b'/')
+                .count();
+            i = memchr::memchr(b'>', &b[lt..]).map_or(b.len(), |e| lt + e + 1);
+            if name_len > 0 {
+                let name = html[lt + 2..lt + 2 + name_len].to_ascii_lowercase();
+                if let Some(at) = stack.iter().rposition(|f| f.element.name == name) {
+                    stack.truncate(at);
+                }
+            }
+            continue;
+        }
+        if !rest.get(1).is_some_and(u8::is_ascii_alphabetic) {
+            i = lt + 1;
+            continue;
+        }
+        let Some(tag) = StartTag::read(html, lt) else {
+            // A `<` that never closes: the rest is text.
+            break;
+        };
+        i = tag.end;
+        let name = lowercase(&html[lt + 1..tag.name_end]);
+        // Implied end tags (`<p>` closes an open `<p>`, `<td>` an open cell…).
+        while stack
+            .last()
+            .is_some_and(|f| implied_close(&f.element.name, &name))
+        {
+            stack.pop();
+        }
+        let siblings = stack.last_mut().map_or(&mut top, |f| &mut f.children);
+        let (index, type_index) = siblings.add(&name);
+        let mut element = Element {
+            name,
+            attributes: tag
+                .attributes
+                .iter()
+                .map(|a| (lowercase(&html[a.name.0..a.name.1]), a.value(html)))
+                .collect(),
+            index,
+            type_index,
+        };
+        // The first of two same-named attributes counts, as in HTML.
+        let mut k = 1;
+        while k < element.attributes.len() {
+            if element.attributes[..k]
+                .iter()
+                .any(|(n, _)| *n == element.attributes[k].0)
+            {
+                element.attributes.remove(k);
+            } else {
+                k += 1;
+            }
+        }
+        let changed = change(&stack, &mut element, attributes, sheet);
+        // A tag nothing changed is copied with the text around it.
+        if !changed.is_empty() {
+            out.push_str(&html[copied..lt]);
+            tag.write(html, &changed, &mut out);
+            copied = tag.end;
+        }
+        let raw_text = matches!(
+            element.name.as_ref(),
+            "script" | "style" | "title" | "textarea" | "xmp"
+        );
+        if raw_text && !tag.self_closing {
+            // Its content is text up to its end tag, which the loop then reads.
+            i = find_end_tag(b, i, element.name.as_bytes());
+        }
+        if !VOID_ELEMENTS.contains(&element.name.as_ref()) {
+            stack.push(Frame {
+                element,
+                children: Siblings::default(),
+            });
+        }
     }
-    let marked = rewrite(html, handlers)?;
-    // The marks go (` data-facteur-inline="N"`, as lol_html writes an attribute it sets): a
-    // scan of the text, cheaper than a second rewriting pass.
-    let pattern = format!(" {MARK}=\"");
-    let mut out = String::with_capacity(marked.len());
-    let mut rest = marked.as_str();
-    while let Some(at) = rest.find(&pattern) {
+    out.push_str(&html[copied..]);
+    out
+}
+
+/// The open element and the count of its children so far.
+struct Frame<'h> {
+    element: Element<'h>,
+    children: Siblings<'h>,
+}
+
+/// Children seen so far under one parent: how many, and how many of each name.
+#[derive(Default)]
+struct Siblings<'h> {
+    count: u32,
+    of_type: Vec<(Cow<'h, str>, u32)>,
+}
+
+impl<'h> Siblings<'h> {
+    /// Counts a child: its 1-based index among all children and among those of its name.
+    fn add(&mut self, name: &Cow<'h, str>) -> (u32, u32) {
+        self.count += 1;
+        let of_type = match self.of_type.iter_mut().find(|(n, _)| n == name) {
+            Some((_, n)) => {
+                *n += 1;
+                *n
+            }
+            None => {
+                self.of_type.push((name.clone(), 1));
+                1
+            }
+        };
+        (self.count, of_type)
+    }
+}
+
+const VOID_ELEMENTS: &[&str] = &[
+    "area", "base", "basefont", "bgsound", "br", "col", "embed", "frame", "hr", "img", "input",
+    "keygen", "link", "meta", "param", "source", "track", "wbr",
+];
+
+/// Whether opening `opening` ends the open element `open` (HTML's implied end tags).
+fn implied_close(open: &str, opening: &str) -> bool {
+    match open {
+        "p" => matches!(
+            opening,
+            "p" | "h1"
+                | "h2"
+                | "h3"
+                | "h4"
+                | "h5"
+                | "h6"
+                | "address"
+                | "article"
+                | "aside"
+                | "blockquote"
+                | "details"
+                | "div"
+                | "dl"
+                | "fieldset"
+                | "figcaption"
+                | "figure"
+                | "footer"
+                | "form"
+                | "header"
+                | "hr"
+                | "main"
+                | "nav"
+                | "ol"
+                | "pre"
+                | "section"
+                | "table"
+                | "ul"
+        ),
+        "li" => opening == "li",
+        "dd" | "dt" => matches!(opening, "dd" | "dt"),
+        "option" => matches!(opening, "option" | "optgroup"),
+        "td" | "th" => matches!(opening, "td" | "th" | "tr"),
+        "tr" => opening == "tr",
+        _ => false,
+    }
+}
+
+fn lowercase(s: &str) -> Cow<'_, str> {
+    if s.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(s.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(s)
+    }
+}
+
+/// The offset of the `<` of `</name` (any case) at or after `from`, or the end of `b`.
+fn find_end_tag(b: &[u8], from: usize, name: &[u8]) -> usize {
+    let mut at = from;
+    while let Some(p) = memchr::memchr(b'<', &b[at..]) {
+        let lt = at + p;
+        let rest = &b[lt..];
+        if rest.len() > 2 + name.len()
+            && rest[1] == b'/'
+            && rest[2..2 + name.len()].eq_ignore_ascii_case(name)
+            && matches!(
+                rest[2 + name.len()],
+                b'>' | b'/' | b' ' | b'\t' | b'\n' | b'\r' | b'\x0c'
+            )
+        {
+            return lt;
+        }
+        at = lt + 1;
+    }
+    b.len()
+}
+
+/// A start tag as written: where its name ends, its attributes and where it ends.
+struct StartTag {
+    /// The `<`.
+    lt: usize,
+    name_end: usize,
+    attributes: Vec<AttributeSpan>,
+    /// Where what follows the last attribute starts (the whitespace before `>` or `/>`).
+    attributes_end: usize,
+    /// After the `>`.
+    end: usize,
+    self_closing: bool,
+}
+
+struct AttributeSpan {
+    /// The whole `name="value"`.
+    whole: (usize, usize),
+    name: (usize, usize),
+    /// The value without its quotes, if there is one.
+    value: Option<(usize, usize)>,
+}
+
+impl AttributeSpan {
+    fn value<'h>(&self, html: &'h str) -> Cow<'h, str> {
+        self.value
+            .map_or(Cow::Borrowed(""), |(s, e)| decode(&html[s..e]))
+    }
+}
+
+impl StartTag {
+    /// Reads the start tag whose `<` is at `lt` (a letter follows it); `None` when no `>` ends it.
+    fn read(html: &str, lt: usize) -> Option<StartTag> {
+        let b = html.as_bytes();
+        let mut i = lt + 1;
+        while i < b.len() && !b[i].is_ascii_whitespace() && b[i] != b'/' && b[i] != b'>' {
+            i += 1;
+        }
+        let name_end = i;
+        let mut attributes = Vec::new();
+        let mut attributes_end = name_end;
+        let mut self_closing = false;
+        loop {
+            while i < b.len() && b[i].is_ascii_whitespace() {
+                i += 1;
+            }
+            match b.get(i)? {
+                b'>' => break,
+                b'/' => {
+                    if b.get(i + 1) == Some(&b'>') {
+                        self_closing = true;
+                        i += 1;
+                        break;
+                    }
+                    i += 1;
+                    continue;
+                }
+                _ => {}
+            }
+            let start = i;
+            // A name runs to whitespace, `/`, `>` or `=` (an `=` first is part of it).
+            i += 1;
+            while i < b.len() && !b[i].is_ascii_whitespace() && !matches!(b[i], b'/' | b'>' | b'=')
+            {
+                i += 1;
+            }
+            let name = (start, i);
+            let mut j = i;
+            while j < b.len() && b[j].is_ascii_whitespace() {
+                j += 1;
+            }
+            let mut value = None;
+            if b.get(j) == Some(&b'=') {
+                j += 1;
+                while j < b.len() && b[j].is_ascii_whitespace() {
+                    j += 1;
+                }
+                match b.get(j)? {
+                    q @ (b'"' | b'\'') => {
+                        let close = memchr::memchr(*q, &b[j + 1..])?;
+                        value = Some((j + 1, j + 1 + close));
+                        i = j + 1 + close + 1;
+                    }
+                    b'>' => {
+                        // `a=>`: an empty value.
+                        value = Some((j, j));
+                        i = j;
+                    }
+                    _ => {
+                        let s = j;
+                        while j < b.len() && !b[j].is_ascii_whitespace() && b[j] != b'>' {
+                            j += 1;
+                        }
+                        value = Some((s, j));
+                        i = j;
+                    }
+                }
+            }
+            attributes.push(AttributeSpan {
+                whole: (start, i),
+                name,
+                value,
+            });
+            attributes_end = i;
+        }
+        let end = i + 1;
+        Some(StartTag {
+            lt,
+            name_end,
+            attributes,
+            attributes_end,
+            end,
+            self_closing,
+        })
+    }
+
+    /// Writes the tag with the attributes of `changed` set: an attribute it has gets its new
+    /// value where it stands, the others are added after its last one.
+    fn write(&self, html: &str, changed: &[(String, String)], out: &mut String) {
+        // `<name`
+        out.push_str(&html[self.lt..self.name_end]);
+        let mut from = self.name_end;
+        let mut seen: Vec<&str> = Vec::with_capacity(self.attributes.len());
+        for a in &self.attributes {
+            out.push_str(&html[from..a.whole.0]);
+            let name = &html[a.name.0..a.name.1];
+            let first = !seen.iter().any(|s| s.eq_ignore_ascii_case(name));
+            seen.push(name);
+            match changed
+                .iter()
+                .find(|(n, _)| first && n.eq_ignore_ascii_case(name))
+            {
+                Some((_, value)) => {
+                    out.push_str(name);
+                    out.push_str("=\"");
+                    encode(value, out);
+                    out.push('"');
+                }
+                None => out.push_str(&html[a.whole.0..a.whole.1]),
+            }
+            from = a.whole.1;
+        }
+        out.push_str(&html[from..self.attributes_end]);
+        for (name, value) in changed {
+            if !seen.iter().any(|s| s.eq_ignore_ascii_case(name)) {
+                out.push(' ');
+                out.push_str(name);
+                out.push_str("=\"");
+                encode(value, out);
+                out.push('"');
+            }
+        }
+        out.push_str(&html[self.attributes_end..self.end]);
+    }
+}
+
+/// An attribute value as the page means it (the entities email HTML uses decoded).
+fn decode(raw: &str) -> Cow<'_, str> {
+    if !raw.contains('&') {
+        return Cow::Borrowed(raw);
+    }
+    let mut out = String::with_capacity(raw.len());
+    let mut rest = raw;
+    while let Some(at) = rest.find('&') {
         out.push_str(&rest[..at]);
-        let after = &rest[at + pattern.len()..];
-        let digits = after.bytes().take_while(u8::is_ascii_digit).count();
-        if after[digits..].starts_with('"') {
-            rest = &after[digits + 1..];
-        } else {
-            out.push_str(&pattern);
-            rest = after;
+        rest = &rest[at..];
+        let end = rest[1..].find(';').filter(|e| *e <= 10).map(|e| e + 1);
+        let decoded = end.and_then(|e| {
+            let entity = &rest[1..e];
+            let c = match entity {
+                "quot" => '"',
+                "amp" => '&',
+                "apos" => '\'',
+                "lt" => '<',
+                "gt" => '>',
+                "nbsp" => '\u{a0}',
+                _ => {
+                    let number = entity.strip_prefix('#')?;
+                    let code = match number.strip_prefix(['x', 'X']) {
+                        Some(hex) => u32::from_str_radix(hex, 16).ok()?,
+                        None => number.parse().ok()?,
+                    };
+                    char::from_u32(code)?
+                }
+            };
+            Some((c, e + 1))
+        });
+        match decoded {
+            Some((c, len)) => {
+                out.push(c);
+                rest = &rest[len..];
+            }
+            None => {
+                out.push('&');
+                rest = &rest[1..];
+            }
         }
     }
     out.push_str(rest);
-    Ok(out)
+    Cow::Owned(out)
 }
 
-/// Element handlers for [`rewrite`].
-pub(crate) type Handlers<'h> = Vec<(
-    std::borrow::Cow<'h, lol_html::Selector>,
-    lol_html::ElementContentHandlers<'h>,
-)>;
-
-/// Streams `html` once through lol_html with these element handlers.
-pub(crate) fn rewrite(html: &str, handlers: Handlers<'_>) -> Result<String, String> {
-    let mut out = Vec::with_capacity(html.len() + html.len() / 8);
-    let mut settings = lol_html::Settings::new();
-    for h in handlers {
-        settings = settings.append_element_content_handler(h);
+/// A value written between double quotes.
+fn encode(value: &str, out: &mut String) {
+    for c in value.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '"' => out.push_str("&quot;"),
+            c => out.push(c),
+        }
     }
-    let mut rewriter =
-        lol_html::HtmlRewriter::new(settings, |chunk: &[u8]| out.extend_from_slice(chunk));
-    rewriter
-        .write(html.as_bytes())
-        .and_then(|()| rewriter.end())
-        .map_err(|e| e.to_string())?;
-    String::from_utf8(out).map_err(|e| e.to_string())
+}
+
+/// What the rules set on `element` (whose open ancestors are `stack`), in order: the
+/// attributes of the matching `attributes` rules, then the inlined `style` and the attributes
+/// it implies. `element` is updated as they are set.
+fn change<'h>(
+    stack: &[Frame<'h>],
+    element: &mut Element<'h>,
+    attributes: &AttributeRules,
+    sheet: &Sheet,
+) -> Vec<(String, String)> {
+    let mut changed: Vec<(String, String)> = Vec::new();
+    let set = |element: &mut Element<'h>,
+               changed: &mut Vec<(String, String)>,
+               name: &str,
+               value: &str| {
+        match element.attributes.iter_mut().find(|(n, _)| n == name) {
+            Some((_, v)) => *v = Cow::Owned(value.to_string()),
+            None => element
+                .attributes
+                .push((Cow::Owned(name.to_string()), Cow::Owned(value.to_string()))),
+        }
+        match changed.iter_mut().find(|(n, _)| n == name) {
+            Some((_, v)) => *v = value.to_string(),
+            None => changed.push((name.to_string(), value.to_string())),
+        }
+    };
+    let mut ancestors: Option<Vec<Element<'h>>> = None;
+    let ancestors_of = |stack: &[Frame<'h>]| -> Vec<Element<'h>> {
+        stack.iter().map(|f| f.element.clone()).collect()
+    };
+    for (selector, attrs) in attributes {
+        if !selector.may_match(element) {
+            continue;
+        }
+        let chain = ancestors.get_or_insert_with(|| ancestors_of(stack));
+        if selector.matches(chain, element) {
+            for (name, value) in attrs {
+                set(element, &mut changed, &name.to_ascii_lowercase(), value);
+            }
+        }
+    }
+    let mut touched: Option<Touched> = None;
+    for (index, rule) in sheet.rules.iter().enumerate() {
+        if !rule.matcher.may_match(element) {
+            continue;
+        }
+        let chain = ancestors.get_or_insert_with(|| ancestors_of(stack));
+        if !rule.matcher.matches(chain, element) {
+            continue;
+        }
+        let t = touched.get_or_insert_with(|| {
+            let mut t = Touched::default();
+            for d in &parse_declarations(element.attribute("style").unwrap_or_default()) {
+                t.offer((d.important, true, (0, 0, 0), 0), d);
+            }
+            t
+        });
+        for d in &rule.declarations {
+            t.offer((d.important, false, rule.specificity, index), d);
+        }
+    }
+    if let Some(t) = touched {
+        set(element, &mut changed, "style", &t.style());
+        let tag = element.name.clone();
+        if TABLE_TAGS.contains(&tag.as_ref()) {
+            for (property, attribute) in [
+                ("background-color", "bgcolor"),
+                ("text-align", "align"),
+                ("vertical-align", "valign"),
+            ] {
+                if let Some(v) = t.value(property) {
+                    set(element, &mut changed, attribute, v);
+                }
+            }
+        }
+        if matches!(tag.as_ref(), "img" | "table" | "td" | "th") {
+            for property in ["width", "height"] {
+                if let Some(px) = t.value(property).and_then(|v| v.strip_suffix("px"))
+                    && px.trim().parse::<f64>().is_ok()
+                {
+                    set(element, &mut changed, property, px.trim());
+                }
+            }
+        }
+    }
+    changed
 }
 
 #[cfg(test)]
@@ -434,7 +855,7 @@ mod tests {
     use super::*;
 
     fn run(css: &str, html: &str) -> String {
-        inline(html, &parse(css)).unwrap()
+        inline(html, &parse(css))
     }
 
     #[test]
@@ -515,6 +936,69 @@ mod tests {
         assert!(
             out.contains(r#"<img src="a.png" style="height:40px;width:50%;" height="40">"#),
             "{out}"
+        );
+    }
+
+    #[test]
+    fn the_scanner_reads_html_as_a_browser_does() {
+        // Markup inside comments (Outlook's conditional ones too) and raw-text elements is not
+        // an element; void elements and implied end tags keep the ancestry right; the first of
+        // two same-named attributes counts; names are not case-sensitive.
+        let html = concat!(
+            "<!doctype html><html><head><style>td > p { x: y }</style><title><p></title></head>",
+            "<body><!--[if mso]><table><tr><td><p>mso</p></td></tr></table><![endif]-->",
+            "<TABLE><tr><TD Class=\"c\" class=\"z\"><p>one<p>two<br><img src=x></td>",
+            "<td class='c'/>text</td></tr></table><p>out</p></body></html>"
+        );
+        let out = run(
+            "td.c > p { color: red } td p { margin: 0 } td.z { x: y }",
+            html,
+        );
+        assert!(out.contains("<p>mso</p>"), "{out}");
+        assert!(
+            out.contains("<style>td > p { x: y }</style><title><p></title>"),
+            "{out}"
+        );
+        assert!(
+            out.contains(r#"<p style="color:red;margin:0;">one<p style="color:red;margin:0;">two"#),
+            "{out}"
+        );
+        assert!(out.contains("<p>out</p>"), "{out}");
+        assert!(
+            !out.contains("x:y"),
+            "only the first class attribute counts: {out}"
+        );
+        // A cell opened with `/>` is still open (HTML ignores the slash on a non-void element).
+        assert!(out.contains("<td class='c'/>text</td>"), "{out}");
+        // Attribute values are read decoded and written encoded.
+        let out = run(
+            "p { font-family: \"A&B\" }",
+            r#"<p style="color:&quot;x&quot;">t</p>"#,
+        );
+        assert_eq!(
+            out,
+            r#"<p style="color:&quot;x&quot;;font-family:&quot;A&amp;B&quot;;">t</p>"#
+        );
+    }
+
+    #[test]
+    fn html_attributes_and_inline_styles_in_one_pass() {
+        // The attributes are set first: a class they add is seen by the style sheet.
+        let rules = vec![(
+            "table td".parse::<Selector>().unwrap(),
+            vec![
+                ("class".to_string(), "k".to_string()),
+                ("data-x".to_string(), "1".to_string()),
+            ],
+        )];
+        let out = apply(
+            r#"<table><tr><td class="a">x</td></tr></table><td>y</td>"#,
+            &rules,
+            &parse(".k { color: red }"),
+        );
+        assert_eq!(
+            out,
+            r#"<table><tr><td class="k" data-x="1" style="color:red;">x</td></tr></table><td>y</td>"#
         );
     }
 

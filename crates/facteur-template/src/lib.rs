@@ -26,6 +26,7 @@
 
 pub mod advice;
 pub mod blocks;
+pub mod css_select;
 pub mod diff;
 mod eval;
 pub mod include;

@@ -339,24 +339,26 @@ fn compile_expanded(source: &str, options: &Options<'_>) -> Result<Compiled, Mjm
     } else {
         html
     };
-    let mut html = apply_html_attributes(html, &html_attributes)?;
-    if !inline_css.is_empty() {
-        let sheet = inline_css::parse(&inline_css);
-        for skipped in &sheet.skipped {
-            warnings.push(Warning {
+    let attribute_rules = html_attribute_rules(&html_attributes)?;
+    let sheet = if inline_css.is_empty() {
+        inline_css::Sheet::default()
+    } else {
+        inline_css::parse(&inline_css)
+    };
+    for skipped in &sheet.skipped {
+        warnings.push(Warning {
                 message: format!(
                     "mj-style inline: {skipped:?} cannot be written into style attributes and was left out (put it in an mj-style without inline)"
                 ),
                 line: None,
                 column: None,
             });
-        }
-        html = inline_css::inline(&html, &sheet).map_err(|e| MjmlError {
-            message: format!("inlining mj-style: {e}"),
-            line: None,
-            column: None,
-        })?;
     }
+    let mut html = if attribute_rules.is_empty() && sheet.rules.is_empty() {
+        html
+    } else {
+        inline_css::apply(&html, &attribute_rules, &sheet)
+    };
     if all_supported {
         html = hide_thumbnails(&html);
     }
@@ -708,38 +710,23 @@ fn take_html_attributes(source: &str) -> Result<(Option<String>, HtmlAttributes)
     Ok((Some(blanked), found))
 }
 
-/// Sets the attributes of each selector on the rendered HTML's matching elements (lol_html's
-/// CSS selectors: types, classes, ids, attributes, descendant and child combinators, …).
-fn apply_html_attributes(html: String, rules: &HtmlAttributes) -> Result<String, MjmlError> {
-    if rules.is_empty() {
-        return Ok(html);
-    }
-    let mut handlers = Vec::with_capacity(rules.len());
-    for (path, attrs) in rules {
-        let selector: lol_html::Selector = path.parse().map_err(|e| MjmlError {
-            message: format!(
-                "mj-selector path {path:?} is not a CSS selector this compiler reads: {e}"
-            ),
-            line: None,
-            column: None,
-        })?;
-        handlers.push((
-            std::borrow::Cow::Owned(selector),
-            lol_html::ElementContentHandlers::default().element(
-                move |el: &mut lol_html::html_content::Element<'_, '_>| {
-                    for (name, value) in attrs {
-                        el.set_attribute(name, value)?;
-                    }
-                    Ok(())
-                },
-            ),
-        ));
-    }
-    inline_css::rewrite(&html, handlers).map_err(|e| MjmlError {
-        message: format!("applying mj-html-attributes: {e}"),
-        line: None,
-        column: None,
-    })
+/// The selectors of `<mj-html-attributes>` read for [`inline_css::apply`].
+fn html_attribute_rules(
+    rules: &HtmlAttributes,
+) -> Result<Vec<(crate::css_select::Selector, Vec<(String, String)>)>, MjmlError> {
+    rules
+        .iter()
+        .map(|(path, attrs)| {
+            let selector = path.parse().map_err(|e| MjmlError {
+                message: format!(
+                    "mj-selector path {path:?} is not a CSS selector this compiler reads: {e}"
+                ),
+                line: None,
+                column: None,
+            })?;
+            Ok((selector, attrs.clone()))
+        })
+        .collect()
 }
 
 const RAW_START: &str = "<!--facteur:raw-->";
@@ -1062,7 +1049,8 @@ mod tests {
         let tag = &a[a[..300].rfind("<a").unwrap()..];
         let tag = &tag[..tag.find('>').unwrap()];
         assert!(tag.contains("data-id=\"buy-1\""), "{tag}");
-        assert!(tag.contains("aria-label=\"Buy & save\""), "{tag}"); // read the same by HTML
+        // `&` written `&amp;` (a browser reads "Buy & save").
+        assert!(tag.contains("aria-label=\"Buy &amp; save\""), "{tag}");
         assert_eq!(
             html.matches("data-id=").count(),
             1,
