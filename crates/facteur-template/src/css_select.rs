@@ -9,7 +9,7 @@
 //! (`:last-child`, `:only-child`…) or a state (`:hover`) are refused with a reason: a stream
 //! read once cannot answer them.
 
-use std::borrow::Cow;
+use std::borrow::{Borrow, Cow};
 use std::fmt;
 
 /// A selector (one of a comma-separated list): compounds left to right, joined by combinators.
@@ -426,14 +426,18 @@ impl Compound {
 impl Selector {
     /// Whether the selector matches `element`, whose open ancestors are `ancestors` (the root
     /// first, its parent last).
-    pub fn matches(&self, ancestors: &[Element<'_>], element: &Element<'_>) -> bool {
+    pub fn matches<'h, A: Borrow<Element<'h>>>(
+        &self,
+        ancestors: &[A],
+        element: &Element<'_>,
+    ) -> bool {
         let last = self.compounds.len() - 1;
         self.compounds[last].matches(element) && self.matches_from(last, ancestors)
     }
 
     /// Whether compounds `..k` match among `ancestors`, compound `k` having matched the element
     /// just below them.
-    fn matches_from(&self, k: usize, ancestors: &[Element<'_>]) -> bool {
+    fn matches_from<'h, A: Borrow<Element<'h>>>(&self, k: usize, ancestors: &[A]) -> bool {
         if k == 0 {
             return true;
         }
@@ -441,12 +445,12 @@ impl Selector {
         match self.combinators[k - 1] {
             Combinator::Child => match ancestors.split_last() {
                 Some((parent, above)) => {
-                    compound.matches(parent) && self.matches_from(k - 1, above)
+                    compound.matches(parent.borrow()) && self.matches_from(k - 1, above)
                 }
                 None => false,
             },
             Combinator::Descendant => (0..ancestors.len()).rev().any(|j| {
-                compound.matches(&ancestors[j]) && self.matches_from(k - 1, &ancestors[..j])
+                compound.matches(ancestors[j].borrow()) && self.matches_from(k - 1, &ancestors[..j])
             }),
         }
     }
@@ -514,7 +518,7 @@ mod tests {
         let table = el("table", &[("class", "outer wide")], 1);
         let td = el("td", &[("id", "x")], 2);
         let p = el("p", &[("class", "k"), ("lang", "en-GB")], 1);
-        let chain = [html, table.clone(), td];
+        let chain = [&html, &table, &td];
         assert!(sel("table p").matches(&chain, &p));
         assert!(sel(".outer .k").matches(&chain, &p));
         assert!(sel("td > p.k").matches(&chain, &p));

@@ -309,7 +309,9 @@ pub fn expand(
     name: Option<&str>,
     resolve: &Resolver<'_>,
 ) -> Result<Option<Expanded>, MjmlError> {
-    if !document.contains("<mj-include") || requests(document).is_empty() {
+    if memchr::memmem::find(document.as_bytes(), b"<mj-include").is_none()
+        || requests(document).is_empty()
+    {
         return Ok(None);
     }
     let mut b = Builder::new(resolve, document.len() * 2);

@@ -21,7 +21,6 @@
 //! as HTML reads them) that copies the page and rewrites only the start tags it changes.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 
 use crate::css_select::{Element, Selector};
 
@@ -287,35 +286,33 @@ type Weight = (bool, bool, (u32, u32, u32), usize);
 
 /// What one element received: the winning declaration of each property with its [`Weight`]
 /// (its own style attribute is offered first, with the weight that beats any rule that is not
-/// `!important`), and the order properties first appeared in.
+/// `!important`), in the order properties first appeared. An element gets a few properties: a
+/// list searched in place is cheaper than a map.
 #[derive(Default)]
-struct Touched {
-    winners: HashMap<String, (Weight, Declaration)>,
-    order: Vec<String>,
+struct Touched<'d> {
+    winners: Vec<(Weight, &'d Declaration)>,
 }
 
 const TABLE_TAGS: &[&str] = &[
     "table", "th", "tr", "td", "caption", "colgroup", "col", "thead", "tbody", "tfoot",
 ];
 
-impl Touched {
-    fn offer(&mut self, weight: Weight, d: &Declaration) {
-        match self.winners.get(&d.property) {
+impl<'d> Touched<'d> {
+    fn offer(&mut self, weight: Weight, d: &'d Declaration) {
+        match self
+            .winners
+            .iter_mut()
+            .find(|(_, w)| w.property == d.property)
+        {
             Some((w, _)) if *w > weight => {}
-            Some(_) => {
-                self.winners.insert(d.property.clone(), (weight, d.clone()));
-            }
-            None => {
-                self.order.push(d.property.clone());
-                self.winners.insert(d.property.clone(), (weight, d.clone()));
-            }
+            Some(slot) => *slot = (weight, d),
+            None => self.winners.push((weight, d)),
         }
     }
 
     fn style(&self) -> String {
         let mut out = String::new();
-        for p in &self.order {
-            let d = &self.winners[p].1;
+        for (_, d) in &self.winners {
             out.push_str(&d.property);
             out.push(':');
             out.push_str(&d.value);
@@ -325,7 +322,10 @@ impl Touched {
     }
 
     fn value(&self, property: &str) -> Option<&str> {
-        self.winners.get(property).map(|(_, d)| d.value.as_str())
+        self.winners
+            .iter()
+            .find(|(_, d)| d.property == property)
+            .map(|(_, d)| d.value.as_str())
     }
 }
 
@@ -353,6 +353,8 @@ pub fn apply(html: &str, attributes: &AttributeRules, sheet: &Sheet) -> String {
     let mut top = Siblings::default();
     let mut copied = 0;
     let mut i = 0;
+    // The attributes of the start tag being read (one buffer for the whole page).
+    let mut spans: Vec<AttributeSpan> = Vec::new();
     while let Some(p) = memchr::memchr(b'<', &b[i..]) {
         let lt = i + p;
         let rest = &b[lt..];
@@ -371,8 +373,11 @@ pub fn apply(html: &str, attributes: &AttributeRules, sheet: &Sheet) -> String {
                 .count();
             i = memchr::memchr(b'>', &b[lt..]).map_or(b.len(), |e| lt + e + 1);
             if name_len > 0 {
-                let name = html[lt + 2..lt + 2 + name_len].to_ascii_lowercase();
-                if let Some(at) = stack.iter().rposition(|f| f.element.name == name) {
+                let name = &html[lt + 2..lt + 2 + name_len];
+                if let Some(at) = stack
+                    .iter()
+                    .rposition(|f| f.element.name.eq_ignore_ascii_case(name))
+                {
                     stack.truncate(at);
                 }
             }
@@ -382,7 +387,7 @@ pub fn apply(html: &str, attributes: &AttributeRules, sheet: &Sheet) -> String {
             i = lt + 1;
             continue;
         }
-        let Some(tag) = StartTag::read(html, lt) else {
+        let Some(tag) = StartTag::read(html, lt, std::mem::take(&mut spans)) else {
             // A `<` that never closes: the rest is text.
             break;
         };
@@ -434,6 +439,7 @@ pub fn apply(html: &str, attributes: &AttributeRules, sheet: &Sheet) -> String {
             // Its content is text up to its end tag, which the loop then reads.
             i = find_end_tag(b, i, element.name.as_bytes());
         }
+        spans = tag.attributes;
         if !VOID_ELEMENTS.contains(&element.name.as_ref()) {
             stack.push(Frame {
                 element,
@@ -449,6 +455,12 @@ pub fn apply(html: &str, attributes: &AttributeRules, sheet: &Sheet) -> String {
 struct Frame<'h> {
     element: Element<'h>,
     children: Siblings<'h>,
+}
+
+impl<'h> std::borrow::Borrow<Element<'h>> for Frame<'h> {
+    fn borrow(&self) -> &Element<'h> {
+        &self.element
+    }
 }
 
 /// Children seen so far under one parent: how many, and how many of each name.
@@ -582,14 +594,14 @@ impl AttributeSpan {
 
 impl StartTag {
     /// Reads the start tag whose `<` is at `lt` (a letter follows it); `None` when no `>` ends it.
-    fn read(html: &str, lt: usize) -> Option<StartTag> {
+    fn read(html: &str, lt: usize, mut attributes: Vec<AttributeSpan>) -> Option<StartTag> {
+        attributes.clear();
         let b = html.as_bytes();
         let mut i = lt + 1;
         while i < b.len() && !b[i].is_ascii_whitespace() && b[i] != b'/' && b[i] != b'>' {
             i += 1;
         }
         let name_end = i;
-        let mut attributes = Vec::new();
         let mut attributes_end = name_end;
         let mut self_closing = false;
         loop {
@@ -788,41 +800,40 @@ fn change<'h>(
             None => changed.push((name.to_string(), value.to_string())),
         }
     };
-    let mut ancestors: Option<Vec<Element<'h>>> = None;
-    let ancestors_of = |stack: &[Frame<'h>]| -> Vec<Element<'h>> {
-        stack.iter().map(|f| f.element.clone()).collect()
-    };
     for (selector, attrs) in attributes {
         if !selector.may_match(element) {
             continue;
         }
-        let chain = ancestors.get_or_insert_with(|| ancestors_of(stack));
-        if selector.matches(chain, element) {
+        if selector.matches(stack, element) {
             for (name, value) in attrs {
                 set(element, &mut changed, &name.to_ascii_lowercase(), value);
             }
         }
     }
-    let mut touched: Option<Touched> = None;
-    for (index, rule) in sheet.rules.iter().enumerate() {
-        if !rule.matcher.may_match(element) {
-            continue;
+    let matched: Vec<(usize, &Rule)> = sheet
+        .rules
+        .iter()
+        .enumerate()
+        .filter(|(_, rule)| rule.matcher.may_match(element) && rule.matcher.matches(stack, element))
+        .collect();
+    // The element's own declarations come first.
+    let own = if matched.is_empty() {
+        Vec::new()
+    } else {
+        parse_declarations(element.attribute("style").unwrap_or_default())
+    };
+    let touched = (!matched.is_empty()).then(|| {
+        let mut t = Touched::default();
+        for d in &own {
+            t.offer((d.important, true, (0, 0, 0), 0), d);
         }
-        let chain = ancestors.get_or_insert_with(|| ancestors_of(stack));
-        if !rule.matcher.matches(chain, element) {
-            continue;
-        }
-        let t = touched.get_or_insert_with(|| {
-            let mut t = Touched::default();
-            for d in &parse_declarations(element.attribute("style").unwrap_or_default()) {
-                t.offer((d.important, true, (0, 0, 0), 0), d);
+        for (index, rule) in &matched {
+            for d in &rule.declarations {
+                t.offer((d.important, false, rule.specificity, *index), d);
             }
-            t
-        });
-        for d in &rule.declarations {
-            t.offer((d.important, false, rule.specificity, index), d);
         }
-    }
+        t
+    });
     if let Some(t) = touched {
         set(element, &mut changed, "style", &t.style());
         let tag = element.name.clone();

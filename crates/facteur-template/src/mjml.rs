@@ -272,7 +272,7 @@ fn compile_expanded(source: &str, options: &Options<'_>) -> Result<Compiled, Mjm
     // `thumbnails="supported"` (MJML 5) is unknown to mrml: thumbnails are rendered as for
     // `visible`, then hidden inline (shown by the clients whose CSS supports them), as node
     // mjml writes them, when every carousel of the document says so.
-    let supported_thumbnails = source.contains("thumbnails=\"supported\"");
+    let supported_thumbnails = has(source, "thumbnails=\"supported\"");
     let all_supported = supported_thumbnails
         && source.matches("<mj-carousel ").count() + source.matches("<mj-carousel>").count()
             == source.matches("thumbnails=\"supported\"").count();
@@ -363,9 +363,8 @@ fn compile_expanded(source: &str, options: &Options<'_>) -> Result<Compiled, Mjm
         html = hide_thumbnails(&html);
     }
     // Fonts the document declares with mj-font are mrml's to link (with their own href).
-    let declared: Vec<String> = source
-        .match_indices("<mj-font")
-        .filter_map(|(at, _)| {
+    let declared: Vec<String> = memchr::memmem::find_iter(source.as_bytes(), b"<mj-font")
+        .filter_map(|at| {
             let tag_end = source[at..].find('>')?;
             attribute(&source[at..at + tag_end + 1], "name")
         })
@@ -385,7 +384,7 @@ fn compile_expanded(source: &str, options: &Options<'_>) -> Result<Compiled, Mjm
 fn hide_thumbnails(html: &str) -> String {
     let mut out = String::with_capacity(html.len());
     let mut rest = html;
-    while let Some(at) = rest.find("class=\"mj-carousel-thumbnail ") {
+    while let Some(at) = find(rest, "class=\"mj-carousel-thumbnail ") {
         let tag_start = rest[..at].rfind('<').unwrap_or(at);
         let tag_end = rest[at..].find('>').map_or(rest.len(), |e| at + e);
         out.push_str(&rest[..tag_start]);
@@ -519,7 +518,7 @@ fn drop_elements(source: &str, starts: &[(usize, &str)]) -> String {
 /// Reads and blanks every `<mj-style inline="inline">`: `(the source with each one blanked,
 /// or None when there is none; their style sheets, one after the other)`.
 fn take_inline_styles(source: &str) -> Result<(Option<String>, String), MjmlError> {
-    if !source.contains("inline") {
+    if !has(source, "inline") {
         return Ok((None, String::new()));
     }
     let (blanked, sheets) = take_elements(source, "mj-style", |tag| {
@@ -536,7 +535,7 @@ fn take_inline_styles(source: &str) -> Result<(Option<String>, String), MjmlErro
 /// Reads and blanks every `<mj-raw position="file-start">` (mrml does not know it): node mjml
 /// writes its content at the very start of the file, before the doctype.
 fn take_file_start(source: &str) -> Result<(Option<String>, String), MjmlError> {
-    if !source.contains("file-start") {
+    if !has(source, "file-start") {
         return Ok((None, String::new()));
     }
     let (blanked, raws) = take_elements(source, "mj-raw", |tag| {
@@ -558,7 +557,7 @@ fn take_elements(
     let mut contents = Vec::new();
     let mut from = 0;
     let mut cursor = 0;
-    while let Some(rel) = source[cursor..].find(&open) {
+    while let Some(rel) = find(&source[cursor..], &open) {
         let start = cursor + rel;
         let Some(tag_len) = source[start..].find('>') else {
             break;
@@ -571,7 +570,7 @@ fn take_elements(
         let end = if tag.ends_with("/>") {
             cursor
         } else {
-            let Some(c) = source[cursor..].find(&close) else {
+            let Some(c) = find(&source[cursor..], &close) else {
                 let (line, column) = crate::position(source, start);
                 return Err(MjmlError {
                     message: format!("<{name}> is not closed"),
@@ -639,7 +638,7 @@ fn xml_unescape(s: &str) -> String {
 fn take_html_attributes(source: &str) -> Result<(Option<String>, HtmlAttributes), MjmlError> {
     const OPEN: &str = "<mj-html-attributes";
     const CLOSE: &str = "</mj-html-attributes>";
-    if !source.contains(OPEN) {
+    if !has(source, OPEN) {
         return Ok((None, Vec::new()));
     }
     let error = |at: usize, message: &str| {
@@ -653,7 +652,7 @@ fn take_html_attributes(source: &str) -> Result<(Option<String>, HtmlAttributes)
     let mut blanked = String::with_capacity(source.len());
     let mut found = Vec::new();
     let mut from = 0;
-    while let Some(rel) = source[from..].find(OPEN) {
+    while let Some(rel) = find(&source[from..], OPEN) {
         let start = from + rel;
         let tag_end = source[start..]
             .find('>')
@@ -737,13 +736,13 @@ const MSO_CLOSE: &str = "<![endif]-->";
 /// The source with each `<mj-raw>`'s content between [`RAW_START`] and [`RAW_END`]; `None`
 /// when it has no `mj-raw` (or a self-closing one only).
 fn mark_raw(source: &str) -> Option<String> {
-    if !source.contains("<mj-raw") {
+    if !has(source, "<mj-raw") {
         return None;
     }
     let mut out = String::with_capacity(source.len() + 64);
     let mut rest = source;
     let mut marked = false;
-    while let Some(at) = rest.find("<mj-raw") {
+    while let Some(at) = find(rest, "<mj-raw") {
         let after = &rest[at + "<mj-raw".len()..];
         // `<mj-raw>` or `<mj-raw attr…>`, not `<mj-rawx`.
         if !after.starts_with(['>', ' ', '\t', '\n']) {
@@ -758,7 +757,7 @@ fn mark_raw(source: &str) -> Option<String> {
         if after[..end].ends_with('/') {
             continue;
         }
-        let Some(close) = rest.find("</mj-raw>") else {
+        let Some(close) = find(rest, "</mj-raw>") else {
             break;
         };
         out.push_str(RAW_START);
@@ -781,16 +780,16 @@ fn unmark_raw(html: &str) -> String {
     // Whether the text left in `rest` starts inside a conditional comment (one reopened after
     // the content of the previous mark).
     let mut carried = false;
-    while let Some(at) = rest.find(RAW_START) {
+    while let Some(at) = find(rest, RAW_START) {
         let before = &rest[..at];
         // Inside a conditional comment when the last one opened before the mark is not closed
         // (or, with none opened or closed since the previous mark, when that one was inside).
-        let inside = match (before.rfind(MSO_OPEN), before.rfind(MSO_CLOSE)) {
+        let inside = match (rfind(before, MSO_OPEN), rfind(before, MSO_CLOSE)) {
             (Some(open), close) => close.is_none_or(|c| c < open),
             (None, Some(_)) => false,
             (None, None) => carried,
         };
-        let Some(len) = rest[at..].find(RAW_END) else {
+        let Some(len) = find(&rest[at..], RAW_END) else {
             break;
         };
         let raw = &rest[at + RAW_START.len()..at + len];
@@ -820,7 +819,24 @@ fn unmark_raw(html: &str) -> String {
         }
     }
     out.push_str(rest);
-    out.replace(RAW_START, "").replace(RAW_END, "")
+    if has(&out, RAW_START) || has(&out, RAW_END) {
+        out.replace(RAW_START, "").replace(RAW_END, "")
+    } else {
+        out
+    }
+}
+
+/// Substring search with memchr's SIMD searcher (the passes over a compiled page run often).
+fn find(haystack: &str, needle: &str) -> Option<usize> {
+    memchr::memmem::find(haystack.as_bytes(), needle.as_bytes())
+}
+
+fn rfind(haystack: &str, needle: &str) -> Option<usize> {
+    memchr::memmem::rfind(haystack.as_bytes(), needle.as_bytes())
+}
+
+fn has(haystack: &str, needle: &str) -> bool {
+    find(haystack, needle).is_some()
 }
 
 /// `source` with the `>` at each of `offsets` written `&gt;`.

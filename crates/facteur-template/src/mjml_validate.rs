@@ -618,7 +618,12 @@ impl Tree {
             return;
         }
         let mut attributes = attributes;
-        attributes.sort_by_key(|(name, _)| array_index(name).map_or((1, 0), |n| (0, n)));
+        if attributes
+            .iter()
+            .any(|(name, _)| name.starts_with(|c: char| c.is_ascii_digit()))
+        {
+            attributes.sort_by_key(|(name, _)| array_index(name).map_or((1, 0), |n| (0, n)));
+        }
         self.push(tag.to_string(), attributes, at, true);
     }
 
@@ -661,10 +666,30 @@ impl Tree {
 
 // ---- htmlparser2 9.1's parser (HTML mode): the stack of open elements ----
 
-const VOID_ELEMENTS: &[&str] = &[
-    "area", "base", "basefont", "br", "col", "command", "embed", "frame", "hr", "img", "input",
-    "isindex", "keygen", "link", "meta", "param", "source", "track", "wbr",
-];
+fn is_void(tag: &str) -> bool {
+    matches!(
+        tag,
+        "area"
+            | "base"
+            | "basefont"
+            | "br"
+            | "col"
+            | "command"
+            | "embed"
+            | "frame"
+            | "hr"
+            | "img"
+            | "input"
+            | "isindex"
+            | "keygen"
+            | "link"
+            | "meta"
+            | "param"
+            | "source"
+            | "track"
+            | "wbr"
+    )
+}
 
 /// The open elements (on top of the stack) that opening this one closes.
 fn implied_closes(tag: &str) -> &'static [&'static str] {
@@ -723,7 +748,7 @@ impl Parser {
                 self.tree.close(&closed);
             }
         }
-        if !VOID_ELEMENTS.contains(&tag.as_str()) {
+        if !is_void(&tag) {
             self.push_stack(&tag);
         }
         self.tag = tag;
@@ -747,7 +772,7 @@ impl Parser {
         if let Some(attributes) = self.attributes.take() {
             self.tree.open(&self.tag, attributes, self.tag_at);
         }
-        if VOID_ELEMENTS.contains(&self.tag.as_str()) {
+        if is_void(&self.tag) {
             self.tree.close(&self.tag);
         }
     }
@@ -763,7 +788,7 @@ impl Parser {
     }
 
     fn close_tag(&mut self, tag: String, at: usize) {
-        if !VOID_ELEMENTS.contains(&tag.as_str()) {
+        if !is_void(&tag) {
             // The stack is as deep as the document (tens of elements): a scan is cheaper
             // than keeping a count per name.
             if self.stack.contains(&tag) {
@@ -823,6 +848,15 @@ const SCRIPT_END: &[u8] = b"</script";
 const STYLE_END: &[u8] = b"</style";
 const TITLE_END: &[u8] = b"</title";
 const TEXTAREA_END: &[u8] = b"</textarea";
+
+/// JavaScript's `toLowerCase` of a tag name (ASCII names, nearly all, without Unicode tables).
+fn lowercase(name: &str) -> String {
+    if name.is_ascii() {
+        name.to_ascii_lowercase()
+    } else {
+        name.to_lowercase()
+    }
+}
 
 fn is_space(c: u8) -> bool {
     matches!(c, b' ' | b'\n' | b'\t' | b'\x0c' | b'\r')
@@ -1096,7 +1130,7 @@ impl Tokenizer<'_> {
 
     fn in_tag_name(&mut self, c: u8) {
         if ends_tag_section(c) {
-            let name = self.slice(self.section_start).to_lowercase();
+            let name = lowercase(self.slice(self.section_start));
             self.parser.open_tag_name(name, self.lt);
             self.state = State::BeforeAttributeName;
             self.before_attribute_name(c);
@@ -1105,7 +1139,7 @@ impl Tokenizer<'_> {
 
     fn in_closing_tag_name(&mut self, c: u8) {
         if c == b'>' || is_space(c) {
-            let name = self.slice(self.section_start).to_lowercase();
+            let name = lowercase(self.slice(self.section_start));
             self.parser.close_tag(name, self.lt);
             self.state = State::AfterClosingTagName;
             if c == b'>' {

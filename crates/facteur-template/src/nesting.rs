@@ -34,21 +34,11 @@ fn is_space(b: u8) -> bool {
 }
 
 fn find_byte(b: &[u8], from: usize, needle: u8) -> Option<usize> {
-    b.get(from..)?
-        .iter()
-        .position(|&c| c == needle)
-        .map(|p| from + p)
+    memchr::memchr(needle, b.get(from..)?).map(|p| from + p)
 }
 
 fn find(b: &[u8], from: usize, pat: &[u8]) -> Option<usize> {
-    let mut i = from;
-    while let Some(p) = find_byte(b, i, pat[0]) {
-        if b[p..].starts_with(pat) {
-            return Some(p);
-        }
-        i = p + 1;
-    }
-    None
+    memchr::memmem::find(b.get(from..)?, pat).map(|p| from + p)
 }
 
 fn starts_with_ignore_case(b: &[u8], at: usize, pat: &[u8]) -> bool {
