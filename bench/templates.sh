@@ -52,7 +52,7 @@ read -r preview_bytes _ p50 p95 pmax < <("$CARGO_TARGET_DIR/release/examples/pre
 {
   echo "## Templates (issue 4)"
   echo
-  echo "Written by \`bench/templates.sh\` on $(date -u '+%Y-%m-%d %H:%M UTC'); $(nproc) cores; one thread each."
+  echo "Written by \`bench/templates.sh\` on $(date -u '+%Y-%m-%d %H:%M UTC'); $(nproc) cores; one thread each; Facteur with the binary's allocator (mimalloc)."
   echo
   echo "**Templating language:** $renders_per_s renders/s of a transactional template (10 order lines,"
   echo "3 conditions, FormatNumberLocale on each line, HTML escaping), parsed once"
