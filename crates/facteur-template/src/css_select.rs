@@ -302,14 +302,10 @@ fn nth(argument: &str) -> Option<(i64, i64)> {
             };
             let b = if b.is_empty() {
                 0
+            } else if let Some(digits) = b.strip_prefix('+') {
+                digits.parse().ok()?
             } else {
-                let (sign, digits) = b.split_at(1);
-                let v: i64 = digits.parse().ok()?;
-                match sign {
-                    "+" => v,
-                    "-" => -v,
-                    _ => return None,
-                }
+                -b.strip_prefix('-')?.parse::<i64>().ok()?
             };
             Some((a, b))
         }
@@ -367,7 +363,8 @@ impl Element<'_> {
 }
 
 fn nth_matches((a, b): (i64, i64), index: u32) -> bool {
-    let i = i64::from(index);
+    // In i128: any a and b a selector can write stay exact.
+    let (a, b, i) = (i128::from(a), i128::from(b), i128::from(index));
     if a == 0 {
         return i == b;
     }
@@ -432,27 +429,55 @@ impl Selector {
         element: &Element<'_>,
     ) -> bool {
         let last = self.compounds.len() - 1;
-        self.compounds[last].matches(element) && self.matches_from(last, ancestors)
+        if !self.compounds[last].matches(element) {
+            return false;
+        }
+        // With two combinators or more, a descendant combinator tries every ancestor, and the
+        // compounds left of it again for each: answers are remembered (one per compound and
+        // depth), so that a long selector on a deep page stays polynomial, not exponential.
+        let width = ancestors.len() + 1;
+        let mut memo = if self.combinators.len() >= 2 {
+            vec![None; last * width]
+        } else {
+            Vec::new()
+        };
+        self.matches_from(last, ancestors, width, &mut memo)
     }
 
     /// Whether compounds `..k` match among `ancestors`, compound `k` having matched the element
     /// just below them.
-    fn matches_from<'h, A: Borrow<Element<'h>>>(&self, k: usize, ancestors: &[A]) -> bool {
+    fn matches_from<'h, A: Borrow<Element<'h>>>(
+        &self,
+        k: usize,
+        ancestors: &[A],
+        width: usize,
+        memo: &mut [Option<bool>],
+    ) -> bool {
         if k == 0 {
             return true;
         }
+        let key = (k - 1) * width + ancestors.len();
+        if let Some(Some(known)) = memo.get(key) {
+            return *known;
+        }
         let compound = &self.compounds[k - 1];
-        match self.combinators[k - 1] {
+        let answer = match self.combinators[k - 1] {
             Combinator::Child => match ancestors.split_last() {
                 Some((parent, above)) => {
-                    compound.matches(parent.borrow()) && self.matches_from(k - 1, above)
+                    compound.matches(parent.borrow())
+                        && self.matches_from(k - 1, above, width, memo)
                 }
                 None => false,
             },
             Combinator::Descendant => (0..ancestors.len()).rev().any(|j| {
-                compound.matches(ancestors[j].borrow()) && self.matches_from(k - 1, &ancestors[..j])
+                compound.matches(ancestors[j].borrow())
+                    && self.matches_from(k - 1, &ancestors[..j], width, memo)
             }),
+        };
+        if let Some(slot) = memo.get_mut(key) {
+            *slot = Some(answer);
         }
+        answer
     }
 
     /// A cheap test on the element alone: `false` when the rightmost compound cannot match it.
@@ -532,6 +557,25 @@ mod tests {
         assert!(!sel("p:not(.k)").matches(&chain, &p));
         assert!(sel("[CLASS$=IDE i]").matches(&chain[..1], &table));
         assert!(!sel("[class$=IDE]").matches(&chain[..1], &table));
+    }
+
+    #[test]
+    fn hostile_selectors_neither_panic_nor_take_exponential_time() {
+        assert!("li:nth-child(2né)".parse::<Selector>().is_err());
+        assert!("li:nth-child(n+é)".parse::<Selector>().is_err());
+        let extreme = sel("li:nth-child(-9223372036854775807n-9223372036854775807)");
+        assert!(!extreme.matches::<Element<'_>>(&[], &el("li", &[], 1)));
+        // 30 descendant compounds against 200 nested elements, none matching the leftmost: a
+        // search without memory would try every way to place them (C(200, 29)).
+        let long: String = std::iter::once("b".to_string())
+            .chain(std::iter::repeat_n("div".to_string(), 29))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let deep: Vec<Element<'_>> = (0..200).map(|_| el("div", &[], 1)).collect();
+        assert!(!sel(&long).matches(&deep, &el("div", &[], 1)));
+        let mixed = "b div > div div > div div > div div > div div > div div";
+        assert!(!sel(mixed).matches(&deep, &el("div", &[], 1)));
+        assert!(sel("div div > div div").matches(&deep, &el("div", &[], 1)));
     }
 
     #[test]

@@ -459,51 +459,60 @@ fn link_missing_fonts(mut html: String, declared: &[String]) -> String {
 }
 
 /// `source` with the elements starting at each offset blanked, up to their matching close tag
-/// (or the end of a self-closing one); an element never closed runs to the end of its parent,
-/// which is left alone.
+/// (or the end of a self-closing one); an element never closed is left alone (the MJML parser
+/// then reports it).
+///
+/// The close tags are paired with their start tags in one pass over the document (a stack of
+/// open elements per name, nested elements of the same name counted): a document of thousands
+/// of unknown elements never closed costs one pass, not one pass each.
 fn drop_elements(source: &str, starts: &[(usize, &str)]) -> String {
+    let b = source.as_bytes();
+    let names: std::collections::HashSet<&str> = starts.iter().map(|(_, t)| *t).collect();
+    let mut open: std::collections::HashMap<&str, Vec<usize>> = std::collections::HashMap::new();
+    // The `<` of a start tag → the end of its element (after its close tag's `>`).
+    let mut ends: std::collections::HashMap<usize, usize> = std::collections::HashMap::new();
+    let mut at = 0;
+    while let Some(p) = memchr::memchr(b'<', &b[at..]) {
+        let lt = at + p;
+        at = lt + 1;
+        let closing = b.get(lt + 1) == Some(&b'/');
+        let name_start = lt + 1 + usize::from(closing);
+        let Some(len) = b[name_start.min(b.len())..]
+            .iter()
+            .position(|c| c.is_ascii_whitespace() || *c == b'>' || *c == b'/')
+        else {
+            break;
+        };
+        let name = &source[name_start..name_start + len];
+        if !names.contains(name) {
+            continue;
+        }
+        let Some(gt) = memchr::memchr(b'>', &b[lt..]).map(|e| lt + e) else {
+            break;
+        };
+        if closing {
+            if let Some(start) = open.get_mut(name).and_then(Vec::pop) {
+                ends.insert(start, gt + 1);
+            }
+        } else if b[gt - 1] != b'/' {
+            open.entry(name).or_default().push(lt);
+        }
+    }
     let mut out = String::with_capacity(source.len());
     let mut from = 0;
-    for &(start, tag) in starts {
+    for &(start, _) in starts {
         if start < from || !source[start..].starts_with('<') {
             continue;
         }
-        let Some(tag_len) = source[start..].find('>') else {
+        let Some(tag_len) = memchr::memchr(b'>', &b[start..]) else {
             continue;
         };
         let open_end = start + tag_len + 1;
         let end = if source[..open_end].ends_with("/>") {
             open_end
         } else {
-            // The matching close tag, counting nested elements of the same name.
-            let (open, close) = (format!("<{tag}"), format!("</{tag}"));
-            let mut depth = 1;
-            let mut at = open_end;
-            let mut end = None;
-            while let Some(rel) = source[at..].find('<') {
-                let here = at + rel;
-                let rest = &source[here..];
-                let boundary = |len: usize| {
-                    rest[len..].starts_with(|c: char| c.is_whitespace() || c == '>' || c == '/')
-                };
-                if rest.starts_with(&close) && boundary(close.len()) {
-                    depth -= 1;
-                    if depth == 0 {
-                        end = rest.find('>').map(|e| here + e + 1);
-                        break;
-                    }
-                } else if rest.starts_with(&open) && boundary(open.len()) {
-                    let self_closing = rest
-                        .find('>')
-                        .is_some_and(|e| rest[..e + 1].ends_with("/>"));
-                    if !self_closing {
-                        depth += 1;
-                    }
-                }
-                at = here + 1;
-            }
-            match end {
-                Some(end) => end,
+            match ends.get(&start) {
+                Some(&end) => end,
                 None => continue,
             }
         };
@@ -1139,6 +1148,18 @@ mod tests {
         let skip = compile(doc, &options).unwrap();
         assert!(skip.warnings.is_empty() && !skip.html.contains("GONE"));
         assert_eq!(skip.html, soft.html);
+    }
+
+    #[test]
+    fn unknown_elements_go_with_their_content_nested_ones_counted() {
+        let src = "<mjml><mj-body><mj-section><mj-column><mj-foo><mj-foo>in</mj-foo>still in</mj-foo><mj-text>kept</mj-text><mj-bar/><mj-text>after</mj-text></mj-column></mj-section></mj-body></mjml>";
+        let html = to_html(src).unwrap().html;
+        assert!(html.contains("kept") && html.contains("after"), "{html}");
+        assert!(!html.contains("still in") && !html.contains(">in<"), "{html}");
+        // One never closed leaves the document unbalanced: an error with its position.
+        let open = "<mjml><mj-body><mj-section><mj-column><mj-text>kept</mj-text><mj-foo><mj-text>gone</mj-text></mj-column></mj-section></mj-body></mjml>";
+        let e = to_html(open).unwrap_err();
+        assert!(e.line.is_some(), "{e:?}");
     }
 
     #[test]

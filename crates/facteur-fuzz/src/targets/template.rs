@@ -233,6 +233,7 @@ const MJML_SNIPPETS: &[&str] = &[
     "<mjml><mj-head><mj-title>T</mj-title><mj-preview>P</mj-preview><mj-style inline=\"inline\">.a > b { color: red }</mj-style><mj-attributes><mj-all padding=\"0\"/><mj-class name=\"c\" color=\"red\"/></mj-attributes></mj-head><mj-body><mj-wrapper><mj-section><mj-column><mj-text mj-class=\"c\">Hi {{ var:name }} →</mj-text></mj-column></mj-section></mj-wrapper></mj-body></mjml>",
     "<mjml><mj-body><mj-section><mj-column><mj-table><tr><td>a</td><td>b</td></tr></mj-table><mj-navbar><mj-navbar-link href=\"/\">Home</mj-navbar-link></mj-navbar><mj-social><mj-social-element name=\"facebook\">f</mj-social-element></mj-social><mj-spacer/><mj-divider/><mj-button href=\"#\">Go</mj-button></mj-column></mj-section></mj-body></mjml>",
     "<mjml><mj-body><mj-hero background-url=\"x\"><mj-text>€> 詳細></mj-text></mj-hero></mj-body></mjml>",
+    "<mjml><mj-head><mj-html-attributes><mj-selector path=\"td p:nth-child(2n+1) > a[href^='https' i]\"><mj-html-attribute name=\"data-x\">a&amp;b\"</mj-html-attribute></mj-selector></mj-html-attributes><mj-style inline=\"inline\">div > p a, table td:first-child, .x:not(.y) [title~=é] { color: red !important; width: 10px } p::before { x: y }</mj-style></mj-head><mj-body><mj-section><mj-column><mj-text><p>one<p>two <a href=https://x.test title='é z'>l</a><br><TABLE><tr><td class=x>c<td>d</TABLE></mj-text><mj-raw><style>p > a { }</style><!--[if mso]><p><a href=\"https://m\">m</a></p><![endif]--><textarea><p>t</textarea><img src=x/></mj-raw></mj-column></mj-section></mj-body></mjml>",
 ];
 
 const HTML_SNIPPETS: &[&str] = &[
@@ -370,6 +371,16 @@ const MJML_DICT: &[&[u8]] = &[
     b"<mj-title>",
     b"<mj-include path=\"x\"/>",
     b"<mj-html-attributes>",
+    b"<mj-selector path=\"",
+    b"</mj-selector>",
+    b"<mj-html-attribute name=\"",
+    b"</mj-html-attribute>",
+    b" > ",
+    b":nth-child(",
+    b":not(",
+    b"[href^=",
+    b" i]",
+    b"!important",
     b"<!--[if mso]>",
     b"<![endif]-->",
     b"<!--[if !mso]><!-->",
