@@ -329,8 +329,11 @@ impl<'d> Touched<'d> {
     }
 }
 
-/// Selectors of `<mj-html-attributes>` and the attributes each sets, in document order.
-pub type AttributeRules = [(Selector, Vec<(String, String)>)];
+/// A selector of `<mj-html-attributes>` and the attributes it sets.
+pub type AttributeRule = (Selector, Vec<(String, String)>);
+
+/// The rules of `<mj-html-attributes>`, in document order.
+pub type AttributeRules = [AttributeRule];
 
 /// Writes the sheet's rules into the HTML's `style` attributes.
 pub fn inline(html: &str, sheet: &Sheet) -> String {
@@ -401,7 +404,7 @@ pub fn apply(html: &str, attributes: &AttributeRules, sheet: &Sheet) -> String {
             stack.pop();
         }
         let siblings = stack.last_mut().map_or(&mut top, |f| &mut f.children);
-        let (index, type_index) = siblings.add(&name);
+        let (index, type_index) = siblings.add(name.clone());
         let mut element = Element {
             name,
             attributes: tag
@@ -472,15 +475,15 @@ struct Siblings<'h> {
 
 impl<'h> Siblings<'h> {
     /// Counts a child: its 1-based index among all children and among those of its name.
-    fn add(&mut self, name: &Cow<'h, str>) -> (u32, u32) {
+    fn add(&mut self, name: Cow<'h, str>) -> (u32, u32) {
         self.count += 1;
-        let of_type = match self.of_type.iter_mut().find(|(n, _)| n == name) {
+        let of_type = match self.of_type.iter_mut().find(|(n, _)| *n == name) {
             Some((_, n)) => {
                 *n += 1;
                 *n
             }
             None => {
-                self.of_type.push((name.clone(), 1));
+                self.of_type.push((name, 1));
                 1
             }
         };

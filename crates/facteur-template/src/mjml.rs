@@ -408,7 +408,7 @@ fn link_missing_fonts(mut html: String, declared: &[String]) -> String {
         // mrml links fonts in the head: the body (most of the document) is not searched.
         .filter(|(name, href)| {
             !declared.contains(name)
-                && memchr::memmem::find(html[..head_end].as_bytes(), href.as_bytes()).is_none()
+                && memchr::memmem::find(&html.as_bytes()[..head_end], href.as_bytes()).is_none()
         })
         .collect();
     if missing.is_empty() {
@@ -420,7 +420,7 @@ fn link_missing_fonts(mut html: String, declared: &[String]) -> String {
     let body = memchr::memmem::find(html.as_bytes(), b"<body").unwrap_or(head_end);
     let mut used = vec![false; missing.len()];
     const PROPERTY: &[u8] = b"font-family:";
-    for at in memchr::memmem::find_iter(html[body..].as_bytes(), PROPERTY) {
+    for at in memchr::memmem::find_iter(&html.as_bytes()[body..], PROPERTY) {
         let value = &html[body + at + PROPERTY.len()..];
         let end = value.find([';', '"', '}']).unwrap_or(value.len());
         for family in value[..end].split(',') {
@@ -721,7 +721,7 @@ fn take_html_attributes(source: &str) -> Result<(Option<String>, HtmlAttributes)
 /// The selectors of `<mj-html-attributes>` read for [`inline_css::apply`].
 fn html_attribute_rules(
     rules: &HtmlAttributes,
-) -> Result<Vec<(crate::css_select::Selector, Vec<(String, String)>)>, MjmlError> {
+) -> Result<Vec<inline_css::AttributeRule>, MjmlError> {
     rules
         .iter()
         .map(|(path, attrs)| {
@@ -1155,7 +1155,10 @@ mod tests {
         let src = "<mjml><mj-body><mj-section><mj-column><mj-foo><mj-foo>in</mj-foo>still in</mj-foo><mj-text>kept</mj-text><mj-bar/><mj-text>after</mj-text></mj-column></mj-section></mj-body></mjml>";
         let html = to_html(src).unwrap().html;
         assert!(html.contains("kept") && html.contains("after"), "{html}");
-        assert!(!html.contains("still in") && !html.contains(">in<"), "{html}");
+        assert!(
+            !html.contains("still in") && !html.contains(">in<"),
+            "{html}"
+        );
         // One never closed leaves the document unbalanced: an error with its position.
         let open = "<mjml><mj-body><mj-section><mj-column><mj-text>kept</mj-text><mj-foo><mj-text>gone</mj-text></mj-column></mj-section></mj-body></mjml>";
         let e = to_html(open).unwrap_err();
