@@ -343,6 +343,36 @@ impl std::str::FromStr for Selector {
     }
 }
 
+/// A name, an id or a class an element can carry (see [`Selector::ancestor_keys`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Key {
+    Tag(String),
+    Id(String),
+    Class(String),
+}
+
+impl Key {
+    /// Which of `keys` (the first 64) `element` carries, as bits.
+    pub fn bits(keys: &[Key], element: &Element<'_>) -> u64 {
+        let mut bits = 0;
+        let id = element.attribute("id");
+        let class = element.attribute("class");
+        for (i, key) in keys.iter().take(64).enumerate() {
+            let on = match key {
+                Key::Tag(tag) => *tag == element.name,
+                Key::Id(want) => id == Some(want.as_str()),
+                Key::Class(want) => {
+                    class.is_some_and(|c| c.split_ascii_whitespace().any(|w| w == want))
+                }
+            };
+            if on {
+                bits |= 1 << i;
+            }
+        }
+        bits
+    }
+}
+
 /// An element as the matcher sees it: its name (lowercase), its attributes (names lowercase,
 /// values decoded) and its place among its parent's children (1-based).
 #[derive(Debug, Clone)]
@@ -480,6 +510,25 @@ impl Selector {
         answer
     }
 
+    /// The names, ids and classes the compounds left of the last one require (outside
+    /// `:not()`): for the selector to match an element, each is on one of its ancestors.
+    pub fn ancestor_keys(&self) -> Vec<Key> {
+        let mut keys = Vec::new();
+        for compound in &self.compounds[..self.compounds.len() - 1] {
+            if let Some(tag) = &compound.tag {
+                keys.push(Key::Tag(tag.clone()));
+            }
+            for simple in &compound.simple {
+                match simple {
+                    Simple::Id(id) => keys.push(Key::Id(id.clone())),
+                    Simple::Class(class) => keys.push(Key::Class(class.clone())),
+                    _ => {}
+                }
+            }
+        }
+        keys
+    }
+
     /// A cheap test on the element alone: `false` when the rightmost compound cannot match it.
     pub fn may_match(&self, element: &Element<'_>) -> bool {
         self.compounds[self.compounds.len() - 1].matches(element)
@@ -576,6 +625,22 @@ mod tests {
         let mixed = "b div > div div > div div > div div > div div > div div";
         assert!(!sel(mixed).matches(&deep, &el("div", &[], 1)));
         assert!(sel("div div > div div").matches(&deep, &el("div", &[], 1)));
+    }
+
+    #[test]
+    fn ancestor_keys_are_what_the_left_compounds_require() {
+        let keys = sel("table.a > td#x:not(.z) p.k").ancestor_keys();
+        assert_eq!(
+            keys,
+            vec![
+                Key::Tag("table".into()),
+                Key::Class("a".into()),
+                Key::Tag("td".into()),
+                Key::Id("x".into()),
+            ]
+        );
+        let td = el("td", &[("id", "x"), ("class", "b a")], 1);
+        assert_eq!(Key::bits(&keys, &td), 0b1110);
     }
 
     #[test]

@@ -22,7 +22,7 @@
 
 use std::borrow::Cow;
 
-use crate::css_select::{Element, Selector};
+use crate::css_select::{Element, Key, Selector};
 
 /// One `property: value` of a rule or a style attribute.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -349,6 +349,26 @@ pub fn apply(html: &str, attributes: &AttributeRules, sheet: &Sheet) -> String {
     if attributes.is_empty() && sheet.rules.is_empty() {
         return html.to_string();
     }
+    // What each rule needs among an element's ancestors, as bits of `keys`: most elements are
+    // turned down by comparing two integers, without walking up the open elements.
+    let mut keys: Vec<Key> = Vec::new();
+    let mut required = |selector: &Selector| -> u64 {
+        let mut bits = 0;
+        for key in selector.ancestor_keys() {
+            let i = keys.iter().position(|k| *k == key).unwrap_or_else(|| {
+                keys.push(key);
+                keys.len() - 1
+            });
+            if i < 64 {
+                bits |= 1 << i;
+            }
+        }
+        bits
+    };
+    let needs = Needs {
+        attributes: attributes.iter().map(|(s, _)| required(s)).collect(),
+        sheet: sheet.rules.iter().map(|r| required(&r.matcher)).collect(),
+    };
     let b = html.as_bytes();
     let mut out = String::with_capacity(html.len() + html.len() / 8);
     let mut stack: Vec<Frame<'_>> = Vec::new();
@@ -427,7 +447,8 @@ pub fn apply(html: &str, attributes: &AttributeRules, sheet: &Sheet) -> String {
                 k += 1;
             }
         }
-        let changed = change(&stack, &mut element, attributes, sheet);
+        let above = stack.last().map_or(0, |f| f.keys);
+        let changed = change(&stack, above, &needs, &mut element, attributes, sheet);
         // A tag nothing changed is copied with the text around it.
         if !changed.is_empty() {
             out.push_str(&html[copied..lt]);
@@ -444,9 +465,11 @@ pub fn apply(html: &str, attributes: &AttributeRules, sheet: &Sheet) -> String {
         }
         spans = tag.attributes;
         if !VOID_ELEMENTS.contains(&element.name.as_ref()) {
+            let keys = above | Key::bits(&keys, &element);
             stack.push(Frame {
                 element,
                 children: Siblings::default(),
+                keys,
             });
         }
     }
@@ -458,6 +481,14 @@ pub fn apply(html: &str, attributes: &AttributeRules, sheet: &Sheet) -> String {
 struct Frame<'h> {
     element: Element<'h>,
     children: Siblings<'h>,
+    /// The keys this element and its ancestors carry (bits of the pass's keys).
+    keys: u64,
+}
+
+/// For each rule, the keys its selector needs among the ancestors (bits).
+struct Needs {
+    attributes: Vec<u64>,
+    sheet: Vec<u64>,
 }
 
 impl<'h> std::borrow::Borrow<Element<'h>> for Frame<'h> {
@@ -783,6 +814,8 @@ fn encode(value: &str, out: &mut String) {
 /// it implies. `element` is updated as they are set.
 fn change<'h>(
     stack: &[Frame<'h>],
+    above: u64,
+    needs: &Needs,
     element: &mut Element<'h>,
     attributes: &AttributeRules,
     sheet: &Sheet,
@@ -803,8 +836,8 @@ fn change<'h>(
             None => changed.push((name.to_string(), value.to_string())),
         }
     };
-    for (selector, attrs) in attributes {
-        if !selector.may_match(element) {
+    for ((selector, attrs), need) in attributes.iter().zip(&needs.attributes) {
+        if need & !above != 0 || !selector.may_match(element) {
             continue;
         }
         if selector.matches(stack, element) {
@@ -817,7 +850,13 @@ fn change<'h>(
         .rules
         .iter()
         .enumerate()
-        .filter(|(_, rule)| rule.matcher.may_match(element) && rule.matcher.matches(stack, element))
+        .zip(&needs.sheet)
+        .filter(|((_, rule), need)| {
+            *need & !above == 0
+                && rule.matcher.may_match(element)
+                && rule.matcher.matches(stack, element)
+        })
+        .map(|(rule, _)| rule)
         .collect();
     // The element's own declarations come first.
     let own = if matched.is_empty() {
