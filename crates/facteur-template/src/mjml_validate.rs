@@ -724,8 +724,9 @@ struct Parser {
     tag: String,
     tag_at: usize,
     attributes: Option<Vec<(String, String)>>,
-    attribute: String,
-    value: String,
+    /// The attribute being read: its name and its value, as byte ranges of the source.
+    attribute: (usize, usize),
+    value: (usize, usize),
 }
 
 impl Parser {
@@ -756,15 +757,20 @@ impl Parser {
         self.attributes = Some(Vec::new());
     }
 
-    fn attribute_end(&mut self) {
+    fn attribute_end(&mut self, text: &str) {
         let name = std::mem::take(&mut self.attribute);
         let value = std::mem::take(&mut self.value);
+        // Inside an ending tag (raw HTML) the element is not kept: nor are its attributes.
+        if self.tree.in_ending_tag > 0 {
+            return;
+        }
+        let name = &text[name.0..name.1];
         // Assigning `__proto__` on a JavaScript object does not add a key.
         if let Some(attributes) = &mut self.attributes
             && name != "__proto__"
-            && !attributes.iter().any(|(seen, _)| *seen == name)
+            && !attributes.iter().any(|(seen, _)| seen == name)
         {
-            attributes.push((name, value));
+            attributes.push((name.to_string(), text[value.0..value.1].to_string()));
         }
     }
 
@@ -929,6 +935,11 @@ impl Tokenizer<'_> {
         &self.text[from.min(self.index)..self.index]
     }
 
+    /// The range [`Self::slice`] would give.
+    fn span(&self, from: usize) -> (usize, usize) {
+        (from.min(self.index), self.index)
+    }
+
     fn step(&mut self, c: u8) {
         match self.state {
             State::Text => self.text_char(c),
@@ -967,7 +978,7 @@ impl Tokenizer<'_> {
             State::BeforeAttributeName => self.before_attribute_name(c),
             State::InAttributeName => {
                 if c == b'=' || ends_tag_section(c) {
-                    self.parser.attribute = self.slice(self.section_start).to_string();
+                    self.parser.attribute = self.span(self.section_start);
                     self.section_start = self.index;
                     self.state = State::AfterAttributeName;
                     self.after_attribute_name(c);
@@ -986,8 +997,8 @@ impl Tokenizer<'_> {
             }
             State::InAttributeValue(quote) => {
                 if c == quote {
-                    self.parser.value = self.slice(self.section_start).to_string();
-                    self.parser.attribute_end();
+                    self.parser.value = self.span(self.section_start);
+                    self.parser.attribute_end(self.text);
                     self.state = State::BeforeAttributeName;
                 }
             }
@@ -1172,11 +1183,11 @@ impl Tokenizer<'_> {
         if c == b'=' {
             self.state = State::BeforeAttributeValue;
         } else if c == b'/' || c == b'>' {
-            self.parser.attribute_end();
+            self.parser.attribute_end(self.text);
             self.state = State::BeforeAttributeName;
             self.before_attribute_name(c);
         } else if !is_space(c) {
-            self.parser.attribute_end();
+            self.parser.attribute_end(self.text);
             self.state = State::InAttributeName;
             self.section_start = self.index;
         }
@@ -1184,8 +1195,8 @@ impl Tokenizer<'_> {
 
     fn in_unquoted_value(&mut self, c: u8) {
         if is_space(c) || c == b'>' {
-            self.parser.value = self.slice(self.section_start).to_string();
-            self.parser.attribute_end();
+            self.parser.value = self.span(self.section_start);
+            self.parser.attribute_end(self.text);
             self.state = State::BeforeAttributeName;
             self.before_attribute_name(c);
         }
