@@ -35,6 +35,7 @@ pub mod limits;
 pub mod mjml;
 pub mod mjml_rules;
 pub mod mjml_validate;
+pub mod mrml_escapes;
 mod nesting;
 pub mod starters;
 mod syntax;

@@ -334,6 +334,8 @@ fn compile_expanded(source: &str, options: &Options<'_>) -> Result<Compiled, Mjm
             line: None,
             column: None,
         })?;
+    // mrml escapes attribute values as Rust strings (`\\`, `\n`, `\"`…): read back.
+    let html = crate::mrml_escapes::fix(html);
     let html = if marked.is_some() {
         unmark_raw(&html)
     } else {
@@ -688,8 +690,11 @@ fn take_html_attributes(source: &str) -> Result<(Option<String>, HtmlAttributes)
                     "<mj-selector> needs a path (a CSS selector)",
                 )
             })?;
-            let body_end = rest[s_at..]
+            // The close tag after the start tag's `>` (a `</mj-selector>` inside an attribute
+            // value does not end it).
+            let body_end = rest[s_at + tag_end + 1..]
                 .find("</mj-selector>")
+                .map(|e| tag_end + 1 + e)
                 .ok_or_else(|| error(start, "<mj-selector> is not closed"))?;
             let body = &rest[s_at + tag_end + 1..s_at + body_end];
             let mut attrs = Vec::new();
@@ -700,8 +705,9 @@ fn take_html_attributes(source: &str) -> Result<(Option<String>, HtmlAttributes)
                     .ok_or_else(|| error(start, "<mj-html-attribute> is not closed"))?;
                 let name = attribute(&b[a_at..a_at + a_tag_end], "name")
                     .ok_or_else(|| error(start, "<mj-html-attribute> needs a name"))?;
-                let close = b[a_at..]
+                let close = b[a_at + a_tag_end + 1..]
                     .find("</mj-html-attribute>")
+                    .map(|e| a_tag_end + 1 + e)
                     .ok_or_else(|| error(start, "<mj-html-attribute> is not closed"))?;
                 let value = xml_unescape(b[a_at + a_tag_end + 1..a_at + close].trim());
                 attrs.push((name, value));
@@ -1163,6 +1169,36 @@ mod tests {
         let open = "<mjml><mj-body><mj-section><mj-column><mj-text>kept</mj-text><mj-foo><mj-text>gone</mj-text></mj-column></mj-section></mj-body></mjml>";
         let e = to_html(open).unwrap_err();
         assert!(e.line.is_some(), "{e:?}");
+    }
+
+    #[test]
+    fn attribute_values_come_out_as_written() {
+        // mrml writes values as Rust strings (`\\`, `\n`, `\u{200d}`, `\"`); node mjml
+        // 5.4.1 as they are: the same backslashes, line breaks and emoji sequences here. A `"`
+        // from a single-quoted value is `&quot;` here; node writes it bare (`title="say "hi""`,
+        // which ends the attribute early) or keeps the single quotes in raw HTML.
+        let src = "<mjml><mj-body><mj-section><mj-column><mj-image alt=\"C:\\dir \u{1F468}\u{200D}\u{1F469}\nline\" title='say \"hi\"' src=\"https://x.test/a.png\" /><mj-button href=\"https://x.test/?q=a\\b\">Go</mj-button><mj-text><a href=\"https://x.test/t\\u\" title='a \"b\"'>raw</a></mj-text></mj-column></mj-section></mj-body></mjml>";
+        let html = to_html(src).unwrap().html;
+        assert!(
+            html.contains("alt=\"C:\\dir \u{1F468}\u{200D}\u{1F469}\nline\""),
+            "{html}"
+        );
+        assert!(html.contains("title=\"say &quot;hi&quot;\""), "{html}");
+        assert!(html.contains("href=\"https://x.test/?q=a\\b\""), "{html}");
+        assert!(html.contains("href=\"https://x.test/t\\u\""), "{html}");
+        assert!(html.contains("title=\"a &quot;b&quot;\""), "{html}");
+        assert!(!html.contains("\\\\") && !html.contains("\\n"), "{html}");
+    }
+
+    #[test]
+    fn close_tags_inside_html_attributes_values_do_not_end_them() {
+        // Found by the fuzzer: a close tag written inside the start tag's attribute value.
+        for src in [
+            "<mjml><mj-head><mj-html-attributes><mj-selector path=\"p</mj-selector>\"><mj-html-attribute name=\"a\">v</mj-html-attribute></mj-selector></mj-html-attributes></mj-head><mj-body></mj-body></mjml>",
+            "<mjml><mj-head><mj-html-attributes><mj-selector path=\"p\"><mj-html-attribute name=\"a</mj-html-attribute>\">v</mj-html-attribute></mj-selector></mj-html-attributes></mj-head><mj-body></mj-body></mjml>",
+        ] {
+            let _ = to_html(src);
+        }
     }
 
     #[test]

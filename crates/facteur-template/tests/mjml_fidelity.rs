@@ -130,7 +130,7 @@ fn mrml_matches_node_mjml_on_the_corpus() {
              cosmetic differences). Facteur corrects mrml where it differs (CRLF line endings, `mj-raw`\n\
              in a wrapper, `mj-html-attributes` / `mj-selector`, `mj-style inline`, validation levels,\n\
              `mj-raw position=\"file-start\"`, carousel `thumbnails=\"supported\"`, the hamburger's\n\
-             font): see docs/templates.md, \"MJML\". Full newsletters against node mjml 5 are in the\n\
+             font, attribute values mrml writes as Rust strings): see docs/templates.md, \"MJML\". Full newsletters against node mjml 5 are in the\n\
              section after this table.\n\n\
              | document | mrml | visible text | tags (mrml/node) |\n|---|---|---|---|\n{}\n",
             rows.join("\n")
