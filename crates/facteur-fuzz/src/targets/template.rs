@@ -229,6 +229,8 @@ const MJML_CORPUS: &[&str] = &[
 ];
 
 const MJML_SNIPPETS: &[&str] = &[
+    "<mjml><mj-head><mj-raw position=\"file-start\"><!-- first --></mj-raw><mj-breakpoint width=\"480px\"/><mj-font name=\"Lato\" href=\"https://fonts.test/lato\"/></mj-head><mj-body><mj-carousel thumbnails=\"supported\"><mj-carousel-image src=\"a.png\"/><mj-carousel-image src=\"b.png\"/></mj-carousel><mj-wrapper><mj-raw><p>between</p></mj-raw><mj-section><mj-column><mj-text>x</mj-text></mj-column></mj-section><mj-raw>{% endif %}</mj-raw></mj-wrapper><mj-foo><mj-foo>unknown</mj-foo></mj-foo><mj-navbar hamburger=\"hamburger\"><mj-navbar-link href=\"/a\">A</mj-navbar-link></mj-navbar></mj-body></mjml>",
+    "\r\n<mj-section>\r\n  <mj-column><mj-text>a fragment</mj-text></mj-column>\r\n</mj-section>\r\n",
     "<mjml><mj-body><mj-raw><!--[if mso]><table><tr><td><![endif]--><div>{% if var:x %}</div><!--[if mso]></td></tr></table><![endif]--></mj-raw></mj-body></mjml>",
     "<mjml><mj-head><mj-title>T</mj-title><mj-preview>P</mj-preview><mj-style inline=\"inline\">.a > b { color: red }</mj-style><mj-attributes><mj-all padding=\"0\"/><mj-class name=\"c\" color=\"red\"/></mj-attributes></mj-head><mj-body><mj-wrapper><mj-section><mj-column><mj-text mj-class=\"c\">Hi {{ var:name }} →</mj-text></mj-column></mj-section></mj-wrapper></mj-body></mjml>",
     "<mjml><mj-body><mj-section><mj-column><mj-table><tr><td>a</td><td>b</td></tr></mj-table><mj-navbar><mj-navbar-link href=\"/\">Home</mj-navbar-link></mj-navbar><mj-social><mj-social-element name=\"facebook\">f</mj-social-element></mj-social><mj-spacer/><mj-divider/><mj-button href=\"#\">Go</mj-button></mj-column></mj-section></mj-body></mjml>",
@@ -371,6 +373,10 @@ const MJML_DICT: &[&[u8]] = &[
     b"<mj-title>",
     b"<mj-include path=\"x\"/>",
     b"<mj-html-attributes>",
+    b"<mj-raw position=\"file-start\">",
+    b" thumbnails=\"supported\"",
+    b"\r\n",
+    b"\r",
     b"<mj-selector path=\"",
     b"</mj-selector>",
     b"<mj-html-attribute name=\"",
