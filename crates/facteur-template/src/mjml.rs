@@ -336,6 +336,13 @@ fn compile_expanded(source: &str, options: &Options<'_>) -> Result<Compiled, Mjm
         })?;
     // mrml escapes attribute values as Rust strings (`\\`, `\n`, `\"`…): read back.
     let html = crate::mrml_escapes::fix(html);
+    // A `<` written `&lt;` for mrml inside a language statement (`{% if var:n < 2 %}`) is a
+    // `<` again: the language reads it.
+    let html = if escapes.iter().any(|&at| source.as_bytes()[at] == b'<') {
+        restore_statements(html)
+    } else {
+        html
+    };
     let html = if marked.is_some() {
         unmark_raw(&html)
     } else {
@@ -854,13 +861,55 @@ fn has(haystack: &str, needle: &str) -> bool {
     find(haystack, needle).is_some()
 }
 
-/// `source` with the `>` at each of `offsets` written `&gt;`.
+/// `html` with `&lt;` read back as `<` inside the language's statements and expressions
+/// (`{% … %}`, `{{ … }}`, `[[ … ]]`).
+fn restore_statements(html: String) -> String {
+    if !has(&html, "&lt;") {
+        return html;
+    }
+    const DELIMITERS: [(&str, &str); 3] = [("{%", "%}"), ("{{", "}}"), ("[[", "]]")];
+    let find_from = |from: usize, needle: &str| find(&html[from..], needle).map(|at| from + at);
+    // The next opening of each kind at or after `from` (searched again only when passed: the
+    // scan stays linear however many statements there are).
+    let mut next: Vec<Option<usize>> = DELIMITERS.iter().map(|(o, _)| find_from(0, o)).collect();
+    let mut out = String::with_capacity(html.len());
+    let mut from = 0;
+    while let Some((k, at)) = next
+        .iter()
+        .enumerate()
+        .filter_map(|(k, at)| at.map(|at| (k, at)))
+        .min_by_key(|(_, at)| *at)
+    {
+        let (open, close) = DELIMITERS[k];
+        let body = at + open.len();
+        let Some(body_end) = find_from(body, close) else {
+            break;
+        };
+        out.push_str(&html[from..body]);
+        out.push_str(&html[body..body_end].replace("&lt;", "<"));
+        from = body_end;
+        for (k, slot) in next.iter_mut().enumerate() {
+            if slot.is_some_and(|at| at < from) {
+                *slot = find_from(from, DELIMITERS[k].0);
+            }
+        }
+    }
+    out.push_str(&html[from..]);
+    out
+}
+
+/// `source` with the `>` or `<` at each of `offsets` written `&gt;` or `&lt;` (four bytes for
+/// one, as [`map_back`] counts).
 fn escape_at(source: &str, offsets: &[usize]) -> String {
     let mut out = String::with_capacity(source.len() + 3 * offsets.len());
     let mut from = 0;
     for &at in offsets {
         out.push_str(&source[from..at]);
-        out.push_str("&gt;");
+        out.push_str(if source.as_bytes()[at] == b'<' {
+            "&lt;"
+        } else {
+            "&gt;"
+        });
         from = at + 1;
     }
     out.push_str(&source[from..]);
@@ -1202,6 +1251,32 @@ mod tests {
     }
 
     #[test]
+    fn a_less_than_sign_in_text_is_text() {
+        // Node mjml reads these as text; mrml's tokenizer refused them ("invalid name token").
+        let src = "<mjml><mj-head><mj-title>I <3 news</mj-title></mj-head><mj-body><mj-section><mj-column><mj-text>5 < 6 and 7 <= 8 <</mj-text><mj-button href=\"x\">a < b</mj-button><mj-image alt=\"A < B\" src=\"i.png\"/></mj-column></mj-section></mj-body></mjml>";
+        let html = to_html(src).unwrap().html;
+        assert!(html.contains("<title>I &lt;3 news</title>"), "{html}");
+        assert!(html.contains("5 &lt; 6 and 7 &lt;= 8 &lt;"), "{html}");
+        assert!(html.contains("a &lt; b"), "{html}");
+        assert!(html.contains("alt=\"A < B\""), "{html}");
+        // In a language statement it stays a `<`, for the language to read.
+        let lang = "<mjml><mj-body><mj-raw>{% if var:n < 2 %}</mj-raw><mj-section><mj-column><mj-text>{{ var:a < 3 }} 1 < 2 [[ x < y ]]</mj-text></mj-column></mj-section><mj-raw>{% endif %}</mj-raw></mj-body></mjml>";
+        let html = to_html(lang).unwrap().html;
+        assert!(
+            html.contains("{% if var:n < 2 %}")
+                && html.contains("{{ var:a < 3 }} 1 &lt; 2 [[ x < y ]]"),
+            "{html}"
+        );
+        // In a style sheet it is not touched (it would reach the CSS as `&lt;`): mrml refuses
+        // it there, with its position. An error after an escape keeps its line.
+        let css = "<mjml><mj-head>\n<mj-style>/* 1 < 2 */ a { }</mj-style></mj-head><mj-body></mj-body></mjml>";
+        assert_eq!(to_html(css).unwrap_err().line, Some(2));
+        let e = to_html("<mjml><mj-body><mj-text>1 < 2</mj-text><mj-section></mj-body></mjml>")
+            .unwrap_err();
+        assert_eq!(e.line, Some(1), "{e:?}");
+    }
+
+    #[test]
     fn errors_have_a_position() {
         let e = to_html(
             "<mjml>\n  <mj-body>\n    <mj-raw><!--[if mso]x</mj-raw>\n  </mj-body>\n</mjml>",
@@ -1213,9 +1288,8 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(e.line, Some(5), "{e}");
-        // `<` in mj-raw is a tag to the XML parser: the error says where.
-        let e = to_html("<mjml><mj-body>\n<mj-raw>{% if var:n < 2 %}</mj-raw>\n</mj-body></mjml>")
-            .unwrap_err();
+        // A `<` that starts a tag mrml cannot read: the error says where.
+        let e = to_html("<mjml><mj-body>\n<mj-raw><p <</mj-raw>\n</mj-body></mjml>").unwrap_err();
         assert_eq!(e.line, Some(2), "{e}");
         let e = to_html("not mjml at all").unwrap_err();
         assert!(!e.message.is_empty());

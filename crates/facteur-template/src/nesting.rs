@@ -7,7 +7,8 @@
 //!   comments, conditional comments, CDATA, quoted attribute values, `/>`, void elements, and
 //!   every close tag closing the current element (mrml does not compare names). It also finds
 //!   the two inputs that make that tokenizer panic (a malformed conditional comment, and a `>`
-//!   right after a character of three or four bytes in text) so they can be refused or escaped.
+//!   right after a character of three or four bytes in text) so they can be refused or escaped,
+//!   and the `<` in text that HTML reads as text and that tokenizer refuses (`5 < 6`).
 //! * [`scan_html`] models html5ever's tree builder conservatively: its depth is at least the
 //!   depth html5ever builds (the element closing rules it knows pop no more than html5ever pops,
 //!   unknown cases pop nothing), with void elements, raw-text elements (`<script>` escapes
@@ -91,7 +92,9 @@ fn conditional_comment_end(b: &[u8], lt: usize) -> Option<usize> {
 
 /// Checks an MJML document before mrml parses it. Returns the offsets of the `>` characters that
 /// must be written `&gt;` for mrml's tokenizer not to panic (a `>` right after a character of
-/// three or four bytes, in text where HTML reads `&gt;` as `>`).
+/// three or four bytes, in text where HTML reads `&gt;` as `>`), and of the `<` characters that
+/// cannot start a tag (not followed by a letter, `/`, `!` or `?`), to be written `&lt;`, outside
+/// style sheets and scripts.
 pub(crate) fn scan_xml(src: &str, max_depth: usize) -> Result<Vec<usize>, ScanError> {
     let b = src.as_bytes();
     // Local names of the open elements, as mrml nests them.
@@ -134,6 +137,14 @@ pub(crate) fn scan_xml(src: &str, max_depth: usize) -> Result<Vec<usize>, ScanEr
                 Some(end) => i = end + 1,
                 None => break,
             }
+        } else if !rest.get(1).is_some_and(u8::is_ascii_alphabetic) {
+            // `<` before anything that cannot start a tag (`5 < 6`, `I <3 you`): text for an
+            // HTML reader and for node mjml, an error for mrml's tokenizer. Written `&lt;`
+            // (read the same), except in style sheets and scripts, which mrml reads raw.
+            if !matches!(open.last(), Some(&("mj-style" | "style" | "script"))) {
+                escapes.push(lt);
+            }
+            i = lt + 1;
         } else {
             // A start tag: the name, then attributes whose quoted values may hold `>`.
             let mut j = lt + 1;
