@@ -338,7 +338,10 @@ fn compile_expanded(source: &str, options: &Options<'_>) -> Result<Compiled, Mjm
     let html = crate::mrml_escapes::fix(html);
     // A `<` written `&lt;` for mrml inside a language statement (`{% if var:n < 2 %}`) is a
     // `<` again: the language reads it.
-    let html = if escapes.iter().any(|&at| source.as_bytes()[at] == b'<') {
+    let html = if escapes
+        .iter()
+        .any(|e| matches!(e, nesting::Edit::Escape(at) if source.as_bytes()[*at] == b'<'))
+    {
         restore_statements(html)
     } else {
         html
@@ -898,39 +901,73 @@ fn restore_statements(html: String) -> String {
     out
 }
 
-/// `source` with the `>` or `<` at each of `offsets` written `&gt;` or `&lt;` (four bytes for
-/// one, as [`map_back`] counts).
-fn escape_at(source: &str, offsets: &[usize]) -> String {
-    let mut out = String::with_capacity(source.len() + 3 * offsets.len());
+/// The edits as `(offset in the source, bytes written in the input, bytes of the source they
+/// stand for)`, in order.
+fn edit_spans(edits: &[nesting::Edit]) -> Vec<(usize, usize, usize)> {
+    let mut spans = Vec::with_capacity(edits.len() * 2);
+    for edit in edits {
+        match *edit {
+            nesting::Edit::Escape(at) => spans.push((at, 4, 1)),
+            nesting::Edit::Quote(from, to) => {
+                spans.push((from, 1, 0));
+                spans.push((to, 1, 0));
+            }
+        }
+    }
+    spans
+}
+
+/// `source` with the edits made: each `>` or `<` to escape written `&gt;` or `&lt;`, each
+/// unquoted attribute value quoted.
+fn escape_at(source: &str, edits: &[nesting::Edit]) -> String {
+    let mut out = String::with_capacity(source.len() + 3 * edits.len());
     let mut from = 0;
-    for &at in offsets {
-        out.push_str(&source[from..at]);
-        out.push_str(if source.as_bytes()[at] == b'<' {
-            "&lt;"
-        } else {
-            "&gt;"
-        });
-        from = at + 1;
+    for edit in edits {
+        match *edit {
+            nesting::Edit::Escape(at) => {
+                out.push_str(&source[from..at]);
+                out.push_str(if source.as_bytes()[at] == b'<' {
+                    "&lt;"
+                } else {
+                    "&gt;"
+                });
+                from = at + 1;
+            }
+            nesting::Edit::Quote(start, stop) => {
+                let quote = if source[start..stop].contains('"') {
+                    '\''
+                } else {
+                    '"'
+                };
+                out.push_str(&source[from..start]);
+                out.push(quote);
+                out.push_str(&source[start..stop]);
+                out.push(quote);
+                from = stop;
+            }
+        }
     }
     out.push_str(&source[from..]);
     out
 }
 
-/// An error's line and column in the escaped input, moved back to the source (each `&gt;` is
-/// three characters longer than the `>` it stands for, on the same line).
-fn map_back(source: &str, input: &str, escapes: &[usize], mut e: MjmlError) -> MjmlError {
-    if escapes.is_empty() {
+/// An error's line and column in the edited input, moved back to the source (each edit adds
+/// bytes on its own line: three for an escape, two for quotes).
+fn map_back(source: &str, input: &str, edits: &[nesting::Edit], mut e: MjmlError) -> MjmlError {
+    if edits.is_empty() {
         return e;
     }
     if let (Some(line), Some(column)) = (e.line, e.column) {
         // The offset of (line, column) in the input, then in the source.
         let at = crate::offset_of(input, line, column);
-        let before = escapes
-            .iter()
-            .enumerate()
-            .take_while(|(k, x)| **x + 3 * k + 4 <= at)
-            .count();
-        let (l, c) = crate::position(source, at.saturating_sub(3 * before));
+        let mut shift = 0;
+        for (pos, written, replaced) in edit_spans(edits) {
+            if pos + shift + written > at {
+                break;
+            }
+            shift += written - replaced;
+        }
+        let (l, c) = crate::position(source, at.saturating_sub(shift));
         e.line = Some(l);
         e.column = Some(c);
     }
@@ -1274,6 +1311,25 @@ mod tests {
         let e = to_html("<mjml><mj-body><mj-text>1 < 2</mj-text><mj-section></mj-body></mjml>")
             .unwrap_err();
         assert_eq!(e.line, Some(1), "{e:?}");
+    }
+
+    #[test]
+    fn unquoted_attribute_values_are_read_as_html_reads_them() {
+        // Node mjml reads them; mrml refused ("expected quote mark").
+        let src = "<mjml><mj-body><mj-section><mj-column><mj-image src=https://x.test/a.png alt=pic/><mj-text><table><tr><td width=100 nowrap align = center>cell</td></tr></table><img src=x.png alt=it's><a href=https://x.test/?a=1&b=2>l</a></mj-text></mj-column></mj-section></mj-body></mjml>";
+        let html = to_html(src).unwrap().html;
+        assert!(html.contains("src=\"https://x.test/a.png\""), "{html}");
+        assert!(html.contains("alt=\"pic\""), "{html}");
+        assert!(html.contains("width=\"100\""), "{html}");
+        assert!(html.contains("align=\"center\""), "{html}");
+        assert!(html.contains("alt=\"it's\""), "{html}");
+        assert!(html.contains("href=\"https://x.test/?a=1&b=2\""), "{html}");
+        // An error after quoted values keeps its line and column.
+        let e = to_html(
+            "<mjml><mj-body><mj-text><td width=100></mj-text>\n  <mj-foo x=\"\"></mj-body></mjml>",
+        )
+        .unwrap_err();
+        assert_eq!(e.line, Some(2), "{e:?}");
     }
 
     #[test]

@@ -16,6 +16,17 @@
 //!   MathML), and the reopening of unclosed formatting elements (`<p><b></p><p>x` reopens the
 //!   `<b>`), whose total is bounded too.
 
+/// A change [`scan_xml`] asks for so that mrml reads the document as HTML does, at byte offsets
+/// of the document, in document order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Edit {
+    /// The `<` or `>` at this offset, written `&lt;` or `&gt;`.
+    Escape(usize),
+    /// An attribute value written without quotes (`width=100`), from..to: quoted, with `"` or,
+    /// when the value holds one, `'`.
+    Quote(usize, usize),
+}
+
 /// Why a scan refused its input. Offsets are in bytes from the start of the input.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum ScanError {
@@ -95,7 +106,7 @@ fn conditional_comment_end(b: &[u8], lt: usize) -> Option<usize> {
 /// three or four bytes, in text where HTML reads `&gt;` as `>`), and of the `<` characters that
 /// cannot start a tag (not followed by a letter, `/`, `!` or `?`), to be written `&lt;`, outside
 /// style sheets and scripts.
-pub(crate) fn scan_xml(src: &str, max_depth: usize) -> Result<Vec<usize>, ScanError> {
+pub(crate) fn scan_xml(src: &str, max_depth: usize) -> Result<Vec<Edit>, ScanError> {
     let b = src.as_bytes();
     // Local names of the open elements, as mrml nests them.
     let mut open: Vec<&str> = Vec::new();
@@ -142,7 +153,7 @@ pub(crate) fn scan_xml(src: &str, max_depth: usize) -> Result<Vec<usize>, ScanEr
             // HTML reader and for node mjml, an error for mrml's tokenizer. Written `&lt;`
             // (read the same), except in style sheets and scripts, which mrml reads raw.
             if !matches!(open.last(), Some(&("mj-style" | "style" | "script"))) {
-                escapes.push(lt);
+                escapes.push(Edit::Escape(lt));
             }
             i = lt + 1;
         } else {
@@ -163,6 +174,32 @@ pub(crate) fn scan_xml(src: &str, max_depth: usize) -> Result<Vec<usize>, ScanEr
                     b'>' => {
                         end = Some(j);
                         break;
+                    }
+                    b'=' => {
+                        // An unquoted value (`width=100`, HTML's): quoted for mrml, which
+                        // refuses it. It runs to a space or `>` (a `/` just before `>` closes
+                        // the element).
+                        let mut v = j + 1;
+                        while v < b.len() && is_space(b[v]) {
+                            v += 1;
+                        }
+                        if v < b.len() && !matches!(b[v], b'"' | b'\'' | b'>') {
+                            let start = v;
+                            while v < b.len() && !is_space(b[v]) && b[v] != b'>' {
+                                v += 1;
+                            }
+                            let mut stop = v;
+                            if b.get(v) == Some(&b'>') && stop - 1 > start && b[stop - 1] == b'/' {
+                                stop -= 1;
+                            }
+                            let value = &b[start..stop];
+                            if !(value.contains(&b'"') && value.contains(&b'\'')) {
+                                escapes.push(Edit::Quote(start, stop));
+                            }
+                            j = stop;
+                        } else {
+                            j = v;
+                        }
                     }
                     _ => j += 1,
                 }
@@ -189,7 +226,7 @@ fn text_escapes(
     start: usize,
     end: usize,
     open: &[&str],
-    escapes: &mut Vec<usize>,
+    escapes: &mut Vec<Edit>,
 ) -> Result<(), ScanError> {
     let b = src.as_bytes();
     let raw = matches!(open.last(), Some(&("mj-style" | "style" | "script")));
@@ -199,7 +236,7 @@ fn text_escapes(
             if raw {
                 return Err(ScanError::UnreadableGreaterThan { at: gt });
             }
-            escapes.push(gt);
+            escapes.push(Edit::Escape(gt));
         } else if raw {
             // Only the first `>` of the token is checked.
             break;
@@ -1863,9 +1900,9 @@ mod tests {
             assert_eq!(scan_xml(good, 10), Ok(vec![]), "{good}");
         }
         // `€>` (three-byte character) and `😀>` panic; `é>` and `a€ >` do not.
-        assert_eq!(scan_xml("<p>a€>b</p>", 10), Ok(vec![7]));
-        assert_eq!(scan_xml("<p>😀></p>", 10), Ok(vec![7]));
-        assert_eq!(scan_xml("<p>é> €></p>", 10), Ok(vec![10]));
+        assert_eq!(scan_xml("<p>a€>b</p>", 10), Ok(vec![Edit::Escape(7)]));
+        assert_eq!(scan_xml("<p>😀></p>", 10), Ok(vec![Edit::Escape(7)]));
+        assert_eq!(scan_xml("<p>é> €></p>", 10), Ok(vec![Edit::Escape(10)]));
         assert_eq!(
             scan_xml("<mj-style>a€>b</mj-style>", 10),
             Err(ScanError::UnreadableGreaterThan { at: 14 })
