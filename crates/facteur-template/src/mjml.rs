@@ -912,6 +912,7 @@ fn edit_spans(edits: &[nesting::Edit]) -> Vec<(usize, usize, usize)> {
                 spans.push((from, 1, 0));
                 spans.push((to, 1, 0));
             }
+            nesting::Edit::Space(at) => spans.push((at, 1, 0)),
         }
     }
     spans
@@ -944,6 +945,11 @@ fn escape_at(source: &str, edits: &[nesting::Edit]) -> String {
                 out.push_str(&source[start..stop]);
                 out.push(quote);
                 from = stop;
+            }
+            nesting::Edit::Space(at) => {
+                out.push_str(&source[from..at]);
+                out.push(' ');
+                from = at;
             }
         }
     }
@@ -1330,6 +1336,18 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(e.line, Some(2), "{e:?}");
+    }
+
+    #[test]
+    fn comments_with_double_dashes_compile() {
+        // Decorative comments: node mjml keeps them, mrml refused `--` in a comment.
+        let src = "<mjml><mj-body><!-- ======== header -- top ======== --><mj-section><mj-column><mj-text><!-- ------------ -->x<!-- a --->y</mj-text></mj-column></mj-section>\n<mj-raw><p <</mj-raw></mj-body></mjml>";
+        // An error after them is on its line in the source.
+        assert_eq!(to_html(src).unwrap_err().line, Some(2));
+        let ok = src.replace("\n<mj-raw><p <</mj-raw>", "");
+        let html = to_html(&ok).unwrap().html;
+        assert!(html.contains(">x") && html.contains("y<"), "{html}");
+        assert!(html.contains("<!-- - - - -"), "{html}");
     }
 
     #[test]

@@ -25,6 +25,9 @@ pub(crate) enum Edit {
     /// An attribute value written without quotes (`width=100`), from..to: quoted, with `"` or,
     /// when the value holds one, `'`.
     Quote(usize, usize),
+    /// A space before the `-` at this offset: a comment's text cannot hold `--` for mrml (XML's
+    /// rule); HTML and node mjml take `<!-- ----- -->`.
+    Space(usize),
 }
 
 /// Why a scan refused its input. Offsets are in bytes from the start of the input.
@@ -130,7 +133,20 @@ pub(crate) fn scan_xml(src: &str, max_depth: usize) -> Result<Vec<Edit>, ScanErr
                 .ok_or(ScanError::BadConditionalComment { at: lt })?;
         } else if rest.starts_with(b"<!--") {
             match find(b, lt + 4, b"-->") {
-                Some(end) => i = end + 3,
+                Some(end) => {
+                    // Dashes that follow a dash in the text (and a last one before `-->`) are
+                    // spaced out.
+                    let body = lt + 4;
+                    for k in body..end {
+                        if b[k] == b'-' && (k > body && b[k - 1] == b'-') {
+                            escapes.push(Edit::Space(k));
+                        }
+                    }
+                    if end > body && b[end - 1] == b'-' {
+                        escapes.push(Edit::Space(end));
+                    }
+                    i = end + 3;
+                }
                 None => break, // unclosed: a tokenizer error
             }
         } else if rest.starts_with(b"<![CDATA[") {
