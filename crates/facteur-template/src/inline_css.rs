@@ -578,7 +578,7 @@ fn lowercase(s: &str) -> Cow<'_, str> {
 }
 
 /// The offset of the `<` of `</name` (any case) at or after `from`, or the end of `b`.
-fn find_end_tag(b: &[u8], from: usize, name: &[u8]) -> usize {
+pub(crate) fn find_end_tag(b: &[u8], from: usize, name: &[u8]) -> usize {
     let mut at = from;
     while let Some(p) = memchr::memchr(b'<', &b[at..]) {
         let lt = at + p;

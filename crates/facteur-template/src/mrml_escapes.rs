@@ -68,7 +68,7 @@ pub fn fix(html: String) -> String {
         // Raw text (CSS, scripts): no attributes in it.
         for raw in ["style", "script", "title", "textarea"] {
             if name.eq_ignore_ascii_case(raw) {
-                i = find_close(b, i, raw.as_bytes());
+                i = crate::inline_css::find_end_tag(b, i, raw.as_bytes());
             }
         }
     }
@@ -137,22 +137,6 @@ fn unescape(value: &str) -> Cow<'_, str> {
     } else {
         Cow::Borrowed(value)
     }
-}
-
-/// The offset of the `<` of `</name` (any case) at or after `from`, or the end of `b`.
-fn find_close(b: &[u8], from: usize, name: &[u8]) -> usize {
-    let mut at = from;
-    while let Some(p) = memchr::memchr(b'<', &b[at..]) {
-        let lt = at + p;
-        if b.len() >= lt + 2 + name.len()
-            && b[lt + 1] == b'/'
-            && b[lt + 2..lt + 2 + name.len()].eq_ignore_ascii_case(name)
-        {
-            return lt;
-        }
-        at = lt + 1;
-    }
-    b.len()
 }
 
 #[cfg(test)]
