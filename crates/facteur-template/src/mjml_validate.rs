@@ -31,6 +31,7 @@
 //!   element `<constructor>` make node's validator throw a TypeError; here they are ordinary
 //!   (illegal, unknown) names.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::str::FromStr;
 
@@ -136,9 +137,9 @@ pub fn validate(source: &str) -> Vec<Issue> {
     let mut todo = vec![root];
     while let Some(id) = todo.pop() {
         let node = &tree.nodes[id];
-        if !mjml_rules::SKIP_ELEMENTS.contains(&node.tag.as_str()) {
+        if !mjml_rules::SKIP_ELEMENTS.contains(&node.tag.as_ref()) {
             check(&tree, node, &mut |n: &Node, message| {
-                found.push((n.at, n.tag.clone(), message));
+                found.push((n.at, n.tag.to_string(), message));
             });
         }
         todo.extend(node.children.iter().rev());
@@ -165,7 +166,7 @@ fn check(tree: &Tree, node: &Node, report: &mut impl FnMut(&Node, String)) {
         let illegal: Vec<&str> = node
             .attributes
             .iter()
-            .map(|(name, _)| name.as_str())
+            .map(|(name, _)| name.as_ref())
             .filter(|name| {
                 !component.attributes.iter().any(|(a, _)| a == name)
                     && !mjml_rules::GLOBAL_ATTRIBUTES.contains(name)
@@ -183,7 +184,7 @@ fn check(tree: &Tree, node: &Node, report: &mut impl FnMut(&Node, String)) {
         for &child in &node.children {
             let child = &tree.nodes[child];
             let valid = mjml_rules::component(&child.tag).is_none()
-                || mjml_rules::SKIP_ELEMENTS.contains(&child.tag.as_str())
+                || mjml_rules::SKIP_ELEMENTS.contains(&child.tag.as_ref())
                 || accepts(accepted, &child.tag);
             if !valid {
                 let parents: Vec<&str> = mjml_rules::DEPENDENCIES
@@ -202,7 +203,7 @@ fn check(tree: &Tree, node: &Node, report: &mut impl FnMut(&Node, String)) {
                 );
             }
         }
-    } else if !mjml_rules::COMPONENTLESS_TAGS.contains(&node.tag.as_str()) {
+    } else if !mjml_rules::COMPONENTLESS_TAGS.contains(&node.tag.as_ref()) {
         report(
             node,
             format!("Element {} doesn't exist or is not registered", node.tag),
@@ -213,7 +214,7 @@ fn check(tree: &Tree, node: &Node, report: &mut impl FnMut(&Node, String)) {
             // Facteur differs here on purpose: a value written with the templating language
             // (`{{ var:bg }}`, `{% … %}`, `[[var:w]]`) is only known per message, so its type
             // is not checked (node mjml, which knows no such language, refuses it).
-            if value.contains("{{") || value.contains("{%") || value.contains("[[") {
+            if has_language(value) {
                 continue;
             }
             if let Some(error) = type_error(component, name, value) {
@@ -221,6 +222,17 @@ fn check(tree: &Tree, node: &Node, report: &mut impl FnMut(&Node, String)) {
             }
         }
     }
+}
+
+/// Whether `value` holds a statement of the templating language (`{{`, `{%` or `[[`).
+fn has_language(value: &str) -> bool {
+    let b = value.as_bytes();
+    memchr::memchr2_iter(b'{', b'[', b).any(|at| {
+        matches!(
+            (b[at], b.get(at + 1)),
+            (b'{', Some(b'{' | b'%')) | (b'[', Some(b'['))
+        )
+    })
 }
 
 fn accepts(children: &[Child], tag: &str) -> bool {
@@ -236,15 +248,15 @@ fn accepts(children: &[Child], tag: &str) -> bool {
 #[derive(Debug, PartialEq)]
 enum Type<'a> {
     Boolean,
-    /// The accepted values.
-    Enum(Vec<&'a str>),
+    /// The accepted values, comma-separated.
+    Enum(&'a str),
     Color,
     Unit {
         negative: bool,
-        /// As declared (`auto` and an empty unit included).
-        units: Vec<&'a str>,
-        /// The value count, as declared (`["1", "4"]`; `["1"]` when not given).
-        count: Vec<&'a str>,
+        /// As declared, comma-separated (`auto` and an empty unit included).
+        units: &'a str,
+        /// The value count, as declared (`1,4`; `1` when not given).
+        count: &'a str,
     },
     String,
     Integer,
@@ -274,7 +286,7 @@ fn parse_type(declaration: &str) -> Option<Type<'_>> {
     if starts_with_ignore_case(d, "boolean") {
         Some(Type::Boolean)
     } else if starts_with_ignore_case(d, "enum") {
-        Some(Type::Enum(first_group(d, '(', ')')?.split(',').collect()))
+        Some(Type::Enum(first_group(d, '(', ')')?))
     } else if starts_with_ignore_case(d, "color") {
         Some(Type::Color)
     } else if (starts_with_ignore_case(d, "unit(")
@@ -283,8 +295,8 @@ fn parse_type(declaration: &str) -> Option<Type<'_>> {
     {
         Some(Type::Unit {
             negative: d.starts_with("unitWithNegative"),
-            units: first_group(d, '(', ')')?.split(',').collect(),
-            count: first_group(d, '{', '}').map_or_else(|| vec!["1"], |c| c.split(',').collect()),
+            units: first_group(d, '(', ')')?,
+            count: first_group(d, '{', '}').unwrap_or("1"),
         })
     } else if starts_with_ignore_case(d, "string") {
         Some(Type::String)
@@ -319,12 +331,12 @@ fn type_error(component: &Component, name: &str, value: &str) -> Option<String> 
             format!("has invalid value: {value} for type Color ")
         }
         Type::Enum(values) => {
-            if values.contains(&value) {
+            if values.split(',').any(|v| v == value) {
                 return None;
             }
             format!(
                 "has invalid value: $value for type Enum, only accepts {}",
-                values.join(", ")
+                values.replace(',', ", ")
             )
         }
         Type::Unit {
@@ -332,24 +344,39 @@ fn type_error(component: &Component, name: &str, value: &str) -> Option<String> 
             units,
             count,
         } => {
-            let auto = units.contains(&"auto");
-            let plain: Vec<&str> = units.iter().copied().filter(|u| *u != "auto").collect();
-            let min = count.first().and_then(|c| c.parse().ok()).unwrap_or(1);
-            let max = match count.get(1) {
-                None => Some(min),
-                Some(c) => c.parse().ok(),
-            };
-            if is_unit(value.as_bytes(), negative, &plain, auto, min, max) {
+            if unit_matches(value, negative, units, count) {
                 return None;
             }
             format!(
                 "has invalid value: $value for type Unit, only accepts ({}) units and {} value(s)",
-                units.join(", "),
-                count.join(" to ")
+                units.replace(',', ", "),
+                count.replace(',', " to ")
             )
         }
     };
     Some(replace_value(&template, value))
+}
+
+/// Whether `value` is of the unit type declared with these units and value count.
+fn unit_matches(value: &str, negative: bool, units: &str, count: &str) -> bool {
+    let auto = units.split(',').any(|u| u == "auto");
+    // Declarations name a few units (at most three): no allocation for them.
+    let mut plain = [""; 8];
+    let mut n = 0;
+    for unit in units.split(',').filter(|u| *u != "auto") {
+        if n == plain.len() {
+            break;
+        }
+        plain[n] = unit;
+        n += 1;
+    }
+    let mut counts = count.split(',');
+    let min = counts.next().and_then(|c| c.parse().ok()).unwrap_or(1);
+    let max = match counts.next() {
+        None => Some(min),
+        Some(c) => c.parse().ok(),
+    };
+    is_unit(value.as_bytes(), negative, &plain[..n], auto, min, max)
 }
 
 /// `template.replace(/\$value/g, value)` in JavaScript: every `$value` becomes the value, where
@@ -404,10 +431,20 @@ fn is_unit(
         return min == 0;
     }
     let max = max.unwrap_or(n).min(n);
-    let mut at = vec![false; n + 1];
+    // Three rows of reachable positions; on the stack for the short values nearly all are.
+    let mut stack = [false; 3 * 64];
+    let mut heap = Vec::new();
+    let rows: &mut [bool] = if 3 * (n + 1) <= stack.len() {
+        &mut stack[..3 * (n + 1)]
+    } else {
+        heap.resize(3 * (n + 1), false);
+        &mut heap
+    };
+    let (at, rest) = rows.split_at_mut(n + 1);
+    let (next, spaced) = rest.split_at_mut(n + 1);
     at[0] = true;
     for reps in 1..=max {
-        let mut next = vec![false; n + 1];
+        next.fill(false);
         // One or more number characters, then a unit.
         let mut in_number = false;
         for i in 0..n {
@@ -435,7 +472,7 @@ fn is_unit(
             }
         }
         // An optional space after each value.
-        let mut spaced = next.clone();
+        spaced.copy_from_slice(next);
         for i in 0..n {
             if next[i] && v[i] == b' ' {
                 spaced[i + 1] = true;
@@ -447,7 +484,7 @@ fn is_unit(
         if !spaced.contains(&true) {
             return false;
         }
-        at = spaced;
+        at.copy_from_slice(spaced);
     }
     false
 }
@@ -464,9 +501,9 @@ fn is_color(value: &str) -> bool {
                 && rgb_arguments(value, i + prefix.len(), alpha)
         })
     };
-    found(b"rgba(", true)
-        || found(b"rgb(", false)
-        || (matches!(v.len(), 4 | 7) && v[0] == b'#' && v[1..].iter().all(u8::is_ascii_hexdigit))
+    (matches!(v.len(), 4 | 7) && v[0] == b'#' && v[1..].iter().all(u8::is_ascii_hexdigit))
+        || (memchr::memchr2(b'r', b'R', v).is_some()
+            && (found(b"rgba(", true) || found(b"rgb(", false)))
         || mjml_rules::NAMED_COLORS.contains(&value)
 }
 
@@ -566,10 +603,10 @@ fn positions(source: &str, offsets: &[usize]) -> Vec<(usize, usize)> {
 // ---- The document tree, as mjml-parser-xml builds it ----
 
 #[derive(Debug)]
-struct Node {
-    tag: String,
+struct Node<'a> {
+    tag: Cow<'a, str>,
     /// In JavaScript's key order: integer-like names first, ascending, then as written.
-    attributes: Vec<(String, String)>,
+    attributes: Vec<(&'a str, &'a str)>,
     children: Vec<usize>,
     parent: Option<usize>,
     /// Byte offset of the `<`.
@@ -577,8 +614,8 @@ struct Node {
 }
 
 #[derive(Debug, Default)]
-struct Tree {
-    nodes: Vec<Node>,
+struct Tree<'a> {
+    nodes: Vec<Node<'a>>,
     /// The last element opened at the top level (node keeps the last one).
     root: Option<usize>,
     current: Option<usize>,
@@ -602,8 +639,8 @@ fn array_index(name: &str) -> Option<u64> {
         .filter(|&n| valid && n < u64::from(u32::MAX))
 }
 
-impl Tree {
-    fn open(&mut self, tag: &str, attributes: Vec<(String, String)>, at: usize) {
+impl<'a> Tree<'a> {
+    fn open(&mut self, tag: &Cow<'a, str>, attributes: Vec<(&'a str, &'a str)>, at: usize) {
         let ending = is_ending_tag(tag);
         if self.in_ending_tag > 0 {
             if ending {
@@ -624,10 +661,16 @@ impl Tree {
         {
             attributes.sort_by_key(|(name, _)| array_index(name).map_or((1, 0), |n| (0, n)));
         }
-        self.push(tag.to_string(), attributes, at, true);
+        self.push(tag.clone(), attributes, at, true);
     }
 
-    fn push(&mut self, tag: String, attributes: Vec<(String, String)>, at: usize, enter: bool) {
+    fn push(
+        &mut self,
+        tag: Cow<'a, str>,
+        attributes: Vec<(&'a str, &'a str)>,
+        at: usize,
+        enter: bool,
+    ) {
         let id = self.nodes.len();
         self.nodes.push(Node {
             tag,
@@ -659,7 +702,7 @@ impl Tree {
 
     fn comment(&mut self, at: usize) {
         if self.in_ending_tag == 0 && self.current.is_some() {
-            self.push("mj-raw".to_string(), Vec::new(), at, false);
+            self.push(Cow::Borrowed("mj-raw"), Vec::new(), at, false);
         }
     }
 }
@@ -718,46 +761,42 @@ fn implied_closes(tag: &str) -> &'static [&'static str] {
 }
 
 #[derive(Default)]
-struct Parser {
-    tree: Tree,
-    stack: Vec<String>,
-    tag: String,
+struct Parser<'a> {
+    tree: Tree<'a>,
+    stack: Vec<Cow<'a, str>>,
+    tag: Cow<'a, str>,
     tag_at: usize,
-    attributes: Option<Vec<(String, String)>>,
+    attributes: Option<Vec<(&'a str, &'a str)>>,
     /// The attribute being read: its name and its value, as byte ranges of the source.
     attribute: (usize, usize),
     value: (usize, usize),
 }
 
-impl Parser {
-    fn push_stack(&mut self, tag: &str) {
-        self.stack.push(tag.to_string());
-    }
-
-    fn pop_stack(&mut self) -> Option<String> {
+impl<'a> Parser<'a> {
+    fn pop_stack(&mut self) -> Option<Cow<'a, str>> {
         self.stack.pop()
     }
 
-    fn open_tag_name(&mut self, tag: String, at: usize) {
+    fn open_tag_name(&mut self, tag: Cow<'a, str>, at: usize) {
         let closes = implied_closes(&tag);
         while self
             .stack
             .last()
-            .is_some_and(|t| closes.contains(&t.as_str()))
+            .is_some_and(|t| closes.contains(&t.as_ref()))
         {
             if let Some(closed) = self.pop_stack() {
                 self.tree.close(&closed);
             }
         }
         if !is_void(&tag) {
-            self.push_stack(&tag);
+            self.stack.push(tag.clone());
         }
         self.tag = tag;
         self.tag_at = at;
         self.attributes = Some(Vec::new());
     }
 
-    fn attribute_end(&mut self, text: &str) {
+    fn attribute_end(&mut self, text: &'a str) {
         let name = std::mem::take(&mut self.attribute);
         let value = std::mem::take(&mut self.value);
         // Inside an ending tag (raw HTML) the element is not kept: nor are its attributes.
@@ -768,9 +807,9 @@ impl Parser {
         // Assigning `__proto__` on a JavaScript object does not add a key.
         if let Some(attributes) = &mut self.attributes
             && name != "__proto__"
-            && !attributes.iter().any(|(seen, _)| seen == name)
+            && !attributes.iter().any(|(seen, _)| *seen == name)
         {
-            attributes.push((name.to_string(), text[value.0..value.1].to_string()));
+            attributes.push((name, &text[value.0..value.1]));
         }
     }
 
@@ -786,14 +825,14 @@ impl Parser {
     fn close_current_tag(&mut self) {
         let tag = self.tag.clone();
         self.end_open_tag();
-        self.tag.clear();
+        self.tag = Cow::Borrowed("");
         if self.stack.last() == Some(&tag) {
             self.pop_stack();
             self.tree.close(&tag);
         }
     }
 
-    fn close_tag(&mut self, tag: String, at: usize) {
+    fn close_tag(&mut self, tag: Cow<'a, str>, at: usize) {
         if !is_void(&tag) {
             // The stack is as deep as the document (tens of elements): a scan is cheaper
             // than keeping a count per name.
@@ -811,7 +850,7 @@ impl Parser {
             }
         } else if tag == "br" {
             // `</br>` is `<br>`.
-            self.tree.open("br", Vec::new(), at);
+            self.tree.open(&Cow::Borrowed("br"), Vec::new(), at);
             self.tree.close("br");
         }
     }
@@ -855,12 +894,18 @@ const STYLE_END: &[u8] = b"</style";
 const TITLE_END: &[u8] = b"</title";
 const TEXTAREA_END: &[u8] = b"</textarea";
 
-/// JavaScript's `toLowerCase` of a tag name (ASCII names, nearly all, without Unicode tables).
-fn lowercase(name: &str) -> String {
-    if name.is_ascii() {
-        name.to_ascii_lowercase()
+/// JavaScript's `toLowerCase` of a tag name (ASCII names, nearly all, without Unicode tables;
+/// a name already in lowercase, nearly all, is not copied).
+fn lowercase(name: &str) -> Cow<'_, str> {
+    if !name
+        .bytes()
+        .any(|b| b.is_ascii_uppercase() || !b.is_ascii())
+    {
+        Cow::Borrowed(name)
+    } else if name.is_ascii() {
+        Cow::Owned(name.to_ascii_lowercase())
     } else {
-        name.to_lowercase()
+        Cow::Owned(name.to_lowercase())
     }
 }
 
@@ -883,10 +928,10 @@ struct Tokenizer<'a> {
     sequence: &'static [u8],
     sequence_index: usize,
     special: bool,
-    parser: Parser,
+    parser: Parser<'a>,
 }
 
-fn parse(source: &str) -> Tree {
+fn parse(source: &str) -> Tree<'_> {
     let mut t = Tokenizer {
         text: source,
         src: source.as_bytes(),
@@ -930,8 +975,8 @@ fn parse(source: &str) -> Tree {
     t.parser.tree
 }
 
-impl Tokenizer<'_> {
-    fn slice(&self, from: usize) -> &str {
+impl<'a> Tokenizer<'a> {
+    fn slice(&self, from: usize) -> &'a str {
         &self.text[from.min(self.index)..self.index]
     }
 
@@ -1163,7 +1208,7 @@ impl Tokenizer<'_> {
     fn before_attribute_name(&mut self, c: u8) {
         if c == b'>' {
             self.parser.end_open_tag();
-            self.parser.tag.clear();
+            self.parser.tag = Cow::Borrowed("");
             if self.special {
                 self.state = State::InSpecialTag;
                 self.sequence_index = 0;
@@ -1546,11 +1591,7 @@ mod tests {
             else {
                 panic!("{t}")
             };
-            let auto = units.contains(&"auto");
-            let plain: Vec<&str> = units.iter().copied().filter(|u| *u != "auto").collect();
-            let min = count[0].parse().unwrap();
-            let max = count.get(1).map_or(Some(min), |c| c.parse().ok());
-            is_unit(v.as_bytes(), negative, &plain, auto, min, max)
+            unit_matches(v, negative, units, count)
         };
         for v in [
             "10px",
@@ -1690,16 +1731,13 @@ mod tests {
     #[test]
     fn types_are_parsed_like_mjml_core() {
         assert_eq!(parse_type("boolean"), Some(Type::Boolean));
-        assert_eq!(
-            parse_type("enum(a,b,)"),
-            Some(Type::Enum(vec!["a", "b", ""]))
-        );
+        assert_eq!(parse_type("enum(a,b,)"), Some(Type::Enum("a,b,")));
         assert_eq!(
             parse_type("unitWithNegative(px,em){1,4}"),
             Some(Type::Unit {
                 negative: true,
-                units: vec!["px", "em"],
-                count: vec!["1", "4"]
+                units: "px,em",
+                count: "1,4"
             })
         );
         assert_eq!(parse_type("strange"), None);
