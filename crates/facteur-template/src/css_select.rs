@@ -373,6 +373,57 @@ impl Key {
     }
 }
 
+/// Which elements can concern a set of selectors at all, as subject or as ancestor: those
+/// that carry the name, ids and classes of one of their compounds (the other conditions are
+/// left to [`Selector::matches`]). An element that concerns none can be matched by no
+/// compound: the pass need not read its other attributes.
+#[derive(Debug, Default)]
+pub struct Prefilter {
+    /// Per compound: its name (if any), ids and classes.
+    compounds: Vec<(Option<String>, Vec<String>, Vec<String>)>,
+    /// A compound requires no name, id nor class (`*`, `[href]`, `:first-child`): every
+    /// element concerns it.
+    every: bool,
+}
+
+impl Prefilter {
+    pub fn new<'s>(selectors: impl IntoIterator<Item = &'s Selector>) -> Prefilter {
+        let mut filter = Prefilter::default();
+        for compound in selectors.into_iter().flat_map(|s| &s.compounds) {
+            let mut ids = Vec::new();
+            let mut classes = Vec::new();
+            for simple in &compound.simple {
+                match simple {
+                    Simple::Id(id) => ids.push(id.clone()),
+                    Simple::Class(class) => classes.push(class.clone()),
+                    _ => {}
+                }
+            }
+            if compound.tag.is_none() && ids.is_empty() && classes.is_empty() {
+                filter.every = true;
+            }
+            let entry = (compound.tag.clone(), ids, classes);
+            if !filter.compounds.contains(&entry) {
+                filter.compounds.push(entry);
+            }
+        }
+        filter
+    }
+
+    /// Whether an element named `name` (lowercase) with this `id` and `class` attribute can be
+    /// matched by one of the compounds.
+    pub fn concerns(&self, name: &str, id: Option<&str>, class: Option<&str>) -> bool {
+        self.every
+            || self.compounds.iter().any(|(tag, ids, classes)| {
+                tag.as_ref().is_none_or(|t| t == name)
+                    && ids.iter().all(|want| id == Some(want.as_str()))
+                    && classes.iter().all(|want| {
+                        class.is_some_and(|c| c.split_ascii_whitespace().any(|w| w == want))
+                    })
+            })
+    }
+}
+
 /// An element as the matcher sees it: its name (lowercase), its attributes (names lowercase,
 /// values decoded) and its place among its parent's children (1-based).
 #[derive(Debug, Clone)]
@@ -458,10 +509,13 @@ impl Selector {
         ancestors: &[A],
         element: &Element<'_>,
     ) -> bool {
+        self.may_match(element) && self.ancestors_match(ancestors)
+    }
+
+    /// Whether the compounds left of the last one match among `ancestors` (the root first, the
+    /// parent of an element [`Selector::may_match`] accepted last).
+    pub fn ancestors_match<'h, A: Borrow<Element<'h>>>(&self, ancestors: &[A]) -> bool {
         let last = self.compounds.len() - 1;
-        if !self.compounds[last].matches(element) {
-            return false;
-        }
         // With two combinators or more, a descendant combinator tries every ancestor, and the
         // compounds left of it again for each: answers are remembered (one per compound and
         // depth), so that a long selector on a deep page stays polynomial, not exponential.
@@ -625,6 +679,26 @@ mod tests {
         let mixed = "b div > div div > div div > div div > div div > div div";
         assert!(!sel(mixed).matches(&deep, &el("div", &[], 1)));
         assert!(sel("div div > div div").matches(&deep, &el("div", &[], 1)));
+    }
+
+    #[test]
+    fn the_prefilter_keeps_what_a_compound_could_match() {
+        let selectors = [sel(".card td"), sel("a.cta#go"), sel("div:not(.x) > p")];
+        let filter = Prefilter::new(&selectors);
+        // Subjects and ancestors alike.
+        assert!(filter.concerns("td", None, None));
+        assert!(filter.concerns("table", None, Some("wide card")));
+        assert!(filter.concerns("div", None, Some("x")));
+        assert!(filter.concerns("a", Some("go"), Some("cta big")));
+        // Names, ids and classes no compound has.
+        assert!(!filter.concerns("table", None, Some("cards")));
+        assert!(!filter.concerns("a", Some("go"), None));
+        assert!(!filter.concerns("a", None, Some("cta")));
+        assert!(!filter.concerns("span", Some("card"), None));
+        // A compound that needs no name, id or class concerns every element.
+        let every = [sel("td"), sel("[data-role=note]")];
+        assert!(Prefilter::new(&every).concerns("span", None, None));
+        assert!(Prefilter::new(&[sel(":first-child")]).concerns("b", None, None));
     }
 
     #[test]

@@ -22,7 +22,7 @@
 
 use std::borrow::Cow;
 
-use crate::css_select::{Element, Key, Selector};
+use crate::css_select::{Element, Key, Prefilter, Selector};
 
 /// One `property: value` of a rule or a style attribute.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -369,6 +369,13 @@ pub fn apply(html: &str, attributes: &AttributeRules, sheet: &Sheet) -> String {
         attributes: attributes.iter().map(|(s, _)| required(s)).collect(),
         sheet: sheet.rules.iter().map(|r| required(&r.matcher)).collect(),
     };
+    let prefilter = Prefilter::new(
+        attributes
+            .iter()
+            .map(|(s, _)| s)
+            .chain(sheet.rules.iter().map(|r| &r.matcher)),
+    );
+    let comment_end = memchr::memmem::Finder::new(b"-->");
     let b = html.as_bytes();
     let mut out = String::with_capacity(html.len() + html.len() / 8);
     let mut stack: Vec<Frame<'_>> = Vec::new();
@@ -382,7 +389,9 @@ pub fn apply(html: &str, attributes: &AttributeRules, sheet: &Sheet) -> String {
         let lt = i + p;
         let rest = &b[lt..];
         if rest.starts_with(b"<!--") {
-            i = memchr::memmem::find(&b[lt + 4..], b"-->").map_or(b.len(), |e| lt + 4 + e + 3);
+            i = comment_end
+                .find(&b[lt + 4..])
+                .map_or(b.len(), |e| lt + 4 + e + 3);
             continue;
         }
         if rest.starts_with(b"<!") || rest.starts_with(b"<?") {
@@ -425,30 +434,42 @@ pub fn apply(html: &str, attributes: &AttributeRules, sheet: &Sheet) -> String {
         }
         let siblings = stack.last_mut().map_or(&mut top, |f| &mut f.children);
         let (index, type_index) = siblings.add(name.clone());
+        // The first of two same-named attributes counts, as in HTML.
+        let first = |attribute: &str| {
+            tag.attributes
+                .iter()
+                .find(|a| html[a.name.0..a.name.1].eq_ignore_ascii_case(attribute))
+        };
+        let concerned = prefilter.concerns(
+            &name,
+            first("id").map(|a| a.value(html)).as_deref(),
+            first("class").map(|a| a.value(html)).as_deref(),
+        );
         let mut element = Element {
             name,
-            attributes: tag
-                .attributes
-                .iter()
-                .map(|a| (lowercase(&html[a.name.0..a.name.1]), a.value(html)))
-                .collect(),
+            // An element no compound can match is never asked for its attributes.
+            attributes: if concerned {
+                let mut read: Vec<(Cow<'_, str>, Cow<'_, str>)> =
+                    Vec::with_capacity(tag.attributes.len());
+                for a in &tag.attributes {
+                    let name = lowercase(&html[a.name.0..a.name.1]);
+                    if !read.iter().any(|(n, _)| *n == name) {
+                        read.push((name, a.value(html)));
+                    }
+                }
+                read
+            } else {
+                Vec::new()
+            },
             index,
             type_index,
         };
-        // The first of two same-named attributes counts, as in HTML.
-        let mut k = 1;
-        while k < element.attributes.len() {
-            if element.attributes[..k]
-                .iter()
-                .any(|(n, _)| *n == element.attributes[k].0)
-            {
-                element.attributes.remove(k);
-            } else {
-                k += 1;
-            }
-        }
         let above = stack.last().map_or(0, |f| f.keys);
-        let changed = change(&stack, above, &needs, &mut element, attributes, sheet);
+        let changed = if concerned {
+            change(&stack, above, &needs, &mut element, attributes, sheet)
+        } else {
+            Vec::new()
+        };
         // A tag nothing changed is copied with the text around it.
         if !changed.is_empty() {
             out.push_str(&html[copied..lt]);
@@ -464,8 +485,12 @@ pub fn apply(html: &str, attributes: &AttributeRules, sheet: &Sheet) -> String {
             i = find_end_tag(b, i, element.name.as_bytes());
         }
         spans = tag.attributes;
-        if !VOID_ELEMENTS.contains(&element.name.as_ref()) {
-            let keys = above | Key::bits(&keys, &element);
+        if !is_void(&element.name) {
+            let keys = if keys.is_empty() {
+                0
+            } else {
+                above | Key::bits(&keys, &element)
+            };
             stack.push(Frame {
                 element,
                 children: Siblings::default(),
@@ -522,10 +547,29 @@ impl<'h> Siblings<'h> {
     }
 }
 
-const VOID_ELEMENTS: &[&str] = &[
-    "area", "base", "basefont", "bgsound", "br", "col", "embed", "frame", "hr", "img", "input",
-    "keygen", "link", "meta", "param", "source", "track", "wbr",
-];
+fn is_void(name: &str) -> bool {
+    matches!(
+        name,
+        "area"
+            | "base"
+            | "basefont"
+            | "bgsound"
+            | "br"
+            | "col"
+            | "embed"
+            | "frame"
+            | "hr"
+            | "img"
+            | "input"
+            | "keygen"
+            | "link"
+            | "meta"
+            | "param"
+            | "source"
+            | "track"
+            | "wbr"
+    )
+}
 
 /// Whether opening `opening` ends the open element `open` (HTML's implied end tags).
 fn implied_close(open: &str, opening: &str) -> bool {
@@ -800,13 +844,17 @@ fn decode(raw: &str) -> Cow<'_, str> {
 
 /// A value written between double quotes.
 fn encode(value: &str, out: &mut String) {
-    for c in value.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '"' => out.push_str("&quot;"),
-            c => out.push(c),
-        }
+    let mut from = 0;
+    for at in memchr::memchr2_iter(b'&', b'"', value.as_bytes()) {
+        out.push_str(&value[from..at]);
+        out.push_str(if value.as_bytes()[at] == b'&' {
+            "&amp;"
+        } else {
+            "&quot;"
+        });
+        from = at + 1;
     }
+    out.push_str(&value[from..]);
 }
 
 /// What the rules set on `element` (whose open ancestors are `stack`), in order: the
@@ -840,7 +888,7 @@ fn change<'h>(
         if need & !above != 0 || !selector.may_match(element) {
             continue;
         }
-        if selector.matches(stack, element) {
+        if selector.ancestors_match(stack) {
             for (name, value) in attrs {
                 set(element, &mut changed, &name.to_ascii_lowercase(), value);
             }
@@ -854,7 +902,7 @@ fn change<'h>(
         .filter(|((_, rule), need)| {
             *need & !above == 0
                 && rule.matcher.may_match(element)
-                && rule.matcher.matches(stack, element)
+                && rule.matcher.ancestors_match(stack)
         })
         .map(|(rule, _)| rule)
         .collect();

@@ -3,6 +3,8 @@
 //! language's statements that were wrapped in `<mj-raw>`, and `{{ … }}` inside text, so the
 //! language is parsed and rendered per message on the compiled HTML.
 
+use std::sync::LazyLock;
+
 use mrml::prelude::parser::Error as ParseError;
 use mrml::prelude::render::RenderOptions;
 
@@ -322,13 +324,20 @@ fn compile_expanded(source: &str, options: &Options<'_>) -> Result<Compiled, Mjm
         Some(Ok(parsed)) => parsed,
         _ => mrml::parse(input).map_err(|e| to_source(parse_error(input, &e)))?,
     };
-    let render_options = RenderOptions {
-        disable_comments: !options.keep_comments,
+    // Built once: the defaults hold a map of web fonts.
+    static KEEP_COMMENTS: LazyLock<RenderOptions> = LazyLock::new(RenderOptions::default);
+    static DROP_COMMENTS: LazyLock<RenderOptions> = LazyLock::new(|| RenderOptions {
+        disable_comments: true,
         ..RenderOptions::default()
+    });
+    let render_options: &RenderOptions = if options.keep_comments {
+        &KEEP_COMMENTS
+    } else {
+        &DROP_COMMENTS
     };
     let html = parsed
         .element
-        .render(&render_options)
+        .render(render_options)
         .map_err(|e| MjmlError {
             message: e.to_string(),
             line: None,
@@ -407,6 +416,30 @@ fn hide_thumbnails(html: &str) -> String {
     out
 }
 
+/// mrml's default web fonts (`RenderOptions::default().fonts`), by name.
+const DEFAULT_FONTS: [(&str, &str); 5] = [
+    (
+        "Droid Sans",
+        "https://fonts.googleapis.com/css?family=Droid+Sans:300,400,500,700",
+    ),
+    (
+        "Lato",
+        "https://fonts.googleapis.com/css?family=Lato:300,400,500,700",
+    ),
+    (
+        "Open Sans",
+        "https://fonts.googleapis.com/css?family=Open+Sans:300,400,500,700",
+    ),
+    (
+        "Roboto",
+        "https://fonts.googleapis.com/css?family=Roboto:300,400,500,700",
+    ),
+    (
+        "Ubuntu",
+        "https://fonts.googleapis.com/css?family=Ubuntu:300,400,500,700",
+    ),
+];
+
 /// Links the default web fonts (Open Sans, Droid Sans, Lato, Roboto, Ubuntu) that the HTML
 /// uses in a `font-family` but mrml did not link: the navbar's hamburger icon is written in
 /// Ubuntu, and node mjml links it.
@@ -414,27 +447,32 @@ fn link_missing_fonts(mut html: String, declared: &[String]) -> String {
     let Some(head_end) = memchr::memmem::find(html.as_bytes(), b"</head>") else {
         return html;
     };
-    let fonts = RenderOptions::default().fonts;
-    let mut missing: Vec<(&String, &std::borrow::Cow<'static, str>)> = fonts
+    let missing: Vec<(&str, &str)> = DEFAULT_FONTS
         .iter()
+        .copied()
         // mrml links fonts in the head: the body (most of the document) is not searched.
         .filter(|(name, href)| {
-            !declared.contains(name)
+            !declared.iter().any(|d| d == name)
                 && memchr::memmem::find(&html.as_bytes()[..head_end], href.as_bytes()).is_none()
         })
         .collect();
     if missing.is_empty() {
         return html;
     }
-    missing.sort();
     // The families the body names in `font-family` declarations (a style sheet in the head
     // does not count, as in node mjml).
     let body = memchr::memmem::find(html.as_bytes(), b"<body").unwrap_or(head_end);
     let mut used = vec![false; missing.len()];
     const PROPERTY: &[u8] = b"font-family:";
+    // The same few values come back on most elements: each is read once in a row.
+    let mut previous = "";
     for at in memchr::memmem::find_iter(&html.as_bytes()[body..], PROPERTY) {
         let value = &html[body + at + PROPERTY.len()..];
         let end = value.find([';', '"', '}']).unwrap_or(value.len());
+        if value[..end] == *previous {
+            continue;
+        }
+        previous = &value[..end];
         for family in value[..end].split(',') {
             let family = family
                 .trim()
@@ -442,7 +480,7 @@ fn link_missing_fonts(mut html: String, declared: &[String]) -> String {
                 .trim_start_matches("quot;")
                 .trim_end_matches("&quot");
             for (k, (name, _)) in missing.iter().enumerate() {
-                used[k] |= family == name.as_str();
+                used[k] |= family == *name;
             }
         }
         if used.iter().all(|u| *u) {
@@ -1014,6 +1052,21 @@ fn parse_error(source: &str, e: &ParseError) -> MjmlError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_default_fonts_are_mrml_s() {
+        let mut mrml_fonts: Vec<(String, String)> = RenderOptions::default()
+            .fonts
+            .into_iter()
+            .map(|(name, href)| (name, href.into_owned()))
+            .collect();
+        mrml_fonts.sort();
+        let ours: Vec<(String, String)> = DEFAULT_FONTS
+            .iter()
+            .map(|(name, href)| (name.to_string(), href.to_string()))
+            .collect();
+        assert_eq!(ours, mrml_fonts);
+    }
 
     #[test]
     fn inline_styles_are_written_into_the_elements() {
