@@ -962,6 +962,19 @@ fn parse(source: &str) -> Tree<'_> {
                 Some(p) => t.index += p,
                 None => break,
             }
+        } else {
+            // Inside a name, the bytes that do not end it change nothing: skipped.
+            let ends: fn(u8) -> bool = match t.state {
+                State::InTagName => ends_tag_section,
+                State::InAttributeName => |c| c == b'=' || ends_tag_section(c),
+                State::InClosingTagName => |c| c == b'>' || is_space(c),
+                State::BeforeAttributeName => |c| !is_space(c),
+                _ => |_| true,
+            };
+            match t.src[t.index..].iter().position(|&c| ends(c)) {
+                Some(p) => t.index += p,
+                None => break,
+            }
         }
         let c = t.src[t.index];
         t.step(c);
