@@ -946,6 +946,11 @@ pub static DEPENDENCIES: &[Dependency] = &[
 
 /// The component registered for this tag.
 pub fn component(tag: &str) -> Option<&'static Component> {
+    component_index(tag).map(|index| &COMPONENTS[index])
+}
+
+/// The index in [`COMPONENTS`] of the component with this tag.
+pub fn component_index(tag: &str) -> Option<usize> {
     let index = match tag {
         "mj-body" => 0,
         "mj-head" => 1,
@@ -980,7 +985,7 @@ pub fn component(tag: &str) -> Option<&'static Component> {
         "mj-carousel-image" => 30,
         _ => return None,
     };
-    Some(&COMPONENTS[index])
+    Some(index)
 }
 
 /// The children this parent accepts, when it has an entry.

@@ -34,8 +34,9 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::str::FromStr;
+use std::sync::LazyLock;
 
-use crate::mjml_rules::{self, Child, Component};
+use crate::mjml_rules::{self, Child};
 
 /// How invalid MJML is handled (node mjml's `validationLevel`).
 ///
@@ -161,7 +162,8 @@ pub fn validate(source: &str) -> Vec<Issue> {
 /// node's rules, in the order it runs them: validAttributes, validChildren, validTag,
 /// validTypes (errorAttr only reports failed includes, which are not read here).
 fn check(tree: &Tree, node: &Node, report: &mut impl FnMut(&Node, String)) {
-    let component = mjml_rules::component(&node.tag);
+    let index = mjml_rules::component_index(&node.tag);
+    let component = index.map(|i| &mjml_rules::COMPONENTS[i]);
     if let Some(component) = component {
         let illegal: Vec<&str> = node
             .attributes
@@ -209,7 +211,7 @@ fn check(tree: &Tree, node: &Node, report: &mut impl FnMut(&Node, String)) {
             format!("Element {} doesn't exist or is not registered", node.tag),
         );
     }
-    if let Some(component) = component {
+    if let Some(index) = index {
         for (name, value) in &node.attributes {
             // Facteur differs here on purpose: a value written with the templating language
             // (`{{ var:bg }}`, `{% … %}`, `[[var:w]]`) is only known per message, so its type
@@ -217,7 +219,7 @@ fn check(tree: &Tree, node: &Node, report: &mut impl FnMut(&Node, String)) {
             if has_language(value) {
                 continue;
             }
-            if let Some(error) = type_error(component, name, value) {
+            if let Some(error) = type_error(index, name, value) {
                 report(node, format!("Attribute {name} {error}"));
             }
         }
@@ -307,10 +309,23 @@ fn parse_type(declaration: &str) -> Option<Type<'_>> {
     }
 }
 
-/// What node appends to `Attribute NAME ` when the value does not match the attribute's type.
-fn type_error(component: &Component, name: &str, value: &str) -> Option<String> {
-    let declaration = component.attributes.iter().find(|(a, _)| *a == name)?.1;
-    let template = match parse_type(declaration)? {
+/// The type of each attribute of each component (as [`mjml_rules::COMPONENTS`] orders them),
+/// read from its declaration once.
+static TYPES: LazyLock<Vec<Vec<Option<Type<'static>>>>> = LazyLock::new(|| {
+    mjml_rules::COMPONENTS
+        .iter()
+        .map(|c| c.attributes.iter().map(|(_, d)| parse_type(d)).collect())
+        .collect()
+});
+
+/// What node appends to `Attribute NAME ` when the value does not match the type attribute
+/// `name` has in component `index` of [`mjml_rules::COMPONENTS`].
+fn type_error(index: usize, name: &str, value: &str) -> Option<String> {
+    let at = mjml_rules::COMPONENTS[index]
+        .attributes
+        .iter()
+        .position(|(a, _)| *a == name)?;
+    let template = match *TYPES[index][at].as_ref()? {
         Type::String => return None,
         Type::Boolean => {
             if value == "true" || value == "false" {
@@ -964,14 +979,15 @@ fn parse(source: &str) -> Tree<'_> {
             }
         } else {
             // Inside a name, the bytes that do not end it change nothing: skipped.
-            let ends: fn(u8) -> bool = match t.state {
-                State::InTagName => ends_tag_section,
-                State::InAttributeName => |c| c == b'=' || ends_tag_section(c),
-                State::InClosingTagName => |c| c == b'>' || is_space(c),
-                State::BeforeAttributeName => |c| !is_space(c),
-                _ => |_| true,
+            let mut rest = t.src[t.index..].iter();
+            let skipped = match t.state {
+                State::InTagName => rest.position(|&c| ends_tag_section(c)),
+                State::InAttributeName => rest.position(|&c| c == b'=' || ends_tag_section(c)),
+                State::InClosingTagName => rest.position(|&c| c == b'>' || is_space(c)),
+                State::BeforeAttributeName => rest.position(|&c| !is_space(c)),
+                _ => Some(0),
             };
-            match t.src[t.index..].iter().position(|&c| ends(c)) {
+            match skipped {
                 Some(p) => t.index += p,
                 None => break,
             }
