@@ -5,6 +5,7 @@
 
 use std::sync::LazyLock;
 
+use memchr::memmem::Finder;
 use mrml::prelude::parser::Error as ParseError;
 use mrml::prelude::render::RenderOptions;
 
@@ -444,41 +445,49 @@ const DEFAULT_FONTS: [(&str, &str); 5] = [
 /// uses in a `font-family` but mrml did not link: the navbar's hamburger icon is written in
 /// Ubuntu, and node mjml links it.
 fn link_missing_fonts(mut html: String, declared: &[String]) -> String {
-    let Some(head_end) = memchr::memmem::find(html.as_bytes(), b"</head>") else {
+    let Some(head_end) = searcher(Needle::HeadEnd).find(html.as_bytes()) else {
         return html;
     };
+    // mrml links fonts in the head (the body, most of the document, is not searched): one pass
+    // over the links to Google Fonts there.
+    let mut linked = [false; DEFAULT_FONTS.len()];
+    for at in searcher(Needle::FontsLink).find_iter(&html.as_bytes()[..head_end]) {
+        for (k, (_, href)) in DEFAULT_FONTS.iter().enumerate() {
+            linked[k] |= html[at..head_end].starts_with(href);
+        }
+    }
     let missing: Vec<(&str, &str)> = DEFAULT_FONTS
         .iter()
-        .copied()
-        // mrml links fonts in the head: the body (most of the document) is not searched.
-        .filter(|(name, href)| {
-            !declared.iter().any(|d| d == name)
-                && memchr::memmem::find(&html.as_bytes()[..head_end], href.as_bytes()).is_none()
-        })
+        .zip(linked)
+        .filter(|((name, _), linked)| !linked && !declared.iter().any(|d| d == name))
+        .map(|(font, _)| *font)
         .collect();
     if missing.is_empty() {
         return html;
     }
     // The families the body names in `font-family` declarations (a style sheet in the head
     // does not count, as in node mjml).
-    let body = memchr::memmem::find(html.as_bytes(), b"<body").unwrap_or(head_end);
+    let body = searcher(Needle::Body)
+        .find(html.as_bytes())
+        .unwrap_or(head_end);
     let mut used = vec![false; missing.len()];
-    const PROPERTY: &[u8] = b"font-family:";
     // The same few values come back on most elements: each is read once in a row.
     let mut previous = "";
-    for at in memchr::memmem::find_iter(&html.as_bytes()[body..], PROPERTY) {
-        let value = &html[body + at + PROPERTY.len()..];
-        let end = value.find([';', '"', '}']).unwrap_or(value.len());
+    for at in searcher(Needle::FontFamily).find_iter(&html.as_bytes()[body..]) {
+        let value = &html[body + at + "font-family:".len()..];
+        let end = memchr::memchr3(b';', b'"', b'}', value.as_bytes()).unwrap_or(value.len());
         if value[..end] == *previous {
             continue;
         }
         previous = &value[..end];
         for family in value[..end].split(',') {
-            let family = family
-                .trim()
-                .trim_matches(['\'', '&', ' '])
-                .trim_start_matches("quot;")
-                .trim_end_matches("&quot");
+            let mut family = family.trim().trim_matches(['\'', '&', ' ']);
+            while let Some(rest) = family.strip_prefix("quot;") {
+                family = rest;
+            }
+            while let Some(rest) = family.strip_suffix("&quot") {
+                family = rest;
+            }
             for (k, (name, _)) in missing.iter().enumerate() {
                 used[k] |= family == *name;
             }
@@ -855,7 +864,9 @@ fn unmark_raw(html: &str) -> String {
     // Whether the text left in `rest` starts inside a conditional comment (one reopened after
     // the content of the previous mark).
     let mut carried = false;
-    while let Some(at) = find(rest, RAW_START) {
+    // Whether a mark may be left in `out` (one written in the content, or not closed).
+    let mut leftover = false;
+    while let Some(at) = searcher(Needle::RawStart).find(rest.as_bytes()) {
         let before = &rest[..at];
         // Inside a conditional comment when the last one opened before the mark is not closed
         // (or, with none opened or closed since the previous mark, when that one was inside).
@@ -864,16 +875,21 @@ fn unmark_raw(html: &str) -> String {
             (None, Some(_)) => false,
             (None, None) => carried,
         };
-        let Some(len) = find(&rest[at..], RAW_END) else {
+        let Some(len) = searcher(Needle::RawEnd).find(&rest.as_bytes()[at..]) else {
+            leftover = true;
             break;
         };
         let raw = &rest[at + RAW_START.len()..at + len];
+        leftover |= has(raw, RAW_START) || has(raw, RAW_END);
         let after = &rest[at + len + RAW_END.len()..];
         if inside {
-            let before = before
-                .strip_suffix(MSO_OPEN)
-                .map_or_else(|| format!("{before}{MSO_CLOSE}"), str::to_string);
-            out.push_str(&before);
+            match before.strip_suffix(MSO_OPEN) {
+                Some(before) => out.push_str(before),
+                None => {
+                    out.push_str(before);
+                    out.push_str(MSO_CLOSE);
+                }
+            }
             out.push_str(raw);
             match after.strip_prefix(MSO_CLOSE) {
                 Some(after) => {
@@ -894,11 +910,39 @@ fn unmark_raw(html: &str) -> String {
         }
     }
     out.push_str(rest);
-    if has(&out, RAW_START) || has(&out, RAW_END) {
+    // A start mark left is found above; an end mark without its start (mrml dropped one) is
+    // looked for here.
+    if leftover || searcher(Needle::RawEnd).find(out.as_bytes()).is_some() {
         out.replace(RAW_START, "").replace(RAW_END, "")
     } else {
         out
     }
+}
+
+/// The fixed strings the passes look for in every compiled page.
+#[derive(Clone, Copy)]
+enum Needle {
+    HeadEnd,
+    Body,
+    RawStart,
+    RawEnd,
+    FontsLink,
+    FontFamily,
+}
+
+/// The searcher for a fixed string, built once: building one costs more than a search.
+fn searcher(needle: Needle) -> &'static Finder<'static> {
+    static SEARCHERS: LazyLock<[Finder<'static>; 6]> = LazyLock::new(|| {
+        [
+            Finder::new("</head>"),
+            Finder::new("<body"),
+            Finder::new(RAW_START),
+            Finder::new(RAW_END),
+            Finder::new("https://fonts.googleapis.com/css?family="),
+            Finder::new("font-family:"),
+        ]
+    });
+    &SEARCHERS[needle as usize]
 }
 
 /// Substring search with memchr's SIMD searcher (the passes over a compiled page run often).
