@@ -583,6 +583,19 @@ impl Selector {
         keys
     }
 
+    /// Whether a compound of the selector counts its element among its siblings of the same
+    /// name (`:first-of-type`, `:nth-of-type()`, also inside `:not()`).
+    pub fn counts_of_type(&self) -> bool {
+        fn compound(c: &Compound) -> bool {
+            c.simple.iter().any(|s| match s {
+                Simple::NthOfType(..) => true,
+                Simple::Not(inner) => compound(inner),
+                _ => false,
+            })
+        }
+        self.compounds.iter().any(compound)
+    }
+
     /// A cheap test on the element alone: `false` when the rightmost compound cannot match it.
     pub fn may_match(&self, element: &Element<'_>) -> bool {
         self.compounds[self.compounds.len() - 1].matches(element)

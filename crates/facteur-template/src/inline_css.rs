@@ -375,6 +375,15 @@ pub fn apply(html: &str, attributes: &AttributeRules, sheet: &Sheet) -> String {
             .map(|(s, _)| s)
             .chain(sheet.rules.iter().map(|r| &r.matcher)),
     );
+    // Counting siblings by name (a list per parent) only when a selector asks for it.
+    let of_type = attributes
+        .iter()
+        .map(|(s, _)| s)
+        .chain(sheet.rules.iter().map(|r| &r.matcher))
+        .any(Selector::counts_of_type);
+    // Attribute lists of closed elements, kept for the next ones (no allocation per element).
+    let mut pool: Vec<Vec<(Cow<'_, str>, Cow<'_, str>)>> = Vec::new();
+    let mut changed: Vec<(String, String)> = Vec::new();
     let comment_end = memchr::memmem::Finder::new(b"-->");
     let b = html.as_bytes();
     let mut out = String::with_capacity(html.len() + html.len() / 8);
@@ -410,7 +419,9 @@ pub fn apply(html: &str, attributes: &AttributeRules, sheet: &Sheet) -> String {
                     .iter()
                     .rposition(|f| f.element.name.eq_ignore_ascii_case(name))
                 {
-                    stack.truncate(at);
+                    for frame in stack.drain(at..) {
+                        recycle(&mut pool, frame.element.attributes);
+                    }
                 }
             }
             continue;
@@ -430,10 +441,12 @@ pub fn apply(html: &str, attributes: &AttributeRules, sheet: &Sheet) -> String {
             .last()
             .is_some_and(|f| implied_close(&f.element.name, &name))
         {
-            stack.pop();
+            if let Some(frame) = stack.pop() {
+                recycle(&mut pool, frame.element.attributes);
+            }
         }
         let siblings = stack.last_mut().map_or(&mut top, |f| &mut f.children);
-        let (index, type_index) = siblings.add(name.clone());
+        let (index, type_index) = siblings.add(&name, of_type);
         // The first of two same-named attributes counts, as in HTML.
         let first = |attribute: &str| {
             tag.attributes
@@ -449,8 +462,7 @@ pub fn apply(html: &str, attributes: &AttributeRules, sheet: &Sheet) -> String {
             name,
             // An element no compound can match is never asked for its attributes.
             attributes: if concerned {
-                let mut read: Vec<(Cow<'_, str>, Cow<'_, str>)> =
-                    Vec::with_capacity(tag.attributes.len());
+                let mut read = pool.pop().unwrap_or_default();
                 for a in &tag.attributes {
                     let name = lowercase(&html[a.name.0..a.name.1]);
                     if !read.iter().any(|(n, _)| *n == name) {
@@ -465,11 +477,18 @@ pub fn apply(html: &str, attributes: &AttributeRules, sheet: &Sheet) -> String {
             type_index,
         };
         let above = stack.last().map_or(0, |f| f.keys);
-        let changed = if concerned {
-            change(&stack, above, &needs, &mut element, attributes, sheet)
-        } else {
-            Vec::new()
-        };
+        changed.clear();
+        if concerned {
+            change(
+                &stack,
+                above,
+                &needs,
+                &mut element,
+                attributes,
+                sheet,
+                &mut changed,
+            );
+        }
         // A tag nothing changed is copied with the text around it.
         if !changed.is_empty() {
             out.push_str(&html[copied..lt]);
@@ -485,7 +504,9 @@ pub fn apply(html: &str, attributes: &AttributeRules, sheet: &Sheet) -> String {
             i = find_end_tag(b, i, element.name.as_bytes());
         }
         spans = tag.attributes;
-        if !is_void(&element.name) {
+        if is_void(&element.name) {
+            recycle(&mut pool, element.attributes);
+        } else {
             let keys = if keys.is_empty() {
                 0
             } else {
@@ -522,6 +543,17 @@ impl<'h> std::borrow::Borrow<Element<'h>> for Frame<'h> {
     }
 }
 
+/// Keeps an attribute list for a later element.
+fn recycle<'h>(
+    pool: &mut Vec<Vec<(Cow<'h, str>, Cow<'h, str>)>>,
+    mut list: Vec<(Cow<'h, str>, Cow<'h, str>)>,
+) {
+    if list.capacity() > 0 {
+        list.clear();
+        pool.push(list);
+    }
+}
+
 /// Children seen so far under one parent: how many, and how many of each name.
 #[derive(Default)]
 struct Siblings<'h> {
@@ -530,16 +562,20 @@ struct Siblings<'h> {
 }
 
 impl<'h> Siblings<'h> {
-    /// Counts a child: its 1-based index among all children and among those of its name.
-    fn add(&mut self, name: Cow<'h, str>) -> (u32, u32) {
+    /// Counts a child: its 1-based index among all children and, when `of_type`, among those
+    /// of its name (else 0).
+    fn add(&mut self, name: &Cow<'h, str>, of_type: bool) -> (u32, u32) {
         self.count += 1;
-        let of_type = match self.of_type.iter_mut().find(|(n, _)| *n == name) {
+        if !of_type {
+            return (self.count, 0);
+        }
+        let of_type = match self.of_type.iter_mut().find(|(n, _)| n == name) {
             Some((_, n)) => {
                 *n += 1;
                 *n
             }
             None => {
-                self.of_type.push((name, 1));
+                self.of_type.push((name.clone(), 1));
                 1
             }
         };
@@ -867,8 +903,8 @@ fn change<'h>(
     element: &mut Element<'h>,
     attributes: &AttributeRules,
     sheet: &Sheet,
-) -> Vec<(String, String)> {
-    let mut changed: Vec<(String, String)> = Vec::new();
+    changed: &mut Vec<(String, String)>,
+) {
     let set = |element: &mut Element<'h>,
                changed: &mut Vec<(String, String)>,
                name: &str,
@@ -890,7 +926,7 @@ fn change<'h>(
         }
         if selector.ancestors_match(stack) {
             for (name, value) in attrs {
-                set(element, &mut changed, &name.to_ascii_lowercase(), value);
+                set(element, changed, &name.to_ascii_lowercase(), value);
             }
         }
     }
@@ -925,7 +961,7 @@ fn change<'h>(
         t
     });
     if let Some(t) = touched {
-        set(element, &mut changed, "style", &t.style());
+        set(element, changed, "style", &t.style());
         let tag = element.name.clone();
         if TABLE_TAGS.contains(&tag.as_ref()) {
             for (property, attribute) in [
@@ -934,7 +970,7 @@ fn change<'h>(
                 ("vertical-align", "valign"),
             ] {
                 if let Some(v) = t.value(property) {
-                    set(element, &mut changed, attribute, v);
+                    set(element, changed, attribute, v);
                 }
             }
         }
@@ -943,12 +979,11 @@ fn change<'h>(
                 if let Some(px) = t.value(property).and_then(|v| v.strip_suffix("px"))
                     && px.trim().parse::<f64>().is_ok()
                 {
-                    set(element, &mut changed, property, px.trim());
+                    set(element, changed, property, px.trim());
                 }
             }
         }
     }
-    changed
 }
 
 #[cfg(test)]
