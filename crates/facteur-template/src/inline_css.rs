@@ -446,7 +446,7 @@ pub fn apply(html: &str, attributes: &AttributeRules, sheet: &Sheet) -> String {
             }
         }
         let siblings = stack.last_mut().map_or(&mut top, |f| &mut f.children);
-        let (index, type_index) = siblings.add(&name, of_type);
+        let (index, type_index) = siblings.add(of_type.then(|| name.clone()));
         // The first of two same-named attributes counts, as in HTML.
         let first = |attribute: &str| {
             tag.attributes
@@ -562,20 +562,20 @@ struct Siblings<'h> {
 }
 
 impl<'h> Siblings<'h> {
-    /// Counts a child: its 1-based index among all children and, when `of_type`, among those
-    /// of its name (else 0).
-    fn add(&mut self, name: &Cow<'h, str>, of_type: bool) -> (u32, u32) {
+    /// Counts a child: its 1-based index among all children and, when its name is given,
+    /// among those of its name (else 0).
+    fn add(&mut self, name: Option<Cow<'h, str>>) -> (u32, u32) {
         self.count += 1;
-        if !of_type {
+        let Some(name) = name else {
             return (self.count, 0);
-        }
-        let of_type = match self.of_type.iter_mut().find(|(n, _)| n == name) {
+        };
+        let of_type = match self.of_type.iter_mut().find(|(n, _)| *n == name) {
             Some((_, n)) => {
                 *n += 1;
                 *n
             }
             None => {
-                self.of_type.push((name.clone(), 1));
+                self.of_type.push((name, 1));
                 1
             }
         };

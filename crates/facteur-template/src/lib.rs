@@ -33,6 +33,7 @@ pub mod include;
 pub mod inline_css;
 pub mod limits;
 pub mod mjml;
+mod mjml_body;
 pub mod mjml_rules;
 pub mod mjml_validate;
 pub mod mrml_escapes;

@@ -9,6 +9,7 @@ use memchr::memmem::Finder;
 use mrml::prelude::parser::Error as ParseError;
 use mrml::prelude::render::RenderOptions;
 
+use crate::mjml_body;
 use crate::mjml_validate::{self, Level};
 use crate::nesting::{self, ScanError};
 use crate::{Limits, include, inline_css};
@@ -98,6 +99,10 @@ pub struct Options<'a> {
     /// as warnings and compiles, leaving out unknown elements as node does; `Strict` refuses
     /// the document; `Skip` does not validate (unknown elements are still left out).
     pub validation: Level,
+    /// Read the body with Facteur's reader where it reads it as mrml does (see
+    /// [`crate::mjml_body`]; on by default). Off, mrml's parser reads the whole document: the
+    /// tests compile both ways and compare.
+    pub fast_body: bool,
 }
 
 impl<'a> Options<'a> {
@@ -108,6 +113,7 @@ impl<'a> Options<'a> {
             resolve: None,
             name: None,
             validation: Level::Soft,
+            fast_body: true,
         }
     }
 }
@@ -282,6 +288,102 @@ fn compile_expanded(source: &str, options: &Options<'_>) -> Result<Compiled, Mjm
     let rewritten = supported_thumbnails
         .then(|| source.replace("thumbnails=\"supported\"", "thumbnails=\"visible\""));
     let source = rewritten.as_deref().unwrap_or(source);
+    // The body read by Facteur's reader when it can (mrml's tokenizer is the slow half of its
+    // parser); else the whole document by mrml's parser, once the scan made it readable.
+    let fast = if options.fast_body {
+        mjml_body::parse(source, limits.max_depth, mark_raw)
+    } else {
+        None
+    };
+    let (element, escapes, marked) = match fast {
+        Some(element) => {
+            BODY_READER_COUNT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            (element, Vec::new(), has(source, "<mj-raw"))
+        }
+        None => mrml_parse(source, limits)?,
+    };
+    // Built once: the defaults hold a map of web fonts.
+    static KEEP_COMMENTS: LazyLock<RenderOptions> = LazyLock::new(RenderOptions::default);
+    static DROP_COMMENTS: LazyLock<RenderOptions> = LazyLock::new(|| RenderOptions {
+        disable_comments: true,
+        ..RenderOptions::default()
+    });
+    let render_options: &RenderOptions = if options.keep_comments {
+        &KEEP_COMMENTS
+    } else {
+        &DROP_COMMENTS
+    };
+    let html = element.render(render_options).map_err(|e| MjmlError {
+        message: e.to_string(),
+        line: None,
+        column: None,
+    })?;
+    // mrml escapes attribute values as Rust strings (`\\`, `\n`, `\"`…): read back.
+    let html = crate::mrml_escapes::fix(html);
+    // A `<` written `&lt;` for mrml inside a language statement (`{% if var:n < 2 %}`) is a
+    // `<` again: the language reads it.
+    let html = if escapes
+        .iter()
+        .any(|e| matches!(e, nesting::Edit::Escape(at) if source.as_bytes()[*at] == b'<'))
+    {
+        restore_statements(html)
+    } else {
+        html
+    };
+    let html = if marked { unmark_raw(&html) } else { html };
+    let attribute_rules = html_attribute_rules(&html_attributes)?;
+    let sheet = if inline_css.is_empty() {
+        inline_css::Sheet::default()
+    } else {
+        inline_css::parse(&inline_css)
+    };
+    for skipped in &sheet.skipped {
+        warnings.push(Warning {
+                message: format!(
+                    "mj-style inline: {skipped:?} cannot be written into style attributes and was left out (put it in an mj-style without inline)"
+                ),
+                line: None,
+                column: None,
+            });
+    }
+    let mut html = if attribute_rules.is_empty() && sheet.rules.is_empty() {
+        html
+    } else {
+        inline_css::apply(&html, &attribute_rules, &sheet)
+    };
+    if all_supported {
+        html = hide_thumbnails(&html);
+    }
+    // Fonts the document declares with mj-font are mrml's to link (with their own href).
+    let declared: Vec<String> = memchr::memmem::find_iter(source.as_bytes(), b"<mj-font")
+        .filter_map(|at| {
+            let tag_end = source[at..].find('>')?;
+            attribute(&source[at..at + tag_end + 1], "name")
+        })
+        .collect();
+    html = link_missing_fonts(html, &declared);
+    if !file_start.is_empty() {
+        html.insert_str(0, &file_start);
+    }
+    Ok(Compiled {
+        html,
+        warnings,
+        partials: Vec::new(),
+    })
+}
+
+/// How many compilations Facteur's body reader read (the others went through mrml's parser):
+/// for the tests, which check that it takes most documents.
+#[doc(hidden)]
+pub static BODY_READER_COUNT: std::sync::atomic::AtomicUsize =
+    std::sync::atomic::AtomicUsize::new(0);
+
+/// mrml's parser on the whole document, once `nesting::scan_xml` checked it and rewrote what
+/// mrml cannot read: the tree, the scan's edits and whether `<mj-raw>` content was marked.
+fn mrml_parse(
+    source: &str,
+    limits: &Limits,
+) -> Result<(mrml::mjml::Mjml, Vec<nesting::Edit>, bool), MjmlError> {
     let escapes = nesting::scan_xml(source, limits.max_depth).map_err(|e| {
         let (at, message) = match e {
             ScanError::TooDeep { at } => (
@@ -325,81 +427,7 @@ fn compile_expanded(source: &str, options: &Options<'_>) -> Result<Compiled, Mjm
         Some(Ok(parsed)) => parsed,
         _ => mrml::parse(input).map_err(|e| to_source(parse_error(input, &e)))?,
     };
-    // Built once: the defaults hold a map of web fonts.
-    static KEEP_COMMENTS: LazyLock<RenderOptions> = LazyLock::new(RenderOptions::default);
-    static DROP_COMMENTS: LazyLock<RenderOptions> = LazyLock::new(|| RenderOptions {
-        disable_comments: true,
-        ..RenderOptions::default()
-    });
-    let render_options: &RenderOptions = if options.keep_comments {
-        &KEEP_COMMENTS
-    } else {
-        &DROP_COMMENTS
-    };
-    let html = parsed
-        .element
-        .render(render_options)
-        .map_err(|e| MjmlError {
-            message: e.to_string(),
-            line: None,
-            column: None,
-        })?;
-    // mrml escapes attribute values as Rust strings (`\\`, `\n`, `\"`…): read back.
-    let html = crate::mrml_escapes::fix(html);
-    // A `<` written `&lt;` for mrml inside a language statement (`{% if var:n < 2 %}`) is a
-    // `<` again: the language reads it.
-    let html = if escapes
-        .iter()
-        .any(|e| matches!(e, nesting::Edit::Escape(at) if source.as_bytes()[*at] == b'<'))
-    {
-        restore_statements(html)
-    } else {
-        html
-    };
-    let html = if marked.is_some() {
-        unmark_raw(&html)
-    } else {
-        html
-    };
-    let attribute_rules = html_attribute_rules(&html_attributes)?;
-    let sheet = if inline_css.is_empty() {
-        inline_css::Sheet::default()
-    } else {
-        inline_css::parse(&inline_css)
-    };
-    for skipped in &sheet.skipped {
-        warnings.push(Warning {
-                message: format!(
-                    "mj-style inline: {skipped:?} cannot be written into style attributes and was left out (put it in an mj-style without inline)"
-                ),
-                line: None,
-                column: None,
-            });
-    }
-    let mut html = if attribute_rules.is_empty() && sheet.rules.is_empty() {
-        html
-    } else {
-        inline_css::apply(&html, &attribute_rules, &sheet)
-    };
-    if all_supported {
-        html = hide_thumbnails(&html);
-    }
-    // Fonts the document declares with mj-font are mrml's to link (with their own href).
-    let declared: Vec<String> = memchr::memmem::find_iter(source.as_bytes(), b"<mj-font")
-        .filter_map(|at| {
-            let tag_end = source[at..].find('>')?;
-            attribute(&source[at..at + tag_end + 1], "name")
-        })
-        .collect();
-    html = link_missing_fonts(html, &declared);
-    if !file_start.is_empty() {
-        html.insert_str(0, &file_start);
-    }
-    Ok(Compiled {
-        html,
-        warnings,
-        partials: Vec::new(),
-    })
+    Ok((parsed.element, escapes, marked.is_some()))
 }
 
 /// Carousel thumbnails hidden inline (`thumbnails="supported"`).

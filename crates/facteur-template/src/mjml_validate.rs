@@ -655,8 +655,8 @@ fn array_index(name: &str) -> Option<u64> {
 }
 
 impl<'a> Tree<'a> {
-    fn open(&mut self, tag: &Cow<'a, str>, attributes: Vec<(&'a str, &'a str)>, at: usize) {
-        let ending = is_ending_tag(tag);
+    fn open(&mut self, tag: Cow<'a, str>, attributes: Vec<(&'a str, &'a str)>, at: usize) {
+        let ending = is_ending_tag(&tag);
         if self.in_ending_tag > 0 {
             if ending {
                 self.in_ending_tag += 1;
@@ -676,7 +676,7 @@ impl<'a> Tree<'a> {
         {
             attributes.sort_by_key(|(name, _)| array_index(name).map_or((1, 0), |n| (0, n)));
         }
-        self.push(tag.clone(), attributes, at, true);
+        self.push(tag, attributes, at, true);
     }
 
     fn push(
@@ -830,7 +830,7 @@ impl<'a> Parser<'a> {
 
     fn end_open_tag(&mut self) {
         if let Some(attributes) = self.attributes.take() {
-            self.tree.open(&self.tag, attributes, self.tag_at);
+            self.tree.open(self.tag.clone(), attributes, self.tag_at);
         }
         if is_void(&self.tag) {
             self.tree.close(&self.tag);
@@ -865,7 +865,7 @@ impl<'a> Parser<'a> {
             }
         } else if tag == "br" {
             // `</br>` is `<br>`.
-            self.tree.open(&Cow::Borrowed("br"), Vec::new(), at);
+            self.tree.open(Cow::Borrowed("br"), Vec::new(), at);
             self.tree.close("br");
         }
     }

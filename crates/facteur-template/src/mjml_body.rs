@@ -1,0 +1,594 @@
+//! Facteur's reader for the body of an MJML document: it builds the tree mrml's parser would
+//! build (the same components, HTML nodes, texts and comments, read by the same rules), in one
+//! pass over the source without mrml's tokenizer, and mrml renders it. mrml still reads the
+//! rest of the document (the head, the root's and the body's attributes), which is small.
+//!
+//! The reader declines (`None`) whatever it does not read exactly as mrml does: conditional
+//! comments, CDATA, processing instructions, `mj-include`, `mj-carousel`, `mj-accordion`,
+//! prefixed element names, names outside ASCII, a close tag that is not the open element's,
+//! unquoted attribute values, a `<` that starts no tag, and the inputs that compile only once
+//! rewritten for mrml (see `nesting::scan_xml`). The document then goes the other way, through
+//! mrml's parser, which gives the same HTML (the tests compare both ways on every corpus) and
+//! the errors with their positions.
+
+use std::marker::PhantomData;
+
+use mrml::comment::Comment;
+use mrml::mj_body::MjBodyChild;
+use mrml::mj_navbar::MjNavbarChild;
+use mrml::mj_raw::MjRawChild;
+use mrml::mj_social::MjSocialChild;
+use mrml::mjml::Mjml;
+use mrml::node::Node;
+use mrml::prelude::{AttributeMap, Component};
+use mrml::text::Text;
+
+/// The comments that mark the content of each `<mj-raw>` (see `mjml::mark_raw`), as mrml
+/// reads them: their text.
+const RAW_START_TEXT: &str = "facteur:raw";
+const RAW_END_TEXT: &str = "/facteur:raw";
+
+/// Reads `source` (a whole document, its partials expanded): the tree mrml's parser gives for
+/// it with the content of each `<mj-raw>` marked, or `None` when this reader declines it.
+/// `mark_raw` marks the raw content of the rest of the document (mrml reads it) as
+/// `mjml::mark_raw` does.
+pub(crate) fn parse(
+    source: &str,
+    max_depth: usize,
+    mark_raw: impl Fn(&str) -> Option<String>,
+) -> Option<Mjml> {
+    let b = source.as_bytes();
+    let start = body_start(b)?;
+    let mut reader = Reader {
+        s: source,
+        b,
+        at: start,
+        depth: 2,
+        max_depth: max_depth / 2,
+        raw_elements: 0,
+        raw_closes: 0,
+    };
+    let Token::Start { name, empty, .. } = reader.token()? else {
+        return None;
+    };
+    if name != "mj-body" || empty {
+        return None;
+    }
+    let content_start = reader.at;
+    let children = reader.body_children("mj-body")?;
+    // `reader.at` is after `</mj-body>`: the close tag stays for mrml.
+    let content_end = source[..reader.at].rfind("</")?;
+    // `mjml::mark_raw` marks every `<mj-raw` it finds, in attribute values and comments too:
+    // a body where it would mark something else than the elements goes the other way.
+    let content = &source.as_bytes()[content_start..content_end];
+    if memchr::memmem::find_iter(content, b"<mj-raw").count() != reader.raw_elements
+        || memchr::memmem::find_iter(content, b"</mj-raw").count() != reader.raw_closes
+    {
+        return None;
+    }
+    let rest = &source[reader.at..];
+    // A second body, or anything but space after the root (mrml's tokenizer would read it in
+    // another state): the other way.
+    if memchr::memmem::find(rest.as_bytes(), b"<mj-body").is_some() {
+        return None;
+    }
+    let root_end = memchr::memmem::rfind(rest.as_bytes(), b"</mjml>")?;
+    if !rest[root_end + "</mjml>".len()..].trim().is_empty() {
+        return None;
+    }
+    let skeleton = format!("{}{}", &source[..content_start], &source[content_end..]);
+    // mrml's tokenizer panics on some inputs, which the scan finds (and rewrites others): a
+    // head that needs it goes the other way.
+    if !crate::nesting::scan_xml(&skeleton, max_depth).is_ok_and(|edits| edits.is_empty()) {
+        return None;
+    }
+    let marked = mark_raw(&skeleton);
+    let mut mjml = mrml::parse(marked.as_deref().unwrap_or(&skeleton))
+        .ok()?
+        .element;
+    let body = mjml.children.body.as_mut()?;
+    if !body.children.is_empty() {
+        return None;
+    }
+    body.children = children;
+    Some(mjml)
+}
+
+/// Where the body's start tag is: the first `<mj-body` that starts a tag, outside comments,
+/// declarations and the quoted values of other tags.
+fn body_start(b: &[u8]) -> Option<usize> {
+    let mut i = 0;
+    while let Some(p) = memchr::memchr(b'<', &b[i..]) {
+        let lt = i + p;
+        let rest = &b[lt..];
+        if rest.starts_with(b"<!--") {
+            i = lt + 4 + memchr::memmem::find(&rest[4..], b"-->")? + 3;
+        } else if rest.starts_with(b"<!") || rest.starts_with(b"<?") {
+            i = lt + memchr::memchr(b'>', rest)? + 1;
+        } else if rest.starts_with(b"<mj-body")
+            && rest
+                .get(8)
+                .is_some_and(|&c| is_space(c) || c == b'>' || c == b'/')
+        {
+            return Some(lt);
+        } else {
+            // Another tag (or a `<` in text): past its `>`, quoted values skipped.
+            let mut j = lt + 1;
+            loop {
+                let k = j + memchr::memchr3(b'>', b'"', b'\'', &b[j..])?;
+                if b[k] == b'>' {
+                    i = k + 1;
+                    break;
+                }
+                j = k + 1 + memchr::memchr(b[k], &b[k + 1..])? + 1;
+            }
+        }
+    }
+    None
+}
+
+enum Token<'a> {
+    Text(&'a str),
+    Comment(&'a str),
+    Start {
+        name: &'a str,
+        attributes: AttributeMap,
+        empty: bool,
+        /// The start tag as written.
+        tag: &'a str,
+    },
+    Close(&'a str),
+}
+
+struct Reader<'a> {
+    s: &'a str,
+    b: &'a [u8],
+    at: usize,
+    depth: usize,
+    max_depth: usize,
+    /// The `<mj-raw>` elements read, and those of them that have a close tag.
+    raw_elements: usize,
+    raw_closes: usize,
+}
+
+fn is_space(c: u8) -> bool {
+    matches!(c, b' ' | b'\t' | b'\n' | b'\r')
+}
+
+/// A name as this reader takes it: ASCII, a letter first (or `_` for an attribute), then
+/// letters, digits, `-`, `.`, `_` (and one `:` inside, for an attribute). (`<_x` starts no
+/// tag for the scan that prepares documents for mrml: it is rewritten, so read the other way.)
+fn name_len(b: &[u8], attribute: bool) -> Option<usize> {
+    let first = *b.first()?;
+    if !(first.is_ascii_alphabetic() || (attribute && first == b'_')) {
+        return None;
+    }
+    let colon = attribute;
+    let mut colons = 0;
+    let len = b
+        .iter()
+        .position(|&c| {
+            if c == b':' && colon {
+                colons += 1;
+                return colons > 1;
+            }
+            !(c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_'))
+        })
+        .unwrap_or(b.len());
+    // A name ending with `:` (or with two) is not one mrml's tokenizer reads the same way.
+    (colons <= 1 && b[len - 1] != b':').then_some(len)
+}
+
+/// Characters XML (and mrml's tokenizer) accept: no control character but tab and line
+/// breaks, no U+FFFE or U+FFFF.
+fn xml_chars(s: &str) -> bool {
+    let b = s.as_bytes();
+    let mut suspect = false;
+    for &c in b {
+        suspect |= c < 0x20 || c == 0xEF;
+    }
+    !suspect
+        || (b
+            .iter()
+            .all(|&c| c >= 0x20 || matches!(c, b'\t' | b'\n' | b'\r'))
+            && !s.contains(['\u{FFFE}', '\u{FFFF}']))
+}
+
+/// A text mrml's tokenizer leaves out: a line break, then only space.
+fn skipped(text: &str) -> bool {
+    let b = text.as_bytes();
+    b.first() == Some(&b'\n') && (b.iter().all(u8::is_ascii_whitespace) || text.trim().is_empty())
+}
+
+/// mrml's void elements: read without content or close tag.
+fn is_void(name: &str) -> bool {
+    matches!(
+        name,
+        "area"
+            | "base"
+            | "br"
+            | "col"
+            | "embed"
+            | "hr"
+            | "img"
+            | "input"
+            | "link"
+            | "meta"
+            | "param"
+            | "source"
+            | "track"
+            | "wbr"
+    )
+}
+
+impl<'a> Reader<'a> {
+    /// The next token, texts mrml's tokenizer leaves out (a line break then only space) left
+    /// out; `None` at the end or where the reader declines.
+    fn token(&mut self) -> Option<Token<'a>> {
+        loop {
+            let token = self.raw_token()?;
+            match token {
+                Token::Text(text) if skipped(text) => {}
+                other => return Some(other),
+            }
+        }
+    }
+
+    fn raw_token(&mut self) -> Option<Token<'a>> {
+        let b = self.b;
+        let at = self.at;
+        if at >= b.len() {
+            return None;
+        }
+        if b[at] != b'<' {
+            let end = memchr::memchr(b'<', &b[at..]).map_or(b.len(), |p| at + p);
+            let text = &self.s[at..end];
+            // Space between tags (most texts) needs no more checks.
+            if !text.bytes().all(|c| matches!(c, b' ' | b'\n' | b'\t')) {
+                if !xml_chars(text) {
+                    return None;
+                }
+                // `]]>` is refused by mrml's tokenizer, and a `>` just after a character of
+                // three or four bytes is rewritten for it (`&gt;`): both the other way.
+                for gt in memchr::memchr_iter(b'>', text.as_bytes()) {
+                    let before = &text.as_bytes()[gt.saturating_sub(2)..gt];
+                    if before == b"]]" || before.iter().any(|&c| c >= 0x80) {
+                        return None;
+                    }
+                }
+            }
+            self.at = end;
+            return Some(Token::Text(text));
+        }
+        let rest = &b[at..];
+        if rest.starts_with(b"<!--") {
+            let end = memchr::memmem::find(&rest[4..], b"-->")?;
+            let text = &self.s[at + 4..at + 4 + end];
+            // Conditional comments are read by other rules.
+            if text.starts_with("[if") || text.starts_with("<![endif") {
+                return None;
+            }
+            if text.contains("--") || text.ends_with('-') || !xml_chars(text) {
+                return None;
+            }
+            self.at = at + 4 + end + 3;
+            return Some(Token::Comment(text));
+        }
+        if rest.starts_with(b"</") {
+            let len = name_len(&rest[2..], false)?;
+            let name = &self.s[at + 2..at + 2 + len];
+            let mut i = at + 2 + len;
+            while i < b.len() && is_space(b[i]) {
+                i += 1;
+            }
+            if b.get(i) != Some(&b'>') {
+                return None;
+            }
+            self.at = i + 1;
+            return Some(Token::Close(name));
+        }
+        let len = name_len(&rest[1..], false)?;
+        let name = &self.s[at + 1..at + 1 + len];
+        let mut i = at + 1 + len;
+        let mut attributes = AttributeMap::new();
+        loop {
+            let spaced = i < b.len() && is_space(b[i]);
+            while i < b.len() && is_space(b[i]) {
+                i += 1;
+            }
+            match b.get(i)? {
+                b'/' => {
+                    if b.get(i + 1) != Some(&b'>') {
+                        return None;
+                    }
+                    self.at = i + 2;
+                    return Some(Token::Start {
+                        name,
+                        attributes,
+                        empty: true,
+                        tag: &self.s[at..self.at],
+                    });
+                }
+                b'>' => {
+                    self.at = i + 1;
+                    return Some(Token::Start {
+                        name,
+                        attributes,
+                        empty: false,
+                        tag: &self.s[at..self.at],
+                    });
+                }
+                _ if !spaced => return None,
+                _ => {}
+            }
+            let len = name_len(&b[i..], true)?;
+            let attribute = &self.s[i..i + len];
+            i += len;
+            // `=` with space around it, else an attribute without value.
+            let mut j = i;
+            while j < b.len() && is_space(b[j]) {
+                j += 1;
+            }
+            let value = if b.get(j) == Some(&b'=') {
+                j += 1;
+                while j < b.len() && is_space(b[j]) {
+                    j += 1;
+                }
+                let quote = *b.get(j)?;
+                if quote != b'"' && quote != b'\'' {
+                    return None;
+                }
+                let close = memchr::memchr(quote, &b[j + 1..])?;
+                let value = &self.s[j + 1..j + 1 + close];
+                if !xml_chars(value) {
+                    return None;
+                }
+                i = j + 1 + close + 1;
+                Some(value.to_string())
+            } else {
+                None
+            };
+            attributes.insert(attribute.to_string(), value);
+        }
+    }
+
+    /// Children of a component or HTML element of the body, up to the close tag of `parent`.
+    fn body_children(&mut self, parent: &str) -> Option<Vec<MjBodyChild>> {
+        let mut children = Vec::new();
+        loop {
+            match self.token()? {
+                Token::Text(text) => children.push(MjBodyChild::Text(Text::from(text))),
+                Token::Comment(text) => children.push(MjBodyChild::Comment(Comment::from(text))),
+                Token::Close(name) => return (name == parent).then_some(children),
+                Token::Start {
+                    name,
+                    attributes,
+                    empty,
+                    tag,
+                } => children.push(self.body_element(name, attributes, empty, tag)?),
+            }
+        }
+    }
+
+    fn enter(&mut self) -> Option<()> {
+        self.depth += 1;
+        (self.depth <= self.max_depth).then_some(())
+    }
+
+    fn body_element(
+        &mut self,
+        name: &'a str,
+        attributes: AttributeMap,
+        empty: bool,
+        tag: &str,
+    ) -> Option<MjBodyChild> {
+        self.enter()?;
+        macro_rules! with_body_children {
+            ($variant:ident) => {
+                MjBodyChild::$variant(Component {
+                    tag: PhantomData,
+                    attributes,
+                    children: if empty {
+                        Vec::new()
+                    } else {
+                        self.body_children(name)?
+                    },
+                })
+            };
+        }
+        macro_rules! without_children {
+            ($variant:ident) => {{
+                if !empty {
+                    self.close_of_childless(name)?;
+                }
+                MjBodyChild::$variant(Component {
+                    tag: PhantomData,
+                    attributes,
+                    children: (),
+                })
+            }};
+        }
+        let child = match name {
+            "mj-section" => with_body_children!(MjSection),
+            "mj-column" => with_body_children!(MjColumn),
+            "mj-group" => with_body_children!(MjGroup),
+            "mj-wrapper" => with_body_children!(MjWrapper),
+            "mj-hero" => with_body_children!(MjHero),
+            "mj-button" => with_body_children!(MjButton),
+            "mj-table" => with_body_children!(MjTable),
+            "mj-image" => without_children!(MjImage),
+            "mj-divider" => without_children!(MjDivider),
+            "mj-spacer" => without_children!(MjSpacer),
+            "mj-text" => MjBodyChild::MjText(Component {
+                tag: PhantomData,
+                attributes,
+                children: if empty {
+                    Vec::new()
+                } else {
+                    self.raw_children(name)?
+                },
+            }),
+            "mj-raw" => {
+                // Marked as `mjml::mark_raw` marks it: a start tag it reads (no `>` inside a
+                // value) and no `<mj-raw` inside.
+                if tag[..tag.len() - 1].contains('>') {
+                    return None;
+                }
+                self.raw_elements += 1;
+                self.raw_closes += usize::from(!empty);
+                let children = if empty {
+                    Vec::new()
+                } else {
+                    let from = self.at;
+                    let inner = self.raw_children(name)?;
+                    // `mjml::mark_raw` ends the mark at the first `</mj-raw>`: this one.
+                    if self.s[from..self.at].matches("</mj-raw").count() != 1 {
+                        return None;
+                    }
+                    let mut children = Vec::with_capacity(inner.len() + 2);
+                    children.push(MjRawChild::Comment(Comment::from(RAW_START_TEXT)));
+                    children.extend(inner);
+                    children.push(MjRawChild::Comment(Comment::from(RAW_END_TEXT)));
+                    children
+                };
+                MjBodyChild::MjRaw(Component {
+                    tag: PhantomData,
+                    attributes: (),
+                    children,
+                })
+            }
+            "mj-social" => MjBodyChild::MjSocial(Component {
+                tag: PhantomData,
+                attributes,
+                children: if empty {
+                    Vec::new()
+                } else {
+                    self.social_children()?
+                },
+            }),
+            "mj-navbar" => MjBodyChild::MjNavbar(Component {
+                tag: PhantomData,
+                attributes,
+                children: if empty {
+                    Vec::new()
+                } else {
+                    self.navbar_children()?
+                },
+            }),
+            "mj-include" | "mj-carousel" | "mj-accordion" => return None,
+            _ => MjBodyChild::Node(Node {
+                tag: name.to_string(),
+                attributes,
+                children: if empty || is_void(name) {
+                    Vec::new()
+                } else {
+                    self.body_children(name)?
+                },
+            }),
+        };
+        self.depth -= 1;
+        Some(child)
+    }
+
+    /// After the start tag of a component without children: space, then its close tag.
+    fn close_of_childless(&mut self, name: &str) -> Option<()> {
+        loop {
+            match self.token()? {
+                Token::Text(text) if text.trim().is_empty() => {}
+                Token::Close(closed) if closed == name => return Some(()),
+                _ => return None,
+            }
+        }
+    }
+
+    /// Raw HTML (the content of `mj-raw`, `mj-text` and the elements that hold text), up to
+    /// the close tag of `parent`.
+    fn raw_children(&mut self, parent: &str) -> Option<Vec<MjRawChild>> {
+        let mut children = Vec::new();
+        loop {
+            match self.token()? {
+                Token::Text(text) => children.push(MjRawChild::Text(Text::from(text))),
+                Token::Comment(text) => children.push(MjRawChild::Comment(Comment::from(text))),
+                Token::Close(name) => return (name == parent).then_some(children),
+                // `mjml::mark_raw` marks an `<mj-raw>` anywhere, this one too: the other way.
+                Token::Start { name: "mj-raw", .. } => return None,
+                Token::Start {
+                    name,
+                    attributes,
+                    empty,
+                    ..
+                } => {
+                    self.enter()?;
+                    children.push(MjRawChild::Node(Node {
+                        tag: name.to_string(),
+                        attributes,
+                        children: if empty || is_void(name) {
+                            Vec::new()
+                        } else {
+                            self.raw_children(name)?
+                        },
+                    }));
+                    self.depth -= 1;
+                }
+            }
+        }
+    }
+
+    fn social_children(&mut self) -> Option<Vec<MjSocialChild>> {
+        let mut children = Vec::new();
+        loop {
+            match self.token()? {
+                Token::Comment(text) => children.push(MjSocialChild::Comment(Comment::from(text))),
+                Token::Close(name) => return (name == "mj-social").then_some(children),
+                Token::Start {
+                    name: name @ "mj-social-element",
+                    attributes,
+                    empty,
+                    ..
+                } => {
+                    self.enter()?;
+                    children.push(MjSocialChild::MjSocialElement(Component {
+                        tag: PhantomData,
+                        attributes,
+                        children: if empty {
+                            Vec::new()
+                        } else {
+                            self.raw_children(name)?
+                        },
+                    }));
+                    self.depth -= 1;
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    fn navbar_children(&mut self) -> Option<Vec<MjNavbarChild>> {
+        let mut children = Vec::new();
+        loop {
+            match self.token()? {
+                Token::Comment(text) => children.push(MjNavbarChild::Comment(Comment::from(text))),
+                Token::Close(name) => return (name == "mj-navbar").then_some(children),
+                Token::Start {
+                    name: name @ "mj-navbar-link",
+                    attributes,
+                    empty,
+                    ..
+                } => {
+                    self.enter()?;
+                    children.push(MjNavbarChild::MjNavbarLink(Component {
+                        tag: PhantomData,
+                        attributes,
+                        children: if empty {
+                            Vec::new()
+                        } else {
+                            self.raw_children(name)?
+                        },
+                    }));
+                    self.depth -= 1;
+                }
+                _ => return None,
+            }
+        }
+    }
+}
