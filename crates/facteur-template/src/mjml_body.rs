@@ -4,8 +4,8 @@
 //! rest of the document (the head, the root's and the body's attributes), which is small.
 //!
 //! The reader declines (`None`) whatever it does not read exactly as mrml does: conditional
-//! comments, CDATA, processing instructions, `mj-include`, `mj-carousel`, `mj-accordion`,
-//! prefixed element names, names outside ASCII, a close tag that is not the open element's,
+//! comments outside raw HTML, CDATA, processing instructions, `mj-include`, prefixed element
+//! names, names outside ASCII, a close tag that is not the open element's,
 //! unquoted attribute values, a `<` that starts no tag, and the inputs that compile only once
 //! rewritten for mrml (see `nesting::scan_xml`). The document then goes the other way, through
 //! mrml's parser, which gives the same HTML (the tests compare both ways on every corpus) and
@@ -14,7 +14,11 @@
 use std::marker::PhantomData;
 
 use mrml::comment::Comment;
+use mrml::conditional_comment::ConditionalComment;
+use mrml::mj_accordion::MjAccordionChild;
+use mrml::mj_accordion_element::MjAccordionElementChildren;
 use mrml::mj_body::MjBodyChild;
+use mrml::mj_carousel::MjCarouselChild;
 use mrml::mj_navbar::MjNavbarChild;
 use mrml::mj_raw::MjRawChild;
 use mrml::mj_social::MjSocialChild;
@@ -62,7 +66,7 @@ pub(crate) fn parse(
     // a body where it would mark something else than the elements goes the other way.
     let content = &source.as_bytes()[content_start..content_end];
     if memchr::memmem::find_iter(content, b"<mj-raw").count() != reader.raw_elements
-        || memchr::memmem::find_iter(content, b"</mj-raw").count() != reader.raw_closes
+        || memchr::memmem::find_iter(content, b"</mj-raw>").count() != reader.raw_closes
     {
         return None;
     }
@@ -74,6 +78,14 @@ pub(crate) fn parse(
     }
     let root_end = memchr::memmem::rfind(rest.as_bytes(), b"</mjml>")?;
     if !rest[root_end + "</mjml>".len()..].trim().is_empty() {
+        return None;
+    }
+    // `mjml::mark_raw` runs over the whole document: each `<mj-raw>` it marks in the head must
+    // end there (the marks it puts in the head are then the ones it puts in the skeleton), and
+    // none may follow the body.
+    if !raw_marks_end_in(&source[..start])
+        || memchr::memmem::find(rest.as_bytes(), b"<mj-raw").is_some()
+    {
         return None;
     }
     let skeleton = format!("{}{}", &source[..content_start], &source[content_end..]);
@@ -92,6 +104,31 @@ pub(crate) fn parse(
     }
     body.children = children;
     Some(mjml)
+}
+
+/// Whether each `<mj-raw>` that `mjml::mark_raw` would mark in `head` has the close tag it
+/// pairs it with (the next `</mj-raw>`) in `head` too (the same walk as `mark_raw`'s).
+fn raw_marks_end_in(head: &str) -> bool {
+    let mut rest = head;
+    while let Some(at) = memchr::memmem::find(rest.as_bytes(), b"<mj-raw") {
+        let after = &rest[at + "<mj-raw".len()..];
+        if !after.starts_with(['>', ' ', '\t', '\n']) {
+            rest = after;
+            continue;
+        }
+        let Some(end) = after.find('>') else {
+            return false;
+        };
+        rest = &after[end + 1..];
+        if after[..end].ends_with('/') {
+            continue;
+        }
+        match memchr::memmem::find(rest.as_bytes(), b"</mj-raw>") {
+            Some(close) => rest = &rest[close + "</mj-raw>".len()..],
+            None => return false,
+        }
+    }
+    true
 }
 
 /// Where the body's start tag is: the first `<mj-body` that starts a tag, outside comments,
@@ -130,12 +167,17 @@ fn body_start(b: &[u8]) -> Option<usize> {
 enum Token<'a> {
     Text(&'a str),
     Comment(&'a str),
+    /// A conditional comment's opening (`<!--[if mso]>`) or closing (`<![endif]-->`), as
+    /// written: raw HTML keeps them as they are.
+    Conditional(&'a str),
     Start {
         name: &'a str,
         attributes: AttributeMap,
         empty: bool,
         /// The start tag as written.
         tag: &'a str,
+        /// How many attributes are written (a name written twice counts twice).
+        written: usize,
     },
     Close(&'a str),
 }
@@ -175,8 +217,22 @@ fn name_len(b: &[u8], attribute: bool) -> Option<usize> {
             !(c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_'))
         })
         .unwrap_or(b.len());
-    // A name ending with `:` (or with two) is not one mrml's tokenizer reads the same way.
-    (colons <= 1 && b[len - 1] != b':').then_some(len)
+    // Two `:`, or a local part that does not start with a letter or `_` (`a:-b`, `a:`): mrml's
+    // tokenizer refuses the name.
+    if colons > 1 {
+        return None;
+    }
+    if colons == 1 {
+        let colon_at = b[..len].iter().position(|&c| c == b':')?;
+        if !b
+            .get(colon_at + 1)
+            .is_some_and(|&c| c.is_ascii_alphabetic() || c == b'_')
+            || colon_at + 1 >= len
+        {
+            return None;
+        }
+    }
+    Some(len)
 }
 
 /// Characters XML (and mrml's tokenizer) accept: no control character but tab and line
@@ -261,13 +317,23 @@ impl<'a> Reader<'a> {
             return Some(Token::Text(text));
         }
         let rest = &b[at..];
+        if rest.starts_with(b"<!--[if")
+            || rest.starts_with(b"<![if")
+            || rest.starts_with(b"<![endif]")
+            || rest.starts_with(b"<!--<![endif")
+        {
+            // Read as mrml's tokenizer reads them (it panics on others: declined).
+            let end = crate::nesting::conditional_comment_end(b, at)?;
+            let span = &self.s[at..end];
+            if !xml_chars(span) {
+                return None;
+            }
+            self.at = end;
+            return Some(Token::Conditional(span));
+        }
         if rest.starts_with(b"<!--") {
             let end = memchr::memmem::find(&rest[4..], b"-->")?;
             let text = &self.s[at + 4..at + 4 + end];
-            // Conditional comments are read by other rules.
-            if text.starts_with("[if") || text.starts_with("<![endif") {
-                return None;
-            }
             if text.contains("--") || text.ends_with('-') || !xml_chars(text) {
                 return None;
             }
@@ -291,6 +357,7 @@ impl<'a> Reader<'a> {
         let name = &self.s[at + 1..at + 1 + len];
         let mut i = at + 1 + len;
         let mut attributes = AttributeMap::new();
+        let mut written = 0;
         loop {
             let spaced = i < b.len() && is_space(b[i]);
             while i < b.len() && is_space(b[i]) {
@@ -307,6 +374,7 @@ impl<'a> Reader<'a> {
                         attributes,
                         empty: true,
                         tag: &self.s[at..self.at],
+                        written,
                     });
                 }
                 b'>' => {
@@ -316,6 +384,7 @@ impl<'a> Reader<'a> {
                         attributes,
                         empty: false,
                         tag: &self.s[at..self.at],
+                        written,
                     });
                 }
                 _ if !spaced => return None,
@@ -349,6 +418,7 @@ impl<'a> Reader<'a> {
                 None
             };
             attributes.insert(attribute.to_string(), value);
+            written += 1;
         }
     }
 
@@ -359,13 +429,16 @@ impl<'a> Reader<'a> {
             match self.token()? {
                 Token::Text(text) => children.push(MjBodyChild::Text(Text::from(text))),
                 Token::Comment(text) => children.push(MjBodyChild::Comment(Comment::from(text))),
+                // mrml refuses a conditional comment outside raw HTML.
+                Token::Conditional(_) => return None,
                 Token::Close(name) => return (name == parent).then_some(children),
                 Token::Start {
                     name,
                     attributes,
                     empty,
                     tag,
-                } => children.push(self.body_element(name, attributes, empty, tag)?),
+                    written,
+                } => children.push(self.body_element(name, attributes, empty, tag, written)?),
             }
         }
     }
@@ -381,6 +454,7 @@ impl<'a> Reader<'a> {
         attributes: AttributeMap,
         empty: bool,
         tag: &str,
+        written: usize,
     ) -> Option<MjBodyChild> {
         self.enter()?;
         macro_rules! with_body_children {
@@ -434,6 +508,10 @@ impl<'a> Reader<'a> {
                 if tag[..tag.len() - 1].contains('>') {
                     return None;
                 }
+                // mrml reads one attribute on it (and leaves it out): two are an error.
+                if written > 1 {
+                    return None;
+                }
                 self.raw_elements += 1;
                 self.raw_closes += usize::from(!empty);
                 let children = if empty {
@@ -441,8 +519,10 @@ impl<'a> Reader<'a> {
                 } else {
                     let from = self.at;
                     let inner = self.raw_children(name)?;
-                    // `mjml::mark_raw` ends the mark at the first `</mj-raw>`: this one.
-                    if self.s[from..self.at].matches("</mj-raw").count() != 1 {
+                    // `mjml::mark_raw` ends the mark at the first `</mj-raw>` written so: this
+                    // close tag must be it.
+                    let content = &self.s[from..self.at];
+                    if !content.ends_with("</mj-raw>") || content.matches("</mj-raw").count() != 1 {
                         return None;
                     }
                     let mut children = Vec::with_capacity(inner.len() + 2);
@@ -475,7 +555,25 @@ impl<'a> Reader<'a> {
                     self.navbar_children()?
                 },
             }),
-            "mj-include" | "mj-carousel" | "mj-accordion" => return None,
+            "mj-carousel" => MjBodyChild::MjCarousel(Component {
+                tag: PhantomData,
+                attributes,
+                children: if empty {
+                    Vec::new()
+                } else {
+                    self.carousel_children()?
+                },
+            }),
+            "mj-accordion" => MjBodyChild::MjAccordion(Component {
+                tag: PhantomData,
+                attributes,
+                children: if empty {
+                    Vec::new()
+                } else {
+                    self.accordion_children()?
+                },
+            }),
+            "mj-include" => return None,
             _ => MjBodyChild::Node(Node {
                 tag: name.to_string(),
                 attributes,
@@ -509,6 +607,9 @@ impl<'a> Reader<'a> {
             match self.token()? {
                 Token::Text(text) => children.push(MjRawChild::Text(Text::from(text))),
                 Token::Comment(text) => children.push(MjRawChild::Comment(Comment::from(text))),
+                Token::Conditional(span) => children.push(MjRawChild::ConditionalComment(
+                    ConditionalComment::from(span),
+                )),
                 Token::Close(name) => return (name == parent).then_some(children),
                 // `mjml::mark_raw` marks an `<mj-raw>` anywhere, this one too: the other way.
                 Token::Start { name: "mj-raw", .. } => return None,
@@ -530,6 +631,121 @@ impl<'a> Reader<'a> {
                     }));
                     self.depth -= 1;
                 }
+            }
+        }
+    }
+
+    fn carousel_children(&mut self) -> Option<Vec<MjCarouselChild>> {
+        let mut children = Vec::new();
+        loop {
+            match self.token()? {
+                Token::Comment(text) => {
+                    children.push(MjCarouselChild::Comment(Comment::from(text)));
+                }
+                Token::Close(name) => return (name == "mj-carousel").then_some(children),
+                Token::Start {
+                    name: name @ "mj-carousel-image",
+                    attributes,
+                    empty,
+                    ..
+                } => {
+                    if !empty {
+                        self.close_of_childless(name)?;
+                    }
+                    children.push(MjCarouselChild::MjCarouselImage(Component {
+                        tag: PhantomData,
+                        attributes,
+                        children: (),
+                    }));
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    fn accordion_children(&mut self) -> Option<Vec<MjAccordionChild>> {
+        let mut children = Vec::new();
+        loop {
+            match self.token()? {
+                Token::Comment(text) => {
+                    children.push(MjAccordionChild::Comment(Comment::from(text)));
+                }
+                Token::Close(name) => return (name == "mj-accordion").then_some(children),
+                Token::Start {
+                    name: name @ "mj-accordion-element",
+                    attributes,
+                    empty,
+                    ..
+                } => {
+                    self.enter()?;
+                    children.push(MjAccordionChild::MjAccordionElement(Component {
+                        tag: PhantomData,
+                        attributes,
+                        children: if empty {
+                            MjAccordionElementChildren::default()
+                        } else {
+                            self.accordion_element_children(name)?
+                        },
+                    }));
+                    self.depth -= 1;
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    /// An accordion element's title and text (a later one of either replaces the earlier).
+    fn accordion_element_children(&mut self, parent: &str) -> Option<MjAccordionElementChildren> {
+        let mut children = MjAccordionElementChildren::default();
+        loop {
+            match self.token()? {
+                Token::Close(name) => return (name == parent).then_some(children),
+                Token::Start {
+                    name: name @ "mj-accordion-text",
+                    attributes,
+                    empty,
+                    ..
+                } => {
+                    self.enter()?;
+                    children.text = Some(Component {
+                        tag: PhantomData,
+                        attributes,
+                        children: if empty {
+                            Vec::new()
+                        } else {
+                            self.raw_children(name)?
+                        },
+                    });
+                    self.depth -= 1;
+                }
+                Token::Start {
+                    name: name @ "mj-accordion-title",
+                    attributes,
+                    empty,
+                    ..
+                } => {
+                    let mut texts = Vec::new();
+                    if !empty {
+                        // Texts only (space-only ones left out), then the close tag.
+                        loop {
+                            match self.token()? {
+                                Token::Text(text) => {
+                                    if !text.trim().is_empty() {
+                                        texts.push(Text::from(text));
+                                    }
+                                }
+                                Token::Close(closed) if closed == name => break,
+                                _ => return None,
+                            }
+                        }
+                    }
+                    children.title = Some(Component {
+                        tag: PhantomData,
+                        attributes,
+                        children: texts,
+                    });
+                }
+                _ => return None,
             }
         }
     }

@@ -85,7 +85,7 @@ fn is_xml_void(local: &str) -> bool {
 
 /// Where the conditional comment starting at `lt` ends, or `None` where htmlparser 0.2 panics
 /// (`panic!("oops")`, or an index past the end when no `]` follows).
-fn conditional_comment_end(b: &[u8], lt: usize) -> Option<usize> {
+pub(crate) fn conditional_comment_end(b: &[u8], lt: usize) -> Option<usize> {
     let rest = &b[lt..];
     let skip = if rest.starts_with(b"<!--[if") {
         5
