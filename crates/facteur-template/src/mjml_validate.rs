@@ -164,11 +164,11 @@ pub fn validate(source: &str) -> Vec<Issue> {
 fn check(tree: &Tree, node: &Node, report: &mut impl FnMut(&Node, String)) {
     let index = mjml_rules::component_index(&node.tag);
     let component = index.map(|i| &mjml_rules::COMPONENTS[i]);
+    let attributes = &tree.attributes[node.attributes.clone()];
     if let Some(component) = component {
-        let illegal: Vec<&str> = node
-            .attributes
+        let illegal: Vec<&str> = attributes
             .iter()
-            .map(|(name, _)| name.as_ref())
+            .map(|(name, _)| *name)
             .filter(|name| {
                 !component.attributes.iter().any(|(a, _)| a == name)
                     && !mjml_rules::GLOBAL_ATTRIBUTES.contains(name)
@@ -212,7 +212,7 @@ fn check(tree: &Tree, node: &Node, report: &mut impl FnMut(&Node, String)) {
         );
     }
     if let Some(index) = index {
-        for (name, value) in &node.attributes {
+        for (name, value) in attributes {
             // Facteur differs here on purpose: a value written with the templating language
             // (`{{ var:bg }}`, `{% … %}`, `[[var:w]]`) is only known per message, so its type
             // is not checked (node mjml, which knows no such language, refuses it).
@@ -620,8 +620,9 @@ fn positions(source: &str, offsets: &[usize]) -> Vec<(usize, usize)> {
 #[derive(Debug)]
 struct Node<'a> {
     tag: Cow<'a, str>,
-    /// In JavaScript's key order: integer-like names first, ascending, then as written.
-    attributes: Vec<(&'a str, &'a str)>,
+    /// Its attributes in [`Tree::attributes`], in JavaScript's key order: integer-like names
+    /// first, ascending, then as written.
+    attributes: std::ops::Range<usize>,
     children: Vec<usize>,
     parent: Option<usize>,
     /// Byte offset of the `<`.
@@ -631,6 +632,8 @@ struct Node<'a> {
 #[derive(Debug, Default)]
 struct Tree<'a> {
     nodes: Vec<Node<'a>>,
+    /// The attributes of all the nodes, each node's in one run (one list for the document).
+    attributes: Vec<(&'a str, &'a str)>,
     /// The last element opened at the top level (node keeps the last one).
     root: Option<usize>,
     current: Option<usize>,
@@ -655,7 +658,7 @@ fn array_index(name: &str) -> Option<u64> {
 }
 
 impl<'a> Tree<'a> {
-    fn open(&mut self, tag: Cow<'a, str>, attributes: Vec<(&'a str, &'a str)>, at: usize) {
+    fn open(&mut self, tag: Cow<'a, str>, attributes: &[(&'a str, &'a str)], at: usize) {
         let ending = is_ending_tag(&tag);
         if self.in_ending_tag > 0 {
             if ending {
@@ -669,20 +672,23 @@ impl<'a> Tree<'a> {
         if tag == "mj-include" {
             return;
         }
-        let mut attributes = attributes;
-        if attributes
+        let start = self.attributes.len();
+        self.attributes.extend_from_slice(attributes);
+        let own = &mut self.attributes[start..];
+        if own
             .iter()
             .any(|(name, _)| name.starts_with(|c: char| c.is_ascii_digit()))
         {
-            attributes.sort_by_key(|(name, _)| array_index(name).map_or((1, 0), |n| (0, n)));
+            own.sort_by_key(|(name, _)| array_index(name).map_or((1, 0), |n| (0, n)));
         }
-        self.push(tag, attributes, at, true);
+        let range = start..self.attributes.len();
+        self.push(tag, range, at, true);
     }
 
     fn push(
         &mut self,
         tag: Cow<'a, str>,
-        attributes: Vec<(&'a str, &'a str)>,
+        attributes: std::ops::Range<usize>,
         at: usize,
         enter: bool,
     ) {
@@ -717,7 +723,7 @@ impl<'a> Tree<'a> {
 
     fn comment(&mut self, at: usize) {
         if self.in_ending_tag == 0 && self.current.is_some() {
-            self.push(Cow::Borrowed("mj-raw"), Vec::new(), at, false);
+            self.push(Cow::Borrowed("mj-raw"), 0..0, at, false);
         }
     }
 }
@@ -781,7 +787,9 @@ struct Parser<'a> {
     stack: Vec<Cow<'a, str>>,
     tag: Cow<'a, str>,
     tag_at: usize,
-    attributes: Option<Vec<(&'a str, &'a str)>>,
+    /// Whether a start tag's attributes are being read, and those read (one buffer).
+    reading: bool,
+    attributes: Vec<(&'a str, &'a str)>,
     /// The attribute being read: its name and its value, as byte ranges of the source.
     attribute: (usize, usize),
     value: (usize, usize),
@@ -808,7 +816,8 @@ impl<'a> Parser<'a> {
         }
         self.tag = tag;
         self.tag_at = at;
-        self.attributes = Some(Vec::new());
+        self.reading = true;
+        self.attributes.clear();
     }
 
     fn attribute_end(&mut self, text: &'a str) {
@@ -820,17 +829,18 @@ impl<'a> Parser<'a> {
         }
         let name = &text[name.0..name.1];
         // Assigning `__proto__` on a JavaScript object does not add a key.
-        if let Some(attributes) = &mut self.attributes
+        if self.reading
             && name != "__proto__"
-            && !attributes.iter().any(|(seen, _)| *seen == name)
+            && !self.attributes.iter().any(|(seen, _)| *seen == name)
         {
-            attributes.push((name, &text[value.0..value.1]));
+            self.attributes.push((name, &text[value.0..value.1]));
         }
     }
 
     fn end_open_tag(&mut self) {
-        if let Some(attributes) = self.attributes.take() {
-            self.tree.open(self.tag.clone(), attributes, self.tag_at);
+        if std::mem::take(&mut self.reading) {
+            self.tree
+                .open(self.tag.clone(), &self.attributes, self.tag_at);
         }
         if is_void(&self.tag) {
             self.tree.close(&self.tag);
@@ -865,7 +875,7 @@ impl<'a> Parser<'a> {
             }
         } else if tag == "br" {
             // `</br>` is `<br>`.
-            self.tree.open(Cow::Borrowed("br"), Vec::new(), at);
+            self.tree.open(Cow::Borrowed("br"), &[], at);
             self.tree.close("br");
         }
     }
