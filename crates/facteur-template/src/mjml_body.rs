@@ -256,27 +256,6 @@ fn skipped(text: &str) -> bool {
     b.first() == Some(&b'\n') && (b.iter().all(u8::is_ascii_whitespace) || text.trim().is_empty())
 }
 
-/// mrml's void elements: read without content or close tag.
-fn is_void(name: &str) -> bool {
-    matches!(
-        name,
-        "area"
-            | "base"
-            | "br"
-            | "col"
-            | "embed"
-            | "hr"
-            | "img"
-            | "input"
-            | "link"
-            | "meta"
-            | "param"
-            | "source"
-            | "track"
-            | "wbr"
-    )
-}
-
 impl<'a> Reader<'a> {
     /// The next token, texts mrml's tokenizer leaves out (a line break then only space) left
     /// out; `None` at the end or where the reader declines.
@@ -457,16 +436,13 @@ impl<'a> Reader<'a> {
         written: usize,
     ) -> Option<MjBodyChild> {
         self.enter()?;
-        macro_rules! with_body_children {
-            ($variant:ident) => {
+        // A component with these children (none when the tag closes itself).
+        macro_rules! component {
+            ($variant:ident, $children:expr) => {
                 MjBodyChild::$variant(Component {
                     tag: PhantomData,
                     attributes,
-                    children: if empty {
-                        Vec::new()
-                    } else {
-                        self.body_children(name)?
-                    },
+                    children: if empty { Default::default() } else { $children },
                 })
             };
         }
@@ -483,25 +459,17 @@ impl<'a> Reader<'a> {
             }};
         }
         let child = match name {
-            "mj-section" => with_body_children!(MjSection),
-            "mj-column" => with_body_children!(MjColumn),
-            "mj-group" => with_body_children!(MjGroup),
-            "mj-wrapper" => with_body_children!(MjWrapper),
-            "mj-hero" => with_body_children!(MjHero),
-            "mj-button" => with_body_children!(MjButton),
-            "mj-table" => with_body_children!(MjTable),
+            "mj-section" => component!(MjSection, self.body_children(name)?),
+            "mj-column" => component!(MjColumn, self.body_children(name)?),
+            "mj-group" => component!(MjGroup, self.body_children(name)?),
+            "mj-wrapper" => component!(MjWrapper, self.body_children(name)?),
+            "mj-hero" => component!(MjHero, self.body_children(name)?),
+            "mj-button" => component!(MjButton, self.body_children(name)?),
+            "mj-table" => component!(MjTable, self.body_children(name)?),
+            "mj-text" => component!(MjText, self.raw_children(name)?),
             "mj-image" => without_children!(MjImage),
             "mj-divider" => without_children!(MjDivider),
             "mj-spacer" => without_children!(MjSpacer),
-            "mj-text" => MjBodyChild::MjText(Component {
-                tag: PhantomData,
-                attributes,
-                children: if empty {
-                    Vec::new()
-                } else {
-                    self.raw_children(name)?
-                },
-            }),
             "mj-raw" => {
                 // Marked as `mjml::mark_raw` marks it: a start tag it reads (no `>` inside a
                 // value) and no `<mj-raw` inside.
@@ -537,47 +505,86 @@ impl<'a> Reader<'a> {
                     children,
                 })
             }
-            "mj-social" => MjBodyChild::MjSocial(Component {
-                tag: PhantomData,
-                attributes,
-                children: if empty {
-                    Vec::new()
-                } else {
-                    self.social_children()?
-                },
-            }),
-            "mj-navbar" => MjBodyChild::MjNavbar(Component {
-                tag: PhantomData,
-                attributes,
-                children: if empty {
-                    Vec::new()
-                } else {
-                    self.navbar_children()?
-                },
-            }),
-            "mj-carousel" => MjBodyChild::MjCarousel(Component {
-                tag: PhantomData,
-                attributes,
-                children: if empty {
-                    Vec::new()
-                } else {
-                    self.carousel_children()?
-                },
-            }),
-            "mj-accordion" => MjBodyChild::MjAccordion(Component {
-                tag: PhantomData,
-                attributes,
-                children: if empty {
-                    Vec::new()
-                } else {
-                    self.accordion_children()?
-                },
-            }),
+            "mj-social" => component!(
+                MjSocial,
+                self.list_children(
+                    name,
+                    "mj-social-element",
+                    MjSocialChild::Comment,
+                    |reader, name, attributes, empty| {
+                        Some(MjSocialChild::MjSocialElement(Component {
+                            tag: PhantomData,
+                            attributes,
+                            children: if empty {
+                                Vec::new()
+                            } else {
+                                reader.raw_children(name)?
+                            },
+                        }))
+                    }
+                )?
+            ),
+            "mj-navbar" => component!(
+                MjNavbar,
+                self.list_children(
+                    name,
+                    "mj-navbar-link",
+                    MjNavbarChild::Comment,
+                    |reader, name, attributes, empty| {
+                        Some(MjNavbarChild::MjNavbarLink(Component {
+                            tag: PhantomData,
+                            attributes,
+                            children: if empty {
+                                Vec::new()
+                            } else {
+                                reader.raw_children(name)?
+                            },
+                        }))
+                    }
+                )?
+            ),
+            "mj-carousel" => component!(
+                MjCarousel,
+                self.list_children(
+                    name,
+                    "mj-carousel-image",
+                    MjCarouselChild::Comment,
+                    |reader, name, attributes, empty| {
+                        if !empty {
+                            reader.close_of_childless(name)?;
+                        }
+                        Some(MjCarouselChild::MjCarouselImage(Component {
+                            tag: PhantomData,
+                            attributes,
+                            children: (),
+                        }))
+                    }
+                )?
+            ),
+            "mj-accordion" => component!(
+                MjAccordion,
+                self.list_children(
+                    name,
+                    "mj-accordion-element",
+                    MjAccordionChild::Comment,
+                    |reader, name, attributes, empty| {
+                        Some(MjAccordionChild::MjAccordionElement(Component {
+                            tag: PhantomData,
+                            attributes,
+                            children: if empty {
+                                MjAccordionElementChildren::default()
+                            } else {
+                                reader.accordion_element_children(name)?
+                            },
+                        }))
+                    }
+                )?
+            ),
             "mj-include" => return None,
             _ => MjBodyChild::Node(Node {
                 tag: name.to_string(),
                 attributes,
-                children: if empty || is_void(name) {
+                children: if empty || crate::nesting::is_xml_void(name) {
                     Vec::new()
                 } else {
                     self.body_children(name)?
@@ -623,7 +630,7 @@ impl<'a> Reader<'a> {
                     children.push(MjRawChild::Node(Node {
                         tag: name.to_string(),
                         attributes,
-                        children: if empty || is_void(name) {
+                        children: if empty || crate::nesting::is_xml_void(name) {
                             Vec::new()
                         } else {
                             self.raw_children(name)?
@@ -635,58 +642,29 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn carousel_children(&mut self) -> Option<Vec<MjCarouselChild>> {
+    /// The children of a component that holds comments and one kind of element (the
+    /// carousel's images, the accordion's elements, the social icons, the navbar's links), up to
+    /// the close tag of `parent`: `element` makes the child of each `child` element.
+    fn list_children<T>(
+        &mut self,
+        parent: &str,
+        child: &str,
+        comment: fn(Comment) -> T,
+        mut element: impl FnMut(&mut Self, &'a str, AttributeMap, bool) -> Option<T>,
+    ) -> Option<Vec<T>> {
         let mut children = Vec::new();
         loop {
             match self.token()? {
-                Token::Comment(text) => {
-                    children.push(MjCarouselChild::Comment(Comment::from(text)));
-                }
-                Token::Close(name) => return (name == "mj-carousel").then_some(children),
+                Token::Comment(text) => children.push(comment(Comment::from(text))),
+                Token::Close(name) => return (name == parent).then_some(children),
                 Token::Start {
-                    name: name @ "mj-carousel-image",
+                    name,
                     attributes,
                     empty,
                     ..
-                } => {
-                    if !empty {
-                        self.close_of_childless(name)?;
-                    }
-                    children.push(MjCarouselChild::MjCarouselImage(Component {
-                        tag: PhantomData,
-                        attributes,
-                        children: (),
-                    }));
-                }
-                _ => return None,
-            }
-        }
-    }
-
-    fn accordion_children(&mut self) -> Option<Vec<MjAccordionChild>> {
-        let mut children = Vec::new();
-        loop {
-            match self.token()? {
-                Token::Comment(text) => {
-                    children.push(MjAccordionChild::Comment(Comment::from(text)));
-                }
-                Token::Close(name) => return (name == "mj-accordion").then_some(children),
-                Token::Start {
-                    name: name @ "mj-accordion-element",
-                    attributes,
-                    empty,
-                    ..
-                } => {
+                } if name == child => {
                     self.enter()?;
-                    children.push(MjAccordionChild::MjAccordionElement(Component {
-                        tag: PhantomData,
-                        attributes,
-                        children: if empty {
-                            MjAccordionElementChildren::default()
-                        } else {
-                            self.accordion_element_children(name)?
-                        },
-                    }));
+                    children.push(element(self, name, attributes, empty)?);
                     self.depth -= 1;
                 }
                 _ => return None,
@@ -744,64 +722,6 @@ impl<'a> Reader<'a> {
                         attributes,
                         children: texts,
                     });
-                }
-                _ => return None,
-            }
-        }
-    }
-
-    fn social_children(&mut self) -> Option<Vec<MjSocialChild>> {
-        let mut children = Vec::new();
-        loop {
-            match self.token()? {
-                Token::Comment(text) => children.push(MjSocialChild::Comment(Comment::from(text))),
-                Token::Close(name) => return (name == "mj-social").then_some(children),
-                Token::Start {
-                    name: name @ "mj-social-element",
-                    attributes,
-                    empty,
-                    ..
-                } => {
-                    self.enter()?;
-                    children.push(MjSocialChild::MjSocialElement(Component {
-                        tag: PhantomData,
-                        attributes,
-                        children: if empty {
-                            Vec::new()
-                        } else {
-                            self.raw_children(name)?
-                        },
-                    }));
-                    self.depth -= 1;
-                }
-                _ => return None,
-            }
-        }
-    }
-
-    fn navbar_children(&mut self) -> Option<Vec<MjNavbarChild>> {
-        let mut children = Vec::new();
-        loop {
-            match self.token()? {
-                Token::Comment(text) => children.push(MjNavbarChild::Comment(Comment::from(text))),
-                Token::Close(name) => return (name == "mj-navbar").then_some(children),
-                Token::Start {
-                    name: name @ "mj-navbar-link",
-                    attributes,
-                    empty,
-                    ..
-                } => {
-                    self.enter()?;
-                    children.push(MjNavbarChild::MjNavbarLink(Component {
-                        tag: PhantomData,
-                        attributes,
-                        children: if empty {
-                            Vec::new()
-                        } else {
-                            self.raw_children(name)?
-                        },
-                    }));
-                    self.depth -= 1;
                 }
                 _ => return None,
             }

@@ -63,7 +63,7 @@ fn starts_with_ignore_case(b: &[u8], at: usize, pat: &[u8]) -> bool {
 
 /// mrml's void elements (`crate::prelude::is_void_element`, compared on the local name, case
 /// sensitive).
-fn is_xml_void(local: &str) -> bool {
+pub(crate) fn is_xml_void(local: &str) -> bool {
     matches!(
         local,
         "area"
