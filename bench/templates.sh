@@ -72,8 +72,8 @@ read -r preview_bytes _ p50 p95 pmax < <("$CARGO_TARGET_DIR/release/examples/pre
   done <<< "$mrml_out"
   echo
   echo "**MJML → HTML, newsletters corpus (issue 15):** the ${#NEWSLETTERS[@]} full newsletters of"
-  echo "\`crates/facteur-template/tests/newsletters\`, Facteur (its validator and body reader, mrml's head"
-  echo "parser and renderer, its post-passes: inline styles, html-attributes, raw placement) against node mjml $MJML_VERSION, both at their default"
+  echo "\`crates/facteur-template/tests/newsletters\`, Facteur (its validator and reader, mrml's"
+  echo "renderer, its post-passes: inline styles, html-attributes, raw placement) against node mjml $MJML_VERSION, both at their default"
   echo "validation level (soft), in the same run. Target: ≥ 30×."
   echo
   python3 - "$mrml_news" "$node_news" <<'PY'

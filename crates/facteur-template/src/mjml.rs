@@ -291,7 +291,7 @@ fn compile_expanded(source: &str, options: &Options<'_>) -> Result<Compiled, Mjm
     // The body read by Facteur's reader when it can (mrml's tokenizer is the slow half of its
     // parser); else the whole document by mrml's parser, once the scan made it readable.
     let fast = if options.fast_body {
-        mjml_body::parse(source, limits.max_depth, mark_raw)
+        mjml_body::parse(source, limits.max_depth)
     } else {
         None
     };

@@ -1,15 +1,15 @@
-//! Facteur's reader for the body of an MJML document: it builds the tree mrml's parser would
-//! build (the same components, HTML nodes, texts and comments, read by the same rules), in one
-//! pass over the source without mrml's tokenizer, and mrml renders it. mrml still reads the
-//! rest of the document (the head, the root's and the body's attributes), which is small.
+//! Facteur's reader for MJML documents: it builds the tree mrml's parser would build (the root,
+//! the head's elements, the body's components, HTML nodes, texts and comments, read by the same
+//! rules), in one pass over the source without mrml's tokenizer, and mrml renders it.
 //!
 //! The reader declines (`None`) whatever it does not read exactly as mrml does: conditional
-//! comments outside raw HTML, CDATA, processing instructions, `mj-include`, prefixed element
-//! names, names outside ASCII, a close tag that is not the open element's,
+//! comments outside raw HTML, CDATA, processing instructions, `mj-include`, prefixed names
+//! where mrml keeps only the local part, repeated attributes on the elements whose attributes
+//! mrml assigns one by one, names outside ASCII, a close tag that is not the open element's,
 //! unquoted attribute values, a `<` that starts no tag, and the inputs that compile only once
 //! rewritten for mrml (see `nesting::scan_xml`). The document then goes the other way, through
-//! mrml's parser, which gives the same HTML (the tests compare both ways on every corpus) and
-//! the errors with their positions.
+//! mrml's parser, which gives the same HTML (the tests compare both ways on every corpus, the
+//! fuzzer on every case) and the errors with their positions.
 
 use std::marker::PhantomData;
 
@@ -17,13 +17,23 @@ use mrml::comment::Comment;
 use mrml::conditional_comment::ConditionalComment;
 use mrml::mj_accordion::MjAccordionChild;
 use mrml::mj_accordion_element::MjAccordionElementChildren;
+use mrml::mj_attributes::MjAttributesChild;
+use mrml::mj_attributes_class::MjAttributesClassAttributes;
+use mrml::mj_attributes_element::MjAttributesElement;
 use mrml::mj_body::MjBodyChild;
+use mrml::mj_breakpoint::MjBreakpointAttributes;
 use mrml::mj_carousel::MjCarouselChild;
+use mrml::mj_font::MjFontAttributes;
+use mrml::mj_head::MjHeadChild;
 use mrml::mj_navbar::MjNavbarChild;
+use mrml::mj_preview::MjPreviewChild;
+use mrml::mj_raw::MjRaw;
 use mrml::mj_raw::MjRawChild;
 use mrml::mj_social::MjSocialChild;
-use mrml::mjml::Mjml;
+use mrml::mj_style::MjStyleAttributes;
+use mrml::mjml::{Mjml, MjmlAttributes, MjmlChildren};
 use mrml::node::Node;
+use mrml::prelude::OneOrMany;
 use mrml::prelude::{AttributeMap, Component};
 use mrml::text::Text;
 
@@ -33,135 +43,81 @@ const RAW_START_TEXT: &str = "facteur:raw";
 const RAW_END_TEXT: &str = "/facteur:raw";
 
 /// Reads `source` (a whole document, its partials expanded): the tree mrml's parser gives for
-/// it with the content of each `<mj-raw>` marked, or `None` when this reader declines it.
-/// `mark_raw` marks the raw content of the rest of the document (mrml reads it) as
-/// `mjml::mark_raw` does.
-pub(crate) fn parse(
-    source: &str,
-    max_depth: usize,
-    mark_raw: impl Fn(&str) -> Option<String>,
-) -> Option<Mjml> {
+/// it with the content of each `<mj-raw>` marked as `mjml::mark_raw` marks it, or `None` when
+/// this reader declines it.
+pub(crate) fn parse(source: &str, max_depth: usize) -> Option<Mjml> {
     let b = source.as_bytes();
-    let start = body_start(b)?;
     let mut reader = Reader {
         s: source,
         b,
-        at: start,
-        depth: 2,
+        at: 0,
+        depth: 0,
         max_depth: max_depth / 2,
         raw_elements: 0,
         raw_closes: 0,
     };
-    let Token::Start { name, empty, .. } = reader.token()? else {
+    // Before the root: space and comments (mrml leaves the comments out).
+    loop {
+        while reader.at < b.len() && is_space(b[reader.at]) {
+            reader.at += 1;
+        }
+        if !b[reader.at..].starts_with(b"<!--") {
+            break;
+        }
+        let Token::Comment(_) = reader.raw_token()? else {
+            return None;
+        };
+    }
+    let Token::Start {
+        name: "mjml",
+        attributes,
+        empty,
+        written,
+        ..
+    } = reader.raw_token()?
+    else {
         return None;
     };
-    if name != "mj-body" || empty {
+    let mjml = Mjml {
+        tag: PhantomData,
+        attributes: MjmlAttributes {
+            owa: named(&attributes, written, "owa")?,
+            lang: named(&attributes, written, "lang")?,
+            dir: named(&attributes, written, "dir")?,
+        },
+        children: if empty {
+            MjmlChildren::default()
+        } else {
+            reader.enter()?;
+            reader.root_children()?
+        },
+    };
+    // After the root: space only (mrml's tokenizer reads anything else in another state). A
+    // second root is another document.
+    if !source[reader.at..]
+        .trim_matches(|c| matches!(c, ' ' | '\t' | '\n' | '\r'))
+        .is_empty()
+    {
         return None;
     }
-    let content_start = reader.at;
-    let children = reader.body_children("mj-body")?;
-    // `reader.at` is after `</mj-body>`: the close tag stays for mrml.
-    let content_end = source[..reader.at].rfind("</")?;
     // `mjml::mark_raw` marks every `<mj-raw` it finds, in attribute values and comments too:
-    // a body where it would mark something else than the elements goes the other way.
-    let content = &source.as_bytes()[content_start..content_end];
-    if memchr::memmem::find_iter(content, b"<mj-raw").count() != reader.raw_elements
-        || memchr::memmem::find_iter(content, b"</mj-raw>").count() != reader.raw_closes
+    // a document where it would mark something else than the elements goes the other way.
+    if memchr::memmem::find_iter(b, b"<mj-raw").count() != reader.raw_elements
+        || memchr::memmem::find_iter(b, b"</mj-raw>").count() != reader.raw_closes
     {
         return None;
     }
-    let rest = &source[reader.at..];
-    // A second body, or anything but space after the root (mrml's tokenizer would read it in
-    // another state): the other way.
-    if memchr::memmem::find(rest.as_bytes(), b"<mj-body").is_some() {
-        return None;
-    }
-    let root_end = memchr::memmem::rfind(rest.as_bytes(), b"</mjml>")?;
-    if !rest[root_end + "</mjml>".len()..].trim().is_empty() {
-        return None;
-    }
-    // `mjml::mark_raw` runs over the whole document: each `<mj-raw>` it marks in the head must
-    // end there (the marks it puts in the head are then the ones it puts in the skeleton), and
-    // none may follow the body.
-    if !raw_marks_end_in(&source[..start])
-        || memchr::memmem::find(rest.as_bytes(), b"<mj-raw").is_some()
-    {
-        return None;
-    }
-    let skeleton = format!("{}{}", &source[..content_start], &source[content_end..]);
-    // mrml's tokenizer panics on some inputs, which the scan finds (and rewrites others): a
-    // head that needs it goes the other way.
-    if !crate::nesting::scan_xml(&skeleton, max_depth).is_ok_and(|edits| edits.is_empty()) {
-        return None;
-    }
-    let marked = mark_raw(&skeleton);
-    let mut mjml = mrml::parse(marked.as_deref().unwrap_or(&skeleton))
-        .ok()?
-        .element;
-    let body = mjml.children.body.as_mut()?;
-    if !body.children.is_empty() {
-        return None;
-    }
-    body.children = children;
     Some(mjml)
 }
 
-/// Whether each `<mj-raw>` that `mjml::mark_raw` would mark in `head` has the close tag it
-/// pairs it with (the next `</mj-raw>`) in `head` too (the same walk as `mark_raw`'s).
-fn raw_marks_end_in(head: &str) -> bool {
-    let mut rest = head;
-    while let Some(at) = memchr::memmem::find(rest.as_bytes(), b"<mj-raw") {
-        let after = &rest[at + "<mj-raw".len()..];
-        if !after.starts_with(['>', ' ', '\t', '\n']) {
-            rest = after;
-            continue;
-        }
-        let Some(end) = after.find('>') else {
-            return false;
-        };
-        rest = &after[end + 1..];
-        if after[..end].ends_with('/') {
-            continue;
-        }
-        match memchr::memmem::find(rest.as_bytes(), b"</mj-raw>") {
-            Some(close) => rest = &rest[close + "</mj-raw>".len()..],
-            None => return false,
-        }
+/// The value an element of fixed attributes (the root, a font, a breakpoint, a style) gets for
+/// attribute `name`: as mrml assigns them in the order written, which the map keeps only
+/// without repeated or prefixed names (else declined: `None`).
+fn named(attributes: &AttributeMap, written: usize, name: &str) -> Option<Option<String>> {
+    if written != attributes.len() || attributes.keys().any(|k| k.contains(':')) {
+        return None;
     }
-    true
-}
-
-/// Where the body's start tag is: the first `<mj-body` that starts a tag, outside comments,
-/// declarations and the quoted values of other tags.
-fn body_start(b: &[u8]) -> Option<usize> {
-    let mut i = 0;
-    while let Some(p) = memchr::memchr(b'<', &b[i..]) {
-        let lt = i + p;
-        let rest = &b[lt..];
-        if rest.starts_with(b"<!--") {
-            i = lt + 4 + memchr::memmem::find(&rest[4..], b"-->")? + 3;
-        } else if rest.starts_with(b"<!") || rest.starts_with(b"<?") {
-            i = lt + memchr::memchr(b'>', rest)? + 1;
-        } else if rest.starts_with(b"<mj-body")
-            && rest
-                .get(8)
-                .is_some_and(|&c| is_space(c) || c == b'>' || c == b'/')
-        {
-            return Some(lt);
-        } else {
-            // Another tag (or a `<` in text): past its `>`, quoted values skipped.
-            let mut j = lt + 1;
-            loop {
-                let k = j + memchr::memchr3(b'>', b'"', b'\'', &b[j..])?;
-                if b[k] == b'>' {
-                    i = k + 1;
-                    break;
-                }
-                j = k + 1 + memchr::memchr(b[k], &b[k + 1..])? + 1;
-            }
-        }
-    }
-    None
+    Some(attributes.get(name).cloned().flatten())
 }
 
 enum Token<'a> {
@@ -233,6 +189,15 @@ fn name_len(b: &[u8], attribute: bool) -> Option<usize> {
         }
     }
     Some(len)
+}
+
+/// An element's name: a letter first (`<_x` starts no tag for the scan), one `:` at most
+/// (`o:PixelsPerInch` in raw HTML; the body's components and HTML elements decline it).
+fn element_name_len(b: &[u8]) -> Option<usize> {
+    if !b.first()?.is_ascii_alphabetic() {
+        return None;
+    }
+    name_len(b, true)
 }
 
 /// Characters XML (and mrml's tokenizer) accept: no control character but tab and line
@@ -320,7 +285,7 @@ impl<'a> Reader<'a> {
             return Some(Token::Comment(text));
         }
         if rest.starts_with(b"</") {
-            let len = name_len(&rest[2..], false)?;
+            let len = element_name_len(&rest[2..])?;
             let name = &self.s[at + 2..at + 2 + len];
             let mut i = at + 2 + len;
             while i < b.len() && is_space(b[i]) {
@@ -332,7 +297,7 @@ impl<'a> Reader<'a> {
             self.at = i + 1;
             return Some(Token::Close(name));
         }
-        let len = name_len(&rest[1..], false)?;
+        let len = element_name_len(&rest[1..])?;
         let name = &self.s[at + 1..at + 1 + len];
         let mut i = at + 1 + len;
         let mut attributes = AttributeMap::new();
@@ -436,6 +401,10 @@ impl<'a> Reader<'a> {
         written: usize,
     ) -> Option<MjBodyChild> {
         self.enter()?;
+        // mrml names an HTML element of the body by its local name: a prefixed one is declined.
+        if name.contains(':') {
+            return None;
+        }
         // A component with these children (none when the tag closes itself).
         macro_rules! component {
             ($variant:ident, $children:expr) => {
@@ -470,41 +439,7 @@ impl<'a> Reader<'a> {
             "mj-image" => without_children!(MjImage),
             "mj-divider" => without_children!(MjDivider),
             "mj-spacer" => without_children!(MjSpacer),
-            "mj-raw" => {
-                // Marked as `mjml::mark_raw` marks it: a start tag it reads (no `>` inside a
-                // value) and no `<mj-raw` inside.
-                if tag[..tag.len() - 1].contains('>') {
-                    return None;
-                }
-                // mrml reads one attribute on it (and leaves it out): two are an error.
-                if written > 1 {
-                    return None;
-                }
-                self.raw_elements += 1;
-                self.raw_closes += usize::from(!empty);
-                let children = if empty {
-                    Vec::new()
-                } else {
-                    let from = self.at;
-                    let inner = self.raw_children(name)?;
-                    // `mjml::mark_raw` ends the mark at the first `</mj-raw>` written so: this
-                    // close tag must be it.
-                    let content = &self.s[from..self.at];
-                    if !content.ends_with("</mj-raw>") || content.matches("</mj-raw").count() != 1 {
-                        return None;
-                    }
-                    let mut children = Vec::with_capacity(inner.len() + 2);
-                    children.push(MjRawChild::Comment(Comment::from(RAW_START_TEXT)));
-                    children.extend(inner);
-                    children.push(MjRawChild::Comment(Comment::from(RAW_END_TEXT)));
-                    children
-                };
-                MjBodyChild::MjRaw(Component {
-                    tag: PhantomData,
-                    attributes: (),
-                    children,
-                })
-            }
+            "mj-raw" => MjBodyChild::MjRaw(self.raw(name, empty, tag, written)?),
             "mj-social" => component!(
                 MjSocial,
                 self.list_children(
@@ -595,6 +530,277 @@ impl<'a> Reader<'a> {
         Some(child)
     }
 
+    /// An `<mj-raw>` (of the body or the head), its content marked as `mjml::mark_raw` marks
+    /// it.
+    fn raw(&mut self, name: &str, empty: bool, tag: &str, written: usize) -> Option<MjRaw> {
+        // Marked as `mjml::mark_raw` marks it: a start tag it reads (no `>` inside a value).
+        if tag[..tag.len() - 1].contains('>') {
+            return None;
+        }
+        // mrml reads one attribute on it (and leaves it out): two are an error.
+        if written > 1 {
+            return None;
+        }
+        self.raw_elements += 1;
+        self.raw_closes += usize::from(!empty);
+        let children = if empty {
+            Vec::new()
+        } else {
+            let from = self.at;
+            let inner = self.raw_children(name)?;
+            // `mjml::mark_raw` ends the mark at the first `</mj-raw>` written so: this close
+            // tag must be it.
+            let content = &self.s[from..self.at];
+            if !content.ends_with("</mj-raw>") || content.matches("</mj-raw").count() != 1 {
+                return None;
+            }
+            let mut children = Vec::with_capacity(inner.len() + 2);
+            children.push(MjRawChild::Comment(Comment::from(RAW_START_TEXT)));
+            children.extend(inner);
+            children.push(MjRawChild::Comment(Comment::from(RAW_END_TEXT)));
+            children
+        };
+        Some(Component {
+            tag: PhantomData,
+            attributes: (),
+            children,
+        })
+    }
+
+    /// The root's children, up to `</mjml>`: its head and body (a later one replaces an
+    /// earlier), space and comments left out.
+    fn root_children(&mut self) -> Option<MjmlChildren> {
+        let mut children = MjmlChildren::default();
+        loop {
+            match self.token()? {
+                Token::Text(text) if text.trim().is_empty() => {}
+                Token::Comment(_) => {}
+                Token::Close("mjml") => return Some(children),
+                Token::Start {
+                    name: "mj-head",
+                    empty,
+                    written,
+                    ..
+                } => {
+                    if written > 1 {
+                        return None;
+                    }
+                    self.enter()?;
+                    children.head = Some(Component {
+                        tag: PhantomData,
+                        attributes: (),
+                        children: if empty {
+                            Vec::new()
+                        } else {
+                            self.head_children()?
+                        },
+                    });
+                    self.depth -= 1;
+                }
+                Token::Start {
+                    name: "mj-body",
+                    attributes,
+                    empty,
+                    ..
+                } => {
+                    self.enter()?;
+                    children.body = Some(Component {
+                        tag: PhantomData,
+                        attributes,
+                        children: if empty {
+                            Vec::new()
+                        } else {
+                            self.body_children("mj-body")?
+                        },
+                    });
+                    self.depth -= 1;
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    /// The head's children, up to `</mj-head>`.
+    fn head_children(&mut self) -> Option<Vec<MjHeadChild>> {
+        let mut children = Vec::new();
+        loop {
+            let (name, attributes, empty, tag, written) = match self.token()? {
+                Token::Comment(text) => {
+                    children.push(MjHeadChild::Comment(Comment::from(text)));
+                    continue;
+                }
+                Token::Close("mj-head") => return Some(children),
+                Token::Start {
+                    name,
+                    attributes,
+                    empty,
+                    tag,
+                    written,
+                } => (name, attributes, empty, tag, written),
+                _ => return None,
+            };
+            self.enter()?;
+            let child = match name {
+                "mj-attributes" => {
+                    if written > 1 {
+                        return None;
+                    }
+                    MjHeadChild::MjAttributes(Component {
+                        tag: PhantomData,
+                        attributes: (),
+                        children: if empty {
+                            Vec::new()
+                        } else {
+                            self.attributes_children()?
+                        },
+                    })
+                }
+                "mj-breakpoint" => {
+                    let width = named(&attributes, written, "width")?.unwrap_or_default();
+                    if !empty {
+                        self.close_of_childless(name)?;
+                    }
+                    MjHeadChild::MjBreakpoint(Component {
+                        tag: PhantomData,
+                        attributes: MjBreakpointAttributes { width },
+                        children: (),
+                    })
+                }
+                "mj-font" => {
+                    let font = MjFontAttributes {
+                        name: named(&attributes, written, "name")?.unwrap_or_default(),
+                        href: named(&attributes, written, "href")?.unwrap_or_default(),
+                    };
+                    if !empty {
+                        self.close_of_childless(name)?;
+                    }
+                    MjHeadChild::MjFont(Component {
+                        tag: PhantomData,
+                        attributes: font,
+                        children: (),
+                    })
+                }
+                "mj-preview" => {
+                    if written > 1 {
+                        return None;
+                    }
+                    MjHeadChild::MjPreview(Component {
+                        tag: PhantomData,
+                        attributes: (),
+                        children: if empty {
+                            OneOrMany::default()
+                        } else {
+                            OneOrMany::Many(self.preview_children()?)
+                        },
+                    })
+                }
+                "mj-raw" => MjHeadChild::MjRaw(self.raw(name, empty, tag, written)?),
+                "mj-style" => MjHeadChild::MjStyle(Component {
+                    tag: PhantomData,
+                    attributes: MjStyleAttributes {
+                        inline: named(&attributes, written, "inline")?,
+                    },
+                    children: if empty {
+                        String::new()
+                    } else {
+                        self.text_content(name)?
+                    },
+                }),
+                "mj-title" => {
+                    if written > 1 {
+                        return None;
+                    }
+                    MjHeadChild::MjTitle(Component {
+                        tag: PhantomData,
+                        attributes: (),
+                        children: if empty {
+                            String::new()
+                        } else {
+                            self.text_content(name)?
+                        },
+                    })
+                }
+                _ => return None,
+            };
+            self.depth -= 1;
+            children.push(child);
+        }
+    }
+
+    /// `<mj-attributes>`'s children (elements only), up to its close tag.
+    fn attributes_children(&mut self) -> Option<Vec<MjAttributesChild>> {
+        let mut children = Vec::new();
+        loop {
+            let (name, mut attributes, empty) = match self.token()? {
+                Token::Close("mj-attributes") => return Some(children),
+                Token::Start {
+                    name,
+                    attributes,
+                    empty,
+                    ..
+                } => (name, attributes, empty),
+                _ => return None,
+            };
+            // mrml names these by their local name: a prefixed one is declined.
+            if name.contains(':') {
+                return None;
+            }
+            let child = match name {
+                "mj-include" => return None,
+                "mj-all" => MjAttributesChild::MjAttributesAll(Component {
+                    tag: PhantomData,
+                    attributes,
+                    children: (),
+                }),
+                "mj-class" => {
+                    let class = attributes.remove("name").flatten()?;
+                    MjAttributesChild::MjAttributesClass(Component {
+                        tag: PhantomData,
+                        attributes: MjAttributesClassAttributes {
+                            name: class,
+                            others: attributes,
+                        },
+                        children: (),
+                    })
+                }
+                _ => MjAttributesChild::MjAttributesElement(MjAttributesElement {
+                    name: name.to_string(),
+                    attributes,
+                }),
+            };
+            if !empty {
+                self.close_of_childless(name)?;
+            }
+            children.push(child);
+        }
+    }
+
+    /// `<mj-preview>`'s comments and texts, up to its close tag.
+    fn preview_children(&mut self) -> Option<Vec<MjPreviewChild>> {
+        let mut children = Vec::new();
+        loop {
+            match self.token()? {
+                Token::Comment(text) => children.push(MjPreviewChild::Comment(Comment::from(text))),
+                Token::Text(text) => children.push(MjPreviewChild::Text(Text::from(text))),
+                Token::Close("mj-preview") => return Some(children),
+                _ => return None,
+            }
+        }
+    }
+
+    /// The text of `<mj-title>` or `<mj-style>` (its first text, then only space up to the
+    /// close tag).
+    fn text_content(&mut self, name: &str) -> Option<String> {
+        match self.token()? {
+            Token::Close(closed) if closed == name => Some(String::new()),
+            Token::Text(text) => {
+                self.close_of_childless(name)?;
+                Some(text.to_string())
+            }
+            _ => None,
+        }
+    }
+
     /// After the start tag of a component without children: space, then its close tag.
     fn close_of_childless(&mut self, name: &str) -> Option<()> {
         loop {
@@ -630,7 +836,9 @@ impl<'a> Reader<'a> {
                     children.push(MjRawChild::Node(Node {
                         tag: name.to_string(),
                         attributes,
-                        children: if empty || crate::nesting::is_xml_void(name) {
+                        children: if empty
+                            || crate::nesting::is_xml_void(name.rsplit(':').next().unwrap_or(name))
+                        {
                             Vec::new()
                         } else {
                             self.raw_children(name)?
