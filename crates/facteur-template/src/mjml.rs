@@ -99,8 +99,8 @@ pub struct Options<'a> {
     /// as warnings and compiles, leaving out unknown elements as node does; `Strict` refuses
     /// the document; `Skip` does not validate (unknown elements are still left out).
     pub validation: Level,
-    /// Read the body with Facteur's reader where it reads it as mrml does (see
-    /// [`crate::mjml_body`]; on by default). Off, mrml's parser reads the whole document: the
+    /// Read the document with Facteur's reader where it reads it as mrml does (see
+    /// [`crate::mjml_body`]; on by default). Off, mrml's parser reads every document: the
     /// tests compile both ways and compare.
     pub fast_body: bool,
 }
@@ -288,17 +288,17 @@ fn compile_expanded(source: &str, options: &Options<'_>) -> Result<Compiled, Mjm
     let rewritten = supported_thumbnails
         .then(|| source.replace("thumbnails=\"supported\"", "thumbnails=\"visible\""));
     let source = rewritten.as_deref().unwrap_or(source);
-    // The body read by Facteur's reader when it can (mrml's tokenizer is the slow half of its
-    // parser); else the whole document by mrml's parser, once the scan made it readable.
+    // The document read by Facteur's reader when it can (mrml's tokenizer is the slow half of
+    // its parser); else by mrml's parser, once the scan made it readable.
     let fast = if options.fast_body {
         mjml_body::parse(source, limits.max_depth)
     } else {
         None
     };
     let (element, escapes, marked) = match fast {
-        Some(element) => {
+        Some((element, marked)) => {
             BODY_READER_COUNT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            (element, Vec::new(), has(source, "<mj-raw"))
+            (element, Vec::new(), marked)
         }
         None => mrml_parse(source, limits)?,
     };
@@ -372,7 +372,7 @@ fn compile_expanded(source: &str, options: &Options<'_>) -> Result<Compiled, Mjm
     })
 }
 
-/// How many compilations Facteur's body reader read (the others went through mrml's parser):
+/// How many compilations Facteur's reader read (the others went through mrml's parser):
 /// for the tests, which check that it takes most documents.
 #[doc(hidden)]
 pub static BODY_READER_COUNT: std::sync::atomic::AtomicUsize =

@@ -43,9 +43,9 @@ const RAW_START_TEXT: &str = "facteur:raw";
 const RAW_END_TEXT: &str = "/facteur:raw";
 
 /// Reads `source` (a whole document, its partials expanded): the tree mrml's parser gives for
-/// it with the content of each `<mj-raw>` marked as `mjml::mark_raw` marks it, or `None` when
-/// this reader declines it.
-pub(crate) fn parse(source: &str, max_depth: usize) -> Option<Mjml> {
+/// it with the content of each `<mj-raw>` marked as `mjml::mark_raw` marks it, and whether any
+/// was marked; `None` when this reader declines the document.
+pub(crate) fn parse(source: &str, max_depth: usize) -> Option<(Mjml, bool)> {
     let b = source.as_bytes();
     let mut reader = Reader {
         s: source,
@@ -107,7 +107,7 @@ pub(crate) fn parse(source: &str, max_depth: usize) -> Option<Mjml> {
     {
         return None;
     }
-    Some(mjml)
+    Some((mjml, reader.raw_closes > 0))
 }
 
 /// The value an element of fixed attributes (the root, a font, a breakpoint, a style) gets for
@@ -447,15 +447,9 @@ impl<'a> Reader<'a> {
                     "mj-social-element",
                     MjSocialChild::Comment,
                     |reader, name, attributes, empty| {
-                        Some(MjSocialChild::MjSocialElement(Component {
-                            tag: PhantomData,
-                            attributes,
-                            children: if empty {
-                                Vec::new()
-                            } else {
-                                reader.raw_children(name)?
-                            },
-                        }))
+                        Some(MjSocialChild::MjSocialElement(
+                            reader.raw_component(name, attributes, empty)?,
+                        ))
                     }
                 )?
             ),
@@ -466,15 +460,9 @@ impl<'a> Reader<'a> {
                     "mj-navbar-link",
                     MjNavbarChild::Comment,
                     |reader, name, attributes, empty| {
-                        Some(MjNavbarChild::MjNavbarLink(Component {
-                            tag: PhantomData,
-                            attributes,
-                            children: if empty {
-                                Vec::new()
-                            } else {
-                                reader.raw_children(name)?
-                            },
-                        }))
+                        Some(MjNavbarChild::MjNavbarLink(
+                            reader.raw_component(name, attributes, empty)?,
+                        ))
                     }
                 )?
             ),
@@ -801,6 +789,25 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// A component whose content is raw HTML (a social icon, a navbar link, an accordion's
+    /// text, `mj-text`).
+    fn raw_component<T>(
+        &mut self,
+        name: &str,
+        attributes: AttributeMap,
+        empty: bool,
+    ) -> Option<Component<PhantomData<T>, AttributeMap, Vec<MjRawChild>>> {
+        Some(Component {
+            tag: PhantomData,
+            attributes,
+            children: if empty {
+                Vec::new()
+            } else {
+                self.raw_children(name)?
+            },
+        })
+    }
+
     /// After the start tag of a component without children: space, then its close tag.
     fn close_of_childless(&mut self, name: &str) -> Option<()> {
         loop {
@@ -893,15 +900,7 @@ impl<'a> Reader<'a> {
                     ..
                 } => {
                     self.enter()?;
-                    children.text = Some(Component {
-                        tag: PhantomData,
-                        attributes,
-                        children: if empty {
-                            Vec::new()
-                        } else {
-                            self.raw_children(name)?
-                        },
-                    });
+                    children.text = Some(self.raw_component(name, attributes, empty)?);
                     self.depth -= 1;
                 }
                 Token::Start {

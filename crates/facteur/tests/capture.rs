@@ -165,25 +165,8 @@ async fn captured_not_sent_and_read_back_through_the_api() {
         info.recipients
     );
     let list = wait_captures(&n, 4).await;
-    // A capture is recorded before its recipient's status moves to sent: read the message
-    // until it has (at most 10 s).
-    let mut m = Value::Null;
-    for _ in 0..200 {
-        let (s, v) = http_json(
-            http,
-            "GET",
-            &format!("/v3/REST/message/{ada_id}"),
-            auth(&n),
-            None,
-        )
-        .await;
-        assert_eq!(s, 200, "{v}");
-        m = v;
-        if m["Data"][0]["Status"] != "queued" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    // A capture is recorded before its recipient's status moves to sent.
+    let m = api_message_settled(http, auth(&n), ada_id).await;
     assert_eq!(m["Data"][0]["Status"], "sent", "{m}");
     let (_, history) = http_json(
         http,

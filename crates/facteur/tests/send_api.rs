@@ -261,29 +261,7 @@ async fn send_api_end_to_end_with_events_and_webhooks() {
     assert_eq!(parsed.attachment_count(), 1);
 
     // Messages through the REST API.
-    let (s, m) = http_json(
-        http,
-        "GET",
-        &format!("/v3/REST/message/{ada_id}"),
-        auth(&n),
-        None,
-    )
-    .await;
-    assert_eq!(s, 200, "{m}");
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    let mut m = m;
-    while m["Data"][0]["Status"] != "sent" && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        m = http_json(
-            http,
-            "GET",
-            &format!("/v3/REST/message/{ada_id}"),
-            auth(&n),
-            None,
-        )
-        .await
-        .1;
-    }
+    let m = api_message_settled(http, auth(&n), ada_id).await;
     assert_eq!(m["Data"][0]["Status"], "sent", "{m}");
     assert_eq!(m["Data"][0]["ContactAlt"], "ada@example.net");
     assert_eq!(m["Data"][0]["Subject"], "Votre commande été");

@@ -428,6 +428,26 @@ pub async fn http_json(
     http_json_within(addr, method, path, auth, body, Duration::from_secs(5)).await
 }
 
+/// `GET /v3/REST/message/{id}` until the message's status leaves `queued` (at most 10 s): it
+/// moves a moment after its recipient was delivered or captured.
+pub async fn api_message_settled(
+    addr: SocketAddr,
+    auth: Option<(&str, &str)>,
+    id: i64,
+) -> serde_json::Value {
+    let mut m = serde_json::Value::Null;
+    for _ in 0..100 {
+        let (s, v) = http_json(addr, "GET", &format!("/v3/REST/message/{id}"), auth, None).await;
+        assert_eq!(s, 200, "{v}");
+        m = v;
+        if m["Data"][0]["Status"] != "queued" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    m
+}
+
 /// [`http_json`], waiting up to `wait` for the whole answer.
 pub async fn http_json_within(
     addr: SocketAddr,
